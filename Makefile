@@ -1,0 +1,108 @@
+# mnemo - plain Makefile (LMDB's shape): CC, OPT, W; out-of-tree objects under
+# $(BUILD). Targets: all test demo bench check-asan check-tsan format clean.
+
+CC     ?= cc
+OPT    ?= -O2 -g
+W      ?= -Wall -Wextra -Werror
+CSTD   := -std=c11
+SAN    ?=
+BUILD  ?= build
+
+CPPFLAGS := -D_GNU_SOURCE -Iinclude -I.
+CFLAGS   := $(CSTD) $(W) $(OPT) $(SAN) -pthread
+LDFLAGS  := $(SAN) -pthread
+LDLIBS   := -lpthread -lm
+TEST_LDLIBS := -lcmocka
+
+# Debian packages the build needs (pkg-config names); scripts/install-deps
+# installs them when one is missing.
+PKGS := lmdb libuv libprotobuf-c libzstd cmocka
+
+LIB_SRC   := $(wildcard core/*.c storage/*.c recovery/*.c)
+LIB_SRC   := $(filter-out recovery/mnemo_cli.c,$(LIB_SRC))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB       := $(BUILD)/libmnemo.a
+TOOL      := $(BUILD)/mnemo
+
+TEST_SRC  := $(wildcard tests/*/test_*.c)
+TEST_BIN  := $(TEST_SRC:%.c=$(BUILD)/%)
+TEST_SUPPORT_SRC := $(wildcard tests/support/*.c)
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/%.o)
+
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)
+BENCH_SUPPORT_SRC := $(wildcard bench/support/*.c)
+BENCH_SUPPORT_OBJ := $(BENCH_SUPPORT_SRC:%.c=$(BUILD)/%.o)
+
+EXAMPLE_SRC := $(wildcard examples/*/*.c)
+EXAMPLE_BIN := $(patsubst examples/%/,$(BUILD)/examples/%,$(sort $(dir $(EXAMPLE_SRC))))
+
+DEPS_OK := $(BUILD)/.deps-ok
+
+.PHONY: all test demo bench check-asan check-tsan format clean deps examples
+
+all: $(LIB) $(TOOL)
+
+# Dependencies: checked once per build dir; install-deps runs when pkg-config
+# or protoc-c cannot find something.
+$(DEPS_OK):
+	@mkdir -p $(BUILD)
+	@if ! command -v pkg-config >/dev/null 2>&1 || \
+	    ! pkg-config --exists $(PKGS) || \
+	    ! command -v protoc-c >/dev/null 2>&1; then \
+		echo "make: build dependencies missing; running scripts/install-deps"; \
+		./scripts/install-deps || exit 1; \
+	fi
+	@touch $@
+
+deps: $(DEPS_OK)
+
+$(BUILD)/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(TOOL): $(BUILD)/recovery/mnemo_cli.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_SUPPORT_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+.SECONDEXPANSION:
+$(BUILD)/examples/%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard examples/$$*/*.c)) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+examples: $(EXAMPLE_BIN)
+
+test: all $(TEST_BIN)
+	@BUILD=$(BUILD) ./tests/run $(TEST_BIN)
+
+demo: all $(BUILD)/examples/agents
+	$(BUILD)/examples/agents $(DEMO_ARGS)
+
+bench: all $(BENCH_BIN)
+	@BUILD=$(BUILD) ./bench/run $(BENCH_BIN)
+
+# AddressSanitizer + UndefinedBehaviorSanitizer, and ThreadSanitizer: the
+# whole test suite in a separate build dir.
+check-asan:
+	$(MAKE) BUILD=build/asan OPT="-O1 -g" \
+		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" test
+
+check-tsan:
+	$(MAKE) BUILD=build/tsan OPT="-O1 -g" SAN="-fsanitize=thread" test
+
+format:
+	clang-format -i $(wildcard include/*.h core/*.[ch] storage/*.[ch] recovery/*.[ch] \
+		tests/*/*.[ch] bench/*.[ch] bench/support/*.[ch] examples/*/*.[ch])
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/recovery/mnemo_cli.d

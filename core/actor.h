@@ -1,0 +1,88 @@
+/*
+ * actor.h - the in-memory records of an actor and of a queued message.
+ *
+ * An actor record is the runtime's whole per-actor cost while it is
+ * resident: mailbox ends, the stub node of its queue, run-queue and registry
+ * links, the state pointer, and the key inline. The fields are grouped by
+ * the thread that may touch them; docs/architecture.md explains the groups.
+ */
+#ifndef MN_CORE_ACTOR_H
+#define MN_CORE_ACTOR_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "include/mnemo.h"
+
+/* A link of an intrusive queue. Message records start with one; an actor
+ * embeds one as the stub of its mailbox. */
+typedef struct mn__mnode {
+	/* Written once by the producer that links the next node (release),
+	 * read by the consumer (acquire). */
+	_Atomic(struct mn__mnode *) next;
+} mn__mnode;
+
+/* Message flags private to the runtime (above the public MN_MSG_* bits). */
+#define MN__MSG_SPAWN 0x100u /* created by mn_spawn: runs init, not handle */
+#define MN__MSG_PUBLIC_MASK 0xffu
+
+/*
+ * A queued message: one allocation holding the header, the payload and the
+ * sender's key. Written only by the sending thread before the push; read
+ * only by the worker running the recipient after the pop; freed by that
+ * worker (or by close).
+ */
+typedef struct mn__msg {
+	mn__mnode node; /* must stay first: the mailbox links messages */
+	uint32_t type;
+	uint32_t flags;      /* MN_MSG_* | MN__MSG_* */
+	size_t len;          /* payload bytes at data[0] */
+	uint16_t sender_kind; /* kind index of the sender; valid if key_len */
+	uint8_t sender_key_len; /* 0 means external sender */
+	uint8_t size_class;     /* message pool class, MN__MSG_UNPOOLED */
+	uint32_t reserved;      /* keeps data[] 16-byte aligned */
+	unsigned char data[]; /* payload, then sender key */
+} mn__msg;
+
+_Static_assert(offsetof(mn__msg, data) == 32,
+	       "message header grew: update docs/architecture.md");
+
+static inline const unsigned char *mn__msg_sender_key(const mn__msg *m)
+{
+	return m->data + m->len;
+}
+
+/* Actor flags (owner-only field). */
+#define MN__ACTOR_INITIALIZED 0x1u
+
+typedef struct mn__actor {
+	/* Producer end of the mailbox: any thread pushes with an atomic
+	 * exchange while holding the actor's registry shard lock (see
+	 * mailbox.h, invariant M1). Low bit 1 = empty and not scheduled. */
+	_Atomic(uintptr_t) mb_head;
+
+	/* Consumer group: only the worker currently running the actor (the
+	 * one that took it from a run queue) touches these. */
+	mn__mnode *mb_tail;
+	mn__mnode mb_stub;
+	void *state;
+	uint8_t flags; /* MN__ACTOR_* */
+
+	/* Immutable after creation: read by any thread holding a reference. */
+	uint8_t key_len;
+	uint16_t kind_idx;
+	uint32_t hash; /* low 32 bits of the address hash */
+
+	/* Run-queue link: owned by whoever holds the lock of the run queue the
+	 * actor is in (an actor is in at most one run queue, and only while
+	 * scheduled). Reused to list actors at close. */
+	struct mn__actor *rq_next;
+
+	unsigned char key[]; /* key_len bytes */
+} mn__actor;
+
+_Static_assert(offsetof(mn__actor, key) == 48,
+	       "actor record header grew: update docs/architecture.md");
+
+#endif

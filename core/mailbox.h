@@ -1,0 +1,130 @@
+/*
+ * mailbox.h - an actor's mailbox: a lock-free multi-producer single-consumer
+ * queue of messages, whose empty state doubles as "not scheduled".
+ *
+ * The queue is an intrusive linked list with a stub node embedded in the
+ * actor. Producers append with one atomic exchange on the head; the single
+ * consumer (the worker running the actor) walks from the tail. The low bit
+ * of the head pointer is the "empty and not scheduled" mark.
+ *
+ * Invariants (docs/architecture.md repeats them):
+ *  M1  Exactly one party schedules an actor: the producer whose exchange
+ *      returned a marked head. Between that and a successful mark_empty the
+ *      actor is "scheduled": in one run queue or running on one worker.
+ *      Violation: an actor run on two workers at once, or never run.
+ *  M2  Only the worker that took a scheduled actor from a run queue pops,
+ *      marks empty or touches the consumer fields, until it puts the actor
+ *      back in a run queue or marks it empty. Violation: data race on tail.
+ *  M3  mark_empty succeeds only when head == tail, i.e. no producer has
+ *      exchanged the head since the last linked node; a producer that has
+ *      exchanged but not yet linked makes it fail, and the consumer keeps
+ *      the actor scheduled. Violation: a message stranded in an idle actor.
+ *  M4  The node at the tail is the message being (or last) handled; it is
+ *      freed when the tail moves past it or when mark_empty swaps it for
+ *      the stub, so an idle actor holds no message memory. Violation: a
+ *      message buffer per idle actor.
+ *  M5  Producers push while holding the actor's registry shard lock, so
+ *      that whoever holds that lock and sees the head marked knows no push
+ *      is in progress (the basis for eviction). Violation: a push into a
+ *      freed actor.
+ */
+#ifndef MN_CORE_MAILBOX_H
+#define MN_CORE_MAILBOX_H
+
+#include <stdbool.h>
+
+#include "core/actor.h"
+
+#define MN__MB_EMPTY ((uintptr_t)1)
+
+/* Initialise an empty, unscheduled mailbox. Cannot fail. */
+static inline void mn__mb_init(mn__actor *a)
+{
+	atomic_init(&a->mb_stub.next, NULL);
+	a->mb_tail = &a->mb_stub;
+	atomic_init(&a->mb_head, (uintptr_t)&a->mb_stub | MN__MB_EMPTY);
+}
+
+/*
+ * Append m (any thread, shard lock held: M5). Returns true when the mailbox
+ * was empty and unscheduled: the caller now owns scheduling the actor (M1).
+ */
+static inline bool mn__mb_push(mn__actor *a, mn__msg *m)
+{
+	mn__mnode *n = &m->node;
+	atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
+	/* acq_rel: release publishes nothing yet (the link below does), but
+	 * acquire pairs with the release CAS in mn__mb_mark_empty so that the
+	 * consumer's reset of stub.next happens before our store to it. */
+	uintptr_t prev = atomic_exchange_explicit(&a->mb_head, (uintptr_t)n,
+						  memory_order_acq_rel);
+	mn__mnode *p = (mn__mnode *)(prev & ~MN__MB_EMPTY);
+	/* release: pairs with the acquire load in mn__mb_pop; publishes the
+	 * message's contents to the consumer. */
+	atomic_store_explicit(&p->next, n, memory_order_release);
+	return (prev & MN__MB_EMPTY) != 0;
+}
+
+/*
+ * Take the next message (consumer only, M2), or NULL if none is linked yet.
+ * *done is set to the node the tail moved past (a message whose handling
+ * has finished, to be freed by the caller) or NULL.
+ */
+static inline mn__msg *mn__mb_pop(mn__actor *a, mn__msg **done)
+{
+	mn__mnode *tail = a->mb_tail;
+	/* acquire: pairs with the release store in mn__mb_push. */
+	mn__mnode *next =
+		atomic_load_explicit(&tail->next, memory_order_acquire);
+	*done = NULL;
+	if (!next)
+		return NULL;
+	a->mb_tail = next;
+	if (tail != &a->mb_stub)
+		*done = (mn__msg *)tail;
+	return (mn__msg *)next;
+}
+
+/*
+ * After mn__mb_pop returned NULL: try to mark the mailbox empty and
+ * unscheduled (consumer only). Returns true on success; the actor must then
+ * not be touched by this worker any more (a producer may schedule it at
+ * once), except that *done, the last handled message or NULL, is freed by
+ * the caller. Returns false when a producer is mid-push (M3): the actor stays
+ * scheduled and the caller must put it back in a run queue.
+ */
+static inline bool mn__mb_mark_empty(mn__actor *a, mn__msg **done)
+{
+	mn__mnode *tail = a->mb_tail;
+	mn__mnode *stub = &a->mb_stub;
+	uintptr_t expect = (uintptr_t)tail;
+
+	*done = NULL;
+	/* The consumer fields are reset before the CAS: once it succeeds,
+	 * another worker may run the actor at once and read them. */
+	if (tail != stub) {
+		atomic_store_explicit(&stub->next, NULL, memory_order_relaxed);
+		a->mb_tail = stub;
+	}
+	/* release: pairs with the acquire exchange in mn__mb_push (the
+	 * resets above happen before a producer links to the stub). */
+	if (!atomic_compare_exchange_strong_explicit(
+		    &a->mb_head, &expect, (uintptr_t)stub | MN__MB_EMPTY,
+		    memory_order_release, memory_order_relaxed)) {
+		a->mb_tail = tail;
+		return false;
+	}
+	if (tail != stub)
+		*done = (mn__msg *)tail;
+	return true;
+}
+
+/* True if the mailbox is marked empty and unscheduled. Any thread; exact
+ * only while the shard lock is held (M5). */
+static inline bool mn__mb_idle(mn__actor *a)
+{
+	return (atomic_load_explicit(&a->mb_head, memory_order_acquire) &
+		MN__MB_EMPTY) != 0;
+}
+
+#endif

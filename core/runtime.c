@@ -1,0 +1,596 @@
+/*
+ * runtime.c - the public face of the core: opening and closing a runtime,
+ * kinds, sends from outside and from handlers, drain, and counters.
+ *
+ * The send path, for every message:
+ *   1. validate, then copy payload and sender key into one new allocation;
+ *   2. hash the address and lock its registry shard;
+ *   3. find the actor, or create it (virtual actor) and insert it;
+ *   4. count the message as sent (before the push: drain's D1);
+ *   5. push it into the mailbox (still under the shard lock: M5);
+ *   6. unlock, and if the push found the mailbox idle, schedule the actor
+ *      (M1): on the sending worker's own run queue, or the inject queue.
+ */
+#include <malloc.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/assert.h"
+#include "core/hash.h"
+#include "core/mailbox.h"
+#include "core/runtime.h"
+
+/* The worker this thread is, if it is one (set by worker_main). */
+extern _Thread_local mn__worker *mn__tls_worker;
+
+mn__msg *mn__msg_alloc(mn__worker *w, size_t total)
+{
+	mn__msg *m;
+	unsigned c = 0;
+
+	while (c < MN__MSG_CLASSES && total > ((size_t)64 << c))
+		c++;
+	if (c == MN__MSG_CLASSES) {
+		m = malloc(total);
+		if (m)
+			m->size_class = MN__MSG_UNPOOLED;
+		return m;
+	}
+	if (w && (m = w->pool.free[c]) != NULL) {
+		w->pool.free[c] = (mn__msg *)atomic_load_explicit(
+			&m->node.next, memory_order_relaxed);
+		w->pool.n[c]--;
+		return m;
+	}
+	m = malloc((size_t)64 << c);
+	if (m)
+		m->size_class = (uint8_t)c;
+	return m;
+}
+
+void mn__msg_free(mn__worker *w, mn__msg *m)
+{
+	unsigned c = m->size_class;
+
+	if (w && c != MN__MSG_UNPOOLED &&
+	    w->pool.n[c] < MN__POOL_BYTES / ((size_t)64 << c)) {
+		/* The link field is free again: reuse it for the list
+		 * (owner-only, so a relaxed store is enough). */
+		atomic_store_explicit(&m->node.next,
+				      (mn__mnode *)w->pool.free[c],
+				      memory_order_relaxed);
+		w->pool.free[c] = m;
+		w->pool.n[c]++;
+		return;
+	}
+	free(m);
+}
+
+void mn__msgpool_clear(mn__msgpool *p)
+{
+	for (unsigned c = 0; c < MN__MSG_CLASSES; c++) {
+		mn__msg *m = p->free[c];
+		while (m) {
+			mn__msg *next = (mn__msg *)atomic_load_explicit(
+				&m->node.next, memory_order_relaxed);
+			free(m);
+			m = next;
+		}
+		p->free[c] = NULL;
+		p->n[c] = 0;
+	}
+}
+
+/* ---- opening and closing ---------------------------------------------- */
+
+int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
+{
+	mn_runtime_opts o = {0};
+	mn_runtime *rt;
+	int rc;
+
+	if (!out)
+		return MN_EINVAL;
+	*out = NULL;
+	if (opts)
+		o = *opts;
+	if (o.workers == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		o.workers = n > 0 ? (unsigned)n : 1;
+		if (o.workers > MN_WORKERS_MAX)
+			o.workers = MN_WORKERS_MAX;
+	}
+	if (o.workers > MN_WORKERS_MAX)
+		return MN_EINVAL;
+	if (o.max_payload == 0)
+		o.max_payload = MN_PAYLOAD_MAX_DEFAULT;
+
+	rt = aligned_alloc(64, (sizeof *rt + 63) & ~(size_t)63);
+	if (!rt)
+		return MN_ENOMEM;
+	memset(rt, 0, sizeof *rt);
+	rt->nworkers = o.workers;
+	rt->max_payload = o.max_payload;
+	rt->workers = aligned_alloc(
+		64, (o.workers * sizeof *rt->workers + 63) & ~(size_t)63);
+	if (!rt->workers) {
+		rc = MN_ENOMEM;
+		goto err_free_rt;
+	}
+	memset(rt->workers, 0, o.workers * sizeof *rt->workers);
+	rc = mn__reg_init(&rt->reg);
+	if (rc)
+		goto err_free_workers;
+	pthread_mutex_init(&rt->kinds_mu, NULL);
+	pthread_mutex_init(&rt->sleep_mu, NULL);
+	pthread_cond_init(&rt->sleep_cv, NULL);
+	mn__runq_init(&rt->inject);
+	for (unsigned i = 0; i < o.workers; i++) {
+		mn__worker *w = &rt->workers[i];
+		w->rt = rt;
+		w->idx = i;
+		w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
+		w->ctx.rt = rt;
+		w->ctx.w = w;
+		mn__runq_init(&w->q);
+	}
+	rc = mn__sched_start(rt);
+	if (rc)
+		goto err_destroy;
+	*out = rt;
+	return 0;
+
+err_destroy:
+	for (unsigned i = 0; i < o.workers; i++)
+		mn__runq_destroy(&rt->workers[i].q);
+	mn__runq_destroy(&rt->inject);
+	pthread_cond_destroy(&rt->sleep_cv);
+	pthread_mutex_destroy(&rt->sleep_mu);
+	pthread_mutex_destroy(&rt->kinds_mu);
+	mn__reg_destroy(&rt->reg);
+err_free_workers:
+	free(rt->workers);
+err_free_rt:
+	free(rt);
+	return rc;
+}
+
+void mn_runtime_shutdown(mn_runtime *rt)
+{
+	if (rt)
+		atomic_store_explicit(&rt->closed, true, memory_order_seq_cst);
+}
+
+/* Free an actor that no thread can reach any more: its queued messages
+ * (dropped), its state, its record. */
+static void actor_destroy(mn_runtime *rt, mn__actor *a)
+{
+	mn__msg *m, *done;
+
+	while ((m = mn__mb_pop(a, &done)) != NULL)
+		if (done)
+			mn__msg_free(NULL, done);
+	if (done)
+		mn__msg_free(NULL, done);
+	if (a->mb_tail != &a->mb_stub)
+		mn__msg_free(NULL, (mn__msg *)a->mb_tail);
+	const mn_kind *k = rt->kinds[a->kind_idx];
+	if ((a->flags & MN__ACTOR_INITIALIZED) && k->def.free)
+		k->def.free(a->state);
+	free(a);
+}
+
+void mn_runtime_close(mn_runtime *rt)
+{
+	if (!rt)
+		return;
+	mn_runtime_shutdown(rt);
+	/* Wait for outside sends that passed the closed check (seq_cst:
+	 * pairs with ext_enter). */
+	while (atomic_load_explicit(&rt->ext_active, memory_order_seq_cst))
+		sched_yield();
+	mn__sched_stop(rt);
+
+	mn__actor *a = mn__reg_take_all(&rt->reg);
+	while (a) {
+		mn__actor *next = a->rq_next;
+		actor_destroy(rt, a);
+		a = next;
+	}
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		mn__runq_destroy(&rt->workers[i].q);
+		mn__msgpool_clear(&rt->workers[i].pool);
+	}
+	mn__runq_destroy(&rt->inject);
+	unsigned nk = atomic_load_explicit(&rt->nkinds, memory_order_acquire);
+	for (unsigned i = 0; i < nk; i++)
+		free(rt->kinds[i]);
+	pthread_cond_destroy(&rt->sleep_cv);
+	pthread_mutex_destroy(&rt->sleep_mu);
+	pthread_mutex_destroy(&rt->kinds_mu);
+	mn__reg_destroy(&rt->reg);
+	free(rt->workers);
+	free(rt);
+}
+
+/* ---- drain and counters ------------------------------------------------- */
+
+/*
+ * Quiescence (docs/architecture.md):
+ *  D1  Every message is counted in a sent counter before it is pushed.
+ *  D2  A message is counted in its worker's n_done after its handler
+ *      returned, hence after the sends it made were counted.
+ *  D3  Drain reads all n_done first, then all sent counters, each with
+ *      acquire. A message whose n_done it saw was sent (and its children
+ *      counted) before, so the sent sum it reads later includes them;
+ *      equal sums then mean nothing was queued or running in between.
+ */
+static void counter_sums(mn_runtime *rt, uint64_t *sent, uint64_t *done)
+{
+	uint64_t d = 0, s = 0;
+
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		d += atomic_load_explicit(&rt->workers[i].n_done,
+					  memory_order_acquire);
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		s += atomic_load_explicit(&rt->workers[i].n_sent,
+					  memory_order_acquire);
+	s += atomic_load_explicit(&rt->ext_sent, memory_order_acquire);
+	*sent = s;
+	*done = d;
+}
+
+int mn_runtime_drain(mn_runtime *rt)
+{
+	long delay_ns = 10000;
+
+	if (!rt)
+		return MN_EINVAL;
+	if (mn__tls_worker && mn__tls_worker->rt == rt)
+		return MN_EINVAL;
+	for (;;) {
+		uint64_t sent, done;
+		counter_sums(rt, &sent, &done);
+		mn_assert(done <= sent);
+		if (done == sent)
+			return 0;
+		struct timespec ts = {0, delay_ns};
+		nanosleep(&ts, NULL);
+		if (delay_ns < 1000000)
+			delay_ns *= 2;
+	}
+}
+
+void mn_runtime_stats_get(mn_runtime *rt, mn_runtime_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	if (!rt)
+		return;
+	counter_sums(rt, &st->sent, &st->processed);
+	st->handler_errors =
+		atomic_load_explicit(&rt->ext_errors, memory_order_acquire);
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		mn__worker *w = &rt->workers[i];
+		st->handler_errors += atomic_load_explicit(
+			&w->n_errors, memory_order_acquire);
+		st->steals +=
+			atomic_load_explicit(&w->n_steals, memory_order_acquire);
+		st->sleeps +=
+			atomic_load_explicit(&w->n_sleeps, memory_order_acquire);
+	}
+	mn__reg_totals(&rt->reg, &st->actors, &st->actor_bytes,
+		       &st->registry_bytes);
+	st->workers = rt->nworkers;
+}
+
+/* ---- kinds -------------------------------------------------------------- */
+
+int mn_kind_register(mn_runtime *rt, const mn_kind_def *def, mn_kind **out)
+{
+	mn_kind *k;
+	size_t nlen;
+	int rc = 0;
+
+	if (out)
+		*out = NULL;
+	if (!rt || !def || !def->init || !def->handle || !def->name)
+		return MN_EINVAL;
+	nlen = strlen(def->name);
+	if (nlen == 0 || nlen > MN_KIND_NAME_MAX)
+		return MN_EINVAL;
+	if (atomic_load_explicit(&rt->closed, memory_order_acquire))
+		return MN_ECLOSED;
+
+	pthread_mutex_lock(&rt->kinds_mu);
+	unsigned n = atomic_load_explicit(&rt->nkinds, memory_order_relaxed);
+	for (unsigned i = 0; i < n; i++) {
+		if (strcmp(rt->kinds[i]->name, def->name) == 0) {
+			rc = MN_EEXIST;
+			goto out_unlock;
+		}
+	}
+	if (n == MN_KINDS_MAX) {
+		rc = MN_ELIMIT;
+		goto out_unlock;
+	}
+	k = calloc(1, sizeof *k);
+	if (!k) {
+		rc = MN_ENOMEM;
+		goto out_unlock;
+	}
+	k->rt = rt;
+	k->idx = (uint16_t)n;
+	k->def = *def;
+	memcpy(k->name, def->name, nlen + 1);
+	k->def.name = k->name;
+	rt->kinds[n] = k;
+	/* release: publishes kinds[n]; pairs with acquire in mn_kind_find. */
+	atomic_store_explicit(&rt->nkinds, n + 1, memory_order_release);
+	if (out)
+		*out = k;
+out_unlock:
+	pthread_mutex_unlock(&rt->kinds_mu);
+	return rc;
+}
+
+mn_kind *mn_kind_find(mn_runtime *rt, const char *name)
+{
+	if (!rt || !name)
+		return NULL;
+	unsigned n = atomic_load_explicit(&rt->nkinds, memory_order_acquire);
+	for (unsigned i = 0; i < n; i++)
+		if (strcmp(rt->kinds[i]->name, name) == 0)
+			return rt->kinds[i];
+	return NULL;
+}
+
+const char *mn_kind_name(const mn_kind *kind)
+{
+	return kind ? kind->name : NULL;
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static int check_send(mn_runtime *rt, const mn_kind *kind, const void *key,
+		      size_t key_len, const void *payload, size_t len)
+{
+	if (!rt || !kind)
+		return MN_EINVAL;
+	if (kind->rt != rt)
+		return MN_ENOKIND;
+	if (!key || key_len == 0 || key_len > MN_KEY_MAX)
+		return MN_EKEY;
+	if (!payload && len)
+		return MN_EINVAL;
+	if (len > rt->max_payload)
+		return MN_ETOOBIG;
+	return 0;
+}
+
+static mn__actor *actor_new(const mn_kind *kind, uint64_t hash,
+			    const void *key, size_t key_len, size_t *bytes)
+{
+	mn__actor *a = malloc(sizeof *a + key_len);
+	if (!a)
+		return NULL;
+	mn__mb_init(a);
+	a->state = NULL;
+	a->flags = 0;
+	a->key_len = (uint8_t)key_len;
+	a->kind_idx = kind->idx;
+	a->hash = (uint32_t)hash;
+	a->rq_next = NULL;
+	memcpy(a->key, key, key_len);
+	/* What the heap really spends: usable size plus glibc's chunk
+	 * header. */
+	*bytes = malloc_usable_size(a) + sizeof(size_t);
+	return a;
+}
+
+/*
+ * Deliver one message (steps 1-6 above). w is the sending worker or NULL
+ * (outside); from is the sending actor or NULL. mflags are MN_MSG_* or
+ * MN__MSG_SPAWN.
+ */
+static int send_common(mn_runtime *rt, mn__worker *w, const mn__actor *from,
+		       const mn_kind *kind, const void *key, size_t key_len,
+		       uint32_t type, const void *payload, size_t len,
+		       uint32_t mflags)
+{
+	size_t skl = from ? from->key_len : 0;
+	mn__msg *m;
+	mn__actor *a;
+	int rc;
+
+	m = mn__msg_alloc(w, sizeof *m + len + skl);
+	if (!m)
+		return MN_ENOMEM;
+	m->type = type;
+	m->flags = mflags | (from ? 0 : MN_MSG_EXTERNAL);
+	m->len = len;
+	m->sender_key_len = (uint8_t)skl;
+	m->sender_kind = from ? from->kind_idx : 0;
+	if (len)
+		memcpy(m->data, payload, len);
+	if (skl)
+		memcpy(m->data + len, from->key, skl);
+
+	uint64_t h = mn__hash(kind->idx, key, key_len);
+	mn__shard *s = mn__reg_shard(&rt->reg, h);
+	mn__reg_lock(s);
+	a = mn__reg_find(s, h, kind->idx, key, key_len);
+	if (!a) {
+		size_t bytes;
+		if ((kind->def.flags & MN_KIND_EXPLICIT) &&
+		    !(mflags & MN__MSG_SPAWN)) {
+			rc = MN_ENOACTOR;
+			goto err_unlock;
+		}
+		a = actor_new(kind, h, key, key_len, &bytes);
+		if (!a) {
+			rc = MN_ENOMEM;
+			goto err_unlock;
+		}
+		rc = mn__reg_insert(s, h, a, bytes);
+		if (rc) {
+			free(a);
+			goto err_unlock;
+		}
+	} else if (mflags & MN__MSG_SPAWN) {
+		rc = MN_EEXIST;
+		goto err_unlock;
+	}
+	/* D1: counted before the push. */
+	if (w)
+		mn__count(&w->n_sent, 1);
+	else
+		atomic_fetch_add_explicit(&rt->ext_sent, 1,
+					  memory_order_release);
+	bool sched = mn__mb_push(a, m);
+	mn__reg_unlock(s);
+	if (sched)
+		mn__sched_submit(rt, w, a);
+	return 0;
+
+err_unlock:
+	mn__reg_unlock(s);
+	mn__msg_free(w, m);
+	return rc;
+}
+
+/* Admit a call from outside: fails once the runtime is shut down; a call
+ * admitted here is waited for by close (pairs with mn_runtime_close). */
+static int ext_enter(mn_runtime *rt)
+{
+	atomic_fetch_add_explicit(&rt->ext_active, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&rt->closed, memory_order_seq_cst)) {
+		atomic_fetch_sub_explicit(&rt->ext_active, 1,
+					  memory_order_release);
+		return MN_ECLOSED;
+	}
+	return 0;
+}
+
+static void ext_leave(mn_runtime *rt)
+{
+	atomic_fetch_sub_explicit(&rt->ext_active, 1, memory_order_release);
+}
+
+/* The worker of rt this thread is, or NULL: sends from a handler that use
+ * the outside API still go to the local queue. */
+static mn__worker *local_worker(mn_runtime *rt)
+{
+	mn__worker *w = mn__tls_worker;
+	return (w && w->rt == rt) ? w : NULL;
+}
+
+static int send_outside(mn_runtime *rt, const mn_kind *kind, const void *key,
+			size_t key_len, uint32_t type, const void *payload,
+			size_t len, uint32_t mflags)
+{
+	int rc = check_send(rt, kind, key, key_len, payload, len);
+	if (rc)
+		return rc;
+	rc = ext_enter(rt);
+	if (rc)
+		return rc;
+	rc = send_common(rt, local_worker(rt), NULL, kind, key, key_len, type,
+			 payload, len, mflags);
+	ext_leave(rt);
+	return rc;
+}
+
+int mn_send(mn_runtime *rt, const mn_kind *kind, const void *key,
+	    size_t key_len, uint32_t type, const void *payload, size_t len)
+{
+	return send_outside(rt, kind, key, key_len, type, payload, len, 0);
+}
+
+int mn_send_named(mn_runtime *rt, const char *kind, const void *key,
+		  size_t key_len, uint32_t type, const void *payload,
+		  size_t len)
+{
+	if (!rt || !kind)
+		return MN_EINVAL;
+	const mn_kind *k = mn_kind_find(rt, kind);
+	if (!k)
+		return MN_ENOKIND;
+	return send_outside(rt, k, key, key_len, type, payload, len, 0);
+}
+
+int mn_spawn(mn_runtime *rt, const mn_kind *kind, const void *key,
+	     size_t key_len)
+{
+	return send_outside(rt, kind, key, key_len, 0, NULL, 0, MN__MSG_SPAWN);
+}
+
+/* ---- inside a handler --------------------------------------------------- */
+
+int mn_ctx_send(mn_ctx *ctx, const mn_kind *kind, const void *key,
+		size_t key_len, uint32_t type, const void *payload, size_t len)
+{
+	if (!ctx)
+		return MN_EINVAL;
+	int rc = check_send(ctx->rt, kind, key, key_len, payload, len);
+	if (rc)
+		return rc;
+	return send_common(ctx->rt, ctx->w, ctx->actor, kind, key, key_len,
+			   type, payload, len, 0);
+}
+
+int mn_ctx_reply(mn_ctx *ctx, uint32_t type, const void *payload, size_t len)
+{
+	if (!ctx)
+		return MN_EINVAL;
+	const mn__msg *m = ctx->msg;
+	if (!m || m->sender_key_len == 0)
+		return MN_ENOACTOR;
+	return mn_ctx_send(ctx, ctx->rt->kinds[m->sender_kind],
+			   mn__msg_sender_key(m), m->sender_key_len, type,
+			   payload, len);
+}
+
+void mn_ctx_self(const mn_ctx *ctx, mn_addr *out)
+{
+	out->kind = ctx->kind->name;
+	out->key = ctx->actor->key;
+	out->key_len = ctx->actor->key_len;
+}
+
+int mn_ctx_sender(const mn_ctx *ctx, mn_addr *out)
+{
+	const mn__msg *m = ctx->msg;
+	if (!m || m->sender_key_len == 0) {
+		out->kind = NULL;
+		out->key = NULL;
+		out->key_len = 0;
+		return MN_ENOACTOR;
+	}
+	out->kind = ctx->rt->kinds[m->sender_kind]->name;
+	out->key = mn__msg_sender_key(m);
+	out->key_len = m->sender_key_len;
+	return 0;
+}
+
+const mn_kind *mn_ctx_kind(const mn_ctx *ctx)
+{
+	return ctx->kind;
+}
+
+void *mn_ctx_kind_arg(const mn_ctx *ctx)
+{
+	return ctx->kind->def.arg;
+}
+
+mn_runtime *mn_ctx_runtime(const mn_ctx *ctx)
+{
+	return ctx->rt;
+}
+
+unsigned mn_ctx_worker(const mn_ctx *ctx)
+{
+	return ctx->w->idx;
+}

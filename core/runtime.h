@@ -1,0 +1,157 @@
+/*
+ * runtime.h - the private layout of a runtime, its kinds, workers and the
+ * handler context. Shared by the files of core/; never installed.
+ *
+ * Threads of a runtime:
+ *   - worker threads (nworkers): run actors taken from run queues;
+ *   - caller threads: any application thread calling mn_send*, mn_spawn,
+ *     mn_kind_register, mn_runtime_drain, mn_runtime_stats_get.
+ * Every field below says who may touch it and how.
+ */
+#ifndef MN_CORE_RUNTIME_H
+#define MN_CORE_RUNTIME_H
+
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "core/actor.h"
+#include "core/registry.h"
+#include "include/mnemo.h"
+
+struct mn_kind {
+	/* Immutable after registration. */
+	mn_runtime *rt;
+	uint16_t idx;
+	mn_kind_def def; /* def.name points at name[] below */
+	char name[MN_KIND_NAME_MAX + 1];
+};
+
+/* The handler context: one per worker, owned by it, pointing at the actor
+ * and message being handled. */
+struct mn_ctx {
+	mn_runtime *rt;
+	struct mn__worker *w;
+	mn__actor *actor;   /* the running actor */
+	const mn_kind *kind; /* its kind */
+	const mn__msg *msg; /* the message being handled; NULL during init */
+};
+
+/* A FIFO of scheduled actors, linked through mn__actor.rq_next. */
+typedef struct mn__runq {
+	pthread_mutex_t mu;
+	mn__actor *head, *tail; /* under mu */
+	/* Written under mu (relaxed); read without it as a hint of whether
+	 * the queue has work (steal, sleep decisions). */
+	_Atomic size_t len;
+} mn__runq;
+
+/* Message pool: per-worker free lists of message buffers in a few size
+ * classes (total sizes 64 << c). A worker keeps buffers it frees and hands
+ * them out to the messages it sends; each list holds at most
+ * MN__POOL_BYTES of buffers, the rest goes back to malloc. */
+#define MN__MSG_CLASSES 4
+#define MN__MSG_UNPOOLED 0xff
+#define MN__POOL_BYTES (64 * 1024)
+
+typedef struct mn__msgpool {
+	mn__msg *free[MN__MSG_CLASSES];
+	uint32_t n[MN__MSG_CLASSES];
+} mn__msgpool;
+
+typedef struct mn__worker {
+	/* Owner-only (the worker thread), set before it starts. */
+	mn_runtime *rt;
+	unsigned idx;
+	pthread_t thread;
+	uint64_t rng;
+	unsigned tick;
+	mn_ctx ctx;
+	mn__msgpool pool;
+
+	/* Counters: written only by the owner thread (relaxed load, release
+	 * store: no read-modify-write needed with one writer), read by any
+	 * thread with acquire (drain, stats). n_sent is bumped before the
+	 * push of the message it counts, n_done after the handling; drain's
+	 * proof relies on that order (docs/architecture.md, D1-D3). */
+	alignas(64) _Atomic uint64_t n_sent;
+	_Atomic uint64_t n_done;
+	_Atomic uint64_t n_errors;
+	_Atomic uint64_t n_steals;
+	_Atomic uint64_t n_sleeps;
+
+	/* The worker's run queue: pushed by its owner, popped by its owner
+	 * and by thieves, all under q.mu. */
+	alignas(64) mn__runq q;
+} mn__worker;
+
+struct mn_runtime {
+	/* Immutable after mn_runtime_open. */
+	unsigned nworkers;
+	size_t max_payload;
+	mn__worker *workers;
+
+	/* Kinds: kinds[i] written once under kinds_mu, then published by a
+	 * release store of nkinds; read after an acquire load of nkinds, or
+	 * through a kind handle (which happens after its registration). */
+	pthread_mutex_t kinds_mu;
+	mn_kind *kinds[MN_KINDS_MAX];
+	_Atomic unsigned nkinds;
+
+	/* Outside callers. closed: set once by shutdown (seq_cst). A send
+	 * from outside increments ext_active (seq_cst) before checking
+	 * closed and decrements it when done, so close can wait for sends in
+	 * flight. ext_sent counts messages sent from outside (fetch_add,
+	 * release), read with acquire by drain and stats. */
+	alignas(64) _Atomic bool closed;
+	_Atomic unsigned ext_active;
+	_Atomic uint64_t ext_sent;
+	_Atomic uint64_t ext_errors; /* init errors of explicit spawns etc. */
+
+	/* Actors scheduled from outside any worker. */
+	alignas(64) mn__runq inject;
+
+	/* Sleeping workers (docs/architecture.md S1-S3). nsleeping: RMW
+	 * seq_cst under sleep_mu, read by wakers after a seq_cst fence.
+	 * wake_tokens: under sleep_mu. stop: set under sleep_mu, read by
+	 * workers with acquire. */
+	alignas(64) pthread_mutex_t sleep_mu;
+	pthread_cond_t sleep_cv;
+	_Atomic unsigned nsleeping;
+	unsigned wake_tokens;
+	_Atomic bool stop;
+
+	mn__registry reg;
+};
+
+/* sched.c */
+int mn__sched_start(mn_runtime *rt);
+void mn__sched_stop(mn_runtime *rt);
+/* Put a newly scheduled actor (M1: the caller's push found it idle) in a
+ * run queue: w's own when called from worker w, else the inject queue, and
+ * wake a sleeping worker if one may be needed. Any thread. */
+void mn__sched_submit(mn_runtime *rt, mn__worker *w, mn__actor *a);
+void mn__runq_init(mn__runq *q);
+void mn__runq_destroy(mn__runq *q);
+
+/* runtime.c */
+/* A message buffer of total bytes (header included), from w's pool when w
+ * is not NULL. Returns NULL when out of memory. */
+mn__msg *mn__msg_alloc(mn__worker *w, size_t total);
+/* Release a message: to w's pool (w the calling worker) or to malloc (w
+ * NULL). */
+void mn__msg_free(mn__worker *w, mn__msg *m);
+/* Free every buffer in a pool. */
+void mn__msgpool_clear(mn__msgpool *p);
+
+/* Bump a single-writer counter (owner thread only). */
+static inline void mn__count(_Atomic uint64_t *c, uint64_t n)
+{
+	/* release: pairs with the acquire loads of drain and stats. */
+	atomic_store_explicit(
+		c, atomic_load_explicit(c, memory_order_relaxed) + n,
+		memory_order_release);
+}
+
+#endif

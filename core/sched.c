@@ -1,0 +1,400 @@
+/*
+ * sched.c - worker threads, run queues, work stealing, sleeping and waking,
+ * and one actor's turn on a worker.
+ *
+ * Each worker owns a FIFO run queue of scheduled actors. An actor that a
+ * handler schedules (its mailbox went from empty to non-empty) goes to the
+ * queue of the worker running that handler; one scheduled from outside goes
+ * to the shared inject queue. A worker runs actors from its own queue,
+ * checks the inject queue (first, every MN__INJECT_EVERY turns, so outside
+ * traffic is never starved), and when both are empty steals half of another
+ * worker's queue. With nothing anywhere it spins briefly (a message often
+ * arrives within microseconds), then sleeps on a condition variable until
+ * a submit wakes it.
+ *
+ * Sleep/wake invariants (docs/architecture.md):
+ *  S1  A worker about to sleep increments nsleeping (seq_cst, under
+ *      sleep_mu), then issues a seq_cst fence and re-checks every run
+ *      queue's length before waiting. A submitter pushes (queue lock),
+ *      issues a seq_cst fence, then reads nsleeping. One of the two sees
+ *      the other (store-buffering with fences on both sides), so work put
+ *      in the inject queue never waits for a sleeping worker.
+ *  S2  A wake hands out a token under sleep_mu; a sleeper consumes one
+ *      token, and tokens never exceed sleepers, so wakes are not lost to
+ *      spurious returns nor accumulated.
+ *  S3  Work submitted by a worker to its own queue needs no wake for
+ *      progress (that worker is awake and will run it); a wake is sent
+ *      only when the queue holds more than the next actor, so the other
+ *      cores can steal.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/assert.h"
+#include "core/mailbox.h"
+#include "core/runtime.h"
+
+/* How often (in turns) a busy worker looks at the inject queue first. */
+#define MN__INJECT_EVERY 61
+/* Most actors one steal takes. */
+#define MN__STEAL_MAX 128
+/* How long an idle worker keeps looking for work before sleeping. */
+#define MN__SPIN_NS 50000
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- run queues -------------------------------------------------------- */
+
+void mn__runq_init(mn__runq *q)
+{
+	pthread_mutex_init(&q->mu, NULL);
+	q->head = q->tail = NULL;
+	atomic_init(&q->len, 0);
+}
+
+void mn__runq_destroy(mn__runq *q)
+{
+	pthread_mutex_destroy(&q->mu);
+}
+
+static inline size_t runq_len_hint(mn__runq *q)
+{
+	return atomic_load_explicit(&q->len, memory_order_relaxed);
+}
+
+/* Append a; returns the queue length before. */
+static size_t runq_push(mn__runq *q, mn__actor *a)
+{
+	size_t len;
+
+	a->rq_next = NULL;
+	pthread_mutex_lock(&q->mu);
+	if (q->tail)
+		q->tail->rq_next = a;
+	else
+		q->head = a;
+	q->tail = a;
+	len = atomic_load_explicit(&q->len, memory_order_relaxed);
+	atomic_store_explicit(&q->len, len + 1, memory_order_relaxed);
+	pthread_mutex_unlock(&q->mu);
+	return len;
+}
+
+/* Append the list first..last of n actors. */
+static void runq_push_list(mn__runq *q, mn__actor *first, mn__actor *last,
+			   size_t n)
+{
+	last->rq_next = NULL;
+	pthread_mutex_lock(&q->mu);
+	if (q->tail)
+		q->tail->rq_next = first;
+	else
+		q->head = first;
+	q->tail = last;
+	atomic_store_explicit(
+		&q->len, atomic_load_explicit(&q->len, memory_order_relaxed) + n,
+		memory_order_relaxed);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* Remove up to max actors from the head; returns the first (linked through
+ * rq_next, NULL-terminated) and their count in *n. */
+static mn__actor *runq_take(mn__runq *q, size_t max, size_t *n)
+{
+	mn__actor *first, *last;
+	size_t len, k;
+
+	*n = 0;
+	if (runq_len_hint(q) == 0)
+		return NULL;
+	pthread_mutex_lock(&q->mu);
+	len = atomic_load_explicit(&q->len, memory_order_relaxed);
+	if (len == 0) {
+		pthread_mutex_unlock(&q->mu);
+		return NULL;
+	}
+	first = last = q->head;
+	for (k = 1; k < max && k < len; k++)
+		last = last->rq_next;
+	q->head = last->rq_next;
+	if (!q->head)
+		q->tail = NULL;
+	last->rq_next = NULL;
+	atomic_store_explicit(&q->len, len - k, memory_order_relaxed);
+	pthread_mutex_unlock(&q->mu);
+	*n = k;
+	return first;
+}
+
+static inline mn__actor *runq_pop(mn__runq *q)
+{
+	size_t n;
+	return runq_take(q, 1, &n);
+}
+
+/* ---- sleeping and waking ------------------------------------------------ */
+
+static bool any_work(mn_runtime *rt)
+{
+	if (runq_len_hint(&rt->inject))
+		return true;
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		if (runq_len_hint(&rt->workers[i].q))
+			return true;
+	return false;
+}
+
+/* Wake one sleeping worker if there is one (S1, S2). Any thread. */
+static void wake_one(mn_runtime *rt)
+{
+	/* seq_cst fence: orders our queue push before the read of
+	 * nsleeping (S1); pairs with the fence in idle_sleep. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&rt->nsleeping, memory_order_relaxed) == 0)
+		return;
+	pthread_mutex_lock(&rt->sleep_mu);
+	unsigned sleepers =
+		atomic_load_explicit(&rt->nsleeping, memory_order_relaxed);
+	if (rt->wake_tokens < sleepers) {
+		rt->wake_tokens++;
+		pthread_cond_signal(&rt->sleep_cv);
+	}
+	pthread_mutex_unlock(&rt->sleep_mu);
+}
+
+static void idle_sleep(mn__worker *w)
+{
+	mn_runtime *rt = w->rt;
+
+	pthread_mutex_lock(&rt->sleep_mu);
+	atomic_fetch_add_explicit(&rt->nsleeping, 1, memory_order_seq_cst);
+	/* seq_cst fence: pairs with the fence in wake_one (S1). */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!any_work(rt) &&
+	    !atomic_load_explicit(&rt->stop, memory_order_acquire)) {
+		mn__count(&w->n_sleeps, 1);
+		while (rt->wake_tokens == 0 &&
+		       !atomic_load_explicit(&rt->stop, memory_order_acquire))
+			pthread_cond_wait(&rt->sleep_cv, &rt->sleep_mu);
+		if (rt->wake_tokens > 0)
+			rt->wake_tokens--;
+	}
+	atomic_fetch_sub_explicit(&rt->nsleeping, 1, memory_order_seq_cst);
+	pthread_mutex_unlock(&rt->sleep_mu);
+}
+
+void mn__sched_submit(mn_runtime *rt, mn__worker *w, mn__actor *a)
+{
+	if (w) {
+		/* S3: the owner will run it; wake others only if there is
+		 * more than the next actor to share. */
+		if (runq_push(&w->q, a) > 0)
+			wake_one(rt);
+	} else {
+		runq_push(&rt->inject, a);
+		wake_one(rt);
+	}
+}
+
+/* ---- finding work ------------------------------------------------------- */
+
+static inline uint64_t next_rand(mn__worker *w)
+{
+	/* xorshift64: only to spread steal attempts over victims. */
+	uint64_t x = w->rng;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return w->rng = x;
+}
+
+static mn__actor *steal(mn__worker *w)
+{
+	mn_runtime *rt = w->rt;
+	unsigned n = rt->nworkers;
+	unsigned start = (unsigned)(next_rand(w) % n);
+
+	for (unsigned i = 0; i < n; i++) {
+		mn__worker *v = &rt->workers[(start + i) % n];
+		if (v == w)
+			continue;
+		size_t len = runq_len_hint(&v->q);
+		if (len == 0)
+			continue;
+		size_t want = (len + 1) / 2, got;
+		if (want > MN__STEAL_MAX)
+			want = MN__STEAL_MAX;
+		mn__actor *first = runq_take(&v->q, want, &got);
+		if (!first)
+			continue;
+		mn__count(&w->n_steals, got);
+		if (got > 1) {
+			mn__actor *last = first->rq_next;
+			while (last->rq_next)
+				last = last->rq_next;
+			runq_push_list(&w->q, first->rq_next, last, got - 1);
+		}
+		return first;
+	}
+	return NULL;
+}
+
+static mn__actor *find_work(mn__worker *w)
+{
+	mn_runtime *rt = w->rt;
+	mn__actor *a;
+
+	if (++w->tick % MN__INJECT_EVERY == 0 && (a = runq_pop(&rt->inject)))
+		return a;
+	if ((a = runq_pop(&w->q)))
+		return a;
+	if ((a = runq_pop(&rt->inject)))
+		return a;
+	return steal(w);
+}
+
+/* ---- one actor's turn --------------------------------------------------- */
+
+/* Handle (or drop) one message on the running actor. */
+static void process(mn__worker *w, mn__actor *a, const mn_kind *k,
+		    mn__msg *m)
+{
+	mn_ctx *ctx = &w->ctx;
+	int rc;
+
+	if (!(a->flags & MN__ACTOR_INITIALIZED)) {
+		ctx->msg = NULL;
+		rc = k->def.init(ctx, &a->state);
+		if (rc < 0) {
+			/* The message is dropped; init runs again next time. */
+			a->state = NULL;
+			mn__count(&w->n_errors, 1);
+			mn__count(&w->n_done, 1);
+			return;
+		}
+		a->flags |= MN__ACTOR_INITIALIZED;
+	}
+	if (!(m->flags & MN__MSG_SPAWN)) {
+		mn_msg view = {
+			.type = m->type,
+			.flags = m->flags & MN__MSG_PUBLIC_MASK,
+			.payload = m->len ? m->data : NULL,
+			.len = m->len,
+		};
+		ctx->msg = m;
+		rc = k->def.handle(ctx, a->state, &view);
+		if (rc < 0)
+			mn__count(&w->n_errors, 1);
+	}
+	/* After the handler (and the sends it made, counted in n_sent
+	 * before their pushes): drain's D2. */
+	mn__count(&w->n_done, 1);
+}
+
+/* Run up to MN_SCHED_BATCH messages of a, then leave it idle (mailbox
+ * marked empty) or put it back at the end of our queue. */
+static void run_turn(mn__worker *w, mn__actor *a)
+{
+	mn_runtime *rt = w->rt;
+	const mn_kind *k = rt->kinds[a->kind_idx];
+	mn__msg *m, *done;
+
+	w->ctx.actor = a;
+	w->ctx.kind = k;
+	for (int i = 0; i < MN_SCHED_BATCH; i++) {
+		m = mn__mb_pop(a, &done);
+		if (done)
+			mn__msg_free(w, done);
+		if (!m) {
+			if (mn__mb_mark_empty(a, &done)) {
+				/* a may now run elsewhere: do not touch it. */
+				if (done)
+					mn__msg_free(w, done);
+				goto out_idle;
+			}
+			/* A producer is mid-push (M3): stay scheduled. */
+			break;
+		}
+		process(w, a, k, m);
+	}
+	runq_push(&w->q, a);
+out_idle:
+	w->ctx.actor = NULL;
+	w->ctx.msg = NULL;
+}
+
+_Thread_local mn__worker *mn__tls_worker;
+
+static void *worker_main(void *arg)
+{
+	mn__worker *w = arg;
+	mn_runtime *rt = w->rt;
+
+	mn__tls_worker = w;
+
+	for (;;) {
+		/* Checked every turn: actors that keep each other busy
+		 * forever must not keep close waiting. */
+		if (atomic_load_explicit(&rt->stop, memory_order_acquire))
+			break;
+		mn__actor *a = find_work(w);
+		if (a) {
+			run_turn(w, a);
+			continue;
+		}
+		/* Spin a little before sleeping: in message-passing
+		 * workloads the next actor is usually microseconds away. */
+		uint64_t until = now_ns() + MN__SPIN_NS;
+		while (!(a = find_work(w)) && now_ns() < until &&
+		       !atomic_load_explicit(&rt->stop, memory_order_acquire))
+			for (int i = 0; i < 32; i++)
+				cpu_relax();
+		if (a) {
+			run_turn(w, a);
+			continue;
+		}
+		idle_sleep(w);
+	}
+	return NULL;
+}
+
+int mn__sched_start(mn_runtime *rt)
+{
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		mn__worker *w = &rt->workers[i];
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+			/* Stop the ones already running. */
+			rt->nworkers = i;
+			mn__sched_stop(rt);
+			return MN_ESYS;
+		}
+	}
+	return 0;
+}
+
+void mn__sched_stop(mn_runtime *rt)
+{
+	pthread_mutex_lock(&rt->sleep_mu);
+	atomic_store_explicit(&rt->stop, true, memory_order_release);
+	pthread_cond_broadcast(&rt->sleep_cv);
+	pthread_mutex_unlock(&rt->sleep_mu);
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		pthread_join(rt->workers[i].thread, NULL);
+}

@@ -1,0 +1,352 @@
+/*
+ * mnemo.h - the one public header of mnemo, a runtime that keeps millions of
+ * long-lived agents alive as persistent actors.
+ *
+ * Conventions (see docs/api.md):
+ *   - Handles are opaque (mn_runtime, mn_kind, mn_ctx); their layouts are
+ *     private.
+ *   - Functions that can fail return int: 0 on success, a negative MN_E* code
+ *     otherwise. mn_strerror() and mn_err_name() describe a code.
+ *   - Constructors return their object through an out-parameter; destructors
+ *     accept NULL.
+ *   - Thread safety is stated per function. "Any thread" means the function
+ *     may be called concurrently from any number of threads, including from
+ *     inside a handler. Functions taking an mn_ctx may only be called from
+ *     inside the handler (or init) that received that ctx.
+ */
+#ifndef MNEMO_H
+#define MNEMO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MN_VERSION_MAJOR 0
+#define MN_VERSION_MINOR 1
+#define MN_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The one table of error codes: XX(name, value, description). It generates
+ * the enum below, mn_strerror() and mn_err_name(). Values are stable: a code
+ * once published keeps its number.
+ */
+#define MN_ERRNO_MAP(XX)                                                       \
+	XX(EINVAL, -1, "invalid argument")                                     \
+	XX(ENOMEM, -2, "out of memory")                                        \
+	XX(EKEY, -3, "actor key must be 1 to 255 bytes")                       \
+	XX(ENOKIND, -4, "unknown kind")                                        \
+	XX(ENOACTOR, -5, "unknown actor")                                      \
+	XX(ETOOBIG, -6, "message payload over the size limit")                 \
+	XX(ECLOSED, -7, "runtime is shut down")                                \
+	XX(EEXIST, -8, "already exists")                                       \
+	XX(ELIMIT, -9, "a fixed limit was reached")                            \
+	XX(ESYS, -10, "operating system call failed")                          \
+	XX(EHANDLER, -11, "a kind's callback failed")                          \
+	XX(ENOTSUP, -12, "not supported")                                      \
+	XX(EIO, -13, "input/output error")                                     \
+	XX(ECORRUPT, -14, "stored data is corrupt")                            \
+	XX(EVERSION, -15, "store written by an unsupported format version")    \
+	XX(ENOSPC, -16, "no space left for the store")                         \
+	XX(EBUSY, -17, "resource busy")                                        \
+	XX(ETIMEDOUT, -18, "timed out")
+
+enum mn_errno {
+	MN_OK = 0,
+#define MN__ERR_ENUM(name, val, desc) MN_##name = (val),
+	MN_ERRNO_MAP(MN__ERR_ENUM)
+#undef MN__ERR_ENUM
+};
+
+/* A static description of err ("unknown error" for an unknown code). Any
+ * thread; never returns NULL. */
+const char *mn_strerror(int err);
+
+/* The symbolic name of err, e.g. "MN_ETOOBIG" ("MN_OK" for 0,
+ * "MN_E?" for an unknown code). Any thread; never returns NULL. */
+const char *mn_err_name(int err);
+
+/* The library version as "major.minor.patch". */
+const char *mn_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Limits and tuning constants                                              */
+/* ------------------------------------------------------------------------ */
+
+/* Longest actor key in bytes (keys are 1..MN_KEY_MAX bytes). */
+#define MN_KEY_MAX 255
+/* Longest kind name in bytes, excluding the terminating NUL. */
+#define MN_KIND_NAME_MAX 63
+/* Most kinds one runtime can register. */
+#define MN_KINDS_MAX 256
+/* Default payload size limit (mn_runtime_opts.max_payload). */
+#define MN_PAYLOAD_MAX_DEFAULT (1u << 20)
+/* Messages an actor handles per scheduling turn before it yields its worker
+ * to other actors. */
+#define MN_SCHED_BATCH 64
+/* Most worker threads. */
+#define MN_WORKERS_MAX 256
+
+/* ------------------------------------------------------------------------ */
+/* Types                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct mn_runtime mn_runtime; /* a running set of actors */
+typedef struct mn_kind mn_kind;       /* a registered behaviour */
+typedef struct mn_ctx mn_ctx;         /* a handler's view of the runtime */
+typedef struct mn_buf mn_buf;         /* a growable byte buffer */
+
+/*
+ * An actor's address: its kind's name and its key. Views of addresses handed
+ * out by the runtime (mn_ctx_self, mn_ctx_sender) borrow their bytes: they
+ * are valid until the callback that received them returns.
+ */
+typedef struct mn_addr {
+	const char *kind; /* NUL-terminated kind name */
+	const void *key;  /* key bytes, not NUL-terminated */
+	size_t key_len;   /* 1..MN_KEY_MAX */
+} mn_addr;
+
+/*
+ * A message as a handler sees it. The payload bytes are owned by the runtime
+ * and valid until handle() returns; copy what must outlive the call.
+ */
+typedef struct mn_msg {
+	uint32_t type;       /* application-defined message type */
+	uint32_t flags;      /* MN_MSG_* */
+	const void *payload; /* len bytes; NULL when len is 0 */
+	size_t len;
+} mn_msg;
+
+/* mn_msg.flags: the message was sent by a code outside any actor (mn_send);
+ * mn_ctx_sender() then reports MN_ENOACTOR. */
+#define MN_MSG_EXTERNAL 0x1u
+
+/*
+ * A kind: the behaviour shared by all actors of one name. Callbacks run on a
+ * worker thread, never two at once for the same actor, so an actor's state
+ * needs no locks. They must not block for long: a blocked handler holds a
+ * worker.
+ *
+ * Determinism rule: handle() computes the new state from the old state and
+ * the message alone. Time, randomness and replies from the outside world
+ * enter as messages, so a history replays identically.
+ */
+typedef struct mn_kind_def {
+	/* Kind name, 1..MN_KIND_NAME_MAX bytes, unique within a runtime.
+	 * Copied at registration. */
+	const char *name;
+	/* MN_KIND_* flags. */
+	uint32_t flags;
+	/* Opaque pointer handed back by mn_ctx_kind_arg(). */
+	void *arg;
+
+	/* Create the fresh state of a new actor, before its first message.
+	 * Stores the state (may be NULL) in *state. Return 0, or a negative
+	 * code: the actor then drops its messages (counted in
+	 * mn_runtime_stats.handler_errors) and init runs again on the next
+	 * message. Required. */
+	int (*init)(mn_ctx *ctx, void **state);
+
+	/* Handle one message, updating state in place. Return 0, or a
+	 * negative code (counted in mn_runtime_stats.handler_errors; the
+	 * message is not retried). Required. */
+	int (*handle)(mn_ctx *ctx, void *state, const mn_msg *msg);
+
+	/* Serialize state into out with mn_buf_append(). Used by the
+	 * persistence layer (snapshots); optional until a kind is persistent.
+	 */
+	int (*snapshot)(const void *state, mn_buf *out);
+
+	/* Rebuild a state from snapshot bytes (valid during the call).
+	 * Optional until a kind is persistent. */
+	int (*restore)(mn_ctx *ctx, const void *bytes, size_t len,
+		       void **state);
+
+	/* Release a state made by init() or restore(). Optional (NULL means
+	 * the state needs no release). Called when the actor leaves memory:
+	 * at mn_runtime_close, and later at eviction. */
+	void (*free)(void *state);
+} mn_kind_def;
+
+/* Kind flag: sending to an address of this kind that was never created
+ * fails with MN_ENOACTOR instead of creating the actor; actors are created
+ * with mn_spawn(). */
+#define MN_KIND_EXPLICIT 0x1u
+
+typedef struct mn_runtime_opts {
+	/* Worker threads; 0 means one per online core. */
+	unsigned workers;
+	/* Largest payload accepted by a send, in bytes; 0 means
+	 * MN_PAYLOAD_MAX_DEFAULT. */
+	size_t max_payload;
+} mn_runtime_opts;
+
+/* Counters of a runtime. Each field is read without stopping the workers, so
+ * fields may be a few operations apart from each other. */
+typedef struct mn_runtime_stats {
+	uint64_t actors;          /* actors resident in memory */
+	uint64_t actor_bytes;     /* heap bytes of actor records (state excluded) */
+	uint64_t registry_bytes;  /* heap bytes of the address registry tables */
+	uint64_t sent;            /* messages accepted by a send */
+	uint64_t processed;       /* messages handled (or dropped) */
+	uint64_t handler_errors;  /* init/handle calls that returned an error */
+	uint64_t steals;          /* actors taken from another worker's queue */
+	uint64_t sleeps;          /* times a worker went to sleep */
+	unsigned workers;
+} mn_runtime_stats;
+
+/* ------------------------------------------------------------------------ */
+/* Runtime                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Start a runtime with its worker threads. opts may be NULL for defaults.
+ * Returns 0 and *out, or MN_EINVAL (out NULL, workers over MN_WORKERS_MAX),
+ * MN_ENOMEM, MN_ESYS (threads could not start). Any thread.
+ */
+int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out);
+
+/*
+ * Stop accepting sends from outside: from now on mn_send*() return
+ * MN_ECLOSED. Messages already queued are still handled until
+ * mn_runtime_close(); handlers may still send to each other. Idempotent. Any
+ * thread.
+ */
+void mn_runtime_shutdown(mn_runtime *rt);
+
+/*
+ * Wait until no message is queued or being handled anywhere in the runtime.
+ * Returns at a moment when the runtime was quiescent; a send that races with
+ * it may or may not be waited for. Returns 0, or MN_EINVAL (rt NULL, or
+ * called from inside a handler, which would wait for itself). Any thread but
+ * a worker.
+ */
+int mn_runtime_drain(mn_runtime *rt);
+
+/*
+ * Shut down, stop the workers after their current turn, drop every message
+ * still queued (without handling it), free every actor (kind free()) and the
+ * runtime. Call drain first to have queued messages handled. NULL is a no-op.
+ * Must not run concurrently with any other call on rt except mn_send*(),
+ * which then fail with MN_ECLOSED; not from inside a handler.
+ */
+void mn_runtime_close(mn_runtime *rt);
+
+/* Fill *st with the runtime's counters. Any thread. */
+void mn_runtime_stats_get(mn_runtime *rt, mn_runtime_stats *st);
+
+/* ------------------------------------------------------------------------ */
+/* Kinds                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Register a kind. def is copied (the name too); def->init and def->handle
+ * are required. Returns 0 and *out (valid until the runtime is closed), or
+ * MN_EINVAL (a missing callback, a name empty or over MN_KIND_NAME_MAX),
+ * MN_EEXIST (name taken), MN_ELIMIT (MN_KINDS_MAX reached), MN_ECLOSED.
+ * Any thread; a kind may be registered while actors of other kinds run.
+ */
+int mn_kind_register(mn_runtime *rt, const mn_kind_def *def, mn_kind **out);
+
+/* The kind registered under name, or NULL. Any thread. */
+mn_kind *mn_kind_find(mn_runtime *rt, const char *name);
+
+/* The kind's name (valid until the runtime is closed). */
+const char *mn_kind_name(const mn_kind *kind);
+
+/* ------------------------------------------------------------------------ */
+/* Messages                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Send a message from outside any actor (fire-and-forget) to the actor
+ * (kind, key). If the actor does not exist it is created (virtual actor),
+ * unless the kind is MN_KIND_EXPLICIT. The payload is copied once into a
+ * buffer owned by the runtime; the caller's bytes may be reused on return.
+ *
+ * Ordering: two messages sent by one thread to one actor are handled in the
+ * order they were sent.
+ *
+ * Returns 0, or MN_EINVAL (rt or kind NULL, payload NULL with len > 0),
+ * MN_EKEY (key NULL, empty or longer than MN_KEY_MAX), MN_ENOKIND (kind not
+ * of this runtime), MN_ENOACTOR (explicit kind, actor never spawned),
+ * MN_ETOOBIG (len over max_payload), MN_ECLOSED (after shutdown),
+ * MN_ENOMEM. Nothing is queued when an error is returned. Any thread.
+ */
+int mn_send(mn_runtime *rt, const mn_kind *kind, const void *key,
+	    size_t key_len, uint32_t type, const void *payload, size_t len);
+
+/* As mn_send(), naming the kind; MN_ENOKIND if no kind has that name. */
+int mn_send_named(mn_runtime *rt, const char *kind, const void *key,
+		  size_t key_len, uint32_t type, const void *payload,
+		  size_t len);
+
+/*
+ * Create the actor (kind, key) now, without a message: its init() runs on a
+ * worker soon after. Returns 0, or MN_EEXIST if it exists, and the errors of
+ * mn_send(). The way to create actors of an MN_KIND_EXPLICIT kind. Any
+ * thread.
+ */
+int mn_spawn(mn_runtime *rt, const mn_kind *kind, const void *key,
+	     size_t key_len);
+
+/* ------------------------------------------------------------------------ */
+/* Inside a handler                                                         */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Send from inside a handler. Same arguments, semantics and errors as
+ * mn_send(), except that it works after mn_runtime_shutdown() (handlers keep
+ * talking to each other until close) and the recipient sees this actor as
+ * the sender. Messages from one actor to another are handled in the order
+ * they were sent.
+ */
+int mn_ctx_send(mn_ctx *ctx, const mn_kind *kind, const void *key,
+		size_t key_len, uint32_t type, const void *payload,
+		size_t len);
+
+/* Send to the sender of the message being handled. MN_ENOACTOR if it came
+ * from outside (MN_MSG_EXTERNAL) or during init. */
+int mn_ctx_reply(mn_ctx *ctx, uint32_t type, const void *payload,
+		 size_t len);
+
+/* This actor's address (borrowed, valid until the callback returns). */
+void mn_ctx_self(const mn_ctx *ctx, mn_addr *out);
+
+/* The sender's address of the message being handled, in *out (borrowed,
+ * valid until the callback returns). Returns 0, or MN_ENOACTOR if the
+ * message came from outside any actor, or during init. */
+int mn_ctx_sender(const mn_ctx *ctx, mn_addr *out);
+
+/* This actor's kind, and the arg given at its registration. */
+const mn_kind *mn_ctx_kind(const mn_ctx *ctx);
+void *mn_ctx_kind_arg(const mn_ctx *ctx);
+
+/* The runtime, e.g. to find another kind with mn_kind_find(). */
+mn_runtime *mn_ctx_runtime(const mn_ctx *ctx);
+
+/* Index of the worker thread running this callback, 0..workers-1. */
+unsigned mn_ctx_worker(const mn_ctx *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* Buffers                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Append len bytes to b. Returns 0 or MN_ENOMEM (b unchanged). */
+int mn_buf_append(mn_buf *b, const void *data, size_t len);
+
+/* Bytes appended so far, and their count (valid until the next append). */
+const void *mn_buf_data(const mn_buf *b);
+size_t mn_buf_len(const mn_buf *b);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MNEMO_H */
