@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "core/actor.h"
+#include "core/lock.h"
 
 #define MN__REG_SHARD_BITS 8
 #define MN__REG_SHARDS (1u << MN__REG_SHARD_BITS)
@@ -39,7 +40,7 @@
 #define MN__REG_REHASH_STEP 16
 
 typedef struct mn__shard {
-	alignas(64) pthread_mutex_t mu;
+	alignas(64) mn__lock mu;
 	/* All fields below: under mu. */
 	uint64_t *tab[2]; /* tab[1]: the new table, only while growing */
 	size_t nslots[2];
@@ -52,8 +53,8 @@ typedef struct mn__registry {
 	mn__shard shards[MN__REG_SHARDS];
 } mn__registry;
 
-/* Initialise an empty registry. Returns 0 or MN_ESYS. */
-int mn__reg_init(mn__registry *reg);
+/* Initialise an empty registry. Cannot fail. */
+void mn__reg_init(mn__registry *reg);
 
 /* Free the tables (not the actors: see mn__reg_take_all). */
 void mn__reg_destroy(mn__registry *reg);
@@ -65,12 +66,12 @@ static inline mn__shard *mn__reg_shard(mn__registry *reg, uint64_t hash)
 
 static inline void mn__reg_lock(mn__shard *s)
 {
-	pthread_mutex_lock(&s->mu);
+	mn__lock_acquire(&s->mu);
 }
 
 static inline void mn__reg_unlock(mn__shard *s)
 {
-	pthread_mutex_unlock(&s->mu);
+	mn__lock_release(&s->mu);
 }
 
 /* The actor with this address, or NULL. Shard locked. */

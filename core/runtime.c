@@ -121,9 +121,7 @@ int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
 		goto err_free_rt;
 	}
 	memset(rt->workers, 0, o.workers * sizeof *rt->workers);
-	rc = mn__reg_init(&rt->reg);
-	if (rc)
-		goto err_free_workers;
+	mn__reg_init(&rt->reg);
 	pthread_mutex_init(&rt->kinds_mu, NULL);
 	pthread_mutex_init(&rt->sleep_mu, NULL);
 	pthread_cond_init(&rt->sleep_cv, NULL);
@@ -151,7 +149,6 @@ err_destroy:
 	pthread_mutex_destroy(&rt->sleep_mu);
 	pthread_mutex_destroy(&rt->kinds_mu);
 	mn__reg_destroy(&rt->reg);
-err_free_workers:
 	free(rt->workers);
 err_free_rt:
 	free(rt);

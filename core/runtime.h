@@ -17,6 +17,7 @@
 #include <stdbool.h>
 
 #include "core/actor.h"
+#include "core/lock.h"
 #include "core/registry.h"
 #include "include/mnemo.h"
 
@@ -40,7 +41,7 @@ struct mn_ctx {
 
 /* A FIFO of scheduled actors, linked through mn__actor.rq_next. */
 typedef struct mn__runq {
-	pthread_mutex_t mu;
+	mn__lock mu;
 	mn__actor *head, *tail; /* under mu */
 	/* Written under mu (relaxed); read without it as a hint of whether
 	 * the queue has work (steal, sleep decisions). */

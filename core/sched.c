@@ -44,15 +44,6 @@
 /* How long an idle worker keeps looking for work before sleeping. */
 #define MN__SPIN_NS 50000
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -64,14 +55,14 @@ static uint64_t now_ns(void)
 
 void mn__runq_init(mn__runq *q)
 {
-	pthread_mutex_init(&q->mu, NULL);
+	mn__lock_init(&q->mu);
 	q->head = q->tail = NULL;
 	atomic_init(&q->len, 0);
 }
 
 void mn__runq_destroy(mn__runq *q)
 {
-	pthread_mutex_destroy(&q->mu);
+	(void)q;
 }
 
 static inline size_t runq_len_hint(mn__runq *q)
@@ -85,7 +76,7 @@ static size_t runq_push(mn__runq *q, mn__actor *a)
 	size_t len;
 
 	a->rq_next = NULL;
-	pthread_mutex_lock(&q->mu);
+	mn__lock_acquire(&q->mu);
 	if (q->tail)
 		q->tail->rq_next = a;
 	else
@@ -93,7 +84,7 @@ static size_t runq_push(mn__runq *q, mn__actor *a)
 	q->tail = a;
 	len = atomic_load_explicit(&q->len, memory_order_relaxed);
 	atomic_store_explicit(&q->len, len + 1, memory_order_relaxed);
-	pthread_mutex_unlock(&q->mu);
+	mn__lock_release(&q->mu);
 	return len;
 }
 
@@ -102,7 +93,7 @@ static void runq_push_list(mn__runq *q, mn__actor *first, mn__actor *last,
 			   size_t n)
 {
 	last->rq_next = NULL;
-	pthread_mutex_lock(&q->mu);
+	mn__lock_acquire(&q->mu);
 	if (q->tail)
 		q->tail->rq_next = first;
 	else
@@ -111,7 +102,7 @@ static void runq_push_list(mn__runq *q, mn__actor *first, mn__actor *last,
 	atomic_store_explicit(
 		&q->len, atomic_load_explicit(&q->len, memory_order_relaxed) + n,
 		memory_order_relaxed);
-	pthread_mutex_unlock(&q->mu);
+	mn__lock_release(&q->mu);
 }
 
 /* Remove up to max actors from the head; returns the first (linked through
@@ -124,10 +115,10 @@ static mn__actor *runq_take(mn__runq *q, size_t max, size_t *n)
 	*n = 0;
 	if (runq_len_hint(q) == 0)
 		return NULL;
-	pthread_mutex_lock(&q->mu);
+	mn__lock_acquire(&q->mu);
 	len = atomic_load_explicit(&q->len, memory_order_relaxed);
 	if (len == 0) {
-		pthread_mutex_unlock(&q->mu);
+		mn__lock_release(&q->mu);
 		return NULL;
 	}
 	first = last = q->head;
@@ -138,7 +129,7 @@ static mn__actor *runq_take(mn__runq *q, size_t max, size_t *n)
 		q->tail = NULL;
 	last->rq_next = NULL;
 	atomic_store_explicit(&q->len, len - k, memory_order_relaxed);
-	pthread_mutex_unlock(&q->mu);
+	mn__lock_release(&q->mu);
 	*n = k;
 	return first;
 }
@@ -365,7 +356,7 @@ static void *worker_main(void *arg)
 		while (!(a = find_work(w)) && now_ns() < until &&
 		       !atomic_load_explicit(&rt->stop, memory_order_acquire))
 			for (int i = 0; i < 32; i++)
-				cpu_relax();
+				mn__cpu_relax();
 		if (a) {
 			run_turn(w, a);
 			continue;
