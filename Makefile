@@ -35,11 +35,14 @@ BENCH_SUPPORT_SRC := $(wildcard bench/support/*.c)
 BENCH_SUPPORT_OBJ := $(BENCH_SUPPORT_SRC:%.c=$(BUILD)/%.o)
 
 EXAMPLE_SRC := $(wildcard examples/*/*.c)
-EXAMPLE_BIN := $(patsubst examples/%/,$(BUILD)/examples/%,$(sort $(dir $(EXAMPLE_SRC))))
+EXAMPLE_BIN := $(patsubst examples/%/,$(BUILD)/bin/%,$(sort $(dir $(EXAMPLE_SRC))))
 
 DEPS_OK := $(BUILD)/.deps-ok
 
 .PHONY: all test demo bench check-asan check-tsan format clean deps examples
+
+# Keep intermediate objects (tests, benchmarks) between runs.
+.SECONDARY:
 
 all: $(LIB) $(TOOL)
 
@@ -75,7 +78,8 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_SUPPORT_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 .SECONDEXPANSION:
-$(BUILD)/examples/%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard examples/$$*/*.c)) $(LIB)
+$(BUILD)/bin/%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename $$(wildcard examples/$$*/*.c)))) $(LIB)
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 examples: $(EXAMPLE_BIN)
@@ -83,8 +87,8 @@ examples: $(EXAMPLE_BIN)
 test: all $(TEST_BIN)
 	@BUILD=$(BUILD) ./tests/run $(TEST_BIN)
 
-demo: all $(BUILD)/examples/agents
-	$(BUILD)/examples/agents $(DEMO_ARGS)
+demo: all $(BUILD)/bin/agents
+	$(BUILD)/bin/agents $(DEMO_ARGS)
 
 bench: all $(BENCH_BIN)
 	@BUILD=$(BUILD) ./bench/run $(BENCH_BIN)

@@ -1,0 +1,377 @@
+/*
+ * support.c - the shared test helpers declared in support.h: size scaling,
+ * seeded random numbers, failure records written by worker threads and
+ * checked on the main thread, runtime and key helpers, a counting kind, and
+ * a barrier-started thread group.
+ */
+#include "tests/support/support.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MT_SEED_DEFAULT 0x6d6e656d6f2d7465ull
+
+/* ---- sizes, seeds, time ---------------------------------------------- */
+
+static double scale_value;
+static uint64_t seed_value;
+static int seed_set;
+
+double mt_scale(void)
+{
+	if (scale_value > 0)
+		return scale_value;
+	const char *s = getenv("MN_TEST_SCALE");
+	double v = 0;
+	if (s && *s)
+		v = strtod(s, NULL);
+	if (!(v > 0))
+		v = MT_TSAN ? 0.1 : 1.0;
+	scale_value = v;
+	return v;
+}
+
+size_t mt_scaled(size_t n, size_t min)
+{
+	double v = (double)n * mt_scale();
+	size_t r = v < 1 ? 0 : (size_t)v;
+	return r < min ? min : r;
+}
+
+uint64_t mt_seed(void)
+{
+	if (!seed_set) {
+		const char *s = getenv("MN_TEST_SEED");
+		seed_value = (s && *s) ? strtoull(s, NULL, 0) : MT_SEED_DEFAULT;
+		seed_set = 1;
+	}
+	return seed_value;
+}
+
+void mt_init(const char *suite)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("# %s: scale %g (MN_TEST_SCALE), seed %llu (MN_TEST_SEED)%s\n",
+	       suite, mt_scale(), (unsigned long long)mt_seed(),
+	       MT_TSAN ? ", tsan" : "");
+}
+
+void mt_rng_init(mt_rng *r, uint64_t stream)
+{
+	r->s = mt_seed() ^ (stream * 0x9e3779b97f4a7c15ull);
+	(void)mt_rng_next(r);
+}
+
+uint64_t mt_rng_next(mt_rng *r)
+{
+	uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+uint64_t mt_rng_below(mt_rng *r, uint64_t n)
+{
+	return mt_rng_next(r) % n;
+}
+
+double mt_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void mt_sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+int mt_wait_u64(_Atomic uint64_t *v, uint64_t want, double timeout_s)
+{
+	double end = mt_now() + timeout_s;
+	struct timespec ts = { 0, 100000 };
+	for (;;) {
+		if (atomic_load_explicit(v, memory_order_acquire) >= want)
+			return 1;
+		if (mt_now() > end)
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* ---- failures on other threads --------------------------------------- */
+
+/* fail_text is written once per test by the thread that wins fail_claimed,
+ * then published by the release store to fail_ready (paired with the
+ * acquire load in mt_assert_no_failures_at). */
+static _Atomic uint64_t fail_count;
+static atomic_flag fail_claimed = ATOMIC_FLAG_INIT;
+static _Atomic int fail_ready;
+static char fail_text[512];
+
+static void fail_record(const char *file, int line, const char *fmt,
+			va_list ap)
+{
+	if (!atomic_flag_test_and_set_explicit(&fail_claimed,
+					       memory_order_acq_rel)) {
+		int n = snprintf(fail_text, sizeof fail_text, "%s:%d: ", file,
+				 line);
+		if (n < 0 || (size_t)n >= sizeof fail_text)
+			n = 0;
+		vsnprintf(fail_text + n, sizeof fail_text - (size_t)n, fmt, ap);
+		atomic_store_explicit(&fail_ready, 1, memory_order_release);
+	}
+	atomic_fetch_add_explicit(&fail_count, 1, memory_order_acq_rel);
+}
+
+void mt_fail_at(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fail_record(file, line, fmt, ap);
+	va_end(ap);
+}
+
+int mt_check_at(int ok, const char *file, int line, const char *expr)
+{
+	if (!ok)
+		mt_fail_at(file, line, "check failed: %s", expr);
+	return ok;
+}
+
+int mt_checkf_at(int ok, const char *file, int line, const char *fmt, ...)
+{
+	if (!ok) {
+		va_list ap;
+		va_start(ap, fmt);
+		fail_record(file, line, fmt, ap);
+		va_end(ap);
+	}
+	return ok;
+}
+
+uint64_t mt_failures(void)
+{
+	return atomic_load_explicit(&fail_count, memory_order_acquire);
+}
+
+void mt_assert_no_failures_at(const char *file, int line)
+{
+	uint64_t n = mt_failures();
+	if (n == 0)
+		return;
+	int ready = atomic_load_explicit(&fail_ready, memory_order_acquire);
+	print_error("%llu check(s) failed on other threads; first: %s\n",
+		    (unsigned long long)n, ready ? fail_text : "(not recorded)");
+	_fail(file, line);
+}
+
+int mt_setup(void **state)
+{
+	(void)state;
+	atomic_store(&fail_count, 0);
+	atomic_store(&fail_ready, 0);
+	atomic_flag_clear(&fail_claimed);
+	return 0;
+}
+
+void mt_assert_rc_at(int got, int want, const char *expr, const char *file,
+		     int line)
+{
+	if (got == want)
+		return;
+	print_error("%s returned %d (%s), expected %d (%s)\n", expr, got,
+		    mn_err_name(got), want, mn_err_name(want));
+	_fail(file, line);
+}
+
+/* ---- runtime helpers -------------------------------------------------- */
+
+mn_runtime *mt_open(unsigned workers, size_t max_payload)
+{
+	mn_runtime_opts o = { .workers = workers, .max_payload = max_payload };
+	mn_runtime *rt = NULL;
+	assert_rc(mn_runtime_open(&o, &rt), 0);
+	assert_non_null(rt);
+	return rt;
+}
+
+mn_kind *mt_register(mn_runtime *rt, const mn_kind_def *def)
+{
+	mn_kind *k = NULL;
+	assert_rc(mn_kind_register(rt, def, &k), 0);
+	assert_non_null(k);
+	return k;
+}
+
+void mt_drain(mn_runtime *rt)
+{
+	assert_rc(mn_runtime_drain(rt), 0);
+}
+
+mn_runtime_stats mt_stats(mn_runtime *rt)
+{
+	mn_runtime_stats st;
+	memset(&st, 0xa5, sizeof st);
+	mn_runtime_stats_get(rt, &st);
+	return st;
+}
+
+/* ---- keys --------------------------------------------------------------- */
+
+void mt_put_u64(void *p, uint64_t v)
+{
+	unsigned char *b = p;
+	for (int i = 0; i < 8; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+}
+
+uint64_t mt_get_u64(const void *p)
+{
+	const unsigned char *b = p;
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)b[i] << (8 * i);
+	return v;
+}
+
+void mt_key_put(unsigned char key[MT_KEY_LEN], uint64_t v)
+{
+	mt_put_u64(key, v);
+}
+
+int mt_key_get(const void *key, size_t len, uint64_t *v)
+{
+	if (len != MT_KEY_LEN || !key)
+		return 0;
+	*v = mt_get_u64(key);
+	return 1;
+}
+
+int mt_self_u64(const mn_ctx *ctx, uint64_t *v)
+{
+	mn_addr a = { 0 };
+	mn_ctx_self(ctx, &a);
+	return MT_CHECKF(mt_key_get(a.key, a.key_len, v),
+			 "actor key of %zu bytes, expected %d", a.key_len,
+			 MT_KEY_LEN);
+}
+
+int mt_sender_u64(const mn_ctx *ctx, uint64_t *v)
+{
+	mn_addr a = { 0 };
+	if (mn_ctx_sender(ctx, &a) != 0)
+		return 0;
+	return mt_key_get(a.key, a.key_len, v);
+}
+
+/* ---- the counting kind ----------------------------------------------- */
+
+#define MT_STATE_MAGIC 0x636f756e74737461ull
+#define MT_STATE_DEAD 0xdeaddeaddeaddeadull
+
+/* The state records its counters, since free() gets no ctx. */
+typedef struct mt_cstate {
+	uint64_t magic;
+	uint64_t handled;
+	mt_counts *counts;
+} mt_cstate;
+
+void mt_counts_reset(mt_counts *c)
+{
+	atomic_store(&c->inits, 0);
+	atomic_store(&c->handles, 0);
+	atomic_store(&c->frees, 0);
+	atomic_store(&c->bytes, 0);
+}
+
+static int counting_init(mn_ctx *ctx, void **state)
+{
+	mt_counts *c = mn_ctx_kind_arg(ctx);
+	mt_cstate *s = malloc(sizeof *s);
+	if (!MT_CHECK(s != NULL))
+		return MN_ENOMEM;
+	s->magic = MT_STATE_MAGIC;
+	s->handled = 0;
+	s->counts = c;
+	*state = s;
+	atomic_fetch_add_explicit(&c->inits, 1, memory_order_relaxed);
+	return 0;
+}
+
+static int counting_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
+{
+	mt_counts *c = mn_ctx_kind_arg(ctx);
+	mt_cstate *s = state;
+	if (!MT_CHECK(s != NULL && s->magic == MT_STATE_MAGIC))
+		return MN_EINVAL;
+	s->handled++;
+	atomic_fetch_add_explicit(&c->bytes, msg->len, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->handles, 1, memory_order_relaxed);
+	return 0;
+}
+
+static void counting_free(void *state)
+{
+	mt_cstate *s = state;
+	if (!MT_CHECK(s != NULL && s->magic == MT_STATE_MAGIC))
+		return;
+	mt_counts *c = s->counts;
+	s->magic = MT_STATE_DEAD;
+	free(s);
+	atomic_fetch_add_explicit(&c->frees, 1, memory_order_relaxed);
+}
+
+mn_kind_def mt_counting_kind(const char *name, mt_counts *c)
+{
+	mn_kind_def d = {
+		.name = name,
+		.arg = c,
+		.init = counting_init,
+		.handle = counting_handle,
+		.free = counting_free,
+	};
+	return d;
+}
+
+/* ---- threads ---------------------------------------------------------- */
+
+typedef struct mt_thread {
+	pthread_t tid;
+	unsigned i;
+	mt_thread_fn fn;
+	void *arg;
+	pthread_barrier_t *bar;
+} mt_thread;
+
+static void *thread_main(void *p)
+{
+	mt_thread *t = p;
+	pthread_barrier_wait(t->bar);
+	t->fn(t->i, t->arg);
+	return NULL;
+}
+
+void mt_parallel(unsigned n, mt_thread_fn fn, void *arg)
+{
+	mt_thread *ts = calloc(n, sizeof *ts);
+	pthread_barrier_t bar;
+	assert_non_null(ts);
+	assert_int_equal(pthread_barrier_init(&bar, NULL, n), 0);
+	for (unsigned i = 0; i < n; i++) {
+		ts[i] = (mt_thread){ .i = i, .fn = fn, .arg = arg, .bar = &bar };
+		assert_int_equal(
+			pthread_create(&ts[i].tid, NULL, thread_main, &ts[i]),
+			0);
+	}
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(ts[i].tid, NULL);
+	pthread_barrier_destroy(&bar);
+	free(ts);
+}

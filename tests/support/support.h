@@ -1,0 +1,143 @@
+/*
+ * support.h - helpers shared by the mnemo test suites (the test_*.c files).
+ *
+ * cmocka's assertions may only run on the main thread: they longjmp out of
+ * the test. Code on worker or producer threads therefore records failures
+ * with MT_CHECK()/MT_CHECKF() (an atomic counter plus the text of the first
+ * failure), and the main thread turns them into a test failure with
+ * mt_assert_no_failures() after mn_runtime_drain(). Every test is registered
+ * with mt_setup, which clears that record.
+ *
+ * Sizes: mt_scaled() multiplies a test size by MN_TEST_SCALE (a positive
+ * number in the environment; default 1, or 0.1 under ThreadSanitizer).
+ * Randomness: mt_rng, seeded from MN_TEST_SEED (printed at start).
+ */
+#ifndef MN_TEST_SUPPORT_H
+#define MN_TEST_SUPPORT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "include/mnemo.h"
+
+#if defined(__SANITIZE_THREAD__)
+#define MT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MT_TSAN 1
+#endif
+#endif
+#ifndef MT_TSAN
+#define MT_TSAN 0
+#endif
+
+/* Call first in main(): line-buffers stdout (so a hung test still shows its
+ * "[ RUN ]" line) and prints the scale and the seed. */
+void mt_init(const char *suite);
+
+/* cmocka per-test setup: clears the record of failures on other threads. */
+int mt_setup(void **state);
+
+/* ---- sizes, seeds, time ---------------------------------------------- */
+
+double mt_scale(void);
+/* n * mt_scale(), at least min. */
+size_t mt_scaled(size_t n, size_t min);
+uint64_t mt_seed(void);
+
+/* A splitmix64 generator: one per thread, seeded from mt_seed() and a
+ * stream number, so a run is reproducible for a given seed. */
+typedef struct mt_rng {
+	uint64_t s;
+} mt_rng;
+void mt_rng_init(mt_rng *r, uint64_t stream);
+uint64_t mt_rng_next(mt_rng *r);
+/* Uniform in [0, n), n > 0. */
+uint64_t mt_rng_below(mt_rng *r, uint64_t n);
+
+/* Monotonic seconds. */
+double mt_now(void);
+void mt_sleep_ms(unsigned ms);
+/* Wait until *v >= want or timeout_s passes. Returns 1 if reached. */
+int mt_wait_u64(_Atomic uint64_t *v, uint64_t want, double timeout_s);
+
+/* ---- failures on other threads --------------------------------------- */
+
+/* Record a failure (any thread). */
+void mt_fail_at(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Returns ok; records a failure when ok is 0 (any thread). */
+int mt_check_at(int ok, const char *file, int line, const char *expr);
+int mt_checkf_at(int ok, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Number of failures recorded since the last mt_setup. */
+uint64_t mt_failures(void);
+/* Main thread: fail the test if any failure was recorded. */
+void mt_assert_no_failures_at(const char *file, int line);
+
+#define MT_CHECK(cond) mt_check_at((cond) != 0, __FILE__, __LINE__, #cond)
+#define MT_CHECKF(cond, ...)                                                   \
+	mt_checkf_at((cond) != 0, __FILE__, __LINE__, __VA_ARGS__)
+#define mt_assert_no_failures() mt_assert_no_failures_at(__FILE__, __LINE__)
+
+/* Main thread: fail unless the int expression equals want; the message names
+ * both codes (MN_E...). */
+void mt_assert_rc_at(int got, int want, const char *expr, const char *file,
+		     int line);
+#define assert_rc(expr, want)                                                  \
+	mt_assert_rc_at((expr), (want), #expr, __FILE__, __LINE__)
+
+/* ---- runtime helpers (main thread: they assert) ---------------------- */
+
+/* Open a runtime with the given workers and max_payload (0: defaults). */
+mn_runtime *mt_open(unsigned workers, size_t max_payload);
+mn_kind *mt_register(mn_runtime *rt, const mn_kind_def *def);
+void mt_drain(mn_runtime *rt);
+mn_runtime_stats mt_stats(mn_runtime *rt);
+
+/* ---- keys: 8-byte little-endian integers ----------------------------- */
+
+#define MT_KEY_LEN 8
+void mt_key_put(unsigned char key[MT_KEY_LEN], uint64_t v);
+/* Decode a key made by mt_key_put; returns 0 if len is not MT_KEY_LEN. */
+int mt_key_get(const void *key, size_t len, uint64_t *v);
+/* This actor's key as an integer; returns 0 (and records a failure) if it
+ * is not an mt key. */
+int mt_self_u64(const mn_ctx *ctx, uint64_t *v);
+/* The sender's key as an integer; returns 0 if external or not an mt key. */
+int mt_sender_u64(const mn_ctx *ctx, uint64_t *v);
+void mt_put_u64(void *p, uint64_t v);
+uint64_t mt_get_u64(const void *p);
+
+/* ---- the counting kind ----------------------------------------------- */
+
+/*
+ * Counters of a counting kind: init calls that succeeded, handle calls, free
+ * calls, and payload bytes handled. Its state is a malloc'd record with a
+ * magic number, checked by handle and free (a free of a state twice, or of
+ * something init did not make, shows as a failure or under ASan).
+ */
+typedef struct mt_counts {
+	_Atomic uint64_t inits;
+	_Atomic uint64_t handles;
+	_Atomic uint64_t frees;
+	_Atomic uint64_t bytes;
+} mt_counts;
+
+void mt_counts_reset(mt_counts *c);
+/* A kind def named name counting into c (kept as the kind's arg). */
+mn_kind_def mt_counting_kind(const char *name, mt_counts *c);
+
+/* ---- threads ---------------------------------------------------------- */
+
+/* Run fn(i, arg) on n new threads, i = 0..n-1, released together from a
+ * barrier; returns when all have returned. Asserts the threads started. */
+typedef void (*mt_thread_fn)(unsigned i, void *arg);
+void mt_parallel(unsigned n, mt_thread_fn fn, void *arg);
+
+#endif /* MN_TEST_SUPPORT_H */
