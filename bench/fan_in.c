@@ -196,7 +196,7 @@ static unsigned run_mnemo(unsigned workers, double *actors_s, double *threads_s)
 		    mn_send(rt, send, key, sizeof(key), MSG_START, NULL, 0),
 		    "mn_send");
 	}
-	bench_done_wait(&done, 600, "fan_in from actors");
+	bench_done_wait(&done, BENCH_WAIT_S, "fan_in from actors");
 	*actors_s = bench_now() - t0;
 	bench_drain(rt);
 
@@ -212,7 +212,7 @@ static unsigned run_mnemo(unsigned workers, double *actors_s, double *threads_s)
 	}
 	pthread_barrier_wait(&start);
 	t0 = bench_now();
-	bench_done_wait(&done, 600, "fan_in from threads");
+	bench_done_wait(&done, BENCH_WAIT_S, "fan_in from threads");
 	*threads_s = bench_now() - t0;
 	for (int i = 0; i < SENDERS; i++)
 		pthread_join(arg[i].th, NULL);

@@ -116,7 +116,7 @@ static double run(mn_runtime *rt, mn_kind *kind, uint64_t pairs,
 				    &rounds, sizeof(rounds)),
 			    "mn_send");
 	}
-	bench_done_wait(&done, 600, "pingpong");
+	bench_done_wait(&done, BENCH_WAIT_S, "pingpong");
 	double t1 = bench_now();
 	bench_drain(rt);
 	uint64_t got = bench_counter_sum(&handled);

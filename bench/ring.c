@@ -79,7 +79,7 @@ int main(void)
 	bench_check(
 	    mn_send(rt, kind, key, sizeof(key), MSG_TOKEN, &hops, sizeof(hops)),
 	    "mn_send");
-	uint64_t last = bench_done_wait(&done, 600, "ring");
+	uint64_t last = bench_done_wait(&done, BENCH_WAIT_S, "ring");
 	double t1 = bench_now();
 
 	bench_drain(rt);

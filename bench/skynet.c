@@ -169,7 +169,7 @@ static double run_once(unsigned workers, unsigned *workers_used)
 	bench_check(
 	    mn_send(rt, kind, key, sizeof(key), MSG_START, &s, sizeof(s)),
 	    "mn_send");
-	uint64_t sum = bench_done_wait(&done, 600, "skynet");
+	uint64_t sum = bench_done_wait(&done, BENCH_WAIT_S, "skynet");
 	double t1 = bench_now();
 
 	bench_drain(rt);

@@ -142,6 +142,10 @@ uint64_t bench_counter_sum(struct bench_counter *c);
 /* Done latch                                                               */
 /* ------------------------------------------------------------------------ */
 
+/* How long a benchmark waits for its actors to report before it calls the
+ * run lost (a dropped message would otherwise hang it). Runs take seconds. */
+#define BENCH_WAIT_S 300
+
 /* A one-shot signal from a handler to the main thread, carrying a value. */
 struct bench_done {
 	pthread_mutex_t mu;
