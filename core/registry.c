@@ -68,6 +68,7 @@ void mn__reg_init(mn__registry *reg)
 		mn__shard *s = &reg->shards[i];
 		memset(s, 0, sizeof *s);
 		mn__lock_init(&s->mu);
+		mn__slab_init(&s->slab);
 	}
 }
 
@@ -78,6 +79,7 @@ void mn__reg_destroy(mn__registry *reg)
 		table_free(s->tab[0], s->nslots[0]);
 		table_free(s->tab[1], s->nslots[1]);
 		s->tab[0] = s->tab[1] = NULL;
+		mn__slab_destroy(&s->slab);
 	}
 }
 
@@ -165,7 +167,7 @@ mn__actor *mn__reg_find(mn__shard *s, uint64_t hash, uint16_t kind_idx,
 	return probe(s->tab[0], s->nslots[0], hash, kind_idx, key, key_len);
 }
 
-int mn__reg_insert(mn__shard *s, uint64_t hash, mn__actor *a, size_t bytes)
+int mn__reg_insert(mn__shard *s, uint64_t hash, mn__actor *a)
 {
 	mn_assert(((uintptr_t)a & ~(uintptr_t)SLOT_PTR_MASK) == 0);
 	if (!s->tab[0]) {
@@ -192,7 +194,6 @@ int mn__reg_insert(mn__shard *s, uint64_t hash, mn__actor *a, size_t bytes)
 	int live = growing(s) ? 1 : 0;
 	table_put(s->tab[live], s->nslots[live], hash, slot_make(hash, a));
 	s->count++;
-	s->actor_bytes += bytes;
 	return 0;
 }
 
@@ -225,7 +226,6 @@ mn__actor *mn__reg_take_all(mn__registry *reg)
 		s->nslots[0] = s->nslots[1] = 0;
 		s->rehash_pos = 0;
 		s->count = 0;
-		s->actor_bytes = 0;
 	}
 	return list;
 }
@@ -239,7 +239,10 @@ void mn__reg_totals(mn__registry *reg, uint64_t *actors, uint64_t *actor_bytes,
 		mn__shard *s = &reg->shards[i];
 		mn__reg_lock(s);
 		n += s->count;
-		ab += s->actor_bytes;
+		/* Carved bytes: what records (live or free-listed) have
+		 * touched; the untouched tail of the newest chunk costs no
+		 * RSS. */
+		ab += s->slab.chunk_bytes - s->slab.bump_left;
 		tb += (s->nslots[0] + s->nslots[1]) * sizeof(uint64_t);
 		mn__reg_unlock(s);
 	}

@@ -29,6 +29,7 @@
 
 #include "core/actor.h"
 #include "core/lock.h"
+#include "core/slab.h"
 
 #define MN__REG_SHARD_BITS 8
 #define MN__REG_SHARDS (1u << MN__REG_SHARD_BITS)
@@ -46,7 +47,7 @@ typedef struct mn__shard {
 	size_t nslots[2];
 	size_t rehash_pos;  /* next old slot to copy */
 	size_t count;       /* actors in the shard */
-	size_t actor_bytes; /* heap bytes of those actor records */
+	mn__slab slab;      /* the memory of the shard's actor records */
 } mn__shard;
 
 typedef struct mn__registry {
@@ -56,7 +57,7 @@ typedef struct mn__registry {
 /* Initialise an empty registry. Cannot fail. */
 void mn__reg_init(mn__registry *reg);
 
-/* Free the tables (not the actors: see mn__reg_take_all). */
+/* Free the tables and every actor record. */
 void mn__reg_destroy(mn__registry *reg);
 
 static inline mn__shard *mn__reg_shard(mn__registry *reg, uint64_t hash)
@@ -78,17 +79,33 @@ static inline void mn__reg_unlock(mn__shard *s)
 mn__actor *mn__reg_find(mn__shard *s, uint64_t hash, uint16_t kind_idx,
 			const void *key, size_t key_len);
 
-/* Insert a new actor (a->hash, kind, key set; address not present) whose
- * record costs bytes of heap. Shard locked. Returns 0, or MN_ENOMEM when
- * the shard has no room and no larger table can be allocated. */
-int mn__reg_insert(mn__shard *s, uint64_t hash, mn__actor *a, size_t bytes);
+/* Memory for an actor record of size bytes (header and key), from the
+ * shard's slab; NULL when out of memory. Shard locked. */
+static inline mn__actor *mn__reg_record_alloc(mn__shard *s, size_t size)
+{
+	return mn__slab_alloc(&s->slab, size);
+}
+
+/* Give back a record that was never inserted, or that was removed. Shard
+ * locked. */
+static inline void mn__reg_record_free(mn__shard *s, mn__actor *a)
+{
+	mn__slab_free(&s->slab, a, sizeof *a + a->key_len);
+}
+
+/* Insert a new actor (a->hash, kind, key set; address not present).
+ * Shard locked. Returns 0, or MN_ENOMEM when the shard has no room and no
+ * larger table can be allocated. */
+int mn__reg_insert(mn__shard *s, uint64_t hash, mn__actor *a);
 
 /* Detach every actor of every shard and return them as a list linked by
- * rq_next; the registry is left empty. Only when no other thread uses the
- * registry or the run queues (close). */
+ * rq_next; the registry is left empty but the records stay valid until
+ * mn__reg_destroy. Only when no other thread uses the registry or the run
+ * queues (close). */
 mn__actor *mn__reg_take_all(mn__registry *reg);
 
-/* Sum of counts and bytes over all shards (locks each shard in turn). */
+/* Sum over all shards (locking each in turn) of actors, bytes mapped for
+ * their records, and bytes of the tables. */
 void mn__reg_totals(mn__registry *reg, uint64_t *actors, uint64_t *actor_bytes,
 		    uint64_t *table_bytes);
 

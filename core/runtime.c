@@ -11,7 +11,6 @@
  *   6. unlock, and if the push found the mailbox idle, schedule the actor
  *      (M1): on the sending worker's own run queue, or the inject queue.
  */
-#include <malloc.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,7 +176,7 @@ static void actor_destroy(mn_runtime *rt, mn__actor *a)
 	const mn_kind *k = rt->kinds[a->kind_idx];
 	if ((a->flags & MN__ACTOR_INITIALIZED) && k->def.free)
 		k->def.free(a->state);
-	free(a);
+	/* The record itself goes with its shard's slab. */
 }
 
 void mn_runtime_close(mn_runtime *rt)
@@ -367,10 +366,11 @@ static int check_send(mn_runtime *rt, const mn_kind *kind, const void *key,
 	return 0;
 }
 
-static mn__actor *actor_new(const mn_kind *kind, uint64_t hash,
-			    const void *key, size_t key_len, size_t *bytes)
+/* A new actor record, from the shard's slab (shard locked). */
+static mn__actor *actor_new(mn__shard *s, const mn_kind *kind, uint64_t hash,
+			    const void *key, size_t key_len)
 {
-	mn__actor *a = malloc(sizeof *a + key_len);
+	mn__actor *a = mn__reg_record_alloc(s, sizeof *a + key_len);
 	if (!a)
 		return NULL;
 	mn__mb_init(a);
@@ -381,9 +381,6 @@ static mn__actor *actor_new(const mn_kind *kind, uint64_t hash,
 	a->hash = (uint32_t)hash;
 	a->rq_next = NULL;
 	memcpy(a->key, key, key_len);
-	/* What the heap really spends: usable size plus glibc's chunk
-	 * header. */
-	*bytes = malloc_usable_size(a) + sizeof(size_t);
 	return a;
 }
 
@@ -420,20 +417,19 @@ static int send_common(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	mn__reg_lock(s);
 	a = mn__reg_find(s, h, kind->idx, key, key_len);
 	if (!a) {
-		size_t bytes;
 		if ((kind->def.flags & MN_KIND_EXPLICIT) &&
 		    !(mflags & MN__MSG_SPAWN)) {
 			rc = MN_ENOACTOR;
 			goto err_unlock;
 		}
-		a = actor_new(kind, h, key, key_len, &bytes);
+		a = actor_new(s, kind, h, key, key_len);
 		if (!a) {
 			rc = MN_ENOMEM;
 			goto err_unlock;
 		}
-		rc = mn__reg_insert(s, h, a, bytes);
+		rc = mn__reg_insert(s, h, a);
 		if (rc) {
-			free(a);
+			mn__reg_record_free(s, a);
 			goto err_unlock;
 		}
 	} else if (mflags & MN__MSG_SPAWN) {

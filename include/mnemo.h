@@ -192,7 +192,7 @@ typedef struct mn_runtime_opts {
  * fields may be a few operations apart from each other. */
 typedef struct mn_runtime_stats {
 	uint64_t actors;          /* actors resident in memory */
-	uint64_t actor_bytes;     /* heap bytes of actor records (state excluded) */
+	uint64_t actor_bytes;     /* bytes of actor records (state excluded) */
 	uint64_t registry_bytes;  /* heap bytes of the address registry tables */
 	uint64_t sent;            /* messages accepted by a send */
 	uint64_t processed;       /* messages handled (or dropped) */
