@@ -149,9 +149,9 @@ typedef struct mn_kind_def {
 
 	/* Create the fresh state of a new actor, before its first message.
 	 * Stores the state (may be NULL) in *state. Return 0, or a negative
-	 * code: the actor then drops its messages (counted in
-	 * mn_runtime_stats.handler_errors) and init runs again on the next
-	 * message. Required. */
+	 * code: the message that was about to be handled is then dropped
+	 * (counted in mn_runtime_stats.handler_errors) and init runs again
+	 * before the next message. Required. */
 	int (*init)(mn_ctx *ctx, void **state);
 
 	/* Handle one message, updating state in place. Return 0, or a
@@ -194,8 +194,9 @@ typedef struct mn_runtime_stats {
 	uint64_t actors;          /* actors resident in memory */
 	uint64_t actor_bytes;     /* bytes of actor records (state excluded) */
 	uint64_t registry_bytes;  /* heap bytes of the address registry tables */
-	uint64_t sent;            /* messages accepted by a send */
-	uint64_t processed;       /* messages handled (or dropped) */
+	uint64_t sent;            /* messages accepted by a send or spawn */
+	uint64_t processed;       /* messages handled (or dropped); a spawn
+				     counts once, when its init has run */
 	uint64_t handler_errors;  /* init/handle calls that returned an error */
 	uint64_t steals;          /* actors taken from another worker's queue */
 	uint64_t sleeps;          /* times a worker went to sleep */
@@ -231,11 +232,14 @@ void mn_runtime_shutdown(mn_runtime *rt);
 int mn_runtime_drain(mn_runtime *rt);
 
 /*
- * Shut down, stop the workers after their current turn, drop every message
- * still queued (without handling it), free every actor (kind free()) and the
- * runtime. Call drain first to have queued messages handled. NULL is a no-op.
- * Must not run concurrently with any other call on rt except mn_send*(),
- * which then fail with MN_ECLOSED; not from inside a handler.
+ * Shut down, wait for outside sends already admitted, stop the workers after
+ * their current turn, drop every message still queued (without handling
+ * it), free every actor (kind free()) and the runtime. Call drain first to
+ * have queued messages handled. NULL is a no-op. Not from inside a handler.
+ * No call on rt may start once close has begun (rt is freed when it
+ * returns): to stop outside senders cleanly, call mn_runtime_shutdown()
+ * first (their sends then fail with MN_ECLOSED), let them finish, then
+ * close.
  */
 void mn_runtime_close(mn_runtime *rt);
 

@@ -13,6 +13,8 @@
  *     runs again on the next message; handle failing counts a handler error
  *     and is not retried, and the state lives on.
  *   - Self-sends: an actor counting down by sending to itself.
+ *   - Sends from init (to another actor and to itself), and a 255-byte
+ *     sender key seen whole by the receiver and usable for a reply.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +30,7 @@ static int g_arg; /* its address is the kind arg */
 static void check_ctx(mn_ctx *ctx, const mn_kind *kind, const char *kind_name,
 		      int in_init)
 {
-	mn_addr self = { 0 };
+	mn_addr self = {0};
 	mn_ctx_self(ctx, &self);
 	MT_CHECK(self.kind != NULL && strcmp(self.kind, kind_name) == 0);
 	MT_CHECK(self.key != NULL && self.key_len >= 1 &&
@@ -39,7 +41,7 @@ static void check_ctx(mn_ctx *ctx, const mn_kind *kind, const char *kind_name,
 	MT_CHECKF(mn_ctx_worker(ctx) < g_workers, "worker %u of %u",
 		  mn_ctx_worker(ctx), g_workers);
 	if (in_init) {
-		mn_addr from = { 0 };
+		mn_addr from = {0};
 		int rc = mn_ctx_sender(ctx, &from);
 		MT_CHECKF(rc == MN_ENOACTOR, "sender in init: %s",
 			  mn_err_name(rc));
@@ -53,7 +55,7 @@ static void check_ctx(mn_ctx *ctx, const mn_kind *kind, const char *kind_name,
 
 #define V_KEYS 6
 
-static mn_kind *v_kind;  /* "virt" */
+static mn_kind *v_kind;	 /* "virt" */
 static mn_kind *v_kind2; /* "virt2" */
 static unsigned char v_keys[V_KEYS][MN_KEY_MAX];
 static size_t v_key_lens[V_KEYS];
@@ -64,8 +66,8 @@ static _Atomic uint64_t v_handles[2][V_KEYS];
 
 typedef struct v_state {
 	uint64_t magic;
-	int kind;        /* 0: virt, 1: virt2 */
-	size_t idx;      /* index in v_keys */
+	int kind;   /* 0: virt, 1: virt2 */
+	size_t idx; /* index in v_keys */
 	uint64_t handled;
 } v_state;
 
@@ -91,7 +93,7 @@ static int v_init(mn_ctx *ctx, void **state)
 	v_state *s = malloc(sizeof *s);
 	if (!MT_CHECK(s != NULL))
 		return MN_ENOMEM;
-	*s = (v_state){ .magic = V_MAGIC, .kind = kind, .idx = idx };
+	*s = (v_state){.magic = V_MAGIC, .kind = kind, .idx = idx};
 	*state = s;
 	atomic_fetch_add(&v_inits[kind][idx], 1);
 	return 0;
@@ -137,11 +139,11 @@ static void test_first_message_creates(void **state)
 	(void)state;
 	g_workers = 2;
 	g_rt = mt_open(g_workers, 0);
-	mn_kind_def d = { .name = "virt",
-			  .arg = &g_arg,
-			  .init = v_init,
-			  .handle = v_handle,
-			  .free = v_free };
+	mn_kind_def d = {.name = "virt",
+			 .arg = &g_arg,
+			 .init = v_init,
+			 .handle = v_handle,
+			 .free = v_free};
 	v_kind = mt_register(g_rt, &d);
 	d.name = "virt2";
 	v_kind2 = mt_register(g_rt, &d);
@@ -156,7 +158,7 @@ static void test_first_message_creates(void **state)
 		long_key[i] = (unsigned char)(i * 7);
 	v_set_key(4, long_key, MN_KEY_MAX);
 	v_set_key(5, "A", 1);
-	const unsigned sends[V_KEYS] = { 5, 3, 2, 1, 4, 1 };
+	const unsigned sends[V_KEYS] = {5, 3, 2, 1, 4, 1};
 	for (size_t k = 0; k < 2; k++)
 		for (size_t i = 0; i < V_KEYS; i++) {
 			atomic_store(&v_inits[k][i], 0);
@@ -197,9 +199,9 @@ static void test_first_message_creates(void **state)
 
 #define CLIENTS 10
 #define T_START 1
-#define T_PING 2
-#define T_PONG 3
-#define T_DONE 4
+#define T_PING	2
+#define T_PONG	3
+#define T_DONE	4
 
 static mn_kind *cl_kind;
 static mn_kind *sv_kind;
@@ -226,7 +228,7 @@ static int sv_init(mn_ctx *ctx, void **state)
 /* An external message: flagged, no sender, no reply possible. */
 static void check_external(mn_ctx *ctx, const mn_msg *msg)
 {
-	mn_addr from = { 0 };
+	mn_addr from = {0};
 	int rc = mn_ctx_sender(ctx, &from);
 	int rc2 = mn_ctx_reply(ctx, 0, "x", 1);
 	if (MT_CHECK(msg->flags & MN_MSG_EXTERNAL) &&
@@ -241,7 +243,7 @@ static void check_external(mn_ctx *ctx, const mn_msg *msg)
 static int check_from(mn_ctx *ctx, const mn_msg *msg, const char *kind_name,
 		      const void *key, size_t key_len)
 {
-	mn_addr from = { 0 };
+	mn_addr from = {0};
 	int rc = mn_ctx_sender(ctx, &from);
 	return MT_CHECK(!(msg->flags & MN_MSG_EXTERNAL)) &&
 	       MT_CHECKF(rc == 0, "sender: %s", mn_err_name(rc)) &&
@@ -312,10 +314,14 @@ static void test_reply_reaches_sender(void **state)
 	(void)state;
 	g_workers = 2;
 	g_rt = mt_open(g_workers, 0);
-	mn_kind_def dc = { .name = "client", .arg = &g_arg,
-			   .init = cl_init, .handle = cl_handle };
-	mn_kind_def ds = { .name = "server", .arg = &g_arg,
-			   .init = sv_init, .handle = sv_handle };
+	mn_kind_def dc = {.name = "client",
+			  .arg = &g_arg,
+			  .init = cl_init,
+			  .handle = cl_handle};
+	mn_kind_def ds = {.name = "server",
+			  .arg = &g_arg,
+			  .init = sv_init,
+			  .handle = sv_handle};
 	cl_kind = mt_register(g_rt, &dc);
 	sv_kind = mt_register(g_rt, &ds);
 	atomic_store(&sv_pings, 0);
@@ -332,8 +338,8 @@ static void test_reply_reaches_sender(void **state)
 					  T_START, NULL, 0),
 				  0);
 		else
-			assert_rc(mn_send_named(g_rt, "client", key,
-						MT_KEY_LEN, T_START, NULL, 0),
+			assert_rc(mn_send_named(g_rt, "client", key, MT_KEY_LEN,
+						T_START, NULL, 0),
 				  0);
 	}
 	mt_drain(g_rt);
@@ -394,8 +400,8 @@ static void flaky_free(void *state)
 	free(state);
 }
 
-static void send_u64(mn_runtime *rt, mn_kind *k, const char *key,
-		     uint32_t type, uint64_t v)
+static void send_u64(mn_runtime *rt, mn_kind *k, const char *key, uint32_t type,
+		     uint64_t v)
 {
 	unsigned char pl[8];
 	mt_put_u64(pl, v);
@@ -418,10 +424,10 @@ static void test_init_error_retries(void **state)
 {
 	(void)state;
 	mn_runtime *rt = mt_open(2, 0);
-	mn_kind_def d = { .name = "flaky",
-			  .init = flaky_init,
-			  .handle = flaky_handle,
-			  .free = flaky_free };
+	mn_kind_def d = {.name = "flaky",
+			 .init = flaky_init,
+			 .handle = flaky_handle,
+			 .free = flaky_free};
 	mn_kind *k = mt_register(rt, &d);
 	atomic_store(&flaky_fail_left, 2);
 	atomic_store(&flaky_inits, 0);
@@ -450,8 +456,8 @@ static void test_init_error_retries(void **state)
 	assert_int_equal(atomic_load(&flaky_frees), 1);
 }
 
-#define P_FAIL 13
-#define P_FAIL2 14
+#define P_FAIL	 13
+#define P_FAIL2	 14
 #define P_REPORT 15
 
 static _Atomic uint64_t picky_calls;
@@ -487,15 +493,15 @@ static void test_handle_error_counted(void **state)
 {
 	(void)state;
 	mn_runtime *rt = mt_open(2, 0);
-	mn_kind_def d = { .name = "picky",
-			  .init = picky_init,
-			  .handle = picky_handle,
-			  .free = free };
+	mn_kind_def d = {.name = "picky",
+			 .init = picky_init,
+			 .handle = picky_handle,
+			 .free = free};
 	mn_kind *k = mt_register(rt, &d);
 	atomic_store(&picky_calls, 0);
 	atomic_store(&picky_report, 0);
-	const uint32_t types[] = { 1, P_FAIL, 2, P_FAIL2, P_FAIL, 3, 4,
-				   P_FAIL, 5, 6 };
+	const uint32_t types[] = {1, P_FAIL, 2,	     P_FAIL2, P_FAIL,
+				  3, 4,	     P_FAIL, 5,	      6};
 	const size_t n = sizeof types / sizeof types[0];
 	for (size_t i = 0; i < n; i++)
 		send_u64(rt, k, "p", types[i], i);
@@ -514,7 +520,8 @@ static void test_handle_error_counted(void **state)
 	mt_assert_no_failures();
 }
 
-/* ---- self-sends ----------------------------------------------------------- */
+/* ---- self-sends -----------------------------------------------------------
+ */
 
 static mn_kind *cd_kind;
 static _Atomic uint64_t cd_handled;
@@ -535,8 +542,8 @@ static int cd_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	} else {
 		MT_CHECKF(n + 1 == *last, "got %llu after %llu",
 			  (unsigned long long)n, (unsigned long long)*last);
-		MT_CHECK(check_from(ctx, msg, "countdown", self.key,
-				    self.key_len));
+		MT_CHECK(
+		    check_from(ctx, msg, "countdown", self.key, self.key_len));
 	}
 	*last = n;
 	atomic_fetch_add(&cd_handled, 1);
@@ -562,14 +569,21 @@ static int cd_init(mn_ctx *ctx, void **state)
 	return 0;
 }
 
+static int cd_null_init(mn_ctx *ctx, void **state)
+{
+	(void)ctx;
+	*state = NULL;
+	return 0;
+}
+
 static void test_self_send(void **state)
 {
 	(void)state;
 	mn_runtime *rt = mt_open(2, 0);
-	mn_kind_def d = { .name = "countdown",
-			  .init = cd_init,
-			  .handle = cd_handle,
-			  .free = free };
+	mn_kind_def d = {.name = "countdown",
+			 .init = cd_init,
+			 .handle = cd_handle,
+			 .free = free};
 	cd_kind = mt_register(rt, &d);
 	atomic_store(&cd_handled, 0);
 	atomic_store(&cd_zero, 0);
@@ -592,15 +606,155 @@ static void test_self_send(void **state)
 	mn_runtime_close(rt);
 }
 
+/* ---- sends from init, long sender keys ------------------------------- */
+
+#define E_HELLO	 1
+#define E_EXT	 2
+#define E_ACTORS 20
+
+static mn_kind *eager_kind, *listen_kind;
+static _Atomic uint64_t eager_hellos, eager_ext, listen_got;
+
+/* init sends to a listener (payload: own key) and to itself. */
+static int eager_init(mn_ctx *ctx, void **state)
+{
+	mn_addr self;
+	mn_ctx_self(ctx, &self);
+	int rc =
+	    mn_ctx_send(ctx, listen_kind, "l", 1, 0, self.key, self.key_len);
+	MT_CHECKF(rc == 0, "send from init: %s", mn_err_name(rc));
+	rc = mn_ctx_send(ctx, eager_kind, self.key, self.key_len, E_HELLO, NULL,
+			 0);
+	MT_CHECKF(rc == 0, "self send from init: %s", mn_err_name(rc));
+	*state = NULL;
+	return 0;
+}
+
+static int eager_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
+{
+	(void)state;
+	mn_addr self;
+	mn_ctx_self(ctx, &self);
+	if (msg->type == E_HELLO) {
+		if (check_from(ctx, msg, "eager", self.key, self.key_len))
+			atomic_fetch_add(&eager_hellos, 1);
+	} else if (MT_CHECK(msg->type == E_EXT &&
+			    (msg->flags & MN_MSG_EXTERNAL))) {
+		atomic_fetch_add(&eager_ext, 1);
+	}
+	return 0;
+}
+
+static int listen_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
+{
+	(void)state;
+	if (check_from(ctx, msg, "eager", msg->payload, msg->len))
+		atomic_fetch_add(&listen_got, 1);
+	return 0;
+}
+
+static void test_send_from_init(void **state)
+{
+	(void)state;
+	mn_runtime *rt = mt_open(2, 0);
+	mn_kind_def de = {
+	    .name = "eager", .init = eager_init, .handle = eager_handle};
+	mn_kind_def dl = {
+	    .name = "listener", .init = cd_null_init, .handle = listen_handle};
+	eager_kind = mt_register(rt, &de);
+	listen_kind = mt_register(rt, &dl);
+	atomic_store(&eager_hellos, 0);
+	atomic_store(&eager_ext, 0);
+	atomic_store(&listen_got, 0);
+	for (unsigned a = 0; a < E_ACTORS; a++) {
+		unsigned char key[MT_KEY_LEN];
+		mt_key_put(key, a);
+		assert_rc(
+		    mn_send(rt, eager_kind, key, MT_KEY_LEN, E_EXT, NULL, 0),
+		    0);
+	}
+	mt_drain(rt);
+	mt_assert_no_failures();
+	assert_int_equal(atomic_load(&eager_ext), E_ACTORS);
+	assert_int_equal(atomic_load(&eager_hellos), E_ACTORS);
+	assert_int_equal(atomic_load(&listen_got), E_ACTORS);
+	mn_runtime_stats st = mt_stats(rt);
+	assert_int_equal(st.sent, 3 * E_ACTORS);
+	assert_int_equal(st.processed, st.sent);
+	assert_int_equal(st.actors, E_ACTORS + 1);
+	mn_runtime_close(rt);
+}
+
+/* A kind name of MN_KIND_NAME_MAX bytes. */
+#define LK_NAME                                                                \
+	"long-key-sender-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+_Static_assert(sizeof LK_NAME == MN_KIND_NAME_MAX + 1, "63-byte name");
+
+static unsigned char long_key[MN_KEY_MAX];
+static mn_kind *lk_kind, *echoer_kind;
+static _Atomic uint64_t lk_replies, echoer_got;
+
+/* The 255-byte-key actor sends to the echoer, which must see the whole key
+ * as the sender and reply to it. */
+static int lk_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
+{
+	(void)state;
+	if (msg->flags & MN_MSG_EXTERNAL) {
+		int rc = mn_ctx_send(ctx, echoer_kind, "e", 1, 0, "hi", 2);
+		MT_CHECKF(rc == 0, "send: %s", mn_err_name(rc));
+		return 0;
+	}
+	if (check_from(ctx, msg, "echoer", "e", 1) &&
+	    MT_CHECK(msg->len == 3 && memcmp(msg->payload, "hi!", 3) == 0))
+		atomic_fetch_add(&lk_replies, 1);
+	return 0;
+}
+
+static int echoer_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
+{
+	(void)state;
+	if (!check_from(ctx, msg, LK_NAME, long_key, MN_KEY_MAX))
+		return MN_EINVAL;
+	atomic_fetch_add(&echoer_got, 1);
+	int rc = mn_ctx_reply(ctx, 0, "hi!", 3);
+	MT_CHECKF(rc == 0, "reply: %s", mn_err_name(rc));
+	return 0;
+}
+
+static void test_long_key_sender(void **state)
+{
+	(void)state;
+	mn_runtime *rt = mt_open(2, 0);
+	/* A 63-byte kind name and a 255-byte key: both at their limits. */
+	mn_kind_def dl = {
+	    .name = LK_NAME, .init = cd_null_init, .handle = lk_handle};
+	mn_kind_def de = {
+	    .name = "echoer", .init = cd_null_init, .handle = echoer_handle};
+	lk_kind = mt_register(rt, &dl);
+	echoer_kind = mt_register(rt, &de);
+	atomic_store(&lk_replies, 0);
+	atomic_store(&echoer_got, 0);
+	for (size_t i = 0; i < MN_KEY_MAX; i++)
+		long_key[i] = (unsigned char)(255 - i);
+	assert_rc(mn_send(rt, lk_kind, long_key, MN_KEY_MAX, 0, NULL, 0), 0);
+	mt_drain(rt);
+	mt_assert_no_failures();
+	assert_int_equal(atomic_load(&echoer_got), 1);
+	assert_int_equal(atomic_load(&lk_replies), 1);
+	mn_runtime_close(rt);
+}
+
 int main(void)
 {
 	mt_init("core/actor");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_first_message_creates, mt_setup),
-		cmocka_unit_test_setup(test_reply_reaches_sender, mt_setup),
-		cmocka_unit_test_setup(test_init_error_retries, mt_setup),
-		cmocka_unit_test_setup(test_handle_error_counted, mt_setup),
-		cmocka_unit_test_setup(test_self_send, mt_setup),
+	    cmocka_unit_test_setup(test_first_message_creates, mt_setup),
+	    cmocka_unit_test_setup(test_reply_reaches_sender, mt_setup),
+	    cmocka_unit_test_setup(test_init_error_retries, mt_setup),
+	    cmocka_unit_test_setup(test_handle_error_counted, mt_setup),
+	    cmocka_unit_test_setup(test_self_send, mt_setup),
+	    cmocka_unit_test_setup(test_send_from_init, mt_setup),
+	    cmocka_unit_test_setup(test_long_key_sender, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,7 +32,7 @@ static void test_runtime_open_args(void **state)
 {
 	(void)state;
 	mn_runtime *rt = NULL;
-	mn_runtime_opts o = { .workers = MN_WORKERS_MAX + 1 };
+	mn_runtime_opts o = {.workers = MN_WORKERS_MAX + 1};
 	assert_rc(mn_runtime_open(&o, &rt), MN_EINVAL);
 	o.workers = 100000;
 	assert_rc(mn_runtime_open(&o, &rt), MN_EINVAL);
@@ -119,8 +119,7 @@ static void test_payload_limit(void **state)
 	assert_rc(mn_send(rt, k, "a", 1, 0, buf, 1000), 0);
 	assert_rc(mn_send(rt, k, "a", 1, 0, buf, 1001), MN_ETOOBIG);
 	assert_rc(mn_send(rt, k, "a", 1, 0, buf, 4096), MN_ETOOBIG);
-	assert_rc(mn_send_named(rt, "limit", "a", 1, 0, buf, 1001),
-		  MN_ETOOBIG);
+	assert_rc(mn_send_named(rt, "limit", "a", 1, 0, buf, 1001), MN_ETOOBIG);
 	assert_rc(mn_send_named(rt, "limit", "a", 1, 0, buf, 999), 0);
 	expect_handled(rt, 2);
 	assert_int_equal(atomic_load(&counts.bytes), 1999);
@@ -171,8 +170,7 @@ static void test_kind_of_other_runtime(void **state)
 	assert_rc(mn_spawn(rt1, k3, "a", 1), MN_ENOKIND);
 	assert_rc(mn_spawn(rt2, k1, "z", 1), MN_ENOKIND);
 	assert_null(mn_kind_find(rt1, "only2"));
-	assert_rc(mn_send_named(rt1, "only2", "a", 1, 0, NULL, 0),
-		  MN_ENOKIND);
+	assert_rc(mn_send_named(rt1, "only2", "a", 1, 0, NULL, 0), MN_ENOKIND);
 
 	assert_rc(mn_send(rt1, k1, "a", 1, 0, NULL, 0), 0);
 	assert_rc(mn_send(rt2, k2, "a", 1, 0, NULL, 0), 0);
@@ -282,13 +280,121 @@ static int dummy_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	return 0;
 }
 
+/*
+ * mn_ctx_send from inside a handler: the same argument checks as mn_send.
+ * The probe actor runs them all on its first message and records each code;
+ * the main thread compares them with the documented ones.
+ */
+enum {
+	P_NULL_KIND,
+	P_NULL_KEY,
+	P_EMPTY_KEY,
+	P_LONG_KEY,
+	P_NULL_PAYLOAD,
+	P_TOOBIG,
+	P_FOREIGN,
+	P_UNSPAWNED,
+	P_SPAWN,
+	P_SPAWNED_SEND,
+	P_MAX_OK,
+	P_NPROBES
+};
+static const int probe_want[P_NPROBES] = {
+    [P_NULL_KIND] = MN_EINVAL,
+    [P_NULL_KEY] = MN_EKEY,
+    [P_EMPTY_KEY] = MN_EKEY,
+    [P_LONG_KEY] = MN_EKEY,
+    [P_NULL_PAYLOAD] = MN_EINVAL,
+    [P_TOOBIG] = MN_ETOOBIG,
+    [P_FOREIGN] = MN_ENOKIND,
+    [P_UNSPAWNED] = MN_ENOACTOR,
+    [P_SPAWN] = 0,
+    [P_SPAWNED_SEND] = 0,
+    [P_MAX_OK] = 0,
+};
+static _Atomic int probe_got[P_NPROBES];
+static _Atomic int probe_ran;
+static mn_kind *probe_kind, *probe_explicit, *probe_foreign;
+
+static int probe_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
+{
+	(void)state;
+	if (msg->type != 1)
+		return 0; /* a message to the target: nothing to do */
+	static char buf[1001];
+	static char key[MN_KEY_MAX + 1];
+	memset(key, 'p', sizeof key);
+	mn_runtime *rt = mn_ctx_runtime(ctx);
+	const mn_kind *k = probe_kind;
+	int r[P_NPROBES] = {0};
+	r[P_NULL_KIND] = mn_ctx_send(ctx, NULL, "t", 1, 2, NULL, 0);
+	r[P_NULL_KEY] = mn_ctx_send(ctx, k, NULL, 1, 2, NULL, 0);
+	r[P_EMPTY_KEY] = mn_ctx_send(ctx, k, "t", 0, 2, NULL, 0);
+	r[P_LONG_KEY] = mn_ctx_send(ctx, k, key, MN_KEY_MAX + 1, 2, NULL, 0);
+	r[P_NULL_PAYLOAD] = mn_ctx_send(ctx, k, "t", 1, 2, NULL, 5);
+	r[P_TOOBIG] = mn_ctx_send(ctx, k, "t", 1, 2, buf, 1001);
+	r[P_FOREIGN] = mn_ctx_send(ctx, probe_foreign, "t", 1, 2, NULL, 0);
+	r[P_UNSPAWNED] =
+	    mn_ctx_send(ctx, probe_explicit, "nobody", 6, 2, NULL, 0);
+	/* mn_spawn works from a handler too, and the actor exists at once. */
+	r[P_SPAWN] = mn_spawn(rt, probe_explicit, "made", 4);
+	r[P_SPAWNED_SEND] =
+	    mn_ctx_send(ctx, probe_explicit, "made", 4, 2, "m", 1);
+	r[P_MAX_OK] = mn_ctx_send(ctx, k, "t", 1, 2, buf, 1000);
+	for (int i = 0; i < P_NPROBES; i++)
+		atomic_store(&probe_got[i], r[i]);
+	atomic_fetch_add(&probe_ran, 1);
+	return 0;
+}
+
+static void test_ctx_send_args(void **state)
+{
+	(void)state;
+	mn_runtime *rt = mt_open(2, 1000);
+	mn_runtime *rt2 = mt_open(1, 0);
+	mt_counts_reset(&counts);
+	mt_counts_reset(&counts2);
+	mn_kind_def dp = {
+	    .name = "probe", .init = dummy_init, .handle = probe_handle};
+	probe_kind = mt_register(rt, &dp);
+	mn_kind_def de = mt_counting_kind("probe-explicit", &counts);
+	de.flags = MN_KIND_EXPLICIT;
+	probe_explicit = mt_register(rt, &de);
+	mn_kind_def df = mt_counting_kind("probe-foreign", &counts2);
+	probe_foreign = mt_register(rt2, &df);
+	atomic_store(&probe_ran, 0);
+
+	assert_rc(mn_send(rt, probe_kind, "probe", 5, 1, NULL, 0), 0);
+	mt_drain(rt);
+	mt_drain(rt2);
+	mt_assert_no_failures();
+	assert_int_equal(atomic_load(&probe_ran), 1);
+	for (int i = 0; i < P_NPROBES; i++) {
+		int got = atomic_load(&probe_got[i]);
+		if (got != probe_want[i])
+			fail_msg("probe %d: got %s, expected %s", i,
+				 mn_err_name(got), mn_err_name(probe_want[i]));
+	}
+	/* The spawned actor got its init and the one message; the foreign
+	 * runtime saw nothing. */
+	assert_int_equal(atomic_load(&counts.inits), 1);
+	assert_int_equal(atomic_load(&counts.handles), 1);
+	assert_int_equal(atomic_load(&counts2.inits), 0);
+	/* Actors: probe, target "t", spawned "made". */
+	assert_int_equal(mt_stats(rt).actors, 3);
+	assert_int_equal(mt_stats(rt2).actors, 0);
+	mn_runtime_close(rt);
+	mn_runtime_close(rt2);
+	assert_int_equal(atomic_load(&counts.frees), 1);
+}
+
 static void test_kind_register_args(void **state)
 {
 	(void)state;
 	mn_runtime *rt = mt_open(1, 0);
 	mn_kind *k = NULL;
-	mn_kind_def d = { .name = "reg", .init = dummy_init,
-			  .handle = dummy_handle };
+	mn_kind_def d = {
+	    .name = "reg", .init = dummy_init, .handle = dummy_handle};
 
 	mn_kind_def bad = d;
 	bad.init = NULL;
@@ -356,7 +462,7 @@ static void test_kind_limit(void **state)
 {
 	(void)state;
 	mn_runtime *rt = mt_open(1, 0);
-	mn_kind_def d = { .init = dummy_init, .handle = dummy_handle };
+	mn_kind_def d = {.init = dummy_init, .handle = dummy_handle};
 	char name[32];
 	for (int i = 0; i < MN_KINDS_MAX; i++) {
 		snprintf(name, sizeof name, "kind-%d", i);
@@ -413,16 +519,17 @@ int main(void)
 {
 	mt_init("core/args");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_runtime_open_args, mt_setup),
-		cmocka_unit_test_setup(test_send_args, mt_setup),
-		cmocka_unit_test_setup(test_payload_limit, mt_setup),
-		cmocka_unit_test_setup(test_payload_limit_default, mt_setup),
-		cmocka_unit_test_setup(test_kind_of_other_runtime, mt_setup),
-		cmocka_unit_test_setup(test_explicit_kind, mt_setup),
-		cmocka_unit_test_setup(test_spawn_virtual_kind, mt_setup),
-		cmocka_unit_test_setup(test_kind_register_args, mt_setup),
-		cmocka_unit_test_setup(test_kind_limit, mt_setup),
-		cmocka_unit_test_setup(test_after_shutdown, mt_setup),
+	    cmocka_unit_test_setup(test_runtime_open_args, mt_setup),
+	    cmocka_unit_test_setup(test_send_args, mt_setup),
+	    cmocka_unit_test_setup(test_payload_limit, mt_setup),
+	    cmocka_unit_test_setup(test_payload_limit_default, mt_setup),
+	    cmocka_unit_test_setup(test_kind_of_other_runtime, mt_setup),
+	    cmocka_unit_test_setup(test_explicit_kind, mt_setup),
+	    cmocka_unit_test_setup(test_spawn_virtual_kind, mt_setup),
+	    cmocka_unit_test_setup(test_ctx_send_args, mt_setup),
+	    cmocka_unit_test_setup(test_kind_register_args, mt_setup),
+	    cmocka_unit_test_setup(test_kind_limit, mt_setup),
+	    cmocka_unit_test_setup(test_after_shutdown, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,9 +13,12 @@
  *   - Shutdown racing with sends: a send that starts after
  *     mn_runtime_shutdown returned fails with MN_ECLOSED, and every send
  *     that returned 0 is handled.
+ *   - Kinds registered while actors of other kinds run, and found by name
+ *     and messaged from other threads as soon as they exist.
  * Random choices come from mt_rng (seed printed at start).
  */
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,14 +27,14 @@
 /* ---- no loss, no duplication ---------------------------------------- */
 
 #define U_PRODUCERS 8
-#define U_ACTORS 1024
-#define U_RELAYS 16
+#define U_ACTORS    1024
+#define U_RELAYS    16
 
 static mn_runtime *u_rt;
 static mn_kind *u_kind;
 static mn_kind *u_relay;
-static size_t u_per;              /* messages per producer */
-static _Atomic uint32_t *u_seen;  /* by id */
+static size_t u_per;		 /* messages per producer */
+static _Atomic uint32_t *u_seen; /* by id */
 static _Atomic uint8_t u_targeted[U_ACTORS];
 static _Atomic uint8_t u_relay_used[U_RELAYS];
 static _Atomic uint64_t u_relayed;
@@ -58,8 +61,8 @@ static int u_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	if (!MT_CHECKF(id < U_PRODUCERS * u_per, "bad id %llu",
 		       (unsigned long long)id))
 		return MN_EINVAL;
-	uint32_t before = atomic_fetch_add_explicit(&u_seen[id], 1,
-						     memory_order_relaxed);
+	uint32_t before =
+	    atomic_fetch_add_explicit(&u_seen[id], 1, memory_order_relaxed);
 	MT_CHECKF(before == 0, "id %llu handled %u times",
 		  (unsigned long long)id, before + 1);
 	return 0;
@@ -109,13 +112,12 @@ static void test_no_loss_no_duplication(void **state)
 {
 	(void)state;
 	u_rt = mt_open(2, 0);
-	mn_kind_def du = { .name = "uniq", .init = u_init,
-			   .handle = u_handle };
-	mn_kind_def dr = { .name = "relay", .init = u_init,
-			   .handle = relay_handle };
+	mn_kind_def du = {.name = "uniq", .init = u_init, .handle = u_handle};
+	mn_kind_def dr = {
+	    .name = "relay", .init = u_init, .handle = relay_handle};
 	u_kind = mt_register(u_rt, &du);
 	u_relay = mt_register(u_rt, &dr);
-	u_per = mt_scaled(25000, 1000);
+	u_per = mt_scaled(50000, 1000);
 	size_t total = U_PRODUCERS * u_per;
 	u_seen = calloc(total, sizeof *u_seen);
 	assert_non_null(u_seen);
@@ -160,9 +162,9 @@ static void test_no_loss_no_duplication(void **state)
 /* ---- a handler never runs concurrently with itself ------------------- */
 
 #define X_PRODUCERS 8
-#define X_ACTORS 3
-#define X_WORK 1
-#define X_REPORT 2
+#define X_ACTORS    3
+#define X_WORK	    1
+#define X_REPORT    2
 
 static mn_runtime *x_rt;
 static mn_kind *x_kind;
@@ -242,12 +244,10 @@ static void run_exclusive(unsigned workers)
 {
 	x_workers = workers;
 	x_rt = mt_open(workers, 0);
-	mn_kind_def d = { .name = "excl",
-			  .init = x_init,
-			  .handle = x_handle,
-			  .free = x_free };
+	mn_kind_def d = {
+	    .name = "excl", .init = x_init, .handle = x_handle, .free = x_free};
 	x_kind = mt_register(x_rt, &d);
-	x_per = mt_scaled(30000, 1500);
+	x_per = mt_scaled(50000, 1500);
 	atomic_store(&x_overlaps, 0);
 	atomic_store(&x_bad_worker, 0);
 	for (unsigned a = 0; a < X_ACTORS; a++)
@@ -258,9 +258,9 @@ static void run_exclusive(unsigned workers)
 	for (unsigned a = 0; a < X_ACTORS; a++) {
 		unsigned char key[MT_KEY_LEN];
 		mt_key_put(key, a);
-		assert_rc(mn_send(x_rt, x_kind, key, MT_KEY_LEN, X_REPORT,
-				  NULL, 0),
-			  0);
+		assert_rc(
+		    mn_send(x_rt, x_kind, key, MT_KEY_LEN, X_REPORT, NULL, 0),
+		    0);
 	}
 	mt_drain(x_rt);
 	assert_int_equal(atomic_load(&x_overlaps), 0);
@@ -322,8 +322,8 @@ static int c_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 		return MN_EINVAL;
 	MT_CHECKF(state == &c_inits[k], "key %llu: wrong or no state",
 		  (unsigned long long)k);
-	MT_CHECKF(atomic_load(&c_inits[k]) == 1,
-		  "key %llu: handle before init", (unsigned long long)k);
+	MT_CHECKF(atomic_load(&c_inits[k]) == 1, "key %llu: handle before init",
+		  (unsigned long long)k);
 	atomic_fetch_add(&c_handles[k], 1);
 	return 0;
 }
@@ -355,8 +355,8 @@ static void c_thread(unsigned t, void *arg)
 			if (rc == 0)
 				atomic_fetch_add(&c_spawned, 1);
 		} else {
-			int rc = mn_send(c_rt, c_kind, key, MT_KEY_LEN, 0,
-					 NULL, 0);
+			int rc =
+			    mn_send(c_rt, c_kind, key, MT_KEY_LEN, 0, NULL, 0);
 			MT_CHECKF(rc == 0, "send: %s", mn_err_name(rc));
 		}
 	}
@@ -367,10 +367,9 @@ static void test_racing_creation(void **state)
 {
 	(void)state;
 	c_rt = mt_open(2, 0);
-	mn_kind_def d = { .name = "born", .init = c_init,
-			  .handle = c_handle };
+	mn_kind_def d = {.name = "born", .init = c_init, .handle = c_handle};
 	c_kind = mt_register(c_rt, &d);
-	c_keys = mt_scaled(20000, 500);
+	c_keys = mt_scaled(50000, 500);
 	c_inits = calloc(c_keys, sizeof *c_inits);
 	c_handles = calloc(c_keys, sizeof *c_handles);
 	assert_non_null(c_inits);
@@ -399,14 +398,14 @@ static void test_racing_creation(void **state)
 /* ---- shutdown racing with sends --------------------------------------- */
 
 #define S_PRODUCERS 4
-#define S_ACTORS 64
+#define S_ACTORS    64
 
 static mn_runtime *s_rt;
 static mn_kind *s_kind;
 static mt_counts s_counts;
-static _Atomic uint64_t s_ok;       /* sends that returned 0 */
-static _Atomic uint64_t s_closed;   /* sends that returned MN_ECLOSED */
-static _Atomic int s_shut_done;     /* set after mn_runtime_shutdown returned */
+static _Atomic uint64_t s_ok;	  /* sends that returned 0 */
+static _Atomic uint64_t s_closed; /* sends that returned MN_ECLOSED */
+static _Atomic int s_shut_done;	  /* set after mn_runtime_shutdown returned */
 static uint64_t s_threshold;
 static _Atomic uint8_t s_key_used[S_ACTORS]; /* a send to it returned 0 */
 
@@ -424,10 +423,10 @@ static void s_thread(unsigned t, void *arg)
 		unsigned char key[MT_KEY_LEN];
 		uint64_t a = (i * S_PRODUCERS + t) % S_ACTORS;
 		mt_key_put(key, a);
-		int after = atomic_load_explicit(&s_shut_done,
-						 memory_order_acquire);
-		int rc = mn_send(s_rt, s_kind, key, MT_KEY_LEN, 0, &i,
-				 sizeof i);
+		int after =
+		    atomic_load_explicit(&s_shut_done, memory_order_acquire);
+		int rc =
+		    mn_send(s_rt, s_kind, key, MT_KEY_LEN, 0, &i, sizeof i);
 		if (rc == 0) {
 			atomic_fetch_add(&s_ok, 1);
 			atomic_store(&s_key_used[a], 1);
@@ -484,15 +483,131 @@ static void test_shutdown_races_sends(void **state)
 	mt_assert_no_failures();
 }
 
+/* ---- registering kinds while actors run ------------------------------- */
+
+#define R_KINDS	  100
+#define R_HAMMERS 2
+
+static mn_runtime *r_rt;
+static mn_kind *r_base;
+static mt_counts r_base_counts;
+static mt_counts r_dyn_counts;
+static _Atomic unsigned r_nreg; /* kinds dyn-0..dyn-(n-1) registered */
+static _Atomic int r_done;
+static _Atomic uint64_t r_base_ok; /* hammer sends that returned 0 */
+static _Atomic uint64_t r_dyn_ok;  /* sends to dyn kinds that returned 0 */
+
+static void r_name(char *buf, size_t n, unsigned i)
+{
+	snprintf(buf, n, "dyn-%u", i);
+}
+
+/* Thread 0 registers kinds one by one and messages each; the hammers send
+ * to an old kind meanwhile; the last thread finds registered kinds by name
+ * and sends to them. */
+static void r_thread(unsigned t, void *arg)
+{
+	(void)arg;
+	mt_rng r;
+	mt_rng_init(&r, 400 + t);
+	char name[32];
+	if (t == 0) {
+		for (unsigned i = 0; i < R_KINDS; i++) {
+			r_name(name, sizeof name, i);
+			mn_kind_def d = mt_counting_kind(name, &r_dyn_counts);
+			mn_kind *k = NULL;
+			int rc = mn_kind_register(r_rt, &d, &k);
+			if (!MT_CHECKF(rc == 0 && k, "register %s: %s", name,
+				       mn_err_name(rc)))
+				break;
+			rc = mn_send_named(r_rt, name, "x", 1, 0, NULL, 0);
+			if (MT_CHECKF(rc == 0, "send %s: %s", name,
+				      mn_err_name(rc)))
+				atomic_fetch_add(&r_dyn_ok, 1);
+			/* release: publishes the registration to the finder
+			 * (acquire below). */
+			atomic_store_explicit(&r_nreg, i + 1,
+					      memory_order_release);
+			if (i % 8 == 0)
+				sched_yield();
+		}
+		atomic_store(&r_done, 1);
+		return;
+	}
+	if (t <= R_HAMMERS) {
+		while (!atomic_load(&r_done)) {
+			unsigned char key[MT_KEY_LEN];
+			mt_key_put(key, mt_rng_below(&r, 256));
+			int rc =
+			    mn_send(r_rt, r_base, key, MT_KEY_LEN, 0, NULL, 0);
+			if (MT_CHECKF(rc == 0, "base send: %s",
+				      mn_err_name(rc)))
+				atomic_fetch_add(&r_base_ok, 1);
+		}
+		return;
+	}
+	while (!atomic_load(&r_done)) {
+		unsigned n =
+		    atomic_load_explicit(&r_nreg, memory_order_acquire);
+		if (n == 0) {
+			sched_yield();
+			continue;
+		}
+		unsigned i = (unsigned)mt_rng_below(&r, n);
+		r_name(name, sizeof name, i);
+		mn_kind *k = mn_kind_find(r_rt, name);
+		if (!MT_CHECKF(k != NULL, "kind %s not found", name))
+			return;
+		MT_CHECK(strcmp(mn_kind_name(k), name) == 0);
+		int rc = mn_send(r_rt, k, "y", 1, 0, NULL, 0);
+		if (MT_CHECKF(rc == 0, "send %s: %s", name, mn_err_name(rc)))
+			atomic_fetch_add(&r_dyn_ok, 1);
+	}
+}
+
+static void test_register_while_running(void **state)
+{
+	(void)state;
+	r_rt = mt_open(2, 0);
+	mt_counts_reset(&r_base_counts);
+	mt_counts_reset(&r_dyn_counts);
+	mn_kind_def d = mt_counting_kind("base", &r_base_counts);
+	r_base = mt_register(r_rt, &d);
+	atomic_store(&r_nreg, 0);
+	atomic_store(&r_done, 0);
+	atomic_store(&r_base_ok, 0);
+	atomic_store(&r_dyn_ok, 0);
+
+	mt_parallel(R_HAMMERS + 2, r_thread, NULL);
+	mt_drain(r_rt);
+	mt_assert_no_failures();
+	assert_int_equal(atomic_load(&r_nreg), R_KINDS);
+	assert_int_equal(atomic_load(&r_base_counts.handles),
+			 atomic_load(&r_base_ok));
+	assert_int_equal(atomic_load(&r_dyn_counts.handles),
+			 atomic_load(&r_dyn_ok));
+	assert_true(atomic_load(&r_dyn_ok) >= R_KINDS);
+	mn_runtime_stats st = mt_stats(r_rt);
+	assert_int_equal(st.sent,
+			 atomic_load(&r_base_ok) + atomic_load(&r_dyn_ok));
+	assert_int_equal(st.processed, st.sent);
+	mn_runtime_close(r_rt);
+	assert_int_equal(atomic_load(&r_dyn_counts.frees),
+			 atomic_load(&r_dyn_counts.inits));
+	assert_int_equal(atomic_load(&r_base_counts.frees),
+			 atomic_load(&r_base_counts.inits));
+}
+
 int main(void)
 {
 	mt_init("core/concurrency");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_no_loss_no_duplication, mt_setup),
-		cmocka_unit_test_setup(test_exclusive_2_workers, mt_setup),
-		cmocka_unit_test_setup(test_exclusive_4_workers, mt_setup),
-		cmocka_unit_test_setup(test_racing_creation, mt_setup),
-		cmocka_unit_test_setup(test_shutdown_races_sends, mt_setup),
+	    cmocka_unit_test_setup(test_no_loss_no_duplication, mt_setup),
+	    cmocka_unit_test_setup(test_exclusive_2_workers, mt_setup),
+	    cmocka_unit_test_setup(test_exclusive_4_workers, mt_setup),
+	    cmocka_unit_test_setup(test_racing_creation, mt_setup),
+	    cmocka_unit_test_setup(test_shutdown_races_sends, mt_setup),
+	    cmocka_unit_test_setup(test_register_while_running, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,8 +18,8 @@ typedef struct err_row {
 	const char *desc;
 } err_row;
 
-#define ROW(name, val, desc) { (val), MN_##name, "MN_" #name, (desc) },
-static const err_row rows[] = { MN_ERRNO_MAP(ROW) };
+#define ROW(name, val, desc) {(val), MN_##name, "MN_" #name, (desc)},
+static const err_row rows[] = {MN_ERRNO_MAP(ROW)};
 #undef ROW
 #define NROWS (sizeof rows / sizeof rows[0])
 
@@ -62,8 +62,9 @@ static void test_unknown_codes(void **state)
 	for (size_t i = 0; i < NROWS; i++)
 		if (rows[i].value < lowest)
 			lowest = rows[i].value;
-	const int unknown[] = { lowest - 1, lowest - 100, 1, 2, 42, 12345,
-				-9999, INT_MIN, INT_MAX, INT_MIN + 1 };
+	const int unknown[] = {lowest - 1, lowest - 100, 1,	2,
+			       42,	   12345,	 -9999, INT_MIN,
+			       INT_MAX,	   INT_MIN + 1};
 	for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
 		const char *s = mn_strerror(unknown[i]);
 		const char *n = mn_err_name(unknown[i]);
@@ -116,12 +117,12 @@ int main(void)
 {
 	mt_init("core/errors");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_table_matches_functions, mt_setup),
-		cmocka_unit_test_setup(test_ok_code, mt_setup),
-		cmocka_unit_test_setup(test_unknown_codes, mt_setup),
-		cmocka_unit_test_setup(test_codes_unique, mt_setup),
-		cmocka_unit_test_setup(test_strings_stable, mt_setup),
-		cmocka_unit_test_setup(test_version, mt_setup),
+	    cmocka_unit_test_setup(test_table_matches_functions, mt_setup),
+	    cmocka_unit_test_setup(test_ok_code, mt_setup),
+	    cmocka_unit_test_setup(test_unknown_codes, mt_setup),
+	    cmocka_unit_test_setup(test_codes_unique, mt_setup),
+	    cmocka_unit_test_setup(test_strings_stable, mt_setup),
+	    cmocka_unit_test_setup(test_version, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

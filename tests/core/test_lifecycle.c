@@ -8,7 +8,8 @@
  *   - close with messages still queued and actors ping-ponging forever
  *     returns promptly, calls free() once per state init made, and runs no
  *     callback afterwards (ASan's leak check covers the dropped messages);
- *   - repeated open/close with 1-4 workers, and the default worker count;
+ *   - repeated open/close with 1-4 workers, the default worker count, and
+ *     MN_WORKERS_MAX workers;
  *   - after shutdown, queued messages are still handled and handlers keep
  *     sending to each other (mn_ctx_send, mn_ctx_reply), while mn_send,
  *     from outside or from inside a handler, fails with MN_ECLOSED.
@@ -80,8 +81,8 @@ static void test_drain_in_handler(void **state)
 	(void)state;
 	in_handler_rt = mt_open(2, 0);
 	atomic_store(&in_handler_rc_ok, 0);
-	mn_kind_def d = { .name = "drainer", .init = null_init,
-			  .handle = drain_handle };
+	mn_kind_def d = {
+	    .name = "drainer", .init = null_init, .handle = drain_handle};
 	mn_kind *k = mt_register(in_handler_rt, &d);
 	for (int i = 0; i < 10; i++)
 		assert_rc(mn_send(in_handler_rt, k, "d", 1, 0, NULL, 0), 0);
@@ -135,19 +136,19 @@ static void chain_drainer(unsigned t, void *arg)
 	MT_CHECKF(rc == 0, "drain: %s", mn_err_name(rc));
 	for (unsigned c = 0; c < CHAINS; c++)
 		MT_CHECKF(atomic_load(&hops[c]) == chain_len + 1 &&
-				  atomic_load(&chain_done[c]) == 1,
-			  "drain returned with chain %u at %llu of %zu hops",
-			  c, (unsigned long long)atomic_load(&hops[c]),
+			      atomic_load(&chain_done[c]) == 1,
+			  "drain returned with chain %u at %llu of %zu hops", c,
+			  (unsigned long long)atomic_load(&hops[c]),
 			  chain_len + 1);
 }
 
 static void run_chain(unsigned drainers)
 {
 	chain_rt = mt_open(2, 0);
-	mn_kind_def d = { .name = "hop", .init = null_init,
-			  .handle = hop_handle };
+	mn_kind_def d = {
+	    .name = "hop", .init = null_init, .handle = hop_handle};
 	hop_kind = mt_register(chain_rt, &d);
-	chain_len = mt_scaled(50000, 2000);
+	chain_len = mt_scaled(100000, 2000);
 	for (unsigned c = 0; c < CHAINS; c++) {
 		atomic_store(&hops[c], 0);
 		atomic_store(&chain_done[c], 0);
@@ -156,9 +157,8 @@ static void run_chain(unsigned drainers)
 		unsigned char key[MT_KEY_LEN], pl[8];
 		mt_key_put(key, 2 * c);
 		mt_put_u64(pl, chain_len);
-		assert_rc(mn_send(chain_rt, hop_kind, key, MT_KEY_LEN, 0, pl,
-				  8),
-			  0);
+		assert_rc(
+		    mn_send(chain_rt, hop_kind, key, MT_KEY_LEN, 0, pl, 8), 0);
 	}
 	if (drainers == 1)
 		chain_drainer(0, NULL);
@@ -190,11 +190,11 @@ static void test_concurrent_drains(void **state)
 
 /* ---- close with work pending ---------------------------------------- */
 
-#define PP_PAIRS 100
+#define PP_PAIRS     100
 #define FLOOD_ACTORS 1000
 
 static mn_kind *pp_kind;
-static mt_counts pp_counts;   /* ping-pong actors */
+static mt_counts pp_counts;    /* ping-pong actors */
 static mt_counts flood_counts; /* actors with a deep queue */
 
 /* Counting state plus forever ping-pong: an external message starts a
@@ -251,10 +251,10 @@ static void test_close_with_pending(void **state)
 	mn_runtime *rt = mt_open(2, 0);
 	mt_counts_reset(&pp_counts);
 	mt_counts_reset(&flood_counts);
-	mn_kind_def dp = { .name = "pp",
-			   .init = pp_init,
-			   .handle = pp_handle,
-			   .free = pp_free };
+	mn_kind_def dp = {.name = "pp",
+			  .init = pp_init,
+			  .handle = pp_handle,
+			  .free = pp_free};
 	pp_kind = mt_register(rt, &dp);
 	mn_kind_def df = mt_counting_kind("flood", &flood_counts);
 	mn_kind *flood = mt_register(rt, &df);
@@ -314,9 +314,9 @@ static void test_open_close_cycles(void **state)
 		for (unsigned j = 0; j < 100; j++) {
 			unsigned char key[MT_KEY_LEN];
 			mt_key_put(key, j % 10);
-			assert_rc(mn_send(rt, k, key, MT_KEY_LEN, 0, &j,
-					  sizeof j),
-				  0);
+			assert_rc(
+			    mn_send(rt, k, key, MT_KEY_LEN, 0, &j, sizeof j),
+			    0);
 		}
 		if (i % 2 == 0) {
 			mt_drain(rt);
@@ -346,9 +346,45 @@ static void test_default_workers(void **state)
 	mn_runtime *rt = mt_open(0, 0);
 	assert_int_equal(mt_stats(rt).workers, (unsigned)n);
 	mn_runtime_close(rt);
-	mn_runtime_opts o = { 0 };
+	mn_runtime_opts o = {0};
 	assert_rc(mn_runtime_open(&o, &rt), 0);
 	assert_int_equal(mt_stats(rt).workers, (unsigned)n);
+	mn_runtime_close(rt);
+}
+
+static _Atomic unsigned max_worker_seen;
+
+static int worker_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
+{
+	(void)state;
+	(void)msg;
+	unsigned w = mn_ctx_worker(ctx);
+	MT_CHECKF(w < MN_WORKERS_MAX, "worker index %u", w);
+	unsigned cur = atomic_load(&max_worker_seen);
+	while (w > cur &&
+	       !atomic_compare_exchange_weak(&max_worker_seen, &cur, w))
+		;
+	return 0;
+}
+
+static void test_max_workers(void **state)
+{
+	(void)state;
+	mn_runtime *rt = mt_open(MN_WORKERS_MAX, 0);
+	assert_int_equal(mt_stats(rt).workers, MN_WORKERS_MAX);
+	atomic_store(&max_worker_seen, 0);
+	mn_kind_def d = {
+	    .name = "w", .init = null_init, .handle = worker_handle};
+	mn_kind *k = mt_register(rt, &d);
+	for (unsigned i = 0; i < 2000; i++) {
+		unsigned char key[MT_KEY_LEN];
+		mt_key_put(key, i % 500);
+		assert_rc(mn_send(rt, k, key, MT_KEY_LEN, 0, NULL, 0), 0);
+	}
+	mt_drain(rt);
+	mt_assert_no_failures();
+	assert_int_equal(mt_stats(rt).processed, 2000);
+	assert_true(atomic_load(&max_worker_seen) < MN_WORKERS_MAX);
 	mn_runtime_close(rt);
 }
 
@@ -426,8 +462,8 @@ static int gate_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	MT_CHECK(atomic_load(&gate_released));
 	unsigned char pl[8];
 	mt_put_u64(pl, RALLY);
-	atomic_store(&gate_ctx_rc, mn_ctx_send(ctx, echo_kind, "echo", 4, 0,
-					       pl, 8));
+	atomic_store(&gate_ctx_rc,
+		     mn_ctx_send(ctx, echo_kind, "echo", 4, 0, pl, 8));
 	atomic_store(&gate_send_rc, mn_send(mn_ctx_runtime(ctx), echo_kind,
 					    "echo", 4, 0, pl, 8));
 	return 0;
@@ -444,10 +480,10 @@ static void test_handlers_send_after_shutdown(void **state)
 {
 	(void)state;
 	mn_runtime *rt = mt_open(2, 0);
-	mn_kind_def dg = { .name = "gate", .init = null_init,
-			   .handle = gate_handle };
-	mn_kind_def de = { .name = "echo", .init = null_init,
-			   .handle = echo_handle };
+	mn_kind_def dg = {
+	    .name = "gate", .init = null_init, .handle = gate_handle};
+	mn_kind_def de = {
+	    .name = "echo", .init = null_init, .handle = echo_handle};
 	mn_kind *gate = mt_register(rt, &dg);
 	echo_kind = mt_register(rt, &de);
 	atomic_store(&gate_entered, 0);
@@ -482,16 +518,16 @@ int main(void)
 {
 	mt_init("core/lifecycle");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_drain_idle, mt_setup),
-		cmocka_unit_test_setup(test_drain_in_handler, mt_setup),
-		cmocka_unit_test_setup(test_drain_waits_for_chain, mt_setup),
-		cmocka_unit_test_setup(test_concurrent_drains, mt_setup),
-		cmocka_unit_test_setup(test_close_with_pending, mt_setup),
-		cmocka_unit_test_setup(test_open_close_cycles, mt_setup),
-		cmocka_unit_test_setup(test_default_workers, mt_setup),
-		cmocka_unit_test_setup(test_shutdown_handles_queued, mt_setup),
-		cmocka_unit_test_setup(test_handlers_send_after_shutdown,
-				       mt_setup),
+	    cmocka_unit_test_setup(test_drain_idle, mt_setup),
+	    cmocka_unit_test_setup(test_drain_in_handler, mt_setup),
+	    cmocka_unit_test_setup(test_drain_waits_for_chain, mt_setup),
+	    cmocka_unit_test_setup(test_concurrent_drains, mt_setup),
+	    cmocka_unit_test_setup(test_close_with_pending, mt_setup),
+	    cmocka_unit_test_setup(test_open_close_cycles, mt_setup),
+	    cmocka_unit_test_setup(test_default_workers, mt_setup),
+	    cmocka_unit_test_setup(test_max_workers, mt_setup),
+	    cmocka_unit_test_setup(test_shutdown_handles_queued, mt_setup),
+	    cmocka_unit_test_setup(test_handlers_send_after_shutdown, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,7 @@
 /* ---- (a) external producers ----------------------------------------- */
 
 #define A_PRODUCERS 4
-#define A_ACTORS 4
+#define A_ACTORS    4
 
 static mn_runtime *a_rt;
 static mn_kind *a_kind;
@@ -52,8 +52,7 @@ static int a_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	uint32_t p = (uint32_t)(v >> 32), seq = (uint32_t)v;
 	if (!MT_CHECKF(p < A_PRODUCERS, "producer id %u", p))
 		return MN_EINVAL;
-	MT_CHECKF(seq == s->next[p],
-		  "actor %llu: producer %u sent %u after %u",
+	MT_CHECKF(seq == s->next[p], "actor %llu: producer %u sent %u after %u",
 		  (unsigned long long)s->idx, p, seq, s->next[p] - 1);
 	s->next[p] = seq + 1;
 	atomic_fetch_add_explicit(&a_got[s->idx][p], 1, memory_order_relaxed);
@@ -76,10 +75,10 @@ static void a_producer(unsigned p, void *arg)
 		mt_put_u64(pl, (uint64_t)p << 32 | i);
 		for (unsigned a = 0; a < A_ACTORS; a++) {
 			int rc = (i + a) % 2
-					 ? mn_send_named(a_rt, "ord", keys[a],
-							 MT_KEY_LEN, 1, pl, 8)
-					 : mn_send(a_rt, a_kind, keys[a],
-						   MT_KEY_LEN, 1, pl, 8);
+				     ? mn_send_named(a_rt, "ord", keys[a],
+						     MT_KEY_LEN, 1, pl, 8)
+				     : mn_send(a_rt, a_kind, keys[a],
+					       MT_KEY_LEN, 1, pl, 8);
 			if (!MT_CHECKF(rc == 0, "send: %s", mn_err_name(rc)))
 				atomic_fetch_add(&a_send_errors, 1);
 		}
@@ -89,12 +88,10 @@ static void a_producer(unsigned p, void *arg)
 static void run_external_fifo(unsigned workers)
 {
 	a_rt = mt_open(workers, 0);
-	mn_kind_def d = { .name = "ord",
-			  .init = a_init,
-			  .handle = a_handle,
-			  .free = a_free };
+	mn_kind_def d = {
+	    .name = "ord", .init = a_init, .handle = a_handle, .free = a_free};
 	a_kind = mt_register(a_rt, &d);
-	a_n = mt_scaled(20000, 500);
+	a_n = mt_scaled(50000, 500);
 	atomic_store(&a_send_errors, 0);
 	for (unsigned a = 0; a < A_ACTORS; a++)
 		for (unsigned p = 0; p < A_PRODUCERS; p++)
@@ -132,10 +129,10 @@ static void test_external_fifo_4_workers(void **state)
 /* ---- (b) actor to actor --------------------------------------------- */
 
 #define B_SENDERS 64
-#define B_BATCH 32
-#define B_GO 1
-#define B_DATA 2
-#define B_MARK 3
+#define B_BATCH	  32
+#define B_GO	  1
+#define B_DATA	  2
+#define B_MARK	  3
 
 static mn_kind *b_sink;
 static mn_kind *b_fwd;
@@ -191,7 +188,7 @@ static int sink_init(mn_ctx *ctx, void **state)
 static int sink_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 {
 	sink_state *s = state;
-	mn_addr from = { 0 };
+	mn_addr from = {0};
 	int rc = mn_ctx_sender(ctx, &from);
 	if (msg->type == B_MARK) {
 		MT_CHECK(rc == MN_ENOACTOR);
@@ -226,17 +223,17 @@ static void test_actor_to_actor_fifo(void **state)
 {
 	(void)state;
 	mn_runtime *rt = mt_open(2, 0);
-	mn_kind_def ds = { .name = "sink",
-			   .init = sink_init,
-			   .handle = sink_handle,
-			   .free = b_free };
-	mn_kind_def df = { .name = "fwd",
-			   .init = fwd_init,
-			   .handle = fwd_handle,
-			   .free = b_free };
+	mn_kind_def ds = {.name = "sink",
+			  .init = sink_init,
+			  .handle = sink_handle,
+			  .free = b_free};
+	mn_kind_def df = {.name = "fwd",
+			  .init = fwd_init,
+			  .handle = fwd_handle,
+			  .free = b_free};
 	b_sink = mt_register(rt, &ds);
 	b_fwd = mt_register(rt, &df);
-	b_k = mt_scaled(2000, 100);
+	b_k = mt_scaled(5000, 100);
 	atomic_store(&b_marks, 0);
 	for (unsigned i = 0; i < B_SENDERS; i++)
 		atomic_store(&b_got[i], 0);
@@ -249,9 +246,8 @@ static void test_actor_to_actor_fifo(void **state)
 		assert_rc(mn_send(rt, b_fwd, key, sizeof key, B_GO, NULL, 0),
 			  0);
 		for (unsigned j = 0; j < 2; j++, marks++)
-			assert_rc(mn_send(rt, b_sink, "sink", 4, B_MARK, NULL,
-					  0),
-				  0);
+			assert_rc(
+			    mn_send(rt, b_sink, "sink", 4, B_MARK, NULL, 0), 0);
 	}
 	for (; marks < nmarks; marks++) {
 		assert_rc(mn_send(rt, b_sink, "sink", 4, B_MARK, NULL, 0), 0);
@@ -276,9 +272,9 @@ int main(void)
 {
 	mt_init("core/order");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_external_fifo_2_workers, mt_setup),
-		cmocka_unit_test_setup(test_external_fifo_4_workers, mt_setup),
-		cmocka_unit_test_setup(test_actor_to_actor_fifo, mt_setup),
+	    cmocka_unit_test_setup(test_external_fifo_2_workers, mt_setup),
+	    cmocka_unit_test_setup(test_external_fifo_4_workers, mt_setup),
+	    cmocka_unit_test_setup(test_actor_to_actor_fifo, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

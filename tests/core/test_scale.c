@@ -1,5 +1,5 @@
 /*
- * test_scale.c - one million actors (100k under ThreadSanitizer, or scaled
+ * test_scale.c - one million actors (300k under ThreadSanitizer, or scaled
  * by MN_TEST_SCALE). Two producer threads send one message to each of N
  * distinct 8-byte keys; after drain every actor's init ran exactly once and
  * before its handle, handle ran exactly once with the right payload, the
@@ -27,8 +27,8 @@ static int big_init(mn_ctx *ctx, void **state)
 	uint64_t k;
 	if (!mt_self_u64(ctx, &k) || !MT_CHECK(k < n_actors))
 		return MN_EINVAL;
-	uint8_t before = atomic_fetch_add_explicit(&inits[k], 1,
-						   memory_order_relaxed);
+	uint8_t before =
+	    atomic_fetch_add_explicit(&inits[k], 1, memory_order_relaxed);
 	MT_CHECKF(before == 0, "key %llu: init ran twice",
 		  (unsigned long long)k);
 	*state = &sentinel;
@@ -79,17 +79,17 @@ static void expect_all(_Atomic uint8_t *v, unsigned want, const char *what)
 static void test_million_actors(void **state)
 {
 	(void)state;
-	n_actors = mt_scaled(1000000, 1000); /* 100k under TSan */
+	n_actors = mt_scaled(1000000, 1000); /* 300k under TSan */
 	inits = calloc(n_actors, sizeof *inits);
 	handles = calloc(n_actors, sizeof *handles);
 	assert_non_null(inits);
 	assert_non_null(handles);
 	atomic_store(&frees, 0);
 	rt = mt_open(2, 0);
-	mn_kind_def d = { .name = "many",
-			  .init = big_init,
-			  .handle = big_handle,
-			  .free = big_free };
+	mn_kind_def d = {.name = "many",
+			 .init = big_init,
+			 .handle = big_handle,
+			 .free = big_free};
 	kind = mt_register(rt, &d);
 
 	double t0 = mt_now();
@@ -132,7 +132,7 @@ int main(void)
 {
 	mt_init("core/scale");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_million_actors, mt_setup),
+	    cmocka_unit_test_setup(test_million_actors, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,14 +20,15 @@
 static size_t lens[NMSG_MAX];
 
 static mn_kind *chk_kind;
-static _Atomic uint64_t chk_ok;       /* messages whose bytes checked out */
+static _Atomic uint64_t chk_ok;	       /* messages whose bytes checked out */
 static _Atomic uint64_t chk_zero_null; /* zero-length ones with NULL */
 static _Atomic uint64_t chk_external;  /* ones flagged MN_MSG_EXTERNAL */
 
 static unsigned char pattern(uint32_t seq, size_t i)
 {
 	return (unsigned char)((seq * 131u + (uint32_t)i * 7u +
-				(uint32_t)(i >> 8)) ^ 0x5au);
+				(uint32_t)(i >> 8)) ^
+			       0x5au);
 }
 
 static void fill(unsigned char *p, uint32_t seq, size_t len)
@@ -94,10 +95,10 @@ static void chk_free(void *state)
 static mn_runtime *open_chk(unsigned workers)
 {
 	mn_runtime *rt = mt_open(workers, 0);
-	mn_kind_def d = { .name = "chk",
-			  .init = chk_init,
-			  .handle = chk_handle,
-			  .free = chk_free };
+	mn_kind_def d = {.name = "chk",
+			 .init = chk_init,
+			 .handle = chk_handle,
+			 .free = chk_free};
 	chk_kind = mt_register(rt, &d);
 	atomic_store(&chk_ok, 0);
 	atomic_store(&chk_zero_null, 0);
@@ -141,9 +142,8 @@ static void test_payload_reused_after_send(void **state)
 		}
 		default: /* by name; a non-NULL pointer with len 0 too */
 			fill(stack, i, len);
-			assert_rc(mn_send_named(rt, "chk", "s", 1, i, stack,
-						len),
-				  0);
+			assert_rc(
+			    mn_send_named(rt, "chk", "s", 1, i, stack, len), 0);
 			memset(stack, 0x11, sizeof stack);
 			break;
 		}
@@ -160,7 +160,7 @@ static void test_zero_length(void **state)
 {
 	(void)state;
 	mn_runtime *rt = open_chk(1);
-	char b[1] = { 'z' };
+	char b[1] = {'z'};
 	for (uint32_t i = 0; i < 4; i++)
 		lens[i] = 0;
 	assert_rc(mn_send(rt, chk_kind, "z", 1, 0, NULL, 0), 0);
@@ -176,8 +176,8 @@ static void test_zero_length(void **state)
 
 /* ---- types ---------------------------------------------------------- */
 
-static const uint32_t types[] = { 0, 1, 2, 0x7fffffffu, 0x80000000u,
-				  0xfffffffeu, 0xffffffffu, 12345 };
+static const uint32_t types[] = {
+    0, 1, 2, 0x7fffffffu, 0x80000000u, 0xfffffffeu, 0xffffffffu, 12345};
 #define NTYPES (sizeof types / sizeof types[0])
 static _Atomic uint64_t types_seen;
 
@@ -206,10 +206,10 @@ static void test_types_delivered(void **state)
 {
 	(void)state;
 	mn_runtime *rt = mt_open(2, 0);
-	mn_kind_def d = { .name = "types",
-			  .init = types_init,
-			  .handle = types_handle,
-			  .free = chk_free };
+	mn_kind_def d = {.name = "types",
+			 .init = types_init,
+			 .handle = types_handle,
+			 .free = chk_free};
 	mn_kind *k = mt_register(rt, &d);
 	atomic_store(&types_seen, 0);
 	for (size_t i = 0; i < NTYPES; i++)
@@ -275,8 +275,8 @@ static void test_ctx_send_copies(void **state)
 {
 	(void)state;
 	mn_runtime *rt = open_chk(2);
-	mn_kind_def d = { .name = "src", .init = null_init,
-			  .handle = src_handle };
+	mn_kind_def d = {
+	    .name = "src", .init = null_init, .handle = src_handle};
 	mn_kind *src = mt_register(rt, &d);
 	atomic_store(&src_send_errors, 0);
 	mt_rng r;
@@ -332,12 +332,11 @@ int main(void)
 {
 	mt_init("core/send");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_payload_reused_after_send,
-				       mt_setup),
-		cmocka_unit_test_setup(test_zero_length, mt_setup),
-		cmocka_unit_test_setup(test_types_delivered, mt_setup),
-		cmocka_unit_test_setup(test_ctx_send_copies, mt_setup),
-		cmocka_unit_test_setup(test_big_payloads, mt_setup),
+	    cmocka_unit_test_setup(test_payload_reused_after_send, mt_setup),
+	    cmocka_unit_test_setup(test_zero_length, mt_setup),
+	    cmocka_unit_test_setup(test_types_delivered, mt_setup),
+	    cmocka_unit_test_setup(test_ctx_send_copies, mt_setup),
+	    cmocka_unit_test_setup(test_big_payloads, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

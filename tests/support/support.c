@@ -7,10 +7,12 @@
 #include "tests/support/support.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MT_SEED_DEFAULT 0x6d6e656d6f2d7465ull
 
@@ -29,7 +31,7 @@ double mt_scale(void)
 	if (s && *s)
 		v = strtod(s, NULL);
 	if (!(v > 0))
-		v = MT_TSAN ? 0.1 : 1.0;
+		v = MT_TSAN ? 0.3 : 1.0;
 	scale_value = v;
 	return v;
 }
@@ -51,11 +53,27 @@ uint64_t mt_seed(void)
 	return seed_value;
 }
 
+/* Seconds one test may take before the watchdog ends the binary. */
+static unsigned watchdog_s;
+
+static void watchdog_fired(int sig)
+{
+	(void)sig;
+	static const char msg[] = "watchdog: test still running after "
+				  "MN_TEST_TIMEOUT seconds (hung?)\n";
+	(void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+	_exit(124);
+}
+
 void mt_init(const char *suite)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("# %s: scale %g (MN_TEST_SCALE), seed %llu (MN_TEST_SEED)%s\n",
-	       suite, mt_scale(), (unsigned long long)mt_seed(),
+	const char *t = getenv("MN_TEST_TIMEOUT");
+	watchdog_s = (t && *t) ? (unsigned)strtoul(t, NULL, 10) : 60;
+	signal(SIGALRM, watchdog_fired);
+	printf("# %s: scale %g (MN_TEST_SCALE), seed %llu (MN_TEST_SEED), "
+	       "%u s per test (MN_TEST_TIMEOUT)%s\n",
+	       suite, mt_scale(), (unsigned long long)mt_seed(), watchdog_s,
 	       MT_TSAN ? ", tsan" : "");
 }
 
@@ -87,7 +105,7 @@ double mt_now(void)
 
 void mt_sleep_ms(unsigned ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 	while (nanosleep(&ts, &ts) != 0)
 		;
 }
@@ -95,7 +113,7 @@ void mt_sleep_ms(unsigned ms)
 int mt_wait_u64(_Atomic uint64_t *v, uint64_t want, double timeout_s)
 {
 	double end = mt_now() + timeout_s;
-	struct timespec ts = { 0, 100000 };
+	struct timespec ts = {0, 100000};
 	for (;;) {
 		if (atomic_load_explicit(v, memory_order_acquire) >= want)
 			return 1;
@@ -115,8 +133,7 @@ static atomic_flag fail_claimed = ATOMIC_FLAG_INIT;
 static _Atomic int fail_ready;
 static char fail_text[512];
 
-static void fail_record(const char *file, int line, const char *fmt,
-			va_list ap)
+static void fail_record(const char *file, int line, const char *fmt, va_list ap)
 {
 	if (!atomic_flag_test_and_set_explicit(&fail_claimed,
 					       memory_order_acq_rel)) {
@@ -168,13 +185,15 @@ void mt_assert_no_failures_at(const char *file, int line)
 		return;
 	int ready = atomic_load_explicit(&fail_ready, memory_order_acquire);
 	print_error("%llu check(s) failed on other threads; first: %s\n",
-		    (unsigned long long)n, ready ? fail_text : "(not recorded)");
+		    (unsigned long long)n,
+		    ready ? fail_text : "(not recorded)");
 	_fail(file, line);
 }
 
 int mt_setup(void **state)
 {
 	(void)state;
+	alarm(watchdog_s);
 	atomic_store(&fail_count, 0);
 	atomic_store(&fail_ready, 0);
 	atomic_flag_clear(&fail_claimed);
@@ -195,7 +214,7 @@ void mt_assert_rc_at(int got, int want, const char *expr, const char *file,
 
 mn_runtime *mt_open(unsigned workers, size_t max_payload)
 {
-	mn_runtime_opts o = { .workers = workers, .max_payload = max_payload };
+	mn_runtime_opts o = {.workers = workers, .max_payload = max_payload};
 	mn_runtime *rt = NULL;
 	assert_rc(mn_runtime_open(&o, &rt), 0);
 	assert_non_null(rt);
@@ -256,7 +275,7 @@ int mt_key_get(const void *key, size_t len, uint64_t *v)
 
 int mt_self_u64(const mn_ctx *ctx, uint64_t *v)
 {
-	mn_addr a = { 0 };
+	mn_addr a = {0};
 	mn_ctx_self(ctx, &a);
 	return MT_CHECKF(mt_key_get(a.key, a.key_len, v),
 			 "actor key of %zu bytes, expected %d", a.key_len,
@@ -265,7 +284,7 @@ int mt_self_u64(const mn_ctx *ctx, uint64_t *v)
 
 int mt_sender_u64(const mn_ctx *ctx, uint64_t *v)
 {
-	mn_addr a = { 0 };
+	mn_addr a = {0};
 	if (mn_ctx_sender(ctx, &a) != 0)
 		return 0;
 	return mt_key_get(a.key, a.key_len, v);
@@ -274,7 +293,7 @@ int mt_sender_u64(const mn_ctx *ctx, uint64_t *v)
 /* ---- the counting kind ----------------------------------------------- */
 
 #define MT_STATE_MAGIC 0x636f756e74737461ull
-#define MT_STATE_DEAD 0xdeaddeaddeaddeadull
+#define MT_STATE_DEAD  0xdeaddeaddeaddeadull
 
 /* The state records its counters, since free() gets no ctx. */
 typedef struct mt_cstate {
@@ -331,11 +350,11 @@ static void counting_free(void *state)
 mn_kind_def mt_counting_kind(const char *name, mt_counts *c)
 {
 	mn_kind_def d = {
-		.name = name,
-		.arg = c,
-		.init = counting_init,
-		.handle = counting_handle,
-		.free = counting_free,
+	    .name = name,
+	    .arg = c,
+	    .init = counting_init,
+	    .handle = counting_handle,
+	    .free = counting_free,
 	};
 	return d;
 }
@@ -365,10 +384,9 @@ void mt_parallel(unsigned n, mt_thread_fn fn, void *arg)
 	assert_non_null(ts);
 	assert_int_equal(pthread_barrier_init(&bar, NULL, n), 0);
 	for (unsigned i = 0; i < n; i++) {
-		ts[i] = (mt_thread){ .i = i, .fn = fn, .arg = arg, .bar = &bar };
+		ts[i] = (mt_thread){.i = i, .fn = fn, .arg = arg, .bar = &bar};
 		assert_int_equal(
-			pthread_create(&ts[i].tid, NULL, thread_main, &ts[i]),
-			0);
+		    pthread_create(&ts[i].tid, NULL, thread_main, &ts[i]), 0);
 	}
 	for (unsigned i = 0; i < n; i++)
 		pthread_join(ts[i].tid, NULL);

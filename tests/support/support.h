@@ -9,8 +9,9 @@
  * with mt_setup, which clears that record.
  *
  * Sizes: mt_scaled() multiplies a test size by MN_TEST_SCALE (a positive
- * number in the environment; default 1, or 0.1 under ThreadSanitizer).
+ * number in the environment; default 1, or 0.3 under ThreadSanitizer).
  * Randomness: mt_rng, seeded from MN_TEST_SEED (printed at start).
+ * Hangs: mt_setup arms a per-test watchdog (MN_TEST_TIMEOUT seconds).
  */
 #ifndef MN_TEST_SUPPORT_H
 #define MN_TEST_SUPPORT_H
@@ -37,10 +38,13 @@
 #endif
 
 /* Call first in main(): line-buffers stdout (so a hung test still shows its
- * "[ RUN ]" line) and prints the scale and the seed. */
+ * "[ RUN ]" line), installs the watchdog and prints the scale and the seed.
+ */
 void mt_init(const char *suite);
 
-/* cmocka per-test setup: clears the record of failures on other threads. */
+/* cmocka per-test setup: clears the record of failures on other threads and
+ * arms the watchdog: a test running longer than MN_TEST_TIMEOUT seconds
+ * (default 60; 0 disables) ends the binary with exit code 124. */
 int mt_setup(void **state);
 
 /* ---- sizes, seeds, time ---------------------------------------------- */
@@ -70,11 +74,11 @@ int mt_wait_u64(_Atomic uint64_t *v, uint64_t want, double timeout_s);
 
 /* Record a failure (any thread). */
 void mt_fail_at(const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Returns ok; records a failure when ok is 0 (any thread). */
 int mt_check_at(int ok, const char *file, int line, const char *expr);
 int mt_checkf_at(int ok, const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* Number of failures recorded since the last mt_setup. */
 uint64_t mt_failures(void);
 /* Main thread: fail the test if any failure was recorded. */
