@@ -90,7 +90,9 @@ test: all $(TEST_BIN)
 demo: all $(BUILD)/bin/agents
 	$(BUILD)/bin/agents $(DEMO_ARGS)
 
-bench: all $(BENCH_BIN)
+# Build output goes to stderr so that stdout carries only JSON lines.
+bench:
+	@$(MAKE) --no-print-directory all $(BENCH_BIN) >&2
 	@BUILD=$(BUILD) ./bench/run $(BENCH_BIN)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer, and ThreadSanitizer: the
