@@ -8,19 +8,25 @@ CSTD   := -std=c11
 SAN    ?=
 BUILD  ?= build
 
-CPPFLAGS := -D_GNU_SOURCE -Iinclude -I.
+CPPFLAGS := -D_GNU_SOURCE -Iinclude -I. -I$(BUILD)
 CFLAGS   := $(CSTD) $(W) $(OPT) $(SAN) -pthread
 LDFLAGS  := $(SAN) -pthread
-LDLIBS   := -lpthread -lm
+LDLIBS   := -llmdb -lzstd -lprotobuf-c -lpthread -lm
 TEST_LDLIBS := -lcmocka
 
 # Debian packages the build needs (pkg-config names); scripts/install-deps
 # installs them when one is missing.
 PKGS := lmdb libuv libprotobuf-c libzstd cmocka
 
+# protobuf-c code generated from schema/*.proto into $(BUILD)/schema.
+PROTO     := $(wildcard schema/*.proto)
+PROTO_C   := $(PROTO:%.proto=$(BUILD)/%.pb-c.c)
+PROTO_H   := $(PROTO:%.proto=$(BUILD)/%.pb-c.h)
+PROTO_OBJ := $(PROTO_C:.c=.o)
+
 LIB_SRC   := $(wildcard core/*.c storage/*.c recovery/*.c)
 LIB_SRC   := $(filter-out recovery/mnemo_cli.c,$(LIB_SRC))
-LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(PROTO_OBJ)
 LIB       := $(BUILD)/libmnemo.a
 TOOL      := $(BUILD)/mnemo
 
@@ -60,9 +66,16 @@ $(DEPS_OK):
 
 deps: $(DEPS_OK)
 
-$(BUILD)/%.o: %.c | $(DEPS_OK)
+$(BUILD)/%.o: %.c | $(DEPS_OK) $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/schema/%.pb-c.c $(BUILD)/schema/%.pb-c.h: schema/%.proto | $(DEPS_OK)
+	@mkdir -p $(BUILD)/schema
+	protoc-c --proto_path=schema --c_out=$(BUILD)/schema $<
+
+$(BUILD)/schema/%.pb-c.o: $(BUILD)/schema/%.pb-c.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
