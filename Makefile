@@ -124,4 +124,7 @@ format:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/recovery/mnemo_cli.d
+# Header dependencies of every object (written by -MMD).
+-include $(LIB_OBJ:.o=.d) $(BUILD)/recovery/mnemo_cli.d \
+	$(TEST_BIN:=.d) $(TEST_SUPPORT_OBJ:.o=.d) $(BENCH_BIN:=.d) \
+	$(BENCH_SUPPORT_OBJ:.o=.d) $(EXAMPLE_SRC:%.c=$(BUILD)/%.d)

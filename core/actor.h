@@ -41,11 +41,13 @@ typedef struct mn__msg {
 	uint16_t sender_kind; /* kind index of the sender; valid if key_len */
 	uint8_t sender_key_len; /* 0 means external sender */
 	uint8_t size_class;     /* message pool class, MN__MSG_UNPOOLED */
-	uint32_t reserved;      /* keeps data[] 16-byte aligned */
+	uint32_t reserved;
+	uint64_t sender_id;     /* the sender's store id (0: none/outside) */
+	uint64_t outbox_id;     /* stored in the outbox under this id (0: not) */
 	unsigned char data[]; /* payload, then sender key */
 } mn__msg;
 
-_Static_assert(offsetof(mn__msg, data) == 32,
+_Static_assert(offsetof(mn__msg, data) == 48,
 	       "message header grew: update docs/architecture.md");
 
 static inline const unsigned char *mn__msg_sender_key(const mn__msg *m)
@@ -53,8 +55,9 @@ static inline const unsigned char *mn__msg_sender_key(const mn__msg *m)
 	return m->data + m->len;
 }
 
-/* Actor flags (owner-only field). */
+/* Actor flags (owner-only field: the worker running the actor). */
 #define MN__ACTOR_INITIALIZED 0x1u
+#define MN__ACTOR_NEW 0x2u /* persistent, not yet in the store */
 
 typedef struct mn__actor {
 	/* Producer end of the mailbox: any thread pushes with an atomic
@@ -79,10 +82,18 @@ typedef struct mn__actor {
 	 * scheduled). Reused to list actors at close. */
 	struct mn__actor *rq_next;
 
+	/* Persistence (0 for volatile actors). id: set by the worker at the
+	 * actor's first run, immutable after. seq: the worker running the
+	 * actor. last_lsn: the worker at the first run (before the actor's
+	 * first commit record is queued), then only the writer thread. */
+	uint64_t id;
+	uint64_t seq;
+	uint64_t last_lsn;
+
 	unsigned char key[]; /* key_len bytes */
 } mn__actor;
 
-_Static_assert(offsetof(mn__actor, key) == 48,
+_Static_assert(offsetof(mn__actor, key) == 72,
 	       "actor record header grew: update docs/architecture.md");
 
 #endif

@@ -79,6 +79,9 @@ static inline void mn__reg_unlock(mn__shard *s)
 mn__actor *mn__reg_find(mn__shard *s, uint64_t hash, uint16_t kind_idx,
 			const void *key, size_t key_len);
 
+_Static_assert(sizeof(mn__actor) + MN_KEY_MAX <= MN__SLAB_MAX,
+	       "the largest actor record must fit the largest slab class");
+
 /* Memory for an actor record of size bytes (header and key), from the
  * shard's slab; NULL when out of memory. Shard locked. */
 static inline mn__actor *mn__reg_record_alloc(mn__shard *s, size_t size)

@@ -20,7 +20,9 @@
 #include "core/assert.h"
 #include "core/hash.h"
 #include "core/mailbox.h"
+#include "core/persist.h"
 #include "core/runtime.h"
+#include "storage/store.h"
 
 /* The worker this thread is, if it is one (set by worker_main). */
 extern _Thread_local mn__worker *mn__tls_worker;
@@ -83,6 +85,11 @@ void mn__msgpool_clear(mn__msgpool *p)
 	}
 }
 
+const char *mn_errdetail(void)
+{
+	return mn__store_errdetail();
+}
+
 /* ---- opening and closing ---------------------------------------------- */
 
 int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
@@ -134,9 +141,16 @@ int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
 		w->ctx.w = w;
 		mn__runq_init(&w->q);
 	}
+	if (o.store_path) {
+		rc = mn__persist_open(rt, &o);
+		if (rc)
+			goto err_destroy;
+	}
 	rc = mn__sched_start(rt);
-	if (rc)
+	if (rc) {
+		mn__persist_close(rt);
 		goto err_destroy;
+	}
 	*out = rt;
 	return 0;
 
@@ -189,6 +203,9 @@ void mn_runtime_close(mn_runtime *rt)
 	while (atomic_load_explicit(&rt->ext_active, memory_order_seq_cst))
 		sched_yield();
 	mn__sched_stop(rt);
+	/* Commit what the workers handled (their states already show it),
+	 * write the checkpoint, close the store. */
+	mn__persist_close(rt);
 
 	mn__actor *a = mn__reg_take_all(&rt->reg);
 	while (a) {
@@ -199,6 +216,7 @@ void mn_runtime_close(mn_runtime *rt)
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		mn__runq_destroy(&rt->workers[i].q);
 		mn__msgpool_clear(&rt->workers[i].pool);
+		mn__buf_free(&rt->workers[i].ctx.pending);
 	}
 	mn__runq_destroy(&rt->inject);
 	unsigned nk = atomic_load_explicit(&rt->nkinds, memory_order_acquire);
@@ -231,6 +249,7 @@ static void counter_sums(mn_runtime *rt, uint64_t *sent, uint64_t *done)
 	for (unsigned i = 0; i < rt->nworkers; i++)
 		d += atomic_load_explicit(&rt->workers[i].n_done,
 					  memory_order_acquire);
+	d += mn__persist_done(rt);
 	for (unsigned i = 0; i < rt->nworkers; i++)
 		s += atomic_load_explicit(&rt->workers[i].n_sent,
 					  memory_order_acquire);
@@ -280,6 +299,7 @@ void mn_runtime_stats_get(mn_runtime *rt, mn_runtime_stats *st)
 	mn__reg_totals(&rt->reg, &st->actors, &st->actor_bytes,
 		       &st->registry_bytes);
 	st->workers = rt->nworkers;
+	mn__persist_stats(rt, st);
 }
 
 /* ---- kinds -------------------------------------------------------------- */
@@ -322,11 +342,22 @@ int mn_kind_register(mn_runtime *rt, const mn_kind_def *def, mn_kind **out)
 	k->def = *def;
 	memcpy(k->name, def->name, nlen + 1);
 	k->def.name = k->name;
+	k->persistent = rt->persist && !(def->flags & MN_KIND_VOLATILE);
+	if (rt->persist && (rc = mn__persist_kind_id(rt, k))) {
+		free(k);
+		goto out_unlock;
+	}
 	rt->kinds[n] = k;
 	/* release: publishes kinds[n]; pairs with acquire in mn_kind_find. */
 	atomic_store_explicit(&rt->nkinds, n + 1, memory_order_release);
 	if (out)
 		*out = k;
+	/* Stored messages for this kind (outbox) go out now that it can
+	 * handle them (P4). */
+	if (rt->persist) {
+		pthread_mutex_unlock(&rt->kinds_mu);
+		return mn__persist_kind_registered(rt, k);
+	}
 out_unlock:
 	pthread_mutex_unlock(&rt->kinds_mu);
 	return rc;
@@ -350,7 +381,7 @@ const char *mn_kind_name(const mn_kind *kind)
 
 /* ---- sending ------------------------------------------------------------ */
 
-static int check_send(mn_runtime *rt, const mn_kind *kind, const void *key,
+int mn__check_send(mn_runtime *rt, const mn_kind *kind, const void *key,
 		      size_t key_len, const void *payload, size_t len)
 {
 	if (!rt || !kind)
@@ -364,6 +395,18 @@ static int check_send(mn_runtime *rt, const mn_kind *kind, const void *key,
 	if (len > rt->max_payload)
 		return MN_ETOOBIG;
 	return 0;
+}
+
+/* An actor of an explicit persistent kind that is not resident may exist
+ * in the store (spawned before a restart). Called with the shard lock
+ * held: a store read, but only on this rare path. */
+static bool explicit_stored(mn_runtime *rt, const mn_kind *kind,
+			    const void *key, size_t key_len)
+{
+	mn__actor_meta m;
+	if (!kind->persistent || !rt->persist)
+		return false;
+	return mn__persist_find(rt, kind, key, key_len, &m) == 0;
 }
 
 /* A new actor record, from the shard's slab (shard locked). */
@@ -380,21 +423,28 @@ static mn__actor *actor_new(mn__shard *s, const mn_kind *kind, uint64_t hash,
 	a->kind_idx = kind->idx;
 	a->hash = (uint32_t)hash;
 	a->rq_next = NULL;
+	a->id = 0;
+	a->seq = 0;
+	a->last_lsn = 0;
 	memcpy(a->key, key, key_len);
 	return a;
 }
 
 /*
  * Deliver one message (steps 1-6 above). w is the sending worker or NULL
- * (outside); from is the sending actor or NULL. mflags are MN_MSG_* or
- * MN__MSG_SPAWN.
+ * (outside, or the writer thread); from is the sending actor or NULL; x
+ * carries flags, the outbox id of a stored message, and whether the
+ * message was already counted as sent.
  */
-static int send_common(mn_runtime *rt, mn__worker *w, const mn__actor *from,
-		       const mn_kind *kind, const void *key, size_t key_len,
-		       uint32_t type, const void *payload, size_t len,
-		       uint32_t mflags)
+int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
+	     const mn_kind *kind, const void *key, size_t key_len,
+	     uint32_t type, const void *payload, size_t len,
+	     const mn__sendx *x)
 {
-	size_t skl = from ? from->key_len : 0;
+	const mn_kind *sk = from ? rt->kinds[from->kind_idx] : x->sender_kind;
+	const void *skey = from ? from->key : x->sender_key;
+	size_t skl = from ? from->key_len : (sk ? x->sender_key_len : 0);
+	uint32_t mflags = x->mflags;
 	mn__msg *m;
 	mn__actor *a;
 	int rc;
@@ -403,14 +453,16 @@ static int send_common(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	if (!m)
 		return MN_ENOMEM;
 	m->type = type;
-	m->flags = mflags | (from ? 0 : MN_MSG_EXTERNAL);
+	m->flags = mflags | (skl ? 0 : MN_MSG_EXTERNAL);
 	m->len = len;
 	m->sender_key_len = (uint8_t)skl;
-	m->sender_kind = from ? from->kind_idx : 0;
+	m->sender_kind = sk ? sk->idx : 0;
+	m->sender_id = from ? from->id : x->sender_id;
+	m->outbox_id = x->outbox_id;
 	if (len)
 		memcpy(m->data, payload, len);
 	if (skl)
-		memcpy(m->data + len, from->key, skl);
+		memcpy(m->data + len, skey, skl);
 
 	uint64_t h = mn__hash(kind->idx, key, key_len);
 	mn__shard *s = mn__reg_shard(&rt->reg, h);
@@ -418,7 +470,8 @@ static int send_common(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	a = mn__reg_find(s, h, kind->idx, key, key_len);
 	if (!a) {
 		if ((kind->def.flags & MN_KIND_EXPLICIT) &&
-		    !(mflags & MN__MSG_SPAWN)) {
+		    !(mflags & MN__MSG_SPAWN) && !explicit_stored(rt, kind, key,
+								  key_len)) {
 			rc = MN_ENOACTOR;
 			goto err_unlock;
 		}
@@ -436,8 +489,10 @@ static int send_common(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 		rc = MN_EEXIST;
 		goto err_unlock;
 	}
-	/* D1: counted before the push. */
-	if (w)
+	/* D1: counted before the push (unless the sender did). */
+	if (x->counted)
+		;
+	else if (w)
 		mn__count(&w->n_sent, 1);
 	else
 		atomic_fetch_add_explicit(&rt->ext_sent, 1,
@@ -484,14 +539,18 @@ static int send_outside(mn_runtime *rt, const mn_kind *kind, const void *key,
 			size_t key_len, uint32_t type, const void *payload,
 			size_t len, uint32_t mflags)
 {
-	int rc = check_send(rt, kind, key, key_len, payload, len);
+	int rc = mn__check_send(rt, kind, key, key_len, payload, len);
 	if (rc)
+		return rc;
+	/* After a store failure, durable work is refused (P7). */
+	if (kind->persistent && (rc = mn__persist_error(rt)))
 		return rc;
 	rc = ext_enter(rt);
 	if (rc)
 		return rc;
-	rc = send_common(rt, local_worker(rt), NULL, kind, key, key_len, type,
-			 payload, len, mflags);
+	mn__sendx x = {.mflags = mflags};
+	rc = mn__send(rt, local_worker(rt), NULL, kind, key, key_len, type,
+		      payload, len, &x);
 	ext_leave(rt);
 	return rc;
 }
@@ -520,6 +579,82 @@ int mn_spawn(mn_runtime *rt, const mn_kind *kind, const void *key,
 	return send_outside(rt, kind, key, key_len, 0, NULL, 0, MN__MSG_SPAWN);
 }
 
+/* Resident, or (persistent kinds) in the store. */
+static bool actor_known(mn_runtime *rt, const mn_kind *kind, const void *key,
+			size_t key_len)
+{
+	uint64_t h = mn__hash(kind->idx, key, key_len);
+	mn__shard *s = mn__reg_shard(&rt->reg, h);
+	mn__reg_lock(s);
+	bool found = mn__reg_find(s, h, kind->idx, key, key_len) != NULL ||
+		     explicit_stored(rt, kind, key, key_len);
+	mn__reg_unlock(s);
+	return found;
+}
+
+typedef struct durable_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	int rc;
+} durable_wait;
+
+static void durable_wake(void *arg, int rc)
+{
+	durable_wait *d = arg;
+	pthread_mutex_lock(&d->mu);
+	d->done = true;
+	d->rc = rc;
+	pthread_cond_signal(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+}
+
+int mn_send_durable_async(mn_runtime *rt, const mn_kind *kind,
+			  const void *key, size_t key_len, uint32_t type,
+			  const void *payload, size_t len, mn_send_done_cb done,
+			  void *arg)
+{
+	int rc = mn__check_send(rt, kind, key, key_len, payload, len);
+	if (rc)
+		return rc;
+	if (!rt->persist)
+		return MN_EINVAL;
+	if ((kind->def.flags & MN_KIND_EXPLICIT) &&
+	    !actor_known(rt, kind, key, key_len))
+		return MN_ENOACTOR;
+	if ((rc = ext_enter(rt)))
+		return rc;
+	rc = mn__persist_durable(rt, kind, key, key_len, type, payload, len,
+				 done, arg);
+	ext_leave(rt);
+	return rc;
+}
+
+int mn_send_durable(mn_runtime *rt, const mn_kind *kind, const void *key,
+		    size_t key_len, uint32_t type, const void *payload,
+		    size_t len)
+{
+	durable_wait d = {.done = false};
+	if (rt && local_worker(rt))
+		return MN_EINVAL; /* a worker would wait for the writer */
+	pthread_mutex_init(&d.mu, NULL);
+	pthread_cond_init(&d.cv, NULL);
+	int rc = mn_send_durable_async(rt, kind, key, key_len, type, payload,
+				       len, durable_wake, &d);
+	if (rc == 0) {
+		pthread_mutex_lock(&d.mu);
+		while (!d.done)
+			pthread_cond_wait(&d.cv, &d.mu);
+		pthread_mutex_unlock(&d.mu);
+		rc = d.rc;
+		if (rc) /* the writer's detail, for this thread */
+			(void)mn__persist_error(rt);
+	}
+	pthread_cond_destroy(&d.cv);
+	pthread_mutex_destroy(&d.mu);
+	return rc;
+}
+
 /* ---- inside a handler --------------------------------------------------- */
 
 int mn_ctx_send(mn_ctx *ctx, const mn_kind *kind, const void *key,
@@ -527,23 +662,31 @@ int mn_ctx_send(mn_ctx *ctx, const mn_kind *kind, const void *key,
 {
 	if (!ctx)
 		return MN_EINVAL;
-	int rc = check_send(ctx->rt, kind, key, key_len, payload, len);
+	int rc = mn__check_send(ctx->rt, kind, key, key_len, payload, len);
 	if (rc)
 		return rc;
-	return send_common(ctx->rt, ctx->w, ctx->actor, kind, key, key_len,
-			   type, payload, len, 0);
+	if (ctx->replaying)
+		return 0; /* its effect was stored the first time */
+	if (ctx->hold_sends)
+		return mn__persist_hold_send(ctx, kind, key, key_len, type,
+					     payload, len);
+	mn__sendx x = {0};
+	return mn__send(ctx->rt, ctx->w, ctx->actor, kind, key, key_len, type,
+			payload, len, &x);
 }
 
 int mn_ctx_reply(mn_ctx *ctx, uint32_t type, const void *payload, size_t len)
 {
 	if (!ctx)
 		return MN_EINVAL;
-	const mn__msg *m = ctx->msg;
-	if (!m || m->sender_key_len == 0)
-		return MN_ENOACTOR;
-	return mn_ctx_send(ctx, ctx->rt->kinds[m->sender_kind],
-			   mn__msg_sender_key(m), m->sender_key_len, type,
-			   payload, len);
+	mn_addr from;
+	int rc = mn_ctx_sender(ctx, &from);
+	if (rc)
+		return rc;
+	const mn_kind *k = ctx->replaying
+				   ? ctx->replay_sender_kind
+				   : ctx->rt->kinds[ctx->msg->sender_kind];
+	return mn_ctx_send(ctx, k, from.key, from.key_len, type, payload, len);
 }
 
 void mn_ctx_self(const mn_ctx *ctx, mn_addr *out)
@@ -556,7 +699,13 @@ void mn_ctx_self(const mn_ctx *ctx, mn_addr *out)
 int mn_ctx_sender(const mn_ctx *ctx, mn_addr *out)
 {
 	const mn__msg *m = ctx->msg;
-	if (!m || m->sender_key_len == 0) {
+	if (ctx->replaying && ctx->replay_sender_kind) {
+		out->kind = ctx->replay_sender_kind->name;
+		out->key = ctx->replay_sender_key;
+		out->key_len = ctx->replay_sender_key_len;
+		return 0;
+	}
+	if (ctx->replaying || !m || m->sender_key_len == 0) {
 		out->kind = NULL;
 		out->key = NULL;
 		out->key_len = 0;
@@ -586,4 +735,14 @@ mn_runtime *mn_ctx_runtime(const mn_ctx *ctx)
 unsigned mn_ctx_worker(const mn_ctx *ctx)
 {
 	return ctx->w->idx;
+}
+
+int mn_ctx_replaying(const mn_ctx *ctx)
+{
+	return ctx->replaying;
+}
+
+uint64_t mn_ctx_seq(const mn_ctx *ctx)
+{
+	return ctx->seq;
 }

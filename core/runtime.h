@@ -18,6 +18,7 @@
 
 #include "core/actor.h"
 #include "core/lock.h"
+#include "storage/buf.h"
 #include "core/registry.h"
 #include "include/mnemo.h"
 
@@ -25,7 +26,9 @@ struct mn_kind {
 	/* Immutable after registration. */
 	mn_runtime *rt;
 	uint16_t idx;
-	mn_kind_def def; /* def.name points at name[] below */
+	bool persistent;   /* journaled (the runtime has a store, not VOLATILE) */
+	uint32_t store_id; /* the kind's id in the store (persistent kinds) */
+	mn_kind_def def;   /* def.name points at name[] below */
 	char name[MN_KIND_NAME_MAX + 1];
 };
 
@@ -36,7 +39,19 @@ struct mn_ctx {
 	struct mn__worker *w;
 	mn__actor *actor;   /* the running actor */
 	const mn_kind *kind; /* its kind */
-	const mn__msg *msg; /* the message being handled; NULL during init */
+	const mn__msg *msg; /* the message being handled; NULL during init
+			       and replay */
+	uint64_t seq;       /* its sequence number (persistent actors) */
+	/* Persistent actors: sends are held until the commit (output
+	 * commit), serialised into pending (see persist.c). */
+	bool hold_sends;
+	bool replaying;     /* suppress sends: replay of the journal */
+	mn_buf pending;
+	uint32_t npending;
+	/* Replay: the recorded sender of the entry being replayed. */
+	const mn_kind *replay_sender_kind;
+	unsigned char replay_sender_key[MN_KEY_MAX];
+	size_t replay_sender_key_len;
 };
 
 /* A FIFO of scheduled actors, linked through mn__actor.rq_next. */
@@ -70,6 +85,7 @@ typedef struct mn__worker {
 	unsigned tick;
 	mn_ctx ctx;
 	mn__msgpool pool;
+	struct mn__codec *codec; /* for replay (persistent runtimes) */
 
 	/* Counters: written only by the owner thread (relaxed load, release
 	 * store: no read-modify-write needed with one writer), read by any
@@ -124,6 +140,9 @@ struct mn_runtime {
 	_Atomic bool stop;
 
 	mn__registry reg;
+
+	/* Persistence (NULL without a store); see persist.c. */
+	struct mn__persist *persist;
 };
 
 /* sched.c */
@@ -137,6 +156,26 @@ void mn__runq_init(mn__runq *q);
 void mn__runq_destroy(mn__runq *q);
 
 /* runtime.c */
+/* Extra inputs of a send. */
+typedef struct mn__sendx {
+	uint32_t mflags;    /* MN_MSG_* | MN__MSG_* */
+	uint64_t outbox_id; /* the message is stored in the outbox */
+	uint64_t sender_id; /* sender's store id when from is NULL */
+	bool counted;       /* already counted as sent (D1) by its sender */
+	/* The sender when from is NULL and it is an actor (redelivery of a
+	 * stored message): its kind and key. */
+	const mn_kind *sender_kind;
+	unsigned char sender_key[MN_KEY_MAX];
+	size_t sender_key_len;
+} mn__sendx;
+/* The send path (steps 1-6 of runtime.c). w: the calling worker or NULL;
+ * from: the sending actor or NULL. */
+int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
+	     const mn_kind *kind, const void *key, size_t key_len,
+	     uint32_t type, const void *payload, size_t len,
+	     const mn__sendx *x);
+int mn__check_send(mn_runtime *rt, const mn_kind *kind, const void *key,
+		   size_t key_len, const void *payload, size_t len);
 /* A message buffer of total bytes (header included), from w's pool when w
  * is not NULL. Returns NULL when out of memory. */
 mn__msg *mn__msg_alloc(mn__worker *w, size_t total);

@@ -35,6 +35,7 @@
 
 #include "core/assert.h"
 #include "core/mailbox.h"
+#include "core/persist.h"
 #include "core/runtime.h"
 
 /* How often (in turns) a busy worker looks at the inject queue first. */
@@ -283,7 +284,9 @@ static mn__actor *find_work(mn__worker *w)
 
 /* ---- one actor's turn --------------------------------------------------- */
 
-/* Handle (or drop) one message on the running actor. */
+/* Handle (or drop) one message on the running actor. Volatile actors
+ * count it done here; for persistent ones the writer does after the commit
+ * (persist.c, P5). */
 static void process(mn__worker *w, mn__actor *a, const mn_kind *k,
 		    mn__msg *m)
 {
@@ -292,9 +295,12 @@ static void process(mn__worker *w, mn__actor *a, const mn_kind *k,
 
 	if (!(a->flags & MN__ACTOR_INITIALIZED)) {
 		ctx->msg = NULL;
-		rc = k->def.init(ctx, &a->state);
+		ctx->seq = 0;
+		rc = k->persistent ? mn__persist_first_run(w, a, k)
+				   : k->def.init(ctx, &a->state);
 		if (rc < 0) {
-			/* The message is dropped; init runs again next time. */
+			/* The message is dropped (a stored one stays in
+			 * the outbox); init runs again next time. */
 			a->state = NULL;
 			mn__count(&w->n_errors, 1);
 			mn__count(&w->n_done, 1);
@@ -302,21 +308,38 @@ static void process(mn__worker *w, mn__actor *a, const mn_kind *k,
 		}
 		a->flags |= MN__ACTOR_INITIALIZED;
 	}
-	if (!(m->flags & MN__MSG_SPAWN)) {
-		mn_msg view = {
-			.type = m->type,
-			.flags = m->flags & MN__MSG_PUBLIC_MASK,
-			.payload = m->len ? m->data : NULL,
-			.len = m->len,
-		};
-		ctx->msg = m;
+	if (m->flags & MN__MSG_SPAWN) {
+		if (k->persistent && (a->flags & MN__ACTOR_NEW))
+			mn__persist_spawned(w, a);
+		else
+			mn__count(&w->n_done, 1);
+		return;
+	}
+	mn_msg view = {
+		.type = m->type,
+		.flags = m->flags & MN__MSG_PUBLIC_MASK,
+		.payload = m->len ? m->data : NULL,
+		.len = m->len,
+	};
+	ctx->msg = m;
+	if (k->persistent) {
+		mn__persist_before_handle(w, a);
 		rc = k->def.handle(ctx, a->state, &view);
 		if (rc < 0)
 			mn__count(&w->n_errors, 1);
+		mn__persist_after_handle(w, a, m, rc);
+		return;
 	}
+	ctx->seq = 0;
+	rc = k->def.handle(ctx, a->state, &view);
+	if (rc < 0)
+		mn__count(&w->n_errors, 1);
 	/* After the handler (and the sends it made, counted in n_sent
 	 * before their pushes): drain's D2. */
-	mn__count(&w->n_done, 1);
+	if (m->outbox_id && w->rt->persist)
+		mn__persist_outbox_done(w, m->outbox_id);
+	else
+		mn__count(&w->n_done, 1);
 }
 
 /* Run up to MN_SCHED_BATCH messages of a, then leave it idle (mailbox

@@ -75,6 +75,12 @@ const char *mn_err_name(int err);
 /* The library version as "major.minor.patch". */
 const char *mn_version(void);
 
+/* A description of the last store failure seen by a call in this thread:
+ * the store, the record and the reason, e.g. "store ./data: log record
+ * 4411: checksum mismatch". Valid until the next call into mnemo from this
+ * thread; never NULL. */
+const char *mn_errdetail(void);
+
 /* ------------------------------------------------------------------------ */
 /* Limits and tuning constants                                              */
 /* ------------------------------------------------------------------------ */
@@ -179,6 +185,21 @@ typedef struct mn_kind_def {
  * fails with MN_ENOACTOR instead of creating the actor; actors are created
  * with mn_spawn(). */
 #define MN_KIND_EXPLICIT 0x1u
+/* Kind flag: in a runtime with a store, actors of this kind are not
+ * persisted (no journal; state lost at close). Kinds are persistent by
+ * default when the runtime has a store, and volatile without one. */
+#define MN_KIND_VOLATILE 0x2u
+
+/* Durability modes (mn_runtime_opts.durability); docs/semantics.md says
+ * exactly what each promises. */
+enum mn_durability {
+	/* Every commit group is fsynced before its effects are visible: a
+	 * processed message survives a power loss. The default. */
+	MN_DURABILITY_SYNC = 0,
+	/* Commits are written to the OS but not fsynced: a process crash
+	 * loses nothing committed, a power loss may lose the last moments. */
+	MN_DURABILITY_RELAXED = 1,
+};
 
 typedef struct mn_runtime_opts {
 	/* Worker threads; 0 means one per online core. */
@@ -186,6 +207,18 @@ typedef struct mn_runtime_opts {
 	/* Largest payload accepted by a send, in bytes; 0 means
 	 * MN_PAYLOAD_MAX_DEFAULT. */
 	size_t max_payload;
+	/* Directory of the durable store (created if missing); NULL for a
+	 * runtime that keeps everything in memory. */
+	const char *store_path;
+	/* enum mn_durability. */
+	int durability;
+	/* Group commit: a commit group closes when it holds this many
+	 * records (0 means 4096), or when the previous commit ends and
+	 * commit_delay_us has passed since the group's first record (0
+	 * means no wait: the group is whatever queued during the previous
+	 * commit). */
+	unsigned commit_max_records;
+	unsigned commit_delay_us;
 } mn_runtime_opts;
 
 /* Counters of a runtime. Each field is read without stopping the workers, so
@@ -201,6 +234,12 @@ typedef struct mn_runtime_stats {
 	uint64_t steals;          /* actors taken from another worker's queue */
 	uint64_t sleeps;          /* times a worker went to sleep */
 	unsigned workers;
+	/* With a store: */
+	uint64_t commits;         /* commit groups written */
+	uint64_t journaled;       /* journal entries written */
+	uint64_t outbox_delivered; /* stored messages delivered at open */
+	uint64_t store_bytes;     /* size of the store on disk */
+	int store_error;          /* sticky store failure (0 = none) */
 } mn_runtime_stats;
 
 /* ------------------------------------------------------------------------ */
@@ -301,6 +340,32 @@ int mn_send_named(mn_runtime *rt, const char *kind, const void *key,
 int mn_spawn(mn_runtime *rt, const mn_kind *kind, const void *key,
 	     size_t key_len);
 
+/*
+ * Durable send from outside: returns once the message is stored in the
+ * store's outbox (one commit group, fsynced in sync mode); it will then be
+ * processed exactly once, even if the process dies right after. Same
+ * arguments and errors as mn_send(), plus MN_EINVAL without a store and the
+ * store's error (e.g. MN_ENOSPC) if it cannot be stored. Blocks the caller;
+ * any thread but a worker.
+ */
+int mn_send_durable(mn_runtime *rt, const mn_kind *kind, const void *key,
+		    size_t key_len, uint32_t type, const void *payload,
+		    size_t len);
+
+/* Completion of mn_send_durable_async: rc 0 once stored, or an error. */
+typedef void (*mn_send_done_cb)(void *arg, int rc);
+
+/*
+ * As mn_send_durable(), without blocking: done(arg, rc) runs on the
+ * runtime's writer thread once the message is stored (rc 0) or could not
+ * be (rc < 0); it must not block. The call itself returns 0 when the
+ * message was accepted (done will run), or an error (done will not run).
+ */
+int mn_send_durable_async(mn_runtime *rt, const mn_kind *kind,
+			  const void *key, size_t key_len, uint32_t type,
+			  const void *payload, size_t len, mn_send_done_cb done,
+			  void *arg);
+
 /* ------------------------------------------------------------------------ */
 /* Inside a handler                                                         */
 /* ------------------------------------------------------------------------ */
@@ -338,6 +403,15 @@ mn_runtime *mn_ctx_runtime(const mn_ctx *ctx);
 
 /* Index of the worker thread running this callback, 0..workers-1. */
 unsigned mn_ctx_worker(const mn_ctx *ctx);
+
+/* Non-zero while the actor replays its journal after a restart: handle()
+ * sees the recorded messages again, and its sends are suppressed (their
+ * effects were stored the first time). */
+int mn_ctx_replaying(const mn_ctx *ctx);
+
+/* The sequence number of the message being handled (1 for an actor's first
+ * message); 0 for volatile actors and during init. */
+uint64_t mn_ctx_seq(const mn_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */
 /* Buffers                                                                  */

@@ -1,0 +1,894 @@
+/*
+ * persist.c - durability for a runtime with a store: the writer thread,
+ * group commit, output commit, the outbox, durable sends, and bringing an
+ * actor back by replaying its journal.
+ *
+ * Protocol (docs/semantics.md states the promises, docs/architecture.md
+ * repeats these invariants):
+ *  P1  A worker handles a message of a persistent actor with the actor's
+ *      sends held in the worker's ctx, not delivered. After handle() it
+ *      queues one commit record (the message, its sequence number, the held
+ *      sends) to the writer and moves on: workers never wait for the disk.
+ *  P2  One writer thread takes the queued records in order, up to
+ *      commit_max_records at a time, and writes them in one LMDB
+ *      transaction (a commit group): a journal entry per message (global
+ *      LSN, appended), an outbox entry per held send, the removal of the
+ *      outbox entry each handled message came from, new actors' names.
+ *  P3  Output commit: only after the commit returns does the writer push
+ *      the held sends into their recipients' mailboxes, each carrying its
+ *      outbox id. So no recipient ever sees an effect whose cause could be
+ *      lost.
+ *  P4  Exactly once on one node: a stored message (outbox) is removed in
+ *      the same commit as the journal entry of its processing. After a
+ *      crash, the outbox holds exactly the stored messages not processed;
+ *      they are delivered again when their kind is registered.
+ *  P5  A message counts as done (drain) when the writer has committed its
+ *      record, so drain waits for durability too.
+ *  P6  Actor heads (last seq, last LSN) are written only at checkpoints
+ *      (every MN__CHECKPOINT_EVERY entries and at close): the append path
+ *      stays sequential. Entries after the checkpoint are chained to their
+ *      actor by back-pointers and repaired at open (storage/store.c).
+ *  P7  A store failure (disk full, I/O error) is sticky: nothing more is
+ *      written, durable sends fail with the error, and what was committed
+ *      stays intact.
+ */
+#include "core/persist.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/assert.h"
+#include "core/mailbox.h"
+#include "storage/store.h"
+
+/* Heads are checkpointed after this many journal entries. */
+#define MN__CHECKPOINT_EVERY 65536
+#define MN__COMMIT_MAX_DEFAULT 4096
+
+enum rec_kind { REC_ENTRY, REC_SPAWN, REC_DURABLE, REC_OUTBOX_DEL };
+
+/* A commit record, queued by a worker (or an outside thread) to the
+ * writer. One allocation: header, payload, then held sends (ENTRY) or the
+ * target key (DURABLE). */
+typedef struct wrec {
+	struct wrec *next;
+	uint8_t rk;
+	bool is_new;
+	uint8_t key_len;      /* DURABLE: target key length */
+	mn__actor *actor;     /* ENTRY, SPAWN */
+	const mn_kind *target; /* DURABLE */
+	uint64_t seq, sender_id, outbox_id, unix_ms;
+	uint32_t type, flags;
+	uint32_t nsends;
+	size_t len;       /* payload bytes */
+	size_t sends_len; /* bytes of held sends */
+	mn_send_done_cb done;
+	void *done_arg;
+	unsigned char data[];
+} wrec;
+
+/* A held send, serialised in mn_ctx.pending: this header, the key, the
+ * payload, padding to 8 bytes. */
+typedef struct held_send {
+	uint16_t kind_idx;
+	uint8_t key_len;
+	uint8_t pad;
+	uint32_t type;
+	uint64_t len;
+} held_send;
+
+static inline size_t held_size(size_t key_len, size_t len)
+{
+	return (sizeof(held_send) + key_len + len + 7) & ~(size_t)7;
+}
+
+typedef struct dirty {
+	mn__actor *a;
+	uint64_t lsn, seq;
+} dirty;
+
+struct mn__persist {
+	/* Immutable after open. */
+	mn_runtime *rt;
+	mn__store *store;
+	unsigned max_records;
+	unsigned delay_us;
+	pthread_t thread;
+
+	/* The queue: under mu. The writer waits on cv. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	wrec *head, *tail;
+	size_t qlen;
+	bool stop;
+
+	/* Writer thread only. */
+	mn__codec *codec;
+	uint64_t last_lsn;
+	uint64_t next_outbox_id;
+	dirty *dirty;
+	size_t ndirty, dirty_cap;
+	mn__wentry *ents;
+	mn__woutbox *obs;
+	uint64_t *dels;
+	mn__wactor *acts;
+	size_t cap_ents, cap_obs, cap_dels, cap_acts;
+
+	/* Shared counters: written by the writer (release), read by any
+	 * thread (acquire). next_actor_id: fetch_add by workers. error:
+	 * sticky, set once by the writer. */
+	_Atomic uint64_t done;
+	_Atomic uint64_t commits;
+	_Atomic uint64_t journaled;
+	_Atomic uint64_t delivered_at_open;
+	_Atomic uint64_t next_actor_id;
+	_Atomic int error;
+	/* The detail of the sticky error: written once by the writer before
+	 * the release CAS on error, read after an acquire load of it. */
+	char error_detail[512];
+};
+
+static uint64_t now_unix_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Grow *arr (of elem-byte items, capacity *cap) to hold n. */
+static int grow(void *arr, size_t *cap, size_t n, size_t elem)
+{
+	void **pa = arr;
+	if (n <= *cap)
+		return 0;
+	size_t c = *cap ? *cap : 256;
+	while (c < n)
+		c *= 2;
+	void *na = realloc(*pa, c * elem);
+	if (!na)
+		return MN_ENOMEM;
+	*pa = na;
+	*cap = c;
+	return 0;
+}
+
+/* ---- the queue ------------------------------------------------------------- */
+
+static void enqueue(mn__persist *p, wrec *r)
+{
+	r->next = NULL;
+	pthread_mutex_lock(&p->mu);
+	if (p->tail)
+		p->tail->next = r;
+	else
+		p->head = r;
+	p->tail = r;
+	p->qlen++;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- the writer ------------------------------------------------------------ */
+
+static const mn_kind *kind_by_store_id(mn_runtime *rt, uint32_t id)
+{
+	unsigned n = atomic_load_explicit(&rt->nkinds, memory_order_acquire);
+	for (unsigned i = 0; i < n; i++)
+		if (rt->kinds[i]->store_id == id)
+			return rt->kinds[i];
+	return NULL;
+}
+
+static void count_done(mn__persist *p, uint64_t n)
+{
+	/* One writer thread: store(load + n), release (drain's D2). */
+	atomic_store_explicit(
+		&p->done, atomic_load_explicit(&p->done, memory_order_relaxed) + n,
+		memory_order_release);
+}
+
+/* Make a store failure sticky (P7), with its detail (writer only). */
+static void set_error(mn__persist *p, int rc)
+{
+	if (atomic_load_explicit(&p->error, memory_order_relaxed))
+		return;
+	snprintf(p->error_detail, sizeof p->error_detail, "%s",
+		 mn__store_errdetail());
+	atomic_store_explicit(&p->error, rc, memory_order_release);
+}
+
+/* The sticky error, with its detail copied to this thread's errdetail. */
+static int sticky_error(mn__persist *p)
+{
+	int rc = atomic_load_explicit(&p->error, memory_order_acquire);
+	if (rc)
+		mn__store_set_errdetail(p->error_detail);
+	return rc;
+}
+
+static int dirty_add(mn__persist *p, mn__actor *a, uint64_t lsn, uint64_t seq)
+{
+	int rc = grow(&p->dirty, &p->dirty_cap, p->ndirty + 1, sizeof(dirty));
+	if (rc)
+		return rc;
+	p->dirty[p->ndirty++] = (dirty){a, lsn, seq};
+	return 0;
+}
+
+static int dirty_cmp(const void *x, const void *y)
+{
+	const dirty *a = x, *b = y;
+	if (a->a != b->a)
+		return (uintptr_t)a->a < (uintptr_t)b->a ? -1 : 1;
+	return a->lsn < b->lsn ? -1 : a->lsn > b->lsn;
+}
+
+/* Write every head touched since the last checkpoint (P6). */
+static int checkpoint(mn__persist *p)
+{
+	mn__wbatch b = {0};
+	size_t n = 0;
+	int rc;
+
+	if (atomic_load_explicit(&p->error, memory_order_relaxed))
+		return 0;
+	if (p->ndirty == 0 &&
+	    atomic_load_explicit(&p->next_actor_id, memory_order_relaxed) <= 1)
+		return 0;
+	if (p->ndirty)
+		qsort(p->dirty, p->ndirty, sizeof *p->dirty, dirty_cmp);
+	if ((rc = grow(&p->acts, &p->cap_acts, p->ndirty, sizeof *p->acts)))
+		return rc;
+	for (size_t i = 0; i < p->ndirty; i++) {
+		if (i + 1 < p->ndirty && p->dirty[i + 1].a == p->dirty[i].a)
+			continue;
+		mn__actor *a = p->dirty[i].a;
+		p->acts[n++] = (mn__wactor){
+			.id = a->id,
+			.kind_id = p->rt->kinds[a->kind_idx]->store_id,
+			.key = a->key,
+			.key_len = a->key_len,
+			.last_seq = p->dirty[i].seq,
+			.last_lsn = p->dirty[i].lsn,
+			.last_active_unix_ms = now_unix_ms(),
+		};
+	}
+	b.actors = p->acts;
+	b.n_actors = n;
+	b.checkpoint_lsn = p->last_lsn;
+	b.next_actor_id =
+		atomic_load_explicit(&p->next_actor_id, memory_order_relaxed);
+	rc = mn__store_write(p->store, p->codec, &b);
+	if (rc)
+		set_error(p, rc);
+	p->ndirty = 0;
+	return rc;
+}
+
+/* Deliver the held sends of an ENTRY record (P3); ids[] are their outbox
+ * ids. */
+static void deliver_held(mn__persist *p, wrec *r, const uint64_t *ids)
+{
+	mn_runtime *rt = p->rt;
+	const unsigned char *q = r->data + r->len;
+	for (uint32_t i = 0; i < r->nsends; i++) {
+		held_send h;
+		memcpy(&h, q, sizeof h);
+		const unsigned char *key = q + sizeof h;
+		mn__sendx x = {.outbox_id = ids[i], .counted = true};
+		int rc = mn__send(rt, NULL, r->actor, rt->kinds[h.kind_idx], key,
+				  h.key_len, h.type, key + h.key_len,
+				  (size_t)h.len, &x);
+		if (rc) {
+			/* Counted as sent by the worker: count it done so
+			 * drain does not wait forever. The outbox keeps it
+			 * for the next open. */
+			count_done(p, 1);
+		}
+		q += held_size(h.key_len, (size_t)h.len);
+	}
+}
+
+/* Write one commit group and make its effects visible (P2, P3, P5). */
+static void commit_group(mn__persist *p, wrec *list, size_t count)
+{
+	mn__wbatch b = {0};
+	size_t ne = 0, no = 0, nd = 0, na = 0, nsends = 0;
+	uint64_t *ids = NULL;
+	int rc = atomic_load_explicit(&p->error, memory_order_relaxed);
+	uint64_t first_lsn = p->last_lsn;
+
+	for (wrec *r = list; r; r = r->next)
+		nsends += r->rk == REC_ENTRY ? r->nsends : 0;
+	if (!rc &&
+	    ((rc = grow(&p->ents, &p->cap_ents, count, sizeof *p->ents)) ||
+	     (rc = grow(&p->obs, &p->cap_obs, nsends + count, sizeof *p->obs)) ||
+	     (rc = grow(&p->dels, &p->cap_dels, count, sizeof *p->dels)) ||
+	     (rc = grow(&p->acts, &p->cap_acts, count, sizeof *p->acts)) ||
+	     !(ids = malloc((nsends + count + 1) * sizeof *ids))))
+		rc = rc ? rc : MN_ENOMEM;
+
+	size_t nid = 0;
+	for (wrec *r = list; !rc && r; r = r->next) {
+		mn__actor *a = r->actor;
+		switch (r->rk) {
+		case REC_ENTRY: {
+			uint64_t lsn = ++p->last_lsn;
+			p->ents[ne++] = (mn__wentry){
+				.lsn = lsn,
+				.actor_id = a->id,
+				.seq = r->seq,
+				.prev_lsn = a->last_lsn,
+				.sender_id = r->sender_id,
+				.unix_ms = r->unix_ms,
+				.outbox_id = r->outbox_id,
+				.type = r->type,
+				.flags = r->flags,
+				.payload = r->data,
+				.len = r->len,
+			};
+			if (r->is_new)
+				p->acts[na++] = (mn__wactor){
+					.id = a->id,
+					.kind_id = p->rt->kinds[a->kind_idx]
+							   ->store_id,
+					.key = a->key,
+					.key_len = a->key_len,
+					.last_seq = r->seq,
+					.last_lsn = lsn,
+					.first_lsn = lsn,
+					.created_unix_ms = r->unix_ms,
+					.last_active_unix_ms = r->unix_ms,
+					.is_new = true,
+				};
+			a->last_lsn = lsn;
+			if ((rc = dirty_add(p, a, lsn, r->seq)))
+				break;
+			if (r->outbox_id)
+				p->dels[nd++] = r->outbox_id;
+			const unsigned char *q = r->data + r->len;
+			for (uint32_t i = 0; i < r->nsends; i++) {
+				held_send h;
+				memcpy(&h, q, sizeof h);
+				uint64_t id = p->next_outbox_id++;
+				ids[nid++] = id;
+				p->obs[no++] = (mn__woutbox){
+					.id = id,
+					.kind_id = p->rt->kinds[h.kind_idx]
+							   ->store_id,
+					.key = q + sizeof h,
+					.key_len = h.key_len,
+					.type = h.type,
+					.sender_id = a->id,
+					.unix_ms = r->unix_ms,
+					.payload = q + sizeof h + h.key_len,
+					.len = (size_t)h.len,
+				};
+				q += held_size(h.key_len, (size_t)h.len);
+			}
+			break;
+		}
+		case REC_SPAWN:
+			if (r->is_new)
+				p->acts[na++] = (mn__wactor){
+					.id = a->id,
+					.kind_id = p->rt->kinds[a->kind_idx]
+							   ->store_id,
+					.key = a->key,
+					.key_len = a->key_len,
+					.created_unix_ms = r->unix_ms,
+					.last_active_unix_ms = r->unix_ms,
+					.is_new = true,
+				};
+			break;
+		case REC_DURABLE: {
+			uint64_t id = p->next_outbox_id++;
+			ids[nid++] = id;
+			p->obs[no++] = (mn__woutbox){
+				.id = id,
+				.kind_id = r->target->store_id,
+				.key = r->data + r->len,
+				.key_len = r->key_len,
+				.type = r->type,
+				.flags = MN_MSG_EXTERNAL,
+				.unix_ms = r->unix_ms,
+				.payload = r->data,
+				.len = r->len,
+			};
+			break;
+		}
+		case REC_OUTBOX_DEL:
+			p->dels[nd++] = r->outbox_id;
+			break;
+		}
+	}
+	if (!rc) {
+		b.entries = p->ents;
+		b.n_entries = ne;
+		b.outbox = p->obs;
+		b.n_outbox = no;
+		b.outbox_del = p->dels;
+		b.n_outbox_del = nd;
+		b.actors = p->acts;
+		b.n_actors = na;
+		rc = mn__store_write(p->store, p->codec, &b);
+		if (rc) {
+			set_error(p, rc);
+			p->last_lsn = first_lsn;
+		}
+	}
+	if (!rc) {
+		atomic_fetch_add_explicit(&p->commits, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&p->journaled, ne,
+					  memory_order_relaxed);
+	}
+
+	/* After the commit (or its failure): effects, completions, done. */
+	nid = 0;
+	uint64_t ndone = 0;
+	for (wrec *r = list, *next; r; r = next) {
+		next = r->next;
+		switch (r->rk) {
+		case REC_ENTRY:
+			if (!rc)
+				deliver_held(p, r, ids + nid);
+			else
+				ndone += r->nsends; /* never delivered */
+			nid += r->nsends;
+			ndone++;
+			break;
+		case REC_SPAWN:
+		case REC_OUTBOX_DEL:
+			ndone++;
+			break;
+		case REC_DURABLE:
+			if (!rc) {
+				mn__sendx x = {.outbox_id = ids[nid],
+					       .counted = true,
+					       .mflags = MN_MSG_EXTERNAL};
+				if (mn__send(p->rt, NULL, NULL, r->target,
+					     r->data + r->len, r->key_len,
+					     r->type, r->data, r->len, &x))
+					ndone++;
+			} else {
+				ndone++; /* counted as sent, never delivered */
+			}
+			nid++;
+			if (r->done)
+				r->done(r->done_arg, rc);
+			break;
+		}
+		free(r);
+	}
+	count_done(p, ndone);
+	free(ids);
+}
+
+static void *writer_main(void *arg)
+{
+	mn__persist *p = arg;
+
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		while (!p->head && !p->stop)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (!p->head) {
+			pthread_mutex_unlock(&p->mu);
+			break;
+		}
+		if (p->delay_us && p->qlen < p->max_records && !p->stop) {
+			/* Group commit: hold the group open a little. */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += (long)p->delay_us * 1000;
+			ts.tv_sec += ts.tv_nsec / 1000000000;
+			ts.tv_nsec %= 1000000000;
+			while (p->qlen < p->max_records && !p->stop &&
+			       pthread_cond_timedwait(&p->cv, &p->mu, &ts) == 0)
+				;
+		}
+		wrec *list = p->head, *last = list;
+		size_t n = 1;
+		while (n < p->max_records && last->next) {
+			last = last->next;
+			n++;
+		}
+		p->head = last->next;
+		if (!p->head)
+			p->tail = NULL;
+		last->next = NULL;
+		p->qlen -= n;
+		pthread_mutex_unlock(&p->mu);
+
+		commit_group(p, list, n);
+		if (p->ndirty >= MN__CHECKPOINT_EVERY)
+			checkpoint(p);
+	}
+	checkpoint(p);
+	return NULL;
+}
+
+/* ---- open and close -------------------------------------------------------- */
+
+int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
+{
+	mn__store_opts so = {.relaxed = o->durability == MN_DURABILITY_RELAXED};
+	mn__store_info info;
+	mn__persist *p;
+	int rc;
+
+	if (o->durability != MN_DURABILITY_SYNC &&
+	    o->durability != MN_DURABILITY_RELAXED)
+		return MN_EINVAL;
+	p = calloc(1, sizeof *p);
+	if (!p)
+		return MN_ENOMEM;
+	p->rt = rt;
+	p->max_records =
+		o->commit_max_records ? o->commit_max_records : MN__COMMIT_MAX_DEFAULT;
+	p->delay_us = o->commit_delay_us;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	if ((rc = mn__store_open(o->store_path, &so, &p->store, &info)))
+		goto err_free;
+	if ((rc = mn__codec_new(mn__store_dicts(p->store), &p->codec)))
+		goto err_close;
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		if ((rc = mn__codec_new(mn__store_dicts(p->store),
+					&rt->workers[i].codec)))
+			goto err_close;
+	p->last_lsn = info.last_lsn;
+	p->next_outbox_id = info.next_outbox_id;
+	atomic_init(&p->next_actor_id, info.next_actor_id);
+	if (pthread_create(&p->thread, NULL, writer_main, p) != 0) {
+		rc = MN_ESYS;
+		goto err_close;
+	}
+	rt->persist = p;
+	return 0;
+
+err_close:
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		mn__codec_free(rt->workers[i].codec);
+		rt->workers[i].codec = NULL;
+	}
+	mn__codec_free(p->codec);
+	mn__store_close(p->store);
+err_free:
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+	return rc;
+}
+
+void mn__persist_close(mn_runtime *rt)
+{
+	mn__persist *p = rt->persist;
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->thread, NULL);
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		mn__codec_free(rt->workers[i].codec);
+		rt->workers[i].codec = NULL;
+	}
+	mn__codec_free(p->codec);
+	mn__store_close(p->store);
+	free(p->dirty);
+	free(p->ents);
+	free(p->obs);
+	free(p->dels);
+	free(p->acts);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+	rt->persist = NULL;
+}
+
+/* ---- kinds and the stored outbox ------------------------------------------- */
+
+typedef struct redeliver {
+	mn_runtime *rt;
+	mn_kind *k;
+	uint64_t n;
+	int rc;
+} redeliver;
+
+static int redeliver_one(void *arg, const mn__entry *e)
+{
+	redeliver *d = arg;
+	mn_runtime *rt = d->rt;
+	mn__sendx x = {.outbox_id = e->lsn, .sender_id = e->sender_id,
+		       .mflags = e->flags & MN__MSG_PUBLIC_MASK};
+	mn__actor_meta m;
+
+	if (e->kind_id != d->k->store_id)
+		return 0;
+	if (e->sender_id &&
+	    mn__store_actor_get(rt->persist->store, e->sender_id, &m) == 0) {
+		const mn_kind *sk = kind_by_store_id(rt, m.kind_id);
+		/* A sender whose kind is not registered yet is not
+		 * reachable by reply; the message still arrives. */
+		if (sk) {
+			x.sender_kind = sk;
+			memcpy(x.sender_key, m.key, m.key_len);
+			x.sender_key_len = m.key_len;
+		}
+	}
+	if (!e->sender_id)
+		x.mflags |= MN_MSG_EXTERNAL;
+	int rc = mn__send(rt, NULL, NULL, d->k, e->key, e->key_len, e->type,
+			  e->payload, e->len, &x);
+	if (rc)
+		return rc;
+	d->n++;
+	return 0;
+}
+
+int mn__persist_kind_id(mn_runtime *rt, mn_kind *k)
+{
+	return mn__store_kind_id(rt->persist->store, k->name, &k->store_id);
+}
+
+int mn__persist_find(mn_runtime *rt, const mn_kind *k, const void *key,
+		     size_t key_len, mn__actor_meta *m)
+{
+	return mn__store_actor_find(rt->persist->store, k->store_id, key,
+				    key_len, m);
+}
+
+int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k)
+{
+	mn__persist *p = rt->persist;
+	mn__codec *codec;
+	int rc;
+	if ((rc = mn__codec_new(mn__store_dicts(p->store), &codec)))
+		return rc;
+	redeliver d = {.rt = rt, .k = k};
+	rc = mn__store_outbox_scan(p->store, codec, redeliver_one, &d);
+	mn__codec_free(codec);
+	atomic_fetch_add_explicit(&p->delivered_at_open, d.n,
+				  memory_order_relaxed);
+	return rc;
+}
+
+/* ---- the worker side ------------------------------------------------------- */
+
+typedef struct replay {
+	mn__worker *w;
+	mn__actor *a;
+	const mn_kind *k;
+	uint64_t last_seq;
+} replay;
+
+static int replay_one(void *arg, const mn__entry *e)
+{
+	replay *r = arg;
+	mn_ctx *ctx = &r->w->ctx;
+	mn_runtime *rt = r->w->rt;
+	mn_msg view = {
+		.type = e->type,
+		.flags = e->flags & MN__MSG_PUBLIC_MASK,
+		.payload = e->len ? e->payload : NULL,
+		.len = e->len,
+	};
+	mn__actor_meta m;
+
+	ctx->replay_sender_kind = NULL;
+	ctx->replay_sender_key_len = 0;
+	if (e->sender_id &&
+	    mn__store_actor_get(rt->persist->store, e->sender_id, &m) == 0) {
+		ctx->replay_sender_kind = kind_by_store_id(rt, m.kind_id);
+		memcpy(ctx->replay_sender_key, m.key, m.key_len);
+		ctx->replay_sender_key_len = m.key_len;
+	}
+	ctx->seq = e->seq;
+	r->last_seq = e->seq;
+	/* The handler's result was counted when the message was first
+	 * handled; replay only rebuilds the state. */
+	(void)r->k->def.handle(ctx, r->a->state, &view);
+	return 0;
+}
+
+int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
+{
+	mn__persist *p = w->rt->persist;
+	mn_ctx *ctx = &w->ctx;
+	mn__actor_meta m;
+	int rc;
+
+	rc = mn__store_actor_find(p->store, k->store_id, a->key, a->key_len,
+				  &m);
+	ctx->msg = NULL;
+	if (rc == MN_ENOACTOR) {
+		if (!a->id) {
+			a->id = atomic_fetch_add_explicit(
+				&p->next_actor_id, 1, memory_order_relaxed);
+			a->flags |= MN__ACTOR_NEW;
+		}
+		return k->def.init(ctx, &a->state);
+	}
+	if (rc)
+		return rc;
+	a->id = m.id;
+	a->flags &= (uint8_t)~MN__ACTOR_NEW;
+	if ((rc = k->def.init(ctx, &a->state)))
+		return rc;
+	replay r = {.w = w, .a = a, .k = k};
+	ctx->replaying = true;
+	rc = mn__store_history(p->store, w->codec, m.last_lsn, 0, replay_one,
+			       &r);
+	ctx->replaying = false;
+	ctx->replay_sender_kind = NULL;
+	if (rc == 0 && r.last_seq != m.last_seq)
+		rc = MN_ECORRUPT;
+	if (rc) {
+		if (k->def.free)
+			k->def.free(a->state);
+		a->state = NULL;
+		return rc;
+	}
+	a->seq = m.last_seq;
+	a->last_lsn = m.last_lsn; /* before the first record is queued */
+	return 0;
+}
+
+void mn__persist_before_handle(mn__worker *w, mn__actor *a)
+{
+	mn_ctx *ctx = &w->ctx;
+	ctx->seq = ++a->seq;
+	ctx->hold_sends = true;
+	ctx->pending.len = 0;
+	ctx->npending = 0;
+}
+
+int mn__persist_hold_send(mn_ctx *ctx, const mn_kind *kind, const void *key,
+			  size_t key_len, uint32_t type, const void *payload,
+			  size_t len)
+{
+	size_t sz = held_size(key_len, len);
+	int rc = mn__buf_reserve(&ctx->pending, sz);
+	if (rc)
+		return rc;
+	held_send h = {.kind_idx = kind->idx,
+		       .key_len = (uint8_t)key_len,
+		       .type = type,
+		       .len = len};
+	unsigned char *q = ctx->pending.data + ctx->pending.len;
+	memcpy(q, &h, sizeof h);
+	memcpy(q + sizeof h, key, key_len);
+	if (len)
+		memcpy(q + sizeof h + key_len, payload, len);
+	ctx->pending.len += sz;
+	ctx->npending++;
+	/* D1: counted before the writer pushes it, after the commit. */
+	mn__count(&ctx->w->n_sent, 1);
+	return 0;
+}
+
+int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
+			     int handle_rc)
+{
+	mn_ctx *ctx = &w->ctx;
+	(void)handle_rc;
+	wrec *r = malloc(sizeof *r + m->len + ctx->pending.len);
+	ctx->hold_sends = false;
+	if (!r) {
+		/* The held sends were counted as sent: count them (and
+		 * the message) done, they are lost with the record. */
+		mn__count(&w->n_done, 1 + ctx->npending);
+		return MN_ENOMEM;
+	}
+	memset(r, 0, sizeof *r);
+	r->rk = REC_ENTRY;
+	r->actor = a;
+	r->is_new = (a->flags & MN__ACTOR_NEW) != 0;
+	a->flags &= (uint8_t)~MN__ACTOR_NEW;
+	r->seq = a->seq;
+	r->sender_id = m->sender_id;
+	r->outbox_id = m->outbox_id;
+	r->unix_ms = now_unix_ms();
+	r->type = m->type;
+	r->flags = m->flags & MN__MSG_PUBLIC_MASK;
+	r->len = m->len;
+	r->nsends = ctx->npending;
+	r->sends_len = ctx->pending.len;
+	if (m->len)
+		memcpy(r->data, m->data, m->len);
+	if (ctx->pending.len)
+		memcpy(r->data + m->len, ctx->pending.data, ctx->pending.len);
+	enqueue(w->rt->persist, r);
+	return 0;
+}
+
+int mn__persist_spawned(mn__worker *w, mn__actor *a)
+{
+	wrec *r = calloc(1, sizeof *r);
+	if (!r) {
+		mn__count(&w->n_done, 1);
+		return MN_ENOMEM;
+	}
+	r->rk = REC_SPAWN;
+	r->actor = a;
+	r->is_new = (a->flags & MN__ACTOR_NEW) != 0;
+	a->flags &= (uint8_t)~MN__ACTOR_NEW;
+	r->unix_ms = now_unix_ms();
+	enqueue(w->rt->persist, r);
+	return 0;
+}
+
+int mn__persist_outbox_done(mn__worker *w, uint64_t outbox_id)
+{
+	wrec *r = calloc(1, sizeof *r);
+	if (!r) {
+		mn__count(&w->n_done, 1);
+		return MN_ENOMEM;
+	}
+	r->rk = REC_OUTBOX_DEL;
+	r->outbox_id = outbox_id;
+	enqueue(w->rt->persist, r);
+	return 0;
+}
+
+int mn__persist_durable(mn_runtime *rt, const mn_kind *kind, const void *key,
+			size_t key_len, uint32_t type, const void *payload,
+			size_t len, mn_send_done_cb done, void *arg)
+{
+	mn__persist *p = rt->persist;
+	int rc = sticky_error(p);
+	if (rc)
+		return rc;
+	wrec *r = malloc(sizeof *r + len + key_len);
+	if (!r)
+		return MN_ENOMEM;
+	memset(r, 0, sizeof *r);
+	r->rk = REC_DURABLE;
+	r->target = kind;
+	r->key_len = (uint8_t)key_len;
+	r->type = type;
+	r->flags = MN_MSG_EXTERNAL;
+	r->unix_ms = now_unix_ms();
+	r->len = len;
+	r->done = done;
+	r->done_arg = arg;
+	if (len)
+		memcpy(r->data, payload, len);
+	memcpy(r->data + len, key, key_len);
+	/* D1: counted before the writer pushes it. */
+	atomic_fetch_add_explicit(&rt->ext_sent, 1, memory_order_release);
+	enqueue(p, r);
+	return 0;
+}
+
+/* ---- counters -------------------------------------------------------------- */
+
+uint64_t mn__persist_done(mn_runtime *rt)
+{
+	return rt->persist ? atomic_load_explicit(&rt->persist->done,
+						  memory_order_acquire)
+			   : 0;
+}
+
+int mn__persist_error(mn_runtime *rt)
+{
+	return rt->persist ? sticky_error(rt->persist) : 0;
+}
+
+void mn__persist_stats(mn_runtime *rt, mn_runtime_stats *st)
+{
+	mn__persist *p = rt->persist;
+	if (!p)
+		return;
+	st->commits = atomic_load_explicit(&p->commits, memory_order_relaxed);
+	st->journaled =
+		atomic_load_explicit(&p->journaled, memory_order_relaxed);
+	st->outbox_delivered = atomic_load_explicit(&p->delivered_at_open,
+						    memory_order_relaxed);
+	st->store_bytes = mn__store_disk_bytes(p->store);
+	st->store_error = atomic_load_explicit(&p->error, memory_order_relaxed);
+}

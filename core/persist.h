@@ -1,0 +1,73 @@
+/*
+ * persist.h - the runtime side of durability: the writer thread (group
+ * commit), output commit, the outbox, durable sends, and bringing an actor
+ * back from the journal. storage/ does the LMDB work; this file decides what
+ * is written when, and what becomes visible after which commit.
+ */
+#ifndef MN_CORE_PERSIST_H
+#define MN_CORE_PERSIST_H
+
+#include "core/runtime.h"
+
+typedef struct mn__persist mn__persist;
+
+/* Open the store of opts->store_path and start the writer thread; sets
+ * rt->persist. Returns 0 or the store's error (detail: mn_errdetail()). */
+int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *opts);
+
+/* After the workers stopped: commit what is queued, write a checkpoint,
+ * stop the writer, close the store. */
+void mn__persist_close(mn_runtime *rt);
+
+/* A kind is being registered: give it its store id (any kind, volatile
+ * ones too: stored messages name their target kind by it). */
+int mn__persist_kind_id(mn_runtime *rt, mn_kind *k);
+
+/* A kind was registered: deliver the stored outbox messages addressed to
+ * it (P4). */
+int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k);
+
+/* The stored metadata of actor (k, key); MN_ENOACTOR if absent. */
+struct mn__actor_meta;
+int mn__persist_find(mn_runtime *rt, const mn_kind *k, const void *key,
+		     size_t key_len, struct mn__actor_meta *m);
+
+/* First run of a persistent actor (worker): find it in the store and
+ * replay its journal, or give it a new id; runs init either way. */
+int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k);
+
+/* Before handle() of a live message of a persistent actor (worker). */
+void mn__persist_before_handle(mn__worker *w, mn__actor *a);
+
+/* After handle(): queue the commit record of message m with the sends the
+ * handler made (output commit). The writer counts the message as done
+ * after the commit. Returns 0 or MN_ENOMEM / the sticky store error. */
+int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
+			     int handle_rc);
+
+/* A spawn of a persistent actor: record it in the store. */
+int mn__persist_spawned(mn__worker *w, mn__actor *a);
+
+/* A volatile actor handled a message that was stored in the outbox: queue
+ * its removal; the writer counts the message as done. */
+int mn__persist_outbox_done(mn__worker *w, uint64_t outbox_id);
+
+/* Hold a send made inside a persistent actor's handler until its commit. */
+int mn__persist_hold_send(mn_ctx *ctx, const mn_kind *kind, const void *key,
+			  size_t key_len, uint32_t type, const void *payload,
+			  size_t len);
+
+/* Queue a durable send (outside thread). */
+int mn__persist_durable(mn_runtime *rt, const mn_kind *kind, const void *key,
+			size_t key_len, uint32_t type, const void *payload,
+			size_t len, mn_send_done_cb done, void *arg);
+
+/* Counters for mn_runtime_stats_get; messages the writer finished count in
+ * done (drain, D2). */
+void mn__persist_stats(mn_runtime *rt, mn_runtime_stats *st);
+uint64_t mn__persist_done(mn_runtime *rt);
+
+/* The sticky store failure, or 0. */
+int mn__persist_error(mn_runtime *rt);
+
+#endif

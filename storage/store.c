@@ -1,0 +1,1483 @@
+/*
+ * store.c - the LMDB environment of a store: opening and recovery, framed
+ * and checksummed records, batched writes with map growth, and reads.
+ *
+ * Every value is framed: an 8-byte header (CRC-32C of the rest, record
+ * type, frame version) then the record (a protobuf message, or a raw id).
+ * LMDB does not checksum data, so every read verifies the frame and a
+ * mismatch is MN_ECORRUPT naming the database and key.
+ *
+ * Map growth: mdb_env_set_mapsize may only run with no transaction open in
+ * the process, so every transaction runs under map_lock held shared, and
+ * growing takes it exclusively (between two batches of the writer).
+ */
+#include "storage/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "include/mnemo.h"
+#include "schema/mnemo.pb-c.h"
+#include "storage/crc32c.h"
+
+enum rtype {
+	R_HEADER = 1,
+	R_STATE = 2,
+	R_KIND = 3,
+	R_ACTOR = 4,
+	R_NAME = 5,
+	R_ENTRY = 6,
+	R_SNAPSHOT = 7,
+	R_OUTBOX = 8,
+	R_TIMER = 9,
+	R_DICT = 10,
+};
+
+#define FRAME_HDR 8
+#define FRAME_VERSION 1
+
+enum dbi_index {
+	DB_META,
+	DB_KINDS,
+	DB_NAMES,
+	DB_ACTORS,
+	DB_LOG,
+	DB_SNAPSHOTS,
+	DB_OUTBOX,
+	DB_TIMERS,
+	DB_DICTS,
+	DB_COUNT
+};
+
+static const char *const db_names[DB_COUNT] = {
+	"meta", "kinds", "names", "actors", "log",
+	"snapshots", "outbox", "timers", "dicts",
+};
+
+/* Kinds cached in memory: few, read often (name <-> id). */
+#define KINDS_CACHE 256
+
+struct mn__store {
+	/* Immutable after open. */
+	char *path;
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT];
+	bool read_only;
+	int lock_fd;
+	mn__dictset *dicts;
+
+	/* Shared by every transaction, exclusive to grow the map. */
+	pthread_rwlock_t map_lock;
+
+	/* Writer thread only (mn__store_write). */
+	uint64_t last_lsn;
+	size_t map_size;
+
+	/* Kind cache: under kinds_mu. */
+	pthread_mutex_t kinds_mu;
+	unsigned nkinds;
+	struct {
+		uint32_t id;
+		char name[MN_KIND_NAME_MAX + 1];
+	} kinds[KINDS_CACHE];
+};
+
+/* ---- errors --------------------------------------------------------------- */
+
+static _Thread_local char errdetail[512];
+/* The raw LMDB code of the last mdb_fail in this thread. */
+static _Thread_local int last_mdb_rc;
+
+const char *mn__store_errdetail(void)
+{
+	return errdetail[0] ? errdetail : "no detail";
+}
+
+void mn__store_set_errdetail(const char *detail)
+{
+	snprintf(errdetail, sizeof errdetail, "%s", detail);
+}
+
+__attribute__((format(printf, 3, 4))) static int
+fail(const mn__store *s, int code, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(errdetail, sizeof errdetail, "store %s: ",
+			 s && s->path ? s->path : "?");
+	if (n < 0 || (size_t)n >= sizeof errdetail)
+		n = 0;
+	va_start(ap, fmt);
+	vsnprintf(errdetail + n, sizeof errdetail - (size_t)n, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/* Translate an LMDB (or errno) result. */
+static int mdb_code(int rc)
+{
+	switch (rc) {
+	case MDB_SUCCESS:
+		return 0;
+	case MDB_NOTFOUND:
+		return MN_ENOACTOR;
+	case MDB_MAP_FULL:
+		return MN_ENOSPC;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_BAD_TXN:
+	case MDB_BAD_VALSIZE:
+		return MN_ECORRUPT;
+	case MDB_VERSION_MISMATCH:
+	case MDB_INVALID:
+		return MN_EVERSION;
+	case ENOSPC:
+	case EDQUOT:
+	case EFBIG:
+		return MN_ENOSPC;
+	case ENOMEM:
+		return MN_ENOMEM;
+	case EACCES:
+	case EROFS:
+	case EIO:
+		return MN_EIO;
+	case EAGAIN:
+	case EBUSY:
+		return MN_EBUSY;
+	default:
+		return MN_EIO;
+	}
+}
+
+static int mdb_fail(const mn__store *s, int rc, const char *what)
+{
+	last_mdb_rc = rc;
+	return fail(s, mdb_code(rc), "%s: %s", what, mdb_strerror(rc));
+}
+
+/* ---- keys and frames ------------------------------------------------------- */
+
+static inline void be64_put(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (unsigned char)v;
+		v >>= 8;
+	}
+}
+
+static inline uint64_t be64_get(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static inline void be32_put(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static inline void le32_put(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+static inline uint32_t le32_get(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+/* Finish a frame whose body (len bytes) is already at p + FRAME_HDR. */
+static void frame_seal(unsigned char *p, enum rtype t, size_t len)
+{
+	p[4] = (unsigned char)t;
+	p[5] = FRAME_VERSION;
+	p[6] = p[7] = 0;
+	le32_put(p, mn__crc32c(0, p + 4, len + FRAME_HDR - 4));
+}
+
+/* Check a stored frame; on success *body and *len describe the record. */
+static int frame_open(const mn__store *s, const MDB_val *v, enum rtype t,
+		      int db, const char *keydesc, const unsigned char **body,
+		      size_t *len)
+{
+	const unsigned char *p = v->mv_data;
+	if (v->mv_size < FRAME_HDR)
+		return fail(s, MN_ECORRUPT, "%s record %s: truncated (%zu bytes)",
+			    db_names[db], keydesc, v->mv_size);
+	if (le32_get(p) != mn__crc32c(0, p + 4, v->mv_size - 4))
+		return fail(s, MN_ECORRUPT, "%s record %s: checksum mismatch",
+			    db_names[db], keydesc);
+	if (p[5] != FRAME_VERSION)
+		return fail(s, MN_EVERSION,
+			    "%s record %s: frame version %u, this build reads %u",
+			    db_names[db], keydesc, p[5], FRAME_VERSION);
+	if (p[4] != t)
+		return fail(s, MN_ECORRUPT,
+			    "%s record %s: record type %u where %u belongs",
+			    db_names[db], keydesc, p[4], (unsigned)t);
+	*body = p + FRAME_HDR;
+	*len = v->mv_size - FRAME_HDR;
+	return 0;
+}
+
+/* Put a protobuf message framed into db (MDB_RESERVE: packed in place). */
+static int put_msg(const mn__store *s, MDB_txn *txn, int db, MDB_val *key,
+		   const ProtobufCMessage *m, enum rtype t, unsigned flags)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	MDB_val v = {.mv_size = len + FRAME_HDR, .mv_data = NULL};
+	int rc = mdb_put(txn, s->dbi[db], key, &v, flags | MDB_RESERVE);
+	if (rc)
+		return rc;
+	protobuf_c_message_pack(m, (uint8_t *)v.mv_data + FRAME_HDR);
+	frame_seal(v.mv_data, t, len);
+	return 0;
+}
+
+/*
+ * Unpacking allocates through protobuf-c's allocator: a per-thread arena
+ * that is reset before every record, so decoding a journal entry costs no
+ * malloc in the steady state.
+ */
+typedef struct arena {
+	unsigned char *buf;
+	size_t cap, used;
+} arena;
+
+static _Thread_local arena tl_arena;
+
+/* The arena's buffer is freed when its thread exits (a pthread key whose
+ * value is the thread's arena, so its destructor runs at thread exit). */
+static pthread_key_t arena_key;
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+
+static void arena_release(void *p)
+{
+	arena *a = p;
+	free(a->buf);
+	a->buf = NULL;
+	a->cap = a->used = 0;
+}
+
+static void arena_key_make(void)
+{
+	pthread_key_create(&arena_key, arena_release);
+}
+
+static void *arena_alloc(void *ad, size_t size)
+{
+	arena *a = ad;
+	size = (size + 15) & ~(size_t)15;
+	if (a->used + size > a->cap) {
+		/* Overflow: plain malloc, freed by arena_free. Rare: the
+		 * arena grows to the largest record seen (see decode). */
+		unsigned char *p = malloc(size + 16);
+		if (!p)
+			return NULL;
+		memcpy(p, "MNHEAPxx", 8);
+		return p + 16;
+	}
+	void *p = a->buf + a->used;
+	a->used += size;
+	return p;
+}
+
+static void arena_free(void *ad, void *p)
+{
+	arena *a = ad;
+	if (!p)
+		return;
+	unsigned char *c = p;
+	if (c >= a->buf && c < a->buf + a->cap)
+		return;
+	free(c - 16);
+}
+
+/* Prepare the arena for a record of len bytes. */
+static ProtobufCAllocator *arena_for(size_t len)
+{
+	static _Thread_local ProtobufCAllocator alloc;
+	arena *a = &tl_arena;
+	size_t want = len * 2 + 1024;
+	if (a->cap < want) {
+		if (!a->buf) {
+			pthread_once(&arena_once, arena_key_make);
+			pthread_setspecific(arena_key, a);
+		}
+		free(a->buf);
+		a->buf = malloc(want);
+		a->cap = a->buf ? want : 0;
+	}
+	a->used = 0;
+	alloc.alloc = arena_alloc;
+	alloc.free = arena_free;
+	alloc.allocator_data = a;
+	return &alloc;
+}
+
+/* ---- transactions ---------------------------------------------------------- */
+
+static int txn_begin(mn__store *s, bool write, MDB_txn **txn)
+{
+	pthread_rwlock_rdlock(&s->map_lock);
+	int rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, txn);
+	if (rc)
+		pthread_rwlock_unlock(&s->map_lock);
+	return rc;
+}
+
+static void txn_abort(mn__store *s, MDB_txn *txn)
+{
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->map_lock);
+}
+
+static int txn_commit(mn__store *s, MDB_txn *txn)
+{
+	int rc = mdb_txn_commit(txn);
+	pthread_rwlock_unlock(&s->map_lock);
+	return rc;
+}
+
+/* Double the map (no transaction of this process may be open). */
+static int grow_map(mn__store *s)
+{
+	pthread_rwlock_wrlock(&s->map_lock);
+	size_t want = s->map_size * 2;
+	int rc = mdb_env_set_mapsize(s->env, want);
+	if (rc == 0)
+		s->map_size = want;
+	pthread_rwlock_unlock(&s->map_lock);
+	return rc ? mdb_fail(s, rc, "growing the map") : 0;
+}
+
+/* Grow ahead of need when the map is three quarters used. */
+static int maybe_grow(mn__store *s)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	mdb_env_info(s->env, &info);
+	mdb_env_stat(s->env, &st);
+	size_t used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+	if (info.me_mapsize > s->map_size)
+		s->map_size = info.me_mapsize; /* grown by another process */
+	if (used * 4 < s->map_size * 3)
+		return 0;
+	return grow_map(s);
+}
+
+/* ---- open ------------------------------------------------------------------ */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int read_state(mn__store *s, MDB_txn *txn, Mnemo__StoreState **out)
+{
+	MDB_val k = {.mv_size = 5, .mv_data = "state"}, v;
+	const unsigned char *body;
+	size_t len;
+	int rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
+	if (rc)
+		return rc == MDB_NOTFOUND
+			       ? fail(s, MN_ECORRUPT, "meta record state: missing")
+			       : mdb_fail(s, rc, "reading meta state");
+	if ((rc = frame_open(s, &v, R_STATE, DB_META, "state", &body, &len)))
+		return rc;
+	*out = mnemo__store_state__unpack(NULL, len, body);
+	if (!*out)
+		return fail(s, MN_ECORRUPT, "meta record state: undecodable");
+	return 0;
+}
+
+static int write_state(mn__store *s, MDB_txn *txn,
+		       const Mnemo__StoreState *st)
+{
+	MDB_val k = {.mv_size = 5, .mv_data = "state"};
+	int rc = put_msg(s, txn, DB_META, &k, &st->base, R_STATE, 0);
+	return rc ? mdb_fail(s, rc, "writing meta state") : 0;
+}
+
+/* Create or check the header; fill what the caller wants to know. */
+static int check_header(mn__store *s, MDB_txn *txn, mn__store_info *info)
+{
+	MDB_val k = {.mv_size = 6, .mv_data = "header"}, v;
+	const unsigned char *body;
+	size_t len;
+	int rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
+
+	if (rc == MDB_NOTFOUND) {
+		if (s->read_only)
+			return fail(s, MN_ECORRUPT,
+				    "not a mnemo store (no header)");
+		Mnemo__StoreHeader h = MNEMO__STORE_HEADER__INIT;
+		Mnemo__StoreState st = MNEMO__STORE_STATE__INIT;
+		h.format_version = MN__FORMAT_VERSION;
+		h.created_unix_ms = now_ms();
+		h.created_by = (char *)mn_version();
+		st.next_actor_id = 1;
+		st.next_dict_id = 1;
+		if ((rc = put_msg(s, txn, DB_META, &k, &h.base, R_HEADER, 0)))
+			return mdb_fail(s, rc, "writing the header");
+		info->created = true;
+		return write_state(s, txn, &st);
+	}
+	if (rc)
+		return mdb_fail(s, rc, "reading the header");
+	if ((rc = frame_open(s, &v, R_HEADER, DB_META, "header", &body, &len)))
+		return rc;
+	Mnemo__StoreHeader *h = mnemo__store_header__unpack(NULL, len, body);
+	if (!h)
+		return fail(s, MN_ECORRUPT, "meta record header: undecodable");
+	uint32_t ver = h->format_version;
+	mnemo__store_header__free_unpacked(h, NULL);
+	if (ver > MN__FORMAT_VERSION || ver == 0)
+		return fail(s, MN_EVERSION,
+			    "format version %u; this build reads up to %u", ver,
+			    MN__FORMAT_VERSION);
+	return 0;
+}
+
+static int last_key_u64(mn__store *s, MDB_txn *txn, int db, uint64_t *out)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	*out = 0;
+	int rc = mdb_cursor_open(txn, s->dbi[db], &c);
+	if (rc)
+		return mdb_fail(s, rc, "opening a cursor");
+	rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+	if (rc == 0 && k.mv_size == 8)
+		*out = be64_get(k.mv_data);
+	else if (rc == 0)
+		rc = fail(s, MN_ECORRUPT, "%s: last key of %zu bytes",
+			  db_names[db], k.mv_size);
+	else if (rc == MDB_NOTFOUND)
+		rc = 0;
+	else
+		rc = mdb_fail(s, rc, "reading the last key");
+	mdb_cursor_close(c);
+	return rc;
+}
+
+static int count_entries(mn__store *s, MDB_txn *txn, int db, uint64_t *out)
+{
+	MDB_stat st;
+	int rc = mdb_stat(txn, s->dbi[db], &st);
+	*out = rc ? 0 : st.ms_entries;
+	return rc ? mdb_fail(s, rc, "stat") : 0;
+}
+
+static int load_dicts(mn__store *s, MDB_txn *txn)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn, s->dbi[DB_DICTS], &c);
+	if (rc)
+		return mdb_fail(s, rc, "opening the dictionaries");
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const unsigned char *body;
+		size_t len;
+		int e = frame_open(s, &v, R_DICT, DB_DICTS, "dict", &body, &len);
+		if (e) {
+			mdb_cursor_close(c);
+			return e;
+		}
+		Mnemo__Dictionary *d = mnemo__dictionary__unpack(NULL, len, body);
+		if (!d) {
+			mdb_cursor_close(c);
+			return fail(s, MN_ECORRUPT, "dicts: undecodable record");
+		}
+		e = mn__dictset_add(s->dicts, d->id, d->dict.data, d->dict.len);
+		mnemo__dictionary__free_unpacked(d, NULL);
+		if (e && e != MN_EEXIST) {
+			mdb_cursor_close(c);
+			return fail(s, e, "dictionary rejected by zstd");
+		}
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : mdb_fail(s, rc, "reading dictionaries");
+}
+
+/* One (actor, seq, lsn) seen in the log tail. */
+typedef struct head {
+	uint64_t actor_id, seq, lsn;
+} head;
+
+static int head_cmp(const void *a, const void *b)
+{
+	const head *x = a, *y = b;
+	if (x->actor_id != y->actor_id)
+		return x->actor_id < y->actor_id ? -1 : 1;
+	return x->lsn < y->lsn ? -1 : x->lsn > y->lsn;
+}
+
+static int decode_entry(const mn__store *s, const MDB_val *k, const MDB_val *v,
+			Mnemo__JournalEntry **out);
+
+static int meta_get(mn__store *s, MDB_txn *txn, uint64_t id,
+		    Mnemo__ActorMeta **out);
+static int meta_put(mn__store *s, MDB_txn *txn, const Mnemo__ActorMeta *m);
+
+/*
+ * Open-time recovery of actor heads: the writer records actor heads only at
+ * checkpoints, so entries after StoreState.checkpoint_lsn may be newer than
+ * their actor's head. Scan them, update the heads, and move the checkpoint
+ * to the last entry: work bounded by the checkpoint interval, not by the
+ * number of actors.
+ */
+static int repair_heads(mn__store *s, MDB_txn *txn, mn__store_info *info)
+{
+	Mnemo__StoreState *st;
+	MDB_cursor *c;
+	MDB_val k, v;
+	unsigned char kb[8];
+	head *h = NULL;
+	size_t n = 0, cap = 0;
+	int rc = read_state(s, txn, &st);
+	if (rc)
+		return rc;
+	info->checkpoint_lsn = st->checkpoint_lsn;
+	info->next_actor_id = st->next_actor_id;
+	if (info->last_lsn <= st->checkpoint_lsn)
+		goto out_free_state;
+
+	if ((rc = mdb_cursor_open(txn, s->dbi[DB_LOG], &c))) {
+		rc = mdb_fail(s, rc, "opening the log");
+		goto out_free_state;
+	}
+	be64_put(kb, st->checkpoint_lsn + 1);
+	k.mv_size = 8;
+	k.mv_data = kb;
+	for (int e = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); e == 0;
+	     e = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		Mnemo__JournalEntry *je;
+		if ((rc = decode_entry(s, &k, &v, &je)))
+			break;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			head *nh = realloc(h, cap * sizeof *h);
+			if (!nh) {
+				rc = MN_ENOMEM;
+				break;
+			}
+			h = nh;
+		}
+		h[n++] = (head){je->actor_id, je->seq, be64_get(k.mv_data)};
+	}
+	mdb_cursor_close(c);
+	if (rc)
+		goto out_free_heads;
+	info->entries_scanned = n;
+	if (n)
+		qsort(h, n, sizeof *h, head_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (i + 1 < n && h[i + 1].actor_id == h[i].actor_id)
+			continue; /* not this actor's newest */
+		Mnemo__ActorMeta *m;
+		if ((rc = meta_get(s, txn, h[i].actor_id, &m)))
+			goto out_free_heads;
+		if (m->last_lsn < h[i].lsn) {
+			m->last_lsn = h[i].lsn;
+			m->last_seq = h[i].seq;
+			if (!m->first_lsn) {
+				/* Its first entry is the earliest in the
+				 * tail for this actor. */
+				size_t j = i;
+				while (j > 0 && h[j - 1].actor_id == h[i].actor_id)
+					j--;
+				m->first_lsn = h[j].lsn;
+			}
+			rc = meta_put(s, txn, m);
+			info->heads_repaired++;
+		}
+		mnemo__actor_meta__free_unpacked(m, NULL);
+		if (rc)
+			goto out_free_heads;
+	}
+	st->checkpoint_lsn = info->last_lsn;
+	rc = write_state(s, txn, st);
+out_free_heads:
+	free(h);
+out_free_state:
+	mnemo__store_state__free_unpacked(st, NULL);
+	return rc;
+}
+
+static int load_kinds(mn__store *s, MDB_txn *txn);
+
+int mn__store_open(const char *path, const mn__store_opts *opts,
+		   mn__store **out, mn__store_info *info_out)
+{
+	mn__store_opts o = {0};
+	mn__store_info info = {0};
+	mn__store *s;
+	MDB_txn *txn;
+	int rc;
+
+	errdetail[0] = 0;
+	if (!path || !out)
+		return MN_EINVAL;
+	*out = NULL;
+	if (opts)
+		o = *opts;
+	if (!o.map_size)
+		o.map_size = MN__STORE_MAP_INIT;
+
+	s = calloc(1, sizeof *s);
+	if (!s)
+		return MN_ENOMEM;
+	s->lock_fd = -1;
+	s->read_only = o.read_only;
+	s->map_size = o.map_size;
+	pthread_rwlock_init(&s->map_lock, NULL);
+	pthread_mutex_init(&s->kinds_mu, NULL);
+	if (!(s->path = strdup(path))) {
+		rc = MN_ENOMEM;
+		goto err_free;
+	}
+	if ((rc = mn__dictset_new(o.zstd_level, &s->dicts)))
+		goto err_free;
+
+	if (!o.read_only && mkdir(path, 0750) != 0 && errno != EEXIST) {
+		rc = fail(s, errno == ENOSPC ? MN_ENOSPC : MN_EIO,
+			  "creating the directory: %s", strerror(errno));
+		goto err_free;
+	}
+	/* One writing process per store: LMDB would serialise two writers,
+	 * but two runtimes on one store would deliver the outbox twice. */
+	if (!o.read_only) {
+		char lp[4096];
+		snprintf(lp, sizeof lp, "%s/mnemo.lock", path);
+		s->lock_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+		if (s->lock_fd < 0) {
+			rc = fail(s, MN_EIO, "opening %s: %s", lp,
+				  strerror(errno));
+			goto err_free;
+		}
+		if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+			rc = fail(s, MN_EBUSY,
+				  "held by another process (%s is locked)", lp);
+			goto err_free;
+		}
+	}
+
+	if ((rc = mdb_env_create(&s->env))) {
+		rc = mdb_fail(s, rc, "mdb_env_create");
+		goto err_free;
+	}
+	mdb_env_set_maxdbs(s->env, DB_COUNT + 4);
+	mdb_env_set_mapsize(s->env, o.map_size);
+	unsigned flags = MDB_NOTLS | (o.relaxed ? MDB_NOSYNC : 0) |
+			 (o.read_only ? MDB_RDONLY : 0);
+	if ((rc = mdb_env_open(s->env, path, flags, 0640))) {
+		rc = mdb_fail(s, rc, "opening the LMDB environment");
+		goto err_free;
+	}
+	MDB_envinfo ei;
+	mdb_env_info(s->env, &ei);
+	if (ei.me_mapsize > s->map_size)
+		s->map_size = ei.me_mapsize;
+	int dead = 0;
+	mdb_reader_check(s->env, &dead);
+
+	if ((rc = txn_begin(s, !o.read_only, &txn))) {
+		rc = mdb_fail(s, rc, "beginning the open transaction");
+		goto err_free;
+	}
+	for (int i = 0; i < DB_COUNT; i++) {
+		unsigned f = o.read_only ? 0 : MDB_CREATE;
+		if ((rc = mdb_dbi_open(txn, db_names[i], f, &s->dbi[i]))) {
+			rc = rc == MDB_NOTFOUND
+				     ? fail(s, MN_ECORRUPT,
+					    "not a mnemo store (no %s database)",
+					    db_names[i])
+				     : mdb_fail(s, rc, "opening a database");
+			goto err_abort;
+		}
+	}
+	if ((rc = check_header(s, txn, &info)) ||
+	    (rc = last_key_u64(s, txn, DB_LOG, &info.last_lsn)) ||
+	    (rc = last_key_u64(s, txn, DB_OUTBOX, &info.next_outbox_id)) ||
+	    (rc = count_entries(s, txn, DB_OUTBOX, &info.outbox_entries)) ||
+	    (rc = load_dicts(s, txn)) || (rc = load_kinds(s, txn)))
+		goto err_abort;
+	info.next_outbox_id++;
+	if (!o.read_only) {
+		if ((rc = repair_heads(s, txn, &info)))
+			goto err_abort;
+		if ((rc = txn_commit(s, txn))) {
+			rc = mdb_fail(s, rc, "committing the open transaction");
+			goto err_free;
+		}
+	} else {
+		Mnemo__StoreState *st;
+		if ((rc = read_state(s, txn, &st)))
+			goto err_abort;
+		info.checkpoint_lsn = st->checkpoint_lsn;
+		info.next_actor_id = st->next_actor_id;
+		mnemo__store_state__free_unpacked(st, NULL);
+		txn_abort(s, txn);
+	}
+	s->last_lsn = info.last_lsn;
+	if (info_out)
+		*info_out = info;
+	*out = s;
+	return 0;
+
+err_abort:
+	txn_abort(s, txn);
+err_free:
+	mn__store_close(s);
+	return rc;
+}
+
+void mn__store_close(mn__store *s)
+{
+	if (!s)
+		return;
+	if (s->env)
+		mdb_env_close(s->env);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	mn__dictset_free(s->dicts);
+	pthread_rwlock_destroy(&s->map_lock);
+	pthread_mutex_destroy(&s->kinds_mu);
+	free(s->path);
+	free(s);
+}
+
+mn__dictset *mn__store_dicts(mn__store *s)
+{
+	return s->dicts;
+}
+
+uint64_t mn__store_last_lsn(mn__store *s)
+{
+	return s->last_lsn;
+}
+
+uint64_t mn__store_disk_bytes(mn__store *s)
+{
+	char p[4096];
+	struct stat st;
+	snprintf(p, sizeof p, "%s/data.mdb", s->path);
+	return stat(p, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+}
+
+/* ---- kinds ----------------------------------------------------------------- */
+
+static int load_kinds(mn__store *s, MDB_txn *txn)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn, s->dbi[DB_KINDS], &c);
+	if (rc)
+		return mdb_fail(s, rc, "opening kinds");
+	s->nkinds = 0;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const unsigned char *body;
+		size_t len;
+		int e = frame_open(s, &v, R_KIND, DB_KINDS, "kind", &body, &len);
+		if (e) {
+			mdb_cursor_close(c);
+			return e;
+		}
+		Mnemo__KindRecord *kr = mnemo__kind_record__unpack(NULL, len, body);
+		if (!kr || !kr->name || strlen(kr->name) > MN_KIND_NAME_MAX ||
+		    s->nkinds == KINDS_CACHE) {
+			if (kr)
+				mnemo__kind_record__free_unpacked(kr, NULL);
+			mdb_cursor_close(c);
+			return fail(s, MN_ECORRUPT, "kinds: bad record");
+		}
+		s->kinds[s->nkinds].id = kr->id;
+		strcpy(s->kinds[s->nkinds].name, kr->name);
+		s->nkinds++;
+		mnemo__kind_record__free_unpacked(kr, NULL);
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : mdb_fail(s, rc, "reading kinds");
+}
+
+int mn__store_kind_id(mn__store *s, const char *name, uint32_t *id)
+{
+	MDB_txn *txn;
+	int rc = 0;
+	size_t nlen = strlen(name);
+
+	if (nlen == 0 || nlen > MN_KIND_NAME_MAX)
+		return MN_EINVAL;
+	pthread_mutex_lock(&s->kinds_mu);
+	for (unsigned i = 0; i < s->nkinds; i++) {
+		if (strcmp(s->kinds[i].name, name) == 0) {
+			*id = s->kinds[i].id;
+			goto out_unlock;
+		}
+	}
+	if (s->read_only) {
+		rc = fail(s, MN_ENOKIND, "no kind named %s", name);
+		goto out_unlock;
+	}
+	if (s->nkinds == KINDS_CACHE) {
+		rc = fail(s, MN_ELIMIT, "too many kinds");
+		goto out_unlock;
+	}
+	if ((rc = txn_begin(s, true, &txn))) {
+		rc = mdb_fail(s, rc, "registering a kind");
+		goto out_unlock;
+	}
+	Mnemo__KindRecord kr = MNEMO__KIND_RECORD__INIT;
+	kr.id = s->nkinds + 1; /* dense, from 1, in registration order */
+	kr.name = (char *)name;
+	MDB_val k = {.mv_size = nlen, .mv_data = (void *)name};
+	if ((rc = put_msg(s, txn, DB_KINDS, &k, &kr.base, R_KIND, 0))) {
+		txn_abort(s, txn);
+		rc = mdb_fail(s, rc, "writing a kind");
+		goto out_unlock;
+	}
+	if ((rc = txn_commit(s, txn))) {
+		rc = mdb_fail(s, rc, "committing a kind");
+		goto out_unlock;
+	}
+	s->kinds[s->nkinds].id = kr.id;
+	strcpy(s->kinds[s->nkinds].name, name);
+	s->nkinds++;
+	*id = kr.id;
+out_unlock:
+	pthread_mutex_unlock(&s->kinds_mu);
+	return rc;
+}
+
+int mn__store_kind_name(mn__store *s, uint32_t id, char *buf, size_t cap)
+{
+	int rc = MN_ENOKIND;
+	pthread_mutex_lock(&s->kinds_mu);
+	for (unsigned i = 0; i < s->nkinds; i++) {
+		if (s->kinds[i].id == id) {
+			snprintf(buf, cap, "%s", s->kinds[i].name);
+			rc = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->kinds_mu);
+	return rc;
+}
+
+/* ---- actors ---------------------------------------------------------------- */
+
+static int meta_get(mn__store *s, MDB_txn *txn, uint64_t id,
+		    Mnemo__ActorMeta **out)
+{
+	unsigned char kb[8];
+	char desc[32];
+	MDB_val k = {.mv_size = 8, .mv_data = kb}, v;
+	const unsigned char *body;
+	size_t len;
+	be64_put(kb, id);
+	snprintf(desc, sizeof desc, "%llu", (unsigned long long)id);
+	int rc = mdb_get(txn, s->dbi[DB_ACTORS], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return fail(s, MN_ENOACTOR, "actors record %s: missing", desc);
+	if (rc)
+		return mdb_fail(s, rc, "reading an actor");
+	if ((rc = frame_open(s, &v, R_ACTOR, DB_ACTORS, desc, &body, &len)))
+		return rc;
+	*out = mnemo__actor_meta__unpack(NULL, len, body);
+	if (!*out || (*out)->id != id || (*out)->key.len == 0 ||
+	    (*out)->key.len > MN_KEY_MAX) {
+		if (*out)
+			mnemo__actor_meta__free_unpacked(*out, NULL);
+		return fail(s, MN_ECORRUPT, "actors record %s: undecodable",
+			    desc);
+	}
+	return 0;
+}
+
+static int meta_put(mn__store *s, MDB_txn *txn, const Mnemo__ActorMeta *m)
+{
+	unsigned char kb[8];
+	MDB_val k = {.mv_size = 8, .mv_data = kb};
+	be64_put(kb, m->id);
+	int rc = put_msg(s, txn, DB_ACTORS, &k, &m->base, R_ACTOR, 0);
+	return rc ? mdb_fail(s, rc, "writing an actor") : 0;
+}
+
+static void meta_copy(const Mnemo__ActorMeta *m, mn__actor_meta *out)
+{
+	out->id = m->id;
+	out->kind_id = m->kind_id;
+	out->key_len = (uint8_t)m->key.len;
+	memcpy(out->key, m->key.data, m->key.len);
+	out->last_seq = m->last_seq;
+	out->last_lsn = m->last_lsn;
+	out->first_lsn = m->first_lsn;
+	out->snapshot_seq = m->snapshot_seq;
+	out->created_unix_ms = m->created_unix_ms;
+	out->last_active_unix_ms = m->last_active_unix_ms;
+}
+
+int mn__store_actor_get(mn__store *s, uint64_t id, mn__actor_meta *out)
+{
+	MDB_txn *txn;
+	Mnemo__ActorMeta *m;
+	int rc = txn_begin(s, false, &txn);
+	if (rc)
+		return mdb_fail(s, rc, "beginning a read");
+	rc = meta_get(s, txn, id, &m);
+	if (rc == 0) {
+		meta_copy(m, out);
+		mnemo__actor_meta__free_unpacked(m, NULL);
+	}
+	txn_abort(s, txn);
+	return rc;
+}
+
+static size_t name_key(unsigned char *kb, uint32_t kind_id, const void *key,
+		       size_t key_len)
+{
+	be32_put(kb, kind_id);
+	memcpy(kb + 4, key, key_len);
+	return 4 + key_len;
+}
+
+int mn__store_actor_find(mn__store *s, uint32_t kind_id, const void *key,
+			 size_t key_len, mn__actor_meta *out)
+{
+	unsigned char kb[4 + MN_KEY_MAX];
+	MDB_val k = {.mv_data = kb}, v;
+	MDB_txn *txn;
+	const unsigned char *body;
+	size_t len;
+
+	if (key_len == 0 || key_len > MN_KEY_MAX)
+		return MN_EKEY;
+	k.mv_size = name_key(kb, kind_id, key, key_len);
+	int rc = txn_begin(s, false, &txn);
+	if (rc)
+		return mdb_fail(s, rc, "beginning a read");
+	rc = mdb_get(txn, s->dbi[DB_NAMES], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		rc = MN_ENOACTOR;
+	} else if (rc) {
+		rc = mdb_fail(s, rc, "reading a name");
+	} else if (!(rc = frame_open(s, &v, R_NAME, DB_NAMES, "name", &body,
+				     &len))) {
+		if (len != 8) {
+			rc = fail(s, MN_ECORRUPT, "names record: %zu bytes", len);
+		} else {
+			Mnemo__ActorMeta *m;
+			rc = meta_get(s, txn, be64_get(body), &m);
+			if (rc == 0) {
+				meta_copy(m, out);
+				mnemo__actor_meta__free_unpacked(m, NULL);
+				if (out->kind_id != kind_id ||
+				    out->key_len != key_len ||
+				    memcmp(out->key, key, key_len) != 0)
+					rc = fail(s, MN_ECORRUPT,
+						  "names and actors disagree "
+						  "for actor %llu",
+						  (unsigned long long)out->id);
+			}
+		}
+	}
+	txn_abort(s, txn);
+	return rc;
+}
+
+/* ---- writing --------------------------------------------------------------- */
+
+/* Compress payload into scratch (grown as needed); sets codec fields. */
+static int pack_payload(mn__codec *codec, uint32_t dict_id, const void *p,
+			size_t len, mn_buf *scratch, ProtobufCBinaryData *out,
+			uint32_t *method, uint32_t *out_dict)
+{
+	*method = MN__CODEC_RAW;
+	*out_dict = 0;
+	out->data = (uint8_t *)p;
+	out->len = len;
+	if (!codec || len == 0)
+		return 0;
+	size_t bound = mn__codec_bound(len), clen;
+	uint8_t m;
+	scratch->len = 0;
+	int rc = mn__buf_reserve(scratch, bound);
+	if (rc)
+		return rc;
+	rc = mn__codec_compress(codec, dict_id, p, len, scratch->data, bound,
+				&clen, &m);
+	if (rc)
+		return rc;
+	*method = m;
+	if (m != MN__CODEC_RAW) {
+		*out_dict = m == MN__CODEC_ZSTD_DICT ? dict_id : 0;
+		out->data = scratch->data;
+		out->len = clen;
+	}
+	return 0;
+}
+
+/* A failed commit: LMDB reports a short write as EIO, so a full disk may
+ * look like an I/O error; the filesystem's free space tells them apart. */
+static int commit_fail(mn__store *s, int rc)
+{
+	struct statvfs vfs;
+	if ((rc == EIO || rc == ENOSPC || rc == EFBIG) &&
+	    statvfs(s->path, &vfs) == 0) {
+		uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+		if (avail < ((uint64_t)1 << 20) || rc == ENOSPC) {
+			last_mdb_rc = rc;
+			return fail(s, MN_ENOSPC,
+				    "committing: disk full (%llu bytes free; "
+				    "%s); nothing of this commit is stored",
+				    (unsigned long long)avail, mdb_strerror(rc));
+		}
+	}
+	return mdb_fail(s, rc, "committing");
+}
+
+static int write_once(mn__store *s, mn__codec *codec, const mn__wbatch *b,
+		      mn_buf *scratch)
+{
+	MDB_txn *txn;
+	unsigned char kb[4 + MN_KEY_MAX];
+	MDB_val k = {.mv_data = kb};
+	int rc = txn_begin(s, true, &txn);
+	if (rc)
+		return mdb_fail(s, rc, "beginning a write");
+
+	for (size_t i = 0; i < b->n_actors; i++) {
+		const mn__wactor *a = &b->actors[i];
+		Mnemo__ActorMeta m = MNEMO__ACTOR_META__INIT;
+		m.id = a->id;
+		m.kind_id = a->kind_id;
+		m.key.data = (uint8_t *)a->key;
+		m.key.len = a->key_len;
+		m.created_unix_ms = a->created_unix_ms;
+		m.last_seq = a->last_seq;
+		m.last_lsn = a->last_lsn;
+		m.first_lsn = a->first_lsn;
+		m.last_active_unix_ms = a->last_active_unix_ms;
+		if ((rc = meta_put(s, txn, &m)))
+			goto out_abort;
+		if (a->is_new) {
+			unsigned char *v8;
+			MDB_val v = {.mv_size = FRAME_HDR + 8};
+			k.mv_size = name_key(kb, a->kind_id, a->key, a->key_len);
+			if ((rc = mdb_put(txn, s->dbi[DB_NAMES], &k, &v,
+					  MDB_RESERVE))) {
+				rc = mdb_fail(s, rc, "writing a name");
+				goto out_abort;
+			}
+			v8 = v.mv_data;
+			be64_put(v8 + FRAME_HDR, a->id);
+			frame_seal(v8, R_NAME, 8);
+		}
+	}
+
+	uint64_t last = s->last_lsn;
+	for (size_t i = 0; i < b->n_entries; i++) {
+		const mn__wentry *e = &b->entries[i];
+		Mnemo__JournalEntry je = MNEMO__JOURNAL_ENTRY__INIT;
+		if (e->lsn <= last) {
+			rc = fail(s, MN_EINVAL, "log: LSN %llu not above %llu",
+				  (unsigned long long)e->lsn,
+				  (unsigned long long)last);
+			goto out_abort;
+		}
+		last = e->lsn;
+		je.actor_id = e->actor_id;
+		je.seq = e->seq;
+		je.type = e->type;
+		je.sender_id = e->sender_id;
+		je.unix_ms = e->unix_ms;
+		je.prev_lsn = e->prev_lsn;
+		je.outbox_id = e->outbox_id;
+		je.flags = e->flags;
+		je.raw_len = e->len;
+		if ((rc = pack_payload(codec, e->dict_id, e->payload, e->len,
+				       scratch, &je.payload, &je.codec,
+				       &je.dict_id)))
+			goto out_abort;
+		be64_put(kb, e->lsn);
+		k.mv_size = 8;
+		if ((rc = put_msg(s, txn, DB_LOG, &k, &je.base, R_ENTRY,
+				  MDB_APPEND))) {
+			rc = mdb_fail(s, rc, "appending to the log");
+			goto out_abort;
+		}
+	}
+
+	for (size_t i = 0; i < b->n_outbox; i++) {
+		const mn__woutbox *o = &b->outbox[i];
+		Mnemo__OutboxEntry oe = MNEMO__OUTBOX_ENTRY__INIT;
+		oe.id = o->id;
+		oe.target_kind_id = o->kind_id;
+		oe.target_key.data = (uint8_t *)o->key;
+		oe.target_key.len = o->key_len;
+		oe.type = o->type;
+		oe.flags = o->flags;
+		oe.sender_id = o->sender_id;
+		oe.unix_ms = o->unix_ms;
+		oe.raw_len = o->len;
+		if ((rc = pack_payload(codec, o->dict_id, o->payload, o->len,
+				       scratch, &oe.payload, &oe.codec,
+				       &oe.dict_id)))
+			goto out_abort;
+		be64_put(kb, o->id);
+		k.mv_size = 8;
+		if ((rc = put_msg(s, txn, DB_OUTBOX, &k, &oe.base, R_OUTBOX,
+				  0))) {
+			rc = mdb_fail(s, rc, "writing the outbox");
+			goto out_abort;
+		}
+	}
+
+	for (size_t i = 0; i < b->n_outbox_del; i++) {
+		be64_put(kb, b->outbox_del[i]);
+		k.mv_size = 8;
+		rc = mdb_del(txn, s->dbi[DB_OUTBOX], &k, NULL);
+		if (rc && rc != MDB_NOTFOUND) {
+			rc = mdb_fail(s, rc, "removing from the outbox");
+			goto out_abort;
+		}
+		rc = 0;
+	}
+
+	if (b->checkpoint_lsn || b->next_actor_id) {
+		Mnemo__StoreState *st;
+		if ((rc = read_state(s, txn, &st)))
+			goto out_abort;
+		if (b->checkpoint_lsn)
+			st->checkpoint_lsn = b->checkpoint_lsn;
+		if (b->next_actor_id > st->next_actor_id)
+			st->next_actor_id = b->next_actor_id;
+		rc = write_state(s, txn, st);
+		mnemo__store_state__free_unpacked(st, NULL);
+		if (rc)
+			goto out_abort;
+	}
+
+	if ((rc = txn_commit(s, txn)))
+		return commit_fail(s, rc);
+	s->last_lsn = last;
+	return 0;
+
+out_abort:
+	txn_abort(s, txn);
+	return rc;
+}
+
+int mn__store_write(mn__store *s, mn__codec *codec, const mn__wbatch *b)
+{
+	mn_buf scratch;
+	int rc;
+
+	if (s->read_only)
+		return fail(s, MN_EINVAL, "opened read-only");
+	mn__buf_init(&scratch);
+	for (int attempt = 0;; attempt++) {
+		if ((rc = maybe_grow(s)))
+			break;
+		last_mdb_rc = 0;
+		rc = write_once(s, codec, b, &scratch);
+		/* A full map is not a full disk: grow it and retry the
+		 * whole batch (the transaction was aborted). */
+		if (rc == MN_ENOSPC && last_mdb_rc == MDB_MAP_FULL &&
+		    attempt < 16) {
+			if ((rc = grow_map(s)))
+				break;
+			continue;
+		}
+		break;
+	}
+	mn__buf_free(&scratch);
+	return rc;
+}
+
+/* ---- reading --------------------------------------------------------------- */
+
+static int decode_entry(const mn__store *s, const MDB_val *k, const MDB_val *v,
+			Mnemo__JournalEntry **out)
+{
+	char desc[32];
+	const unsigned char *body;
+	size_t len;
+	uint64_t lsn = k->mv_size == 8 ? be64_get(k->mv_data) : 0;
+	snprintf(desc, sizeof desc, "%llu", (unsigned long long)lsn);
+	int rc = frame_open(s, v, R_ENTRY, DB_LOG, desc, &body, &len);
+	if (rc)
+		return rc;
+	*out = mnemo__journal_entry__unpack(arena_for(len), len, body);
+	if (!*out)
+		return fail(s, MN_ECORRUPT, "log record %s: undecodable", desc);
+	return 0;
+}
+
+/* Decompress a record's payload into dst (grown); sets *p and *n. */
+static int unpack_payload(const mn__store *s, mn__codec *codec,
+			  uint32_t method, uint32_t dict_id, uint64_t raw_len,
+			  const ProtobufCBinaryData *d, mn_buf *dst,
+			  const void **p, size_t *n, const char *where)
+{
+	if (method == MN__CODEC_RAW) {
+		if (d->len != raw_len)
+			return fail(s, MN_ECORRUPT, "%s: length %zu, expected %llu",
+				    where, d->len, (unsigned long long)raw_len);
+		*p = d->data;
+		*n = d->len;
+		return 0;
+	}
+	if (!codec)
+		return fail(s, MN_EINVAL, "%s: compressed, no codec", where);
+	if (raw_len > ((size_t)1 << 31))
+		return fail(s, MN_ECORRUPT, "%s: raw length %llu", where,
+			    (unsigned long long)raw_len);
+	dst->len = 0;
+	int rc = mn__buf_reserve(dst, (size_t)raw_len ? (size_t)raw_len : 1);
+	if (rc)
+		return rc;
+	rc = mn__codec_decompress(codec, (uint8_t)method, dict_id, d->data,
+				  d->len, dst->data, (size_t)raw_len);
+	if (rc)
+		return fail(s, rc, "%s: payload does not decompress (codec %u, "
+				   "dictionary %u)",
+			    where, method, dict_id);
+	*p = dst->data;
+	*n = (size_t)raw_len;
+	return 0;
+}
+
+static int deliver_entry(const mn__store *s, mn__codec *codec, uint64_t lsn,
+			 const MDB_val *v, Mnemo__JournalEntry *je,
+			 mn_buf *dst, mn__entry_cb cb, void *arg)
+{
+	char where[48];
+	mn__entry e = {0};
+	snprintf(where, sizeof where, "log record %llu",
+		 (unsigned long long)lsn);
+	int rc = unpack_payload(s, codec, je->codec, je->dict_id, je->raw_len,
+				&je->payload, dst, &e.payload, &e.len, where);
+	if (rc)
+		return rc;
+	e.lsn = lsn;
+	e.actor_id = je->actor_id;
+	e.seq = je->seq;
+	e.prev_lsn = je->prev_lsn;
+	e.sender_id = je->sender_id;
+	e.unix_ms = je->unix_ms;
+	e.outbox_id = je->outbox_id;
+	e.type = je->type;
+	e.flags = je->flags;
+	e.stored_len = v->mv_size;
+	return cb(arg, &e);
+}
+
+int mn__store_history(mn__store *s, mn__codec *codec, uint64_t head_lsn,
+		      uint64_t after_seq, mn__entry_cb cb, void *arg)
+{
+	MDB_txn *txn;
+	uint64_t *lsns = NULL;
+	size_t n = 0, cap = 0;
+	unsigned char kb[8];
+	MDB_val k = {.mv_size = 8, .mv_data = kb}, v;
+	mn_buf dst;
+	uint64_t actor = 0, want_seq = 0;
+	int rc = txn_begin(s, false, &txn);
+	if (rc)
+		return mdb_fail(s, rc, "beginning a read");
+	mn__buf_init(&dst);
+
+	/* Walk back-pointers from the head to the first wanted entry. */
+	for (uint64_t lsn = head_lsn; lsn;) {
+		Mnemo__JournalEntry *je;
+		be64_put(kb, lsn);
+		if ((rc = mdb_get(txn, s->dbi[DB_LOG], &k, &v))) {
+			rc = rc == MDB_NOTFOUND
+				     ? fail(s, MN_ECORRUPT,
+					    "log record %llu: missing (history "
+					    "chain broken)",
+					    (unsigned long long)lsn)
+				     : mdb_fail(s, rc, "reading the log");
+			goto out;
+		}
+		if ((rc = decode_entry(s, &k, &v, &je)))
+			goto out;
+		if (actor && (je->actor_id != actor || je->seq != want_seq)) {
+			rc = fail(s, MN_ECORRUPT,
+				  "log record %llu: actor %llu seq %llu where "
+				  "actor %llu seq %llu belongs",
+				  (unsigned long long)lsn,
+				  (unsigned long long)je->actor_id,
+				  (unsigned long long)je->seq,
+				  (unsigned long long)actor,
+				  (unsigned long long)want_seq);
+			goto out;
+		}
+		actor = je->actor_id;
+		if (je->seq <= after_seq)
+			break;
+		want_seq = je->seq - 1;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			uint64_t *nl = realloc(lsns, cap * sizeof *lsns);
+			if (!nl) {
+				rc = MN_ENOMEM;
+				goto out;
+			}
+			lsns = nl;
+		}
+		lsns[n++] = lsn;
+		if (je->seq == 1 && je->prev_lsn) {
+			rc = fail(s, MN_ECORRUPT,
+				  "log record %llu: seq 1 with a predecessor",
+				  (unsigned long long)lsn);
+			goto out;
+		}
+		lsn = je->prev_lsn;
+		if (!lsn && je->seq != 1 && je->seq - 1 > after_seq) {
+			rc = fail(s, MN_ECORRUPT,
+				  "actor %llu: history starts at seq %llu",
+				  (unsigned long long)actor,
+				  (unsigned long long)je->seq);
+			goto out;
+		}
+	}
+	/* Then forward, oldest first. */
+	while (n > 0) {
+		Mnemo__JournalEntry *je;
+		uint64_t lsn = lsns[--n];
+		be64_put(kb, lsn);
+		if ((rc = mdb_get(txn, s->dbi[DB_LOG], &k, &v))) {
+			rc = mdb_fail(s, rc, "reading the log");
+			goto out;
+		}
+		if ((rc = decode_entry(s, &k, &v, &je)) ||
+		    (rc = deliver_entry(s, codec, lsn, &v, je, &dst, cb, arg)))
+			goto out;
+	}
+out:
+	txn_abort(s, txn);
+	free(lsns);
+	mn__buf_free(&dst);
+	return rc;
+}
+
+int mn__store_log_scan(mn__store *s, mn__codec *codec, uint64_t from_lsn,
+		       mn__entry_cb cb, void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	unsigned char kb[8];
+	MDB_val k = {.mv_size = 8, .mv_data = kb}, v;
+	mn_buf dst;
+	int rc = txn_begin(s, false, &txn);
+	if (rc)
+		return mdb_fail(s, rc, "beginning a read");
+	if ((rc = mdb_cursor_open(txn, s->dbi[DB_LOG], &c))) {
+		txn_abort(s, txn);
+		return mdb_fail(s, rc, "opening the log");
+	}
+	mn__buf_init(&dst);
+	be64_put(kb, from_lsn);
+	int e;
+	for (e = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); e == 0;
+	     e = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		Mnemo__JournalEntry *je;
+		if ((rc = decode_entry(s, &k, &v, &je)) ||
+		    (rc = deliver_entry(s, codec, be64_get(k.mv_data), &v, je,
+					&dst, cb, arg)))
+			break;
+	}
+	if (!rc && e != MDB_NOTFOUND)
+		rc = mdb_fail(s, e, "scanning the log");
+	mdb_cursor_close(c);
+	txn_abort(s, txn);
+	mn__buf_free(&dst);
+	return rc;
+}
+
+int mn__store_outbox_scan(mn__store *s, mn__codec *codec, mn__entry_cb cb,
+			  void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	mn_buf dst;
+	int rc = txn_begin(s, false, &txn);
+	if (rc)
+		return mdb_fail(s, rc, "beginning a read");
+	if ((rc = mdb_cursor_open(txn, s->dbi[DB_OUTBOX], &c))) {
+		txn_abort(s, txn);
+		return mdb_fail(s, rc, "opening the outbox");
+	}
+	mn__buf_init(&dst);
+	int e;
+	for (e = mdb_cursor_get(c, &k, &v, MDB_FIRST); e == 0;
+	     e = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		char where[48];
+		const unsigned char *body;
+		size_t len;
+		uint64_t id = k.mv_size == 8 ? be64_get(k.mv_data) : 0;
+		snprintf(where, sizeof where, "%llu", (unsigned long long)id);
+		if ((rc = frame_open(s, &v, R_OUTBOX, DB_OUTBOX, where, &body,
+				     &len)))
+			break;
+		Mnemo__OutboxEntry *o =
+			mnemo__outbox_entry__unpack(arena_for(len), len, body);
+		if (!o || o->id != id || o->target_key.len == 0 ||
+		    o->target_key.len > MN_KEY_MAX) {
+			rc = fail(s, MN_ECORRUPT, "outbox record %s: undecodable",
+				  where);
+			break;
+		}
+		mn__entry en = {0};
+		snprintf(where, sizeof where, "outbox record %llu",
+			 (unsigned long long)id);
+		if ((rc = unpack_payload(s, codec, o->codec, o->dict_id,
+					 o->raw_len, &o->payload, &dst,
+					 &en.payload, &en.len, where)))
+			break;
+		en.lsn = id;
+		en.sender_id = o->sender_id;
+		en.unix_ms = o->unix_ms;
+		en.type = o->type;
+		en.flags = o->flags;
+		en.kind_id = o->target_kind_id;
+		en.key = o->target_key.data;
+		en.key_len = o->target_key.len;
+		en.stored_len = v.mv_size;
+		if ((rc = cb(arg, &en)))
+			break;
+	}
+	if (!rc && e != MDB_NOTFOUND)
+		rc = mdb_fail(s, e, "scanning the outbox");
+	mdb_cursor_close(c);
+	txn_abort(s, txn);
+	mn__buf_free(&dst);
+	return rc;
+}

@@ -1,0 +1,199 @@
+/*
+ * store.h - the durable store: one LMDB environment per directory, holding
+ * the journal, actor metadata, the outbox, snapshots, timers and
+ * compression dictionaries. docs/format.md describes every database, key and
+ * record.
+ *
+ * storage/ knows nothing of scheduling. Writes come in batches
+ * (mn__store_write: one LMDB transaction, all or nothing) from one writer
+ * thread at a time; reads may come from any thread, concurrently with the
+ * writer. LMDB error codes and zstd errors are translated here into MN_E*
+ * codes; the detail of the last failure (store, record, reason) is kept per
+ * thread (mn__store_errdetail).
+ */
+#ifndef MN_STORAGE_STORE_H
+#define MN_STORAGE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/buf.h"
+#include "storage/codec.h"
+
+/* The on-disk format this code writes; stores with a newer one are refused
+ * with MN_EVERSION. */
+#define MN__FORMAT_VERSION 1
+
+/* Initial map size; the map grows by doubling when it fills. */
+#define MN__STORE_MAP_INIT ((size_t)64 << 20)
+
+typedef struct mn__store mn__store;
+
+typedef struct mn__store_opts {
+	bool relaxed;     /* no fsync per commit (MDB_NOSYNC) */
+	bool read_only;   /* tools: open an existing store for reading */
+	size_t map_size;  /* initial map size; 0 = MN__STORE_MAP_INIT */
+	int zstd_level;   /* 0 = codec default */
+} mn__store_opts;
+
+/* What opening found (open-time recovery). */
+typedef struct mn__store_info {
+	bool created;            /* the store did not exist */
+	uint64_t last_lsn;       /* newest journal entry, 0 if none */
+	uint64_t checkpoint_lsn; /* heads were exact up to here */
+	uint64_t heads_repaired; /* actor heads rebuilt from the log tail */
+	uint64_t entries_scanned;
+	uint64_t outbox_entries;
+	uint64_t next_actor_id;
+	uint64_t next_outbox_id;
+} mn__store_info;
+
+/*
+ * Open (creating if needed, unless read_only) the store in directory path.
+ * Checks the format version, clears stale reader slots, and brings actor
+ * heads up to date from the log tail written since the last checkpoint.
+ * Returns 0 and *out, or MN_EINVAL, MN_EIO (cannot create or access the
+ * directory), MN_EVERSION (newer format, or not an LMDB file of ours),
+ * MN_ECORRUPT, MN_EBUSY (another process has it open for writing),
+ * MN_ENOSPC, MN_ENOMEM. info may be NULL.
+ */
+int mn__store_open(const char *path, const mn__store_opts *opts,
+		   mn__store **out, mn__store_info *info);
+
+/* Close; NULL is a no-op. No other call on s may be running. */
+void mn__store_close(mn__store *s);
+
+/* Description of the last failure of a store call in this thread, e.g.
+ * "store ./data: log record 4411: checksum mismatch". Never NULL. */
+const char *mn__store_errdetail(void);
+
+/* Set this thread's detail (e.g. to hand another thread's failure to the
+ * caller that waits for it). */
+void mn__store_set_errdetail(const char *detail);
+
+/* The shared dictionaries of the store (for per-thread codecs). */
+mn__dictset *mn__store_dicts(mn__store *s);
+
+/* ---- kinds -------------------------------------------------------------- */
+
+/* The store-level id of kind name, created if new (its own small write
+ * transaction; any thread). */
+int mn__store_kind_id(mn__store *s, const char *name, uint32_t *id);
+
+/* The kind name of id into buf (NUL-terminated). MN_ENOKIND if unknown. */
+int mn__store_kind_name(mn__store *s, uint32_t id, char *buf, size_t cap);
+
+/* ---- writing (one writer thread) ----------------------------------------- */
+
+typedef struct mn__wentry {
+	uint64_t lsn; /* assigned by the writer, strictly increasing */
+	uint64_t actor_id, seq, prev_lsn, sender_id, unix_ms, outbox_id;
+	uint32_t type, flags;
+	uint32_t dict_id; /* compress with this dictionary; 0 = none */
+	const void *payload;
+	size_t len;
+} mn__wentry;
+
+typedef struct mn__woutbox {
+	uint64_t id;
+	uint32_t kind_id;
+	const void *key;
+	size_t key_len;
+	uint32_t type, flags;
+	uint64_t sender_id, unix_ms;
+	uint32_t dict_id;
+	const void *payload;
+	size_t len;
+} mn__woutbox;
+
+typedef struct mn__wactor {
+	uint64_t id;
+	uint32_t kind_id;
+	const void *key;
+	size_t key_len;
+	uint64_t last_seq, last_lsn, first_lsn, created_unix_ms,
+		last_active_unix_ms;
+	bool is_new; /* also write the (kind, key) -> id name */
+} mn__wactor;
+
+typedef struct mn__wbatch {
+	const mn__wentry *entries;
+	size_t n_entries;
+	const mn__woutbox *outbox;
+	size_t n_outbox;
+	const uint64_t *outbox_del;
+	size_t n_outbox_del;
+	const mn__wactor *actors;
+	size_t n_actors;
+	/* If non-zero: the heads in this batch's actors make every head
+	 * exact up to this LSN; record it (StoreState.checkpoint_lsn). */
+	uint64_t checkpoint_lsn;
+	uint64_t next_actor_id; /* if non-zero: persist the id counter */
+} mn__wbatch;
+
+/*
+ * Write a batch in one transaction, compressing payloads with codec (the
+ * calling thread's). All or nothing. The map grows on demand. Returns 0, or
+ * MN_ENOSPC (disk full: nothing of the batch is stored, what was committed
+ * before is intact), MN_EIO, MN_ECORRUPT, MN_EINVAL (an LSN not above the
+ * last one), MN_ENOMEM.
+ */
+int mn__store_write(mn__store *s, mn__codec *codec, const mn__wbatch *b);
+
+/* ---- reading (any thread) ------------------------------------------------- */
+
+typedef struct mn__actor_meta {
+	uint64_t id;
+	uint32_t kind_id;
+	uint8_t key_len;
+	unsigned char key[255];
+	uint64_t last_seq, last_lsn, first_lsn, snapshot_seq;
+	uint64_t created_unix_ms, last_active_unix_ms;
+} mn__actor_meta;
+
+/* Look an actor up by address or by id. MN_ENOACTOR if absent. */
+int mn__store_actor_find(mn__store *s, uint32_t kind_id, const void *key,
+			 size_t key_len, mn__actor_meta *out);
+int mn__store_actor_get(mn__store *s, uint64_t id, mn__actor_meta *out);
+
+/* A decoded journal entry or outbox entry handed to a callback; payload is
+ * decompressed, valid until the callback returns. */
+typedef struct mn__entry {
+	uint64_t lsn; /* journal: the LSN; outbox: the outbox id */
+	uint64_t actor_id, seq, prev_lsn, sender_id, unix_ms, outbox_id;
+	uint32_t type, flags;
+	uint32_t kind_id;     /* outbox: target kind */
+	const void *key;      /* outbox: target key */
+	size_t key_len;
+	const void *payload;
+	size_t len;
+	size_t stored_len;    /* bytes of the record in the store */
+} mn__entry;
+
+/* Return 0 to go on, anything else to stop (returned by the iterator). */
+typedef int (*mn__entry_cb)(void *arg, const mn__entry *e);
+
+/*
+ * The journal of one actor in sequence order, entries with seq > after_seq,
+ * following back-pointers from head_lsn (its newest entry). Returns 0, the
+ * callback's non-zero value, or MN_ECORRUPT (checksum, broken chain, gap).
+ */
+int mn__store_history(mn__store *s, mn__codec *codec, uint64_t head_lsn,
+		      uint64_t after_seq, mn__entry_cb cb, void *arg);
+
+/* Every journal entry with lsn >= from_lsn, in LSN order. */
+int mn__store_log_scan(mn__store *s, mn__codec *codec, uint64_t from_lsn,
+		       mn__entry_cb cb, void *arg);
+
+/* Every outbox entry, in id order. */
+int mn__store_outbox_scan(mn__store *s, mn__codec *codec, mn__entry_cb cb,
+			  void *arg);
+
+/* Counters as of open plus what this process wrote. */
+uint64_t mn__store_last_lsn(mn__store *s);
+
+/* Bytes the store occupies on disk (data file size). */
+uint64_t mn__store_disk_bytes(mn__store *s);
+
+#endif
