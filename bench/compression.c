@@ -4,7 +4,7 @@
  * dictionary trained on the first records; the compression ratio; codec
  * speed on one thread; dictionary training time.
  *
- * The first TRAIN_RECORDS records train a MN__DICT_CAP_DEFAULT dictionary
+ * The first 1,000 records train a MN__DICT_CAP_DEFAULT dictionary
  * (the policy docs/compression.md suggests: a kind's first thousand
  * messages); the others are compressed one by one, as the writer thread
  * does, and every one is decompressed and compared (a mismatch ends the run
@@ -19,6 +19,9 @@
  * payload alone: raw payload bytes over stored payload bytes.
  *
  *   BENCH_SCALE=full   200,000 records instead of 20,000
+ *   BENCH_LEVEL=L      zstd level (default: MN__CODEC_LEVEL_DEFAULT)
+ *   BENCH_DICT_CAP=B   dictionary size (default: MN__DICT_CAP_DEFAULT)
+ *   BENCH_TRAIN=N      records to train on (default: 1,000)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,16 +31,16 @@
 #include "bench/support/corpus.h"
 #include "storage/codec.h"
 
-#define SEED 0x6167656e7473ull /* "agents" */
-#define TRAIN_RECORDS 1000
+#define SEED	      0x6167656e7473ull /* "agents" */
+#define TRAIN_DEFAULT 1000
 #define FRAMING_BYTES 66
-#define RUNS 3
-#define DICT_ID 1
+#define RUNS	      3
+#define DICT_ID	      1
 
 typedef struct corpus {
-	size_t n;       /* records */
-	char *raw;      /* all records, back to back */
-	size_t *off;    /* record i at raw + off[i], length off[i+1] - off[i] */
+	size_t n;    /* records */
+	char *raw;   /* all records, back to back */
+	size_t *off; /* record i at raw + off[i], length off[i+1] - off[i] */
 	const char **type;
 } corpus;
 
@@ -71,17 +74,37 @@ static size_t rec_len(const corpus *c, size_t i)
 	return c->off[i + 1] - c->off[i];
 }
 
-static double train(const corpus *c, void *dict, size_t *dict_len)
+/* A non-negative integer from the environment, or dflt. */
+static long env_long(const char *name, long dflt, long lo, long hi)
 {
-	size_t sizes[TRAIN_RECORDS];
+	const char *s = getenv(name);
+	char *end;
+	long v;
 
-	for (size_t i = 0; i < TRAIN_RECORDS; i++)
+	if (s == NULL || *s == '\0')
+		return dflt;
+	v = strtol(s, &end, 10);
+	if (*end != '\0' || v < lo || v > hi)
+		bench_die("%s=%s: want %ld..%ld", name, s, lo, hi);
+	return v;
+}
+
+static double train(const corpus *c, size_t n, size_t cap, void *dict,
+		    size_t *dict_len)
+{
+	size_t *sizes = malloc(n * sizeof(*sizes));
+
+	if (sizes == NULL)
+		bench_die("out of memory");
+	for (size_t i = 0; i < n; i++)
 		sizes[i] = rec_len(c, i);
 	double t0 = bench_now();
-	bench_check(mn__dict_train(c->raw, sizes, TRAIN_RECORDS,
-				   MN__DICT_CAP_DEFAULT, dict, dict_len),
-		    "mn__dict_train");
-	return bench_now() - t0;
+	bench_check(
+	    mn__dict_train(c->raw, sizes, (unsigned)n, cap, dict, dict_len),
+	    "mn__dict_train");
+	double t = bench_now() - t0;
+	free(sizes);
+	return t;
 }
 
 /* Compress records [from, n) with dict_id; returns the median seconds of a
@@ -213,17 +236,24 @@ int main(void)
 	packed plain, dict;
 	mn__dictset *set;
 	mn__codec *codec;
-	static unsigned char dict_buf[MN__DICT_CAP_DEFAULT];
 	size_t dict_len;
 
 	bench_init("compression");
 	size_t n = (size_t)bench_size(20000, 200000);
+	int level_opt = (int)env_long("BENCH_LEVEL", 0, -100, 22);
+	size_t cap = (size_t)env_long("BENCH_DICT_CAP", MN__DICT_CAP_DEFAULT,
+				      MN__DICT_MIN_CAP, 1 << 24);
+	size_t ntrain = (size_t)env_long("BENCH_TRAIN", TRAIN_DEFAULT,
+					 MN__DICT_MIN_SAMPLES, (long)n / 2);
+	unsigned char *dict_buf = malloc(cap);
+	if (dict_buf == NULL)
+		bench_die("out of memory");
 	corpus_build(&c, n);
-	size_t from = TRAIN_RECORDS, m = n - from;
+	size_t from = ntrain, m = n - from;
 	size_t raw_bytes = c.off[n] - c.off[from];
 
-	double train_s = train(&c, dict_buf, &dict_len);
-	bench_check(mn__dictset_new(0, &set), "mn__dictset_new");
+	double train_s = train(&c, ntrain, cap, dict_buf, &dict_len);
+	bench_check(mn__dictset_new(level_opt, &set), "mn__dictset_new");
 	bench_check(mn__dictset_add(set, DICT_ID, dict_buf, dict_len),
 		    "mn__dictset_add");
 	bench_check(mn__codec_new(set, &codec), "mn__codec_new");
@@ -263,7 +293,7 @@ int main(void)
 	bench_json_u64(&j, "n", m);
 	bench_json_f64(&j, "level", level);
 	bench_json_u64(&j, "dict_bytes", dict_len);
-	bench_json_u64(&j, "train_records", TRAIN_RECORDS);
+	bench_json_u64(&j, "train_records", ntrain);
 	bench_json_f64(&j, "target", 5);
 	bench_json_peer(&j, "zstd_nodict", plain_ratio,
 			dict_ratio / plain_ratio);
@@ -278,19 +308,19 @@ int main(void)
 		   level);
 
 	bench_json_begin(&j, "compression", "train_s", train_s, "s");
-	bench_json_u64(&j, "n", TRAIN_RECORDS);
-	bench_json_u64(&j, "sample_bytes", c.off[TRAIN_RECORDS]);
+	bench_json_u64(&j, "n", ntrain);
+	bench_json_u64(&j, "sample_bytes", c.off[ntrain]);
 	bench_json_u64(&j, "dict_bytes", dict_len);
 	bench_json_end(&j);
 
-	bench_note("%zu records (%zu trained on), mean %.0f B raw; level %d",
-		   n, (size_t)TRAIN_RECORDS, (double)raw_bytes / (double)m,
-		   level);
+	bench_note("%zu records (%zu trained on), mean %.0f B raw; level %d", n,
+		   ntrain, (double)raw_bytes / (double)m, level);
 	mn__codec_free(codec);
 	mn__dictset_free(set);
 	packed_free(&plain);
 	packed_free(&dict);
 	free(out);
+	free(dict_buf);
 	free(c.raw);
 	free(c.off);
 	free(c.type);

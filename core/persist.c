@@ -43,9 +43,35 @@
 #include "core/mailbox.h"
 #include "storage/store.h"
 
-/* Heads are checkpointed after this many journal entries. */
+/* A checkpoint of actor heads begins after this many journal entries, and
+ * writes at most MN__CKPT_PER_GROUP heads per commit group. */
 #define MN__CHECKPOINT_EVERY 65536
+#define MN__CKPT_PER_GROUP 1024
 #define MN__COMMIT_MAX_DEFAULT 4096
+
+/*
+ * Compression policy (docs/compression.md). A kind's first payloads are
+ * sampled; after MN__DICT_SAMPLES of them (or MN__DICT_SAMPLE_BYTES) the
+ * writer trains a dictionary for the kind (about 40 ms, once) and stores it;
+ * from then on its payloads are compressed with it (about 500k records/s
+ * per core, 4x smaller on agent traffic). Until then, only payloads of
+ * MN__PLAIN_MIN bytes or more are compressed: zstd without a dictionary
+ * manages about 170k small records/s per core for a 1.5x gain, which would
+ * make compression, not the disk, the writer's limit.
+ */
+#define MN__DICT_SAMPLES 1000
+#define MN__DICT_SAMPLE_BYTES (1u << 20)
+#define MN__DICT_SAMPLE_MAX 16384
+#define MN__PLAIN_MIN 1024
+
+/* The writer's sampling state of one kind (writer thread only); the kind's
+ * dictionary itself is published in mn_kind.dict_id. */
+typedef struct kind_codec {
+	mn_buf samples;
+	size_t *sizes;
+	size_t sizes_cap;
+	unsigned nsamples;
+} kind_codec;
 
 enum rec_kind { REC_ENTRY, REC_SPAWN, REC_DURABLE, REC_OUTBOX_DEL };
 
@@ -62,7 +88,12 @@ typedef struct wrec {
 	uint64_t seq, sender_id, outbox_id, unix_ms;
 	uint32_t type, flags;
 	uint32_t nsends;
-	size_t len;       /* payload bytes */
+	size_t len;       /* payload bytes as stored at data[0] */
+	uint64_t raw_len; /* payload bytes before compression */
+	uint8_t method;   /* MN__CODEC_*: how data[0..len) is stored */
+	bool has_raw;     /* the raw payload follows, for sampling */
+	uint32_t dict_id;
+	size_t sends_off; /* held sends start at data[sends_off] */
 	size_t sends_len; /* bytes of held sends */
 	mn_send_done_cb done;
 	void *done_arg;
@@ -110,11 +141,17 @@ struct mn__persist {
 	uint64_t next_outbox_id;
 	dirty *dirty;
 	size_t ndirty, dirty_cap;
+	dirty *ckpt; /* the checkpoint in progress: heads still to write */
+	size_t nckpt, ckpt_cap, ckpt_pos;
+	uint64_t ckpt_lsn;
+	bool ckpt_active;
 	mn__wentry *ents;
 	mn__woutbox *obs;
 	uint64_t *dels;
 	mn__wactor *acts;
 	size_t cap_ents, cap_obs, cap_dels, cap_acts;
+	kind_codec kc[MN_KINDS_MAX];
+	uint64_t dicts_trained;
 
 	/* Shared counters: written by the writer (release), read by any
 	 * thread (acquire). next_actor_id: fetch_add by workers. error:
@@ -225,46 +262,148 @@ static int dirty_cmp(const void *x, const void *y)
 	return a->lsn < b->lsn ? -1 : a->lsn > b->lsn;
 }
 
-/* Write every head touched since the last checkpoint (P6). */
-static int checkpoint(mn__persist *p)
+/* Begin a checkpoint (P6): the heads touched so far, one per actor, are
+ * written MN__CKPT_PER_GROUP per commit group, so that a checkpoint of a
+ * million actors never stalls a commit; the group that writes the last of
+ * them records checkpoint_lsn. */
+static int checkpoint_begin(mn__persist *p)
 {
-	mn__wbatch b = {0};
 	size_t n = 0;
 	int rc;
 
-	if (atomic_load_explicit(&p->error, memory_order_relaxed))
+	if (p->ckpt_active || p->ndirty == 0)
 		return 0;
-	if (p->ndirty == 0 &&
-	    atomic_load_explicit(&p->next_actor_id, memory_order_relaxed) <= 1)
-		return 0;
-	if (p->ndirty)
-		qsort(p->dirty, p->ndirty, sizeof *p->dirty, dirty_cmp);
-	if ((rc = grow(&p->acts, &p->cap_acts, p->ndirty, sizeof *p->acts)))
+	qsort(p->dirty, p->ndirty, sizeof *p->dirty, dirty_cmp);
+	if ((rc = grow(&p->ckpt, &p->ckpt_cap, p->ndirty, sizeof *p->ckpt)))
 		return rc;
-	for (size_t i = 0; i < p->ndirty; i++) {
-		if (i + 1 < p->ndirty && p->dirty[i + 1].a == p->dirty[i].a)
-			continue;
-		mn__actor *a = p->dirty[i].a;
-		p->acts[n++] = (mn__wactor){
-			.id = a->id,
-			.kind_id = p->rt->kinds[a->kind_idx]->store_id,
-			.key = a->key,
-			.key_len = a->key_len,
-			.last_seq = p->dirty[i].seq,
-			.last_lsn = p->dirty[i].lsn,
-			.last_active_unix_ms = now_unix_ms(),
-		};
-	}
-	b.actors = p->acts;
-	b.n_actors = n;
-	b.checkpoint_lsn = p->last_lsn;
-	b.next_actor_id =
-		atomic_load_explicit(&p->next_actor_id, memory_order_relaxed);
-	rc = mn__store_write(p->store, p->codec, &b);
-	if (rc)
-		set_error(p, rc);
+	for (size_t i = 0; i < p->ndirty; i++)
+		if (i + 1 == p->ndirty || p->dirty[i + 1].a != p->dirty[i].a)
+			p->ckpt[n++] = p->dirty[i]; /* the actor's newest */
+	p->nckpt = n;
+	p->ckpt_pos = 0;
+	p->ckpt_lsn = p->last_lsn;
+	p->ckpt_active = true;
 	p->ndirty = 0;
-	return rc;
+	return 0;
+}
+
+/* Append up to max pending heads to acts[*na...]; returns true when they
+ * were the last ones (the batch then records the checkpoint). */
+static bool checkpoint_take(mn__persist *p, size_t max, size_t *na,
+			    size_t *taken)
+{
+	size_t k = 0;
+	uint64_t now = now_unix_ms();
+	while (k < max && p->ckpt_pos + k < p->nckpt) {
+		const dirty *d = &p->ckpt[p->ckpt_pos + k];
+		p->acts[(*na)++] = (mn__wactor){
+			.id = d->a->id,
+			.kind_id = p->rt->kinds[d->a->kind_idx]->store_id,
+			.key = d->a->key,
+			.key_len = d->a->key_len,
+			.last_seq = d->seq,
+			.last_lsn = d->lsn,
+			.last_active_unix_ms = now,
+		};
+		k++;
+	}
+	*taken = k;
+	return p->ckpt_pos + k == p->nckpt;
+}
+
+/* At close: finish the checkpoint in progress and write one of every head
+ * still dirty, in whole batches. */
+static void checkpoint_all(mn__persist *p)
+{
+	for (int round = 0; round < 2; round++) {
+		if (atomic_load_explicit(&p->error, memory_order_relaxed))
+			return;
+		if (!p->ckpt_active && checkpoint_begin(p))
+			return;
+		if (!p->ckpt_active)
+			return;
+		mn__wbatch b = {0};
+		size_t na = 0, taken;
+		if (grow(&p->acts, &p->cap_acts, p->nckpt, sizeof *p->acts))
+			return;
+		checkpoint_take(p, SIZE_MAX, &na, &taken);
+		b.actors = p->acts;
+		b.n_actors = na;
+		b.checkpoint_lsn = p->ckpt_lsn;
+		b.next_actor_id = atomic_load_explicit(&p->next_actor_id,
+						       memory_order_relaxed);
+		int rc = mn__store_write(p->store, p->codec, &b);
+		if (rc) {
+			set_error(p, rc);
+			return;
+		}
+		p->ckpt_active = false;
+	}
+}
+
+/* How the writer stores a payload of kind k (outbox entries; journal
+ * payloads arrive compressed by their worker). */
+static void codec_choice(const mn_kind *k, size_t len, bool *compress,
+			 uint32_t *dict_id)
+{
+	*dict_id = atomic_load_explicit(&((mn_kind *)k)->dict_id,
+					memory_order_acquire);
+	*compress = *dict_id || len >= MN__PLAIN_MIN;
+}
+
+/* Keep a raw payload of kind k as a training sample while it has no
+ * dictionary. */
+static void sample(mn__persist *p, const mn_kind *k, const void *payload,
+		   size_t len)
+{
+	kind_codec *kc = &p->kc[k->idx];
+	if (!atomic_load_explicit(&((mn_kind *)k)->sampling,
+				  memory_order_relaxed) ||
+	    len < MN__CODEC_MIN_DICT || len > MN__DICT_SAMPLE_MAX)
+		return;
+	if (grow(&kc->sizes, &kc->sizes_cap, kc->nsamples + 1,
+		 sizeof *kc->sizes) ||
+	    mn_buf_append(&kc->samples, payload, len))
+		return; /* no memory: just fewer samples */
+	kc->sizes[kc->nsamples++] = len;
+}
+
+/* Train the dictionaries that have enough samples (after a commit group:
+ * the samples are copies). A kind whose traffic teaches zstd nothing keeps
+ * no dictionary. */
+static void train_dicts(mn__persist *p)
+{
+	mn_runtime *rt = p->rt;
+	unsigned n = atomic_load_explicit(&rt->nkinds, memory_order_acquire);
+	for (unsigned i = 0; i < n; i++) {
+		kind_codec *kc = &p->kc[i];
+		mn_kind *k = rt->kinds[i];
+		if (!atomic_load_explicit(&k->sampling, memory_order_relaxed) ||
+		    (kc->nsamples < MN__DICT_SAMPLES &&
+		     kc->samples.len < MN__DICT_SAMPLE_BYTES))
+			continue;
+		unsigned char *dict = malloc(MN__DICT_CAP_DEFAULT);
+		size_t dlen;
+		uint32_t id;
+		if (dict &&
+		    mn__dict_train(kc->samples.data, kc->sizes, kc->nsamples,
+				   MN__DICT_CAP_DEFAULT, dict, &dlen) == 0 &&
+		    mn__store_dict_add(p->store, k->store_id, dict, dlen,
+				       &id) == 0) {
+			/* release: the dictionary is in the dictset; pairs
+			 * with the acquire loads of the workers. */
+			atomic_store_explicit(&k->dict_id, id,
+					      memory_order_release);
+			p->dicts_trained++;
+		}
+		free(dict);
+		atomic_store_explicit(&k->sampling, false, memory_order_relaxed);
+		mn__buf_free(&kc->samples);
+		free(kc->sizes);
+		kc->sizes = NULL;
+		kc->sizes_cap = 0;
+		kc->nsamples = 0;
+	}
 }
 
 /* Deliver the held sends of an ENTRY record (P3); ids[] are their outbox
@@ -272,7 +411,7 @@ static int checkpoint(mn__persist *p)
 static void deliver_held(mn__persist *p, wrec *r, const uint64_t *ids)
 {
 	mn_runtime *rt = p->rt;
-	const unsigned char *q = r->data + r->len;
+	const unsigned char *q = r->data + r->sends_off;
 	for (uint32_t i = 0; i < r->nsends; i++) {
 		held_send h;
 		memcpy(&h, q, sizeof h);
@@ -306,7 +445,8 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 	    ((rc = grow(&p->ents, &p->cap_ents, count, sizeof *p->ents)) ||
 	     (rc = grow(&p->obs, &p->cap_obs, nsends + count, sizeof *p->obs)) ||
 	     (rc = grow(&p->dels, &p->cap_dels, count, sizeof *p->dels)) ||
-	     (rc = grow(&p->acts, &p->cap_acts, count, sizeof *p->acts)) ||
+	     (rc = grow(&p->acts, &p->cap_acts, count + MN__CKPT_PER_GROUP,
+			sizeof *p->acts)) ||
 	     !(ids = malloc((nsends + count + 1) * sizeof *ids))))
 		rc = rc ? rc : MN_ENOMEM;
 
@@ -316,7 +456,8 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 		switch (r->rk) {
 		case REC_ENTRY: {
 			uint64_t lsn = ++p->last_lsn;
-			p->ents[ne++] = (mn__wentry){
+			mn__wentry *e = &p->ents[ne];
+			*e = (mn__wentry){
 				.lsn = lsn,
 				.actor_id = a->id,
 				.seq = r->seq,
@@ -326,9 +467,19 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 				.outbox_id = r->outbox_id,
 				.type = r->type,
 				.flags = r->flags,
+				.method = r->method,
+				.dict_id = r->dict_id,
+				.raw_len = r->raw_len,
 				.payload = r->data,
 				.len = r->len,
 			};
+			if (r->method == MN__CODEC_RAW)
+				sample(p, p->rt->kinds[a->kind_idx], r->data,
+				       r->len);
+			else if (r->has_raw)
+				sample(p, p->rt->kinds[a->kind_idx],
+				       r->data + r->len, (size_t)r->raw_len);
+			ne++;
 			if (r->is_new)
 				p->acts[na++] = (mn__wactor){
 					.id = a->id,
@@ -348,13 +499,14 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 				break;
 			if (r->outbox_id)
 				p->dels[nd++] = r->outbox_id;
-			const unsigned char *q = r->data + r->len;
+			const unsigned char *q = r->data + r->sends_off;
 			for (uint32_t i = 0; i < r->nsends; i++) {
 				held_send h;
 				memcpy(&h, q, sizeof h);
 				uint64_t id = p->next_outbox_id++;
 				ids[nid++] = id;
-				p->obs[no++] = (mn__woutbox){
+				mn__woutbox *ob = &p->obs[no++];
+				*ob = (mn__woutbox){
 					.id = id,
 					.kind_id = p->rt->kinds[h.kind_idx]
 							   ->store_id,
@@ -366,6 +518,8 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 					.payload = q + sizeof h + h.key_len,
 					.len = (size_t)h.len,
 				};
+				codec_choice(p->rt->kinds[h.kind_idx], ob->len,
+					     &ob->compress, &ob->dict_id);
 				q += held_size(h.key_len, (size_t)h.len);
 			}
 			break;
@@ -386,7 +540,8 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 		case REC_DURABLE: {
 			uint64_t id = p->next_outbox_id++;
 			ids[nid++] = id;
-			p->obs[no++] = (mn__woutbox){
+			mn__woutbox *ob = &p->obs[no++];
+			*ob = (mn__woutbox){
 				.id = id,
 				.kind_id = r->target->store_id,
 				.key = r->data + r->len,
@@ -397,11 +552,24 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 				.payload = r->data,
 				.len = r->len,
 			};
+			codec_choice(r->target, r->len, &ob->compress,
+				     &ob->dict_id);
 			break;
 		}
 		case REC_OUTBOX_DEL:
 			p->dels[nd++] = r->outbox_id;
 			break;
+		}
+	}
+	size_t ckpt_taken = 0;
+	bool ckpt_last = false;
+	if (!rc && p->ckpt_active) {
+		ckpt_last = checkpoint_take(p, MN__CKPT_PER_GROUP, &na,
+					    &ckpt_taken);
+		if (ckpt_last) {
+			b.checkpoint_lsn = p->ckpt_lsn;
+			b.next_actor_id = atomic_load_explicit(
+				&p->next_actor_id, memory_order_relaxed);
 		}
 	}
 	if (!rc) {
@@ -420,6 +588,9 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 		}
 	}
 	if (!rc) {
+		p->ckpt_pos += ckpt_taken;
+		if (ckpt_last)
+			p->ckpt_active = false;
 		atomic_fetch_add_explicit(&p->commits, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&p->journaled, ne,
 					  memory_order_relaxed);
@@ -503,10 +674,12 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&p->mu);
 
 		commit_group(p, list, n);
+		if (!atomic_load_explicit(&p->error, memory_order_relaxed))
+			train_dicts(p);
 		if (p->ndirty >= MN__CHECKPOINT_EVERY)
-			checkpoint(p);
+			checkpoint_begin(p);
 	}
-	checkpoint(p);
+	checkpoint_all(p);
 	return NULL;
 }
 
@@ -579,7 +752,12 @@ void mn__persist_close(mn_runtime *rt)
 	}
 	mn__codec_free(p->codec);
 	mn__store_close(p->store);
+	for (unsigned i = 0; i < MN_KINDS_MAX; i++) {
+		mn__buf_free(&p->kc[i].samples);
+		free(p->kc[i].sizes);
+	}
 	free(p->dirty);
+	free(p->ckpt);
 	free(p->ents);
 	free(p->obs);
 	free(p->dels);
@@ -632,7 +810,13 @@ static int redeliver_one(void *arg, const mn__entry *e)
 
 int mn__persist_kind_id(mn_runtime *rt, mn_kind *k)
 {
-	return mn__store_kind_id(rt->persist->store, k->name, &k->store_id);
+	int rc = mn__store_kind_id(rt->persist->store, k->name, &k->store_id);
+	if (rc)
+		return rc;
+	uint32_t dict = mn__store_kind_dict(rt->persist->store, k->store_id);
+	atomic_init(&k->dict_id, dict);
+	atomic_init(&k->sampling, dict == 0);
+	return 0;
 }
 
 int mn__persist_find(mn_runtime *rt, const mn_kind *k, const void *key,
@@ -775,9 +959,19 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 			     int handle_rc)
 {
 	mn_ctx *ctx = &w->ctx;
+	mn_kind *k = w->rt->kinds[a->kind_idx];
 	(void)handle_rc;
-	wrec *r = malloc(sizeof *r + m->len + ctx->pending.len);
 	ctx->hold_sends = false;
+
+	/* Compress here, in parallel on the workers, not on the single
+	 * writer thread (measured: zstd took half the writer's time). */
+	uint32_t dict = atomic_load_explicit(&k->dict_id, memory_order_acquire);
+	bool compress = m->len && (dict || m->len >= MN__PLAIN_MIN);
+	size_t cap = compress ? mn__codec_bound(m->len) : m->len;
+	bool keep_raw = compress && !dict &&
+			atomic_load_explicit(&k->sampling, memory_order_relaxed);
+	size_t raw_extra = keep_raw ? m->len : 0;
+	wrec *r = malloc(sizeof *r + cap + raw_extra + ctx->pending.len);
 	if (!r) {
 		/* The held sends were counted as sent: count them (and
 		 * the message) done, they are lost with the record. */
@@ -785,6 +979,29 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 		return MN_ENOMEM;
 	}
 	memset(r, 0, sizeof *r);
+	r->raw_len = m->len;
+	r->method = MN__CODEC_RAW;
+	r->len = m->len;
+	if (compress) {
+		size_t clen;
+		uint8_t method;
+		if (mn__codec_compress(w->codec, dict, m->data, m->len, r->data,
+				       cap, &clen, &method) == 0) {
+			r->method = method;
+			r->len = clen;
+			r->dict_id = method == MN__CODEC_ZSTD_DICT ? dict : 0;
+		}
+	}
+	if (r->method == MN__CODEC_RAW) {
+		r->len = m->len;
+		if (m->len)
+			memcpy(r->data, m->data, m->len);
+		keep_raw = false;
+	}
+	if (keep_raw)
+		memcpy(r->data + r->len, m->data, m->len);
+	r->has_raw = keep_raw;
+	r->sends_off = r->len + (keep_raw ? m->len : 0);
 	r->rk = REC_ENTRY;
 	r->actor = a;
 	r->is_new = (a->flags & MN__ACTOR_NEW) != 0;
@@ -795,13 +1012,11 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 	r->unix_ms = now_unix_ms();
 	r->type = m->type;
 	r->flags = m->flags & MN__MSG_PUBLIC_MASK;
-	r->len = m->len;
 	r->nsends = ctx->npending;
 	r->sends_len = ctx->pending.len;
-	if (m->len)
-		memcpy(r->data, m->data, m->len);
 	if (ctx->pending.len)
-		memcpy(r->data + m->len, ctx->pending.data, ctx->pending.len);
+		memcpy(r->data + r->sends_off, ctx->pending.data,
+		       ctx->pending.len);
 	enqueue(w->rt->persist, r);
 	return 0;
 }

@@ -28,6 +28,12 @@ struct mn_kind {
 	uint16_t idx;
 	bool persistent;   /* journaled (the runtime has a store, not VOLATILE) */
 	uint32_t store_id; /* the kind's id in the store (persistent kinds) */
+	/* Compression: the kind's current dictionary (0: none), and whether
+	 * the writer still samples its payloads to train one. Written by the
+	 * writer thread (release) once the dictionary is in the store's
+	 * dictset; read by workers (acquire) to compress journal payloads. */
+	_Atomic uint32_t dict_id;
+	_Atomic bool sampling;
 	mn_kind_def def;   /* def.name points at name[] below */
 	char name[MN_KIND_NAME_MAX + 1];
 };

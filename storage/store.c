@@ -89,6 +89,7 @@ struct mn__store {
 	unsigned nkinds;
 	struct {
 		uint32_t id;
+		uint32_t dict_id;
 		char name[MN_KIND_NAME_MAX + 1];
 	} kinds[KINDS_CACHE];
 };
@@ -628,6 +629,7 @@ out_free_state:
 }
 
 static int load_kinds(mn__store *s, MDB_txn *txn);
+static int commit_fail(mn__store *s, int rc);
 
 int mn__store_open(const char *path, const mn__store_opts *opts,
 		   mn__store **out, mn__store_info *info_out)
@@ -816,6 +818,7 @@ static int load_kinds(mn__store *s, MDB_txn *txn)
 			return fail(s, MN_ECORRUPT, "kinds: bad record");
 		}
 		s->kinds[s->nkinds].id = kr->id;
+		s->kinds[s->nkinds].dict_id = kr->dict_id;
 		strcpy(s->kinds[s->nkinds].name, kr->name);
 		s->nkinds++;
 		mnemo__kind_record__free_unpacked(kr, NULL);
@@ -865,6 +868,7 @@ int mn__store_kind_id(mn__store *s, const char *name, uint32_t *id)
 		goto out_unlock;
 	}
 	s->kinds[s->nkinds].id = kr.id;
+	s->kinds[s->nkinds].dict_id = 0;
 	strcpy(s->kinds[s->nkinds].name, name);
 	s->nkinds++;
 	*id = kr.id;
@@ -886,6 +890,84 @@ int mn__store_kind_name(mn__store *s, uint32_t id, char *buf, size_t cap)
 	}
 	pthread_mutex_unlock(&s->kinds_mu);
 	return rc;
+}
+
+uint32_t mn__store_kind_dict(mn__store *s, uint32_t kind_id)
+{
+	uint32_t d = 0;
+	pthread_mutex_lock(&s->kinds_mu);
+	for (unsigned i = 0; i < s->nkinds; i++)
+		if (s->kinds[i].id == kind_id)
+			d = s->kinds[i].dict_id;
+	pthread_mutex_unlock(&s->kinds_mu);
+	return d;
+}
+
+int mn__store_dict_add(mn__store *s, uint32_t kind_id, const void *dict,
+		       size_t len, uint32_t *id)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	unsigned char kb[4];
+	uint32_t next = 1;
+	unsigned ki;
+	int rc;
+
+	pthread_mutex_lock(&s->kinds_mu);
+	for (ki = 0; ki < s->nkinds && s->kinds[ki].id != kind_id; ki++)
+		;
+	if (ki == s->nkinds) {
+		pthread_mutex_unlock(&s->kinds_mu);
+		return fail(s, MN_ENOKIND, "dictionary for unknown kind %u",
+			    kind_id);
+	}
+	if ((rc = maybe_grow(s)) || (rc = txn_begin(s, true, &txn))) {
+		pthread_mutex_unlock(&s->kinds_mu);
+		return rc > 0 ? mdb_fail(s, rc, "storing a dictionary") : rc;
+	}
+	if ((rc = mdb_cursor_open(txn, s->dbi[DB_DICTS], &c)) == 0) {
+		if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == 4)
+			next = ((uint32_t)((unsigned char *)k.mv_data)[0] << 24 |
+				(uint32_t)((unsigned char *)k.mv_data)[1] << 16 |
+				(uint32_t)((unsigned char *)k.mv_data)[2] << 8 |
+				((unsigned char *)k.mv_data)[3]) +
+			       1;
+		mdb_cursor_close(c);
+	}
+	Mnemo__Dictionary d = MNEMO__DICTIONARY__INIT;
+	d.id = next;
+	d.kind_id = kind_id;
+	d.created_unix_ms = now_ms();
+	d.dict.data = (uint8_t *)dict;
+	d.dict.len = len;
+	be32_put(kb, next);
+	k.mv_size = 4;
+	k.mv_data = kb;
+	Mnemo__KindRecord kr = MNEMO__KIND_RECORD__INIT;
+	kr.id = kind_id;
+	kr.name = s->kinds[ki].name;
+	kr.dict_id = next;
+	MDB_val kk = {.mv_size = strlen(kr.name), .mv_data = kr.name};
+	if (rc || (rc = put_msg(s, txn, DB_DICTS, &k, &d.base, R_DICT, 0)) ||
+	    (rc = put_msg(s, txn, DB_KINDS, &kk, &kr.base, R_KIND, 0))) {
+		txn_abort(s, txn);
+		pthread_mutex_unlock(&s->kinds_mu);
+		return mdb_fail(s, rc, "storing a dictionary");
+	}
+	if ((rc = txn_commit(s, txn))) {
+		pthread_mutex_unlock(&s->kinds_mu);
+		return commit_fail(s, rc);
+	}
+	/* Committed: now records may name it. */
+	rc = mn__dictset_add(s->dicts, next, dict, len);
+	if (rc == 0)
+		s->kinds[ki].dict_id = next;
+	pthread_mutex_unlock(&s->kinds_mu);
+	if (rc)
+		return fail(s, rc, "dictionary %u rejected by zstd", next);
+	*id = next;
+	return 0;
 }
 
 /* ---- actors ---------------------------------------------------------------- */
@@ -1012,15 +1094,16 @@ int mn__store_actor_find(mn__store *s, uint32_t kind_id, const void *key,
 /* ---- writing --------------------------------------------------------------- */
 
 /* Compress payload into scratch (grown as needed); sets codec fields. */
-static int pack_payload(mn__codec *codec, uint32_t dict_id, const void *p,
-			size_t len, mn_buf *scratch, ProtobufCBinaryData *out,
-			uint32_t *method, uint32_t *out_dict)
+static int pack_payload(mn__codec *codec, bool compress, uint32_t dict_id,
+			const void *p, size_t len, mn_buf *scratch,
+			ProtobufCBinaryData *out, uint32_t *method,
+			uint32_t *out_dict)
 {
 	*method = MN__CODEC_RAW;
 	*out_dict = 0;
 	out->data = (uint8_t *)p;
 	out->len = len;
-	if (!codec || len == 0)
+	if (!codec || !compress || len == 0)
 		return 0;
 	size_t bound = mn__codec_bound(len), clen;
 	uint8_t m;
@@ -1073,6 +1156,21 @@ static int write_once(mn__store *s, mn__codec *codec, const mn__wbatch *b,
 	for (size_t i = 0; i < b->n_actors; i++) {
 		const mn__wactor *a = &b->actors[i];
 		Mnemo__ActorMeta m = MNEMO__ACTOR_META__INIT;
+		if (!a->is_new) {
+			/* A head update: keep what the record already
+			 * holds (creation time, first entry). */
+			Mnemo__ActorMeta *old;
+			if ((rc = meta_get(s, txn, a->id, &old)))
+				goto out_abort;
+			old->last_seq = a->last_seq;
+			old->last_lsn = a->last_lsn;
+			old->last_active_unix_ms = a->last_active_unix_ms;
+			rc = meta_put(s, txn, old);
+			mnemo__actor_meta__free_unpacked(old, NULL);
+			if (rc)
+				goto out_abort;
+			continue;
+		}
 		m.id = a->id;
 		m.kind_id = a->kind_id;
 		m.key.data = (uint8_t *)a->key;
@@ -1118,11 +1216,24 @@ static int write_once(mn__store *s, mn__codec *codec, const mn__wbatch *b,
 		je.prev_lsn = e->prev_lsn;
 		je.outbox_id = e->outbox_id;
 		je.flags = e->flags;
-		je.raw_len = e->len;
-		if ((rc = pack_payload(codec, e->dict_id, e->payload, e->len,
-				       scratch, &je.payload, &je.codec,
-				       &je.dict_id)))
-			goto out_abort;
+		if (e->compress) {
+			je.raw_len = e->len;
+			if ((rc = pack_payload(codec, true, e->dict_id,
+					       e->payload, e->len, scratch,
+					       &je.payload, &je.codec,
+					       &je.dict_id)))
+				goto out_abort;
+		} else {
+			/* Already in its stored form. */
+			je.codec = e->method;
+			je.dict_id = e->method == MN__CODEC_ZSTD_DICT
+					     ? e->dict_id
+					     : 0;
+			je.raw_len = e->method == MN__CODEC_RAW ? e->len
+								: e->raw_len;
+			je.payload.data = (uint8_t *)e->payload;
+			je.payload.len = e->len;
+		}
 		be64_put(kb, e->lsn);
 		k.mv_size = 8;
 		if ((rc = put_msg(s, txn, DB_LOG, &k, &je.base, R_ENTRY,
@@ -1144,7 +1255,8 @@ static int write_once(mn__store *s, mn__codec *codec, const mn__wbatch *b,
 		oe.sender_id = o->sender_id;
 		oe.unix_ms = o->unix_ms;
 		oe.raw_len = o->len;
-		if ((rc = pack_payload(codec, o->dict_id, o->payload, o->len,
+		if ((rc = pack_payload(codec, o->compress, o->dict_id,
+				       o->payload, o->len,
 				       scratch, &oe.payload, &oe.codec,
 				       &oe.dict_id)))
 			goto out_abort;
@@ -1244,6 +1356,8 @@ static int unpack_payload(const mn__store *s, mn__codec *codec,
 			  const ProtobufCBinaryData *d, mn_buf *dst,
 			  const void **p, size_t *n, const char *where)
 {
+	if (method > 255)
+		return fail(s, MN_ECORRUPT, "%s: codec %u unknown", where, method);
 	if (method == MN__CODEC_RAW) {
 		if (d->len != raw_len)
 			return fail(s, MN_ECORRUPT, "%s: length %zu, expected %llu",

@@ -84,13 +84,31 @@ int mn__store_kind_id(mn__store *s, const char *name, uint32_t *id);
 /* The kind name of id into buf (NUL-terminated). MN_ENOKIND if unknown. */
 int mn__store_kind_name(mn__store *s, uint32_t id, char *buf, size_t cap);
 
+/* The dictionary new records of kind id use (0: none yet). Any thread. */
+uint32_t mn__store_kind_dict(mn__store *s, uint32_t kind_id);
+
+/*
+ * Store a trained dictionary for kind kind_id under a new id, make it the
+ * kind's current one, and add it to the dictset (its own transaction;
+ * older dictionaries stay, so old records stay readable). Returns 0 and
+ * *id, or a store error. Writer thread.
+ */
+int mn__store_dict_add(mn__store *s, uint32_t kind_id, const void *dict,
+		       size_t len, uint32_t *id);
+
 /* ---- writing (one writer thread) ----------------------------------------- */
 
 typedef struct mn__wentry {
 	uint64_t lsn; /* assigned by the writer, strictly increasing */
 	uint64_t actor_id, seq, prev_lsn, sender_id, unix_ms, outbox_id;
 	uint32_t type, flags;
-	uint32_t dict_id; /* compress with this dictionary; 0 = none */
+	bool compress;    /* compress the payload now (with dict_id) */
+	uint32_t dict_id; /* the dictionary (0 = none) */
+	/* When compress is false: how payload is already stored (a
+	 * MN__CODEC_* method; the caller compressed it) and its length
+	 * before compression. RAW with raw_len == len for plain bytes. */
+	uint32_t method;
+	uint64_t raw_len;
 	const void *payload;
 	size_t len;
 } mn__wentry;
@@ -102,6 +120,7 @@ typedef struct mn__woutbox {
 	size_t key_len;
 	uint32_t type, flags;
 	uint64_t sender_id, unix_ms;
+	bool compress;
 	uint32_t dict_id;
 	const void *payload;
 	size_t len;

@@ -23,7 +23,7 @@
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
-/* ---- random numbers ----------------------------------------------------- */
+/* ---- random numbers ---------------------------------------------------- */
 
 typedef struct rng {
 	uint64_t s;
@@ -67,7 +67,8 @@ static void rng_seed(rng *r, uint64_t seed, uint64_t stream, uint64_t n)
 
 #define PICK(r, list) ((list)[rbelow((r), N_OF(list))])
 
-/* ---- word lists (written for this generator) ---------------------------- */
+/* ---- word lists (written for this generator) --------------------------- */
+/* clang-format off */
 
 /* Ranked roughly by how often support conversations use them. */
 static const char *const VOCAB[] = {
@@ -300,8 +301,9 @@ static const char *const PHRASE[] = {
     "the last scan", "at the local facility", "out for delivery",
     "signature required", "left with a neighbor", "in the parcel locker",
 };
+/* clang-format on */
 
-/* ---- Zipf sampling over VOCAB ------------------------------------------- */
+/* ---- Zipf sampling over VOCAB ------------------------------------------ */
 
 static uint64_t vocab_cum[N_OF(VOCAB)];
 static uint64_t phrase_cum[N_OF(PHRASE)];
@@ -349,7 +351,7 @@ static const char *zipf_phrase(rng *r)
 	return PHRASE[zipf_pick(r, phrase_cum, N_OF(PHRASE))];
 }
 
-/* ---- the work buffer ----------------------------------------------------- */
+/* ---- the work buffer --------------------------------------------------- */
 
 typedef struct wbuf {
 	char b[WORK_MAX];
@@ -387,7 +389,7 @@ static void putf(wbuf *w, const char *fmt, ...)
 	va_end(ap);
 	if (n > 0)
 		w->len += (size_t)n < WORK_MAX - w->len ? (size_t)n
-							  : WORK_MAX - w->len - 1;
+							: WORK_MAX - w->len - 1;
 }
 
 static const char B62[] =
@@ -405,19 +407,19 @@ static void put_digits(wbuf *w, rng *r, unsigned n)
 		putc_(w, (char)('0' + rbelow(r, 10)));
 }
 
-/* ---- conversation context ------------------------------------------------ */
+/* ---- conversation context ---------------------------------------------- */
 
 typedef struct conv {
-	char id[24];      /* conv_ + 12 base62 */
+	char id[24]; /* conv_ + 12 base62 */
 	char first[16], last[16];
 	char email[64];
-	char customer[16];  /* cus_ + 8 digits */
-	char order[24];     /* ORD-2026-xxxxxxx */
+	char customer[16]; /* cus_ + 8 digits */
+	char order[24];	   /* ORD-2026-xxxxxxx */
 	char tracking[24];
 	char code[16];
 	char ticket[16];
 	const char *company, *product, *carrier, *city, *status;
-	uint64_t t0;      /* seconds since 2026-01-01T00:00:00Z */
+	uint64_t t0;	  /* seconds since 2026-01-01T00:00:00Z */
 	unsigned price_c; /* a price in cents */
 } conv;
 
@@ -444,7 +446,8 @@ static void str_digits(char *dst, const char *prefix, rng *r, unsigned n)
 static void lower(char *dst, const char *src)
 {
 	for (; *src; src++)
-		*dst++ = (*src >= 'A' && *src <= 'Z') ? (char)(*src + 32) : *src;
+		*dst++ =
+		    (*src >= 'A' && *src <= 'Z') ? (char)(*src + 32) : *src;
 	*dst = '\0';
 }
 
@@ -531,7 +534,7 @@ static void put_price(wbuf *w, unsigned cents)
 	putf(w, "%u.%02u", cents / 100, cents % 100);
 }
 
-/* ---- text ---------------------------------------------------------------- */
+/* ---- text -------------------------------------------------------------- */
 
 static void put_words(wbuf *w, rng *r, unsigned n, int capital)
 {
@@ -627,9 +630,8 @@ static void put_template(wbuf *w, rng *r, const conv *c, const char *t)
 
 /* Sentences until the text reaches want bytes (at least one sentence):
  * templates with probability tmpl_pct, Zipf sentences otherwise. */
-static void put_text(wbuf *w, rng *r, const conv *c,
-		     const char *const *tmpl, size_t ntmpl, unsigned tmpl_pct,
-		     size_t want)
+static void put_text(wbuf *w, rng *r, const conv *c, const char *const *tmpl,
+		     size_t ntmpl, unsigned tmpl_pct, size_t want)
 {
 	size_t start = w->len;
 
@@ -643,7 +645,7 @@ static void put_text(wbuf *w, rng *r, const conv *c,
 	} while (w->len - start < want);
 }
 
-/* ---- records -------------------------------------------------------------- */
+/* ---- records ----------------------------------------------------------- */
 
 enum { T_SYSTEM, T_USER, T_ASSISTANT, T_CALL, T_RESULT };
 static const char *const TYPE_NAME[] = {"system", "user", "assistant",
@@ -655,9 +657,9 @@ static size_t pick_target(rng *r)
 	static const struct {
 		unsigned pct, lo, hi;
 	} B[] = {
-	    {16, 100, 200},  {18, 200, 300},   {19, 300, 450},
-	    {16, 450, 650},  {12, 650, 900},   {9, 900, 1300},
-	    {6, 1300, 2000}, {3, 2000, 3000},  {1, 3000, 3900},
+	    {16, 100, 200},  {18, 200, 300},  {19, 300, 450},
+	    {16, 450, 650},  {12, 650, 900},  {9, 900, 1300},
+	    {6, 1300, 2000}, {3, 2000, 3000}, {1, 3000, 3900},
 	};
 	unsigned u = (unsigned)rbelow(r, 100);
 
@@ -700,8 +702,7 @@ static void put_head(wbuf *w, rng *r, const conv *c, const char *type,
 
 /* The call id of the tool call at turn; a result names the call at the
  * turn before it (as if that one was the call). */
-static void put_call_id(wbuf *w, uint64_t seed, uint64_t conv_n,
-			unsigned turn)
+static void put_call_id(wbuf *w, uint64_t seed, uint64_t conv_n, unsigned turn)
 {
 	rng r;
 
@@ -728,8 +729,9 @@ static void gen_message(wbuf *w, rng *r, const conv *c, unsigned type,
 	if (type == T_SYSTEM && rpct(r, 35)) {
 		/* A memory summary the agent writes for itself. */
 		put_head(w, r, c, "memory", NULL, turn);
-		putf(w, ",\"customer_id\":\"%s\",\"summary\":\"Customer %s %s "
-			"(%s) contacted %s about order %s (%s). ",
+		putf(w,
+		     ",\"customer_id\":\"%s\",\"summary\":\"Customer %s %s "
+		     "(%s) contacted %s about order %s (%s). ",
 		     c->customer, c->first, c->last, c->email, c->company,
 		     c->order, c->product);
 		want = target > w->len + 40 ? target - w->len - 40 : 20;
@@ -750,8 +752,9 @@ static void gen_message(wbuf *w, rng *r, const conv *c, unsigned type,
 		want = want > 110 ? want - 110 : 16;
 		put_json_text(w, r, c, "content", ASSIST_T, N_OF(ASSIST_T), 45,
 			      want);
-		putf(w, ",\"model\":\"%s\",\"usage\":{\"prompt_tokens\":%u,"
-			"\"completion_tokens\":%u},\"finish_reason\":\"%s\"",
+		putf(w,
+		     ",\"model\":\"%s\",\"usage\":{\"prompt_tokens\":%u,"
+		     "\"completion_tokens\":%u},\"finish_reason\":\"%s\"",
 		     PICK(r, MODEL), (unsigned)rrange(r, 400, 12000),
 		     (unsigned)(want / 4 + rbelow(r, 20)), PICK(r, FINISH));
 	}
@@ -810,14 +813,14 @@ static void gen_call(wbuf *w, rng *r, uint64_t seed, uint64_t conv_n,
 		     rpct(r, 80) ? "true" : "false");
 		break;
 	case 4:
-		putf(w, "\"customer_id\":\"%s\",\"queue\":\"%s\",\"priority\":"
-			"\"%s\",\"subject\":\"",
+		putf(w,
+		     "\"customer_id\":\"%s\",\"queue\":\"%s\",\"priority\":"
+		     "\"%s\",\"subject\":\"",
 		     c->customer, PICK(r, QUEUE), PICK(r, PRIORITY));
 		put_words(w, r, (unsigned)rrange(r, 4, 9), 1);
 		put(w, "\",");
-		put_json_text(w, r, c, "description", USER_T, N_OF(USER_T),
-			      40, target > w->len + 40 ? target - w->len - 40
-						       : 40);
+		put_json_text(w, r, c, "description", USER_T, N_OF(USER_T), 40,
+			      target > w->len + 40 ? target - w->len - 40 : 40);
 		break;
 	case 5:
 		put(w, "\"sku\":\"");
@@ -826,8 +829,9 @@ static void gen_call(wbuf *w, rng *r, uint64_t seed, uint64_t conv_n,
 		put_str_list(w, r, WAREHOUSE, N_OF(WAREHOUSE), 4);
 		break;
 	case 6:
-		putf(w, "\"to\":\"%s\",\"template\":\"%s\",\"variables\":{"
-			"\"first_name\":\"%s\",\"order_id\":\"%s\",\"amount\":\"",
+		putf(w,
+		     "\"to\":\"%s\",\"template\":\"%s\",\"variables\":{"
+		     "\"first_name\":\"%s\",\"order_id\":\"%s\",\"amount\":\"",
 		     c->email,
 		     rpct(r, 50) ? "refund_confirmation" : "shipping_update",
 		     c->first, c->order);
@@ -845,8 +849,7 @@ static void gen_call(wbuf *w, rng *r, uint64_t seed, uint64_t conv_n,
 		put_ts(w, c->t0 + 86400 + 7200, 0);
 		put(w, "\"},");
 		put_json_text(w, r, c, "notes", USER_T, N_OF(USER_T), 40,
-			      target > w->len + 40 ? target - w->len - 40
-						   : 30);
+			      target > w->len + 40 ? target - w->len - 40 : 30);
 	}
 	put(w, "}}");
 }
@@ -860,8 +863,9 @@ static void gen_result(wbuf *w, rng *r, uint64_t seed, uint64_t conv_n,
 	put_call_id(w, seed, conv_n, turn > 0 ? turn - 1 : turn);
 	putf(w, ",\"tool\":\"%s\",", TOOLS[tool]);
 	if (rpct(r, 7)) {
-		putf(w, "\"ok\":false,\"latency_ms\":%u,\"error\":{\"code\":"
-			"\"%s\",\"message\":\"",
+		putf(w,
+		     "\"ok\":false,\"latency_ms\":%u,\"error\":{\"code\":"
+		     "\"%s\",\"message\":\"",
 		     (unsigned)rrange(r, 5, 30000), PICK(r, ERRCODE));
 		put_words(w, r, (unsigned)rrange(r, 4, 14), 1);
 		put(w, "\"}}");
@@ -884,25 +888,29 @@ static void gen_result(wbuf *w, rng *r, uint64_t seed, uint64_t conv_n,
 		     (unsigned)rrange(r, 2, 10));
 		/* fall through */
 	case 0:
-		putf(w, "\"order_id\":\"%s\",\"status\":\"%s\",\"placed_at\":"
-			"\"",
+		putf(w,
+		     "\"order_id\":\"%s\",\"status\":\"%s\",\"placed_at\":"
+		     "\"",
 		     c->order, c->status);
 		put_ts(w, c->t0 - rbelow(r, 20 * 86400), 0);
-		putf(w, "\",\"customer\":{\"id\":\"%s\",\"email\":\"%s\"},"
-			"\"items\":[",
+		putf(w,
+		     "\",\"customer\":{\"id\":\"%s\",\"email\":\"%s\"},"
+		     "\"items\":[",
 		     c->customer, c->email);
 		for (unsigned i = 0; i == 0 || (w->len < end && i < 20); i++) {
 			put(w, i ? ",{\"sku\":\"" : "{\"sku\":\"");
 			put_sku(w, r);
-			putf(w, "\",\"name\":\"%s\",\"qty\":%u,\"unit_price\":"
-				"\"",
+			putf(w,
+			     "\",\"name\":\"%s\",\"qty\":%u,\"unit_price\":"
+			     "\"",
 			     i ? PICK(r, PRODUCT) : c->product,
 			     (unsigned)rrange(r, 1, 3));
 			put_price(w, (unsigned)rrange(r, 199, 29999));
 			put(w, "\"}");
 		}
-		putf(w, "],\"shipping\":{\"carrier\":\"%s\",\"tracking\":\"%s\","
-			"\"eta\":\"",
+		putf(w,
+		     "],\"shipping\":{\"carrier\":\"%s\",\"tracking\":\"%s\","
+		     "\"eta\":\"",
 		     c->carrier, c->tracking);
 		put_date(w, c->t0 + rbelow(r, 10 * 86400));
 		putf(w, "\",\"address\":{\"city\":\"%s\",\"postal_code\":\"",
@@ -915,8 +923,9 @@ static void gen_result(wbuf *w, rng *r, uint64_t seed, uint64_t conv_n,
 	case 1:
 		put(w, "\"hits\":[");
 		for (unsigned i = 0; i == 0 || (w->len < end && i < 12); i++) {
-			putf(w, "%s{\"id\":\"kb_%u\",\"title\":\"%s\",\"score\":"
-				"0.%02u,\"snippet\":\"",
+			putf(w,
+			     "%s{\"id\":\"kb_%u\",\"title\":\"%s\",\"score\":"
+			     "0.%02u,\"snippet\":\"",
 			     i ? "," : "", (unsigned)rrange(r, 1000, 9999),
 			     PICK(r, TITLE_T), (unsigned)rrange(r, 30, 99));
 			put_text(w, r, c, SYSTEM_T, N_OF(SYSTEM_T), 25,
@@ -926,8 +935,9 @@ static void gen_result(wbuf *w, rng *r, uint64_t seed, uint64_t conv_n,
 		put(w, "]");
 		break;
 	case 2:
-		putf(w, "\"id\":\"%s\",\"name\":\"%s %s\",\"email\":\"%s\","
-			"\"tier\":\"%s\",\"since\":\"",
+		putf(w,
+		     "\"id\":\"%s\",\"name\":\"%s %s\",\"email\":\"%s\","
+		     "\"tier\":\"%s\",\"since\":\"",
 		     c->customer, c->first, c->last, c->email, PICK(r, TIER));
 		put_date(w, c->t0 - rbelow(r, 900 * 86400));
 		putf(w, "\",\"orders\":%u,\"lifetime_value\":\"",
@@ -949,16 +959,18 @@ static void gen_result(wbuf *w, rng *r, uint64_t seed, uint64_t conv_n,
 		put_sku(w, r);
 		put(w, "\",\"levels\":[");
 		for (unsigned i = 0; i < N_OF(WAREHOUSE); i++)
-			putf(w, "%s{\"warehouse\":\"%s\",\"available\":%u,"
-				"\"reserved\":%u}",
+			putf(w,
+			     "%s{\"warehouse\":\"%s\",\"available\":%u,"
+			     "\"reserved\":%u}",
 			     i ? "," : "", WAREHOUSE[i],
 			     (unsigned)rbelow(r, 500), (unsigned)rbelow(r, 40));
 		put(w, "]");
 		break;
 	default:
-		putf(w, "\"ticket_id\":\"%s\",\"queue\":\"%s\",\"assignee\":null,"
-			"\"url\":\"https://support.example.com/t/%s\","
-			"\"created_at\":\"",
+		putf(w,
+		     "\"ticket_id\":\"%s\",\"queue\":\"%s\",\"assignee\":null,"
+		     "\"url\":\"https://support.example.com/t/%s\","
+		     "\"created_at\":\"",
 		     c->ticket, PICK(r, QUEUE), c->ticket + 4);
 		put_ts(w, c->t0 + turn * 23, (unsigned)rbelow(r, 1000));
 		put(w, "\"");

@@ -8,10 +8,10 @@
  * sentence templates, and the identifiers real traffic carries (random
  * conversation and call ids, timestamps, order and tracking numbers, emails,
  * prices). Records of one conversation (16 consecutive indexes) share a
- * customer, an order and a product. Sizes run from 100 bytes to
+ * customer, an order and a product. Sizes run from about 140 bytes to
  * CORPUS_RECORD_MAX, with a mean near 600 bytes.
  *
- * Only integer arithmetic and exact IEEE operations are used, so a record
+ * Only integer arithmetic is used (no floating point, no libm), so a record
  * depends on (seed, index) alone: the same on every machine and build.
  * Nothing in here was copied from real conversations.
  */
@@ -26,7 +26,7 @@
 
 /*
  * Write record number index of the corpus seeded with seed to out and return
- * its length (100..CORPUS_RECORD_MAX bytes, not NUL-terminated). A cap
+ * its length (at most CORPUS_RECORD_MAX bytes, not NUL-terminated). A cap
  * below CORPUS_RECORD_MAX truncates the record to cap bytes (the returned
  * length is then at most cap). Thread-safe; deterministic in (seed, index).
  */

@@ -24,11 +24,11 @@
 /* ---- payloads ---------------------------------------------------------- */
 
 static const char *const WORDS[] = {
-    "the",     "order",    "refund",  "please", "package", "tracking",
-    "arrived", "customer", "account", "email",  "thanks",  "delivery",
+    "the",     "order",	   "refund",  "please", "package", "tracking",
+    "arrived", "customer", "account", "email",	"thanks",  "delivery",
     "status",  "shipped",  "damaged", "return", "label",   "we",
-    "you",     "your",     "it",      "is",     "not",     "can",
-    "I",       "check",    "today",   "again",  "sorry",   "help",
+    "you",     "your",	   "it",      "is",	"not",	   "can",
+    "I",       "check",	   "today",   "again",	"sorry",   "help",
 };
 static const char *const ROLES[] = {"user", "assistant", "tool", "system"};
 
@@ -57,15 +57,16 @@ static size_t make_record(mt_rng *r, int flavour, char *buf, size_t cap,
 				      mt_rng_below(r, NWORDS) / NWORDS];
 		n += (size_t)snprintf(buf + n, cap - n, "%s ", w);
 		if (mt_rng_below(r, 12) == 0)
-			n += (size_t)snprintf(buf + n, cap - n, "#%u ",
-					      (unsigned)mt_rng_below(r, 1000000));
+			n += (size_t)snprintf(
+			    buf + n, cap - n, "#%u ",
+			    (unsigned)mt_rng_below(r, 1000000));
 	}
 	n += (size_t)snprintf(buf + n, cap - n, flavour ? "</event>" : "\"}");
 	return n;
 }
 
 #define NSAMPLES 300
-#define REC_MAX 2048
+#define REC_MAX	 2048
 
 /* A dictionary trained on NSAMPLES records of one flavour. */
 static void *train_dict(int flavour, uint64_t stream, size_t *len)
@@ -134,10 +135,9 @@ static size_t roundtrip(mn__codec *c, uint32_t dict_id, const void *src,
 		assert_int_equal(out_len, len);
 	else
 		assert_true(out_len < len);
-	assert_rc(mn__codec_decompress(c, method,
-				       method == MN__CODEC_ZSTD_DICT ? dict_id
-								     : 0,
-				       dst, out_len, back, len),
+	assert_rc(mn__codec_decompress(
+		      c, method, method == MN__CODEC_ZSTD_DICT ? dict_id : 0,
+		      dst, out_len, back, len),
 		  0);
 	assert_memory_equal(back, src, len);
 	free(dst);
@@ -145,7 +145,7 @@ static size_t roundtrip(mn__codec *c, uint32_t dict_id, const void *src,
 	return out_len;
 }
 
-/* ---- CRC-32C --------------------------------------------------------- */
+/* ---- CRC-32C ----------------------------------------------------------- */
 
 typedef uint32_t (*crc_fn)(uint32_t, const void *, size_t);
 
@@ -201,15 +201,14 @@ static void test_crc32c_hw_vs_sw(void **state)
 			assert_int_equal(mn__crc32c_hw(seed, buf + off, n), sw);
 		/* Split anywhere: same CRC. */
 		size_t k = n ? mt_rng_below(&r, n + 1) : 0;
-		assert_int_equal(
-		    mn__crc32c(mn__crc32c(seed, buf + off, k), buf + off + k,
-			       n - k),
-		    sw);
+		assert_int_equal(mn__crc32c(mn__crc32c(seed, buf + off, k),
+					    buf + off + k, n - k),
+				 sw);
 	}
 	free(buf);
 }
 
-/* ---- round trips ------------------------------------------------------ */
+/* ---- round trips ------------------------------------------------------- */
 
 static void test_roundtrip_methods(void **state)
 {
@@ -226,8 +225,8 @@ static void test_roundtrip_methods(void **state)
 				       100 + mt_rng_below(&r, 1500));
 		raw_total += n;
 		plain_total += roundtrip(f.codec, 0, rec, n, -1);
-		dict_total += roundtrip(f.codec, 1, rec, n,
-					MN__CODEC_ZSTD_DICT);
+		dict_total +=
+		    roundtrip(f.codec, 1, rec, n, MN__CODEC_ZSTD_DICT);
 	}
 	/* The dictionary must earn its keep on its own kind of records. */
 	print_message("200 records: %zu bytes raw, %zu zstd, %zu with "
@@ -323,18 +322,18 @@ static void test_compress_errors(void **state)
 	assert_rc(mn__codec_compress(f.codec, 7, src, 300, dst, 400, &out_len,
 				     &method),
 		  MN_EINVAL);
-	assert_rc(mn__codec_compress(NULL, 0, src, 300, dst, 400, &out_len,
-				     &method),
-		  MN_EINVAL);
+	assert_rc(
+	    mn__codec_compress(NULL, 0, src, 300, dst, 400, &out_len, &method),
+	    MN_EINVAL);
 	assert_rc(mn__codec_compress(f.codec, 0, NULL, 300, dst, 400, &out_len,
 				     &method),
 		  MN_EINVAL);
-	assert_rc(mn__codec_compress(f.codec, 0, src, 300, dst, 400, NULL,
-				     &method),
-		  MN_EINVAL);
-	assert_rc(mn__codec_compress(f.codec, 0, src, 300, dst, 400, &out_len,
-				     NULL),
-		  MN_EINVAL);
+	assert_rc(
+	    mn__codec_compress(f.codec, 0, src, 300, dst, 400, NULL, &method),
+	    MN_EINVAL);
+	assert_rc(
+	    mn__codec_compress(f.codec, 0, src, 300, dst, 400, &out_len, NULL),
+	    MN_EINVAL);
 	assert_rc(mn__codec_decompress(NULL, 0, 0, src, 1, dst, 1), MN_EINVAL);
 	assert_rc(mn__codec_decompress(f.codec, 0, 0, NULL, 1, dst, 1),
 		  MN_EINVAL);
@@ -349,7 +348,7 @@ static void test_compress_errors(void **state)
 	mn__dictset_free(NULL);
 }
 
-/* ---- dictionary sets and training ------------------------------------ */
+/* ---- dictionary sets and training -------------------------------------- */
 
 static void test_dictset_add(void **state)
 {
@@ -392,9 +391,8 @@ static void test_dictset_add(void **state)
 
 	/* Many ids (the table grows), all found, the others not. */
 	for (uint32_t id = 2; id < 60; id++)
-		assert_rc(mn__dictset_add(f.set, id * 7919u, f.dict,
-					  f.dict_len),
-			  0);
+		assert_rc(
+		    mn__dictset_add(f.set, id * 7919u, f.dict, f.dict_len), 0);
 	for (uint32_t id = 2; id < 60; id++) {
 		assert_int_equal(mn__dictset_has(f.set, id * 7919u), 1);
 		assert_int_equal(mn__dictset_has(f.set, id * 7919u + 1), 0);
@@ -419,19 +417,18 @@ static void test_dict_train_limits(void **state)
 		sizes[i] = make_record(&r, 0, samples + off, 600, 300);
 		off += sizes[i];
 	}
-	assert_rc(mn__dict_train(NULL, sizes, 64, 4096, dict, &len),
-		  MN_EINVAL);
+	assert_rc(mn__dict_train(NULL, sizes, 64, 4096, dict, &len), MN_EINVAL);
 	assert_rc(mn__dict_train(samples, NULL, 64, 4096, dict, &len),
 		  MN_EINVAL);
 	assert_rc(mn__dict_train(samples, sizes, 64, 4096, NULL, &len),
 		  MN_EINVAL);
 	assert_rc(mn__dict_train(samples, sizes, 64, 4096, dict, NULL),
 		  MN_EINVAL);
-	assert_rc(mn__dict_train(samples, sizes, MN__DICT_MIN_SAMPLES - 1,
-				 4096, dict, &len),
-		  MN_EINVAL);
-	assert_rc(mn__dict_train(samples, sizes, 64, MN__DICT_MIN_CAP - 1,
+	assert_rc(mn__dict_train(samples, sizes, MN__DICT_MIN_SAMPLES - 1, 4096,
 				 dict, &len),
+		  MN_EINVAL);
+	assert_rc(mn__dict_train(samples, sizes, 64, MN__DICT_MIN_CAP - 1, dict,
+				 &len),
 		  MN_EINVAL);
 	/* 8 samples of 30 bytes: under 2 * MN__DICT_MIN_CAP in all. */
 	size_t tiny[8] = {30, 30, 30, 30, 30, 30, 30, 30};
@@ -486,10 +483,9 @@ static void test_dict_retrain(void **state)
 		dict_of[i] = later ? 2 : 1;
 		stored[i] = malloc(mn__codec_bound(len[i]));
 		assert_non_null(stored[i]);
-		assert_rc(mn__codec_compress(f.codec, dict_of[i], rec[i],
-					     len[i], stored[i],
-					     mn__codec_bound(len[i]), &slen[i],
-					     &method[i]),
+		assert_rc(mn__codec_compress(
+			      f.codec, dict_of[i], rec[i], len[i], stored[i],
+			      mn__codec_bound(len[i]), &slen[i], &method[i]),
 			  0);
 		assert_int_equal(method[i], MN__CODEC_ZSTD_DICT);
 	}
@@ -502,8 +498,8 @@ static void test_dict_retrain(void **state)
 			char *back = malloc(len[i]);
 			assert_non_null(back);
 			assert_rc(mn__codec_decompress(c, method[i], dict_of[i],
-						       stored[i], slen[i],
-						       back, len[i]),
+						       stored[i], slen[i], back,
+						       len[i]),
 				  0);
 			assert_memory_equal(back, rec[i], len[i]);
 			free(back);
@@ -525,7 +521,7 @@ static void test_dict_retrain(void **state)
 	fixture_close(&f);
 }
 
-/* ---- corruption ------------------------------------------------------- */
+/* ---- corruption -------------------------------------------------------- */
 
 /* Decode len bytes copied to a buffer of exactly that size, into a buffer
  * of exactly raw_len bytes, so that ASan sees any access outside them. */
@@ -556,8 +552,7 @@ typedef struct stored_rec {
 	uint32_t dict_id;
 } stored_rec;
 
-static void store_rec(mn__codec *c, mt_rng *r, uint32_t dict_id,
-		      stored_rec *s)
+static void store_rec(mn__codec *c, mt_rng *r, uint32_t dict_id, stored_rec *s)
 {
 	s->len = make_record(r, 0, s->raw, sizeof(s->raw),
 			     150 + mt_rng_below(r, 900));
@@ -597,18 +592,18 @@ static void test_corrupt_metadata(void **state)
 		assert_rc(decode_exact(f.codec, s.method, s.dict_id, s.st,
 				       s.slen, s.slen),
 			  MN_ECORRUPT);
-		assert_rc(decode_exact(f.codec, s.method, s.dict_id, s.st,
-				       s.slen, 0),
-			  MN_ECORRUPT);
+		assert_rc(
+		    decode_exact(f.codec, s.method, s.dict_id, s.st, s.slen, 0),
+		    MN_ECORRUPT);
 		/* Unknown methods. */
 		for (unsigned m = 3; m < 256; m += 17)
 			assert_rc(decode_exact(f.codec, (uint8_t)m, s.dict_id,
 					       s.st, s.slen, s.len),
 				  MN_ECORRUPT);
 		/* Empty payload. */
-		assert_rc(decode_exact(f.codec, s.method, s.dict_id, s.st, 0,
-				       s.len),
-			  MN_ECORRUPT);
+		assert_rc(
+		    decode_exact(f.codec, s.method, s.dict_id, s.st, 0, s.len),
+		    MN_ECORRUPT);
 		/* Wrong method for the bytes: RAW with the wrong length. */
 		assert_rc(decode_exact(f.codec, MN__CODEC_RAW, 0, s.st, s.slen,
 				       s.len),
@@ -616,21 +611,19 @@ static void test_corrupt_metadata(void **state)
 	}
 	/* Dictionary ids: missing, unknown, or given without ZSTD_DICT. */
 	store_rec(f.codec, &r, 1, &s);
-	assert_rc(decode_exact(f.codec, MN__CODEC_ZSTD_DICT, 0, s.st, s.slen,
-			       s.len),
-		  MN_ECORRUPT);
-	assert_rc(decode_exact(f.codec, MN__CODEC_ZSTD_DICT, 77, s.st, s.slen,
-			       s.len),
-		  MN_ECORRUPT);
-	assert_rc(decode_exact(f.codec, MN__CODEC_ZSTD, 1, s.st, s.slen,
-			       s.len),
+	assert_rc(
+	    decode_exact(f.codec, MN__CODEC_ZSTD_DICT, 0, s.st, s.slen, s.len),
+	    MN_ECORRUPT);
+	assert_rc(
+	    decode_exact(f.codec, MN__CODEC_ZSTD_DICT, 77, s.st, s.slen, s.len),
+	    MN_ECORRUPT);
+	assert_rc(decode_exact(f.codec, MN__CODEC_ZSTD, 1, s.st, s.slen, s.len),
 		  MN_ECORRUPT);
 	assert_rc(decode_exact(f.codec, MN__CODEC_RAW, 1, s.raw, s.len, s.len),
 		  MN_ECORRUPT);
 	/* Decoded without its dictionary: the matches into the dictionary
 	 * reach before the start of the output. */
-	assert_rc(decode_exact(f.codec, MN__CODEC_ZSTD, 0, s.st, s.slen,
-			       s.len),
+	assert_rc(decode_exact(f.codec, MN__CODEC_ZSTD, 0, s.st, s.slen, s.len),
 		  MN_ECORRUPT);
 	/* Two frames where one is expected: a valid frame followed by a
 	 * copy of itself (with the magic that separates frames). */
@@ -642,9 +635,9 @@ static void test_corrupt_metadata(void **state)
 	two[s.slen + 2] = 0x2F;
 	two[s.slen + 3] = 0xFD;
 	memcpy(two + s.slen + 4, s.st, s.slen);
-	assert_rc(decode_exact(f.codec, s.method, 0, two, 2 * s.slen + 4,
-			       2 * s.len),
-		  MN_ECORRUPT);
+	assert_rc(
+	    decode_exact(f.codec, s.method, 0, two, 2 * s.slen + 4, 2 * s.len),
+	    MN_ECORRUPT);
 	fixture_close(&f);
 }
 
@@ -708,22 +701,23 @@ static void test_garbage(void **state)
 	store_rec(f.codec, &r, 1, &s);
 	for (int it = 0; it < iters; it++) {
 		size_t len = mt_rng_below(&r, sizeof(buf));
-		size_t raw_len = mt_rng_below(&r, 4) == 0
-				     ? s.len
-				     : mt_rng_below(&r, 8192);
+		size_t raw_len =
+		    mt_rng_below(&r, 4) == 0 ? s.len : mt_rng_below(&r, 8192);
 		uint8_t method = (uint8_t)mt_rng_below(&r, 4);
-		uint32_t dict_id =
-		    method == MN__CODEC_ZSTD_DICT ? 1 : (uint32_t)(it % 2 ? 0 : 1);
+		uint32_t dict_id = method == MN__CODEC_ZSTD_DICT
+				       ? 1
+				       : (uint32_t)(it % 2 ? 0 : 1);
 		for (size_t i = 0; i < len; i++)
 			buf[i] = (unsigned char)mt_rng_next(&r);
 		if (it % 2 && len > 4) {
 			/* A real frame header and first bytes, then noise:
 			 * gets past the header checks into block decoding. */
-			size_t keep = mt_rng_below(&r, len < s.slen ? len : s.slen);
+			size_t keep =
+			    mt_rng_below(&r, len < s.slen ? len : s.slen);
 			memcpy(buf, s.st, keep);
 		}
-		int rc = decode_exact(f.codec, method, dict_id, buf, len,
-				      raw_len);
+		int rc =
+		    decode_exact(f.codec, method, dict_id, buf, len, raw_len);
 		if (rc != 0)
 			assert_rc(rc, MN_ECORRUPT);
 		ok += rc == 0;
@@ -733,7 +727,7 @@ static void test_garbage(void **state)
 	fixture_close(&f);
 }
 
-/* ---- threads ------------------------------------------------------------ */
+/* ---- threads ----------------------------------------------------------- */
 
 #define DICT_IDS 20 /* past 12 the table grows under the coders */
 
@@ -797,9 +791,9 @@ static void conc_coder(conc *x, unsigned i)
 			MT_CHECK(rc == MN_EINVAL);
 			continue;
 		}
-		rc = mn__codec_decompress(c, method,
-					  method == MN__CODEC_ZSTD_DICT ? id : 0,
-					  st, slen, back, n);
+		rc = mn__codec_decompress(
+		    c, method, method == MN__CODEC_ZSTD_DICT ? id : 0, st, slen,
+		    back, n);
 		MT_CHECKF(rc == 0 && memcmp(back, rec, n) == 0,
 			  "round trip id %u: %d", id, rc);
 	}
