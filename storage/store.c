@@ -84,6 +84,11 @@ struct mn__store {
 	uint64_t last_lsn;
 	size_t map_size;
 
+	/* Read-only opens: heads implied by the log after the checkpoint,
+	 * sorted by actor id (immutable after open). */
+	struct tail_head *tail;
+	size_t ntail;
+
 	/* Kind cache: under kinds_mu. */
 	pthread_mutex_t kinds_mu;
 	unsigned nkinds;
@@ -544,33 +549,29 @@ static int meta_get(mn__store *s, MDB_txn *txn, uint64_t id,
 static int meta_put(mn__store *s, MDB_txn *txn, const Mnemo__ActorMeta *m);
 
 /*
- * Open-time recovery of actor heads: the writer records actor heads only at
- * checkpoints, so entries after StoreState.checkpoint_lsn may be newer than
- * their actor's head. Scan them, update the heads, and move the checkpoint
- * to the last entry: work bounded by the checkpoint interval, not by the
- * number of actors.
+ * The heads the log tail implies: every entry after from_lsn, reduced to
+ * each actor's newest (and its oldest in the tail, for first_lsn), sorted
+ * by actor id. *out is malloc'd (or NULL when the tail is empty).
  */
-static int repair_heads(mn__store *s, MDB_txn *txn, mn__store_info *info)
+typedef struct tail_head {
+	uint64_t actor_id, seq, lsn, first_lsn;
+} tail_head;
+
+static int scan_tail(mn__store *s, MDB_txn *txn, uint64_t from_lsn,
+		     tail_head **out, size_t *nout, uint64_t *scanned)
 {
-	Mnemo__StoreState *st;
 	MDB_cursor *c;
 	MDB_val k, v;
 	unsigned char kb[8];
 	head *h = NULL;
 	size_t n = 0, cap = 0;
-	int rc = read_state(s, txn, &st);
-	if (rc)
-		return rc;
-	info->checkpoint_lsn = st->checkpoint_lsn;
-	info->next_actor_id = st->next_actor_id;
-	if (info->last_lsn <= st->checkpoint_lsn)
-		goto out_free_state;
+	int rc = 0;
 
-	if ((rc = mdb_cursor_open(txn, s->dbi[DB_LOG], &c))) {
-		rc = mdb_fail(s, rc, "opening the log");
-		goto out_free_state;
-	}
-	be64_put(kb, st->checkpoint_lsn + 1);
+	*out = NULL;
+	*nout = 0;
+	if ((rc = mdb_cursor_open(txn, s->dbi[DB_LOG], &c)))
+		return mdb_fail(s, rc, "opening the log");
+	be64_put(kb, from_lsn + 1);
 	k.mv_size = 8;
 	k.mv_data = kb;
 	for (int e = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); e == 0;
@@ -590,39 +591,103 @@ static int repair_heads(mn__store *s, MDB_txn *txn, mn__store_info *info)
 		h[n++] = (head){je->actor_id, je->seq, be64_get(k.mv_data)};
 	}
 	mdb_cursor_close(c);
-	if (rc)
-		goto out_free_heads;
-	info->entries_scanned = n;
-	if (n)
-		qsort(h, n, sizeof *h, head_cmp);
+	*scanned = n;
+	if (rc || n == 0) {
+		free(h);
+		return rc;
+	}
+	qsort(h, n, sizeof *h, head_cmp);
+	tail_head *t = malloc(n * sizeof *t);
+	if (!t) {
+		free(h);
+		return MN_ENOMEM;
+	}
+	size_t m = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (i + 1 < n && h[i + 1].actor_id == h[i].actor_id)
-			continue; /* not this actor's newest */
+		if (i == 0 || h[i - 1].actor_id != h[i].actor_id)
+			t[m] = (tail_head){h[i].actor_id, 0, 0, h[i].lsn};
+		t[m].seq = h[i].seq;
+		t[m].lsn = h[i].lsn;
+		if (i + 1 == n || h[i + 1].actor_id != h[i].actor_id)
+			m++;
+	}
+	free(h);
+	*out = t;
+	*nout = m;
+	return 0;
+}
+
+static const tail_head *tail_find(const mn__store *s, uint64_t id)
+{
+	size_t lo = 0, hi = s->ntail;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->tail[mid].actor_id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < s->ntail && s->tail[lo].actor_id == id ? &s->tail[lo]
+							   : NULL;
+}
+
+/*
+ * Open-time recovery of actor heads: the writer records actor heads only at
+ * checkpoints, so entries after StoreState.checkpoint_lsn may be newer than
+ * their actor's head. Scan them, update the heads, and move the checkpoint
+ * to the last entry: work bounded by the checkpoint interval, not by the
+ * number of actors. A read-only open (the tools, maybe beside a live
+ * runtime) keeps the tail's heads in memory instead and applies them to
+ * every lookup.
+ */
+static int repair_heads(mn__store *s, MDB_txn *txn, mn__store_info *info)
+{
+	Mnemo__StoreState *st;
+	tail_head *t = NULL;
+	size_t n = 0;
+	uint64_t last_actor;
+	int rc = read_state(s, txn, &st);
+	if (rc)
+		return rc;
+	info->checkpoint_lsn = st->checkpoint_lsn;
+	info->next_actor_id = st->next_actor_id;
+	/* Actors created after the last checkpoint have ids the state does
+	 * not know yet: never hand one out twice. */
+	if ((rc = last_key_u64(s, txn, DB_ACTORS, &last_actor)))
+		goto out_free_state;
+	if (last_actor + 1 > info->next_actor_id)
+		info->next_actor_id = last_actor + 1;
+	if (info->last_lsn <= st->checkpoint_lsn)
+		goto out_free_state;
+	if ((rc = scan_tail(s, txn, st->checkpoint_lsn, &t, &n,
+			    &info->entries_scanned)))
+		goto out_free_state;
+	if (s->read_only) {
+		s->tail = t;
+		s->ntail = n;
+		goto out_free_state;
+	}
+	for (size_t i = 0; i < n; i++) {
 		Mnemo__ActorMeta *m;
-		if ((rc = meta_get(s, txn, h[i].actor_id, &m)))
-			goto out_free_heads;
-		if (m->last_lsn < h[i].lsn) {
-			m->last_lsn = h[i].lsn;
-			m->last_seq = h[i].seq;
-			if (!m->first_lsn) {
-				/* Its first entry is the earliest in the
-				 * tail for this actor. */
-				size_t j = i;
-				while (j > 0 && h[j - 1].actor_id == h[i].actor_id)
-					j--;
-				m->first_lsn = h[j].lsn;
-			}
+		if ((rc = meta_get(s, txn, t[i].actor_id, &m)))
+			break;
+		if (m->last_lsn < t[i].lsn) {
+			m->last_lsn = t[i].lsn;
+			m->last_seq = t[i].seq;
+			if (!m->first_lsn)
+				m->first_lsn = t[i].first_lsn;
 			rc = meta_put(s, txn, m);
 			info->heads_repaired++;
 		}
 		mnemo__actor_meta__free_unpacked(m, NULL);
 		if (rc)
-			goto out_free_heads;
+			break;
 	}
+	free(t);
+	if (rc)
+		goto out_free_state;
 	st->checkpoint_lsn = info->last_lsn;
 	rc = write_state(s, txn, st);
-out_free_heads:
-	free(h);
 out_free_state:
 	mnemo__store_state__free_unpacked(st, NULL);
 	return rc;
@@ -736,12 +801,8 @@ int mn__store_open(const char *path, const mn__store_opts *opts,
 			goto err_free;
 		}
 	} else {
-		Mnemo__StoreState *st;
-		if ((rc = read_state(s, txn, &st)))
+		if ((rc = repair_heads(s, txn, &info)))
 			goto err_abort;
-		info.checkpoint_lsn = st->checkpoint_lsn;
-		info.next_actor_id = st->next_actor_id;
-		mnemo__store_state__free_unpacked(st, NULL);
 		txn_abort(s, txn);
 	}
 	s->last_lsn = info.last_lsn;
@@ -766,6 +827,7 @@ void mn__store_close(mn__store *s)
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	mn__dictset_free(s->dicts);
+	free(s->tail);
 	pthread_rwlock_destroy(&s->map_lock);
 	pthread_mutex_destroy(&s->kinds_mu);
 	free(s->path);
@@ -1009,7 +1071,8 @@ static int meta_put(mn__store *s, MDB_txn *txn, const Mnemo__ActorMeta *m)
 	return rc ? mdb_fail(s, rc, "writing an actor") : 0;
 }
 
-static void meta_copy(const Mnemo__ActorMeta *m, mn__actor_meta *out)
+static void meta_copy(const mn__store *s, const Mnemo__ActorMeta *m,
+		      mn__actor_meta *out)
 {
 	out->id = m->id;
 	out->kind_id = m->kind_id;
@@ -1021,6 +1084,13 @@ static void meta_copy(const Mnemo__ActorMeta *m, mn__actor_meta *out)
 	out->snapshot_seq = m->snapshot_seq;
 	out->created_unix_ms = m->created_unix_ms;
 	out->last_active_unix_ms = m->last_active_unix_ms;
+	const tail_head *t = s->ntail ? tail_find(s, m->id) : NULL;
+	if (t && t->lsn > out->last_lsn) {
+		out->last_lsn = t->lsn;
+		out->last_seq = t->seq;
+		if (!out->first_lsn)
+			out->first_lsn = t->first_lsn;
+	}
 }
 
 int mn__store_actor_get(mn__store *s, uint64_t id, mn__actor_meta *out)
@@ -1032,7 +1102,7 @@ int mn__store_actor_get(mn__store *s, uint64_t id, mn__actor_meta *out)
 		return mdb_fail(s, rc, "beginning a read");
 	rc = meta_get(s, txn, id, &m);
 	if (rc == 0) {
-		meta_copy(m, out);
+		meta_copy(s, m, out);
 		mnemo__actor_meta__free_unpacked(m, NULL);
 	}
 	txn_abort(s, txn);
@@ -1075,7 +1145,7 @@ int mn__store_actor_find(mn__store *s, uint32_t kind_id, const void *key,
 			Mnemo__ActorMeta *m;
 			rc = meta_get(s, txn, be64_get(body), &m);
 			if (rc == 0) {
-				meta_copy(m, out);
+				meta_copy(s, m, out);
 				mnemo__actor_meta__free_unpacked(m, NULL);
 				if (out->kind_id != kind_id ||
 				    out->key_len != key_len ||
@@ -1593,5 +1663,351 @@ int mn__store_outbox_scan(mn__store *s, mn__codec *codec, mn__entry_cb cb,
 	mdb_cursor_close(c);
 	txn_abort(s, txn);
 	mn__buf_free(&dst);
+	return rc;
+}
+
+/* ---- inspection (tools) ------------------------------------------------------ */
+
+int mn__store_actors_scan(mn__store *s, mn__actor_cb cb, void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc = txn_begin(s, false, &txn), e;
+	if (rc)
+		return mdb_fail(s, rc, "beginning a read");
+	if ((rc = mdb_cursor_open(txn, s->dbi[DB_ACTORS], &c))) {
+		txn_abort(s, txn);
+		return mdb_fail(s, rc, "opening actors");
+	}
+	for (e = mdb_cursor_get(c, &k, &v, MDB_FIRST); e == 0;
+	     e = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const unsigned char *body;
+		size_t len;
+		char desc[32];
+		uint64_t id = k.mv_size == 8 ? be64_get(k.mv_data) : 0;
+		snprintf(desc, sizeof desc, "%llu", (unsigned long long)id);
+		if ((rc = frame_open(s, &v, R_ACTOR, DB_ACTORS, desc, &body,
+				     &len)))
+			break;
+		Mnemo__ActorMeta *m = mnemo__actor_meta__unpack(NULL, len, body);
+		if (!m || m->key.len == 0 || m->key.len > MN_KEY_MAX) {
+			if (m)
+				mnemo__actor_meta__free_unpacked(m, NULL);
+			rc = fail(s, MN_ECORRUPT, "actors record %s: undecodable",
+				  desc);
+			break;
+		}
+		mn__actor_meta out;
+		meta_copy(s, m, &out);
+		mnemo__actor_meta__free_unpacked(m, NULL);
+		if ((rc = cb(arg, &out)))
+			break;
+	}
+	if (!rc && e != MDB_NOTFOUND)
+		rc = mdb_fail(s, e, "scanning actors");
+	mdb_cursor_close(c);
+	txn_abort(s, txn);
+	return rc;
+}
+
+int mn__store_kinds_scan(mn__store *s, mn__kind_cb cb, void *arg)
+{
+	int rc = 0;
+	/* The cache holds every kind (loaded at open, kept by registration);
+	 * copy it so the callback runs unlocked. */
+	pthread_mutex_lock(&s->kinds_mu);
+	unsigned n = s->nkinds;
+	struct {
+		uint32_t id, dict;
+		char name[MN_KIND_NAME_MAX + 1];
+	} *k = malloc((n ? n : 1) * sizeof *k);
+	for (unsigned i = 0; k && i < n; i++) {
+		k[i].id = s->kinds[i].id;
+		k[i].dict = s->kinds[i].dict_id;
+		strcpy(k[i].name, s->kinds[i].name);
+	}
+	pthread_mutex_unlock(&s->kinds_mu);
+	if (!k)
+		return MN_ENOMEM;
+	for (unsigned i = 0; i < n && !rc; i++)
+		rc = cb(arg, k[i].id, k[i].name, k[i].dict);
+	free(k);
+	return rc;
+}
+
+int mn__store_stats_get(mn__store *s, mn__store_stats *st)
+{
+	MDB_txn *txn;
+	MDB_stat ms;
+	MDB_envinfo ei;
+	memset(st, 0, sizeof *st);
+	int rc = txn_begin(s, false, &txn);
+	if (rc)
+		return mdb_fail(s, rc, "beginning a read");
+	uint64_t *counts[DB_COUNT] = {
+		[DB_KINDS] = &st->kinds,	 [DB_NAMES] = &st->names,
+		[DB_ACTORS] = &st->actors,	 [DB_LOG] = &st->log_entries,
+		[DB_SNAPSHOTS] = &st->snapshots, [DB_OUTBOX] = &st->outbox,
+		[DB_TIMERS] = &st->timers,	 [DB_DICTS] = &st->dicts,
+	};
+	for (int i = 0; i < DB_COUNT; i++) {
+		if (!counts[i])
+			continue;
+		if ((rc = mdb_stat(txn, s->dbi[i], &ms))) {
+			txn_abort(s, txn);
+			return mdb_fail(s, rc, "stat");
+		}
+		*counts[i] = ms.ms_entries;
+		if (i == DB_LOG)
+			st->log_bytes = (ms.ms_branch_pages + ms.ms_leaf_pages +
+					 ms.ms_overflow_pages) *
+					(uint64_t)ms.ms_psize;
+		st->page_size = ms.ms_psize;
+	}
+	Mnemo__StoreState *state;
+	if ((rc = read_state(s, txn, &state)) == 0) {
+		st->checkpoint_lsn = state->checkpoint_lsn;
+		mnemo__store_state__free_unpacked(state, NULL);
+	}
+	if (!rc)
+		rc = last_key_u64(s, txn, DB_LOG, &st->last_lsn);
+	txn_abort(s, txn);
+	mdb_env_info(s->env, &ei);
+	st->map_size = ei.me_mapsize;
+	st->disk_bytes = mn__store_disk_bytes(s);
+	st->format_version = MN__FORMAT_VERSION;
+	return rc;
+}
+
+/* ---- verify ------------------------------------------------------------------ */
+
+typedef struct vstate {
+	mn__store *s;
+	mn__codec *codec;
+	mn__problem_cb problem;
+	void *arg;
+	uint64_t records, problems;
+	mn_buf dst;
+	/* per actor: last (seq, lsn) seen in the log, by id */
+	struct vact {
+		uint64_t id, seq, lsn;
+		uint32_t kind_id;
+	} *acts;
+	size_t nacts, cap;
+} vstate;
+
+__attribute__((format(printf, 2, 3))) static int vproblem(vstate *v,
+							   const char *fmt,
+							   ...)
+{
+	char text[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	v->problems++;
+	return v->problem(v->arg, text);
+}
+
+static struct vact *vact_find(vstate *v, uint64_t id)
+{
+	size_t lo = 0, hi = v->nacts;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v->acts[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < v->nacts && v->acts[lo].id == id ? &v->acts[lo] : NULL;
+}
+
+static bool kind_known(mn__store *s, uint32_t id)
+{
+	char name[MN_KIND_NAME_MAX + 1];
+	return mn__store_kind_name(s, id, name, sizeof name) == 0;
+}
+
+/* Walk one database checking frames; for each sound record call fn. */
+static int verify_db(vstate *v, MDB_txn *txn, int db, enum rtype t,
+		     int (*fn)(vstate *, const MDB_val *, const unsigned char *,
+			       size_t))
+{
+	MDB_cursor *c;
+	MDB_val k, val;
+	int rc = mdb_cursor_open(txn, v->s->dbi[db], &c), e;
+	if (rc)
+		return mdb_fail(v->s, rc, "opening a cursor");
+	for (e = mdb_cursor_get(c, &k, &val, MDB_FIRST); e == 0;
+	     e = mdb_cursor_get(c, &k, &val, MDB_NEXT)) {
+		char desc[64];
+		const unsigned char *body;
+		size_t len;
+		v->records++;
+		if (k.mv_size == 8)
+			snprintf(desc, sizeof desc, "%llu",
+				 (unsigned long long)be64_get(k.mv_data));
+		else
+			snprintf(desc, sizeof desc, "(%zu-byte key)",
+				 k.mv_size);
+		int fr = frame_open(v->s, &val, t, db, desc, &body, &len);
+		if (fr) {
+			if ((rc = vproblem(v, "%s", errdetail)))
+				break;
+			continue;
+		}
+		if (fn && (rc = fn(v, &k, body, len)))
+			break;
+	}
+	if (!rc && e != MDB_NOTFOUND)
+		rc = mdb_fail(v->s, e, "walking a database");
+	mdb_cursor_close(c);
+	return rc;
+}
+
+static int v_actor(vstate *v, const MDB_val *k, const unsigned char *body,
+		   size_t len)
+{
+	uint64_t id = be64_get(k->mv_data);
+	Mnemo__ActorMeta *m = mnemo__actor_meta__unpack(NULL, len, body);
+	if (!m || m->id != id || m->key.len == 0 || m->key.len > MN_KEY_MAX) {
+		if (m)
+			mnemo__actor_meta__free_unpacked(m, NULL);
+		return vproblem(v, "actors record %llu: undecodable",
+				(unsigned long long)id);
+	}
+	int rc = 0;
+	if (!kind_known(v->s, m->kind_id))
+		rc = vproblem(v, "actors record %llu: unknown kind %u",
+			      (unsigned long long)id, m->kind_id);
+	if (!rc && v->nacts == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 1024;
+		void *n = realloc(v->acts, v->cap * sizeof *v->acts);
+		if (!n)
+			rc = MN_ENOMEM;
+		else
+			v->acts = n;
+	}
+	if (!rc)
+		v->acts[v->nacts++] = (struct vact){id, 0, 0, m->kind_id};
+	/* Its name must point back at it. */
+	if (!rc) {
+		mn__actor_meta am;
+		int fr = mn__store_actor_find(v->s, m->kind_id, m->key.data,
+					      m->key.len, &am);
+		if (fr || am.id != id)
+			rc = vproblem(v,
+				      "actors record %llu: its name does not "
+				      "lead back to it (%s)",
+				      (unsigned long long)id, mn_err_name(fr));
+	}
+	mnemo__actor_meta__free_unpacked(m, NULL);
+	return rc;
+}
+
+static int v_entry(vstate *v, const MDB_val *k, const unsigned char *body,
+		   size_t len)
+{
+	uint64_t lsn = be64_get(k->mv_data);
+	Mnemo__JournalEntry *je =
+		mnemo__journal_entry__unpack(arena_for(len), len, body);
+	if (!je)
+		return vproblem(v, "log record %llu: undecodable",
+				(unsigned long long)lsn);
+	struct vact *a = vact_find(v, je->actor_id);
+	if (!a)
+		return vproblem(v, "log record %llu: unknown actor %llu",
+				(unsigned long long)lsn,
+				(unsigned long long)je->actor_id);
+	if (je->seq != a->seq + 1 || je->prev_lsn != a->lsn) {
+		int rc = vproblem(v,
+				  "log record %llu: actor %llu seq %llu after "
+				  "seq %llu (prev_lsn %llu, expected %llu)",
+				  (unsigned long long)lsn,
+				  (unsigned long long)je->actor_id,
+				  (unsigned long long)je->seq,
+				  (unsigned long long)a->seq,
+				  (unsigned long long)je->prev_lsn,
+				  (unsigned long long)a->lsn);
+		if (rc)
+			return rc;
+	}
+	a->seq = je->seq;
+	a->lsn = lsn;
+	char where[48];
+	const void *p;
+	size_t n;
+	snprintf(where, sizeof where, "log record %llu",
+		 (unsigned long long)lsn);
+	if (unpack_payload(v->s, v->codec, je->codec, je->dict_id, je->raw_len,
+			   &je->payload, &v->dst, &p, &n, where))
+		return vproblem(v, "%s", errdetail);
+	return 0;
+}
+
+static int v_outbox(vstate *v, const MDB_val *k, const unsigned char *body,
+		    size_t len)
+{
+	uint64_t id = be64_get(k->mv_data);
+	Mnemo__OutboxEntry *o =
+		mnemo__outbox_entry__unpack(arena_for(len), len, body);
+	if (!o || o->id != id)
+		return vproblem(v, "outbox record %llu: undecodable",
+				(unsigned long long)id);
+	if (!kind_known(v->s, o->target_kind_id))
+		return vproblem(v, "outbox record %llu: unknown target kind %u",
+				(unsigned long long)id, o->target_kind_id);
+	if (o->sender_id && !vact_find(v, o->sender_id))
+		return vproblem(v, "outbox record %llu: unknown sender %llu",
+				(unsigned long long)id,
+				(unsigned long long)o->sender_id);
+	char where[48];
+	const void *p;
+	size_t n;
+	snprintf(where, sizeof where, "outbox record %llu",
+		 (unsigned long long)id);
+	if (unpack_payload(v->s, v->codec, o->codec, o->dict_id, o->raw_len,
+			   &o->payload, &v->dst, &p, &n, where))
+		return vproblem(v, "%s", errdetail);
+	return 0;
+}
+
+int mn__store_verify(mn__store *s, mn__codec *codec, mn__problem_cb problem,
+		     void *arg, uint64_t *nrecords, uint64_t *nproblems)
+{
+	vstate v = {.s = s, .codec = codec, .problem = problem, .arg = arg};
+	MDB_txn *txn;
+	int rc = txn_begin(s, false, &txn);
+	if (rc)
+		return mdb_fail(s, rc, "beginning a read");
+	mn__buf_init(&v.dst);
+	if (!(rc = verify_db(&v, txn, DB_KINDS, R_KIND, NULL)) &&
+	    !(rc = verify_db(&v, txn, DB_DICTS, R_DICT, NULL)) &&
+	    !(rc = verify_db(&v, txn, DB_NAMES, R_NAME, NULL)) &&
+	    !(rc = verify_db(&v, txn, DB_ACTORS, R_ACTOR, v_actor)) &&
+	    !(rc = verify_db(&v, txn, DB_LOG, R_ENTRY, v_entry)) &&
+	    !(rc = verify_db(&v, txn, DB_OUTBOX, R_OUTBOX, v_outbox)) &&
+	    !(rc = verify_db(&v, txn, DB_SNAPSHOTS, R_SNAPSHOT, NULL)))
+		rc = verify_db(&v, txn, DB_TIMERS, R_TIMER, NULL);
+	if (!rc) {
+		/* Heads: the newest entry of each actor is its head. */
+		for (size_t i = 0; i < v.nacts && !rc; i++) {
+			mn__actor_meta m;
+			if (mn__store_actor_get(s, v.acts[i].id, &m) == 0 &&
+			    m.last_lsn != v.acts[i].lsn)
+				rc = vproblem(&v,
+					      "actors record %llu: head at LSN "
+					      "%llu, newest entry at %llu",
+					      (unsigned long long)m.id,
+					      (unsigned long long)m.last_lsn,
+					      (unsigned long long)v.acts[i].lsn);
+		}
+	}
+	txn_abort(s, txn);
+	mn__buf_free(&v.dst);
+	free(v.acts);
+	*nrecords = v.records;
+	*nproblems = v.problems;
 	return rc;
 }

@@ -209,6 +209,40 @@ int mn__store_log_scan(mn__store *s, mn__codec *codec, uint64_t from_lsn,
 int mn__store_outbox_scan(mn__store *s, mn__codec *codec, mn__entry_cb cb,
 			  void *arg);
 
+/* Every actor's metadata in id order (heads as exact as lookups). */
+typedef int (*mn__actor_cb)(void *arg, const mn__actor_meta *m);
+int mn__store_actors_scan(mn__store *s, mn__actor_cb cb, void *arg);
+
+/* Every kind: id, name, current dictionary. */
+typedef int (*mn__kind_cb)(void *arg, uint32_t id, const char *name,
+			   uint32_t dict_id);
+int mn__store_kinds_scan(mn__store *s, mn__kind_cb cb, void *arg);
+
+/* Counts and sizes (no scan of values: LMDB's own statistics). */
+typedef struct mn__store_stats {
+	uint64_t kinds, actors, names, log_entries, outbox, snapshots, timers,
+		dicts;
+	uint64_t log_bytes;   /* pages of the log database, in bytes */
+	uint64_t map_size, page_size, disk_bytes;
+	uint64_t last_lsn, checkpoint_lsn;
+	uint32_t format_version;
+} mn__store_stats;
+int mn__store_stats_get(mn__store *s, mn__store_stats *st);
+
+/*
+ * Check the whole store: every record of every database (frame, checksum,
+ * record type, decoding), every journal entry's place in its actor's chain
+ * (seq + 1 and prev_lsn of the actor's previous entry), names and actors
+ * agreeing, outbox targets naming known kinds, every dictionary a record
+ * names present and every payload decompressing. problem(arg, text) is
+ * called for each problem found (text names the database and key).
+ * Returns 0 when the walk completed (problems or not; *nproblems counts
+ * them), or an error that stopped it.
+ */
+typedef int (*mn__problem_cb)(void *arg, const char *text);
+int mn__store_verify(mn__store *s, mn__codec *codec, mn__problem_cb problem,
+		     void *arg, uint64_t *nrecords, uint64_t *nproblems);
+
 /* Counters as of open plus what this process wrote. */
 uint64_t mn__store_last_lsn(mn__store *s);
 
