@@ -115,9 +115,10 @@ static inline size_t held_size(size_t key_len, size_t len)
 	return (sizeof(held_send) + key_len + len + 7) & ~(size_t)7;
 }
 
+/* A head to checkpoint: by id, not by record, since the actor may be
+ * evicted before the checkpoint runs. */
 typedef struct dirty {
-	mn__actor *a;
-	uint64_t lsn, seq;
+	uint64_t id, lsn, seq;
 } dirty;
 
 struct mn__persist {
@@ -245,20 +246,20 @@ static int sticky_error(mn__persist *p)
 	return rc;
 }
 
-static int dirty_add(mn__persist *p, mn__actor *a, uint64_t lsn, uint64_t seq)
+static int dirty_add(mn__persist *p, uint64_t id, uint64_t lsn, uint64_t seq)
 {
 	int rc = grow(&p->dirty, &p->dirty_cap, p->ndirty + 1, sizeof(dirty));
 	if (rc)
 		return rc;
-	p->dirty[p->ndirty++] = (dirty){a, lsn, seq};
+	p->dirty[p->ndirty++] = (dirty){id, lsn, seq};
 	return 0;
 }
 
 static int dirty_cmp(const void *x, const void *y)
 {
 	const dirty *a = x, *b = y;
-	if (a->a != b->a)
-		return (uintptr_t)a->a < (uintptr_t)b->a ? -1 : 1;
+	if (a->id != b->id)
+		return a->id < b->id ? -1 : 1;
 	return a->lsn < b->lsn ? -1 : a->lsn > b->lsn;
 }
 
@@ -277,7 +278,7 @@ static int checkpoint_begin(mn__persist *p)
 	if ((rc = grow(&p->ckpt, &p->ckpt_cap, p->ndirty, sizeof *p->ckpt)))
 		return rc;
 	for (size_t i = 0; i < p->ndirty; i++)
-		if (i + 1 == p->ndirty || p->dirty[i + 1].a != p->dirty[i].a)
+		if (i + 1 == p->ndirty || p->dirty[i + 1].id != p->dirty[i].id)
 			p->ckpt[n++] = p->dirty[i]; /* the actor's newest */
 	p->nckpt = n;
 	p->ckpt_pos = 0;
@@ -297,10 +298,7 @@ static bool checkpoint_take(mn__persist *p, size_t max, size_t *na,
 	while (k < max && p->ckpt_pos + k < p->nckpt) {
 		const dirty *d = &p->ckpt[p->ckpt_pos + k];
 		p->acts[(*na)++] = (mn__wactor){
-			.id = d->a->id,
-			.kind_id = p->rt->kinds[d->a->kind_idx]->store_id,
-			.key = d->a->key,
-			.key_len = d->a->key_len,
+			.id = d->id,
 			.last_seq = d->seq,
 			.last_lsn = d->lsn,
 			.last_active_unix_ms = now,
@@ -495,7 +493,7 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 					.is_new = true,
 				};
 			a->last_lsn = lsn;
-			if ((rc = dirty_add(p, a, lsn, r->seq)))
+			if ((rc = dirty_add(p, a->id, lsn, r->seq)))
 				break;
 			if (r->outbox_id)
 				p->dels[nd++] = r->outbox_id;
