@@ -1350,6 +1350,61 @@ static int write_once(mn__store *s, mn__codec *codec, const mn__wbatch *b,
 		rc = 0;
 	}
 
+	for (size_t i = 0; i < b->n_snaps; i++) {
+		const mn__wsnap *sn = &b->snaps[i];
+		Mnemo__Snapshot ms = MNEMO__SNAPSHOT__INIT;
+		unsigned char sk[16];
+		ms.actor_id = sn->actor_id;
+		ms.seq = sn->seq;
+		ms.lsn = sn->lsn;
+		ms.raw_len = sn->len;
+		ms.state_hash = sn->state_hash;
+		if ((rc = pack_payload(codec, true, sn->dict_id, sn->state,
+				       sn->len, scratch, &ms.state, &ms.codec,
+				       &ms.dict_id)))
+			goto out_abort;
+		be64_put(sk, sn->actor_id);
+		be64_put(sk + 8, sn->seq);
+		MDB_val skv = {.mv_size = 16, .mv_data = sk};
+		if ((rc = put_msg(s, txn, DB_SNAPSHOTS, &skv, &ms.base,
+				  R_SNAPSHOT, 0))) {
+			rc = mdb_fail(s, rc, "writing a snapshot");
+			goto out_abort;
+		}
+	}
+
+	for (size_t i = 0; i < b->n_timers; i++) {
+		const mn__wtimer *t = &b->timers[i];
+		Mnemo__Timer mt = MNEMO__TIMER__INIT;
+		unsigned char tk[16];
+		mt.id = t->id;
+		mt.actor_id = t->actor_id;
+		mt.due_unix_ms = t->due_unix_ms;
+		mt.type = t->type;
+		mt.payload.data = (uint8_t *)t->payload;
+		mt.payload.len = t->len;
+		be64_put(tk, t->due_unix_ms);
+		be64_put(tk + 8, t->id);
+		MDB_val tkv = {.mv_size = 16, .mv_data = tk};
+		if ((rc = put_msg(s, txn, DB_TIMERS, &tkv, &mt.base, R_TIMER,
+				  0))) {
+			rc = mdb_fail(s, rc, "writing a timer");
+			goto out_abort;
+		}
+	}
+	for (size_t i = 0; i < b->n_timer_del; i++) {
+		unsigned char tk[16];
+		be64_put(tk, b->timer_del[i].due_unix_ms);
+		be64_put(tk + 8, b->timer_del[i].id);
+		MDB_val tkv = {.mv_size = 16, .mv_data = tk};
+		rc = mdb_del(txn, s->dbi[DB_TIMERS], &tkv, NULL);
+		if (rc && rc != MDB_NOTFOUND) {
+			rc = mdb_fail(s, rc, "removing a timer");
+			goto out_abort;
+		}
+		rc = 0;
+	}
+
 	if (b->checkpoint_lsn || b->next_actor_id) {
 		Mnemo__StoreState *st;
 		if ((rc = read_state(s, txn, &st)))
@@ -1569,6 +1624,140 @@ out:
 	free(lsns);
 	mn__buf_free(&dst);
 	return rc;
+}
+
+int mn__store_snapshot_latest(mn__store *s, mn__codec *codec,
+			      uint64_t actor_id, uint64_t max_seq, mn_buf *out,
+			      uint64_t *seq, uint64_t *lsn)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	unsigned char kb[16];
+	MDB_val k = {.mv_size = 16, .mv_data = kb}, v;
+	int rc = txn_begin(s, false, &txn), e;
+	if (rc)
+		return mdb_fail(s, rc, "beginning a read");
+	if ((rc = mdb_cursor_open(txn, s->dbi[DB_SNAPSHOTS], &c))) {
+		txn_abort(s, txn);
+		return mdb_fail(s, rc, "opening snapshots");
+	}
+	/* The first key at or after (actor, max_seq): that one if it is
+	 * exactly it, else the one before. */
+	be64_put(kb, actor_id);
+	be64_put(kb + 8, max_seq);
+	e = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	if (e == 0 && !(k.mv_size == 16 && memcmp(k.mv_data, kb, 16) == 0))
+		e = mdb_cursor_get(c, &k, &v, MDB_PREV);
+	else if (e == MDB_NOTFOUND)
+		e = mdb_cursor_get(c, &k, &v, MDB_LAST);
+	if (e == MDB_NOTFOUND || (e == 0 && (k.mv_size != 16 ||
+					     be64_get(k.mv_data) != actor_id))) {
+		rc = MN_ENOACTOR;
+	} else if (e) {
+		rc = mdb_fail(s, e, "reading snapshots");
+	} else {
+		char where[64];
+		const unsigned char *body;
+		size_t len;
+		uint64_t sseq = be64_get((unsigned char *)k.mv_data + 8);
+		snprintf(where, sizeof where, "%llu/%llu",
+			 (unsigned long long)actor_id, (unsigned long long)sseq);
+		if (!(rc = frame_open(s, &v, R_SNAPSHOT, DB_SNAPSHOTS, where,
+				      &body, &len))) {
+			Mnemo__Snapshot *sn =
+				mnemo__snapshot__unpack(arena_for(len), len, body);
+			const void *p;
+			size_t n;
+			char w2[112];
+			snprintf(w2, sizeof w2, "snapshots record %s", where);
+			if (!sn || sn->actor_id != actor_id || sn->seq != sseq) {
+				rc = fail(s, MN_ECORRUPT, "%s: undecodable", w2);
+			} else if (!(rc = unpack_payload(s, codec, sn->codec,
+							 sn->dict_id,
+							 sn->raw_len, &sn->state,
+							 out, &p, &n, w2))) {
+				if (p != out->data) {
+					out->len = 0;
+					rc = mn_buf_append(out, p, n);
+				}
+				out->len = n;
+				*seq = sn->seq;
+				*lsn = sn->lsn;
+			}
+		}
+	}
+	mdb_cursor_close(c);
+	txn_abort(s, txn);
+	return rc;
+}
+
+int mn__store_timers_due(mn__store *s, uint64_t now_ms, size_t max,
+			 mn__timer_cb cb, void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	size_t n = 0;
+	int rc = txn_begin(s, false, &txn), e;
+	if (rc)
+		return mdb_fail(s, rc, "beginning a read");
+	if ((rc = mdb_cursor_open(txn, s->dbi[DB_TIMERS], &c))) {
+		txn_abort(s, txn);
+		return mdb_fail(s, rc, "opening timers");
+	}
+	for (e = mdb_cursor_get(c, &k, &v, MDB_FIRST); e == 0 && n < max;
+	     e = mdb_cursor_get(c, &k, &v, MDB_NEXT), n++) {
+		const unsigned char *body;
+		size_t len;
+		char where[48];
+		if (k.mv_size != 16) {
+			rc = fail(s, MN_ECORRUPT, "timers: %zu-byte key",
+				  k.mv_size);
+			break;
+		}
+		if (be64_get(k.mv_data) > now_ms)
+			break;
+		snprintf(where, sizeof where, "%llu",
+			 (unsigned long long)be64_get(
+				 (unsigned char *)k.mv_data + 8));
+		if ((rc = frame_open(s, &v, R_TIMER, DB_TIMERS, where, &body,
+				     &len)))
+			break;
+		Mnemo__Timer *t = mnemo__timer__unpack(arena_for(len), len, body);
+		if (!t) {
+			rc = fail(s, MN_ECORRUPT, "timers record %s: undecodable",
+				  where);
+			break;
+		}
+		mn__wtimer wt = {.id = t->id,
+				 .actor_id = t->actor_id,
+				 .due_unix_ms = t->due_unix_ms,
+				 .type = t->type,
+				 .payload = t->payload.data,
+				 .len = t->payload.len};
+		if ((rc = cb(arg, &wt)))
+			break;
+	}
+	mdb_cursor_close(c);
+	txn_abort(s, txn);
+	return rc;
+}
+
+uint64_t mn__store_timers_next(mn__store *s)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	uint64_t due = 0;
+	if (txn_begin(s, false, &txn))
+		return 0;
+	if (mdb_cursor_open(txn, s->dbi[DB_TIMERS], &c) == 0) {
+		if (mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0 && k.mv_size == 16)
+			due = be64_get(k.mv_data);
+		mdb_cursor_close(c);
+	}
+	txn_abort(s, txn);
+	return due;
 }
 
 int mn__store_log_scan(mn__store *s, mn__codec *codec, uint64_t from_lsn,

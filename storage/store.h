@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "include/mnemo.h"
 #include "storage/buf.h"
 #include "storage/codec.h"
 
@@ -136,6 +137,23 @@ typedef struct mn__wactor {
 	bool is_new; /* also write the (kind, key) -> id name */
 } mn__wactor;
 
+/* A snapshot to store: the state of actor_id after message seq. */
+typedef struct mn__wsnap {
+	uint64_t actor_id, seq, lsn;
+	uint32_t dict_id; /* compress with this dictionary (0: plain zstd) */
+	const void *state;
+	size_t len;
+	uint64_t state_hash;
+} mn__wsnap;
+
+/* A durable timer to store, or (del) to remove. */
+typedef struct mn__wtimer {
+	uint64_t id, actor_id, due_unix_ms;
+	uint32_t type;
+	const void *payload;
+	size_t len;
+} mn__wtimer;
+
 typedef struct mn__wbatch {
 	const mn__wentry *entries;
 	size_t n_entries;
@@ -145,6 +163,12 @@ typedef struct mn__wbatch {
 	size_t n_outbox_del;
 	const mn__wactor *actors;
 	size_t n_actors;
+	const mn__wsnap *snaps;
+	size_t n_snaps;
+	const mn__wtimer *timers;
+	size_t n_timers;
+	const mn__wtimer *timer_del; /* by (due_unix_ms, id) */
+	size_t n_timer_del;
 	/* If non-zero: the heads in this batch's actors make every head
 	 * exact up to this LSN; record it (StoreState.checkpoint_lsn). */
 	uint64_t checkpoint_lsn;
@@ -200,6 +224,23 @@ typedef int (*mn__entry_cb)(void *arg, const mn__entry *e);
  */
 int mn__store_history(mn__store *s, mn__codec *codec, uint64_t head_lsn,
 		      uint64_t after_seq, mn__entry_cb cb, void *arg);
+
+/*
+ * The latest snapshot of actor_id taken at a seq <= max_seq: its state
+ * (decompressed into out), seq and LSN. MN_ENOACTOR if there is none;
+ * MN_ECORRUPT if it does not decode. Any thread.
+ */
+int mn__store_snapshot_latest(mn__store *s, mn__codec *codec,
+			      uint64_t actor_id, uint64_t max_seq, mn_buf *out,
+			      uint64_t *seq, uint64_t *lsn);
+
+/* Timers due at or before now_ms, in due order, at most max of them. */
+typedef int (*mn__timer_cb)(void *arg, const mn__wtimer *t);
+int mn__store_timers_due(mn__store *s, uint64_t now_ms, size_t max,
+			 mn__timer_cb cb, void *arg);
+
+/* The due time of the earliest timer, or 0 when there is none. */
+uint64_t mn__store_timers_next(mn__store *s);
 
 /* Every journal entry with lsn >= from_lsn, in LSN order. */
 int mn__store_log_scan(mn__store *s, mn__codec *codec, uint64_t from_lsn,
