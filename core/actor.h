@@ -25,6 +25,7 @@ typedef struct mn__mnode {
 
 /* Message flags private to the runtime (above the public MN_MSG_* bits). */
 #define MN__MSG_SPAWN 0x100u /* created by mn_spawn: runs init, not handle */
+/* (MN_MSG_TIMER 0x2: outbox_id then holds the timer id) */
 #define MN__MSG_PUBLIC_MASK 0xffu
 
 /*
@@ -58,6 +59,7 @@ static inline const unsigned char *mn__msg_sender_key(const mn__msg *m)
 /* Actor flags (owner-only field: the worker running the actor). */
 #define MN__ACTOR_INITIALIZED 0x1u
 #define MN__ACTOR_NEW 0x2u /* persistent, not yet in the store */
+#define MN__ACTOR_BROKEN 0x4u /* could not be brought back from the store */
 
 typedef struct mn__actor {
 	/* Producer end of the mailbox: any thread pushes with an atomic
@@ -90,10 +92,26 @@ typedef struct mn__actor {
 	uint64_t seq;
 	uint64_t last_lsn;
 
+	/* Eviction (core/evict.c). inflight: commit records of this actor
+	 * queued to the writer and not finished (the worker adds before
+	 * queueing, the writer subtracts with release when done); an actor
+	 * with inflight records is never evicted. ref: set by the worker at
+	 * each turn, cleared by the evictor's clock sweep (second chance).
+	 * evicting: set by the evictor under the shard lock, cleared by the
+	 * writer when the eviction completes or is abandoned. */
+	_Atomic uint32_t inflight;
+	_Atomic uint8_t ref;
+	_Atomic uint8_t evicting;
+	/* The worker running the actor: messages and payload bytes since
+	 * the last snapshot. */
+	uint16_t snap_msgs;
+	uint32_t snap_bytes;
+	uint32_t reserved;
+
 	unsigned char key[]; /* key_len bytes */
 } mn__actor;
 
-_Static_assert(offsetof(mn__actor, key) == 72,
+_Static_assert(offsetof(mn__actor, key) == 88,
 	       "actor record header grew: update docs/architecture.md");
 
 #endif

@@ -40,6 +40,7 @@
 #include <time.h>
 
 #include "core/assert.h"
+#include "core/hash.h"
 #include "core/mailbox.h"
 #include "storage/store.h"
 
@@ -73,7 +74,7 @@ typedef struct kind_codec {
 	unsigned nsamples;
 } kind_codec;
 
-enum rec_kind { REC_ENTRY, REC_SPAWN, REC_DURABLE, REC_OUTBOX_DEL };
+enum rec_kind { REC_ENTRY, REC_SPAWN, REC_DURABLE, REC_OUTBOX_DEL, REC_EVICT };
 
 /* A commit record, queued by a worker (or an outside thread) to the
  * writer. One allocation: header, payload, then held sends (ENTRY) or the
@@ -87,7 +88,11 @@ typedef struct wrec {
 	const mn_kind *target; /* DURABLE */
 	uint64_t seq, sender_id, outbox_id, unix_ms;
 	uint32_t type, flags;
-	uint32_t nsends;
+	uint32_t nsends;  /* held items (sends, timers, cancels) */
+	uint32_t nmsgs;   /* of which sends (counted as sent, D1) */
+	bool has_snap;    /* ENTRY, EVICT: a snapshot's state follows */
+	size_t snap_off, snap_len;
+	uint64_t snap_hash;
 	size_t len;       /* payload bytes as stored at data[0] */
 	uint64_t raw_len; /* payload bytes before compression */
 	uint8_t method;   /* MN__CODEC_*: how data[0..len) is stored */
@@ -105,10 +110,14 @@ typedef struct wrec {
 typedef struct held_send {
 	uint16_t kind_idx;
 	uint8_t key_len;
-	uint8_t pad;
+	uint8_t tag; /* HELD_* */
 	uint32_t type;
 	uint64_t len;
 } held_send;
+
+/* Held items: a send (key, payload), a timer ([u64 id] then its payload:
+ * key_len 0), a timer cancel ([u64 id]). */
+enum { HELD_SEND = 0, HELD_TIMER = 1, HELD_CANCEL = 2 };
 
 static inline size_t held_size(size_t key_len, size_t len)
 {
@@ -153,6 +162,18 @@ struct mn__persist {
 	size_t cap_ents, cap_obs, cap_dels, cap_acts;
 	kind_codec kc[MN_KINDS_MAX];
 	uint64_t dicts_trained;
+	mn__wsnap *snaps;
+	mn__wtimer *timers, *tdels;
+	size_t cap_snaps, cap_timers, cap_tdels;
+
+	/* Timers fired and queued but not yet processed (their record is
+	 * still stored): the maintenance thread adds, the writer removes
+	 * after the processing commit; under fired_mu. Keys are timer ids
+	 * (never 0 or 1: 0 marks an empty slot, 1 a removed one). */
+	pthread_mutex_t fired_mu;
+	uint64_t *fired;
+	size_t fired_cap, fired_used;
+	_Atomic uint64_t timer_seq;
 
 	/* Shared counters: written by the writer (release), read by any
 	 * thread (acquire). next_actor_id: fetch_add by workers. error:
@@ -162,6 +183,8 @@ struct mn__persist {
 	_Atomic uint64_t journaled;
 	_Atomic uint64_t delivered_at_open;
 	_Atomic uint64_t next_actor_id;
+	_Atomic uint64_t evictions, rehydrations, snapshots, replayed, broken,
+		timers_fired;
 	_Atomic int error;
 	/* The detail of the sticky error: written once by the writer before
 	 * the release CAS on error, read after an acquire load of it. */
@@ -404,17 +427,170 @@ static void train_dicts(mn__persist *p)
 	}
 }
 
+/* ---- fired timers ------------------------------------------------------------ */
+
+static bool fired_op(mn__persist *p, uint64_t id, int op)
+{
+	/* op: 0 test, 1 add (returns false if present), 2 remove. */
+	bool r = false;
+	pthread_mutex_lock(&p->fired_mu);
+	if (op == 1 && (p->fired_used + 1) * 2 > p->fired_cap) {
+		size_t nc = p->fired_cap ? p->fired_cap * 2 : 1024;
+		uint64_t *nt = calloc(nc, sizeof *nt);
+		if (nt) {
+			for (size_t i = 0; i < p->fired_cap; i++) {
+				uint64_t v = p->fired[i];
+				if (v > 1) {
+					size_t j = (v * 0x9e3779b97f4a7c15ull) &
+						   (nc - 1);
+					while (nt[j])
+						j = (j + 1) & (nc - 1);
+					nt[j] = v;
+				}
+			}
+			free(p->fired);
+			p->fired = nt;
+			p->fired_cap = nc;
+		}
+	}
+	if (p->fired_cap) {
+		size_t mask = p->fired_cap - 1;
+		size_t i = (id * 0x9e3779b97f4a7c15ull) & mask, tomb = SIZE_MAX;
+		for (size_t n = 0; n < p->fired_cap; n++, i = (i + 1) & mask) {
+			if (p->fired[i] == id) {
+				if (op == 2) {
+					p->fired[i] = 1;
+					p->fired_used--;
+				}
+				r = op != 1 ? true : false;
+				goto out;
+			}
+			if (p->fired[i] == 1 && tomb == SIZE_MAX)
+				tomb = i;
+			if (p->fired[i] == 0)
+				break;
+		}
+		if (op == 1 && (tomb != SIZE_MAX || p->fired[i] == 0)) {
+			p->fired[tomb != SIZE_MAX ? tomb : i] = id;
+			p->fired_used++;
+			r = true;
+		}
+	}
+out:
+	pthread_mutex_unlock(&p->fired_mu);
+	return r;
+}
+
+static void fired_remove(mn__persist *p, uint64_t id)
+{
+	fired_op(p, id, 2);
+}
+
+/* ---- eviction ------------------------------------------------------------------ */
+
+/*
+ * Eviction (docs/architecture.md, E1-E5):
+ *  E1  Only an idle actor is chosen: mailbox marked empty, no commit record
+ *      in flight, initialised and already in the store. The evictor checks
+ *      this holding the actor's shard lock, so no message can arrive while
+ *      it looks (M5), and captures seq and, if messages came after the
+ *      last snapshot, a snapshot of the state.
+ *  E2  The evictor queues an EVICT record; the actor stays resident and
+ *      usable meanwhile.
+ *  E3  The writer commits the actor's exact head (and snapshot) first. Only
+ *      then may the record leave memory, so a later rehydration reads a
+ *      complete history from the store.
+ *  E4  After the commit, the writer takes the shard lock and removes the
+ *      actor only if it is still idle, with nothing in flight and the same
+ *      seq: a message that arrived meanwhile cancels the eviction, never
+ *      lands in freed memory, and is never reordered.
+ *  E5  The kind's free() runs on the state after the record left the
+ *      registry, outside the lock.
+ */
+static void evict_finish(mn__persist *p, wrec *r, int rc)
+{
+	mn__actor *a = r->actor;
+	mn_runtime *rt = p->rt;
+	uint64_t h = mn__hash(a->kind_idx, a->key, a->key_len);
+	mn__shard *s = mn__reg_shard(&rt->reg, h);
+	void *state = NULL;
+	bool evicted = false;
+	const mn_kind *k = rt->kinds[a->kind_idx];
+
+	mn__reg_lock(s);
+	if (!rc && mn__mb_idle(a) &&
+	    atomic_load_explicit(&a->inflight, memory_order_acquire) == 0 &&
+	    a->seq == r->seq) {
+		mn__reg_remove(s, a);
+		state = a->state;
+		evicted = true;
+		mn__reg_record_free(s, a);
+	} else {
+		atomic_store_explicit(&a->evicting, 0, memory_order_relaxed);
+	}
+	mn__reg_unlock(s);
+	if (evicted) {
+		if (k->def.free)
+			k->def.free(state);
+		atomic_fetch_add_explicit(&p->evictions, 1,
+					  memory_order_relaxed);
+	}
+}
+
+int mn__persist_evict(mn_runtime *rt, mn__actor *a)
+{
+	mn__persist *p = rt->persist;
+	const mn_kind *k = rt->kinds[a->kind_idx];
+	mn_buf snap;
+	int rc = 0;
+
+	mn__buf_init(&snap);
+	bool want_snap = k->def.snapshot && a->snap_msgs > 0;
+	if (want_snap && k->def.snapshot(a->state, &snap) < 0) {
+		/* No snapshot: the history alone brings it back. */
+		want_snap = false;
+	}
+	wrec *r = malloc(sizeof *r + (want_snap ? snap.len : 0));
+	if (!r) {
+		mn__buf_free(&snap);
+		return MN_ENOMEM;
+	}
+	memset(r, 0, sizeof *r);
+	r->rk = REC_EVICT;
+	r->actor = a;
+	r->seq = a->seq;
+	r->unix_ms = now_unix_ms();
+	if (want_snap) {
+		r->has_snap = true;
+		r->snap_off = 0;
+		r->snap_len = snap.len;
+		if (snap.len)
+			memcpy(r->data, snap.data, snap.len);
+		a->snap_msgs = 0;
+		a->snap_bytes = 0;
+	}
+	mn__buf_free(&snap);
+	atomic_store_explicit(&a->evicting, 1, memory_order_relaxed);
+	enqueue(p, r);
+	return rc;
+}
+
 /* Deliver the held sends of an ENTRY record (P3); ids[] are their outbox
  * ids. */
 static void deliver_held(mn__persist *p, wrec *r, const uint64_t *ids)
 {
 	mn_runtime *rt = p->rt;
 	const unsigned char *q = r->data + r->sends_off;
+	size_t k = 0;
 	for (uint32_t i = 0; i < r->nsends; i++) {
 		held_send h;
 		memcpy(&h, q, sizeof h);
 		const unsigned char *key = q + sizeof h;
-		mn__sendx x = {.outbox_id = ids[i], .counted = true};
+		if (h.tag != HELD_SEND) {
+			q += held_size(h.key_len, (size_t)h.len);
+			continue;
+		}
+		mn__sendx x = {.outbox_id = ids[k++], .counted = true};
 		int rc = mn__send(rt, NULL, r->actor, rt->kinds[h.kind_idx], key,
 				  h.key_len, h.type, key + h.key_len,
 				  (size_t)h.len, &x);
@@ -437,12 +613,18 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 	int rc = atomic_load_explicit(&p->error, memory_order_relaxed);
 	uint64_t first_lsn = p->last_lsn;
 
+	size_t nsn = 0, nt = 0, ntd = 0;
 	for (wrec *r = list; r; r = r->next)
 		nsends += r->rk == REC_ENTRY ? r->nsends : 0;
 	if (!rc &&
 	    ((rc = grow(&p->ents, &p->cap_ents, count, sizeof *p->ents)) ||
 	     (rc = grow(&p->obs, &p->cap_obs, nsends + count, sizeof *p->obs)) ||
 	     (rc = grow(&p->dels, &p->cap_dels, count, sizeof *p->dels)) ||
+	     (rc = grow(&p->snaps, &p->cap_snaps, count, sizeof *p->snaps)) ||
+	     (rc = grow(&p->timers, &p->cap_timers, nsends + 1,
+			sizeof *p->timers)) ||
+	     (rc = grow(&p->tdels, &p->cap_tdels, nsends + count,
+			sizeof *p->tdels)) ||
 	     (rc = grow(&p->acts, &p->cap_acts, count + MN__CKPT_PER_GROUP,
 			sizeof *p->acts)) ||
 	     !(ids = malloc((nsends + count + 1) * sizeof *ids))))
@@ -495,12 +677,46 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 			a->last_lsn = lsn;
 			if ((rc = dirty_add(p, a->id, lsn, r->seq)))
 				break;
-			if (r->outbox_id)
+			if (r->has_snap) {
+				p->snaps[nsn++] = (mn__wsnap){
+					.actor_id = a->id,
+					.seq = r->seq,
+					.lsn = lsn,
+					.dict_id = r->dict_id,
+					.state = r->data + r->snap_off,
+					.len = r->snap_len,
+					.state_hash = r->snap_hash,
+				};
+			}
+			if (r->flags & MN_MSG_TIMER)
+				p->tdels[ntd++] = (mn__wtimer){
+					.id = r->outbox_id,
+					.due_unix_ms = r->outbox_id >> 16};
+			else if (r->outbox_id)
 				p->dels[nd++] = r->outbox_id;
 			const unsigned char *q = r->data + r->sends_off;
 			for (uint32_t i = 0; i < r->nsends; i++) {
 				held_send h;
 				memcpy(&h, q, sizeof h);
+				if (h.tag != HELD_SEND) {
+					uint64_t tid;
+					memcpy(&tid, q + sizeof h, 8);
+					if (h.tag == HELD_TIMER)
+						p->timers[nt++] = (mn__wtimer){
+							.id = tid,
+							.actor_id = a->id,
+							.due_unix_ms = tid >> 16,
+							.type = h.type,
+							.payload = q + sizeof h + 8,
+							.len = (size_t)h.len - 8,
+						};
+					else
+						p->tdels[ntd++] = (mn__wtimer){
+							.id = tid,
+							.due_unix_ms = tid >> 16};
+					q += held_size(h.key_len, (size_t)h.len);
+					continue;
+				}
 				uint64_t id = p->next_outbox_id++;
 				ids[nid++] = id;
 				mn__woutbox *ob = &p->obs[no++];
@@ -557,6 +773,29 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 		case REC_OUTBOX_DEL:
 			p->dels[nd++] = r->outbox_id;
 			break;
+		case REC_EVICT:
+			/* The head becomes exact in the store before the
+			 * record leaves memory (rehydration reads it). */
+			p->acts[na++] = (mn__wactor){
+				.id = a->id,
+				.last_seq = r->seq,
+				.last_lsn = a->last_lsn,
+				.last_active_unix_ms = r->unix_ms,
+			};
+			if (r->has_snap)
+				p->snaps[nsn++] = (mn__wsnap){
+					.actor_id = a->id,
+					.seq = r->seq,
+					.lsn = a->last_lsn,
+					.dict_id = atomic_load_explicit(
+						&p->rt->kinds[a->kind_idx]
+							 ->dict_id,
+						memory_order_acquire),
+					.state = r->data + r->snap_off,
+					.len = r->snap_len,
+					.state_hash = r->snap_hash,
+				};
+			break;
 		}
 	}
 	size_t ckpt_taken = 0;
@@ -579,6 +818,12 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 		b.n_outbox_del = nd;
 		b.actors = p->acts;
 		b.n_actors = na;
+		b.snaps = p->snaps;
+		b.n_snaps = nsn;
+		b.timers = p->timers;
+		b.n_timers = nt;
+		b.timer_del = p->tdels;
+		b.n_timer_del = ntd;
 		rc = mn__store_write(p->store, p->codec, &b);
 		if (rc) {
 			set_error(p, rc);
@@ -592,6 +837,10 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 		atomic_fetch_add_explicit(&p->commits, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&p->journaled, ne,
 					  memory_order_relaxed);
+		atomic_fetch_add_explicit(&p->snapshots, nsn,
+					  memory_order_relaxed);
+		for (size_t i = 0; i < ntd; i++)
+			fired_remove(p, p->tdels[i].id);
 	}
 
 	/* After the commit (or its failure): effects, completions, done. */
@@ -604,13 +853,24 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 			if (!rc)
 				deliver_held(p, r, ids + nid);
 			else
-				ndone += r->nsends; /* never delivered */
-			nid += r->nsends;
+				ndone += r->nmsgs; /* never delivered */
+			nid += r->nmsgs;
 			ndone++;
+			/* release: the evictor's acquire load sees every
+			 * use of the record by this thread as done. */
+			atomic_fetch_sub_explicit(&r->actor->inflight, 1,
+						  memory_order_release);
 			break;
 		case REC_SPAWN:
+			ndone++;
+			atomic_fetch_sub_explicit(&r->actor->inflight, 1,
+						  memory_order_release);
+			break;
 		case REC_OUTBOX_DEL:
 			ndone++;
+			break;
+		case REC_EVICT:
+			evict_finish(p, r, rc);
 			break;
 		case REC_DURABLE:
 			if (!rc) {
@@ -702,6 +962,8 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	p->delay_us = o->commit_delay_us;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
+	pthread_mutex_init(&p->fired_mu, NULL);
+	atomic_init(&p->timer_seq, now_unix_ms() * 7919);
 	if ((rc = mn__store_open(o->store_path, &so, &p->store, &info)))
 		goto err_free;
 	if ((rc = mn__codec_new(mn__store_dicts(p->store), &p->codec)))
@@ -730,6 +992,7 @@ err_close:
 err_free:
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
+	pthread_mutex_destroy(&p->fired_mu);
 	free(p);
 	return rc;
 }
@@ -756,6 +1019,11 @@ void mn__persist_close(mn_runtime *rt)
 	}
 	free(p->dirty);
 	free(p->ckpt);
+	free(p->snaps);
+	free(p->timers);
+	free(p->tdels);
+	free(p->fired);
+	pthread_mutex_destroy(&p->fired_mu);
 	free(p->ents);
 	free(p->obs);
 	free(p->dels);
@@ -899,12 +1167,34 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 		return rc;
 	a->id = m.id;
 	a->flags &= (uint8_t)~MN__ACTOR_NEW;
-	if ((rc = k->def.init(ctx, &a->state)))
-		return rc;
-	replay r = {.w = w, .a = a, .k = k};
+
+	/* The latest snapshot, then the journal after it (design.md 3). */
+	mn_buf snap;
+	uint64_t snap_seq = 0, snap_lsn;
+	mn__buf_init(&snap);
+	rc = k->def.restore ? mn__store_snapshot_latest(p->store, w->codec,
+							m.id, m.last_seq, &snap,
+							&snap_seq, &snap_lsn)
+			    : MN_ENOACTOR;
+	if (rc == 0) {
+		ctx->replaying = true;
+		rc = k->def.restore(ctx, snap.data, snap.len, &a->state);
+		ctx->replaying = false;
+		if (rc < 0) {
+			mn__store_set_errdetail("restore() refused the snapshot");
+			rc = MN_EHANDLER;
+		}
+	} else if (rc == MN_ENOACTOR) {
+		snap_seq = 0;
+		rc = k->def.init(ctx, &a->state);
+	}
+	mn__buf_free(&snap);
+	if (rc)
+		goto err_broken;
+	replay r = {.w = w, .a = a, .k = k, .last_seq = snap_seq};
 	ctx->replaying = true;
-	rc = mn__store_history(p->store, w->codec, m.last_lsn, 0, replay_one,
-			       &r);
+	rc = mn__store_history(p->store, w->codec, m.last_lsn, snap_seq,
+			       replay_one, &r);
 	ctx->replaying = false;
 	ctx->replay_sender_kind = NULL;
 	if (rc == 0 && r.last_seq != m.last_seq)
@@ -913,11 +1203,26 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 		if (k->def.free)
 			k->def.free(a->state);
 		a->state = NULL;
-		return rc;
+		goto err_broken;
 	}
+	atomic_fetch_add_explicit(&p->replayed, r.last_seq - snap_seq,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->rehydrations, 1, memory_order_relaxed);
 	a->seq = m.last_seq;
+	a->snap_msgs = (uint16_t)(m.last_seq - snap_seq > UINT16_MAX
+					  ? UINT16_MAX
+					  : m.last_seq - snap_seq);
 	a->last_lsn = m.last_lsn; /* before the first record is queued */
 	return 0;
+
+err_broken:
+	/* The actor cannot come back: its messages fail (counted), the
+	 * others keep running. Reported once per actor record. */
+	if (!(a->flags & MN__ACTOR_BROKEN)) {
+		a->flags |= MN__ACTOR_BROKEN;
+		atomic_fetch_add_explicit(&p->broken, 1, memory_order_relaxed);
+	}
+	return rc;
 }
 
 void mn__persist_before_handle(mn__worker *w, mn__actor *a)
@@ -927,6 +1232,7 @@ void mn__persist_before_handle(mn__worker *w, mn__actor *a)
 	ctx->hold_sends = true;
 	ctx->pending.len = 0;
 	ctx->npending = 0;
+	ctx->npending_msgs = 0;
 }
 
 int mn__persist_hold_send(mn_ctx *ctx, const mn_kind *kind, const void *key,
@@ -939,6 +1245,7 @@ int mn__persist_hold_send(mn_ctx *ctx, const mn_kind *kind, const void *key,
 		return rc;
 	held_send h = {.kind_idx = kind->idx,
 		       .key_len = (uint8_t)key_len,
+		       .tag = HELD_SEND,
 		       .type = type,
 		       .len = len};
 	unsigned char *q = ctx->pending.data + ctx->pending.len;
@@ -948,9 +1255,52 @@ int mn__persist_hold_send(mn_ctx *ctx, const mn_kind *kind, const void *key,
 		memcpy(q + sizeof h + key_len, payload, len);
 	ctx->pending.len += sz;
 	ctx->npending++;
+	ctx->npending_msgs++;
 	/* D1: counted before the writer pushes it, after the commit. */
 	mn__count(&ctx->w->n_sent, 1);
 	return 0;
+}
+
+/* Hold a timer (tag HELD_TIMER, with payload) or a cancel (HELD_CANCEL). */
+static int hold_timer(mn_ctx *ctx, uint8_t tag, uint64_t id, uint32_t type,
+		      const void *payload, size_t len)
+{
+	size_t sz = held_size(0, 8 + len);
+	int rc = mn__buf_reserve(&ctx->pending, sz);
+	if (rc)
+		return rc;
+	held_send h = {.tag = tag, .type = type, .len = 8 + len};
+	unsigned char *q = ctx->pending.data + ctx->pending.len;
+	memcpy(q, &h, sizeof h);
+	memcpy(q + sizeof h, &id, 8);
+	if (len)
+		memcpy(q + sizeof h + 8, payload, len);
+	ctx->pending.len += sz;
+	ctx->npending++;
+	return 0;
+}
+
+int mn__persist_after(mn_ctx *ctx, uint64_t delay_ms, uint32_t type,
+		      const void *payload, size_t len, uint64_t *id)
+{
+	mn__persist *p = ctx->rt->persist;
+	uint64_t due = now_unix_ms() + delay_ms;
+	if (due >> 47)
+		return MN_EINVAL;
+	uint64_t tid = due << 16 |
+		       (atomic_fetch_add_explicit(&p->timer_seq, 1,
+						  memory_order_relaxed) &
+			0xffff);
+	if (tid < 2)
+		tid += 2; /* 0 and 1 are the fired set's markers */
+	if (id)
+		*id = tid;
+	return hold_timer(ctx, HELD_TIMER, tid, type, payload, len);
+}
+
+int mn__persist_cancel(mn_ctx *ctx, uint64_t id)
+{
+	return hold_timer(ctx, HELD_CANCEL, id, 0, NULL, 0);
 }
 
 int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
@@ -969,11 +1319,35 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 	bool keep_raw = compress && !dict &&
 			atomic_load_explicit(&k->sampling, memory_order_relaxed);
 	size_t raw_extra = keep_raw ? m->len : 0;
-	wrec *r = malloc(sizeof *r + cap + raw_extra + ctx->pending.len);
+
+	/* Snapshot policy: every snapshot_every messages or snapshot_bytes
+	 * of payload since the last one. */
+	mn_buf snap;
+	bool want_snap = false;
+	mn__buf_init(&snap);
+	a->snap_msgs = a->snap_msgs < UINT16_MAX ? a->snap_msgs + 1 : UINT16_MAX;
+	a->snap_bytes += m->len < UINT32_MAX - a->snap_bytes
+				 ? (uint32_t)m->len
+				 : UINT32_MAX - a->snap_bytes;
+	if (k->def.snapshot &&
+	    (a->snap_msgs >= (k->def.snapshot_every ? k->def.snapshot_every
+						      : 1000) ||
+	     a->snap_bytes >= (k->def.snapshot_bytes ? k->def.snapshot_bytes
+						       : (1u << 20)))) {
+		want_snap = k->def.snapshot(a->state, &snap) >= 0;
+		if (want_snap) {
+			a->snap_msgs = 0;
+			a->snap_bytes = 0;
+		}
+	}
+	size_t snap_extra = want_snap ? snap.len : 0;
+	wrec *r = malloc(sizeof *r + cap + raw_extra + ctx->pending.len +
+			 snap_extra);
 	if (!r) {
 		/* The held sends were counted as sent: count them (and
 		 * the message) done, they are lost with the record. */
-		mn__count(&w->n_done, 1 + ctx->npending);
+		mn__count(&w->n_done, 1 + ctx->npending_msgs);
+		mn__buf_free(&snap);
 		return MN_ENOMEM;
 	}
 	memset(r, 0, sizeof *r);
@@ -1011,10 +1385,21 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 	r->type = m->type;
 	r->flags = m->flags & MN__MSG_PUBLIC_MASK;
 	r->nsends = ctx->npending;
+	r->nmsgs = ctx->npending_msgs;
 	r->sends_len = ctx->pending.len;
 	if (ctx->pending.len)
 		memcpy(r->data + r->sends_off, ctx->pending.data,
 		       ctx->pending.len);
+	if (want_snap) {
+		r->has_snap = true;
+		r->snap_off = r->sends_off + r->sends_len;
+		r->snap_len = snap.len;
+		if (snap.len)
+			memcpy(r->data + r->snap_off, snap.data, snap.len);
+	}
+	mn__buf_free(&snap);
+	/* E1: in flight until the writer is done with the record. */
+	atomic_fetch_add_explicit(&a->inflight, 1, memory_order_relaxed);
 	enqueue(w->rt->persist, r);
 	return 0;
 }
@@ -1031,6 +1416,7 @@ int mn__persist_spawned(mn__worker *w, mn__actor *a)
 	r->is_new = (a->flags & MN__ACTOR_NEW) != 0;
 	a->flags &= (uint8_t)~MN__ACTOR_NEW;
 	r->unix_ms = now_unix_ms();
+	atomic_fetch_add_explicit(&a->inflight, 1, memory_order_relaxed);
 	enqueue(w->rt->persist, r);
 	return 0;
 }
@@ -1104,4 +1490,61 @@ void mn__persist_stats(mn_runtime *rt, mn_runtime_stats *st)
 						    memory_order_relaxed);
 	st->store_bytes = mn__store_disk_bytes(p->store);
 	st->store_error = atomic_load_explicit(&p->error, memory_order_relaxed);
+	st->evictions = atomic_load_explicit(&p->evictions, memory_order_relaxed);
+	st->rehydrations =
+		atomic_load_explicit(&p->rehydrations, memory_order_relaxed);
+	st->snapshots = atomic_load_explicit(&p->snapshots, memory_order_relaxed);
+	st->replayed = atomic_load_explicit(&p->replayed, memory_order_relaxed);
+	st->broken = atomic_load_explicit(&p->broken, memory_order_relaxed);
+	st->timers_fired =
+		atomic_load_explicit(&p->timers_fired, memory_order_relaxed);
+}
+
+/* ---- timers ------------------------------------------------------------------ */
+
+typedef struct fire_ctx {
+	mn__persist *p;
+	size_t n;
+} fire_ctx;
+
+static int fire_one(void *arg, const mn__wtimer *t)
+{
+	fire_ctx *f = arg;
+	mn__persist *p = f->p;
+	mn_runtime *rt = p->rt;
+	mn__actor_meta m;
+	const mn_kind *k;
+
+	if (!fired_op(p, t->id, 1))
+		return 0; /* fired already, its message is queued */
+	if (mn__store_actor_get(p->store, t->actor_id, &m) != 0 ||
+	    !(k = kind_by_store_id(rt, m.kind_id))) {
+		/* Its kind is not registered yet: try again later. */
+		fired_remove(p, t->id);
+		return 0;
+	}
+	mn__sendx x = {.outbox_id = t->id, .mflags = MN_MSG_TIMER};
+	if (mn__send(rt, NULL, NULL, k, m.key, m.key_len, t->type, t->payload,
+		     t->len, &x) != 0) {
+		fired_remove(p, t->id);
+		return 0;
+	}
+	atomic_fetch_add_explicit(&p->timers_fired, 1, memory_order_relaxed);
+	f->n++;
+	return 0;
+}
+
+uint64_t mn__persist_fire_timers(mn_runtime *rt, size_t max)
+{
+	mn__persist *p = rt->persist;
+	fire_ctx f = {.p = p};
+	if (!p || atomic_load_explicit(&p->error, memory_order_relaxed))
+		return 0;
+	mn__store_timers_due(p->store, now_unix_ms(), max, fire_one, &f);
+	return f.n;
+}
+
+uint64_t mn__persist_timers_next(mn_runtime *rt)
+{
+	return rt->persist ? mn__store_timers_next(rt->persist->store) : 0;
 }

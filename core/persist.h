@@ -62,6 +62,21 @@ int mn__persist_durable(mn_runtime *rt, const mn_kind *kind, const void *key,
 			size_t key_len, uint32_t type, const void *payload,
 			size_t len, mn_send_done_cb done, void *arg);
 
+/* Eviction step E2 (evictor, shard lock held, actor idle per E1): queue
+ * the EVICT record, with a snapshot if messages came after the last. */
+int mn__persist_evict(mn_runtime *rt, mn__actor *a);
+
+/* Timers held in the ctx until the commit (mn_ctx_after/cancel). */
+int mn__persist_after(mn_ctx *ctx, uint64_t delay_ms, uint32_t type,
+		      const void *payload, size_t len, uint64_t *id);
+int mn__persist_cancel(mn_ctx *ctx, uint64_t id);
+
+/* Deliver up to max due timers (maintenance thread); returns how many.
+ * mn__persist_timers_next: the earliest due time stored (unix ms), 0 if
+ * none. */
+uint64_t mn__persist_fire_timers(mn_runtime *rt, size_t max);
+uint64_t mn__persist_timers_next(mn_runtime *rt);
+
 /* Counters for mn_runtime_stats_get; messages the writer finished count in
  * done (drain, D2). */
 void mn__persist_stats(mn_runtime *rt, mn_runtime_stats *st);

@@ -4,6 +4,8 @@
  */
 #include "core/registry.h"
 
+#include "core/assert.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -197,6 +199,55 @@ int mn__reg_insert(mn__shard *s, uint64_t hash, mn__actor *a)
 	return 0;
 }
 
+static void finish_growth(mn__shard *s)
+{
+	while (growing(s))
+		grow_step(s);
+}
+
+void mn__reg_remove(mn__shard *s, mn__actor *a)
+{
+	finish_growth(s);
+	uint64_t *t = s->tab[0];
+	size_t mask = s->nslots[0] - 1, i = a->hash & mask;
+	while (slot_actor(t[i]) != a) {
+		mn_assert(t[i] != 0);
+		i = (i + 1) & mask;
+	}
+	t[i] = 0;
+	/* Backward shift: an entry after the hole moves into it unless its
+	 * home lies cyclically in (hole, entry]. */
+	for (size_t j = (i + 1) & mask; t[j]; j = (j + 1) & mask) {
+		size_t home = slot_actor(t[j])->hash & mask;
+		bool stays = i <= j ? (home > i && home <= j)
+				    : (home > i || home <= j);
+		if (!stays) {
+			t[i] = t[j];
+			t[j] = 0;
+			i = j;
+		}
+	}
+	s->count--;
+}
+
+void mn__reg_sweep(mn__shard *s, size_t *pos, size_t max,
+		   void (*fn)(void *arg, mn__shard *s, mn__actor *a),
+		   void *arg)
+{
+	finish_growth(s);
+	if (!s->tab[0])
+		return;
+	size_t n = s->nslots[0];
+	if (max > n)
+		max = n;
+	for (size_t k = 0; k < max; k++) {
+		size_t i = (*pos + k) & (n - 1);
+		if (s->tab[0][i])
+			fn(arg, s, slot_actor(s->tab[0][i]));
+	}
+	*pos = (*pos + max) & (n - 1);
+}
+
 mn__actor *mn__reg_take_all(mn__registry *reg)
 {
 	mn__actor *list = NULL;
@@ -228,6 +279,18 @@ mn__actor *mn__reg_take_all(mn__registry *reg)
 		s->count = 0;
 	}
 	return list;
+}
+
+uint64_t mn__reg_count(mn__registry *reg)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < MN__REG_SHARDS; i++) {
+		mn__shard *s = &reg->shards[i];
+		mn__reg_lock(s);
+		n += s->count;
+		mn__reg_unlock(s);
+	}
+	return n;
 }
 
 void mn__reg_totals(mn__registry *reg, uint64_t *actors, uint64_t *actor_bytes,

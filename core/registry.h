@@ -101,11 +101,28 @@ static inline void mn__reg_record_free(mn__shard *s, mn__actor *a)
  * larger table can be allocated. */
 int mn__reg_insert(mn__shard *s, uint64_t hash, mn__actor *a);
 
+/* Remove actor a (present in the shard). Shard locked. Finishes a growth
+ * in progress first (one table), then deletes by backward shift, so probe
+ * runs stay unbroken without tombstones. The record is the caller's to
+ * free (mn__reg_record_free). */
+void mn__reg_remove(mn__shard *s, mn__actor *a);
+
+/* Visit up to max slots of the shard from *pos (wrapping), calling fn on
+ * each actor; *pos advances. Shard locked. Finishes a growth in progress
+ * first. fn must not insert or remove. */
+void mn__reg_sweep(mn__shard *s, size_t *pos, size_t max,
+		   void (*fn)(void *arg, mn__shard *s, mn__actor *a),
+		   void *arg);
+
 /* Detach every actor of every shard and return them as a list linked by
  * rq_next; the registry is left empty but the records stay valid until
  * mn__reg_destroy. Only when no other thread uses the registry or the run
  * queues (close). */
 mn__actor *mn__reg_take_all(mn__registry *reg);
+
+/* Actors resident (sum of the shards' counts, read without locks: a
+ * hint). */
+uint64_t mn__reg_count(mn__registry *reg);
 
 /* Sum over all shards (locking each in turn) of actors, bytes mapped for
  * their records, and bytes of the tables. */

@@ -19,6 +19,7 @@
 
 #include "core/assert.h"
 #include "core/hash.h"
+#include "core/evict.h"
 #include "core/mailbox.h"
 #include "core/persist.h"
 #include "core/runtime.h"
@@ -151,6 +152,11 @@ int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
 		mn__persist_close(rt);
 		goto err_destroy;
 	}
+	if (rt->persist && (rc = mn__maint_start(rt, &o, &rt->maint))) {
+		mn__sched_stop(rt);
+		mn__persist_close(rt);
+		goto err_destroy;
+	}
 	*out = rt;
 	return 0;
 
@@ -202,6 +208,8 @@ void mn_runtime_close(mn_runtime *rt)
 	 * pairs with ext_enter). */
 	while (atomic_load_explicit(&rt->ext_active, memory_order_seq_cst))
 		sched_yield();
+	mn__maint_stop(rt->maint);
+	rt->maint = NULL;
 	mn__sched_stop(rt);
 	/* Commit what the workers handled (their states already show it),
 	 * write the checkpoint, close the store. */
@@ -426,6 +434,12 @@ static mn__actor *actor_new(mn__shard *s, const mn_kind *kind, uint64_t hash,
 	a->id = 0;
 	a->seq = 0;
 	a->last_lsn = 0;
+	atomic_init(&a->inflight, 0);
+	atomic_init(&a->ref, 1);
+	atomic_init(&a->evicting, 0);
+	a->snap_msgs = 0;
+	a->snap_bytes = 0;
+	a->reserved = 0;
 	memcpy(a->key, key, key_len);
 	return a;
 }
@@ -735,6 +749,36 @@ mn_runtime *mn_ctx_runtime(const mn_ctx *ctx)
 unsigned mn_ctx_worker(const mn_ctx *ctx)
 {
 	return ctx->w->idx;
+}
+
+int mn_ctx_after(mn_ctx *ctx, uint64_t delay_ms, uint32_t type,
+		 const void *payload, size_t len, uint64_t *id)
+{
+	if (!ctx || (!payload && len))
+		return MN_EINVAL;
+	if (!ctx->kind->persistent)
+		return MN_ENOTSUP;
+	if (len > ctx->rt->max_payload)
+		return MN_ETOOBIG;
+	if (ctx->replaying || !ctx->hold_sends) {
+		if (id)
+			*id = 0;
+		return ctx->replaying ? 0 : MN_EINVAL; /* not during init */
+	}
+	return mn__persist_after(ctx, delay_ms, type, payload, len, id);
+}
+
+int mn_ctx_cancel(mn_ctx *ctx, uint64_t id)
+{
+	if (!ctx || id < 2)
+		return MN_EINVAL;
+	if (!ctx->kind->persistent)
+		return MN_ENOTSUP;
+	if (ctx->replaying)
+		return 0;
+	if (!ctx->hold_sends)
+		return MN_EINVAL;
+	return mn__persist_cancel(ctx, id);
 }
 
 int mn_ctx_replaying(const mn_ctx *ctx)

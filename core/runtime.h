@@ -53,7 +53,8 @@ struct mn_ctx {
 	bool hold_sends;
 	bool replaying;     /* suppress sends: replay of the journal */
 	mn_buf pending;
-	uint32_t npending;
+	uint32_t npending;      /* held items: sends, timers, cancels */
+	uint32_t npending_msgs; /* of which sends */
 	/* Replay: the recorded sender of the entry being replayed. */
 	const mn_kind *replay_sender_kind;
 	unsigned char replay_sender_key[MN_KEY_MAX];
@@ -149,6 +150,8 @@ struct mn_runtime {
 
 	/* Persistence (NULL without a store); see persist.c. */
 	struct mn__persist *persist;
+	/* Eviction and timers (NULL without a store); see evict.c. */
+	struct mn__maint *maint;
 };
 
 /* sched.c */

@@ -177,8 +177,17 @@ typedef struct mn_kind_def {
 
 	/* Release a state made by init() or restore(). Optional (NULL means
 	 * the state needs no release). Called when the actor leaves memory:
-	 * at mn_runtime_close, and later at eviction. */
+	 * at mn_runtime_close, and at eviction. */
 	void (*free)(void *state);
+
+	/* Snapshot policy (persistent kinds with a snapshot callback): take
+	 * a snapshot after this many messages since the last one (0 means
+	 * 1000), or after this many payload bytes (0 means 1 MiB),
+	 * whichever comes first; and at eviction, when any message came
+	 * after the last snapshot. Snapshots bound what rehydration
+	 * replays. */
+	uint32_t snapshot_every;
+	uint32_t snapshot_bytes;
 } mn_kind_def;
 
 /* Kind flag: sending to an address of this kind that was never created
@@ -219,6 +228,13 @@ typedef struct mn_runtime_opts {
 	 * commit). */
 	unsigned commit_max_records;
 	unsigned commit_delay_us;
+	/* Eviction (runtimes with a store): keep at most this many actors
+	 * resident, evicting idle persistent actors (approximately the least
+	 * recently used) beyond it; 0 means no limit. */
+	uint64_t max_resident;
+	/* Also evict persistent actors idle for about this long; 0 means
+	 * never by time. */
+	unsigned idle_evict_ms;
 } mn_runtime_opts;
 
 /* Counters of a runtime. Each field is read without stopping the workers, so
@@ -240,6 +256,12 @@ typedef struct mn_runtime_stats {
 	uint64_t outbox_delivered; /* stored messages delivered at open */
 	uint64_t store_bytes;     /* size of the store on disk */
 	int store_error;          /* sticky store failure (0 = none) */
+	uint64_t evictions;       /* actors taken out of memory */
+	uint64_t rehydrations;    /* actors brought back from the store */
+	uint64_t snapshots;       /* snapshots written */
+	uint64_t replayed;        /* journal entries replayed */
+	uint64_t broken;          /* actors that could not be brought back */
+	uint64_t timers_fired;    /* durable timers delivered */
 } mn_runtime_stats;
 
 /* ------------------------------------------------------------------------ */
@@ -403,6 +425,28 @@ mn_runtime *mn_ctx_runtime(const mn_ctx *ctx);
 
 /* Index of the worker thread running this callback, 0..workers-1. */
 unsigned mn_ctx_worker(const mn_ctx *ctx);
+
+/*
+ * Durable timer: deliver message (type, payload) to this actor after
+ * delay_ms. Stored in the same commit as the message being handled, so it
+ * exists only if that message is processed; fired as an ordinary message
+ * (journaled), also after a restart if it fell due while the process was
+ * down, and it brings an evicted actor back. *id (may be NULL) receives the
+ * timer's id for mn_ctx_cancel(). Persistent actors only (MN_ENOTSUP
+ * otherwise); during replay it does nothing and returns 0. Ids encode the
+ * due time; at most 65,536 timers per millisecond.
+ */
+int mn_ctx_after(mn_ctx *ctx, uint64_t delay_ms, uint32_t type,
+		 const void *payload, size_t len, uint64_t *id);
+
+/* Cancel a timer of this actor (in the commit of the message being
+ * handled). A timer that already fired and whose message is queued may
+ * still be delivered. Returns 0, MN_EINVAL for an id that is not a timer
+ * id, MN_ENOTSUP for volatile actors. */
+int mn_ctx_cancel(mn_ctx *ctx, uint64_t id);
+
+/* mn_msg.flags: the message is a durable timer firing. */
+#define MN_MSG_TIMER 0x2u
 
 /* Non-zero while the actor replays its journal after a restart: handle()
  * sees the recorded messages again, and its sends are suppressed (their

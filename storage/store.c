@@ -803,7 +803,12 @@ int mn__store_open(const char *path, const mn__store_opts *opts,
 	} else {
 		if ((rc = repair_heads(s, txn, &info)))
 			goto err_abort;
-		txn_abort(s, txn);
+		/* Commit, not abort: LMDB closes the database handles an
+		 * aborted transaction opened, read-only or not. */
+		if ((rc = txn_commit(s, txn))) {
+			rc = mdb_fail(s, rc, "ending the open transaction");
+			goto err_free;
+		}
 	}
 	s->last_lsn = info.last_lsn;
 	if (info_out)
