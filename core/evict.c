@@ -26,6 +26,9 @@
 /* Due timers delivered per tick: a restart with many due timers does not
  * flood the runtime at once. */
 #define MN__TIMERS_PER_TICK 2048
+/* Stored messages redelivered per tick after a restart (persist.c paces
+ * them further by the messages in flight). */
+#define MN__REDELIVER_PER_TICK 16384
 
 struct mn__maint {
 	mn_runtime *rt;
@@ -93,6 +96,7 @@ static void maint_tick(mn__maint *m)
 	uint64_t now = mono_ms();
 
 	mn__persist_fire_timers(rt, MN__TIMERS_PER_TICK);
+	mn__persist_redeliver_step(rt, MN__REDELIVER_PER_TICK);
 
 	if (m->max_resident) {
 		uint64_t resident = mn__reg_count(&rt->reg);

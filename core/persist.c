@@ -126,6 +126,14 @@ static inline size_t held_size(size_t key_len, size_t len)
 
 /* A head to checkpoint: by id, not by record, since the actor may be
  * evicted before the checkpoint runs. */
+/* Stored messages of one kind still to deliver after open: entries with
+ * next_id <= id < end_id (end_id: the first id this process assigns). */
+typedef struct redeliver_job {
+	struct redeliver_job *next;
+	mn_kind *k;
+	uint64_t next_id, end_id;
+} redeliver_job;
+
 typedef struct dirty {
 	uint64_t id, lsn, seq;
 } dirty;
@@ -174,6 +182,15 @@ struct mn__persist {
 	uint64_t *fired;
 	size_t fired_cap, fired_used;
 	_Atomic uint64_t timer_seq;
+
+	/* Redelivery after open (lazy restart): jobs under jobs_mu, their
+	 * count in njobs (drain waits for 0). outbox_end and maint_codec:
+	 * set at open; the codec is the maintenance thread's. */
+	pthread_mutex_t jobs_mu;
+	struct redeliver_job *jobs_head, *jobs_tail;
+	_Atomic unsigned njobs;
+	uint64_t outbox_end;
+	mn__codec *maint_codec;
 
 	/* Shared counters: written by the writer (release), read by any
 	 * thread (acquire). next_actor_id: fetch_add by workers. error:
@@ -963,11 +980,14 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	pthread_mutex_init(&p->fired_mu, NULL);
+	pthread_mutex_init(&p->jobs_mu, NULL);
 	atomic_init(&p->timer_seq, now_unix_ms() * 7919);
 	if ((rc = mn__store_open(o->store_path, &so, &p->store, &info)))
 		goto err_free;
-	if ((rc = mn__codec_new(mn__store_dicts(p->store), &p->codec)))
+	if ((rc = mn__codec_new(mn__store_dicts(p->store), &p->codec)) ||
+	    (rc = mn__codec_new(mn__store_dicts(p->store), &p->maint_codec)))
 		goto err_close;
+	p->outbox_end = info.next_outbox_id;
 	for (unsigned i = 0; i < rt->nworkers; i++)
 		if ((rc = mn__codec_new(mn__store_dicts(p->store),
 					&rt->workers[i].codec)))
@@ -988,11 +1008,13 @@ err_close:
 		rt->workers[i].codec = NULL;
 	}
 	mn__codec_free(p->codec);
+	mn__codec_free(p->maint_codec);
 	mn__store_close(p->store);
 err_free:
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
 	pthread_mutex_destroy(&p->fired_mu);
+	pthread_mutex_destroy(&p->jobs_mu);
 	free(p);
 	return rc;
 }
@@ -1012,7 +1034,14 @@ void mn__persist_close(mn_runtime *rt)
 		rt->workers[i].codec = NULL;
 	}
 	mn__codec_free(p->codec);
+	mn__codec_free(p->maint_codec);
 	mn__store_close(p->store);
+	while (p->jobs_head) {
+		struct redeliver_job *j = p->jobs_head;
+		p->jobs_head = j->next;
+		free(j);
+	}
+	pthread_mutex_destroy(&p->jobs_mu);
 	for (unsigned i = 0; i < MN_KINDS_MAX; i++) {
 		mn__buf_free(&p->kc[i].samples);
 		free(p->kc[i].sizes);
@@ -1039,9 +1068,10 @@ void mn__persist_close(mn_runtime *rt)
 typedef struct redeliver {
 	mn_runtime *rt;
 	mn_kind *k;
-	uint64_t n;
+	uint64_t n, scanned, last_id, max;
 	int rc;
 } redeliver;
+
 
 static int redeliver_one(void *arg, const mn__entry *e)
 {
@@ -1051,6 +1081,9 @@ static int redeliver_one(void *arg, const mn__entry *e)
 		       .mflags = e->flags & MN__MSG_PUBLIC_MASK};
 	mn__actor_meta m;
 
+	if (++d->scanned > d->max * 8)
+		return 1; /* enough for this step: resume at this entry */
+	d->last_id = e->lsn;
 	if (e->kind_id != d->k->store_id)
 		return 0;
 	if (e->sender_id &&
@@ -1070,8 +1103,7 @@ static int redeliver_one(void *arg, const mn__entry *e)
 			  e->payload, e->len, &x);
 	if (rc)
 		return rc;
-	d->n++;
-	return 0;
+	return ++d->n >= d->max ? 1 : 0;
 }
 
 int mn__persist_kind_id(mn_runtime *rt, mn_kind *k)
@@ -1095,16 +1127,74 @@ int mn__persist_find(mn_runtime *rt, const mn_kind *k, const void *key,
 int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k)
 {
 	mn__persist *p = rt->persist;
-	mn__codec *codec;
-	int rc;
-	if ((rc = mn__codec_new(mn__store_dicts(p->store), &codec)))
-		return rc;
-	redeliver d = {.rt = rt, .k = k};
-	rc = mn__store_outbox_scan(p->store, codec, redeliver_one, &d);
-	mn__codec_free(codec);
+	if (p->outbox_end <= 1)
+		return 0; /* nothing was stored before this open */
+	redeliver_job *j = calloc(1, sizeof *j);
+	if (!j)
+		return MN_ENOMEM;
+	j->k = k;
+	j->next_id = 1;
+	j->end_id = p->outbox_end;
+	pthread_mutex_lock(&p->jobs_mu);
+	if (p->jobs_tail)
+		p->jobs_tail->next = j;
+	else
+		p->jobs_head = j;
+	p->jobs_tail = j;
+	/* release: a drain that reads 0 later sees every delivery the jobs
+	 * made (counted before their pushes). */
+	atomic_fetch_add_explicit(&p->njobs, 1, memory_order_release);
+	pthread_mutex_unlock(&p->jobs_mu);
+	return 0;
+}
+
+/*
+ * Lazy restart, rate-limited (maintenance thread): deliver up to max stored
+ * messages of the oldest pending kind, only while fewer than
+ * MN__REDELIVER_INFLIGHT messages are in flight in the runtime, so that a
+ * restart with millions of stored messages neither floods memory nor
+ * starves live traffic.
+ */
+#define MN__REDELIVER_INFLIGHT 65536
+
+uint64_t mn__persist_redeliver_step(mn_runtime *rt, uint64_t max)
+{
+	mn__persist *p = rt->persist;
+	if (!p || !atomic_load_explicit(&p->njobs, memory_order_acquire) ||
+	    mn__runtime_inflight(rt) > MN__REDELIVER_INFLIGHT)
+		return 0;
+	pthread_mutex_lock(&p->jobs_mu);
+	redeliver_job *j = p->jobs_head;
+	pthread_mutex_unlock(&p->jobs_mu);
+	if (!j)
+		return 0;
+	redeliver d = {.rt = rt, .k = j->k, .max = max};
+	int rc = mn__store_outbox_range(p->store, p->maint_codec, j->next_id,
+					j->end_id, redeliver_one, &d);
 	atomic_fetch_add_explicit(&p->delivered_at_open, d.n,
 				  memory_order_relaxed);
-	return rc;
+	if (rc == 1) {
+		/* Stopped early: go on after the last entry handled. */
+		if (d.last_id)
+			j->next_id = d.last_id + 1;
+		return d.n;
+	}
+	/* Done with this kind (or it failed: the store error is sticky in
+	 * the detail; the entries stay stored for the next open). */
+	pthread_mutex_lock(&p->jobs_mu);
+	p->jobs_head = j->next;
+	if (!p->jobs_head)
+		p->jobs_tail = NULL;
+	pthread_mutex_unlock(&p->jobs_mu);
+	free(j);
+	atomic_fetch_sub_explicit(&p->njobs, 1, memory_order_release);
+	return d.n;
+}
+
+bool mn__persist_busy(mn_runtime *rt)
+{
+	return rt->persist &&
+	       atomic_load_explicit(&rt->persist->njobs, memory_order_acquire);
 }
 
 /* ---- the worker side ------------------------------------------------------- */

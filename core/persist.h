@@ -23,8 +23,8 @@ void mn__persist_close(mn_runtime *rt);
  * ones too: stored messages name their target kind by it). */
 int mn__persist_kind_id(mn_runtime *rt, mn_kind *k);
 
-/* A kind was registered: deliver the stored outbox messages addressed to
- * it (P4). */
+/* A kind was registered: queue the delivery of the stored outbox messages
+ * addressed to it (P4), done by the maintenance thread, rate-limited. */
 int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k);
 
 /* The stored metadata of actor (k, key); MN_ENOACTOR if absent. */
@@ -76,6 +76,12 @@ int mn__persist_cancel(mn_ctx *ctx, uint64_t id);
  * none. */
 uint64_t mn__persist_fire_timers(mn_runtime *rt, size_t max);
 uint64_t mn__persist_timers_next(mn_runtime *rt);
+
+/* Lazy restart: deliver up to max stored messages (maintenance thread);
+ * returns how many. mn__persist_busy: stored messages remain to deliver
+ * (drain waits). */
+uint64_t mn__persist_redeliver_step(mn_runtime *rt, uint64_t max);
+bool mn__persist_busy(mn_runtime *rt);
 
 /* Counters for mn_runtime_stats_get; messages the writer finished count in
  * done (drain, D2). */

@@ -165,6 +165,8 @@ void mn__runq_init(mn__runq *q);
 void mn__runq_destroy(mn__runq *q);
 
 /* runtime.c */
+/* Messages sent and not yet done (an estimate: a hint for pacing). */
+uint64_t mn__runtime_inflight(mn_runtime *rt);
 /* Extra inputs of a send. */
 typedef struct mn__sendx {
 	uint32_t mflags;    /* MN_MSG_* | MN__MSG_* */

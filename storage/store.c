@@ -1802,6 +1802,12 @@ int mn__store_log_scan(mn__store *s, mn__codec *codec, uint64_t from_lsn,
 int mn__store_outbox_scan(mn__store *s, mn__codec *codec, mn__entry_cb cb,
 			  void *arg)
 {
+	return mn__store_outbox_range(s, codec, 0, UINT64_MAX, cb, arg);
+}
+
+int mn__store_outbox_range(mn__store *s, mn__codec *codec, uint64_t from_id,
+			   uint64_t to_id, mn__entry_cb cb, void *arg)
+{
 	MDB_txn *txn;
 	MDB_cursor *c;
 	MDB_val k, v;
@@ -1815,12 +1821,18 @@ int mn__store_outbox_scan(mn__store *s, mn__codec *codec, mn__entry_cb cb,
 	}
 	mn__buf_init(&dst);
 	int e;
-	for (e = mdb_cursor_get(c, &k, &v, MDB_FIRST); e == 0;
+	unsigned char fk[8];
+	be64_put(fk, from_id);
+	k.mv_size = 8;
+	k.mv_data = fk;
+	for (e = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); e == 0;
 	     e = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		char where[48];
 		const unsigned char *body;
 		size_t len;
 		uint64_t id = k.mv_size == 8 ? be64_get(k.mv_data) : 0;
+		if (id >= to_id)
+			break;
 		snprintf(where, sizeof where, "%llu", (unsigned long long)id);
 		if ((rc = frame_open(s, &v, R_OUTBOX, DB_OUTBOX, where, &body,
 				     &len)))

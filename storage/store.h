@@ -250,6 +250,11 @@ int mn__store_log_scan(mn__store *s, mn__codec *codec, uint64_t from_lsn,
 int mn__store_outbox_scan(mn__store *s, mn__codec *codec, mn__entry_cb cb,
 			  void *arg);
 
+/* The outbox entries with from_id <= id < to_id, in id order (the callback
+ * may stop the scan by returning non-zero, which is returned). */
+int mn__store_outbox_range(mn__store *s, mn__codec *codec, uint64_t from_id,
+			   uint64_t to_id, mn__entry_cb cb, void *arg);
+
 /* Every actor's metadata in id order (heads as exact as lookups). */
 typedef int (*mn__actor_cb)(void *arg, const mn__actor_meta *m);
 int mn__store_actors_scan(mn__store *s, mn__actor_cb cb, void *arg);
