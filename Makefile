@@ -45,7 +45,7 @@ EXAMPLE_BIN := $(patsubst examples/%/,$(BUILD)/bin/%,$(sort $(dir $(EXAMPLE_SRC)
 
 DEPS_OK := $(BUILD)/.deps-ok
 
-.PHONY: all test demo bench check-asan check-tsan format clean deps examples
+.PHONY: all test demo bench bench-peers check-asan check-tsan format clean deps examples
 
 # Keep intermediate objects (tests, benchmarks) between runs.
 .SECONDARY:
@@ -107,6 +107,12 @@ demo: all $(BUILD)/bin/agents
 bench:
 	@$(MAKE) --no-print-directory all $(BENCH_BIN) >&2
 	@BUILD=$(BUILD) ./bench/run $(BENCH_BIN)
+
+# mnemo beside CAF and Erlang in the same run (installs the peers' Debian
+# packages; not part of make test). docs/performance.md has the reading.
+bench-peers:
+	@$(MAKE) --no-print-directory all >&2
+	@./bench/peers/run
 
 # AddressSanitizer + UndefinedBehaviorSanitizer, and ThreadSanitizer: the
 # whole test suite in a separate build dir.
