@@ -84,21 +84,33 @@ typedef struct mn__actor {
 	 * scheduled). Reused to list actors at close. */
 	struct mn__actor *rq_next;
 
-	/* Persistence (0 for volatile actors). id: set by the worker at the
-	 * actor's first run, immutable after. seq: the worker running the
-	 * actor. last_lsn: the worker at the first run (before the actor's
-	 * first commit record is queued), then only the writer thread. */
+	unsigned char key[]; /* key_len bytes */
+} mn__actor;
+
+_Static_assert(offsetof(mn__actor, key) == 48,
+	       "actor record header grew: update docs/architecture.md");
+
+/*
+ * The persistence prefix: actors of persistent kinds carry these fields in
+ * the 40 bytes just before their record (one allocation), so that volatile
+ * actors do not pay for them and a short key stays in the record's first
+ * cache line. mn__ap(a) is valid only for actors of persistent kinds.
+ */
+typedef struct mn__actor_p {
+	/* id: set by the worker at the actor's first run, immutable after.
+	 * seq: the worker running the actor. last_lsn: that worker at the
+	 * first run (before the actor's first commit record is queued), then
+	 * only the writer thread. */
 	uint64_t id;
 	uint64_t seq;
 	uint64_t last_lsn;
-
-	/* Eviction (core/evict.c). inflight: commit records of this actor
-	 * queued to the writer and not finished (the worker adds before
-	 * queueing, the writer subtracts with release when done); an actor
-	 * with inflight records is never evicted. ref: set by the worker at
-	 * each turn, cleared by the evictor's clock sweep (second chance).
-	 * evicting: set by the evictor under the shard lock, cleared by the
-	 * writer when the eviction completes or is abandoned. */
+	/* Eviction (core/evict.c, persist.c E1-E5). inflight: commit
+	 * records of this actor queued to the writer and not finished (the
+	 * worker adds before queueing, the writer subtracts with release
+	 * when done); an actor with inflight records is never evicted. ref:
+	 * set by the worker at each turn, cleared by the evictor's clock
+	 * sweep (second chance). evicting: set by the evictor under the
+	 * shard lock, cleared by the writer when the eviction is abandoned. */
 	_Atomic uint32_t inflight;
 	_Atomic uint8_t ref;
 	_Atomic uint8_t evicting;
@@ -107,11 +119,14 @@ typedef struct mn__actor {
 	uint16_t snap_msgs;
 	uint32_t snap_bytes;
 	uint32_t reserved;
+} mn__actor_p;
 
-	unsigned char key[]; /* key_len bytes */
-} mn__actor;
+_Static_assert(sizeof(mn__actor_p) == 40 && sizeof(mn__actor_p) % 8 == 0,
+	       "persistence prefix grew: update docs/architecture.md");
 
-_Static_assert(offsetof(mn__actor, key) == 88,
-	       "actor record header grew: update docs/architecture.md");
+static inline mn__actor_p *mn__ap(const mn__actor *a)
+{
+	return (mn__actor_p *)((char *)a - sizeof(mn__actor_p));
+}
 
 #endif

@@ -70,16 +70,15 @@ static void visit(void *arg, mn__shard *s, mn__actor *a)
 	/* E1: idle (acquire: pairs with the release CAS of mark-empty, so
 	 * the last turn's writes to the actor are visible), nothing in
 	 * flight, initialised and in the store. */
-	if (!mn__mb_idle(a) ||
-	    atomic_load_explicit(&a->inflight, memory_order_acquire) != 0 ||
-	    atomic_load_explicit(&a->evicting, memory_order_relaxed))
+	if (!rt->kinds[a->kind_idx]->persistent || !mn__mb_idle(a) ||
+	    atomic_load_explicit(&mn__ap(a)->inflight, memory_order_acquire) != 0 ||
+	    atomic_load_explicit(&mn__ap(a)->evicting, memory_order_relaxed))
 		return;
-	if (!rt->kinds[a->kind_idx]->persistent ||
-	    (a->flags & (MN__ACTOR_NEW | MN__ACTOR_BROKEN)) ||
+	if ((a->flags & (MN__ACTOR_NEW | MN__ACTOR_BROKEN)) ||
 	    !(a->flags & MN__ACTOR_INITIALIZED))
 		return;
-	if (atomic_load_explicit(&a->ref, memory_order_relaxed)) {
-		atomic_store_explicit(&a->ref, 0, memory_order_relaxed);
+	if (atomic_load_explicit(&mn__ap(a)->ref, memory_order_relaxed)) {
+		atomic_store_explicit(&mn__ap(a)->ref, 0, memory_order_relaxed);
 		return; /* second chance */
 	}
 	if (mn__persist_evict(rt, a) == 0) {

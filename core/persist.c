@@ -144,6 +144,8 @@ struct mn__persist {
 	mn__store *store;
 	unsigned max_records;
 	unsigned delay_us;
+	unsigned checkpoint_every;
+	unsigned ckpt_per_group; /* heads per commit group */
 	pthread_t thread;
 
 	/* The queue: under mu. The writer waits on cv. */
@@ -297,10 +299,10 @@ static int dirty_add(mn__persist *p, uint64_t id, uint64_t lsn, uint64_t seq)
 
 static int dirty_cmp(const void *x, const void *y)
 {
-	const dirty *a = x, *b = y;
-	if (a->id != b->id)
-		return a->id < b->id ? -1 : 1;
-	return a->lsn < b->lsn ? -1 : a->lsn > b->lsn;
+	const dirty *u = x, *v = y;
+	if (u->id != v->id)
+		return u->id < v->id ? -1 : 1;
+	return u->lsn < v->lsn ? -1 : u->lsn > v->lsn;
 }
 
 /* Begin a checkpoint (P6): the heads touched so far, one per actor, are
@@ -536,14 +538,14 @@ static void evict_finish(mn__persist *p, wrec *r, int rc)
 
 	mn__reg_lock(s);
 	if (!rc && mn__mb_idle(a) &&
-	    atomic_load_explicit(&a->inflight, memory_order_acquire) == 0 &&
-	    a->seq == r->seq) {
+	    atomic_load_explicit(&mn__ap(a)->inflight, memory_order_acquire) == 0 &&
+	    mn__ap(a)->seq == r->seq) {
 		mn__reg_remove(s, a);
 		state = a->state;
 		evicted = true;
-		mn__reg_record_free(s, a);
+		mn__reg_record_free(s, a, true);
 	} else {
-		atomic_store_explicit(&a->evicting, 0, memory_order_relaxed);
+		atomic_store_explicit(&mn__ap(a)->evicting, 0, memory_order_relaxed);
 	}
 	mn__reg_unlock(s);
 	if (evicted) {
@@ -562,7 +564,7 @@ int mn__persist_evict(mn_runtime *rt, mn__actor *a)
 	int rc = 0;
 
 	mn__buf_init(&snap);
-	bool want_snap = k->def.snapshot && a->snap_msgs > 0;
+	bool want_snap = k->def.snapshot && mn__ap(a)->snap_msgs > 0;
 	if (want_snap && k->def.snapshot(a->state, &snap) < 0) {
 		/* No snapshot: the history alone brings it back. */
 		want_snap = false;
@@ -575,7 +577,7 @@ int mn__persist_evict(mn_runtime *rt, mn__actor *a)
 	memset(r, 0, sizeof *r);
 	r->rk = REC_EVICT;
 	r->actor = a;
-	r->seq = a->seq;
+	r->seq = mn__ap(a)->seq;
 	r->unix_ms = now_unix_ms();
 	if (want_snap) {
 		r->has_snap = true;
@@ -583,11 +585,11 @@ int mn__persist_evict(mn_runtime *rt, mn__actor *a)
 		r->snap_len = snap.len;
 		if (snap.len)
 			memcpy(r->data, snap.data, snap.len);
-		a->snap_msgs = 0;
-		a->snap_bytes = 0;
+		mn__ap(a)->snap_msgs = 0;
+		mn__ap(a)->snap_bytes = 0;
 	}
 	mn__buf_free(&snap);
-	atomic_store_explicit(&a->evicting, 1, memory_order_relaxed);
+	atomic_store_explicit(&mn__ap(a)->evicting, 1, memory_order_relaxed);
 	enqueue(p, r);
 	return rc;
 }
@@ -656,9 +658,9 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 			mn__wentry *e = &p->ents[ne];
 			*e = (mn__wentry){
 				.lsn = lsn,
-				.actor_id = a->id,
+				.actor_id = mn__ap(a)->id,
 				.seq = r->seq,
-				.prev_lsn = a->last_lsn,
+				.prev_lsn = mn__ap(a)->last_lsn,
 				.sender_id = r->sender_id,
 				.unix_ms = r->unix_ms,
 				.outbox_id = r->outbox_id,
@@ -679,7 +681,7 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 			ne++;
 			if (r->is_new)
 				p->acts[na++] = (mn__wactor){
-					.id = a->id,
+					.id = mn__ap(a)->id,
 					.kind_id = p->rt->kinds[a->kind_idx]
 							   ->store_id,
 					.key = a->key,
@@ -691,12 +693,12 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 					.last_active_unix_ms = r->unix_ms,
 					.is_new = true,
 				};
-			a->last_lsn = lsn;
-			if ((rc = dirty_add(p, a->id, lsn, r->seq)))
+			mn__ap(a)->last_lsn = lsn;
+			if ((rc = dirty_add(p, mn__ap(a)->id, lsn, r->seq)))
 				break;
 			if (r->has_snap) {
 				p->snaps[nsn++] = (mn__wsnap){
-					.actor_id = a->id,
+					.actor_id = mn__ap(a)->id,
 					.seq = r->seq,
 					.lsn = lsn,
 					.dict_id = r->dict_id,
@@ -721,7 +723,7 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 					if (h.tag == HELD_TIMER)
 						p->timers[nt++] = (mn__wtimer){
 							.id = tid,
-							.actor_id = a->id,
+							.actor_id = mn__ap(a)->id,
 							.due_unix_ms = tid >> 16,
 							.type = h.type,
 							.payload = q + sizeof h + 8,
@@ -744,7 +746,7 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 					.key = q + sizeof h,
 					.key_len = h.key_len,
 					.type = h.type,
-					.sender_id = a->id,
+					.sender_id = mn__ap(a)->id,
 					.unix_ms = r->unix_ms,
 					.payload = q + sizeof h + h.key_len,
 					.len = (size_t)h.len,
@@ -758,7 +760,7 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 		case REC_SPAWN:
 			if (r->is_new)
 				p->acts[na++] = (mn__wactor){
-					.id = a->id,
+					.id = mn__ap(a)->id,
 					.kind_id = p->rt->kinds[a->kind_idx]
 							   ->store_id,
 					.key = a->key,
@@ -794,16 +796,16 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 			/* The head becomes exact in the store before the
 			 * record leaves memory (rehydration reads it). */
 			p->acts[na++] = (mn__wactor){
-				.id = a->id,
+				.id = mn__ap(a)->id,
 				.last_seq = r->seq,
-				.last_lsn = a->last_lsn,
+				.last_lsn = mn__ap(a)->last_lsn,
 				.last_active_unix_ms = r->unix_ms,
 			};
 			if (r->has_snap)
 				p->snaps[nsn++] = (mn__wsnap){
-					.actor_id = a->id,
+					.actor_id = mn__ap(a)->id,
 					.seq = r->seq,
-					.lsn = a->last_lsn,
+					.lsn = mn__ap(a)->last_lsn,
 					.dict_id = atomic_load_explicit(
 						&p->rt->kinds[a->kind_idx]
 							 ->dict_id,
@@ -818,7 +820,7 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 	size_t ckpt_taken = 0;
 	bool ckpt_last = false;
 	if (!rc && p->ckpt_active) {
-		ckpt_last = checkpoint_take(p, MN__CKPT_PER_GROUP, &na,
+		ckpt_last = checkpoint_take(p, p->ckpt_per_group, &na,
 					    &ckpt_taken);
 		if (ckpt_last) {
 			b.checkpoint_lsn = p->ckpt_lsn;
@@ -875,12 +877,12 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 			ndone++;
 			/* release: the evictor's acquire load sees every
 			 * use of the record by this thread as done. */
-			atomic_fetch_sub_explicit(&r->actor->inflight, 1,
+			atomic_fetch_sub_explicit(&mn__ap(r->actor)->inflight, 1,
 						  memory_order_release);
 			break;
 		case REC_SPAWN:
 			ndone++;
-			atomic_fetch_sub_explicit(&r->actor->inflight, 1,
+			atomic_fetch_sub_explicit(&mn__ap(r->actor)->inflight, 1,
 						  memory_order_release);
 			break;
 		case REC_OUTBOX_DEL:
@@ -951,7 +953,7 @@ static void *writer_main(void *arg)
 		commit_group(p, list, n);
 		if (!atomic_load_explicit(&p->error, memory_order_relaxed))
 			train_dicts(p);
-		if (p->ndirty >= MN__CHECKPOINT_EVERY)
+		if (p->ndirty >= p->checkpoint_every)
 			checkpoint_begin(p);
 	}
 	checkpoint_all(p);
@@ -977,6 +979,14 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	p->max_records =
 		o->commit_max_records ? o->commit_max_records : MN__COMMIT_MAX_DEFAULT;
 	p->delay_us = o->commit_delay_us;
+	p->checkpoint_every = o->checkpoint_every ? o->checkpoint_every
+						  : MN__CHECKPOINT_EVERY;
+	/* A checkpoint spreads over about 8 commit groups or more. */
+	p->ckpt_per_group = p->checkpoint_every / 8;
+	if (p->ckpt_per_group > MN__CKPT_PER_GROUP)
+		p->ckpt_per_group = MN__CKPT_PER_GROUP;
+	if (p->ckpt_per_group < 1)
+		p->ckpt_per_group = 1;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	pthread_mutex_init(&p->fired_mu, NULL);
@@ -1246,8 +1256,8 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 				  &m);
 	ctx->msg = NULL;
 	if (rc == MN_ENOACTOR) {
-		if (!a->id) {
-			a->id = atomic_fetch_add_explicit(
+		if (!mn__ap(a)->id) {
+			mn__ap(a)->id = atomic_fetch_add_explicit(
 				&p->next_actor_id, 1, memory_order_relaxed);
 			a->flags |= MN__ACTOR_NEW;
 		}
@@ -1255,7 +1265,7 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 	}
 	if (rc)
 		return rc;
-	a->id = m.id;
+	mn__ap(a)->id = m.id;
 	a->flags &= (uint8_t)~MN__ACTOR_NEW;
 
 	/* The latest snapshot, then the journal after it (design.md 3). */
@@ -1298,11 +1308,11 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 	atomic_fetch_add_explicit(&p->replayed, r.last_seq - snap_seq,
 				  memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->rehydrations, 1, memory_order_relaxed);
-	a->seq = m.last_seq;
-	a->snap_msgs = (uint16_t)(m.last_seq - snap_seq > UINT16_MAX
+	mn__ap(a)->seq = m.last_seq;
+	mn__ap(a)->snap_msgs = (uint16_t)(m.last_seq - snap_seq > UINT16_MAX
 					  ? UINT16_MAX
 					  : m.last_seq - snap_seq);
-	a->last_lsn = m.last_lsn; /* before the first record is queued */
+	mn__ap(a)->last_lsn = m.last_lsn; /* before the first record is queued */
 	return 0;
 
 err_broken:
@@ -1318,7 +1328,7 @@ err_broken:
 void mn__persist_before_handle(mn__worker *w, mn__actor *a)
 {
 	mn_ctx *ctx = &w->ctx;
-	ctx->seq = ++a->seq;
+	ctx->seq = ++mn__ap(a)->seq;
 	ctx->hold_sends = true;
 	ctx->pending.len = 0;
 	ctx->npending = 0;
@@ -1415,19 +1425,19 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 	mn_buf snap;
 	bool want_snap = false;
 	mn__buf_init(&snap);
-	a->snap_msgs = a->snap_msgs < UINT16_MAX ? a->snap_msgs + 1 : UINT16_MAX;
-	a->snap_bytes += m->len < UINT32_MAX - a->snap_bytes
+	mn__ap(a)->snap_msgs = mn__ap(a)->snap_msgs < UINT16_MAX ? mn__ap(a)->snap_msgs + 1 : UINT16_MAX;
+	mn__ap(a)->snap_bytes += m->len < UINT32_MAX - mn__ap(a)->snap_bytes
 				 ? (uint32_t)m->len
-				 : UINT32_MAX - a->snap_bytes;
+				 : UINT32_MAX - mn__ap(a)->snap_bytes;
 	if (k->def.snapshot &&
-	    (a->snap_msgs >= (k->def.snapshot_every ? k->def.snapshot_every
+	    (mn__ap(a)->snap_msgs >= (k->def.snapshot_every ? k->def.snapshot_every
 						      : 1000) ||
-	     a->snap_bytes >= (k->def.snapshot_bytes ? k->def.snapshot_bytes
+	     mn__ap(a)->snap_bytes >= (k->def.snapshot_bytes ? k->def.snapshot_bytes
 						       : (1u << 20)))) {
 		want_snap = k->def.snapshot(a->state, &snap) >= 0;
 		if (want_snap) {
-			a->snap_msgs = 0;
-			a->snap_bytes = 0;
+			mn__ap(a)->snap_msgs = 0;
+			mn__ap(a)->snap_bytes = 0;
 		}
 	}
 	size_t snap_extra = want_snap ? snap.len : 0;
@@ -1468,7 +1478,7 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 	r->actor = a;
 	r->is_new = (a->flags & MN__ACTOR_NEW) != 0;
 	a->flags &= (uint8_t)~MN__ACTOR_NEW;
-	r->seq = a->seq;
+	r->seq = mn__ap(a)->seq;
 	r->sender_id = m->sender_id;
 	r->outbox_id = m->outbox_id;
 	r->unix_ms = now_unix_ms();
@@ -1489,7 +1499,7 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 	}
 	mn__buf_free(&snap);
 	/* E1: in flight until the writer is done with the record. */
-	atomic_fetch_add_explicit(&a->inflight, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&mn__ap(a)->inflight, 1, memory_order_relaxed);
 	enqueue(w->rt->persist, r);
 	return 0;
 }
@@ -1506,7 +1516,7 @@ int mn__persist_spawned(mn__worker *w, mn__actor *a)
 	r->is_new = (a->flags & MN__ACTOR_NEW) != 0;
 	a->flags &= (uint8_t)~MN__ACTOR_NEW;
 	r->unix_ms = now_unix_ms();
-	atomic_fetch_add_explicit(&a->inflight, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&mn__ap(a)->inflight, 1, memory_order_relaxed);
 	enqueue(w->rt->persist, r);
 	return 0;
 }

@@ -79,21 +79,29 @@ static inline void mn__reg_unlock(mn__shard *s)
 mn__actor *mn__reg_find(mn__shard *s, uint64_t hash, uint16_t kind_idx,
 			const void *key, size_t key_len);
 
-_Static_assert(sizeof(mn__actor) + MN_KEY_MAX <= MN__SLAB_MAX,
+_Static_assert(sizeof(mn__actor_p) + sizeof(mn__actor) + MN_KEY_MAX <=
+		       MN__SLAB_MAX,
 	       "the largest actor record must fit the largest slab class");
 
-/* Memory for an actor record of size bytes (header and key), from the
- * shard's slab; NULL when out of memory. Shard locked. */
-static inline mn__actor *mn__reg_record_alloc(mn__shard *s, size_t size)
+/* Memory for an actor record with a key of key_len bytes and, if prefix,
+ * the persistence prefix before it; NULL when out of memory. Shard locked.
+ */
+static inline mn__actor *mn__reg_record_alloc(mn__shard *s, size_t key_len,
+					      bool prefix)
 {
-	return mn__slab_alloc(&s->slab, size);
+	size_t pre = prefix ? sizeof(mn__actor_p) : 0;
+	char *p = mn__slab_alloc(&s->slab, pre + sizeof(mn__actor) + key_len);
+	return p ? (mn__actor *)(p + pre) : NULL;
 }
 
-/* Give back a record that was never inserted, or that was removed. Shard
- * locked. */
-static inline void mn__reg_record_free(mn__shard *s, mn__actor *a)
+/* Give back a record that was never inserted, or that was removed (prefix
+ * as it was allocated). Shard locked. */
+static inline void mn__reg_record_free(mn__shard *s, mn__actor *a,
+				       bool prefix)
 {
-	mn__slab_free(&s->slab, a, sizeof *a + a->key_len);
+	size_t pre = prefix ? sizeof(mn__actor_p) : 0;
+	mn__slab_free(&s->slab, (char *)a - pre,
+		      pre + sizeof *a + a->key_len);
 }
 
 /* Insert a new actor (a->hash, kind, key set; address not present).

@@ -33,7 +33,7 @@ mn__msg *mn__msg_alloc(mn__worker *w, size_t total)
 	mn__msg *m;
 	unsigned c = 0;
 
-	while (c < MN__MSG_CLASSES && total > ((size_t)64 << c))
+	while (c < MN__MSG_CLASSES && total > MN__MSG_CLASS_SIZE(c))
 		c++;
 	if (c == MN__MSG_CLASSES) {
 		m = malloc(total);
@@ -47,7 +47,7 @@ mn__msg *mn__msg_alloc(mn__worker *w, size_t total)
 		w->pool.n[c]--;
 		return m;
 	}
-	m = malloc((size_t)64 << c);
+	m = malloc(MN__MSG_CLASS_SIZE(c));
 	if (m)
 		m->size_class = (uint8_t)c;
 	return m;
@@ -58,7 +58,7 @@ void mn__msg_free(mn__worker *w, mn__msg *m)
 	unsigned c = m->size_class;
 
 	if (w && c != MN__MSG_UNPOOLED &&
-	    w->pool.n[c] < MN__POOL_BYTES / ((size_t)64 << c)) {
+	    w->pool.n[c] < MN__POOL_BYTES / MN__MSG_CLASS_SIZE(c)) {
 		/* The link field is free again: reuse it for the list
 		 * (owner-only, so a relaxed store is enough). */
 		atomic_store_explicit(&m->node.next,
@@ -432,7 +432,7 @@ static bool explicit_stored(mn_runtime *rt, const mn_kind *kind,
 static mn__actor *actor_new(mn__shard *s, const mn_kind *kind, uint64_t hash,
 			    const void *key, size_t key_len)
 {
-	mn__actor *a = mn__reg_record_alloc(s, sizeof *a + key_len);
+	mn__actor *a = mn__reg_record_alloc(s, key_len, kind->persistent);
 	if (!a)
 		return NULL;
 	mn__mb_init(a);
@@ -442,15 +442,18 @@ static mn__actor *actor_new(mn__shard *s, const mn_kind *kind, uint64_t hash,
 	a->kind_idx = kind->idx;
 	a->hash = (uint32_t)hash;
 	a->rq_next = NULL;
-	a->id = 0;
-	a->seq = 0;
-	a->last_lsn = 0;
-	atomic_init(&a->inflight, 0);
-	atomic_init(&a->ref, 1);
-	atomic_init(&a->evicting, 0);
-	a->snap_msgs = 0;
-	a->snap_bytes = 0;
-	a->reserved = 0;
+	if (kind->persistent) {
+		mn__actor_p *ap = mn__ap(a);
+		ap->id = 0;
+		ap->seq = 0;
+		ap->last_lsn = 0;
+		atomic_init(&ap->inflight, 0);
+		atomic_init(&ap->ref, 1);
+		atomic_init(&ap->evicting, 0);
+		ap->snap_msgs = 0;
+		ap->snap_bytes = 0;
+		ap->reserved = 0;
+	}
 	memcpy(a->key, key, key_len);
 	return a;
 }
@@ -482,7 +485,7 @@ int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	m->len = len;
 	m->sender_key_len = (uint8_t)skl;
 	m->sender_kind = sk ? sk->idx : 0;
-	m->sender_id = from ? from->id : x->sender_id;
+	m->sender_id = from && sk->persistent ? mn__ap(from)->id : x->sender_id;
 	m->outbox_id = x->outbox_id;
 	if (len)
 		memcpy(m->data, payload, len);
@@ -507,7 +510,7 @@ int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 		}
 		rc = mn__reg_insert(s, h, a);
 		if (rc) {
-			mn__reg_record_free(s, a);
+			mn__reg_record_free(s, a, kind->persistent);
 			goto err_unlock;
 		}
 	} else if (mflags & MN__MSG_SPAWN) {

@@ -71,10 +71,12 @@ typedef struct mn__runq {
 } mn__runq;
 
 /* Message pool: per-worker free lists of message buffers in a few size
- * classes (total sizes 64 << c). A worker keeps buffers it frees and hands
+ * classes (total sizes 80 << c: a 48-byte header leaves 32 bytes for the
+ * payload and sender key of the smallest). A worker keeps buffers it frees and hands
  * them out to the messages it sends; each list holds at most
  * MN__POOL_BYTES of buffers, the rest goes back to malloc. */
 #define MN__MSG_CLASSES 4
+#define MN__MSG_CLASS_SIZE(c) ((size_t)80 << (c))
 #define MN__MSG_UNPOOLED 0xff
 #define MN__POOL_BYTES (64 * 1024)
 

@@ -353,7 +353,8 @@ static void run_turn(mn__worker *w, mn__actor *a)
 	w->ctx.actor = a;
 	w->ctx.kind = k;
 	/* CLOCK: referenced (evict.c); a plain store, once per turn. */
-	atomic_store_explicit(&a->ref, 1, memory_order_relaxed);
+	if (k->persistent)
+		atomic_store_explicit(&mn__ap(a)->ref, 1, memory_order_relaxed);
 	for (int i = 0; i < MN_SCHED_BATCH; i++) {
 		m = mn__mb_pop(a, &done);
 		if (done)

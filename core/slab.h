@@ -19,7 +19,7 @@
 
 #define MN__SLAB_GRAIN 16
 #define MN__SLAB_MIN 64   /* smallest record class */
-#define MN__SLAB_MAX 352  /* largest: 88-byte header + 255-byte key */
+#define MN__SLAB_MAX 352  /* largest: 40-byte prefix + 48-byte header + 255-byte key */
 #define MN__SLAB_CLASSES ((MN__SLAB_MAX - MN__SLAB_MIN) / MN__SLAB_GRAIN + 1)
 #define MN__SLAB_CHUNK_MIN 4096
 #define MN__SLAB_CHUNK_MAX (256 * 1024)

@@ -235,6 +235,10 @@ typedef struct mn_runtime_opts {
 	/* Also evict persistent actors idle for about this long; 0 means
 	 * never by time. */
 	unsigned idle_evict_ms;
+	/* Journal entries between two checkpoints of actor heads (0 means
+	 * 65,536). Opening a store after a crash scans at most about this
+	 * many entries; smaller means more head writes. */
+	unsigned checkpoint_every;
 } mn_runtime_opts;
 
 /* Counters of a runtime. Each field is read without stopping the workers, so

@@ -1237,10 +1237,16 @@ static int write_once(mn__store *s, mn__codec *codec, const mn__wbatch *b,
 			Mnemo__ActorMeta *old;
 			if ((rc = meta_get(s, txn, a->id, &old)))
 				goto out_abort;
-			old->last_seq = a->last_seq;
-			old->last_lsn = a->last_lsn;
-			old->last_active_unix_ms = a->last_active_unix_ms;
-			rc = meta_put(s, txn, old);
+			/* Heads only move forward: a checkpoint written in
+			 * pieces may carry an older head than the one an
+			 * eviction wrote since. */
+			if (a->last_lsn > old->last_lsn) {
+				old->last_seq = a->last_seq;
+				old->last_lsn = a->last_lsn;
+				old->last_active_unix_ms =
+					a->last_active_unix_ms;
+				rc = meta_put(s, txn, old);
+			}
 			mnemo__actor_meta__free_unpacked(old, NULL);
 			if (rc)
 				goto out_abort;
