@@ -1,73 +1,222 @@
 /*
- * mnemo_cli.c - the mnemo command-line tool.
+ * mnemo_cli.c - the mnemo command-line tool: `mnemo <command> [options]`.
  *
- * One binary, subcommands: `mnemo <command> [options]`. Today it knows the
- * commands that need no store: `version` and `errors` (the table of MN_E*
- * codes, to decode a number seen in a log). The store commands of
- * design.md section 5 (stats, ls, dump, replay, verify, ...) arrive with the
- * durable store. Exit codes: 0 success, 2 usage error.
+ * main() only dispatches. The store commands (stats, ls, dump, verify) live
+ * in recovery/cmd_*.c as library code that prints to the streams it is
+ * given and returns the exit code; this file holds the commands that need
+ * no store (help, version, errors). docs/tool.md documents every command.
+ *
+ * Exit codes: 0 success; 1 damaged store (verify, or a corrupt record met
+ * while reading) or the actor/kind asked for is not there; 2 usage error,
+ * or the store cannot be opened.
  */
+#include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "include/mnemo.h"
+#include "recovery/cli.h"
+
+typedef int (*command_fn)(int argc, char **argv, FILE *out, FILE *err);
+
+static int cmd_errors(int argc, char **argv, FILE *out, FILE *err);
+static int cmd_version(int argc, char **argv, FILE *out, FILE *err);
+
+static const struct command {
+	const char *name;
+	command_fn fn;
+	const char *summary;
+} commands[] = {
+    {"stats", mn__cmd_stats, "counts, sizes, compression, actors by kind"},
+    {"ls", mn__cmd_ls, "list actors (by kind, at most N)"},
+    {"dump", mn__cmd_dump,
+     "an actor: metadata, snapshot, journal, outbox, timers"},
+    {"verify", mn__cmd_verify, "check every record; exit 1 if damaged"},
+    {"errors", cmd_errors, "list the MN_E* error codes"},
+    {"version", cmd_version, "print the library version"},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mnemo <command> [options]\n"
+	fprintf(f, "usage: mnemo <command> [options] [STORE]\n"
 		   "\n"
-		   "commands:\n"
-		   "  version          print the library version\n"
-		   "  errors [--json]  list the MN_E* error codes\n"
-		   "  help             this text\n"
+		   "Inspect a mnemo store. Every command opens the store "
+		   "read-only: safe\nwhile a runtime writes it.\n"
 		   "\n"
-		   "exit codes: 0 success, 2 usage error\n");
+		   "commands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-9s%s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "  %-9s%s\n", "help",
+		"this text; `mnemo help COMMAND` for a command's manual");
+	fprintf(f, "\n"
+		   "`mnemo COMMAND --help` describes a command; --json gives "
+		   "JSON lines.\n"
+		   "exit codes: 0 success; 1 damaged store, or actor or kind "
+		   "not found;\n"
+		   "2 usage error, or the store cannot be opened\n");
 }
 
-static int cmd_errors(int argc, char **argv)
+static const struct command *find(const char *name)
 {
-	int json = 0;
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
 
-	for (int i = 2; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0) {
-			json = 1;
-		} else {
-			fprintf(stderr, "mnemo errors: unknown option '%s'\n",
-				argv[i]);
-			return 2;
+static int cmd_version(int argc, char **argv, FILE *out, FILE *err)
+{
+	if (argc > 1 && strcmp(argv[1], "--help") != 0 &&
+	    strcmp(argv[1], "-h") != 0) {
+		fprintf(err,
+			"mnemo version: unexpected argument '%s'\n"
+			"usage: mnemo version\n",
+			argv[1]);
+		return MN__CLI_USAGE;
+	}
+	if (argc > 1) {
+		fputs("usage: mnemo version\n"
+		      "Print the library version (major.minor.patch).\n",
+		      out);
+		return MN__CLI_OK;
+	}
+	fprintf(out, "mnemo %s (store format %d)\n", mn_version(),
+		MN__FORMAT_VERSION);
+	return MN__CLI_OK;
+}
+
+static int cmd_errors(int argc, char **argv, FILE *out, FILE *err)
+{
+	static const int codes[] = {
+#define MN__CLI_CODE(name, val, desc) MN_##name,
+	    MN_ERRNO_MAP(MN__CLI_CODE)
+#undef MN__CLI_CODE
+	};
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	static const char synopsis[] = "mnemo errors [--json]";
+	mn__cli c;
+	bool json = false;
+	int ch;
+
+	mn__cli_init(&c, "errors", synopsis, out, err);
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			fputs("usage: mnemo errors [--json]\n"
+			      "List the MN_E* error codes: value, name, "
+			      "description\n"
+			      "(to decode a number seen in a log).\n",
+			      out);
+			return MN__CLI_OK;
+		default:
+			return mn__cli_bad_option(&c, ch, argv);
 		}
 	}
-#define MN__CLI_ERR(name, val, desc)                                           \
-	if (json)                                                              \
-		printf("{\"code\":%d,\"name\":\"MN_%s\",\"text\":\"%s\"}\n",   \
-		       val, #name, mn_strerror(val));                          \
-	else                                                                   \
-		printf("%4d  %-13s %s\n", val, mn_err_name(val),               \
-		       mn_strerror(val));
-	MN_ERRNO_MAP(MN__CLI_ERR)
-#undef MN__CLI_ERR
-	return 0;
+	if (optind < argc)
+		return mn__cli_usage(&c, "unexpected argument '%s'",
+				     argv[optind]);
+	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+		int code = codes[i];
+		if (json) {
+			mn__jw w;
+			mn__jw_begin(&w, out, "error");
+			mn__jw_i64(&w, "code", code);
+			mn__jw_str(&w, "name", mn_err_name(code));
+			mn__jw_str(&w, "text", mn_strerror(code));
+			mn__jw_end(&w);
+		} else {
+			fprintf(out, "%4d  %-13s %s\n", code, mn_err_name(code),
+				mn_strerror(code));
+		}
+	}
+	return MN__CLI_OK;
+}
+
+/* A command's run on its own thread. */
+typedef struct job {
+	const struct command *c;
+	int argc;
+	char **argv;
+	int rc;
+} job;
+
+static void *job_main(void *arg)
+{
+	job *j = arg;
+	j->rc = j->c->fn(j->argc, j->argv, stdout, stderr);
+	return NULL;
+}
+
+/*
+ * Run a command on a thread of its own: the store keeps a per-thread
+ * decoding arena that is freed when its thread exits, which the main
+ * thread never does, so a command run on it would leave a block that
+ * valgrind reports as still reachable. If the thread cannot start, run
+ * here.
+ */
+static int run(const struct command *c, int argc, char **argv)
+{
+	job j = {.c = c, .argc = argc, .argv = argv};
+	pthread_t t;
+	if (pthread_create(&t, NULL, job_main, &j) != 0)
+		return c->fn(argc, argv, stdout, stderr);
+	pthread_join(t, NULL);
+	return j.rc;
 }
 
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
 		usage(stderr);
-		return 2;
+		return MN__CLI_USAGE;
 	}
-	const char *cmd = argv[1];
-	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-		printf("mnemo %s\n", mn_version());
-		return 0;
-	}
-	if (strcmp(cmd, "errors") == 0)
-		return cmd_errors(argc, argv);
-	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
-	    strcmp(cmd, "-h") == 0) {
+	const char *name = argv[1];
+	if (strcmp(name, "--version") == 0)
+		name = "version";
+	if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0 ||
+	    strcmp(name, "-h") == 0) {
+		if (argc > 2) {
+			/* `mnemo help dump` is `mnemo dump --help`. */
+			const struct command *c = find(argv[2]);
+			if (!c) {
+				fprintf(stderr,
+					"mnemo help: unknown command "
+					"'%s'\n",
+					argv[2]);
+				usage(stderr);
+				return MN__CLI_USAGE;
+			}
+			char *hargv[] = {(char *)c->name, "--help", NULL};
+			return c->fn(2, hargv, stdout, stderr);
+		}
 		usage(stdout);
-		return 0;
+		return MN__CLI_OK;
 	}
-	fprintf(stderr, "mnemo: unknown command '%s'\n", cmd);
-	usage(stderr);
-	return 2;
+	const struct command *c = find(name);
+	if (!c) {
+		fprintf(stderr, "mnemo: unknown command '%s'\n", name);
+		usage(stderr);
+		return MN__CLI_USAGE;
+	}
+	int rc = run(c, argc - 1, argv + 1);
+	/* A failed write (a full disk, a closed pipe) is an error too. */
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "mnemo %s: writing the output failed\n",
+			c->name);
+		if (rc == MN__CLI_OK)
+			rc = MN__CLI_USAGE;
+	}
+	return rc;
 }

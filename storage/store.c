@@ -344,11 +344,21 @@ static ProtobufCAllocator *arena_for(size_t len)
 
 static int txn_begin(mn__store *s, bool write, MDB_txn **txn)
 {
-	pthread_rwlock_rdlock(&s->map_lock);
-	int rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, txn);
-	if (rc)
+	for (int attempt = 0;; attempt++) {
+		pthread_rwlock_rdlock(&s->map_lock);
+		int rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY,
+				       txn);
+		if (rc == 0)
+			return 0;
 		pthread_rwlock_unlock(&s->map_lock);
-	return rc;
+		if (rc != MDB_MAP_RESIZED || attempt > 0)
+			return rc;
+		/* Another process (a live runtime, when this is a tool)
+		 * grew the map: adopt its size, with no transaction open. */
+		pthread_rwlock_wrlock(&s->map_lock);
+		mdb_env_set_mapsize(s->env, 0);
+		pthread_rwlock_unlock(&s->map_lock);
+	}
 }
 
 static void txn_abort(mn__store *s, MDB_txn *txn)

@@ -374,7 +374,8 @@ static uint64_t dir_bytes(const char *dir)
 int main(int argc, char **argv)
 {
 	demo d = {.agents = 1000000, .turns = 3, .resident = 0, .workers = 0};
-	snprintf(d.store, sizeof d.store, "build/demo-store");
+	/* A store of its own per run, so two demos never share one. */
+	snprintf(d.store, sizeof d.store, "build/demo-store-%d", (int)getpid());
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--agents") && i + 1 < argc)
 			d.agents = strtoull(argv[++i], NULL, 10);

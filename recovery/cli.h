@@ -1,0 +1,188 @@
+/*
+ * cli.h - the store commands of the mnemo tool (recovery/cmd_*.c) and the
+ * helpers they share (recovery/cli_util.c, recovery/cli_json.c).
+ *
+ * The commands are library code: each takes its argv (argv[0] is the
+ * command's name) and the two streams to write to, never exits, keeps no
+ * state between calls, and returns the process exit code the tool's main()
+ * (recovery/mnemo_cli.c) hands back. Every command opens the store
+ * read-only: LMDB read transactions, no writer lock, so it is safe beside a
+ * live runtime writing the same store. docs/tool.md documents them.
+ *
+ * Threads: one command at a time per process (getopt_long's optind and
+ * optarg are process globals; each command resets them before parsing).
+ */
+#ifndef MN_RECOVERY_CLI_H
+#define MN_RECOVERY_CLI_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "storage/codec.h"
+#include "storage/store.h"
+
+/* Exit codes (docs/tool.md): success; a damaged store (verify, or a
+ * corrupt record met while reading) or an actor or kind that is not there;
+ * a usage error or a store that cannot be opened. */
+#define MN__CLI_OK    0
+#define MN__CLI_FAIL  1
+#define MN__CLI_USAGE 2
+
+/* A callback's "stop, all is well" (positive: never a MN_E* code). */
+#define MN__CLI_STOP 1
+
+/* Room for a key as mn__cli_key_format writes it: "0x" + 2 hex digits a
+ * byte + NUL. */
+#define MN__CLI_KEY_CAP (2 + 2 * MN_KEY_MAX + 1)
+/* Room for "kind/key" (a kind name may be replaced by "kind#4294967295"). */
+#define MN__CLI_ADDR_CAP (MN_KIND_NAME_MAX + 1 + MN__CLI_KEY_CAP + 16)
+/* Room for an ISO 8601 time "2026-11-25T07:46:13.123Z" (or "-"). */
+#define MN__CLI_TIME_CAP 40
+/* Payload bytes shown in text output without --full (4 hexdump lines). */
+#define MN__CLI_PAYLOAD_SHOWN 64
+
+/* One command's run: its streams, its store, what to say in messages. */
+typedef struct mn__cli {
+	const char *cmd; /* "dump": messages start "mnemo dump: " */
+	FILE *out, *err;
+	const char *synopsis; /* the command's usage line, for usage errors */
+	const char *path;     /* the store directory */
+	mn__store *store;
+	mn__codec *codec;
+	bool json;
+} mn__cli;
+
+/* The commands: return an exit code (MN__CLI_*). */
+int mn__cmd_stats(int argc, char **argv, FILE *out, FILE *err);
+int mn__cmd_ls(int argc, char **argv, FILE *out, FILE *err);
+int mn__cmd_dump(int argc, char **argv, FILE *out, FILE *err);
+int mn__cmd_verify(int argc, char **argv, FILE *out, FILE *err);
+
+/* ---- running a command (cli_util.c) ---------------------------------- */
+
+void mn__cli_init(mn__cli *c, const char *cmd, const char *synopsis, FILE *out,
+		  FILE *err);
+
+/*
+ * Open c->path read-only and make a codec for it. On failure prints
+ * "mnemo CMD: opening store PATH: MN_X (detail)" and returns MN__CLI_USAGE
+ * (a missing path, or a directory without data.mdb, is said plainly).
+ */
+int mn__cli_open(mn__cli *c);
+
+/* Free the codec and close the store (either may be absent). */
+void mn__cli_close(mn__cli *c);
+
+/* Print "mnemo CMD: <fmt...>" then the synopsis and a pointer to --help on
+ * c->err; returns MN__CLI_USAGE. */
+int mn__cli_usage(mn__cli *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Report getopt_long's '?' or ':' for argv; returns MN__CLI_USAGE. */
+int mn__cli_bad_option(mn__cli *c, int ch, char **argv);
+
+/*
+ * A store call failed with rc: print "mnemo CMD: <what>: MN_X (detail)"
+ * and return the exit code: MN__CLI_FAIL for damage (MN_ECORRUPT), else
+ * MN__CLI_USAGE.
+ */
+int mn__cli_store_fail(mn__cli *c, int rc, const char *what);
+
+/* Clear the store's error detail before a call whose failure we report. */
+void mn__cli_clear_detail(void);
+
+/* ---- values ------------------------------------------------------------ */
+
+/* A decimal u64 (digits only, no sign, no overflow). Returns 0 or -1. */
+int mn__cli_parse_u64(const char *s, uint64_t *v);
+
+/*
+ * A key as the tool shows it: the text itself when every byte is printable
+ * ASCII and it does not start with "0x", else "0x" and lowercase hex. The
+ * result parses back to the same bytes (mn__cli_key_parse). buf holds
+ * MN__CLI_KEY_CAP bytes.
+ */
+void mn__cli_key_format(char *buf, const void *key, size_t len);
+
+/* The reverse: "0x" + an even number of hex digits, else the text's bytes.
+ * 1..MN_KEY_MAX bytes into key; returns 0 or MN_EKEY. */
+int mn__cli_key_parse(const char *s, unsigned char *key, size_t *len);
+
+/* "kind/key" into buf (MN__CLI_ADDR_CAP bytes); an unknown kind id shows
+ * as "kind#ID". */
+void mn__cli_addr_format(mn__cli *c, char *buf, uint32_t kind_id,
+			 const void *key, size_t key_len);
+
+/*
+ * Resolve "kind/key" (the kind is the shortest prefix before a '/' that
+ * names a kind of the store, so kind names may contain '/'). Returns 0 and
+ * the kind id and key bytes, or MN_ENOKIND (no such kind; *kind_end is how
+ * many bytes of addr were taken as the kind), MN_EKEY (no '/', or a bad
+ * key).
+ */
+int mn__cli_addr_parse(mn__cli *c, const char *addr, uint32_t *kind_id,
+		       unsigned char *key, size_t *key_len, size_t *kind_end);
+
+/* The address of actor id ("outside" for 0; "actor ID (unknown)" if the
+ * store has no such actor). buf holds MN__CLI_ADDR_CAP bytes. */
+void mn__cli_actor_name(mn__cli *c, char *buf, uint64_t id);
+
+/* One "actor" JSON line: id, kind, key (as shown, and as hex), address,
+ * heads, snapshot seq, times. */
+void mn__cli_actor_json(mn__cli *c, const mn__actor_meta *m);
+
+/* ISO 8601 UTC with milliseconds, "-" for 0. buf: MN__CLI_TIME_CAP. */
+void mn__cli_time(char *buf, uint64_t unix_ms);
+
+/* "84.0 KiB" (bytes under 1 KiB as "512 B"). buf: 32 bytes. */
+void mn__cli_size(char *buf, uint64_t bytes);
+
+/* Flag names of a message ("external", "timer", "0x..." for unknown
+ * bits, comma-separated; "-" for none). buf: 64 bytes. */
+void mn__cli_flags(char *buf, uint32_t flags);
+
+/* True when p[0..len) is UTF-8 text: valid sequences, no control
+ * characters but tab, newline and carriage return. */
+bool mn__cli_is_text(const void *p, size_t len);
+
+/*
+ * Lines like `hexdump -C`: offset, 16 bytes in hex, the printable ones as
+ * text; each line starts with indent. At most limit bytes (0: all), then a
+ * line saying how many were left out.
+ */
+void mn__cli_hexdump(FILE *f, const char *indent, const void *p, size_t len,
+		     size_t limit);
+
+/* ---- JSON lines (cli_json.c) ------------------------------------------ */
+
+/* One object written field by field: {"record":"...",...}\n */
+typedef struct mn__jw {
+	FILE *f;
+} mn__jw;
+
+void mn__jw_begin(mn__jw *w, FILE *f, const char *record);
+void mn__jw_u64(mn__jw *w, const char *key, uint64_t v);
+void mn__jw_i64(mn__jw *w, const char *key, int64_t v);
+void mn__jw_bool(mn__jw *w, const char *key, bool v);
+/* A finite double with up to 4 decimals; null otherwise. */
+void mn__jw_num(mn__jw *w, const char *key, double v);
+void mn__jw_null(mn__jw *w, const char *key);
+/* A NUL-terminated string, escaped. */
+void mn__jw_str(mn__jw *w, const char *key, const char *s);
+/* len bytes as a string: valid UTF-8 as is, control characters escaped,
+ * each byte of an invalid sequence as U+FFFD. */
+void mn__jw_bytes(mn__jw *w, const char *key, const void *p, size_t len);
+/* len bytes as lowercase hex digits in a string. */
+void mn__jw_hex(mn__jw *w, const char *key, const void *p, size_t len);
+/* A time as ISO 8601 (null for 0). */
+void mn__jw_time(mn__jw *w, const char *key, uint64_t unix_ms);
+/* Close the object and end the line. */
+void mn__jw_end(mn__jw *w);
+
+/* Write p[0..len) as a JSON string (quotes included) to f. */
+void mn__json_string(FILE *f, const void *p, size_t len);
+
+#endif /* MN_RECOVERY_CLI_H */

@@ -1,0 +1,353 @@
+/*
+ * cli_util.c - what the tool's store commands share: opening the store
+ * read-only, reporting errors in one form ("mnemo dump: opening store
+ * ./data: MN_ECORRUPT (store ./data: log record 4411: checksum mismatch)"),
+ * and showing keys, addresses, times, sizes and payloads.
+ *
+ * Keys round-trip: mn__cli_key_format writes a key so that
+ * mn__cli_key_parse reads back the same bytes, hence every address the
+ * tool prints ("agent/alice", "agent/0x0001feff") can be given to dump.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "include/mnemo.h"
+#include "recovery/cli.h"
+
+void mn__cli_init(mn__cli *c, const char *cmd, const char *synopsis, FILE *out,
+		  FILE *err)
+{
+	memset(c, 0, sizeof *c);
+	c->cmd = cmd;
+	c->synopsis = synopsis;
+	c->out = out;
+	c->err = err;
+}
+
+void mn__cli_clear_detail(void)
+{
+	mn__store_set_errdetail("");
+}
+
+/* The detail to show after an error code: the store's, else the code's
+ * description. */
+static const char *detail(int rc)
+{
+	const char *d = mn__store_errdetail();
+	return strcmp(d, "no detail") == 0 ? mn_strerror(rc) : d;
+}
+
+int mn__cli_open(mn__cli *c)
+{
+	struct stat st;
+	char data[4096];
+	int rc;
+
+	/* Say plainly what is wrong with a path that is no store at all;
+	 * LMDB would only say "No such file or directory". */
+	if (stat(c->path, &st) != 0) {
+		fprintf(c->err, "mnemo %s: opening store %s: %s\n", c->cmd,
+			c->path, strerror(errno));
+		return MN__CLI_USAGE;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(c->err,
+			"mnemo %s: opening store %s: not a directory (a store "
+			"is the directory holding data.mdb)\n",
+			c->cmd, c->path);
+		return MN__CLI_USAGE;
+	}
+	snprintf(data, sizeof data, "%s/data.mdb", c->path);
+	if (stat(data, &st) != 0) {
+		fprintf(c->err,
+			"mnemo %s: opening store %s: not a mnemo store (no "
+			"data.mdb: %s)\n",
+			c->cmd, c->path, strerror(errno));
+		return MN__CLI_USAGE;
+	}
+
+	mn__store_opts o = {.read_only = true};
+	mn__cli_clear_detail();
+	if ((rc = mn__store_open(c->path, &o, &c->store, NULL))) {
+		fprintf(c->err, "mnemo %s: opening store %s: %s (%s)\n", c->cmd,
+			c->path, mn_err_name(rc), detail(rc));
+		return MN__CLI_USAGE;
+	}
+	if ((rc = mn__codec_new(mn__store_dicts(c->store), &c->codec))) {
+		fprintf(c->err, "mnemo %s: opening store %s: %s (%s)\n", c->cmd,
+			c->path, mn_err_name(rc), mn_strerror(rc));
+		mn__store_close(c->store);
+		c->store = NULL;
+		return MN__CLI_USAGE;
+	}
+	return MN__CLI_OK;
+}
+
+void mn__cli_close(mn__cli *c)
+{
+	mn__codec_free(c->codec);
+	c->codec = NULL;
+	mn__store_close(c->store);
+	c->store = NULL;
+}
+
+int mn__cli_usage(mn__cli *c, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(c->err, "mnemo %s: ", c->cmd);
+	va_start(ap, fmt);
+	vfprintf(c->err, fmt, ap);
+	va_end(ap);
+	fprintf(c->err, "\nusage: %s\nRun 'mnemo %s --help' for more.\n",
+		c->synopsis, c->cmd);
+	return MN__CLI_USAGE;
+}
+
+int mn__cli_bad_option(mn__cli *c, int ch, char **argv)
+{
+	/* getopt_long leaves optind past the offending element. */
+	const char *arg = optind > 0 ? argv[optind - 1] : "?";
+	if (ch == ':')
+		return mn__cli_usage(c, "option '%s' needs a value", arg);
+	if (strncmp(arg, "--", 2) == 0 || !optopt)
+		return mn__cli_usage(c,
+				     "unknown, ambiguous or misused option "
+				     "'%s'",
+				     arg);
+	return mn__cli_usage(c, "unknown option '-%c'", optopt);
+}
+
+int mn__cli_store_fail(mn__cli *c, int rc, const char *what)
+{
+	fprintf(c->err, "mnemo %s: %s: %s (%s)\n", c->cmd, what,
+		mn_err_name(rc), detail(rc));
+	return rc == MN_ECORRUPT ? MN__CLI_FAIL : MN__CLI_USAGE;
+}
+
+/* ---- values -------------------------------------------------------------- */
+
+int mn__cli_parse_u64(const char *s, uint64_t *v)
+{
+	uint64_t x = 0;
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		unsigned d = (unsigned)(*s - '0');
+		if (x > (UINT64_MAX - d) / 10)
+			return -1;
+		x = x * 10 + d;
+	}
+	*v = x;
+	return 0;
+}
+
+void mn__cli_key_format(char *buf, const void *key, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	const unsigned char *k = key;
+	bool text = len > 0 && !(len >= 2 && k[0] == '0' && k[1] == 'x');
+
+	if (len > MN_KEY_MAX)
+		len = MN_KEY_MAX;
+	for (size_t i = 0; text && i < len; i++)
+		text = k[i] >= 0x20 && k[i] < 0x7f;
+	if (text) {
+		memcpy(buf, k, len);
+		buf[len] = 0;
+		return;
+	}
+	buf[0] = '0';
+	buf[1] = 'x';
+	for (size_t i = 0; i < len; i++) {
+		buf[2 + 2 * i] = digits[k[i] >> 4];
+		buf[3 + 2 * i] = digits[k[i] & 15];
+	}
+	buf[2 + 2 * len] = 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int mn__cli_key_parse(const char *s, unsigned char *key, size_t *len)
+{
+	size_t n = strlen(s);
+	if (n >= 2 && s[0] == '0' && s[1] == 'x') {
+		size_t digits = n - 2;
+		if (digits == 0 || digits % 2 || digits / 2 > MN_KEY_MAX)
+			return MN_EKEY;
+		for (size_t i = 0; i < digits / 2; i++) {
+			int hi = hexval(s[2 + 2 * i]),
+			    lo = hexval(s[3 + 2 * i]);
+			if (hi < 0 || lo < 0)
+				return MN_EKEY;
+			key[i] = (unsigned char)(hi << 4 | lo);
+		}
+		*len = digits / 2;
+		return 0;
+	}
+	if (n == 0 || n > MN_KEY_MAX)
+		return MN_EKEY;
+	memcpy(key, s, n);
+	*len = n;
+	return 0;
+}
+
+void mn__cli_addr_format(mn__cli *c, char *buf, uint32_t kind_id,
+			 const void *key, size_t key_len)
+{
+	char kind[MN_KIND_NAME_MAX + 1], k[MN__CLI_KEY_CAP];
+	if (mn__store_kind_name(c->store, kind_id, kind, sizeof kind) != 0)
+		snprintf(kind, sizeof kind, "kind#%u", kind_id);
+	mn__cli_key_format(k, key, key_len);
+	snprintf(buf, MN__CLI_ADDR_CAP, "%s/%s", kind, k);
+}
+
+int mn__cli_addr_parse(mn__cli *c, const char *addr, uint32_t *kind_id,
+		       unsigned char *key, size_t *key_len, size_t *kind_end)
+{
+	const char *slash = strchr(addr, '/');
+	if (!slash)
+		return MN_EKEY;
+	*kind_end = (size_t)(slash - addr);
+	for (; slash; slash = strchr(slash + 1, '/')) {
+		char name[MN_KIND_NAME_MAX + 1];
+		size_t n = (size_t)(slash - addr);
+		if (n == 0 || n > MN_KIND_NAME_MAX)
+			continue;
+		memcpy(name, addr, n);
+		name[n] = 0;
+		if (mn__store_kind_id(c->store, name, kind_id) == 0) {
+			*kind_end = n;
+			return mn__cli_key_parse(slash + 1, key, key_len);
+		}
+	}
+	mn__cli_clear_detail();
+	return MN_ENOKIND;
+}
+
+void mn__cli_actor_name(mn__cli *c, char *buf, uint64_t id)
+{
+	mn__actor_meta m;
+	if (id == 0)
+		snprintf(buf, MN__CLI_ADDR_CAP, "outside");
+	else if (mn__store_actor_get(c->store, id, &m) == 0)
+		mn__cli_addr_format(c, buf, m.kind_id, m.key, m.key_len);
+	else
+		snprintf(buf, MN__CLI_ADDR_CAP, "actor %llu (unknown)",
+			 (unsigned long long)id);
+}
+
+void mn__cli_actor_json(mn__cli *c, const mn__actor_meta *m)
+{
+	char kind[MN_KIND_NAME_MAX + 1], key[MN__CLI_KEY_CAP],
+	    addr[MN__CLI_ADDR_CAP];
+	mn__jw w;
+	mn__jw_begin(&w, c->out, "actor");
+	mn__jw_u64(&w, "id", m->id);
+	if (mn__store_kind_name(c->store, m->kind_id, kind, sizeof kind) == 0)
+		mn__jw_str(&w, "kind", kind);
+	else
+		mn__jw_null(&w, "kind");
+	mn__jw_u64(&w, "kind_id", m->kind_id);
+	mn__cli_key_format(key, m->key, m->key_len);
+	mn__jw_str(&w, "key", key);
+	mn__jw_hex(&w, "key_hex", m->key, m->key_len);
+	mn__cli_addr_format(c, addr, m->kind_id, m->key, m->key_len);
+	mn__jw_str(&w, "address", addr);
+	mn__jw_u64(&w, "last_seq", m->last_seq);
+	mn__jw_u64(&w, "last_lsn", m->last_lsn);
+	mn__jw_u64(&w, "first_lsn", m->first_lsn);
+	mn__jw_u64(&w, "snapshot_seq", m->snapshot_seq);
+	mn__jw_time(&w, "created", m->created_unix_ms);
+	mn__jw_time(&w, "last_active", m->last_active_unix_ms);
+	mn__jw_u64(&w, "created_unix_ms", m->created_unix_ms);
+	mn__jw_u64(&w, "last_active_unix_ms", m->last_active_unix_ms);
+	mn__jw_end(&w);
+}
+
+void mn__cli_time(char *buf, uint64_t unix_ms)
+{
+	struct tm tm;
+	time_t t = (time_t)(unix_ms / 1000);
+	if (!unix_ms || !gmtime_r(&t, &tm)) {
+		snprintf(buf, MN__CLI_TIME_CAP, "-");
+		return;
+	}
+	size_t n = strftime(buf, MN__CLI_TIME_CAP, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, MN__CLI_TIME_CAP - n, ".%03uZ",
+		 (unsigned)(unix_ms % 1000));
+}
+
+void mn__cli_size(char *buf, uint64_t bytes)
+{
+	static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+	double v = (double)bytes;
+	int u = -1;
+	if (bytes < 1024) {
+		snprintf(buf, 32, "%llu B", (unsigned long long)bytes);
+		return;
+	}
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, 32, "%.1f %s", v, units[u]);
+}
+
+void mn__cli_flags(char *buf, uint32_t flags)
+{
+	size_t n = 0;
+	buf[0] = 0;
+	if (!flags) {
+		snprintf(buf, 64, "-");
+		return;
+	}
+	if (flags & MN_MSG_EXTERNAL)
+		n += (size_t)snprintf(buf + n, 64 - n, "external");
+	if (flags & MN_MSG_TIMER)
+		n += (size_t)snprintf(buf + n, 64 - n, "%stimer", n ? "," : "");
+	flags &= ~(MN_MSG_EXTERNAL | MN_MSG_TIMER);
+	if (flags)
+		snprintf(buf + n, 64 - n, "%s0x%x", n ? "," : "", flags);
+}
+
+void mn__cli_hexdump(FILE *f, const char *indent, const void *p, size_t len,
+		     size_t limit)
+{
+	const unsigned char *b = p;
+	size_t shown = limit && limit < len ? limit : len;
+	for (size_t off = 0; off < shown; off += 16) {
+		fprintf(f, "%s%08zx  ", indent, off);
+		for (size_t j = 0; j < 16; j++) {
+			if (off + j < shown)
+				fprintf(f, "%02x ", b[off + j]);
+			else
+				fputs("   ", f);
+			if (j == 7)
+				putc(' ', f);
+		}
+		fputs(" |", f);
+		for (size_t j = 0; j < 16 && off + j < shown; j++) {
+			unsigned char ch = b[off + j];
+			putc(ch >= 0x20 && ch < 0x7f ? ch : '.', f);
+		}
+		fputs("|\n", f);
+	}
+	if (shown < len)
+		fprintf(f, "%s... %zu more bytes (--full shows all)\n", indent,
+			len - shown);
+}
