@@ -45,7 +45,7 @@ EXAMPLE_BIN := $(patsubst examples/%/,$(BUILD)/bin/%,$(sort $(dir $(EXAMPLE_SRC)
 
 DEPS_OK := $(BUILD)/.deps-ok
 
-.PHONY: all test demo bench bench-peers check-asan check-tsan format clean deps examples
+.PHONY: all test demo bench bench-peers soak fuzz check-asan check-tsan format clean deps examples
 
 # Keep intermediate objects (tests, benchmarks) between runs.
 .SECONDARY:
@@ -113,6 +113,14 @@ bench:
 bench-peers:
 	@$(MAKE) --no-print-directory all >&2
 	@./bench/peers/run
+
+# Crash soak (SIGKILL at hundreds of seeded points) and bounded fuzzing of
+# the decoders the tool runs on untrusted bytes.
+soak: all
+	@./scripts/soak $(SOAK_ARGS)
+
+fuzz: all
+	@./scripts/fuzz $(FUZZ_ARGS)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer, and ThreadSanitizer: the
 # whole test suite in a separate build dir.

@@ -188,7 +188,19 @@ typedef struct mn_kind_def {
 	 * replays. */
 	uint32_t snapshot_every;
 	uint32_t snapshot_bytes;
+
+	/* Describe a state for people (the mnemo tool's replay and diff):
+	 * append readable text (or JSON) to out. Optional. */
+	int (*describe)(const void *state, mn_buf *out);
 } mn_kind_def;
+
+/*
+ * Plugins: a shared object that the mnemo tool loads (`mnemo replay
+ * --plugin LIB.so`) exports this symbol, returning its kinds' definitions
+ * (static storage) and their count. Name: MN_PLUGIN_SYMBOL.
+ */
+typedef const mn_kind_def *(*mn_plugin_kinds_fn)(size_t *count);
+#define MN_PLUGIN_SYMBOL "mnemo_plugin_kinds"
 
 /* Kind flag: sending to an address of this kind that was never created
  * fails with MN_ENOACTOR instead of creating the actor; actors are created
