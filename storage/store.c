@@ -2070,6 +2070,12 @@ static int verify_db(vstate *v, MDB_txn *txn, int db, enum rtype t,
 		if (k.mv_size == 8)
 			snprintf(desc, sizeof desc, "%llu",
 				 (unsigned long long)be64_get(k.mv_data));
+		else if (k.mv_size == 16) /* snapshots: actor/seq;
+					     timers: due/id */
+			snprintf(desc, sizeof desc, "%llu/%llu",
+				 (unsigned long long)be64_get(k.mv_data),
+				 (unsigned long long)be64_get(
+					 (unsigned char *)k.mv_data + 8));
 		else
 			snprintf(desc, sizeof desc, "(%zu-byte key)",
 				 k.mv_size);
