@@ -128,6 +128,7 @@ static void maint_tick(mn__maint *m)
 static void *maint_main(void *arg)
 {
 	mn__maint *m = arg;
+	pthread_setname_np(pthread_self(), "mn-maint");
 	pthread_mutex_lock(&m->mu);
 	while (!m->stop) {
 		pthread_mutex_unlock(&m->mu);

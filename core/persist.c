@@ -917,6 +917,7 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 static void *writer_main(void *arg)
 {
 	mn__persist *p = arg;
+	pthread_setname_np(pthread_self(), "mn-writer");
 
 	for (;;) {
 		pthread_mutex_lock(&p->mu);

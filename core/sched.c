@@ -29,6 +29,7 @@
  */
 #include <errno.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -385,6 +386,9 @@ static void *worker_main(void *arg)
 	mn_runtime *rt = w->rt;
 
 	mn__tls_worker = w;
+	char name[16];
+	snprintf(name, sizeof name, "mn-worker-%u", w->idx);
+	pthread_setname_np(pthread_self(), name);
 
 	for (;;) {
 		/* Checked every turn: actors that keep each other busy
