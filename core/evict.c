@@ -98,7 +98,11 @@ static void maint_tick(mn__maint *m)
 	mn__persist_redeliver_step(rt, MN__REDELIVER_PER_TICK);
 
 	if (m->max_resident) {
+		/* Evictions under way still hold their records: count them
+		 * as gone, or every tick would start another round. */
 		uint64_t resident = mn__reg_count(&rt->reg);
+		uint64_t going = mn__persist_evicting(rt);
+		resident = resident > going ? resident - going : 0;
 		if (resident > m->max_resident)
 			sw.want = resident - m->max_resident;
 	}

@@ -204,6 +204,9 @@ struct mn__persist {
 	_Atomic uint64_t next_actor_id;
 	_Atomic uint64_t evictions, rehydrations, snapshots, replayed, broken,
 		timers_fired;
+	/* EVICT records queued and not finished (evictor adds, writer
+	 * subtracts): the evictor counts them as already gone. */
+	_Atomic uint64_t evicting;
 	_Atomic int error;
 	/* The detail of the sticky error: written once by the writer before
 	 * the release CAS on error, read after an acquire load of it. */
@@ -548,6 +551,7 @@ static void evict_finish(mn__persist *p, wrec *r, int rc)
 		atomic_store_explicit(&mn__ap(a)->evicting, 0, memory_order_relaxed);
 	}
 	mn__reg_unlock(s);
+	atomic_fetch_sub_explicit(&p->evicting, 1, memory_order_relaxed);
 	if (evicted) {
 		if (k->def.free)
 			k->def.free(state);
@@ -590,6 +594,7 @@ int mn__persist_evict(mn_runtime *rt, mn__actor *a)
 	}
 	mn__buf_free(&snap);
 	atomic_store_explicit(&mn__ap(a)->evicting, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->evicting, 1, memory_order_relaxed);
 	enqueue(p, r);
 	return rc;
 }
@@ -820,14 +825,21 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 	size_t ckpt_taken = 0;
 	bool ckpt_last = false;
 	if (!rc && p->ckpt_active) {
-		ckpt_last = checkpoint_take(p, p->ckpt_per_group, &na,
-					    &ckpt_taken);
+		/* At least as many heads as the group has records, so a
+		 * checkpoint always ends before the next is due. */
+		size_t quota = p->ckpt_per_group > count ? p->ckpt_per_group
+							 : count;
+		if ((rc = grow(&p->acts, &p->cap_acts, na + quota,
+			       sizeof *p->acts)))
+			goto out_ckpt;
+		ckpt_last = checkpoint_take(p, quota, &na, &ckpt_taken);
 		if (ckpt_last) {
 			b.checkpoint_lsn = p->ckpt_lsn;
 			b.next_actor_id = atomic_load_explicit(
 				&p->next_actor_id, memory_order_relaxed);
 		}
 	}
+out_ckpt:
 	if (!rc) {
 		b.entries = p->ents;
 		b.n_entries = ne;
@@ -1566,6 +1578,13 @@ int mn__persist_durable(mn_runtime *rt, const mn_kind *kind, const void *key,
 }
 
 /* ---- counters -------------------------------------------------------------- */
+
+uint64_t mn__persist_evicting(mn_runtime *rt)
+{
+	return rt->persist ? atomic_load_explicit(&rt->persist->evicting,
+						  memory_order_relaxed)
+			   : 0;
+}
 
 uint64_t mn__persist_done(mn_runtime *rt)
 {

@@ -87,6 +87,8 @@ bool mn__persist_busy(mn_runtime *rt);
  * done (drain, D2). */
 void mn__persist_stats(mn_runtime *rt, mn_runtime_stats *st);
 uint64_t mn__persist_done(mn_runtime *rt);
+/* Evictions queued and not finished. */
+uint64_t mn__persist_evicting(mn_runtime *rt);
 
 /* The sticky store failure, or 0. */
 int mn__persist_error(mn_runtime *rt);

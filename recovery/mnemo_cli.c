@@ -1,10 +1,10 @@
 /*
  * mnemo_cli.c - the mnemo command-line tool: `mnemo <command> [options]`.
  *
- * main() only dispatches. The store commands (stats, ls, dump, verify) live
- * in recovery/cmd_*.c as library code that prints to the streams it is
- * given and returns the exit code; this file holds the commands that need
- * no store (help, version, errors). docs/tool.md documents every command.
+ * main() only dispatches. The store commands (stats, ls, dump, verify,
+ * replay, diff) live in recovery/cmd_*.c as library code that prints to
+ * the streams it is given and returns the exit code; this file holds the
+ * commands that need no store (help, version, errors). docs/tool.md documents every command.
  *
  * Exit codes: 0 success; 1 damaged store (verify, or a corrupt record met
  * while reading) or the actor/kind asked for is not there; 2 usage error,
@@ -33,6 +33,9 @@ static const struct command {
     {"dump", mn__cmd_dump,
      "an actor: metadata, snapshot, journal, outbox, timers"},
     {"verify", mn__cmd_verify, "check every record; exit 1 if damaged"},
+    {"replay", mn__cmd_replay,
+     "re-run an actor's history with a plugin's code"},
+    {"diff", mn__cmd_diff, "an actor's state at two points, and the change"},
     {"errors", cmd_errors, "list the MN_E* error codes"},
     {"version", cmd_version, "print the library version"},
 };
