@@ -451,11 +451,11 @@ static void train_dicts(mn__persist *p)
 
 /* ---- fired timers ------------------------------------------------------------ */
 
-static bool fired_op(mn__persist *p, uint64_t id, int op)
+/* The fired set, fired_mu held. op: 0 test, 1 add (returns false if
+ * present), 2 remove. */
+static bool fired_op_locked(mn__persist *p, uint64_t id, int op)
 {
-	/* op: 0 test, 1 add (returns false if present), 2 remove. */
 	bool r = false;
-	pthread_mutex_lock(&p->fired_mu);
 	if (op == 1 && (p->fired_used + 1) * 2 > p->fired_cap) {
 		size_t nc = p->fired_cap ? p->fired_cap * 2 : 1024;
 		uint64_t *nt = calloc(nc, sizeof *nt);
@@ -499,13 +499,21 @@ static bool fired_op(mn__persist *p, uint64_t id, int op)
 		}
 	}
 out:
-	pthread_mutex_unlock(&p->fired_mu);
 	return r;
 }
 
+/*
+ * The writer removes a timer from the set after the commit that deleted
+ * its record. The maintenance thread holds fired_mu for a whole scan of due
+ * timers (one read transaction): a scan that began before that commit still
+ * sees the record, and must still find the id in the set, or it would fire
+ * the timer a second time (found by the crash harness).
+ */
 static void fired_remove(mn__persist *p, uint64_t id)
 {
-	fired_op(p, id, 2);
+	pthread_mutex_lock(&p->fired_mu);
+	fired_op_locked(p, id, 2);
+	pthread_mutex_unlock(&p->fired_mu);
 }
 
 /* ---- eviction ------------------------------------------------------------------ */
@@ -1635,18 +1643,19 @@ static int fire_one(void *arg, const mn__wtimer *t)
 	mn__actor_meta m;
 	const mn_kind *k;
 
-	if (!fired_op(p, t->id, 1))
+	/* fired_mu is held for the whole scan (mn__persist_fire_timers). */
+	if (!fired_op_locked(p, t->id, 1))
 		return 0; /* fired already, its message is queued */
 	if (mn__store_actor_get(p->store, t->actor_id, &m) != 0 ||
 	    !(k = kind_by_store_id(rt, m.kind_id))) {
 		/* Its kind is not registered yet: try again later. */
-		fired_remove(p, t->id);
+		fired_op_locked(p, t->id, 2);
 		return 0;
 	}
 	mn__sendx x = {.outbox_id = t->id, .mflags = MN_MSG_TIMER};
 	if (mn__send(rt, NULL, NULL, k, m.key, m.key_len, t->type, t->payload,
 		     t->len, &x) != 0) {
-		fired_remove(p, t->id);
+		fired_op_locked(p, t->id, 2);
 		return 0;
 	}
 	atomic_fetch_add_explicit(&p->timers_fired, 1, memory_order_relaxed);
@@ -1660,7 +1669,9 @@ uint64_t mn__persist_fire_timers(mn_runtime *rt, size_t max)
 	fire_ctx f = {.p = p};
 	if (!p || atomic_load_explicit(&p->error, memory_order_relaxed))
 		return 0;
+	pthread_mutex_lock(&p->fired_mu);
 	mn__store_timers_due(p->store, now_unix_ms(), max, fire_one, &f);
+	pthread_mutex_unlock(&p->fired_mu);
 	return f.n;
 }
 
