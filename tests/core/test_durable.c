@@ -409,45 +409,7 @@ static void test_exactly_once_across_sigkill(void **unused)
 
 /* ---- bad input ------------------------------------------------------------- */
 
-/* Rewrite one value of the store with LMDB directly. */
-static void poke(const char *db, const void *k, size_t klen, const void *v,
-		 size_t vlen)
-{
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	assert_int_equal(mdb_env_create(&env), 0);
-	mdb_env_set_maxdbs(env, 16);
-	assert_int_equal(mdb_env_open(env, store_dir, 0, 0640), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
-	MDB_val key = {.mv_size = klen, .mv_data = (void *)k};
-	MDB_val val = {.mv_size = vlen, .mv_data = (void *)v};
-	assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
-	assert_int_equal(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
-}
 
-/* Read one value of the store into buf; returns its length. */
-static size_t peek(const char *db, const void *k, size_t klen, void *buf,
-		   size_t cap)
-{
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	MDB_val key = {.mv_size = klen, .mv_data = (void *)k}, val;
-	assert_int_equal(mdb_env_create(&env), 0);
-	mdb_env_set_maxdbs(env, 16);
-	assert_int_equal(mdb_env_open(env, store_dir, MDB_RDONLY, 0640), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
-	assert_int_equal(mdb_get(txn, dbi, &key, &val), 0);
-	assert_true(val.mv_size <= cap);
-	memcpy(buf, val.mv_data, val.mv_size);
-	mdb_txn_abort(txn);
-	mdb_env_close(env);
-	return val.mv_size;
-}
 
 static void test_newer_format_refused(void **unused)
 {
@@ -467,7 +429,7 @@ static void test_newer_format_refused(void **unused)
 	buf[6] = buf[7] = 0;
 	uint32_t crc = mn__crc32c(0, buf + 4, n + 4);
 	memcpy(buf, &crc, 4); /* little-endian machine */
-	poke("meta", "header", 6, buf, n + 8);
+	mt_store_poke(store_dir, "meta", "header", 6, buf, n + 8);
 
 	mn_runtime_opts o = {.store_path = store_dir};
 	mn_runtime *rt2 = NULL;
@@ -489,9 +451,9 @@ static void test_corrupt_record_detected(void **unused)
 
 	/* Flip one payload byte of the first journal entry. */
 	unsigned char k[8] = {0, 0, 0, 0, 0, 0, 0, 1}, v[512];
-	size_t n = peek("log", k, 8, v, sizeof v);
+	size_t n = mt_store_peek(store_dir, "log", k, 8, v, sizeof v);
 	v[n - 1] ^= 0x40;
-	poke("log", k, 8, v, n);
+	mt_store_poke(store_dir, "log", k, 8, v, n);
 
 	rt = open_durable(MN_DURABILITY_RELAXED, 0, &acct);
 	unsigned char key[MT_KEY_LEN];

@@ -426,43 +426,7 @@ static uint64_t field_u64(const char *line, const char *key)
 /* ---- LMDB directly (the corruption test) ----------------------------------
  */
 
-static void poke(const char *db, const void *k, size_t klen, const void *v,
-		 size_t vlen)
-{
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	assert_int_equal(mdb_env_create(&env), 0);
-	mdb_env_set_maxdbs(env, 16);
-	assert_int_equal(mdb_env_open(env, store_dir, 0, 0640), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
-	MDB_val key = {.mv_size = klen, .mv_data = (void *)k};
-	MDB_val val = {.mv_size = vlen, .mv_data = (void *)v};
-	assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
-	assert_int_equal(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
-}
 
-static size_t peek(const char *db, const void *k, size_t klen, void *buf,
-		   size_t cap)
-{
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	MDB_val key = {.mv_size = klen, .mv_data = (void *)k}, val;
-	assert_int_equal(mdb_env_create(&env), 0);
-	mdb_env_set_maxdbs(env, 16);
-	assert_int_equal(mdb_env_open(env, store_dir, MDB_RDONLY, 0640), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
-	assert_int_equal(mdb_get(txn, dbi, &key, &val), 0);
-	assert_true(val.mv_size <= cap);
-	memcpy(buf, val.mv_data, val.mv_size);
-	mdb_txn_abort(txn);
-	mdb_env_close(env);
-	return val.mv_size;
-}
 
 /* ---- the store
  * ------------------------------------------------------------------ */
@@ -866,9 +830,9 @@ static void test_verify(void **unused)
 	unsigned char k[8], v[512];
 	for (int i = 0; i < 8; i++)
 		k[i] = (unsigned char)(lsn >> (56 - 8 * i));
-	size_t n = peek("log", k, 8, v, sizeof v);
+	size_t n = mt_store_peek(store_dir, "log", k, 8, v, sizeof v);
 	v[n - 1] ^= 0x40;
-	poke("log", k, 8, v, n);
+	mt_store_poke(store_dir, "log", k, 8, v, n);
 
 	char want[64];
 	snprintf(want, sizeof want, "log record %llu: checksum mismatch",

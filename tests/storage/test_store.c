@@ -189,24 +189,6 @@ static void test_map_grows(void **unused)
 	cleanup();
 }
 
-/* Rewrite a value with LMDB directly. */
-static void poke(const char *db, const void *k, size_t klen, const void *v,
-		 size_t vlen)
-{
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	assert_int_equal(mdb_env_create(&env), 0);
-	mdb_env_set_maxdbs(env, 16);
-	assert_int_equal(mdb_env_open(env, dir, 0, 0640), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
-	MDB_val key = {.mv_size = klen, .mv_data = (void *)k};
-	MDB_val val = {.mv_size = vlen, .mv_data = (void *)v};
-	assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
-	assert_int_equal(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
-}
 
 /* A truncated journal value and an outbox record stored where a journal
  * entry belongs: both MN_ECORRUPT naming the record. */
@@ -232,7 +214,7 @@ static void test_truncated_and_misplaced(void **unused)
 	mn__store_close(s);
 
 	unsigned char k1[8] = {0, 0, 0, 0, 0, 0, 0, 1};
-	poke("log", k1, 8, "\x01\x02\x03", 3);
+	mt_store_poke(dir, "log", k1, 8, "\x01\x02\x03", 3);
 	s = open_store(0, &info);
 	collected c = {0};
 	assert_rc(mn__store_history(s, NULL, 2, 0, collect_cb, &c),
@@ -269,7 +251,7 @@ static void test_truncated_and_misplaced(void **unused)
 		mdb_env_close(env);
 	}
 	unsigned char k3[8] = {0, 0, 0, 0, 0, 0, 0, 3};
-	poke("log", k3, 8, v, dummy.mv_size);
+	mt_store_poke(dir, "log", k3, 8, v, dummy.mv_size);
 	mn__store_opts o = {.relaxed = true};
 	mn__store *s2 = NULL;
 	assert_rc(mn__store_open(dir, &o, &s2, &info), MN_ECORRUPT);

@@ -6,6 +6,8 @@
  */
 #include "tests/support/support.h"
 
+#include <lmdb.h>
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -392,4 +394,44 @@ void mt_parallel(unsigned n, mt_thread_fn fn, void *arg)
 		pthread_join(ts[i].tid, NULL);
 	pthread_barrier_destroy(&bar);
 	free(ts);
+}
+
+/* ---- a store's raw records ------------------------------------------------ */
+
+void mt_store_poke(const char *dir, const char *db, const void *k, size_t klen,
+		   const void *v, size_t vlen)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	assert_int_equal(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 16);
+	assert_int_equal(mdb_env_open(env, dir, 0, 0640), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	MDB_val key = {.mv_size = klen, .mv_data = (void *)k};
+	MDB_val val = {.mv_size = vlen, .mv_data = (void *)v};
+	assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+size_t mt_store_peek(const char *dir, const char *db, const void *k,
+		     size_t klen, void *buf, size_t cap)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val key = {.mv_size = klen, .mv_data = (void *)k}, val;
+	assert_int_equal(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 16);
+	assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0640), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	assert_int_equal(mdb_get(txn, dbi, &key, &val), 0);
+	assert_true(val.mv_size <= cap);
+	memcpy(buf, val.mv_data, val.mv_size);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return val.mv_size;
 }

@@ -144,4 +144,14 @@ mn_kind_def mt_counting_kind(const char *name, mt_counts *c);
 typedef void (*mt_thread_fn)(unsigned i, void *arg);
 void mt_parallel(unsigned n, mt_thread_fn fn, void *arg);
 
+/* ---- a store's raw records (corruption tests; main thread: asserts) ---- */
+
+/* Write value v under key k in database db of the store in dir, with LMDB
+ * directly (no frame, no checksum: whatever bytes the test wants). */
+void mt_store_poke(const char *dir, const char *db, const void *k, size_t klen,
+		   const void *v, size_t vlen);
+/* Read the value under key k into buf (cap bytes); returns its length. */
+size_t mt_store_peek(const char *dir, const char *db, const void *k,
+		     size_t klen, void *buf, size_t cap);
+
 #endif /* MN_TEST_SUPPORT_H */
