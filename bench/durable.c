@@ -53,13 +53,6 @@ static int d_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	return 0;
 }
 
-static void rm_rf(const char *dir)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		bench_die("cannot remove %s", dir);
-}
 
 /* Payloads of exactly size bytes, cut from consecutive corpus records. */
 static unsigned char *make_pool(size_t size)
@@ -145,7 +138,7 @@ static double bare_lmdb(const char *dir, uint64_t n, size_t vsize,
 	double wall = bench_now() - t0;
 	mdb_env_close(env);
 	free(val);
-	rm_rf(dir);
+	bench_rm_rf(dir);
 	return (double)n / wall;
 }
 
@@ -182,8 +175,7 @@ static void run(size_t size, uint64_t nactors, uint64_t nmsgs)
 	unsigned workers = bench_threads();
 	unsigned char *pool = make_pool(size);
 
-	if (!mkdtemp(dir))
-		bench_die("mkdtemp failed");
+	bench_store_dir(dir);
 	snprintf(bare_dir, sizeof bare_dir, "%s-bare", dir);
 	mn_runtime_opts o = {.workers = workers,
 			     .store_path = dir,
@@ -276,7 +268,7 @@ static void run(size_t size, uint64_t nactors, uint64_t nmsgs)
 		if (stat(p, &sb) == 0)
 			disk = (uint64_t)sb.st_blocks * 512;
 	}
-	rm_rf(dir);
+	bench_rm_rf(dir);
 	double bare = bare_lmdb(bare_dir, nmsgs, (size_t)(rec + 0.5),
 				(uint64_t)(per_commit + 0.5));
 

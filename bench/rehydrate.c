@@ -73,20 +73,6 @@ static void make_pool(void)
 		    corpus_record(11, i, pool + i * PAYLOAD_CAP, PAYLOAD_CAP);
 }
 
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	uint64_t w;
-	size_t i = 0;
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&w, b + i, 8);
-		h = (h ^ w) * 0x100000001b3ull;
-		h ^= h >> 29;
-	}
-	for (; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ull;
-	return h ^ n;
-}
 
 /* ---- the kind ------------------------------------------------------------ */
 
@@ -105,8 +91,8 @@ static void apply(rh_state *s, uint32_t type, const void *p, size_t n)
 	s->count++;
 	s->bytes += n;
 	s->last_type = type;
-	s->ring[s->pos][0] = hash_bytes(0x9e3779b97f4a7c15ull, p, n);
-	s->ring[s->pos][1] = hash_bytes(0xc2b2ae3d27d4eb4full, p, n);
+	s->ring[s->pos][0] = bench_hash(0x9e3779b97f4a7c15ull, p, n);
+	s->ring[s->pos][1] = bench_hash(0xc2b2ae3d27d4eb4full, p, n);
 	s->pos = (s->pos + 1) % 8;
 	memset(s->note, 0, sizeof s->note);
 	memcpy(s->note, p, n < sizeof s->note ? n : sizeof s->note);
@@ -191,41 +177,9 @@ static const char *kind_name(int c)
 
 /* ---- runtime ------------------------------------------------------------- */
 
-/* The store directory of the run in progress, also removed at exit so
- * that a failed run (bench_die) leaves nothing in /tmp. */
-static char store_dir[128];
 
-static void rm_rf(const char *dir)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		bench_die("cannot remove %s", dir);
-	if (strcmp(dir, store_dir) == 0)
-		store_dir[0] = 0;
-}
 
-static void store_dir_cleanup(void)
-{
-	char cmd[512];
-	if (!store_dir[0])
-		return;
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", store_dir);
-	store_dir[0] = 0;
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", cmd + 7);
-}
 
-/* mkdtemp(tmpl), remembered for cleanup at exit. */
-static void store_dir_new(char *tmpl)
-{
-	static int registered;
-	if (!mkdtemp(tmpl))
-		bench_die("mkdtemp failed");
-	snprintf(store_dir, sizeof store_dir, "%s", tmpl);
-	if (!registered++)
-		atexit(store_dir_cleanup);
-}
 
 static mn_runtime *open_store(const char *dir, unsigned workers,
 			      mn_kind *kinds[NCFG])
@@ -526,7 +480,7 @@ int main(void)
 		if (!expect[c] || !slots[c])
 			bench_die("out of memory");
 	}
-	store_dir_new(dir);
+	bench_store_dir(dir);
 
 	/* Prepare: 2T + 2 messages per actor, round-robin. */
 	mn_runtime *rt = open_store(dir, workers, k);
@@ -692,7 +646,7 @@ int main(void)
 	}
 	mn_runtime_close(rt);
 
-	rm_rf(dir);
+	bench_rm_rf(dir);
 	for (int c = 0; c < NCFG; c++) {
 		for (uint64_t i = 0; i < nact; i++)
 			free(recs[c][i].lsns);

@@ -58,21 +58,6 @@ static void make_pool(void)
 		    corpus_record(7, i, pool + i * PAYLOAD_CAP, PAYLOAD_CAP);
 }
 
-/* A cheap 64-bit hash of a payload, chained into the state. */
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	uint64_t w;
-	size_t i = 0;
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&w, b + i, 8);
-		h = (h ^ w) * 0x100000001b3ull;
-		h ^= h >> 29;
-	}
-	for (; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ull;
-	return h ^ n;
-}
 
 /* ---- the kind -------------------------------------------------------------
  */
@@ -119,7 +104,7 @@ static int r_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 			bench_done_signal(&all_live, 1);
 	}
 	s->count++;
-	s->hash = hash_bytes(s->hash, msg->payload, msg->len);
+	s->hash = bench_hash(s->hash, msg->payload, msg->len);
 	return 0;
 }
 
@@ -130,41 +115,9 @@ static void r_free(void *state)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* The store directory of the run in progress, also removed at exit so
- * that a failed run (bench_die) leaves nothing in /tmp. */
-static char store_dir[128];
 
-static void rm_rf(const char *dir)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		bench_die("cannot remove %s", dir);
-	if (strcmp(dir, store_dir) == 0)
-		store_dir[0] = 0;
-}
 
-static void store_dir_cleanup(void)
-{
-	char cmd[512];
-	if (!store_dir[0])
-		return;
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", store_dir);
-	store_dir[0] = 0;
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", cmd + 7);
-}
 
-/* mkdtemp(tmpl), remembered for cleanup at exit. */
-static void store_dir_new(char *tmpl)
-{
-	static int registered;
-	if (!mkdtemp(tmpl))
-		bench_die("mkdtemp failed");
-	snprintf(store_dir, sizeof store_dir, "%s", tmpl);
-	if (!registered++)
-		atexit(store_dir_cleanup);
-}
 
 static mn_runtime *open_store(const char *dir, unsigned workers, mn_kind **kind)
 {
@@ -252,7 +205,7 @@ static void one_actor(unsigned workers)
 	mn_runtime_stats st;
 	double rate[REPS];
 
-	store_dir_new(dir);
+	bench_store_dir(dir);
 	results = calloc(1, sizeof *results);
 	nresults = 1;
 	uint64_t want_count = 0, want_hash = 0;
@@ -263,7 +216,7 @@ static void one_actor(unsigned workers)
 		uint64_t pi = i % POOL;
 		send_msg(rt, k, 0, T_PREP, pi);
 		want_count++;
-		want_hash = hash_bytes(want_hash, pool + pi * PAYLOAD_CAP,
+		want_hash = bench_hash(want_hash, pool + pi * PAYLOAD_CAP,
 				       pool_len[pi]);
 	}
 	bench_drain(rt);
@@ -314,11 +267,11 @@ static void one_actor(unsigned workers)
 			   r + 1, (unsigned long long)st.replayed, wall * 1e3,
 			   rate[r]);
 		want_count++;
-		want_hash = hash_bytes(want_hash, pool + pi * PAYLOAD_CAP,
+		want_hash = bench_hash(want_hash, pool + pi * PAYLOAD_CAP,
 				       pool_len[pi]);
 		mn_runtime_close(rt);
 	}
-	rm_rf(dir);
+	bench_rm_rf(dir);
 	free(results);
 
 	double med = bench_median(rate, REPS);
@@ -341,7 +294,7 @@ static void many_actors(unsigned workers)
 	mn_kind *k;
 	mn_runtime_stats st;
 
-	store_dir_new(dir);
+	bench_store_dir(dir);
 	results = calloc(nact, sizeof *results);
 	nresults = nact;
 	uint64_t *want_hash = calloc(nact, sizeof *want_hash);
@@ -355,7 +308,7 @@ static void many_actors(unsigned workers)
 			uint64_t pi = (a * 31 + m) % POOL;
 			send_msg(rt, k, a, T_PREP, pi);
 			want_hash[a] =
-			    hash_bytes(want_hash[a], pool + pi * PAYLOAD_CAP,
+			    bench_hash(want_hash[a], pool + pi * PAYLOAD_CAP,
 				       pool_len[pi]);
 		}
 	}
@@ -409,7 +362,7 @@ static void many_actors(unsigned workers)
 		   (unsigned long long)nact, (unsigned long long)st.replayed,
 		   wall * 1e3);
 	mn_runtime_close(rt);
-	rm_rf(dir);
+	bench_rm_rf(dir);
 	free(results);
 	free(want_hash);
 

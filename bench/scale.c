@@ -100,41 +100,9 @@ static int a_restore(mn_ctx *ctx, const void *bytes, size_t len, void **state)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* The store directory of the run in progress, also removed at exit so
- * that a failed run (bench_die) leaves nothing in /tmp. */
-static char store_dir[128];
 
-static void rm_rf(const char *dir)
-{
-	char cmd[512];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		bench_die("cannot remove %s", dir);
-	if (strcmp(dir, store_dir) == 0)
-		store_dir[0] = 0;
-}
 
-static void store_dir_cleanup(void)
-{
-	char cmd[512];
-	if (!store_dir[0])
-		return;
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", store_dir);
-	store_dir[0] = 0;
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", cmd + 7);
-}
 
-/* mkdtemp(tmpl), remembered for cleanup at exit. */
-static void store_dir_new(char *tmpl)
-{
-	static int registered;
-	if (!mkdtemp(tmpl))
-		bench_die("mkdtemp failed");
-	snprintf(store_dir, sizeof store_dir, "%s", tmpl);
-	if (!registered++)
-		atexit(store_dir_cleanup);
-}
 
 /* RssAnon and RssFile of this process, in bytes. */
 static void rss(uint64_t *anon, uint64_t *file)
@@ -244,7 +212,7 @@ static void resident(uint64_t n, unsigned workers)
 	mn_runtime_stats st;
 	uint64_t file0, file1, a0, a1, a2;
 
-	store_dir_new(dir);
+	bench_store_dir(dir);
 	mn_runtime *rt = open_store(dir, workers, 0, &k, &warm, NULL, NULL);
 	bench_counter_reset(&handled);
 	for (uint64_t i = 0; i < WARMUP; i++)
@@ -294,7 +262,7 @@ static void resident(uint64_t n, unsigned workers)
 	t0 = bench_now();
 	mn_runtime_close(rt);
 	bench_note("resident: close took %.2f s", bench_now() - t0);
-	rm_rf(dir);
+	bench_rm_rf(dir);
 }
 
 /* ---- (b), (c), (d) persisted
@@ -336,7 +304,7 @@ static void persisted(uint64_t n, uint64_t npaced, unsigned workers)
 	uint64_t total = n + npaced;
 	struct bench_json j;
 
-	store_dir_new(dir);
+	bench_store_dir(dir);
 	malloc_trim(0);
 	mn_runtime *rt = open_store(dir, workers, MAXRES, &k, NULL, NULL, NULL);
 	rss(&a0, &f0);
@@ -577,7 +545,7 @@ static void persisted(uint64_t n, uint64_t npaced, unsigned workers)
 	bench_json_end(&j);
 	mn_runtime_close(rt);
 	free(hit);
-	rm_rf(dir);
+	bench_rm_rf(dir);
 }
 
 int main(void)

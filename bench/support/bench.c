@@ -376,3 +376,54 @@ void bench_json_end(struct bench_json *j)
 	fputs(j->buf, stdout);
 	fflush(stdout);
 }
+
+/* ---- store directories and hashing ---------------------------------------- */
+
+/* The store directory of the run in progress, removed at exit. */
+static char store_dir[256];
+
+static void store_dir_cleanup(void)
+{
+	char cmd[600];
+	if (!store_dir[0])
+		return;
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", store_dir);
+	store_dir[0] = 0;
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", cmd + 7);
+}
+
+void bench_store_dir(char *tmpl)
+{
+	static int registered;
+	if (!mkdtemp(tmpl))
+		bench_die("mkdtemp failed");
+	snprintf(store_dir, sizeof store_dir, "%s", tmpl);
+	if (!registered++)
+		atexit(store_dir_cleanup);
+}
+
+void bench_rm_rf(const char *dir)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		bench_die("cannot remove %s", dir);
+	if (strcmp(dir, store_dir) == 0)
+		store_dir[0] = 0;
+}
+
+uint64_t bench_hash(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t w;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, b + i, 8);
+		h = (h ^ w) * 0x100000001b3ull;
+		h ^= h >> 29;
+	}
+	for (; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h ^ n;
+}

@@ -186,4 +186,18 @@ void bench_json_peer(struct bench_json *j, const char *peer, double peer_value,
 /* Close the object, print it with a newline to stdout and flush. */
 void bench_json_end(struct bench_json *j);
 
+/* ------------------------------------------------------------------------ */
+/* Store directories and hashing                                            */
+/* ------------------------------------------------------------------------ */
+
+/* mkdtemp(tmpl) for a store; the directory is also removed at exit, so a
+ * run that dies (bench_die) leaves nothing in /tmp. Dies on failure. */
+void bench_store_dir(char *tmpl);
+
+/* rm -rf dir; dies on failure. Forgets it as the exit-time cleanup. */
+void bench_rm_rf(const char *dir);
+
+/* A 64-bit hash of n bytes chained from h (payload checks). */
+uint64_t bench_hash(uint64_t h, const void *p, size_t n);
+
 #endif /* MNEMO_BENCH_H */
