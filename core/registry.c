@@ -228,6 +228,18 @@ void mn__reg_remove(mn__shard *s, mn__actor *a)
 		}
 	}
 	s->count--;
+	/* Shrink at load 1/8 (to 1/4), by the same incremental copy as
+	 * growth: a shard whose actors were evicted gives its table back. */
+	if (s->count * 8 < s->nslots[0] && s->nslots[0] > MN__REG_MIN_SLOTS) {
+		size_t n = s->nslots[0] / 2;
+		uint64_t *nt = table_alloc(n);
+		if (nt) {
+			s->tab[1] = nt;
+			s->nslots[1] = n;
+			s->rehash_pos = 0;
+			grow_step(s);
+		}
+	}
 }
 
 void mn__reg_sweep(mn__shard *s, size_t *pos, size_t max,
