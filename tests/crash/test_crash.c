@@ -197,24 +197,6 @@ static void rm_store(void)
 	assert_int_equal(system(cmd), 0);
 }
 
-/* The tool of this build: <build dir>/mnemo, where this test runs as
- * <build dir>/tests/crash/test_crash. */
-static void find_tool(void)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	assert_true(n > 0);
-	self[n] = 0;
-	char *t = NULL;
-	for (char *p = strstr(self, "/tests/"); p; p = strstr(p + 1, "/tests/"))
-		t = p;
-	assert_non_null(t);
-	*t = 0;
-	assert_true(snprintf(tool, sizeof tool, "%s/mnemo", self) <
-		    (int)sizeof tool);
-	if (access(tool, X_OK) != 0)
-		fail_msg("no tool at %s (make all builds it)", tool);
-}
 
 /* `mnemo verify STORE` must exit 0; its output is shown on failure. */
 static void tool_verify(uint64_t seed, const char *when)
@@ -565,7 +547,7 @@ static void crash_once(uint64_t seed)
 static void test_crash_mixed_traffic(void **unused)
 {
 	(void)unused;
-	find_tool();
+	mt_tool_path(tool, sizeof tool);
 	uint64_t seed = mt_seed();
 	unsigned runs = crash_runs();
 	for (unsigned i = 0; i < runs; i++)

@@ -191,25 +191,6 @@ typedef struct result {
 
 static result res;
 
-/* The tool of this build: <build dir>/mnemo, where this test runs as
- * <build dir>/tests/recovery/test_cli. */
-static void find_tool(void)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	assert_true(n > 0);
-	self[n] = 0;
-	char *t = NULL;
-	for (char *p = strstr(self, "/tests/"); p; p = strstr(p + 1, "/tests/"))
-		t = p;
-	assert_non_null(t);
-	*t = 0;
-	assert_true(snprintf(tool, sizeof tool, "%s/mnemo", self) <
-		    (int)sizeof tool);
-	if (access(tool, X_OK) != 0)
-		fail_msg("no tool at %s (make all builds it)", tool);
-	printf("# tool: %s\n", tool);
-}
 
 static void read_file(const char *path, char *buf, size_t cap)
 {
@@ -471,7 +452,7 @@ static void test_store_read_while_live(void **unused)
 	(void)unused;
 	char cmd[600], big[LONG_LEN];
 
-	find_tool();
+	mt_tool_path(tool, sizeof tool);
 	snprintf(store_dir, sizeof store_dir, "/tmp/mnemo-cli-%d",
 		 (int)getpid());
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", store_dir);

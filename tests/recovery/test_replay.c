@@ -52,22 +52,6 @@ static uint64_t want_sum(unsigned seq)
 	return (uint64_t)seq * (seq + 1) / 2 - (seq >= PING_SEQ ? PING_SEQ : 0);
 }
 
-static void find_tool(void)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	assert_true(n > 0);
-	self[n] = 0;
-	char *t = NULL;
-	for (char *p = strstr(self, "/tests/"); p; p = strstr(p + 1, "/tests/"))
-		t = p;
-	assert_non_null(t);
-	*t = 0;
-	assert_true(snprintf(tool, sizeof tool, "%s/mnemo", self) <
-		    (int)sizeof tool);
-	if (access(tool, X_OK) != 0)
-		fail_msg("no tool at %s (make all builds it)", tool);
-}
 
 static void read_file(const char *path, char *buf, size_t cap)
 {
@@ -183,7 +167,7 @@ static int setup_all(void **state)
 {
 	(void)state;
 	char cmd[600];
-	find_tool();
+	mt_tool_path(tool, sizeof tool);
 	if (access("tests/recovery/plugin_counter.c", R_OK) != 0)
 		fail_msg("run from the repository's root");
 	snprintf(dir, sizeof dir, "/tmp/mnemo-replay-%d", (int)getpid());

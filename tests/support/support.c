@@ -435,3 +435,21 @@ size_t mt_store_peek(const char *dir, const char *db, const void *k,
 	mdb_env_close(env);
 	return val.mv_size;
 }
+
+/* ---- the tool ------------------------------------------------------------ */
+
+void mt_tool_path(char *buf, size_t cap)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	assert_true(n > 0);
+	self[n] = 0;
+	char *t = NULL;
+	for (char *p = strstr(self, "/tests/"); p; p = strstr(p + 1, "/tests/"))
+		t = p;
+	assert_non_null(t);
+	*t = 0;
+	assert_true(snprintf(buf, cap, "%s/mnemo", self) < (int)cap);
+	if (access(buf, X_OK) != 0)
+		fail_msg("no tool at %s (make all builds it)", buf);
+}

@@ -154,4 +154,9 @@ void mt_store_poke(const char *dir, const char *db, const void *k, size_t klen,
 size_t mt_store_peek(const char *dir, const char *db, const void *k,
 		     size_t klen, void *buf, size_t cap);
 
+/* The mnemo tool of this build: <build dir>/mnemo, where the test runs as
+ * <build dir>/tests/<suite>/test_x (so ASan and TSan builds find their own
+ * tool). Copies the path into buf; fails the test if it is missing. */
+void mt_tool_path(char *buf, size_t cap);
+
 #endif /* MN_TEST_SUPPORT_H */
