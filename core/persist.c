@@ -44,8 +44,10 @@
 #include "core/mailbox.h"
 #include "storage/store.h"
 
-/* A checkpoint of actor heads begins after this many journal entries, and
- * writes at most MN__CKPT_PER_GROUP heads per commit group. */
+/* A checkpoint of actor heads begins after this many journal entries
+ * (mn_runtime_opts.checkpoint_every), and each commit group then writes
+ * max(ckpt_per_group, its own record count) of them; ckpt_per_group is
+ * checkpoint_every / 8, at most MN__CKPT_PER_GROUP. */
 #define MN__CHECKPOINT_EVERY 65536
 #define MN__CKPT_PER_GROUP 1024
 #define MN__COMMIT_MAX_DEFAULT 4096
@@ -309,9 +311,10 @@ static int dirty_cmp(const void *x, const void *y)
 }
 
 /* Begin a checkpoint (P6): the heads touched so far, one per actor, are
- * written MN__CKPT_PER_GROUP per commit group, so that a checkpoint of a
- * million actors never stalls a commit; the group that writes the last of
- * them records checkpoint_lsn. */
+ * written a bounded number per commit group (see MN__CHECKPOINT_EVERY), so
+ * that a checkpoint of a million actors never stalls one commit, yet ends
+ * before the next is due; the group that writes the last of them records
+ * checkpoint_lsn. */
 static int checkpoint_begin(mn__persist *p)
 {
 	size_t n = 0;
