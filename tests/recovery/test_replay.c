@@ -53,36 +53,17 @@ static uint64_t want_sum(unsigned seq)
 }
 
 
-static void read_file(const char *path, char *buf, size_t cap)
-{
-	FILE *f = fopen(path, "r");
-	size_t n = 0;
-	if (f) {
-		n = fread(buf, 1, cap - 1, f);
-		fclose(f);
-	}
-	buf[n] = 0;
-}
 
 __attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
 {
-	char args[2048], cmd[PATH_MAX + 2048 + 400], errpath[400];
+	char args[2048], errpath[400];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(args, sizeof args, fmt, ap);
+	assert_true(vsnprintf(args, sizeof args, fmt, ap) < (int)sizeof args);
 	va_end(ap);
 	snprintf(errpath, sizeof errpath, "%s/stderr", dir);
-	assert_true(snprintf(cmd, sizeof cmd, "'%s' %s 2>'%s'", tool, args,
-			     errpath) < (int)sizeof cmd);
-	fflush(stdout);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	size_t n = fread(res.out, 1, sizeof res.out - 1, p);
-	res.out[n] = 0;
-	int st = pclose(p);
-	res.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	read_file(errpath, res.err, sizeof res.err);
-	unlink(errpath);
+	res.status = mt_tool_run(tool, args, errpath, res.out, sizeof res.out,
+				 res.err, sizeof res.err);
 	return res.status;
 }
 

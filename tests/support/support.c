@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #define MT_SEED_DEFAULT 0x6d6e656d6f2d7465ull
 
@@ -452,4 +453,30 @@ void mt_tool_path(char *buf, size_t cap)
 	assert_true(snprintf(buf, cap, "%s/mnemo", self) < (int)cap);
 	if (access(buf, X_OK) != 0)
 		fail_msg("no tool at %s (make all builds it)", buf);
+}
+
+int mt_tool_run(const char *tool, const char *args, const char *errpath,
+		char *out, size_t outcap, char *err, size_t errcap)
+{
+	size_t cap = strlen(tool) + strlen(args) + strlen(errpath) + 16;
+	char *cmd = malloc(cap);
+	assert_non_null(cmd);
+	snprintf(cmd, cap, "'%s' %s 2>'%s'", tool, args, errpath);
+	fflush(stdout);
+	FILE *p = popen(cmd, "r");
+	free(cmd);
+	assert_non_null(p);
+	size_t n = fread(out, 1, outcap - 1, p);
+	out[n] = 0;
+	assert_true(n < outcap - 1);
+	int st = pclose(p);
+	FILE *f = fopen(errpath, "r");
+	size_t m = 0;
+	if (f) {
+		m = fread(err, 1, errcap - 1, f);
+		fclose(f);
+	}
+	err[m] = 0;
+	unlink(errpath);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

@@ -159,4 +159,11 @@ size_t mt_store_peek(const char *dir, const char *db, const void *k,
  * tool). Copies the path into buf; fails the test if it is missing. */
 void mt_tool_path(char *buf, size_t cap);
 
+/* Run `TOOL ARGS` through sh (args already shell-quoted), capturing stdout
+ * into out and stderr (via the file errpath, removed after) into err, both
+ * NUL-terminated; fails the test if stdout fills out. Returns the exit
+ * status (128 + signal for a signal). */
+int mt_tool_run(const char *tool, const char *args, const char *errpath,
+		char *out, size_t outcap, char *err, size_t errcap);
+
 #endif /* MN_TEST_SUPPORT_H */
