@@ -57,4 +57,12 @@ static inline uint64_t mn__hash(uint64_t seed, const void *p, size_t len)
 	return h;
 }
 
+/* The hash of a snapshot's bytes stored with it (Snapshot.state_hash;
+ * docs/format.md): part of the store format, so never change it. */
+static inline uint64_t mn__snap_hash(const void *p, size_t len)
+{
+	uint64_t h = mn__hash(0x6d6e656d6full, p, len);
+	return h ? h : 1;
+}
+
 #endif

@@ -94,7 +94,8 @@ typedef struct wrec {
 	uint32_t nmsgs;   /* of which sends (counted as sent, D1) */
 	bool has_snap;    /* ENTRY, EVICT: a snapshot's state follows */
 	size_t snap_off, snap_len;
-	uint64_t snap_hash;
+	uint64_t snap_hash;   /* hash of the snapshot's bytes */
+	uint64_t state_hash;  /* ENTRY: kind hash() after the message, 0 none */
 	size_t len;       /* payload bytes as stored at data[0] */
 	uint64_t raw_len; /* payload bytes before compression */
 	uint8_t method;   /* MN__CODEC_*: how data[0..len) is stored */
@@ -600,6 +601,7 @@ int mn__persist_evict(mn_runtime *rt, mn__actor *a)
 		r->snap_len = snap.len;
 		if (snap.len)
 			memcpy(r->data, snap.data, snap.len);
+		r->snap_hash = mn__snap_hash(snap.data, snap.len);
 		mn__ap(a)->snap_msgs = 0;
 		mn__ap(a)->snap_bytes = 0;
 	}
@@ -687,6 +689,7 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 				.raw_len = r->raw_len,
 				.payload = r->data,
 				.len = r->len,
+				.state_hash = r->state_hash,
 			};
 			if (r->method == MN__CODEC_RAW)
 				sample(p, p->rt->kinds[a->kind_idx], r->data,
@@ -1508,6 +1511,10 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 	r->unix_ms = now_unix_ms();
 	r->type = m->type;
 	r->flags = m->flags & MN__MSG_PUBLIC_MASK;
+	if (k->def.hash) {
+		uint64_t h = k->def.hash(a->state);
+		r->state_hash = h ? h : 1;
+	}
 	r->nsends = ctx->npending;
 	r->nmsgs = ctx->npending_msgs;
 	r->sends_len = ctx->pending.len;
@@ -1520,6 +1527,7 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 		r->snap_len = snap.len;
 		if (snap.len)
 			memcpy(r->data + r->snap_off, snap.data, snap.len);
+		r->snap_hash = mn__snap_hash(snap.data, snap.len);
 	}
 	mn__buf_free(&snap);
 	/* E1: in flight until the writer is done with the record. */

@@ -192,6 +192,15 @@ typedef struct mn_kind_def {
 	/* Describe a state for people (the mnemo tool's replay and diff):
 	 * append readable text (or JSON) to out. Optional. */
 	int (*describe)(const void *state, mn_buf *out);
+
+	/* A 64-bit hash of a state (persistent kinds; optional). When set,
+	 * the hash of the state after each message is stored with that
+	 * message's journal entry, and `mnemo replay` reports the first
+	 * message after which new code's state hashes differently (not only
+	 * at snapshots). Must depend on the state alone, be deterministic
+	 * across processes, and be cheap: it runs after every message. A
+	 * hash of 0 is stored as 1 (0 means "no hash"). */
+	uint64_t (*hash)(const void *state);
 } mn_kind_def;
 
 /*

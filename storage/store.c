@@ -1110,6 +1110,9 @@ static void meta_copy(const mn__store *s, const Mnemo__ActorMeta *m,
 	out->snapshot_seq = m->snapshot_seq;
 	out->created_unix_ms = m->created_unix_ms;
 	out->last_active_unix_ms = m->last_active_unix_ms;
+	out->compacted_seq = m->compacted_seq;
+	out->fork_parent_id = m->fork_parent_id;
+	out->fork_seq = m->fork_seq;
 	const tail_head *t = s->ntail ? tail_find(s, m->id) : NULL;
 	if (t && t->lsn > out->last_lsn) {
 		out->last_lsn = t->lsn;
@@ -1318,6 +1321,7 @@ static int write_once(mn__store *s, mn__codec *codec, const mn__wbatch *b,
 		je.prev_lsn = e->prev_lsn;
 		je.outbox_id = e->outbox_id;
 		je.flags = e->flags;
+		je.state_hash = e->state_hash;
 		if (e->compress) {
 			je.raw_len = e->len;
 			if ((rc = pack_payload(codec, true, e->dict_id,
@@ -1582,6 +1586,7 @@ static int deliver_entry(const mn__store *s, mn__codec *codec, uint64_t lsn,
 	e.outbox_id = je->outbox_id;
 	e.type = je->type;
 	e.flags = je->flags;
+	e.state_hash = je->state_hash;
 	e.stored_len = v->mv_size;
 	return cb(arg, &e);
 }

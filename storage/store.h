@@ -112,6 +112,7 @@ typedef struct mn__wentry {
 	uint64_t raw_len;
 	const void *payload;
 	size_t len;
+	uint64_t state_hash; /* kind hash() after the message; 0 = none */
 } mn__wentry;
 
 typedef struct mn__woutbox {
@@ -193,6 +194,12 @@ typedef struct mn__actor_meta {
 	unsigned char key[255];
 	uint64_t last_seq, last_lsn, first_lsn, snapshot_seq;
 	uint64_t created_unix_ms, last_active_unix_ms;
+	/* Entries with seq <= compacted_seq were dropped by compaction; the
+	 * actor's snapshot at compacted_seq is where its history starts. */
+	uint64_t compacted_seq;
+	/* A fork: its first fork_seq entries are fork_parent_id's (shared
+	 * through the back-pointers). 0 = not a fork. */
+	uint64_t fork_parent_id, fork_seq;
 } mn__actor_meta;
 
 /* Look an actor up by address or by id. MN_ENOACTOR if absent. */
@@ -212,6 +219,7 @@ typedef struct mn__entry {
 	const void *payload;
 	size_t len;
 	size_t stored_len;    /* bytes of the record in the store */
+	uint64_t state_hash;  /* journal: kind hash() after it; 0 = none */
 } mn__entry;
 
 /* Return 0 to go on, anything else to stop (returned by the iterator). */
