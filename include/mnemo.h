@@ -55,7 +55,8 @@ extern "C" {
 	XX(EVERSION, -15, "store written by an unsupported format version")    \
 	XX(ENOSPC, -16, "no space left for the store")                         \
 	XX(EBUSY, -17, "resource busy")                                        \
-	XX(ETIMEDOUT, -18, "timed out")
+	XX(ETIMEDOUT, -18, "timed out")                                        \
+	XX(ECOMPACTED, -19, "that part of the history was compacted away")
 
 enum mn_errno {
 	MN_OK = 0,

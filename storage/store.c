@@ -1111,8 +1111,10 @@ static void meta_copy(const mn__store *s, const Mnemo__ActorMeta *m,
 	out->created_unix_ms = m->created_unix_ms;
 	out->last_active_unix_ms = m->last_active_unix_ms;
 	out->compacted_seq = m->compacted_seq;
+	out->compacted_lsn = m->compacted_lsn;
 	out->fork_parent_id = m->fork_parent_id;
 	out->fork_seq = m->fork_seq;
+	out->fork_lsn = m->fork_lsn;
 	const tail_head *t = s->ntail ? tail_find(s, m->id) : NULL;
 	if (t && t->lsn > out->last_lsn) {
 		out->last_lsn = t->lsn;
@@ -1591,6 +1593,42 @@ static int deliver_entry(const mn__store *s, mn__codec *codec, uint64_t lsn,
 	return cb(arg, &e);
 }
 
+/* A history walk found no entry at lsn, where actor's seq want_seq
+ * belongs: compacted away (MN_ECOMPACTED) or damage (MN_ECORRUPT). */
+static int missing_entry(mn__store *s, MDB_txn *txn, uint64_t lsn,
+			 uint64_t actor, uint64_t want_seq)
+{
+	Mnemo__ActorMeta *m;
+	if (actor && meta_get(s, txn, actor, &m) == 0) {
+		uint64_t c = m->compacted_seq;
+		mnemo__actor_meta__free_unpacked(m, NULL);
+		if (want_seq <= c)
+			return fail(s, MN_ECOMPACTED,
+				    "actor %llu: history up to seq %llu was "
+				    "compacted (seq %llu asked for)",
+				    (unsigned long long)actor,
+				    (unsigned long long)c,
+				    (unsigned long long)want_seq);
+	}
+	return fail(s, MN_ECORRUPT,
+		    "log record %llu: missing (history chain broken)",
+		    (unsigned long long)lsn);
+}
+
+/* Is the entry at lsn (of parent, seq) where fork actor's history joins its
+ * parent's? */
+static bool fork_boundary(mn__store *s, MDB_txn *txn, uint64_t actor,
+			  uint64_t parent, uint64_t seq, uint64_t lsn)
+{
+	Mnemo__ActorMeta *m;
+	if (meta_get(s, txn, actor, &m))
+		return false;
+	bool ok = m->fork_parent_id == parent && m->fork_seq == seq &&
+		  m->fork_lsn == lsn;
+	mnemo__actor_meta__free_unpacked(m, NULL);
+	return ok;
+}
+
 int mn__store_history(mn__store *s, mn__codec *codec, uint64_t head_lsn,
 		      uint64_t after_seq, mn__entry_cb cb, void *arg)
 {
@@ -1618,15 +1656,16 @@ int mn__store_history(mn__store *s, mn__codec *codec, uint64_t head_lsn,
 		be64_put(kb, lsn);
 		if ((rc = mdb_get(txn, s->dbi[DB_LOG], &k, &v))) {
 			rc = rc == MDB_NOTFOUND
-				     ? fail(s, MN_ECORRUPT,
-					    "log record %llu: missing (history "
-					    "chain broken)",
-					    (unsigned long long)lsn)
+				     ? missing_entry(s, txn, lsn, actor,
+						     want_seq)
 				     : mdb_fail(s, rc, "reading the log");
 			goto out;
 		}
 		if ((rc = decode_entry(s, &k, &v, &je)))
 			goto out;
+		if (actor && je->actor_id != actor && je->seq == want_seq &&
+		    fork_boundary(s, txn, actor, je->actor_id, want_seq, lsn))
+			actor = je->actor_id; /* into the fork's parent */
 		if (actor && (je->actor_id != actor || je->seq != want_seq)) {
 			rc = fail(s, MN_ECORRUPT,
 				  "log record %llu: actor %llu seq %llu where "
@@ -1684,21 +1723,14 @@ out:
 	return rc;
 }
 
-int mn__store_snapshot_latest(mn__store *s, mn__codec *codec,
-			      uint64_t actor_id, uint64_t max_seq, mn_buf *out,
-			      uint64_t *seq, uint64_t *lsn)
+/* The latest snapshot record of actor_id at a seq <= max_seq: 0 and *key,
+ * *val; MN_ENOACTOR if there is none. */
+static int snap_find(mn__store *s, MDB_cursor *c, uint64_t actor_id,
+		     uint64_t max_seq, MDB_val *key, MDB_val *val)
 {
-	MDB_txn *txn;
-	MDB_cursor *c;
 	unsigned char kb[16];
 	MDB_val k = {.mv_size = 16, .mv_data = kb}, v;
-	int rc = txn_begin(s, false, &txn), e;
-	if (rc)
-		return mdb_fail(s, rc, "beginning a read");
-	if ((rc = mdb_cursor_open(txn, s->dbi[DB_SNAPSHOTS], &c))) {
-		txn_abort(s, txn);
-		return mdb_fail(s, rc, "opening snapshots");
-	}
+	int e;
 	/* The first key at or after (actor, max_seq): that one if it is
 	 * exactly it, else the one before. */
 	be64_put(kb, actor_id);
@@ -1709,41 +1741,83 @@ int mn__store_snapshot_latest(mn__store *s, mn__codec *codec,
 	else if (e == MDB_NOTFOUND)
 		e = mdb_cursor_get(c, &k, &v, MDB_LAST);
 	if (e == MDB_NOTFOUND || (e == 0 && (k.mv_size != 16 ||
-					     be64_get(k.mv_data) != actor_id))) {
-		rc = MN_ENOACTOR;
-	} else if (e) {
-		rc = mdb_fail(s, e, "reading snapshots");
-	} else {
-		char where[64];
-		const unsigned char *body;
-		size_t len;
-		uint64_t sseq = be64_get((unsigned char *)k.mv_data + 8);
-		snprintf(where, sizeof where, "%llu/%llu",
-			 (unsigned long long)actor_id, (unsigned long long)sseq);
-		if (!(rc = frame_open(s, &v, R_SNAPSHOT, DB_SNAPSHOTS, where,
-				      &body, &len))) {
-			Mnemo__Snapshot *sn =
-				mnemo__snapshot__unpack(arena_for(len), len, body);
-			const void *p;
-			size_t n;
-			char w2[112];
-			snprintf(w2, sizeof w2, "snapshots record %s", where);
-			if (!sn || sn->actor_id != actor_id || sn->seq != sseq) {
-				rc = fail(s, MN_ECORRUPT, "%s: undecodable", w2);
-			} else if (!(rc = unpack_payload(s, codec, sn->codec,
-							 sn->dict_id,
-							 sn->raw_len, &sn->state,
-							 out, &p, &n,
-							 "snapshot of actor",
-							 actor_id))) {
-				if (p != out->data) {
-					out->len = 0;
-					rc = mn_buf_append(out, p, n);
-				}
-				out->len = n;
-				*seq = sn->seq;
-				*lsn = sn->lsn;
+					     be64_get(k.mv_data) != actor_id)))
+		return MN_ENOACTOR;
+	if (e)
+		return mdb_fail(s, e, "reading snapshots");
+	*key = k;
+	*val = v;
+	return 0;
+}
+
+/* Decode the snapshot record at (k, v) of actor_id. *out is allocated in
+ * the thread's arena (valid until the next decode of this thread). */
+static int snap_decode(mn__store *s, uint64_t actor_id, const MDB_val *k,
+		       const MDB_val *v, Mnemo__Snapshot **out)
+{
+	char where[64];
+	const unsigned char *body;
+	size_t len;
+	uint64_t sseq = be64_get((unsigned char *)k->mv_data + 8);
+	snprintf(where, sizeof where, "%llu/%llu", (unsigned long long)actor_id,
+		 (unsigned long long)sseq);
+	int rc = frame_open(s, v, R_SNAPSHOT, DB_SNAPSHOTS, where, &body, &len);
+	if (rc)
+		return rc;
+	Mnemo__Snapshot *sn = mnemo__snapshot__unpack(arena_for(len), len, body);
+	if (!sn || sn->actor_id != actor_id || sn->seq != sseq)
+		return fail(s, MN_ECORRUPT, "snapshots record %s: undecodable",
+			    where);
+	*out = sn;
+	return 0;
+}
+
+int mn__store_snapshot_latest(mn__store *s, mn__codec *codec,
+			      uint64_t actor_id, uint64_t max_seq, mn_buf *out,
+			      uint64_t *seq, uint64_t *lsn)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k = {0}, v = {0};
+	int rc = txn_begin(s, false, &txn);
+	if (rc)
+		return mdb_fail(s, rc, "beginning a read");
+	if ((rc = mdb_cursor_open(txn, s->dbi[DB_SNAPSHOTS], &c))) {
+		txn_abort(s, txn);
+		return mdb_fail(s, rc, "opening snapshots");
+	}
+	/* A fork without a snapshot of its own at or before max_seq starts
+	 * from its parent's latest at or before the fork point. */
+	for (int depth = 0;; depth++) {
+		rc = snap_find(s, c, actor_id, max_seq, &k, &v);
+		if (rc != MN_ENOACTOR || depth > 64)
+			break;
+		Mnemo__ActorMeta *m;
+		if (meta_get(s, txn, actor_id, &m))
+			break; /* MN_ENOACTOR stays: no snapshot */
+		uint64_t parent = m->fork_parent_id, fseq = m->fork_seq;
+		mnemo__actor_meta__free_unpacked(m, NULL);
+		if (!parent)
+			break;
+		actor_id = parent;
+		if (fseq < max_seq)
+			max_seq = fseq;
+	}
+	if (rc == 0) {
+		Mnemo__Snapshot *sn = NULL;
+		const void *p;
+		size_t n;
+		if (!(rc = snap_decode(s, actor_id, &k, &v, &sn)) &&
+		    !(rc = unpack_payload(s, codec, sn->codec, sn->dict_id,
+					  sn->raw_len, &sn->state, out, &p, &n,
+					  "snapshot of actor", actor_id))) {
+			if (p != out->data) {
+				out->len = 0;
+				rc = mn_buf_append(out, p, n);
 			}
+			out->len = n;
+			*seq = sn->seq;
+			*lsn = sn->lsn;
 		}
 	}
 	mdb_cursor_close(c);

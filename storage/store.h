@@ -196,10 +196,11 @@ typedef struct mn__actor_meta {
 	uint64_t created_unix_ms, last_active_unix_ms;
 	/* Entries with seq <= compacted_seq were dropped by compaction; the
 	 * actor's snapshot at compacted_seq is where its history starts. */
-	uint64_t compacted_seq;
+	uint64_t compacted_seq, compacted_lsn;
 	/* A fork: its first fork_seq entries are fork_parent_id's (shared
-	 * through the back-pointers). 0 = not a fork. */
-	uint64_t fork_parent_id, fork_seq;
+	 * through the back-pointers; fork_lsn is the parent's entry at
+	 * fork_seq). 0 = not a fork. */
+	uint64_t fork_parent_id, fork_seq, fork_lsn;
 } mn__actor_meta;
 
 /* Look an actor up by address or by id. MN_ENOACTOR if absent. */
