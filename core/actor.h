@@ -118,8 +118,14 @@ typedef struct mn__actor_p {
 	 * the last snapshot. */
 	uint16_t snap_msgs;
 	uint32_t snap_bytes;
-	uint32_t reserved;
+	/* MN__AP_* flags: set by the worker at the actor's first run
+	 * (before its first commit record is queued, so the writer reads
+	 * them after the queue's mutex), immutable after. */
+	uint32_t pflags;
 } mn__actor_p;
+
+/* A fork (mnemo fork): its sends to other actors go to the quarantine. */
+#define MN__AP_QUARANTINED 1u
 
 _Static_assert(sizeof(mn__actor_p) == 40 && sizeof(mn__actor_p) % 8 == 0,
 	       "persistence prefix grew: update docs/architecture.md");

@@ -169,7 +169,8 @@ struct mn__persist {
 	uint64_t ckpt_lsn;
 	bool ckpt_active;
 	mn__wentry *ents;
-	mn__woutbox *obs;
+	mn__woutbox *obs, *quar;
+	size_t cap_quar;
 	uint64_t *dels;
 	mn__wactor *acts;
 	size_t cap_ents, cap_obs, cap_dels, cap_acts;
@@ -210,6 +211,16 @@ struct mn__persist {
 	/* EVICT records queued and not finished (evictor adds, writer
 	 * subtracts): the evictor counts them as already gone. */
 	_Atomic uint64_t evicting;
+	/* Online compaction (mn_runtime_compact): the request is set by the
+	 * caller and cleared by the writer, both under mu; the writer runs it
+	 * in steps between commit groups; the caller waits on compact_cv. */
+	struct compact_req *creq;
+	pthread_cond_t compact_cv;
+
+	/* What the open found: written before the writer starts, then
+	 * immutable. */
+	mn_recovery recovery;
+
 	_Atomic int error;
 	/* The detail of the sticky error: written once by the writer before
 	 * the release CAS on error, read after an acquire load of it. */
@@ -612,6 +623,16 @@ int mn__persist_evict(mn_runtime *rt, mn__actor *a)
 	return rc;
 }
 
+/* Is held send h (target key) of actor a one to hold in the quarantine:
+ * a fork's send to any actor but itself? */
+static bool quarantined(const mn__actor *a, const held_send *h,
+			const unsigned char *key)
+{
+	return (mn__ap(a)->pflags & MN__AP_QUARANTINED) &&
+	       !(h->kind_idx == a->kind_idx && h->key_len == a->key_len &&
+		 memcmp(key, a->key, a->key_len) == 0);
+}
+
 /* Deliver the held sends of an ENTRY record (P3); ids[] are their outbox
  * ids. */
 static void deliver_held(mn__persist *p, wrec *r, const uint64_t *ids)
@@ -624,6 +645,13 @@ static void deliver_held(mn__persist *p, wrec *r, const uint64_t *ids)
 		memcpy(&h, q, sizeof h);
 		const unsigned char *key = q + sizeof h;
 		if (h.tag != HELD_SEND) {
+			q += held_size(h.key_len, (size_t)h.len);
+			continue;
+		}
+		if (quarantined(r->actor, &h, key)) {
+			/* Held in the quarantine, not delivered: done. */
+			k++;
+			count_done(p, 1);
 			q += held_size(h.key_len, (size_t)h.len);
 			continue;
 		}
@@ -650,12 +678,13 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 	int rc = atomic_load_explicit(&p->error, memory_order_relaxed);
 	uint64_t first_lsn = p->last_lsn;
 
-	size_t nsn = 0, nt = 0, ntd = 0;
+	size_t nsn = 0, nt = 0, ntd = 0, nq = 0;
 	for (wrec *r = list; r; r = r->next)
 		nsends += r->rk == REC_ENTRY ? r->nsends : 0;
 	if (!rc &&
 	    ((rc = grow(&p->ents, &p->cap_ents, count, sizeof *p->ents)) ||
 	     (rc = grow(&p->obs, &p->cap_obs, nsends + count, sizeof *p->obs)) ||
+	     (rc = grow(&p->quar, &p->cap_quar, nsends + 1, sizeof *p->quar)) ||
 	     (rc = grow(&p->dels, &p->cap_dels, count, sizeof *p->dels)) ||
 	     (rc = grow(&p->snaps, &p->cap_snaps, count, sizeof *p->snaps)) ||
 	     (rc = grow(&p->timers, &p->cap_timers, nsends + 1,
@@ -757,7 +786,10 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 				}
 				uint64_t id = p->next_outbox_id++;
 				ids[nid++] = id;
-				mn__woutbox *ob = &p->obs[no++];
+				mn__woutbox *ob =
+					quarantined(a, &h, q + sizeof h)
+						? &p->quar[nq++]
+						: &p->obs[no++];
 				*ob = (mn__woutbox){
 					.id = id,
 					.kind_id = p->rt->kinds[h.kind_idx]
@@ -869,6 +901,8 @@ out_ckpt:
 		b.n_timers = nt;
 		b.timer_del = p->tdels;
 		b.n_timer_del = ntd;
+		b.quarantine = p->quar;
+		b.n_quarantine = nq;
 		rc = mn__store_write(p->store, p->codec, &b);
 		if (rc) {
 			set_error(p, rc);
@@ -940,6 +974,47 @@ out_ckpt:
 	free(ids);
 }
 
+/* An online compaction: the caller's, on its stack until done is set. */
+typedef struct compact_req {
+	uint64_t keep;
+	mn__compaction *c;
+	mn_compact_stats st;
+	int rc;
+	bool done;
+} compact_req;
+
+/* Actors per compaction step (one transaction between commit groups). */
+#define MN__COMPACT_STEP 256
+
+/* One step of the requested compaction (writer thread). */
+static void compact_step(mn__persist *p, compact_req *cr)
+{
+	int rc = atomic_load_explicit(&p->error, memory_order_relaxed);
+	bool done = false;
+	if (!rc && !cr->c)
+		rc = mn__store_compact_begin(p->store, cr->keep, &cr->c);
+	if (!rc)
+		rc = mn__store_compact_step(p->store, cr->c, MN__COMPACT_STEP,
+					    &done);
+	if (!rc && !done)
+		return;
+	if (cr->c) {
+		mn__compact_stats cs;
+		mn__store_compact_stats(cr->c, &cs);
+		cr->st = (mn_compact_stats){cs.actors,	 cs.compacted,
+					    cs.entries,	 cs.snapshots,
+					    cs.bytes,	 cs.held};
+		mn__store_compact_end(cr->c);
+		cr->c = NULL;
+	}
+	pthread_mutex_lock(&p->mu);
+	cr->rc = rc;
+	cr->done = true;
+	p->creq = NULL;
+	pthread_cond_broadcast(&p->compact_cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
 static void *writer_main(void *arg)
 {
 	mn__persist *p = arg;
@@ -947,10 +1022,15 @@ static void *writer_main(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
-		while (!p->head && !p->stop)
+		while (!p->head && !p->stop && !p->creq)
 			pthread_cond_wait(&p->cv, &p->mu);
+		compact_req *cr = p->creq;
 		if (!p->head) {
 			pthread_mutex_unlock(&p->mu);
+			if (cr) {
+				compact_step(p, cr);
+				continue;
+			}
 			break;
 		}
 		if (p->delay_us && p->qlen < p->max_records && !p->stop) {
@@ -982,12 +1062,54 @@ static void *writer_main(void *arg)
 			train_dicts(p);
 		if (p->ndirty >= p->checkpoint_every)
 			checkpoint_begin(p);
+		if (cr)
+			compact_step(p, cr);
 	}
 	checkpoint_all(p);
 	return NULL;
 }
 
 /* ---- open and close -------------------------------------------------------- */
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static int count_due(void *arg, const mn__wtimer *t)
+{
+	(void)t;
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+int mn__persist_compact(mn_runtime *rt, uint64_t keep, mn_compact_stats *st)
+{
+	mn__persist *p = rt->persist;
+	compact_req cr = {.keep = keep};
+	if (!p)
+		return MN_ENOTSUP;
+	pthread_mutex_lock(&p->mu);
+	if (p->creq || p->stop) {
+		pthread_mutex_unlock(&p->mu);
+		return p->stop ? MN_ECLOSED : MN_EBUSY;
+	}
+	p->creq = &cr;
+	pthread_cond_signal(&p->cv);
+	while (!cr.done)
+		pthread_cond_wait(&p->compact_cv, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+	if (st)
+		*st = cr.st;
+	return cr.rc;
+}
+
+void mn__persist_recovery(mn_runtime *rt, mn_recovery *out)
+{
+	*out = rt->persist->recovery;
+}
 
 int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 {
@@ -1016,11 +1138,30 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 		p->ckpt_per_group = 1;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
+	pthread_cond_init(&p->compact_cv, NULL);
 	pthread_mutex_init(&p->fired_mu, NULL);
 	pthread_mutex_init(&p->jobs_mu, NULL);
 	atomic_init(&p->timer_seq, now_unix_ms() * 7919);
+	uint64_t t0 = mono_us();
 	if ((rc = mn__store_open(o->store_path, &so, &p->store, &info)))
 		goto err_free;
+	p->recovery = (mn_recovery){
+		.created = info.created,
+		.last_lsn = info.last_lsn,
+		.checkpoint_lsn = info.checkpoint_lsn,
+		.entries_scanned = info.entries_scanned,
+		.heads_repaired = info.heads_repaired,
+		.stale_readers = info.stale_readers,
+		.outbox = info.outbox_entries,
+		.quarantined = info.quarantined,
+		.timers = info.timers,
+		.next_actor_id = info.next_actor_id,
+		.open_us = mono_us() - t0,
+	};
+	if (info.timers &&
+	    (rc = mn__store_timers_due(p->store, now_unix_ms(), SIZE_MAX,
+				       count_due, &p->recovery.timers_due)))
+		goto err_close;
 	if ((rc = mn__codec_new(mn__store_dicts(p->store), &p->codec)) ||
 	    (rc = mn__codec_new(mn__store_dicts(p->store), &p->maint_codec)))
 		goto err_close;
@@ -1049,6 +1190,7 @@ err_close:
 	mn__store_close(p->store);
 err_free:
 	pthread_cond_destroy(&p->cv);
+	pthread_cond_destroy(&p->compact_cv);
 	pthread_mutex_destroy(&p->mu);
 	pthread_mutex_destroy(&p->fired_mu);
 	pthread_mutex_destroy(&p->jobs_mu);
@@ -1092,9 +1234,11 @@ void mn__persist_close(mn_runtime *rt)
 	pthread_mutex_destroy(&p->fired_mu);
 	free(p->ents);
 	free(p->obs);
+	free(p->quar);
 	free(p->dels);
 	free(p->acts);
 	pthread_cond_destroy(&p->cv);
+	pthread_cond_destroy(&p->compact_cv);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
 	rt->persist = NULL;
@@ -1294,6 +1438,8 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 		return rc;
 	mn__ap(a)->id = m.id;
 	a->flags &= (uint8_t)~MN__ACTOR_NEW;
+	if (m.fork_parent_id)
+		mn__ap(a)->pflags |= MN__AP_QUARANTINED;
 
 	/* The latest snapshot, then the journal after it (design.md 3). */
 	mn_buf snap;
@@ -1320,8 +1466,12 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 		goto err_broken;
 	replay r = {.w = w, .a = a, .k = k, .last_seq = snap_seq};
 	ctx->replaying = true;
-	rc = mn__store_history(p->store, w->codec, m.last_lsn, snap_seq,
-			       replay_one, &r);
+	/* Nothing after the snapshot: its head entry may have been
+	 * compacted away, so do not look it up. */
+	rc = snap_seq >= m.last_seq
+		     ? 0
+		     : mn__store_history(p->store, w->codec, m.last_lsn,
+					 snap_seq, replay_one, &r);
 	ctx->replaying = false;
 	ctx->replay_sender_kind = NULL;
 	if (rc == 0 && r.last_seq != m.last_seq)

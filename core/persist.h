@@ -90,6 +90,10 @@ uint64_t mn__persist_done(mn_runtime *rt);
 /* Evictions queued and not finished. */
 uint64_t mn__persist_evicting(mn_runtime *rt);
 
+/* mn_runtime_compact and mn_runtime_recovery. */
+int mn__persist_compact(mn_runtime *rt, uint64_t keep, mn_compact_stats *st);
+void mn__persist_recovery(mn_runtime *rt, mn_recovery *out);
+
 /* The sticky store failure, or 0. */
 int mn__persist_error(mn_runtime *rt);
 

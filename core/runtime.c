@@ -452,7 +452,7 @@ static mn__actor *actor_new(mn__shard *s, const mn_kind *kind, uint64_t hash,
 		atomic_init(&ap->evicting, 0);
 		ap->snap_msgs = 0;
 		ap->snap_bytes = 0;
-		ap->reserved = 0;
+		ap->pflags = 0;
 	}
 	memcpy(a->key, key, key_len);
 	return a;
@@ -803,4 +803,26 @@ int mn_ctx_replaying(const mn_ctx *ctx)
 uint64_t mn_ctx_seq(const mn_ctx *ctx)
 {
 	return ctx->seq;
+}
+
+/* ---- store maintenance --------------------------------------------------- */
+
+int mn_runtime_compact(mn_runtime *rt, uint64_t keep_history,
+		       mn_compact_stats *st)
+{
+	if (!rt)
+		return MN_EINVAL;
+	if (mn__tls_worker && mn__tls_worker->rt == rt)
+		return MN_EINVAL; /* a handler must not block its worker */
+	return mn__persist_compact(rt, keep_history, st);
+}
+
+int mn_runtime_recovery(mn_runtime *rt, mn_recovery *out)
+{
+	if (!rt || !out)
+		return MN_EINVAL;
+	if (!rt->persist)
+		return MN_ENOTSUP;
+	mn__persist_recovery(rt, out);
+	return 0;
 }

@@ -319,6 +319,55 @@ void mn_runtime_shutdown(mn_runtime *rt);
 int mn_runtime_drain(mn_runtime *rt);
 
 /*
+ * What opening the store found (open-time recovery, docs/recovery.md), for
+ * a runtime with a store_path. All counts as of the open.
+ */
+typedef struct mn_recovery {
+	int created;              /* 1: the store did not exist, made empty */
+	uint64_t last_lsn;        /* newest journal entry (0: none) */
+	uint64_t checkpoint_lsn;  /* actor heads were exact up to here */
+	uint64_t entries_scanned; /* log tail read to repair heads */
+	uint64_t heads_repaired;  /* actor heads moved forward by that scan */
+	uint64_t stale_readers;   /* LMDB reader slots of dead processes */
+	uint64_t outbox;          /* stored messages to deliver (lazily) */
+	uint64_t quarantined;     /* messages forks sent, held (mnemo tool) */
+	uint64_t timers;          /* durable timers stored */
+	uint64_t timers_due;      /* of which due at open (fired first) */
+	uint64_t next_actor_id;
+	uint64_t open_us;         /* time the store's open took */
+} mn_recovery;
+
+/* Copy what the open found into *out. MN_ENOTSUP without a store. Any
+ * thread. */
+int mn_runtime_recovery(mn_runtime *rt, mn_recovery *out);
+
+/* What a compaction did (mn_runtime_compact, `mnemo compact`). */
+typedef struct mn_compact_stats {
+	uint64_t actors;    /* actors looked at */
+	uint64_t compacted; /* actors whose stored history got shorter */
+	uint64_t entries;   /* journal entries dropped */
+	uint64_t snapshots; /* snapshots dropped */
+	uint64_t bytes;     /* bytes of the dropped records (LMDB reuses the
+			     * pages; the data file does not shrink) */
+	uint64_t held;      /* actors kept longer: a fork shares their history */
+} mn_compact_stats;
+
+/*
+ * Compact the store while the runtime runs: for every stored actor, drop
+ * the journal entries and snapshots older than its latest snapshot that
+ * leaves at least keep_history newer entries (0: drop everything before the
+ * latest snapshot). History a fork still shares is kept. Runs on the writer
+ * thread between commit groups, in steps of one transaction each (a crash
+ * mid-way leaves a consistent store, part compacted). Blocks until done.
+ * Replay and `mnemo dump` then start at the snapshot an actor's history now
+ * begins with (MN_ECOMPACTED for earlier points). Returns 0 and *st (may be
+ * NULL), MN_ENOTSUP (no store), MN_EBUSY (a compaction is running), or the
+ * store's error. Any thread but a worker.
+ */
+int mn_runtime_compact(mn_runtime *rt, uint64_t keep_history,
+		       mn_compact_stats *st);
+
+/*
  * Shut down, wait for outside sends already admitted, stop the workers after
  * their current turn, drop every message still queued (without handling
  * it), free every actor (kind free()) and the runtime. Call drain first to

@@ -44,6 +44,8 @@ enum rtype {
 	R_DICT = 10,
 };
 
+/* The quarantine holds outbox records (R_OUTBOX). */
+
 #define FRAME_HDR 8
 #define FRAME_VERSION 1
 
@@ -57,12 +59,13 @@ enum dbi_index {
 	DB_OUTBOX,
 	DB_TIMERS,
 	DB_DICTS,
+	DB_QUARANTINE, /* added after version 1's first stores: optional */
 	DB_COUNT
 };
 
 static const char *const db_names[DB_COUNT] = {
 	"meta", "kinds", "names", "actors", "log",
-	"snapshots", "outbox", "timers", "dicts",
+	"snapshots", "outbox", "timers", "dicts", "quarantine",
 };
 
 /* Kinds cached in memory: few, read often (name <-> id). */
@@ -74,6 +77,7 @@ struct mn__store {
 	MDB_env *env;
 	MDB_dbi dbi[DB_COUNT];
 	bool read_only;
+	bool no_quarantine; /* read-only open of a store that has none */
 	int lock_fd;
 	mn__dictset *dicts;
 
@@ -724,6 +728,7 @@ int mn__store_open(const char *path, const mn__store_opts *opts,
 	mn__store_info info = {0};
 	mn__store *s;
 	MDB_txn *txn;
+	uint64_t qlast = 0;
 	int rc;
 
 	errdetail[0] = 0;
@@ -798,7 +803,12 @@ int mn__store_open(const char *path, const mn__store_opts *opts,
 	}
 	for (int i = 0; i < DB_COUNT; i++) {
 		unsigned f = o.read_only ? 0 : MDB_CREATE;
-		if ((rc = mdb_dbi_open(txn, db_names[i], f, &s->dbi[i]))) {
+		rc = mdb_dbi_open(txn, db_names[i], f, &s->dbi[i]);
+		if (rc == MDB_NOTFOUND && i == DB_QUARANTINE) {
+			s->no_quarantine = true; /* nothing was ever held */
+			rc = 0;
+		}
+		if (rc) {
 			rc = rc == MDB_NOTFOUND
 				     ? fail(s, MN_ECORRUPT,
 					    "not a mnemo store (no %s database)",
@@ -811,9 +821,17 @@ int mn__store_open(const char *path, const mn__store_opts *opts,
 	    (rc = last_key_u64(s, txn, DB_LOG, &info.last_lsn)) ||
 	    (rc = last_key_u64(s, txn, DB_OUTBOX, &info.next_outbox_id)) ||
 	    (rc = count_entries(s, txn, DB_OUTBOX, &info.outbox_entries)) ||
+	    (!s->no_quarantine &&
+	     ((rc = last_key_u64(s, txn, DB_QUARANTINE, &qlast)) ||
+	      (rc = count_entries(s, txn, DB_QUARANTINE, &info.quarantined)))) ||
+	    (rc = count_entries(s, txn, DB_TIMERS, &info.timers)) ||
 	    (rc = load_dicts(s, txn)) || (rc = load_kinds(s, txn)))
 		goto err_abort;
+	/* Quarantined messages take their ids from the outbox's sequence. */
+	if (qlast > info.next_outbox_id)
+		info.next_outbox_id = qlast;
 	info.next_outbox_id++;
+	info.stale_readers = (uint64_t)dead;
 	if (!o.read_only) {
 		if ((rc = repair_heads(s, txn, &info)))
 			goto err_abort;
@@ -1443,6 +1461,31 @@ static int write_once(mn__store *s, mn__codec *codec, const mn__wbatch *b,
 		rc = 0;
 	}
 
+	for (size_t i = 0; i < b->n_quarantine; i++) {
+		const mn__woutbox *o = &b->quarantine[i];
+		Mnemo__OutboxEntry oe = MNEMO__OUTBOX_ENTRY__INIT;
+		oe.id = o->id;
+		oe.target_kind_id = o->kind_id;
+		oe.target_key.data = (uint8_t *)o->key;
+		oe.target_key.len = o->key_len;
+		oe.type = o->type;
+		oe.flags = o->flags;
+		oe.sender_id = o->sender_id;
+		oe.unix_ms = o->unix_ms;
+		oe.raw_len = o->len;
+		if ((rc = pack_payload(codec, o->compress, o->dict_id,
+				       o->payload, o->len, scratch, &oe.payload,
+				       &oe.codec, &oe.dict_id)))
+			goto out_abort;
+		be64_put(kb, o->id);
+		k.mv_size = 8;
+		if ((rc = put_msg(s, txn, DB_QUARANTINE, &k, &oe.base,
+				  R_OUTBOX, 0))) {
+			rc = mdb_fail(s, rc, "writing the quarantine");
+			goto out_abort;
+		}
+	}
+
 	if (b->checkpoint_lsn || b->next_actor_id) {
 		Mnemo__StoreState *st;
 		if ((rc = read_state(s, txn, &st)))
@@ -1934,8 +1977,11 @@ int mn__store_outbox_scan(mn__store *s, mn__codec *codec, mn__entry_cb cb,
 	return mn__store_outbox_range(s, codec, 0, UINT64_MAX, cb, arg);
 }
 
-int mn__store_outbox_range(mn__store *s, mn__codec *codec, uint64_t from_id,
-			   uint64_t to_id, mn__entry_cb cb, void *arg)
+/* The outbox-shaped records of db (outbox or quarantine) with from_id <=
+ * id < to_id. */
+static int outbox_db_range(mn__store *s, mn__codec *codec, int db,
+			   uint64_t from_id, uint64_t to_id, mn__entry_cb cb,
+			   void *arg)
 {
 	MDB_txn *txn;
 	MDB_cursor *c;
@@ -1944,7 +1990,7 @@ int mn__store_outbox_range(mn__store *s, mn__codec *codec, uint64_t from_id,
 	int rc = txn_begin(s, false, &txn);
 	if (rc)
 		return mdb_fail(s, rc, "beginning a read");
-	if ((rc = mdb_cursor_open(txn, s->dbi[DB_OUTBOX], &c))) {
+	if ((rc = mdb_cursor_open(txn, s->dbi[db], &c))) {
 		txn_abort(s, txn);
 		return mdb_fail(s, rc, "opening the outbox");
 	}
@@ -1963,24 +2009,24 @@ int mn__store_outbox_range(mn__store *s, mn__codec *codec, uint64_t from_id,
 		if (id >= to_id)
 			break;
 		snprintf(where, sizeof where, "%llu", (unsigned long long)id);
-		if ((rc = frame_open(s, &v, R_OUTBOX, DB_OUTBOX, where, &body,
+		if ((rc = frame_open(s, &v, R_OUTBOX, db, where, &body,
 				     &len)))
 			break;
 		Mnemo__OutboxEntry *o =
 			mnemo__outbox_entry__unpack(arena_for(len), len, body);
 		if (!o || o->id != id || o->target_key.len == 0 ||
 		    o->target_key.len > MN_KEY_MAX) {
-			rc = fail(s, MN_ECORRUPT, "outbox record %s: undecodable",
-				  where);
+			rc = fail(s, MN_ECORRUPT, "%s record %s: undecodable",
+				  db_names[db], where);
 			break;
 		}
 		mn__entry en = {0};
-		snprintf(where, sizeof where, "outbox record %llu",
-			 (unsigned long long)id);
 		if ((rc = unpack_payload(s, codec, o->codec, o->dict_id,
 					 o->raw_len, &o->payload, &dst,
 					 &en.payload, &en.len,
-					 "outbox record", id)))
+					 db == DB_OUTBOX ? "outbox record"
+							 : "quarantine record",
+					 id)))
 			break;
 		en.lsn = id;
 		en.sender_id = o->sender_id;
@@ -2000,6 +2046,12 @@ int mn__store_outbox_range(mn__store *s, mn__codec *codec, uint64_t from_id,
 	txn_abort(s, txn);
 	mn__buf_free(&dst);
 	return rc;
+}
+
+int mn__store_outbox_range(mn__store *s, mn__codec *codec, uint64_t from_id,
+			   uint64_t to_id, mn__entry_cb cb, void *arg)
+{
+	return outbox_db_range(s, codec, DB_OUTBOX, from_id, to_id, cb, arg);
 }
 
 /* ---- inspection (tools) ------------------------------------------------------ */
@@ -2086,9 +2138,10 @@ int mn__store_stats_get(mn__store *s, mn__store_stats *st)
 		[DB_ACTORS] = &st->actors,	 [DB_LOG] = &st->log_entries,
 		[DB_SNAPSHOTS] = &st->snapshots, [DB_OUTBOX] = &st->outbox,
 		[DB_TIMERS] = &st->timers,	 [DB_DICTS] = &st->dicts,
+		[DB_QUARANTINE] = &st->quarantine,
 	};
 	for (int i = 0; i < DB_COUNT; i++) {
-		if (!counts[i])
+		if (!counts[i] || (i == DB_QUARANTINE && s->no_quarantine))
 			continue;
 		if ((rc = mdb_stat(txn, s->dbi[i], &ms))) {
 			txn_abort(s, txn);
@@ -2113,6 +2166,563 @@ int mn__store_stats_get(mn__store *s, mn__store_stats *st)
 	st->map_size = ei.me_mapsize;
 	st->disk_bytes = mn__store_disk_bytes(s);
 	st->format_version = MN__FORMAT_VERSION;
+	return rc;
+}
+
+/* ---- maintenance: forks, compaction, quarantine ------------------------------ */
+
+/* Run fn(s, arg, txn) in a write transaction, growing the map and retrying
+ * when it fills (fn must be safe to run again after an abort). */
+static int write_txn(mn__store *s, int (*fn)(mn__store *, void *, MDB_txn *),
+		     void *arg)
+{
+	if (s->read_only)
+		return fail(s, MN_EINVAL, "opened read-only");
+	for (int attempt = 0;; attempt++) {
+		MDB_txn *txn;
+		int rc = maybe_grow(s);
+		if (rc)
+			return rc;
+		if ((rc = txn_begin(s, true, &txn)))
+			return mdb_fail(s, rc, "beginning a write");
+		last_mdb_rc = 0;
+		rc = fn(s, arg, txn);
+		if (rc) {
+			txn_abort(s, txn);
+		} else if ((rc = txn_commit(s, txn))) {
+			rc = commit_fail(s, rc);
+		}
+		if (rc == MN_ENOSPC && last_mdb_rc == MDB_MAP_FULL &&
+		    attempt < 16) {
+			if ((rc = grow_map(s)))
+				return rc;
+			continue;
+		}
+		return rc;
+	}
+}
+
+/* The LSN and owner of the entry at seq in the history that ends at
+ * (actor, head_lsn): walks back, across fork boundaries. An entry dropped
+ * by compaction is found only when it is the owner's compaction point. */
+static int entry_at_seq(mn__store *s, MDB_txn *txn, const Mnemo__ActorMeta *am,
+			uint64_t seq, uint64_t *lsn_out, uint64_t *owner_out)
+{
+	uint64_t actor = am->id, want = am->last_seq, lsn = am->last_lsn;
+	unsigned char kb[8];
+	MDB_val k = {.mv_size = 8, .mv_data = kb}, v;
+	while (lsn) {
+		Mnemo__JournalEntry *je;
+		int rc;
+		if (want == seq) {
+			Mnemo__ActorMeta *m;
+			/* The compaction point's entry is gone but its LSN is
+			 * kept: a fork may start there (from its snapshot). */
+			if ((rc = meta_get(s, txn, actor, &m)))
+				return rc;
+			bool at_base = m->compacted_seq == seq &&
+				       m->compacted_lsn == lsn;
+			mnemo__actor_meta__free_unpacked(m, NULL);
+			if (at_base) {
+				*lsn_out = lsn;
+				*owner_out = actor;
+				return 0;
+			}
+		}
+		be64_put(kb, lsn);
+		if ((rc = mdb_get(txn, s->dbi[DB_LOG], &k, &v)))
+			return rc == MDB_NOTFOUND
+				       ? missing_entry(s, txn, lsn, actor, want)
+				       : mdb_fail(s, rc, "reading the log");
+		if ((rc = decode_entry(s, &k, &v, &je)))
+			return rc;
+		if (je->actor_id != actor && je->seq == want &&
+		    fork_boundary(s, txn, actor, je->actor_id, want, lsn))
+			actor = je->actor_id;
+		if (je->actor_id != actor || je->seq != want)
+			return fail(s, MN_ECORRUPT,
+				    "log record %llu: actor %llu seq %llu where "
+				    "actor %llu seq %llu belongs",
+				    (unsigned long long)lsn,
+				    (unsigned long long)je->actor_id,
+				    (unsigned long long)je->seq,
+				    (unsigned long long)actor,
+				    (unsigned long long)want);
+		if (je->seq == seq) {
+			*lsn_out = lsn;
+			*owner_out = actor;
+			return 0;
+		}
+		want = je->seq - 1;
+		lsn = je->prev_lsn;
+	}
+	return fail(s, MN_ECORRUPT, "actor %llu: no entry at seq %llu",
+		    (unsigned long long)am->id, (unsigned long long)seq);
+}
+
+typedef struct fork_op {
+	uint64_t parent_id, seq;
+	const void *key;
+	size_t key_len;
+	mn__actor_meta *out;
+} fork_op;
+
+static int fork_txn(mn__store *s, void *arg, MDB_txn *txn)
+{
+	fork_op *f = arg;
+	Mnemo__ActorMeta *pm = NULL;
+	Mnemo__StoreState *st = NULL;
+	unsigned char kb[4 + MN_KEY_MAX];
+	MDB_val k = {.mv_data = kb}, v;
+	uint64_t lsn = 0, owner = 0, last_actor;
+	int rc;
+
+	if ((rc = meta_get(s, txn, f->parent_id, &pm)))
+		return rc;
+	if (f->seq < 1 || f->seq > pm->last_seq) {
+		rc = fail(s, MN_EINVAL,
+			  "actor %llu has seq 1..%llu; cannot fork at %llu",
+			  (unsigned long long)pm->id,
+			  (unsigned long long)pm->last_seq,
+			  (unsigned long long)f->seq);
+		goto out;
+	}
+	if (f->seq < pm->compacted_seq) {
+		rc = fail(s, MN_ECOMPACTED,
+			  "actor %llu: history up to seq %llu was compacted; "
+			  "fork at %llu or later",
+			  (unsigned long long)pm->id,
+			  (unsigned long long)pm->compacted_seq,
+			  (unsigned long long)pm->compacted_seq);
+		goto out;
+	}
+	if ((rc = entry_at_seq(s, txn, pm, f->seq, &lsn, &owner)))
+		goto out;
+	k.mv_size = name_key(kb, pm->kind_id, f->key, f->key_len);
+	rc = mdb_get(txn, s->dbi[DB_NAMES], &k, &v);
+	if (rc == 0) {
+		rc = fail(s, MN_EEXIST, "the new address is already an actor");
+		goto out;
+	}
+	if (rc != MDB_NOTFOUND) {
+		rc = mdb_fail(s, rc, "reading a name");
+		goto out;
+	}
+	if ((rc = read_state(s, txn, &st)) ||
+	    (rc = last_key_u64(s, txn, DB_ACTORS, &last_actor)))
+		goto out;
+	uint64_t id = st->next_actor_id > last_actor ? st->next_actor_id
+						     : last_actor + 1;
+	uint64_t now = now_ms();
+	Mnemo__ActorMeta m = MNEMO__ACTOR_META__INIT;
+	m.id = id;
+	m.kind_id = pm->kind_id;
+	m.key.data = (uint8_t *)f->key;
+	m.key.len = f->key_len;
+	m.created_unix_ms = now;
+	m.last_active_unix_ms = now;
+	m.last_seq = f->seq;
+	m.last_lsn = lsn;
+	m.fork_parent_id = owner;
+	m.fork_seq = f->seq;
+	m.fork_lsn = lsn;
+	if ((rc = meta_put(s, txn, &m)))
+		goto out;
+	unsigned char v8[FRAME_HDR + 8];
+	MDB_val nv = {.mv_size = sizeof v8, .mv_data = v8};
+	be64_put(v8 + FRAME_HDR, id);
+	frame_seal(v8, R_NAME, 8);
+	if ((rc = mdb_put(txn, s->dbi[DB_NAMES], &k, &nv, 0))) {
+		rc = mdb_fail(s, rc, "writing a name");
+		goto out;
+	}
+	st->next_actor_id = id + 1;
+	if ((rc = write_state(s, txn, st)))
+		goto out;
+	meta_copy(s, &m, f->out);
+out:
+	if (pm)
+		mnemo__actor_meta__free_unpacked(pm, NULL);
+	if (st)
+		mnemo__store_state__free_unpacked(st, NULL);
+	return rc;
+}
+
+int mn__store_fork(mn__store *s, uint64_t parent_id, uint64_t seq,
+		   const void *key, size_t key_len, mn__actor_meta *out)
+{
+	if (!key || key_len == 0 || key_len > MN_KEY_MAX || !out)
+		return MN_EINVAL;
+	fork_op f = {parent_id, seq, key, key_len, out};
+	return write_txn(s, fork_txn, &f);
+}
+
+/* A fork that still reads its parent's history up to seq. */
+typedef struct fork_dep {
+	uint64_t parent_id, seq;
+} fork_dep;
+
+struct mn__compaction {
+	uint64_t keep;
+	uint64_t next_id; /* the next actor to look at */
+	bool done;
+	fork_dep *deps;   /* sorted by parent, then seq */
+	size_t ndeps;
+	mn__compact_stats st;
+	uint64_t *ids;    /* one step's actors */
+	size_t ids_cap;
+	uint64_t *dead;   /* one actor's entries to drop */
+	size_t dead_cap;
+};
+
+static int dep_cmp(const void *a, const void *b)
+{
+	const fork_dep *x = a, *y = b;
+	if (x->parent_id != y->parent_id)
+		return x->parent_id < y->parent_id ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int collect_dep(void *arg, const mn__actor_meta *m)
+{
+	mn__compaction *c = arg;
+	/* A fork compacted past its fork point no longer reads the
+	 * parent's history. */
+	if (!m->fork_parent_id || m->compacted_seq > m->fork_seq)
+		return 0;
+	if ((c->ndeps & (c->ndeps + 1)) == 0 || c->ndeps == 0) {
+		size_t cap = c->ndeps ? (c->ndeps + 1) * 2 : 16;
+		fork_dep *n = realloc(c->deps, cap * sizeof *n);
+		if (!n)
+			return MN_ENOMEM;
+		c->deps = n;
+	}
+	c->deps[c->ndeps++] = (fork_dep){m->fork_parent_id, m->fork_seq};
+	return 0;
+}
+
+int mn__store_compact_begin(mn__store *s, uint64_t keep, mn__compaction **out)
+{
+	mn__compaction *c = calloc(1, sizeof *c);
+	if (!c)
+		return MN_ENOMEM;
+	c->keep = keep;
+	c->next_id = 1;
+	int rc = mn__store_actors_scan(s, collect_dep, c);
+	if (rc) {
+		mn__store_compact_end(c);
+		return rc;
+	}
+	if (c->ndeps)
+		qsort(c->deps, c->ndeps, sizeof *c->deps, dep_cmp);
+	*out = c;
+	return 0;
+}
+
+/* The smallest fork point of forks reading id's history (UINT64_MAX if
+ * none). */
+static uint64_t dep_min(const mn__compaction *c, uint64_t id)
+{
+	size_t lo = 0, hi = c->ndeps;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->deps[mid].parent_id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->ndeps && c->deps[lo].parent_id == id ? c->deps[lo].seq
+							    : UINT64_MAX;
+}
+
+/* Compact one actor inside txn. */
+static int compact_actor(mn__store *s, mn__compaction *c, MDB_txn *txn,
+			 uint64_t id)
+{
+	Mnemo__ActorMeta *m;
+	MDB_cursor *sc = NULL;
+	MDB_val k, v;
+	unsigned char kb[16];
+	int rc = meta_get(s, txn, id, &m);
+	if (rc)
+		return rc == MN_ENOACTOR ? 0 : rc;
+	c->st.actors++;
+	if (m->last_seq <= c->keep)
+		goto out;
+	uint64_t limit = m->last_seq - c->keep, dep = dep_min(c, id);
+	if (dep < limit) {
+		limit = dep;
+		c->st.held++;
+	}
+	/* The base: this actor's own latest snapshot at or before limit. */
+	if ((rc = mdb_cursor_open(txn, s->dbi[DB_SNAPSHOTS], &sc))) {
+		rc = mdb_fail(s, rc, "opening snapshots");
+		goto out;
+	}
+	rc = snap_find(s, sc, id, limit, &k, &v);
+	if (rc == MN_ENOACTOR) {
+		rc = 0;
+		goto out;
+	}
+	if (rc)
+		goto out;
+	uint64_t base = be64_get((unsigned char *)k.mv_data + 8);
+	if (base <= m->compacted_seq || base <= m->fork_seq)
+		goto out; /* nothing new to drop (a fork drops only its own) */
+	Mnemo__Snapshot *sn;
+	if ((rc = snap_decode(s, id, &k, &v, &sn)))
+		goto out;
+	uint64_t base_lsn = sn->lsn;
+
+	/* Entries: walk back from the head; keep those after the base, drop
+	 * the rest of this actor's own (stop at a fork boundary or at what an
+	 * earlier compaction dropped). */
+	size_t ndead = 0;
+	uint64_t first_kept = 0;
+	unsigned char lk[8];
+	MDB_val lkv = {.mv_size = 8, .mv_data = lk}, lv;
+	for (uint64_t lsn = m->last_lsn; lsn;) {
+		Mnemo__JournalEntry *je;
+		be64_put(lk, lsn);
+		int e = mdb_get(txn, s->dbi[DB_LOG], &lkv, &lv);
+		if (e == MDB_NOTFOUND)
+			break;
+		if (e) {
+			rc = mdb_fail(s, e, "reading the log");
+			goto out;
+		}
+		if ((rc = decode_entry(s, &lkv, &lv, &je)))
+			goto out;
+		if (je->actor_id != id)
+			break;
+		if (je->seq > base) {
+			first_kept = lsn;
+		} else {
+			if (ndead == c->dead_cap) {
+				size_t cap = c->dead_cap ? c->dead_cap * 2 : 256;
+				uint64_t *n = realloc(c->dead, cap * sizeof *n);
+				if (!n) {
+					rc = MN_ENOMEM;
+					goto out;
+				}
+				c->dead = n;
+				c->dead_cap = cap;
+			}
+			c->dead[ndead++] = lsn;
+			c->st.bytes += lv.mv_size;
+		}
+		lsn = je->prev_lsn;
+	}
+	for (size_t i = 0; i < ndead; i++) {
+		be64_put(lk, c->dead[i]);
+		int e = mdb_del(txn, s->dbi[DB_LOG], &lkv, NULL);
+		if (e && e != MDB_NOTFOUND) {
+			rc = mdb_fail(s, e, "dropping a log record");
+			goto out;
+		}
+	}
+	c->st.entries += ndead;
+
+	/* Snapshots before the base. */
+	be64_put(kb, id);
+	be64_put(kb + 8, 0);
+	k.mv_size = 16;
+	k.mv_data = kb;
+	for (int e = mdb_cursor_get(sc, &k, &v, MDB_SET_RANGE); e == 0;
+	     e = mdb_cursor_get(sc, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 16 || be64_get(k.mv_data) != id ||
+		    be64_get((unsigned char *)k.mv_data + 8) >= base)
+			break;
+		c->st.bytes += v.mv_size;
+		c->st.snapshots++;
+		if ((e = mdb_cursor_del(sc, 0))) {
+			rc = mdb_fail(s, e, "dropping a snapshot");
+			goto out;
+		}
+	}
+
+	m->compacted_seq = base;
+	m->compacted_lsn = base_lsn;
+	m->first_lsn = first_kept;
+	if ((rc = meta_put(s, txn, m)))
+		goto out;
+	c->st.compacted++;
+out:
+	if (sc)
+		mdb_cursor_close(sc);
+	mnemo__actor_meta__free_unpacked(m, NULL);
+	return rc;
+}
+
+typedef struct compact_op {
+	mn__compaction *c;
+	size_t max;
+	mn__compact_stats before;
+	uint64_t next_before;
+} compact_op;
+
+static int compact_txn(mn__store *s, void *arg, MDB_txn *txn)
+{
+	compact_op *op = arg;
+	mn__compaction *c = op->c;
+	MDB_cursor *ac;
+	MDB_val k, v;
+	unsigned char kb[8];
+	size_t n = 0;
+	int rc, e;
+
+	/* A retry (map growth) starts the step over. */
+	c->st = op->before;
+	c->next_id = op->next_before;
+	if (c->ids_cap < op->max) {
+		uint64_t *ids = realloc(c->ids, op->max * sizeof *ids);
+		if (!ids)
+			return MN_ENOMEM;
+		c->ids = ids;
+		c->ids_cap = op->max;
+	}
+	/* This step's actors first: the loop below writes the actors
+	 * database. */
+	if ((rc = mdb_cursor_open(txn, s->dbi[DB_ACTORS], &ac)))
+		return mdb_fail(s, rc, "opening the actors");
+	be64_put(kb, c->next_id);
+	k.mv_size = 8;
+	k.mv_data = kb;
+	for (e = mdb_cursor_get(ac, &k, &v, MDB_SET_RANGE); e == 0 && n < op->max;
+	     e = mdb_cursor_get(ac, &k, &v, MDB_NEXT))
+		if (k.mv_size == 8)
+			c->ids[n++] = be64_get(k.mv_data);
+	mdb_cursor_close(ac);
+	if (e && e != MDB_NOTFOUND)
+		return mdb_fail(s, e, "reading the actors");
+	for (size_t i = 0; i < n; i++)
+		if ((rc = compact_actor(s, c, txn, c->ids[i])))
+			return rc;
+	if (n < op->max || e == MDB_NOTFOUND)
+		c->done = true;
+	else
+		c->next_id = c->ids[n - 1] + 1;
+	return 0;
+}
+
+int mn__store_compact_step(mn__store *s, mn__compaction *c,
+			   size_t max_actors, bool *done)
+{
+	compact_op op = {c, max_actors ? max_actors : 1, c->st, c->next_id};
+	int rc = c->done ? 0 : write_txn(s, compact_txn, &op);
+	if (rc) {
+		c->st = op.before;
+		c->next_id = op.next_before;
+	}
+	*done = c->done;
+	return rc;
+}
+
+void mn__store_compact_stats(const mn__compaction *c, mn__compact_stats *st)
+{
+	*st = c->st;
+}
+
+void mn__store_compact_end(mn__compaction *c)
+{
+	if (!c)
+		return;
+	free(c->deps);
+	free(c->ids);
+	free(c->dead);
+	free(c);
+}
+
+int mn__store_quarantine_scan(mn__store *s, mn__codec *codec, mn__entry_cb cb,
+			      void *arg)
+{
+	if (s->no_quarantine)
+		return 0;
+	return outbox_db_range(s, codec, DB_QUARANTINE, 0, UINT64_MAX, cb, arg);
+}
+
+typedef struct take_op {
+	uint64_t id;
+	bool release;
+	uint64_t n;
+} take_op;
+
+static int take_txn(mn__store *s, void *arg, MDB_txn *txn)
+{
+	take_op *t = arg;
+	MDB_cursor *c;
+	MDB_val k, v;
+	unsigned char kb[8], ob[8];
+	uint64_t next, qlast;
+	int rc, e;
+
+	t->n = 0;
+	if ((rc = last_key_u64(s, txn, DB_OUTBOX, &next)) ||
+	    (rc = last_key_u64(s, txn, DB_QUARANTINE, &qlast)))
+		return rc;
+	if (qlast > next)
+		next = qlast;
+	if ((rc = mdb_cursor_open(txn, s->dbi[DB_QUARANTINE], &c)))
+		return mdb_fail(s, rc, "opening the quarantine");
+	be64_put(kb, t->id);
+	k.mv_size = 8;
+	k.mv_data = kb;
+	for (e = mdb_cursor_get(c, &k, &v, t->id ? MDB_SET_KEY : MDB_FIRST);
+	     e == 0;) {
+		if (t->release) {
+			/* The record keeps its frame; only its id (in the
+			 * record too) changes: decode, renumber, rewrite. */
+			const unsigned char *body;
+			size_t len;
+			char where[32];
+			snprintf(where, sizeof where, "%llu",
+				 (unsigned long long)be64_get(k.mv_data));
+			if ((rc = frame_open(s, &v, R_OUTBOX, DB_QUARANTINE,
+					     where, &body, &len)))
+				break;
+			Mnemo__OutboxEntry *o = mnemo__outbox_entry__unpack(
+				arena_for(len), len, body);
+			if (!o) {
+				rc = fail(s, MN_ECORRUPT,
+					  "quarantine record %s: undecodable",
+					  where);
+				break;
+			}
+			o->id = ++next;
+			be64_put(ob, o->id);
+			MDB_val okv = {.mv_size = 8, .mv_data = ob};
+			if ((rc = put_msg(s, txn, DB_OUTBOX, &okv, &o->base,
+					  R_OUTBOX, 0))) {
+				rc = mdb_fail(s, rc, "writing the outbox");
+				break;
+			}
+		}
+		if ((e = mdb_cursor_del(c, 0))) {
+			rc = mdb_fail(s, e, "removing from the quarantine");
+			break;
+		}
+		t->n++;
+		if (t->id)
+			break;
+		e = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	if (rc)
+		return rc;
+	if (e && e != MDB_NOTFOUND)
+		return mdb_fail(s, e, "reading the quarantine");
+	if (t->id && t->n == 0)
+		return fail(s, MN_ENOACTOR, "no quarantined message %llu",
+			    (unsigned long long)t->id);
+	return 0;
+}
+
+int mn__store_quarantine_take(mn__store *s, uint64_t id, bool release,
+			      uint64_t *n)
+{
+	take_op t = {id, release, 0};
+	int rc = write_txn(s, take_txn, &t);
+	*n = rc ? 0 : t.n;
 	return rc;
 }
 
@@ -2208,6 +2818,60 @@ static int verify_db(vstate *v, MDB_txn *txn, int db, enum rtype t,
 	return rc;
 }
 
+/* A compacted actor has its snapshot at the compaction point; a fork's
+ * parent exists, older than it, and (unless the fork was compacted past
+ * its fork point) still has the entry the fork starts from. */
+static int v_lineage(vstate *v, const Mnemo__ActorMeta *m)
+{
+	mn__store *s = v->s;
+	MDB_txn *txn;
+	unsigned char kb[16];
+	MDB_val k = {.mv_size = 16, .mv_data = kb}, val;
+	int rc = 0, e;
+	if (!m->compacted_seq && !m->fork_parent_id)
+		return 0;
+	if ((e = txn_begin(s, false, &txn)))
+		return mdb_fail(s, e, "beginning a read");
+	if (m->compacted_seq) {
+		be64_put(kb, m->id);
+		be64_put(kb + 8, m->compacted_seq);
+		if (mdb_get(txn, s->dbi[DB_SNAPSHOTS], &k, &val))
+			rc = vproblem(v,
+				      "actors record %llu: compacted to seq "
+				      "%llu but its snapshot there is missing",
+				      (unsigned long long)m->id,
+				      (unsigned long long)m->compacted_seq);
+	}
+	if (!rc && m->fork_parent_id) {
+		Mnemo__ActorMeta *pm;
+		if (m->fork_parent_id >= m->id ||
+		    meta_get(s, txn, m->fork_parent_id, &pm)) {
+			rc = vproblem(v,
+				      "actors record %llu: forked from actor "
+				      "%llu, which is missing",
+				      (unsigned long long)m->id,
+				      (unsigned long long)m->fork_parent_id);
+		} else {
+			bool needs = m->compacted_seq <= m->fork_seq;
+			bool at_base = pm->compacted_seq == m->fork_seq &&
+				       pm->compacted_lsn == m->fork_lsn;
+			mnemo__actor_meta__free_unpacked(pm, NULL);
+			be64_put(kb, m->fork_lsn);
+			k.mv_size = 8;
+			if (needs && !at_base &&
+			    mdb_get(txn, s->dbi[DB_LOG], &k, &val))
+				rc = vproblem(v,
+					      "actors record %llu: forked at "
+					      "log record %llu, which is "
+					      "missing",
+					      (unsigned long long)m->id,
+					      (unsigned long long)m->fork_lsn);
+		}
+	}
+	txn_abort(s, txn);
+	return rc;
+}
+
 static int v_actor(vstate *v, const MDB_val *k, const unsigned char *body,
 		   size_t len)
 {
@@ -2231,8 +2895,20 @@ static int v_actor(vstate *v, const MDB_val *k, const unsigned char *body,
 		else
 			v->acts = n;
 	}
-	if (!rc)
-		v->acts[v->nacts++] = (struct vact){id, 0, 0, m->kind_id};
+	if (!rc) {
+		/* Where its own entries must continue from: seq 1 after
+		 * nothing, or a compaction point, or a fork point. */
+		struct vact a = {id, 0, 0, m->kind_id};
+		if (m->compacted_seq && m->compacted_seq >= m->fork_seq) {
+			a.seq = m->compacted_seq;
+			a.lsn = m->compacted_lsn;
+		} else if (m->fork_parent_id) {
+			a.seq = m->fork_seq;
+			a.lsn = m->fork_lsn;
+		}
+		v->acts[v->nacts++] = a;
+		rc = v_lineage(v, m);
+	}
 	/* Its name must point back at it. */
 	if (!rc) {
 		mn__actor_meta am;
@@ -2330,6 +3006,8 @@ int mn__store_verify(mn__store *s, mn__codec *codec, mn__problem_cb problem,
 	    !(rc = verify_db(&v, txn, DB_ACTORS, R_ACTOR, v_actor)) &&
 	    !(rc = verify_db(&v, txn, DB_LOG, R_ENTRY, v_entry)) &&
 	    !(rc = verify_db(&v, txn, DB_OUTBOX, R_OUTBOX, v_outbox)) &&
+	    (s->no_quarantine ||
+	     !(rc = verify_db(&v, txn, DB_QUARANTINE, R_OUTBOX, v_outbox))) &&
 	    !(rc = verify_db(&v, txn, DB_SNAPSHOTS, R_SNAPSHOT, NULL)))
 		rc = verify_db(&v, txn, DB_TIMERS, R_TIMER, NULL);
 	if (!rc) {

@@ -45,7 +45,10 @@ typedef struct mn__store_info {
 	uint64_t checkpoint_lsn; /* heads were exact up to here */
 	uint64_t heads_repaired; /* actor heads rebuilt from the log tail */
 	uint64_t entries_scanned;
-	uint64_t outbox_entries;
+	uint64_t outbox_entries;  /* stored messages waiting for delivery */
+	uint64_t quarantined;     /* messages forks sent, held */
+	uint64_t timers;          /* durable timers stored */
+	uint64_t stale_readers;   /* LMDB reader slots of dead processes cleared */
 	uint64_t next_actor_id;
 	uint64_t next_outbox_id;
 } mn__store_info;
@@ -170,6 +173,10 @@ typedef struct mn__wbatch {
 	size_t n_timers;
 	const mn__wtimer *timer_del; /* by (due_unix_ms, id) */
 	size_t n_timer_del;
+	/* Messages forks sent to actors outside themselves: held in the
+	 * quarantine, not the outbox (ids from the outbox's sequence). */
+	const mn__woutbox *quarantine;
+	size_t n_quarantine;
 	/* If non-zero: the heads in this batch's actors make every head
 	 * exact up to this LSN; record it (StoreState.checkpoint_lsn). */
 	uint64_t checkpoint_lsn;
@@ -276,7 +283,7 @@ int mn__store_kinds_scan(mn__store *s, mn__kind_cb cb, void *arg);
 /* Counts and sizes (no scan of values: LMDB's own statistics). */
 typedef struct mn__store_stats {
 	uint64_t kinds, actors, names, log_entries, outbox, snapshots, timers,
-		dicts;
+		dicts, quarantine;
 	uint64_t log_bytes;   /* pages of the log database, in bytes */
 	uint64_t map_size, page_size, disk_bytes;
 	uint64_t last_lsn, checkpoint_lsn;
@@ -297,6 +304,59 @@ int mn__store_stats_get(mn__store *s, mn__store_stats *st);
 typedef int (*mn__problem_cb)(void *arg, const char *text);
 int mn__store_verify(mn__store *s, mn__codec *codec, mn__problem_cb problem,
 		     void *arg, uint64_t *nrecords, uint64_t *nproblems);
+
+/* ---- maintenance: forks, compaction, quarantine ----------------------------
+ * Writes of the tool (a writable open, so no runtime holds the store) or of
+ * the runtime's writer thread. Each is crash-safe: LMDB transactions, each
+ * leaving a consistent store. */
+
+/*
+ * Fork: a new actor of parent's kind at (kind, key) whose history is the
+ * parent's first seq entries, shared (the fork's head is the parent's entry
+ * at seq), not copied; its own entries continue from seq + 1. seq must be in
+ * [max(1, compacted_seq), last_seq] of the parent. Returns 0 and *out (the
+ * new actor), MN_EEXIST (the address exists), MN_ENOACTOR, MN_EINVAL (seq
+ * out of range), MN_ECOMPACTED, or a store error.
+ */
+int mn__store_fork(mn__store *s, uint64_t parent_id, uint64_t seq,
+		   const void *key, size_t key_len, mn__actor_meta *out);
+
+typedef struct mn__compact_stats {
+	uint64_t actors;      /* actors looked at */
+	uint64_t compacted;   /* actors whose stored history got shorter */
+	uint64_t entries;     /* journal entries dropped */
+	uint64_t snapshots;   /* snapshots dropped */
+	uint64_t bytes;       /* bytes of the records dropped */
+	uint64_t held;        /* actors kept longer because a fork shares
+			       * their history */
+} mn__compact_stats;
+
+/*
+ * Compaction: for each actor, drop the journal entries and snapshots older
+ * than its base, the latest snapshot with seq <= last_seq - keep (and, when a
+ * fork still reads this actor's history, <= the fork point). Its snapshot
+ * at the base stays; rehydration and replay start there. Incremental: begin,
+ * then steps (each one write transaction over at most max_actors actors,
+ * so a crash loses at most the step in progress, and the store is
+ * consistent after every step), then end.
+ */
+typedef struct mn__compaction mn__compaction;
+int mn__store_compact_begin(mn__store *s, uint64_t keep, mn__compaction **out);
+int mn__store_compact_step(mn__store *s, mn__compaction *c,
+			   size_t max_actors, bool *done);
+void mn__store_compact_stats(const mn__compaction *c, mn__compact_stats *st);
+void mn__store_compact_end(mn__compaction *c);
+
+/* Every quarantined message (mn__entry as for the outbox: lsn is its id,
+ * actor_id the fork that sent it, kind_id/key its target). */
+int mn__store_quarantine_scan(mn__store *s, mn__codec *codec, mn__entry_cb cb,
+			      void *arg);
+
+/* Release (move to the outbox: delivered when a runtime next opens the
+ * store) or drop quarantined message id, or all of them when id is 0;
+ * *n counts them. MN_ENOACTOR when id is not held. */
+int mn__store_quarantine_take(mn__store *s, uint64_t id, bool release,
+			      uint64_t *n);
 
 /* Counters as of open plus what this process wrote. */
 uint64_t mn__store_last_lsn(mn__store *s);
