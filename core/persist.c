@@ -991,8 +991,13 @@ static void compact_step(mn__persist *p, compact_req *cr)
 {
 	int rc = atomic_load_explicit(&p->error, memory_order_relaxed);
 	bool done = false;
-	if (!rc && !cr->c)
-		rc = mn__store_compact_begin(p->store, cr->keep, &cr->c);
+	if (!rc && !cr->c) {
+		/* Exact heads first: compaction reads them from the store. */
+		checkpoint_all(p);
+		rc = atomic_load_explicit(&p->error, memory_order_relaxed);
+		if (!rc)
+			rc = mn__store_compact_begin(p->store, cr->keep, &cr->c);
+	}
 	if (!rc)
 		rc = mn__store_compact_step(p->store, cr->c, MN__COMPACT_STEP,
 					    &done);

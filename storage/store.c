@@ -1693,9 +1693,12 @@ int mn__store_history(mn__store *s, mn__codec *codec, uint64_t head_lsn,
 		return mdb_fail(s, rc, "beginning a read");
 	mn__buf_init(&dst);
 
-	/* Walk back-pointers from the head to the first wanted entry. */
+	/* Walk back-pointers from the head to the first wanted entry (and
+	 * not one further: what comes before may be compacted away). */
 	for (uint64_t lsn = head_lsn; lsn;) {
 		Mnemo__JournalEntry *je;
+		if (actor && want_seq <= after_seq)
+			break;
 		be64_put(kb, lsn);
 		if ((rc = mdb_get(txn, s->dbi[DB_LOG], &k, &v))) {
 			rc = rc == MDB_NOTFOUND
