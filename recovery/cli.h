@@ -62,6 +62,9 @@ int mn__cmd_dump(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_verify(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_replay(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_diff(int argc, char **argv, FILE *out, FILE *err);
+int mn__cmd_fork(int argc, char **argv, FILE *out, FILE *err);
+int mn__cmd_compact(int argc, char **argv, FILE *out, FILE *err);
+int mn__cmd_quarantine(int argc, char **argv, FILE *out, FILE *err);
 
 /* ---- replaying an actor with a plugin's code (cmd_replay.c) ------------ */
 
@@ -167,6 +170,14 @@ void mn__cli_init(mn__cli *c, const char *cmd, const char *synopsis, FILE *out,
  */
 int mn__cli_open(mn__cli *c);
 
+/*
+ * The same for the commands that write (fork, compact, quarantine
+ * --release/--drop): a writable open, which takes the store's writer lock
+ * (a live runtime holding it is reported plainly: MN__CLI_USAGE) and runs
+ * open-time recovery, whose findings go to c->err in one line.
+ */
+int mn__cli_open_rw(mn__cli *c);
+
 /* Free the codec and close the store (either may be absent). */
 void mn__cli_close(mn__cli *c);
 
@@ -227,6 +238,16 @@ void mn__cli_actor_name(mn__cli *c, char *buf, uint64_t id);
 /* One "actor" JSON line: id, kind, key (as shown, and as hex), address,
  * heads, snapshot seq, times. */
 void mn__cli_actor_json(mn__cli *c, const mn__actor_meta *m);
+
+/* The seq an actor's stored history starts after: 0, or the compaction
+ * point of the actor or of the ancestor whose history a fork shares (a
+ * snapshot is stored there). */
+uint64_t mn__cli_history_start(mn__cli *c, const mn__actor_meta *m);
+
+/* An actor's lineage for people: "fork of agent/alice@120", "history from
+ * seq 41" (compacted), both, or "" for neither. */
+void mn__cli_lineage(mn__cli *c, char *buf, size_t cap,
+		     const mn__actor_meta *m);
 
 /* ISO 8601 UTC with milliseconds, "-" for 0. buf: MN__CLI_TIME_CAP. */
 void mn__cli_time(char *buf, uint64_t unix_ms);

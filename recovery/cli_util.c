@@ -41,10 +41,23 @@ static const char *detail(int rc)
 	return strcmp(d, "no detail") == 0 ? mn_strerror(rc) : d;
 }
 
+static int open_store(mn__cli *c, bool write);
+
 int mn__cli_open(mn__cli *c)
+{
+	return open_store(c, false);
+}
+
+int mn__cli_open_rw(mn__cli *c)
+{
+	return open_store(c, true);
+}
+
+static int open_store(mn__cli *c, bool write)
 {
 	struct stat st;
 	char data[4096];
+	mn__store_info info;
 	int rc;
 
 	/* Say plainly what is wrong with a path that is no store at all;
@@ -70,13 +83,36 @@ int mn__cli_open(mn__cli *c)
 		return MN__CLI_USAGE;
 	}
 
-	mn__store_opts o = {.read_only = true};
+	mn__store_opts o = {.read_only = !write};
 	mn__cli_clear_detail();
-	if ((rc = mn__store_open(c->path, &o, &c->store, NULL))) {
-		fprintf(c->err, "mnemo %s: opening store %s: %s (%s)\n", c->cmd,
-			c->path, mn_err_name(rc), detail(rc));
+	if ((rc = mn__store_open(c->path, &o, &c->store, &info))) {
+		if (rc == MN_EBUSY)
+			fprintf(c->err,
+				"mnemo %s: store %s is in use by a running "
+				"runtime (%s); this command writes, so stop "
+				"the runtime first\n",
+				c->cmd, c->path, detail(rc));
+		else
+			fprintf(c->err, "mnemo %s: opening store %s: %s (%s)\n",
+				c->cmd, c->path, mn_err_name(rc), detail(rc));
 		return MN__CLI_USAGE;
 	}
+	if (write)
+		/* Open-time recovery ran (docs/recovery.md): say what it
+		 * found. */
+		fprintf(c->err,
+			"mnemo %s: opened %s: checkpoint LSN %llu, last LSN "
+			"%llu; %llu log entries scanned, %llu heads repaired, "
+			"%llu stale readers cleared; outbox %llu, quarantine "
+			"%llu, timers %llu\n",
+			c->cmd, c->path, (unsigned long long)info.checkpoint_lsn,
+			(unsigned long long)info.last_lsn,
+			(unsigned long long)info.entries_scanned,
+			(unsigned long long)info.heads_repaired,
+			(unsigned long long)info.stale_readers,
+			(unsigned long long)info.outbox_entries,
+			(unsigned long long)info.quarantined,
+			(unsigned long long)info.timers);
 	if ((rc = mn__codec_new(mn__store_dicts(c->store), &c->codec))) {
 		fprintf(c->err, "mnemo %s: opening store %s: %s (%s)\n", c->cmd,
 			c->path, mn_err_name(rc), mn_strerror(rc));
@@ -272,11 +308,57 @@ void mn__cli_actor_json(mn__cli *c, const mn__actor_meta *m)
 	mn__jw_u64(&w, "last_lsn", m->last_lsn);
 	mn__jw_u64(&w, "first_lsn", m->first_lsn);
 	mn__jw_u64(&w, "snapshot_seq", m->snapshot_seq);
+	mn__jw_u64(&w, "compacted_seq", m->compacted_seq);
+	if (m->fork_parent_id) {
+		char parent[MN__CLI_ADDR_CAP];
+		mn__cli_actor_name(c, parent, m->fork_parent_id);
+		mn__jw_str(&w, "fork_of", parent);
+		mn__jw_u64(&w, "fork_of_id", m->fork_parent_id);
+		mn__jw_u64(&w, "fork_seq", m->fork_seq);
+	} else {
+		mn__jw_null(&w, "fork_of");
+	}
 	mn__jw_time(&w, "created", m->created_unix_ms);
 	mn__jw_time(&w, "last_active", m->last_active_unix_ms);
 	mn__jw_u64(&w, "created_unix_ms", m->created_unix_ms);
 	mn__jw_u64(&w, "last_active_unix_ms", m->last_active_unix_ms);
 	mn__jw_end(&w);
+}
+
+uint64_t mn__cli_history_start(mn__cli *c, const mn__actor_meta *m)
+{
+	mn__actor_meta cur = *m, parent;
+	uint64_t start = m->compacted_seq;
+	/* Through the forks whose shared part is still needed. */
+	for (int depth = 0; cur.fork_parent_id && start < cur.fork_seq &&
+			    depth < 64;
+	     depth++) {
+		if (mn__store_actor_get(c->store, cur.fork_parent_id, &parent))
+			break;
+		if (parent.compacted_seq > start)
+			start = parent.compacted_seq < cur.fork_seq
+					? parent.compacted_seq
+					: cur.fork_seq;
+		cur = parent;
+	}
+	return start;
+}
+
+void mn__cli_lineage(mn__cli *c, char *buf, size_t cap,
+		     const mn__actor_meta *m)
+{
+	char parent[MN__CLI_ADDR_CAP];
+	size_t n = 0;
+	buf[0] = 0;
+	if (m->fork_parent_id) {
+		mn__cli_actor_name(c, parent, m->fork_parent_id);
+		n = (size_t)snprintf(buf, cap, "fork of %s@%llu", parent,
+				     (unsigned long long)m->fork_seq);
+	}
+	if (m->compacted_seq && n < cap)
+		snprintf(buf + n, cap - n, "%shistory from seq %llu",
+			 n ? ", " : "",
+			 (unsigned long long)m->compacted_seq + 1);
 }
 
 void mn__cli_time(char *buf, uint64_t unix_ms)

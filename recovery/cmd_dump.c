@@ -274,6 +274,17 @@ static void print_meta(mn__cli *c, const mn__actor_meta *m, const char *addr)
 		(unsigned long long)m->first_lsn);
 	fprintf(f, "  %-14s%llu\n", "snapshot seq",
 		(unsigned long long)m->snapshot_seq);
+	if (m->fork_parent_id) {
+		char parent[MN__CLI_ADDR_CAP];
+		mn__cli_actor_name(c, parent, m->fork_parent_id);
+		fprintf(f, "  %-14s%s at seq %llu (shared history; sends "
+			   "quarantined)\n",
+			"forked from", parent, (unsigned long long)m->fork_seq);
+	}
+	if (m->compacted_seq)
+		fprintf(f, "  %-14sentries up to seq %llu dropped; history "
+			   "starts at the snapshot there\n",
+			"compacted", (unsigned long long)m->compacted_seq);
 	mn__cli_time(t, m->created_unix_ms);
 	fprintf(f, "  %-14s%s\n", "created", t);
 	mn__cli_time(t, m->last_active_unix_ms);
@@ -408,8 +419,20 @@ int mn__cmd_dump(int argc, char **argv, FILE *out, FILE *err)
 
 	s.shown = 0;
 	mn__cli_clear_detail();
-	rc = mn__store_history(c.store, c.codec, m.last_lsn, from - 1, on_entry,
-			       &s);
+	/* Compacted: the journal starts after the compaction point. */
+	uint64_t start = mn__cli_history_start(&c, &m);
+	if (from <= start) {
+		if (!c.json)
+			fprintf(out,
+				"\njournal: entries up to seq %llu were "
+				"compacted; showing from seq %llu\n",
+				(unsigned long long)start,
+				(unsigned long long)start + 1);
+		from = start + 1;
+	}
+	rc = from > m.last_seq ? 0
+			       : mn__store_history(c.store, c.codec, m.last_lsn,
+						   from - 1, on_entry, &s);
 	if (rc && rc != MN__CLI_STOP) {
 		fflush(out);
 		rc = mn__cli_store_fail(&c, rc, "reading the journal");

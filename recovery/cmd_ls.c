@@ -96,10 +96,13 @@ static int on_actor(void *arg, const mn__actor_meta *meta)
 	mn__cli_time(created, m->created_unix_ms);
 	mn__cli_time(active, m->last_active_unix_ms);
 	mn__cli_addr_format(c, addr, m->kind_id, m->key, m->key_len);
-	fprintf(c->out, "%8llu %8llu %10llu %8llu  %-24s  %-24s  %s\n",
+	char lin[2 * MN__CLI_ADDR_CAP];
+	mn__cli_lineage(c, lin, sizeof lin, m);
+	fprintf(c->out, "%8llu %8llu %10llu %8llu  %-24s  %-24s  %s%s%s%s\n",
 		(unsigned long long)m->id, (unsigned long long)m->last_seq,
 		(unsigned long long)m->last_lsn,
-		(unsigned long long)m->snapshot_seq, created, active, addr);
+		(unsigned long long)m->snapshot_seq, created, active, addr,
+		*lin ? " (" : "", lin, *lin ? ")" : "");
 	return 0;
 }
 

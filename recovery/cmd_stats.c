@@ -204,6 +204,8 @@ static void print_text(mn__cli *c, const mn__store_stats *st, sstate *s,
 	fprintf(f, "%-20s%llu\n", "journal entries",
 		(unsigned long long)st->log_entries);
 	fprintf(f, "%-20s%llu\n", "outbox", (unsigned long long)st->outbox);
+	fprintf(f, "%-20s%llu\n", "quarantine",
+		(unsigned long long)st->quarantine);
 	fprintf(f, "%-20s%llu\n", "snapshots",
 		(unsigned long long)st->snapshots);
 	fprintf(f, "%-20s%llu", "timers", (unsigned long long)st->timers);
@@ -285,6 +287,7 @@ static void print_json(mn__cli *c, const mn__store_stats *st, sstate *s,
 	mn__jw_u64(&w, "names", st->names);
 	mn__jw_u64(&w, "journal_entries", st->log_entries);
 	mn__jw_u64(&w, "outbox", st->outbox);
+	mn__jw_u64(&w, "quarantine", st->quarantine);
 	mn__jw_u64(&w, "snapshots", st->snapshots);
 	mn__jw_u64(&w, "timers", st->timers);
 	mn__jw_u64(&w, "timers_due", s->timers_due);

@@ -36,6 +36,10 @@ static const struct command {
     {"replay", mn__cmd_replay,
      "re-run an actor's history with a plugin's code"},
     {"diff", mn__cmd_diff, "an actor's state at two points, and the change"},
+    {"fork", mn__cmd_fork, "branch an actor at a seq (shared history)"},
+    {"compact", mn__cmd_compact, "drop history older than snapshots"},
+    {"quarantine", mn__cmd_quarantine,
+     "list, release or drop messages forks sent"},
     {"errors", cmd_errors, "list the MN_E* error codes"},
     {"version", cmd_version, "print the library version"},
 };
@@ -46,13 +50,15 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: mnemo <command> [options] [STORE]\n"
 		   "\n"
-		   "Inspect a mnemo store. Every command opens the store "
-		   "read-only: safe\nwhile a runtime writes it.\n"
+		   "Inspect a mnemo store. The reading commands open it "
+		   "read-only: safe\nwhile a runtime writes it. fork, compact "
+		   "and quarantine --release/--drop\nwrite: they refuse while "
+		   "a runtime holds the store.\n"
 		   "\n"
 		   "commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %-9s%s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "  %-9s%s\n", "help",
+		fprintf(f, "  %-11s%s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "  %-11s%s\n", "help",
 		"this text; `mnemo help COMMAND` for a command's manual");
 	fprintf(f, "\n"
 		   "`mnemo COMMAND --help` describes a command; --json gives "

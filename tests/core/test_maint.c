@@ -8,6 +8,7 @@
  * order, so a lost, repeated or reordered message changes its state; the
  * tests keep a model of every actor and compare after each step.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,6 +462,108 @@ static void test_recovery_report(void **unused)
 	cleanup();
 }
 
+static char tool[512], out[1 << 16], errb[1 << 14];
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+	char args[2048], ep[300];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof args, fmt, ap);
+	va_end(ap);
+	snprintf(ep, sizeof ep, "%s.err", dir);
+	return mt_tool_run(tool, args, ep, out, sizeof out, errb, sizeof errb);
+}
+
+#define expect_in(hay, needle)                                                \
+	do {                                                                  \
+		if (!strstr((hay), (needle)))                                 \
+			fail_msg("'%s' not in: %s", (needle), (hay));         \
+	} while (0)
+
+/* The writing commands of the tool: refused beside a live runtime, fork,
+ * quarantine list/release/drop, compact, with their exit codes. */
+static void test_tool_commands(void **unused)
+{
+	(void)unused;
+	fresh("tool");
+	mt_tool_path(tool, sizeof tool);
+	mn_runtime *rt = open_rt(0);
+	for (unsigned i = 1; i <= 12; i++)
+		add(rt, 3, i);
+	mt_drain(rt);
+	/* A runtime holds the store: writing commands refuse. */
+	assert_int_equal(run("compact '%s'", dir), 2);
+	expect_in(errb, "in use by a running runtime");
+	assert_int_equal(run("fork acc/0x0300000000000000@4 0x0a00000000000000 '%s'", dir),
+			 2);
+	/* Reading ones do not. */
+	assert_int_equal(run("quarantine '%s'", dir), 0);
+	mn_runtime_close(rt);
+
+	assert_int_equal(run("fork acc/0x0300000000000000@4 0x0a00000000000000 '%s'", dir),
+			 0);
+	expect_in(out, "forked acc/0x0300000000000000 at seq 4");
+	expect_in(errb, "mnemo fork: opened"); /* the recovery line */
+	assert_int_equal(run("fork acc/0x0300000000000000@4 0x0a00000000000000 '%s'", dir),
+			 1);
+	expect_in(errb, "MN_EEXIST");
+	assert_int_equal(run("fork acc/0x0300000000000000@99 0x0b00000000000000 '%s'", dir),
+			 1);
+	assert_int_equal(run("fork acc/0x0900000000000000@1 0x0b00000000000000 '%s'", dir),
+			 1);
+	expect_in(errb, "no actor");
+	assert_int_equal(run("fork acc/0x03@x 0x0b00000000000000 '%s'", dir), 2);
+	assert_int_equal(run("fork --json acc/0x0300000000000000@12 0x0c "
+			     "'%s'", dir),
+			 0);
+	expect_in(out, "\"fork_seq\":12");
+	assert_int_equal(run("ls '%s'", dir), 0);
+	expect_in(out, "fork of acc/0x0300000000000000@4");
+
+	/* The fork sends: +7 to actor 3 is quarantined. */
+	rt = open_rt(0);
+	send_u64(rt, 10, T_FWD, 3);
+	mt_drain(rt);
+	mn_runtime_close(rt);
+	assert_int_equal(run("quarantine '%s'", dir), 0);
+	expect_in(out, "acc/0x0a00000000000000 -> acc/0x0300000000000000");
+	assert_int_equal(run("quarantine --json '%s'", dir), 0);
+	expect_in(out, "\"record\":\"quarantined\"");
+	assert_int_equal(run("quarantine --drop 99999 '%s'", dir), 1);
+	assert_int_equal(run("quarantine --drop all --release all '%s'", dir),
+			 2);
+	assert_int_equal(run("quarantine --drop all '%s'", dir), 0);
+	expect_in(out, "dropped 1 message");
+
+	assert_int_equal(run("compact --keep-history 2 --json '%s'", dir), 0);
+	expect_in(out, "\"record\":\"compaction\"");
+	expect_in(out, "\"held_by_forks\":1");
+	assert_int_equal(run("compact --keep-history x '%s'", dir), 2);
+	assert_int_equal(run("verify '%s'", dir), 0);
+	assert_int_equal(run("dump acc/0x0c '%s'", dir), 0);
+	expect_in(out, "forked from");
+	/* The forks at 4 and 12 hold the parent's history (its snapshots
+	 * are at 5 and 10): nothing of it was dropped. */
+	assert_int_equal(run("dump acc/0x0300000000000000 '%s'", dir), 0);
+	assert_null(strstr(out, "were compacted"));
+	expect_in(out, "seq 1 ");
+
+	/* The fork's state is the parent's at 4 plus its own. */
+	rt = open_rt(0);
+	memset(&want[10], 0, sizeof(acc));
+	for (unsigned i = 1; i <= 4; i++)
+		model_add(10, i);
+	want[10].count++;   /* the T_FWD */
+	model_add(10, 1);   /* its +1 to itself */
+	uint64_t keys[] = {3, 10};
+	check_keys(rt, keys, 2);
+	mn_runtime_close(rt);
+	mt_assert_no_failures();
+	cleanup();
+}
+
 int main(void)
 {
 	mt_init("test_maint");
@@ -468,6 +571,7 @@ int main(void)
 		cmocka_unit_test_setup(test_compaction, mt_setup),
 		cmocka_unit_test_setup(test_fork, mt_setup),
 		cmocka_unit_test_setup(test_recovery_report, mt_setup),
+		cmocka_unit_test_setup(test_tool_commands, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
