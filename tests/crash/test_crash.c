@@ -13,7 +13,9 @@
  *   - an actor that handles id i with i % 3 == 0 forwards it to actor
  *     (i + 1) % NACT (inter-actor message, outbox, output commit);
  *   - i % 4 == 1: it sets a durable timer (1..40 ms) that fires back id i;
- *   - a forwarded id with i % 9 == 0 sets a timer at the receiver too.
+ *   - a forwarded id with i % 9 == 0 sets a timer at the receiver too;
+ *   - a third thread compacts the store (mn_runtime_compact, keeping
+ *     seed % 3 entries) every 3 ms, so kills land inside compactions.
  * Each actor counts, per slot, how often it saw the id, its forwarded copy,
  * and each timer's firing; plus count, sum and the per-sender order.
  *
@@ -24,8 +26,8 @@
  *   - a forwarded copy, and every timer, exactly once per processed id that
  *     set it (none for an id never processed);
  *   - count, sum and per-sender order of each actor agree;
- *   - `mnemo verify` exits 0 on the store as the crash left it and after
- *     recovery; a further clean restart (replay from snapshots) gives the
+ *   - `mnemo verify` exits 0 on the store as the crash left it, after
+ *     recovery, and after `mnemo compact`; a further clean restart (replay from snapshots) gives the
  *     same states and fires nothing again.
  *
  * Seeds: run r of a binary uses seed MN_TEST_SEED + r (printed); to
@@ -34,6 +36,8 @@
  * ThreadSanitizer).
  */
 #include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,6 +222,46 @@ static void tool_verify(uint64_t seed, const char *when)
 	unlink(cmd);
 }
 
+/* The number after "key": in a JSON line (0 when absent). */
+static uint64_t json_u64(const char *line, const char *key)
+{
+	char pat[64];
+	snprintf(pat, sizeof pat, "\"%s\":", key);
+	const char *p = strstr(line, pat);
+	return p ? strtoull(p + strlen(pat), NULL, 10) : 0;
+}
+
+/* How many journal entries the store holds, of how many were written
+ * (the difference: dropped by compaction). */
+static void tool_entries(uint64_t *held, uint64_t *written)
+{
+	char args[PATH_MAX + 64], ep[300], out[8192], err[4096];
+	snprintf(args, sizeof args, "stats --json --quick '%s'", store_dir);
+	snprintf(ep, sizeof ep, "%s.err", store_dir);
+	assert_int_equal(
+		mt_tool_run(tool, args, ep, out, sizeof out, err, sizeof err), 0);
+	*held = json_u64(out, "journal_entries");
+	*written = json_u64(out, "last_lsn");
+}
+
+static void tool_compact(uint64_t seed)
+{
+	char args[PATH_MAX + 64], ep[300], out[4096], err[4096];
+	uint64_t held, written;
+	tool_entries(&held, &written);
+	snprintf(args, sizeof args, "compact --json '%s'", store_dir);
+	snprintf(ep, sizeof ep, "%s.err", store_dir);
+	int rc = mt_tool_run(tool, args, ep, out, sizeof out, err, sizeof err);
+	if (rc != 0 || !strstr(out, "\"record\":\"compaction\""))
+		fail_msg("seed %llu: mnemo compact exited %d: %s%s",
+			 (unsigned long long)seed, rc, out, err);
+	printf("# crash seed %llu: %llu of %llu journal entries left by the "
+	       "runtime's compactions; mnemo compact dropped %llu more\n",
+	       (unsigned long long)seed, (unsigned long long)held,
+	       (unsigned long long)written,
+	       (unsigned long long)json_u64(out, "entries_dropped"));
+}
+
 static mn_runtime *open_rt(int durability, mn_kind **k)
 {
 	mn_runtime_opts o = {.workers = 2,
@@ -273,12 +317,30 @@ static void child_send(unsigned t, void *arg)
 	}
 }
 
-static void child_main(int fd, int durability)
+/* Compaction while the traffic runs (and when the kill comes): the
+ * runtime's writer drops history older than snapshots, keeping keep
+ * entries, over and over. */
+static void *compactor(void *arg)
 {
+	uint64_t keep = (uint64_t)(uintptr_t)arg;
+	for (;;) {
+		int rc = mn_runtime_compact(ch.rt, keep, NULL);
+		if (rc && rc != MN_EBUSY)
+			_exit(5);
+		usleep(3000);
+	}
+	return NULL;
+}
+
+static void child_main(int fd, int durability, uint64_t keep)
+{
+	pthread_t t;
 	ch.rt = open_rt(durability, &ch.kind);
 	if (!ch.rt)
 		_exit(2);
 	ch.fd = fd;
+	if (pthread_create(&t, NULL, compactor, (void *)(uintptr_t)keep))
+		_exit(6);
 	mt_parallel(SENDERS, child_send, NULL);
 	pause(); /* timers keep firing until the kill */
 	_exit(0);
@@ -459,7 +521,7 @@ static void crash_once(uint64_t seed)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(fds[0]);
-		child_main(fds[1], durability);
+		child_main(fds[1], durability, seed % 3);
 	}
 	close(fds[1]);
 	uint64_t nacked = 0;
@@ -520,6 +582,10 @@ static void crash_once(uint64_t seed)
 	       (unsigned long long)st.rehydrations);
 	mn_runtime_close(rt);
 	tool_verify(seed, "after recovery");
+	/* Offline compaction by the tool, then the clean restart below
+	 * rehydrates every actor from what compaction kept. */
+	tool_compact(seed);
+	tool_verify(seed, "after mnemo compact");
 
 	/* A clean restart: every state comes back the same from snapshots and
 	 * journal tails, and no timer fires again. */
