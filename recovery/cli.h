@@ -96,6 +96,7 @@ struct mn__rp {
 	uint64_t seq;       /* the last message replayed (start_seq at first) */
 	uint64_t replayed;  /* messages handled in the run */
 	uint64_t compared;  /* stored snapshots compared */
+	uint64_t hashed;    /* recorded state hashes compared */
 	bool diverged;
 	uint64_t diverged_seq;
 	/* Stored snapshots after start_seq, up to the target (ascending). */
@@ -127,10 +128,11 @@ int mn__rp_open(mn__rp *r, mn__cli *c, const char *plugin,
  * Replay the actor's history up to message target (<= meta.last_seq):
  * from its latest snapshot at or before target (restore()) unless
  * from_start or the kind has no restore (init()), then each journal entry
- * through handle() with the ctx replaying. After each stored snapshot after
- * the start, compares snapshot() of the replayed state with it; on the
- * first difference prints the divergence (text or JSON, both states
- * described) and stops. Returns MN__CLI_OK; MN__CLI_FAIL on divergence, a
+ * through handle() with the ctx replaying. After each entry that recorded
+ * a state hash, when the kind has hash(), compares the replayed state's
+ * hash with it; after each stored snapshot after the start, compares
+ * snapshot() of the replayed state with it. On the first difference prints
+ * the divergence (text or JSON, the states described) and stops. Returns MN__CLI_OK; MN__CLI_FAIL on divergence, a
  * broken actor (init or restore failed) or a damaged record; MN__CLI_USAGE
  * for other store errors. The state stays in r->state until the next run
  * or close.

@@ -2,8 +2,10 @@
  * cmd_replay.c - `mnemo replay ADDRESS --plugin LIB.so`: re-run an actor's
  * recorded history with a kind's code loaded from a shared object, print
  * the state after each message through the kind's describe(), and report
- * the first stored snapshot the replayed state differs from (new code
- * checked against recorded history).
+ * the first message after which the replayed state differs from the
+ * recorded history (new code checked against it): by the state hash the
+ * runtime recorded with each message when the kind has hash(), and by the
+ * bytes of each stored snapshot.
  *
  * The engine (mn__rp_*) is shared with `mnemo diff` (cmd_diff.c). The
  * kind's callbacks run in an offline shell (core/offline.h): a ctx that is
@@ -366,6 +368,7 @@ static int report_divergence(mn__rp *r, const mn_buf *replayed_bytes,
 		mn__jw_hex(&w, "replayed_hex", replayed_bytes->data,
 			   replayed_bytes->len);
 		mn__jw_hex(&w, "stored_hex", stored->data, stored->len);
+		mn__jw_str(&w, "by", "snapshot");
 		mn__jw_end(&w);
 	} else {
 		fprintf(c->out,
@@ -385,6 +388,73 @@ static int report_divergence(mn__rp *r, const mn_buf *replayed_bytes,
 /* Stop codes of the history walk (positive: never an MN_E* code). */
 #define RP_DONE	    1
 #define RP_DIVERGED 2
+
+/* The hash the runtime records for a state (0 is stored as 1: 0 means
+ * none; core/persist.c). */
+static uint64_t state_hash(mn__rp *r)
+{
+	uint64_t h = r->def->hash(r->state);
+	return h ? h : 1;
+}
+
+/* Print a divergence by hash at r->seq: the replayed state's hash and
+ * description, the recorded hash (the recorded state itself is stored only
+ * at snapshots). */
+static int report_hash_divergence(mn__rp *r, uint64_t mine,
+				  uint64_t recorded)
+{
+	mn__cli *c = r->c;
+	mn_buf a;
+	char hm[24], hr[24];
+	mn__buf_init(&a);
+	if (mn__rp_describe(r, r->state, &a)) {
+		mn__buf_free(&a);
+		return MN_ENOMEM;
+	}
+	snprintf(hm, sizeof hm, "0x%016llx", (unsigned long long)mine);
+	snprintf(hr, sizeof hr, "0x%016llx", (unsigned long long)recorded);
+	if (c->json) {
+		mn__jw w;
+		mn__jw_begin(&w, c->out, "divergence");
+		mn__jw_u64(&w, "seq", r->seq);
+		mn__jw_bytes(&w, "replayed", a.data, a.len);
+		mn__jw_null(&w, "stored");
+		mn__jw_str(&w, "replayed_hash", hm);
+		mn__jw_str(&w, "recorded_hash", hr);
+		mn__jw_str(&w, "by", "hash");
+		mn__jw_end(&w);
+	} else {
+		fprintf(c->out,
+			"diverges at seq %llu: the replayed state's hash "
+			"differs from the one recorded after this message\n"
+			"  replayed (plugin code): hash %s\n",
+			(unsigned long long)r->seq, hm);
+		mn__cli_lines(c->out, "    ", a.data, a.len);
+		fprintf(c->out,
+			"  recorded (history): hash %s\n"
+			"    (the store keeps the state itself only at "
+			"snapshots)\n",
+			hr);
+	}
+	mn__buf_free(&a);
+	return 0;
+}
+
+/* Compare the replayed state after entry e with the hash recorded with it
+ * (when both the kind and the entry have one). */
+static int check_hash(mn__rp *r, const mn__entry *e)
+{
+	if (!r->def->hash || !e->state_hash)
+		return 0;
+	uint64_t h = state_hash(r);
+	r->hashed++;
+	if (h == e->state_hash)
+		return 0;
+	r->diverged = true;
+	r->diverged_seq = r->seq;
+	int rc = report_hash_divergence(r, h, e->state_hash);
+	return rc ? rc : RP_DIVERGED;
+}
 
 /* Compare the replayed state after r->seq with the stored snapshot there. */
 static int check_snapshot(mn__rp *r)
@@ -453,12 +523,14 @@ static int replay_entry(void *arg, const mn__entry *e)
 		if (rc)
 			return rc;
 	}
+	int rc = check_hash(r, e);
+	if (rc)
+		return rc;
 	while (r->next_snap < r->nsnaps && r->snaps[r->next_snap] < e->seq)
 		r->next_snap++;
 	if (r->next_snap < r->nsnaps && r->snaps[r->next_snap] == e->seq) {
 		r->next_snap++;
-		int rc = check_snapshot(r);
-		if (rc)
+		if ((rc = check_snapshot(r)))
 			return rc;
 	}
 	return e->seq >= r->target ? RP_DONE : 0;
@@ -519,7 +591,7 @@ int mn__rp_run(mn__rp *r, uint64_t target, bool from_start)
 
 	drop_state(r);
 	r->target = target;
-	r->replayed = r->compared = 0;
+	r->replayed = r->compared = r->hashed = 0;
 	r->diverged = false;
 	r->from_snapshot = false;
 	mn__buf_init(&snap);
@@ -640,12 +712,16 @@ static const char help[] =
     "    Handlers run in replay mode (mn_ctx_replaying() is true): their\n"
     "    sends, replies and timers do nothing. Nothing is written.\n"
     "\n"
-    "    Each stored snapshot inside the replayed range is compared with\n"
-    "    the kind's snapshot() of the replayed state after the same\n"
-    "    message; the first difference is reported as 'diverges at seq S'\n"
-    "    with both states described, and the replay stops there. With\n"
-    "    --from-start every stored snapshot up to the target is checked:\n"
-    "    the way to test changed code against recorded histories.\n"
+    "    The replayed state is checked against the recorded history:\n"
+    "    when the kind has hash() and the runtime recorded a state hash\n"
+    "    with each message, the hash after every message; and each stored\n"
+    "    snapshot inside the replayed range, byte for byte, against the\n"
+    "    kind's snapshot() after the same message. The first difference\n"
+    "    is reported as 'diverges at seq S' with the replayed state\n"
+    "    described (and the stored one, at a snapshot; a hash alone\n"
+    "    cannot be described), and the replay stops there. With\n"
+    "    --from-start every message is checked from init(): the way to\n"
+    "    test changed code against recorded histories.\n"
     "\n"
     "OPTIONS\n"
     "    -p, --plugin LIB.so  the shared object with the kinds' code\n"
@@ -661,11 +737,13 @@ static const char help[] =
     "    -h, --help           this text\n"
     "\n"
     "EXIT STATUS\n"
-    "    0 replayed, every stored snapshot compared matched; 1 divergence,\n"
-    "    an actor that cannot be brought back (init or restore failed), no\n"
-    "    such actor or kind in the store, or a damaged record; 2 usage\n"
-    "    error, a plugin that cannot be loaded or lacks the entry symbol\n"
-    "    or the kind, or the store cannot be opened.\n"
+    "    0 replayed, every state hash and stored snapshot compared\n"
+    "    matched; 1 divergence, an actor that cannot be brought back\n"
+    "    (init or restore failed), no such actor or kind in the store, a\n"
+    "    damaged record, or a crash of the reader (the plugin's code or\n"
+    "    a damaged store; docs/tool.md); 2 usage error, a plugin that\n"
+    "    cannot be loaded or lacks the entry symbol or the kind, or the\n"
+    "    store cannot be opened.\n"
     "\n"
     "EXAMPLE\n"
     "    mnemo replay agent/alice --plugin ./agents.so ./data\n"
@@ -843,6 +921,7 @@ int mn__cmd_replay(int argc, char **argv, FILE *out, FILE *err)
 		mn__jw_u64(&w, "replayed", r.replayed);
 		mn__jw_u64(&w, "last_seq", r.seq);
 		mn__jw_u64(&w, "snapshots_compared", r.compared);
+		mn__jw_u64(&w, "hashes_compared", r.hashed);
 		mn__jw_bool(&w, "diverged", r.diverged);
 		if (r.diverged)
 			mn__jw_u64(&w, "diverged_seq", r.diverged_seq);
@@ -854,13 +933,16 @@ int mn__cmd_replay(int argc, char **argv, FILE *out, FILE *err)
 		fprintf(
 		    out,
 		    "replayed %llu message%s (seq %llu..%llu) from %s; "
-		    "%llu stored snapshot%s compared: %s\n",
+		    "%llu stored snapshot%s and %llu state hash%s compared: "
+		    "%s\n",
 		    (unsigned long long)r.replayed, r.replayed == 1 ? "" : "s",
 		    (unsigned long long)r.start_seq + (r.replayed ? 1 : 0),
 		    (unsigned long long)r.seq,
 		    r.from_snapshot ? "the snapshot" : "init",
 		    (unsigned long long)r.compared, r.compared == 1 ? "" : "s",
-		    r.compared ? "all match" : "nothing to compare");
+		    (unsigned long long)r.hashed, r.hashed == 1 ? "" : "es",
+		    r.compared || r.hashed ? "all match"
+					   : "nothing to compare");
 	}
 out:
 	mn__rp_close(&r);

@@ -30,6 +30,7 @@
 #include "include/mnemo.h"
 #include "schema/mnemo.pb-c.h"
 #include "storage/crc32c.h"
+#include "storage/mdbfile.h"
 
 enum rtype {
 	R_HEADER = 1,
@@ -778,6 +779,13 @@ int mn__store_open(const char *path, const mn__store_opts *opts,
 		}
 	}
 
+	/* LMDB maps data.mdb and trusts it: refuse a truncated file here
+	 * rather than take SIGBUS reading past its end (mdbfile.h). */
+	char why[256];
+	if ((rc = mn__mdbfile_check(path, why, sizeof why))) {
+		rc = fail(s, rc, "%s", why);
+		goto err_free;
+	}
 	if ((rc = mdb_env_create(&s->env))) {
 		rc = mdb_fail(s, rc, "mdb_env_create");
 		goto err_free;

@@ -22,8 +22,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "schema/mnemo.pb-c.h"
-#include "storage/crc32c.h"
 #include "tests/support/support.h"
 
 #define MAXID 4096
@@ -420,16 +418,7 @@ static void test_newer_format_refused(void **unused)
 	mn_runtime_close(rt);
 
 	/* A header that says format 99, framed and checksummed right. */
-	Mnemo__StoreHeader h = MNEMO__STORE_HEADER__INIT;
-	h.format_version = 99;
-	unsigned char buf[256];
-	size_t n = mnemo__store_header__pack(&h, buf + 8);
-	buf[4] = 1;
-	buf[5] = 1;
-	buf[6] = buf[7] = 0;
-	uint32_t crc = mn__crc32c(0, buf + 4, n + 4);
-	memcpy(buf, &crc, 4); /* little-endian machine */
-	mt_store_poke(store_dir, "meta", "header", 6, buf, n + 8);
+	mt_store_set_format(store_dir, 99);
 
 	mn_runtime_opts o = {.store_path = store_dir};
 	mn_runtime *rt2 = NULL;

@@ -6,13 +6,21 @@
  *
  *   - as is: the same code that wrote the history (replay matches);
  *   - with -DMN_PLUGIN_BUGGY: a changed behaviour (each ADD counts 2), which
- *     replay must report as diverging from the stored snapshots;
+ *     replay must report as diverging from the recorded history (by the
+ *     state hash after message 1; by the stored snapshots if also
+ *     -DMN_PLUGIN_NO_HASH);
+ *   - with -DMN_PLUGIN_LATE: a change that shows only from ADD 8 on (it
+ *     adds 80), between two stored snapshots;
+ *   - with -DMN_PLUGIN_CRASH: ADD 9 crashes the process (SIGSEGV);
  *   - with -DMN_PLUGIN_NO_ENTRY: without the entry symbol.
  *
+ * The kind has hash() (unless -DMN_PLUGIN_NO_HASH), so the runtime records
+ * a state hash with each message.
  * State: count and sum. CT_ADD (payload: a uint64_t) counts one and adds
  * the value; CT_PING tells counter/peer (a send, suppressed in replay) and
  * sets a one-hour timer (nothing in replay), changing no state.
  */
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +50,14 @@ static int counter_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 		if (msg->len != sizeof v)
 			return MN_EINVAL;
 		memcpy(&v, msg->payload, sizeof v);
+#ifdef MN_PLUGIN_CRASH
+		if (v == 9)
+			raise(SIGSEGV);
+#endif
+#ifdef MN_PLUGIN_LATE
+		if (v == 8)
+			v = 80;
+#endif
 #ifdef MN_PLUGIN_BUGGY
 		c->count += 2;
 #else
@@ -97,6 +113,18 @@ static int counter_describe(const void *state, mn_buf *out)
 	return mn_buf_append(out, text, (size_t)n);
 }
 
+#ifndef MN_PLUGIN_NO_HASH
+/* The state's hash: the two counts mixed (splitmix64's finaliser). */
+static uint64_t counter_hash(const void *state)
+{
+	const counter *c = state;
+	uint64_t z = c->count * 0x9e3779b97f4a7c15ull + c->sum;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+#endif
+
 static const mn_kind_def counter_kinds[] = {{
     .name = "counter",
     .init = counter_init,
@@ -106,6 +134,9 @@ static const mn_kind_def counter_kinds[] = {{
     .free = counter_free,
     .snapshot_every = 5,
     .describe = counter_describe,
+#ifndef MN_PLUGIN_NO_HASH
+    .hash = counter_hash,
+#endif
 }};
 
 #ifndef MN_PLUGIN_NO_ENTRY

@@ -6,9 +6,16 @@
  * code) and also builds into shared objects with the system compiler, no
  * sanitizer flags (tests run from the repository's root):
  *
- *   good.so     the code that wrote the history: replay matches it;
- *   buggy.so    -DMN_PLUGIN_BUGGY (ADD counts 2): replay --from-start
- *               reports the divergence at the first stored snapshot;
+ *   good.so     the code that wrote the history: replay matches it, every
+ *               recorded state hash and stored snapshot;
+ *   buggy.so    -DMN_PLUGIN_BUGGY (ADD counts 2): the state hash differs
+ *               after the first message replayed;
+ *   nohash.so   -DMN_PLUGIN_BUGGY -DMN_PLUGIN_NO_HASH: without hash() only
+ *               the stored snapshots show the divergence (at seq 5);
+ *   late.so     -DMN_PLUGIN_LATE (ADD 8 adds 80): diverges at seq 8,
+ *               between the snapshots at 5 and 10;
+ *   crash.so    -DMN_PLUGIN_CRASH (ADD 9 raises SIGSEGV): the tool reports
+ *               the crash of its reader process and exits 1;
  *   noentry.so  -DMN_PLUGIN_NO_ENTRY: exit 2 naming the entry symbol.
  *
  * History of counter/k1: seq i is ADD i, except seq 7 which is PING (a send
@@ -17,6 +24,7 @@
  * seq 6 and 7 gives --at a time that ends at seq 6.
  */
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,15 +40,11 @@
 #define NMSG	 12
 #define PING_SEQ 7
 
-static char dir[256], store[300], good[300], buggy[300], noentry[300];
-static char tool[PATH_MAX];
+static char dir[256], store[300], good[300], buggy[300], nohash[300],
+    late[300], crash[300], noentry[300];
 static uint64_t at_ms; /* between seq 6 and seq 7 */
 
-static struct {
-	char out[1 << 16];
-	char err[1 << 14];
-	int status;
-} res;
+static mt_tool_res res;
 
 static uint64_t want_count(unsigned seq)
 {
@@ -54,38 +58,10 @@ static uint64_t want_sum(unsigned seq)
 
 
 
-__attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
-{
-	char args[2048], errpath[400];
-	va_list ap;
-	va_start(ap, fmt);
-	assert_true(vsnprintf(args, sizeof args, fmt, ap) < (int)sizeof args);
-	va_end(ap);
-	snprintf(errpath, sizeof errpath, "%s/stderr", dir);
-	res.status = mt_tool_run(tool, args, errpath, res.out, sizeof res.out,
-				 res.err, sizeof res.err);
-	return res.status;
-}
-
-#define expect_exit(want)                                                      \
-	do {                                                                   \
-		if (res.status != (want))                                      \
-			fail_msg(                                              \
-			    "exit %d, expected %d\nstdout:\n%s\nstderr:\n%s",  \
-			    res.status, (want), res.out, res.err);             \
-	} while (0)
-
-#define expect_in(hay, needle)                                                 \
-	do {                                                                   \
-		if (!strstr((hay), (needle)))                                  \
-			fail_msg("'%s' not found in:\n%s", (needle), (hay));   \
-	} while (0)
-
-#define expect_not_in(hay, needle)                                             \
-	do {                                                                   \
-		if (strstr((hay), (needle)))                                   \
-			fail_msg("'%s' unexpected in:\n%s", (needle), (hay));  \
-	} while (0)
+#define run(...)	    mt_tool(&res, __VA_ARGS__)
+#define expect_exit(want)   mt_expect_exit(&res, (want))
+#define expect_in(h, n)	    mt_expect_in((h), (n))
+#define expect_not_in(h, n) mt_expect_not_in((h), (n))
 
 /* The state line printed after seq (indented, as replay prints it). */
 static void expect_state(unsigned seq, const char *header)
@@ -101,6 +77,20 @@ static void expect_state(unsigned seq, const char *header)
 	assert_non_null(nl);
 	if (strncmp(nl, want, strlen(want)) != 0)
 		fail_msg("after '%s' expected%s got:\n%s", header, want, h);
+}
+
+/* The state line after seq is text. */
+static void expect_seq_text(unsigned seq, const char *text)
+{
+	char want[256];
+	snprintf(want, sizeof want, "\nseq %u  lsn ", seq);
+	const char *h = strstr(res.out, want);
+	if (!h)
+		fail_msg("'%s' not found in:\n%s", want, res.out);
+	snprintf(want, sizeof want, "\n    %s\n", text);
+	const char *nl = strchr(h + 1, '\n');
+	if (!nl || strncmp(nl, want, strlen(want)) != 0)
+		fail_msg("after seq %u expected%s got:\n%s", seq, want, h);
 }
 
 static void expect_seq(unsigned seq)
@@ -148,19 +138,26 @@ static int setup_all(void **state)
 {
 	(void)state;
 	char cmd[600];
-	mt_tool_path(tool, sizeof tool);
 	if (access("tests/recovery/plugin_counter.c", R_OK) != 0)
 		fail_msg("run from the repository's root");
 	snprintf(dir, sizeof dir, "/tmp/mnemo-replay-%d", (int)getpid());
+	mt_tool_setup(dir);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
 	assert_int_equal(system(cmd), 0);
 	snprintf(store, sizeof store, "%s/data", dir);
 	snprintf(good, sizeof good, "%s/good.so", dir);
 	snprintf(buggy, sizeof buggy, "%s/buggy.so", dir);
 	snprintf(noentry, sizeof noentry, "%s/noentry.so", dir);
+	snprintf(nohash, sizeof nohash, "%s/nohash.so", dir);
+	snprintf(late, sizeof late, "%s/late.so", dir);
+	snprintf(crash, sizeof crash, "%s/crash.so", dir);
 	build_plugin(good, "");
 	build_plugin(buggy, "-DMN_PLUGIN_BUGGY");
+	build_plugin(nohash, "-DMN_PLUGIN_BUGGY -DMN_PLUGIN_NO_HASH");
+	build_plugin(late, "-DMN_PLUGIN_LATE");
+	build_plugin(crash, "-DMN_PLUGIN_CRASH");
 	build_plugin(noentry, "-DMN_PLUGIN_NO_ENTRY");
+	mt_tool_crashes_are_signals();
 
 	mn_runtime_opts o = {.workers = 2,
 			     .store_path = store,
@@ -208,7 +205,8 @@ static void test_replay_latest(void **state)
 	expect_seq(12);
 	expect_not_in(res.out, "\nseq 9 ");
 	expect_in(res.out,
-		  "replayed 2 messages (seq 11..12) from the snapshot");
+		  "replayed 2 messages (seq 11..12) from the snapshot; 0 "
+		  "stored snapshots and 2 state hashes compared: all match");
 }
 
 /* From init, every message; both stored snapshots compared. */
@@ -223,7 +221,8 @@ static void test_replay_from_start(void **state)
 	/* The PING: a send and a timer, suppressed, no error. */
 	expect_not_in(res.out, "handle:");
 	expect_in(res.out, "replayed 12 messages (seq 1..12) from init; 2 "
-			   "stored snapshots compared: all match");
+			   "stored snapshots and 12 state hashes compared: "
+			   "all match");
 }
 
 static void test_replay_to_at(void **state)
@@ -281,18 +280,20 @@ static void test_replay_json(void **state)
 			   "\"state\":\"count=0 sum=0\"}");
 	expect_in(res.out, "\"seq\":6,");
 	expect_in(res.out, "\"state\":\"count=6 sum=21\"}");
-	expect_in(res.out, "\"snapshots_compared\":1,\"diverged\":false");
+	expect_in(res.out, "\"snapshots_compared\":1,\"hashes_compared\":6,"
+			   "\"diverged\":false");
 	unsigned lines = 0;
 	for (const char *p = res.out; (p = strchr(p, '\n')); p++)
 		lines++;
 	assert_int_equal(lines, 1 + 1 + 6 + 1);
 }
 
-/* Changed code: diverges at the first stored snapshot, exit 1. */
-static void test_replay_diverges(void **state)
+/* Changed code without hash(): diverges at the first stored snapshot. */
+static void test_replay_diverges_snapshot(void **state)
 {
 	(void)state;
-	run("replay --from-start counter/k1 --plugin '%s' '%s'", buggy, store);
+	run("replay --from-start counter/k1 --plugin '%s' '%s'", nohash,
+	    store);
 	expect_exit(1);
 	expect_in(res.out, "diverges at seq 5: the replayed state differs "
 			   "from the stored snapshot\n"
@@ -302,18 +303,87 @@ static void test_replay_diverges(void **state)
 			   "    count=5 sum=15\n");
 	expect_not_in(res.out, "\nseq 6 ");
 
-	run("replay --json --from-start counter/k1 --plugin '%s' '%s'", buggy,
+	run("replay --json --from-start counter/k1 --plugin '%s' '%s'", nohash,
 	    store);
 	expect_exit(1);
 	expect_in(res.out, "{\"record\":\"divergence\",\"seq\":5,"
 			   "\"replayed\":\"count=10 sum=15\","
 			   "\"stored\":\"count=5 sum=15\"");
-	expect_in(res.out, "\"diverged\":true,\"diverged_seq\":5");
+	expect_in(res.out, "\"by\":\"snapshot\"}");
+	expect_in(res.out, "\"hashes_compared\":0,\"diverged\":true,"
+			   "\"diverged_seq\":5");
 
 	/* From the latest snapshot no stored snapshot is in range. */
-	run("replay counter/k1 --plugin '%s' '%s'", buggy, store);
+	run("replay counter/k1 --plugin '%s' '%s'", nohash, store);
 	expect_exit(0);
 	expect_in(res.out, "nothing to compare");
+}
+
+/* Changed code with hash(): the first message whose state differs, even
+ * where the store holds no snapshot. */
+static void test_replay_diverges_hash(void **state)
+{
+	(void)state;
+	run("replay --from-start counter/k1 --plugin '%s' '%s'", buggy, store);
+	expect_exit(1);
+	expect_seq_text(1, "count=2 sum=1");
+	expect_in(res.out, "diverges at seq 1: the replayed state's hash "
+			   "differs from the one recorded after this "
+			   "message\n  replayed (plugin code): hash 0x");
+	expect_in(res.out, "\n    count=2 sum=1\n  recorded (history): hash "
+			   "0x");
+	expect_in(res.out, "(the store keeps the state itself only at "
+			   "snapshots)");
+	expect_not_in(res.out, "\nseq 2 ");
+
+	/* From the latest snapshot (seq 10): the next message. */
+	run("replay counter/k1 --plugin '%s' '%s'", buggy, store);
+	expect_exit(1);
+	expect_in(res.out, "diverges at seq 11: the replayed state's hash");
+
+	/* A change that shows at seq 8 only: found there, not at the
+	 * snapshot after it (seq 10). */
+	run("replay --from-start counter/k1 --plugin '%s' '%s'", late, store);
+	expect_exit(1);
+	for (unsigned i = 1; i <= 6; i++)
+		expect_seq(i);
+	expect_in(res.out, "diverges at seq 8: the replayed state's hash");
+	expect_not_in(res.out, "\nseq 9 ");
+	run("replay --json --from-start counter/k1 --plugin '%s' '%s'", late,
+	    store);
+	expect_exit(1);
+	expect_in(res.out, "{\"record\":\"divergence\",\"seq\":8,"
+			   "\"replayed\":\"count=7 sum=101\",\"stored\":null,"
+			   "\"replayed_hash\":\"0x");
+	expect_in(res.out, "\"by\":\"hash\"}");
+	expect_in(res.out, "\"snapshots_compared\":1,\"hashes_compared\":8,"
+			   "\"diverged\":true,\"diverged_seq\":8");
+
+	/* diff meets the divergence on its way to seq 9. */
+	run("diff counter/k1 2..9 --plugin '%s' '%s'", late, store);
+	expect_exit(1);
+	expect_in(res.out, "diverges at seq 8");
+}
+
+/* A plugin that crashes the process: the tool's reader child dies, the
+ * tool says so and exits 1; with MNEMO_NO_FORK the tool itself dies. */
+static void test_plugin_crash(void **state)
+{
+	(void)state;
+	run("replay --from-start counter/k1 --plugin '%s' '%s'", crash, store);
+	expect_exit(1);
+	expect_seq(8); /* the lines before the crash came through */
+	char want[800];
+	snprintf(want, sizeof want,
+		 "mnemo replay: the replay crashed (signal %d, %s): either "
+		 "the plugin %s has a bug or store %s is damaged",
+		 SIGSEGV, strsignal(SIGSEGV), crash, store);
+	expect_in(res.err, want);
+
+	assert_int_equal(setenv("MNEMO_NO_FORK", "1", 1), 0);
+	run("replay --from-start counter/k1 --plugin '%s' '%s'", crash, store);
+	unsetenv("MNEMO_NO_FORK");
+	expect_exit(128 + SIGSEGV);
 }
 
 static void test_plugin_errors(void **state)
@@ -386,7 +456,9 @@ int main(void)
 	    cmocka_unit_test_setup(test_replay_from_start, mt_setup),
 	    cmocka_unit_test_setup(test_replay_to_at, mt_setup),
 	    cmocka_unit_test_setup(test_replay_json, mt_setup),
-	    cmocka_unit_test_setup(test_replay_diverges, mt_setup),
+	    cmocka_unit_test_setup(test_replay_diverges_snapshot, mt_setup),
+	    cmocka_unit_test_setup(test_replay_diverges_hash, mt_setup),
+	    cmocka_unit_test_setup(test_plugin_crash, mt_setup),
 	    cmocka_unit_test_setup(test_plugin_errors, mt_setup),
 	    cmocka_unit_test_setup(test_diff, mt_setup),
 	};

@@ -17,6 +17,9 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
+#include "schema/mnemo.pb-c.h"
+#include "storage/crc32c.h"
+
 #define MT_SEED_DEFAULT 0x6d6e656d6f2d7465ull
 
 /* ---- sizes, seeds, time ---------------------------------------------- */
@@ -437,6 +440,21 @@ size_t mt_store_peek(const char *dir, const char *db, const void *k,
 	return val.mv_size;
 }
 
+void mt_store_set_format(const char *dir, uint32_t format_version)
+{
+	Mnemo__StoreHeader h = MNEMO__STORE_HEADER__INIT;
+	unsigned char buf[256];
+	h.format_version = format_version;
+	size_t n = mnemo__store_header__pack(&h, buf + 8);
+	buf[4] = 1; /* record type: header */
+	buf[5] = 1; /* frame version */
+	buf[6] = buf[7] = 0;
+	uint32_t crc = mn__crc32c(0, buf + 4, n + 4);
+	for (int i = 0; i < 4; i++)
+		buf[i] = (unsigned char)(crc >> (8 * i)); /* little-endian */
+	mt_store_poke(dir, "meta", "header", 6, buf, n + 8);
+}
+
 /* ---- the tool ------------------------------------------------------------ */
 
 void mt_tool_path(char *buf, size_t cap)
@@ -479,4 +497,63 @@ int mt_tool_run(const char *tool, const char *args, const char *errpath,
 	err[m] = 0;
 	unlink(errpath);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static char tool_bin[4096], tool_errpath[4096];
+
+void mt_tool_setup(const char *scratch_dir)
+{
+	mt_tool_path(tool_bin, sizeof tool_bin);
+	assert_true(snprintf(tool_errpath, sizeof tool_errpath, "%s/stderr",
+			     scratch_dir) < (int)sizeof tool_errpath);
+}
+
+int mt_tool(mt_tool_res *r, const char *fmt, ...)
+{
+	char args[2048];
+	va_list ap;
+	assert_true(tool_bin[0]); /* mt_tool_setup first */
+	va_start(ap, fmt);
+	assert_true(vsnprintf(args, sizeof args, fmt, ap) < (int)sizeof args);
+	va_end(ap);
+	r->status = mt_tool_run(tool_bin, args, tool_errpath, r->out,
+				sizeof r->out, r->err, sizeof r->err);
+	return r->status;
+}
+
+void mt_expect_exit_at(const mt_tool_res *r, int want, const char *file,
+		       int line)
+{
+	if (r->status == want)
+		return;
+	print_error("exit %d, expected %d\nstdout:\n%.8000s\nstderr:\n%s\n",
+		    r->status, want, r->out, r->err);
+	_fail(file, line);
+}
+
+void mt_expect_in_at(const char *hay, const char *needle, bool want,
+		     const char *file, int line)
+{
+	if ((strstr(hay, needle) != NULL) == want)
+		return;
+	print_error("'%s' %s in:\n%.8000s\n", needle,
+		    want ? "not found" : "unexpected", hay);
+	_fail(file, line);
+}
+
+static void append_env(const char *name, const char *opts)
+{
+	const char *old = getenv(name);
+	char buf[2048];
+	snprintf(buf, sizeof buf, "%s%s%s", old ? old : "",
+		 old && *old ? ":" : "", opts);
+	setenv(name, buf, 1);
+}
+
+void mt_tool_crashes_are_signals(void)
+{
+	static const char opts[] =
+	    "handle_segv=0:handle_sigbus=0:handle_abort=0";
+	append_env("ASAN_OPTIONS", opts);
+	append_env("TSAN_OPTIONS", opts);
 }

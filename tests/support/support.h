@@ -19,6 +19,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -154,6 +155,10 @@ void mt_store_poke(const char *dir, const char *db, const void *k, size_t klen,
 size_t mt_store_peek(const char *dir, const char *db, const void *k,
 		     size_t klen, void *buf, size_t cap);
 
+/* Replace the store's meta header with one saying format_version (framed
+ * and checksummed as the store writes it). */
+void mt_store_set_format(const char *dir, uint32_t format_version);
+
 /* The mnemo tool of this build: <build dir>/mnemo, where the test runs as
  * <build dir>/tests/<suite>/test_x (so ASan and TSan builds find their own
  * tool). Copies the path into buf; fails the test if it is missing. */
@@ -165,5 +170,40 @@ void mt_tool_path(char *buf, size_t cap);
  * status (128 + signal for a signal). */
 int mt_tool_run(const char *tool, const char *args, const char *errpath,
 		char *out, size_t outcap, char *err, size_t errcap);
+
+/* One run of the tool: its exit status (128 + signal for a signal) and
+ * what it wrote. */
+typedef struct mt_tool_res {
+	int status;
+	char out[1 << 18];
+	char err[1 << 14];
+} mt_tool_res;
+
+/* The tool of this build (mt_tool_path) and a scratch directory for its
+ * stderr, for mt_tool. Call once, before mt_tool. */
+void mt_tool_setup(const char *scratch_dir);
+
+/* Run `mnemo ARGS` (ARGS formatted; the caller shell-quotes paths) into r
+ * (mt_tool_run). Returns r->status. */
+int mt_tool(mt_tool_res *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Fail the test (at file:line, showing the output) unless the run exited
+ * with want; unless hay holds needle; if hay holds needle. */
+void mt_expect_exit_at(const mt_tool_res *r, int want, const char *file,
+		       int line);
+void mt_expect_in_at(const char *hay, const char *needle, bool want,
+		     const char *file, int line);
+#define mt_expect_exit(r, want) mt_expect_exit_at((r), (want), __FILE__, __LINE__)
+#define mt_expect_in(hay, needle)                                              \
+	mt_expect_in_at((hay), (needle), true, __FILE__, __LINE__)
+#define mt_expect_not_in(hay, needle)                                          \
+	mt_expect_in_at((hay), (needle), false, __FILE__, __LINE__)
+
+/* Make the sanitizers of this build leave SIGSEGV, SIGBUS and SIGABRT of
+ * the tools this process runs alone (appends to ASAN_OPTIONS and
+ * TSAN_OPTIONS in the environment), so that a crash in the tool is a
+ * signal, as without a sanitizer, not a sanitizer report and exit 1. */
+void mt_tool_crashes_are_signals(void);
 
 #endif /* MN_TEST_SUPPORT_H */
