@@ -193,7 +193,8 @@ int mn__cli_bad_option(mn__cli *c, int ch, char **argv);
 
 /*
  * A store call failed with rc: print "mnemo CMD: <what>: MN_X (detail)"
- * and return the exit code: MN__CLI_FAIL for damage (MN_ECORRUPT), else
+ * and return the exit code: MN__CLI_FAIL for damage (MN_ECORRUPT) and for
+ * history compaction dropped (MN_ECOMPACTED), else
  * MN__CLI_USAGE.
  */
 int mn__cli_store_fail(mn__cli *c, int rc, const char *what);

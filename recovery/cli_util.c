@@ -161,7 +161,10 @@ int mn__cli_store_fail(mn__cli *c, int rc, const char *what)
 {
 	fprintf(c->err, "mnemo %s: %s: %s (%s)\n", c->cmd, what,
 		mn_err_name(rc), detail(rc));
-	return rc == MN_ECORRUPT ? MN__CLI_FAIL : MN__CLI_USAGE;
+	/* Damage, or history that compaction dropped: what was asked for
+	 * is not in the store. */
+	return rc == MN_ECORRUPT || rc == MN_ECOMPACTED ? MN__CLI_FAIL
+							 : MN__CLI_USAGE;
 }
 
 /* ---- values -------------------------------------------------------------- */
