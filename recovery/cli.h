@@ -62,6 +62,8 @@ int mn__cmd_dump(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_verify(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_replay(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_diff(int argc, char **argv, FILE *out, FILE *err);
+int mn__cmd_export(int argc, char **argv, FILE *out, FILE *err);
+int mn__cmd_import(int argc, char **argv, FILE *out, FILE *err);
 
 /* ---- replaying an actor with a plugin's code (cmd_replay.c) ------------ */
 
@@ -187,6 +189,10 @@ int mn__cli_store_fail(mn__cli *c, int rc, const char *what);
 
 /* Clear the store's error detail before a call whose failure we report. */
 void mn__cli_clear_detail(void);
+
+/* Room for element n of *arr (el bytes each, *cap of them): the array
+ * doubles (from 64) when full. Returns 0 or MN_ENOMEM (*arr unchanged). */
+int mn__cli_grow(void **arr, size_t *cap, size_t n, size_t el);
 
 /* ---- values ------------------------------------------------------------ */
 

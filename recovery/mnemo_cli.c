@@ -36,6 +36,8 @@ static const struct command {
     {"replay", mn__cmd_replay,
      "re-run an actor's history with a plugin's code"},
     {"diff", mn__cmd_diff, "an actor's state at two points, and the change"},
+    {"export", mn__cmd_export, "an actor or the whole store as a stream"},
+    {"import", mn__cmd_import, "load an export stream into a store (writes)"},
     {"errors", cmd_errors, "list the MN_E* error codes"},
     {"version", cmd_version, "print the library version"},
 };
