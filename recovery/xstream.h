@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "include/mnemo.h"
 #include "schema/export.pb-c.h"
 #include "storage/buf.h"
 
