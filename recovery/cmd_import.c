@@ -736,9 +736,10 @@ int mn__cmd_import(int argc, char **argv, FILE *out, FILE *err)
 		report_actor(&x, i);
 	if (x.senders_lost)
 		fprintf(out,
-			"%llu messages name a sender that store %s does not "
+			"%llu message%s from an actor that store %s does not "
 			"hold: recorded as from outside\n",
-			(unsigned long long)x.senders_lost, c.path);
+			(unsigned long long)x.senders_lost,
+			x.senders_lost == 1 ? "" : "s", c.path);
 	rc = MN__CLI_OK;
 out_close:
 	istate_free(&x);
