@@ -5,9 +5,10 @@
  * The commands are library code: each takes its argv (argv[0] is the
  * command's name) and the two streams to write to, never exits, keeps no
  * state between calls, and returns the process exit code the tool's main()
- * (recovery/mnemo_cli.c) hands back. Every command opens the store
- * read-only: LMDB read transactions, no writer lock, so it is safe beside a
- * live runtime writing the same store. docs/tool.md documents them.
+ * (recovery/mnemo_cli.c) hands back. Every command but import opens the
+ * store read-only: LMDB read transactions, no writer lock, so it is safe
+ * beside a live runtime writing the same store; import takes the writer
+ * lock (recovery/cmd_import.c). docs/tool.md documents them.
  *
  * Threads: one command at a time per process (getopt_long's optind and
  * optarg are process globals; each command resets them before parsing).

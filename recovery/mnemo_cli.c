@@ -2,7 +2,7 @@
  * mnemo_cli.c - the mnemo command-line tool: `mnemo <command> [options]`.
  *
  * main() only dispatches. The store commands (stats, ls, dump, verify,
- * replay, diff) live in recovery/cmd_*.c as library code that prints to
+ * replay, diff, export, import) live in recovery/cmd_*.c as library code that prints to
  * the streams it is given and returns the exit code; this file holds the
  * commands that need no store (help, version, errors). docs/tool.md documents every command.
  *
@@ -48,8 +48,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: mnemo <command> [options] [STORE]\n"
 		   "\n"
-		   "Inspect a mnemo store. Every command opens the store "
-		   "read-only: safe\nwhile a runtime writes it.\n"
+		   "Inspect a mnemo store. Every command but import opens "
+		   "the store\nread-only: safe while a runtime writes it.\n"
 		   "\n"
 		   "commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
