@@ -395,7 +395,8 @@ static int export_all(xstate *x, const mn__actor_meta *only,
 	if ((rc = mn__store_timers_due(c->store, UINT64_MAX, SIZE_MAX, on_timer,
 				       x)))
 		return fail(x, rc, "reading timers", out_name);
-	qsort(x->timers, x->ntimers, sizeof *x->timers, cmp_timer);
+	if (x->ntimers) /* qsort wants an array, even of 0 */
+		qsort(x->timers, x->ntimers, sizeof *x->timers, cmp_timer);
 	if (!only) {
 		mn__cli_clear_detail();
 		if ((rc = mn__store_actors_scan(c->store, collect_id, x)))

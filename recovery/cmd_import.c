@@ -521,7 +521,9 @@ static int write_all(istate *x, const mn__store_info *info, char *what,
 	if ((rc = mn__store_timers_due(x->c->store, UINT64_MAX, SIZE_MAX,
 				       on_timer_id, x)))
 		return rc;
-	qsort(x->timer_ids, x->ntimer_ids, sizeof *x->timer_ids, cmp_u64);
+	if (x->ntimer_ids) /* qsort wants an array, even of 0 */
+		qsort(x->timer_ids, x->ntimer_ids, sizeof *x->timer_ids,
+		      cmp_u64);
 
 	x->next_lsn = mn__store_last_lsn(x->c->store) + 1;
 	x->batch_first = 0;
