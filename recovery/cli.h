@@ -5,9 +5,10 @@
  * The commands are library code: each takes its argv (argv[0] is the
  * command's name) and the two streams to write to, never exits, keeps no
  * state between calls, and returns the process exit code the tool's main()
- * (recovery/mnemo_cli.c) hands back. Every command opens the store
- * read-only: LMDB read transactions, no writer lock, so it is safe beside a
- * live runtime writing the same store. docs/tool.md documents them.
+ * (recovery/mnemo_cli.c) hands back. Every command but import opens the
+ * store read-only: LMDB read transactions, no writer lock, so it is safe
+ * beside a live runtime writing the same store; import takes the writer
+ * lock (recovery/cmd_import.c). docs/tool.md documents them.
  *
  * Threads: one command at a time per process (getopt_long's optind and
  * optarg are process globals; each command resets them before parsing).
@@ -65,6 +66,8 @@ int mn__cmd_diff(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_fork(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_compact(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_quarantine(int argc, char **argv, FILE *out, FILE *err);
+int mn__cmd_export(int argc, char **argv, FILE *out, FILE *err);
+int mn__cmd_import(int argc, char **argv, FILE *out, FILE *err);
 
 /* ---- replaying an actor with a plugin's code (cmd_replay.c) ------------ */
 
@@ -201,6 +204,10 @@ int mn__cli_store_fail(mn__cli *c, int rc, const char *what);
 
 /* Clear the store's error detail before a call whose failure we report. */
 void mn__cli_clear_detail(void);
+
+/* Room for element n of *arr (el bytes each, *cap of them): the array
+ * doubles (from 64) when full. Returns 0 or MN_ENOMEM (*arr unchanged). */
+int mn__cli_grow(void **arr, size_t *cap, size_t n, size_t el);
 
 /* ---- values ------------------------------------------------------------ */
 

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -165,6 +166,21 @@ int mn__cli_store_fail(mn__cli *c, int rc, const char *what)
 	 * is not in the store. */
 	return rc == MN_ECORRUPT || rc == MN_ECOMPACTED ? MN__CLI_FAIL
 							 : MN__CLI_USAGE;
+}
+
+int mn__cli_grow(void **arr, size_t *cap, size_t n, size_t el)
+{
+	if (n < *cap)
+		return 0;
+	size_t nc = *cap ? *cap * 2 : 64;
+	if (nc < n + 1)
+		nc = n + 1;
+	void *na = realloc(*arr, nc * el);
+	if (!na)
+		return MN_ENOMEM;
+	*arr = na;
+	*cap = nc;
+	return 0;
 }
 
 /* ---- values -------------------------------------------------------------- */

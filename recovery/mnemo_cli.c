@@ -2,7 +2,7 @@
  * mnemo_cli.c - the mnemo command-line tool: `mnemo <command> [options]`.
  *
  * main() only dispatches. The store commands (stats, ls, dump, verify,
- * replay, diff) live in recovery/cmd_*.c as library code that prints to
+ * replay, diff, export, import) live in recovery/cmd_*.c as library code that prints to
  * the streams it is given and returns the exit code; this file holds the
  * commands that need no store (help, version, errors). docs/tool.md documents every command.
  *
@@ -61,6 +61,10 @@ static const struct command {
      READS_STORE},
     {"quarantine", mn__cmd_quarantine,
      "list, release or drop messages forks sent", READS_STORE},
+    {"export", mn__cmd_export, "an actor or the whole store as a stream",
+     READS_STORE},
+    {"import", mn__cmd_import, "load an export stream into a store (writes)",
+     READS_STORE},
     {"errors", cmd_errors, "list the MN_E* error codes", READS_NOTHING},
     {"version", cmd_version, "print the library version", READS_NOTHING},
 };
@@ -72,9 +76,9 @@ static void usage(FILE *f)
 	fprintf(f, "usage: mnemo <command> [options] [STORE]\n"
 		   "\n"
 		   "Inspect a mnemo store. The reading commands open it "
-		   "read-only: safe\nwhile a runtime writes it. fork, compact "
-		   "and quarantine --release/--drop\nwrite: they refuse while "
-		   "a runtime holds the store.\n"
+		   "read-only: safe\nwhile a runtime writes it. fork, compact, "
+		   "import and quarantine\n--release/--drop write: they refuse "
+		   "while a runtime holds the store.\n"
 		   "\n"
 		   "commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
