@@ -229,7 +229,9 @@ static int export_actor(xstate *x, const mn__actor_meta *m, const char *kind)
 	Mnemo__Export__Actor a = MNEMO__EXPORT__ACTOR__INIT;
 	Mnemo__Export__Address addr = MNEMO__EXPORT__ADDRESS__INIT,
 			       parent;
-	uint64_t base = m->compacted_seq, *seqs = NULL;
+	/* Where the stored history starts: a compaction point of the actor,
+	 * or of the parent whose history a fork shares. */
+	uint64_t base = mn__cli_history_start(x->c, m), *seqs = NULL;
 	size_t nseqs = 0;
 	int rc;
 
@@ -283,8 +285,10 @@ static int export_actor(xstate *x, const mn__actor_meta *m, const char *kind)
 	}
 
 	mn__cli_clear_detail();
-	if ((rc = mn__store_history(x->c->store, x->c->codec, m->last_lsn, base,
-				    on_entry, x)))
+	/* Nothing after the base: its head entry may be compacted away. */
+	if (m->last_seq > base &&
+	    (rc = mn__store_history(x->c->store, x->c->codec, m->last_lsn,
+				    base, on_entry, x)))
 		goto out;
 	if (x->seen != m->last_seq - base) {
 		char d[160];

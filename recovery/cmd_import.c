@@ -382,6 +382,13 @@ static int add_actor(istate *x, size_t i)
 
 	if (mn__cli_grow((void **)&x->acts, &x->capacts, x->nacts, sizeof *x->acts))
 		return MN_ENOMEM;
+	/* History after a compaction point: the entry at base_seq is not in
+	 * the stream; give it an LSN of its own (never written, below the
+	 * entries' so never handed out again) for the first entry to point
+	 * at, as compaction leaves it (docs/format.md). */
+	uint64_t base_lsn = a->base_seq && g->nentries ? x->next_lsn++ : 0;
+	if (g->nentries)
+		first = x->next_lsn;
 	for (size_t j = 0; j < g->nentries; j++) {
 		const Mnemo__Export__Entry *e = g->entries[j];
 		if (mn__cli_grow((void **)&x->ents, &x->capents, x->nents,
@@ -392,7 +399,7 @@ static int add_actor(istate *x, size_t i)
 		    .lsn = lsn,
 		    .actor_id = id,
 		    .seq = e->seq,
-		    .prev_lsn = j ? lsn - 1 : 0,
+		    .prev_lsn = j ? lsn - 1 : base_lsn,
 		    .sender_id = resolve(x, e->sender),
 		    .unix_ms = e->unix_ms,
 		    /* Outbox ids are the source store's: not carried. */
@@ -410,7 +417,8 @@ static int add_actor(istate *x, size_t i)
 	}
 	for (size_t j = 0; j < g->nsnaps; j++) {
 		const Mnemo__Export__Snapshot *sn = g->snaps[j];
-		uint64_t lsn = 0, hash = sn->state_hash;
+		uint64_t lsn = sn->seq == a->base_seq ? base_lsn : 0,
+			 hash = sn->state_hash;
 		if (mn__cli_grow((void **)&x->snaps, &x->capsnaps, x->nsnaps,
 			 sizeof *x->snaps))
 			return MN_ENOMEM;
@@ -461,6 +469,8 @@ static int add_actor(istate *x, size_t i)
 	    .created_unix_ms = a->created_unix_ms,
 	    .last_active_unix_ms = a->last_active_unix_ms,
 	    .is_new = true,
+	    .compacted_seq = a->base_seq,
+	    .compacted_lsn = base_lsn,
 	};
 	x->batch_bytes += g->bytes;
 	return 0;

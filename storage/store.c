@@ -1313,6 +1313,8 @@ static int write_once(mn__store *s, mn__codec *codec, const mn__wbatch *b,
 		m.last_lsn = a->last_lsn;
 		m.first_lsn = a->first_lsn;
 		m.last_active_unix_ms = a->last_active_unix_ms;
+		m.compacted_seq = a->compacted_seq;
+		m.compacted_lsn = a->compacted_lsn;
 		if ((rc = meta_put(s, txn, &m)))
 			goto out_abort;
 		if (a->is_new) {

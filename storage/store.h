@@ -139,6 +139,10 @@ typedef struct mn__wactor {
 	uint64_t last_seq, last_lsn, first_lsn, created_unix_ms,
 		last_active_unix_ms;
 	bool is_new; /* also write the (kind, key) -> id name */
+	/* New actors only (mnemo import): history starts after this seq,
+	 * whose snapshot the batch holds; compacted_lsn is what the first
+	 * entry's prev_lsn points at (0 when it has none). */
+	uint64_t compacted_seq, compacted_lsn;
 } mn__wactor;
 
 /* A snapshot to store: the state of actor_id after message seq. */

@@ -560,6 +560,24 @@ static void test_tool_commands(void **unused)
 	uint64_t keys[] = {3, 10};
 	check_keys(rt, keys, 2);
 	mn_runtime_close(rt);
+
+	/* Export and import keep forks and compacted histories whole: the
+	 * copy verifies and its actors come back with the same states. */
+	assert_int_equal(run("compact '%s'", dir), 0);
+	assert_int_equal(run("export -o '%s.mnx' '%s'", dir, dir), 0);
+	char orig[200];
+	snprintf(orig, sizeof orig, "%.190s", dir);
+	snprintf(dir, sizeof dir, "%s-copy", orig);
+	assert_int_equal(run("import '%s.mnx' '%s'", orig, dir), 0);
+	assert_int_equal(run("verify '%s'", dir), 0);
+	rt = open_rt(0);
+	check_keys(rt, keys, 2);
+	mn_runtime_close(rt);
+	cleanup();
+	snprintf(dir, sizeof dir, "%s", orig);
+	char mnx[300];
+	snprintf(mnx, sizeof mnx, "%s.mnx", dir);
+	unlink(mnx);
 	mt_assert_no_failures();
 	cleanup();
 }
