@@ -5,7 +5,7 @@
  * The layout mirrors LMDB 0.9's own (mdb.c: MDB_page, MDB_db, MDB_meta;
  * native byte order, pgno_t and txnid_t are size_t). The file starts with
  * two meta pages; a reader uses the one with the larger transaction id,
- * whose mm_last_pg is the highest page any of its B-trees can reach.
+ * whose B-tree roots (free and main databases) that transaction wrote.
  */
 #include "storage/mdbfile.h"
 
@@ -151,13 +151,29 @@ int mn__mdbfile_check(const char *dir, char *why, size_t cap)
 			 use->txnid, use->last_pg);
 		goto out_close;
 	}
-	uint64_t need = ((uint64_t)use->last_pg + 1) * psize;
-	if (size < need)
+	/* Not last_pg: pages a transaction allocated and then freed before
+	 * its commit are counted there but never written, so a healthy file
+	 * may end before it (seen after compactions). LMDB writes whole
+	 * pages, and every commit writes the roots it names: a file that is
+	 * not whole pages, or that ends before a root, was cut. */
+	if (size % psize) {
 		rc = bad(why, cap, MN_ECORRUPT,
-			 "data file truncated: %llu bytes, the last transaction "
-			 "(%zu) needs %llu",
-			 (unsigned long long)size, use->txnid,
-			 (unsigned long long)need);
+			 "data file truncated: %llu bytes is not a whole number "
+			 "of %zu-byte pages",
+			 (unsigned long long)size, psize);
+		goto out_close;
+	}
+	uint64_t pages = size / psize;
+	for (int i = 0; i < 2; i++) {
+		size_t root = use->dbs[i].root;
+		if (root != (size_t)-1 && root >= pages) {
+			rc = bad(why, cap, MN_ECORRUPT,
+				 "data file truncated: %llu bytes, the last "
+				 "transaction (%zu) has a root at page %zu",
+				 (unsigned long long)size, use->txnid, root);
+			goto out_close;
+		}
+	}
 out_close:
 	close(fd);
 	return rc;

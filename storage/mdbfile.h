@@ -18,14 +18,16 @@
 
 /*
  * Check dir/data.mdb against its meta pages (LMDB 0.9 layout): both meta
- * pages present and valid, a sane page size, and the file at least as long
- * as the pages of the newest transaction ((last_pg + 1) * page size).
+ * pages present and valid, a sane page size, the file a whole number of
+ * pages and long enough to hold the newest transaction's two root pages
+ * (not (last_pg + 1) pages: pages allocated and freed within a commit are
+ * never written, so a healthy file can end before last_pg).
  * Returns 0 when the file passes or cannot be examined here (absent,
  * empty, unreadable: LMDB reports those itself); MN_EVERSION when the file
  * is not an LMDB data file or has another LMDB data version; MN_ECORRUPT
  * when it is damaged or truncated. On an error, why (cap bytes) says what
  * was found, e.g. "data file truncated: 24576 bytes, the last transaction
- * needs 98304". Reads only; safe beside a writer (pages are written before
+ * (342) has a root at page 23". Reads only; safe beside a writer (pages are written before
  * the meta page that names them, and the size is taken after the metas).
  */
 int mn__mdbfile_check(const char *dir, char *why, size_t cap);

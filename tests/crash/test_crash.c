@@ -566,8 +566,15 @@ static void crash_once(uint64_t seed)
 		collect(rt, k);
 	}
 	uint64_t processed;
-	check_model(seed, acked, &processed);
 	mn_runtime_stats st = mt_stats(rt);
+	if (st.broken || st.handler_errors || st.store_error)
+		printf("# crash seed %llu: %llu broken actors, %llu handler "
+		       "errors, store error %d (%s)\n",
+		       (unsigned long long)seed, (unsigned long long)st.broken,
+		       (unsigned long long)st.handler_errors, st.store_error,
+		       mn_errdetail());
+	check_model(seed, acked, &processed);
+	st = mt_stats(rt);
 	assert_int_equal(st.handler_errors, 0);
 	assert_int_equal(st.store_error, 0);
 	assert_int_equal(st.broken, 0);
