@@ -28,64 +28,6 @@
 /* The worker this thread is, if it is one (set by worker_main). */
 extern _Thread_local mn__worker *mn__tls_worker;
 
-mn__msg *mn__msg_alloc(mn__worker *w, size_t total)
-{
-	mn__msg *m;
-	unsigned c = 0;
-
-	while (c < MN__MSG_CLASSES && total > MN__MSG_CLASS_SIZE(c))
-		c++;
-	if (c == MN__MSG_CLASSES) {
-		m = malloc(total);
-		if (m)
-			m->size_class = MN__MSG_UNPOOLED;
-		return m;
-	}
-	if (w && (m = w->pool.free[c]) != NULL) {
-		w->pool.free[c] = (mn__msg *)atomic_load_explicit(
-			&m->node.next, memory_order_relaxed);
-		w->pool.n[c]--;
-		return m;
-	}
-	m = malloc(MN__MSG_CLASS_SIZE(c));
-	if (m)
-		m->size_class = (uint8_t)c;
-	return m;
-}
-
-void mn__msg_free(mn__worker *w, mn__msg *m)
-{
-	unsigned c = m->size_class;
-
-	if (w && c != MN__MSG_UNPOOLED &&
-	    w->pool.n[c] < MN__POOL_BYTES / MN__MSG_CLASS_SIZE(c)) {
-		/* The link field is free again: reuse it for the list
-		 * (owner-only, so a relaxed store is enough). */
-		atomic_store_explicit(&m->node.next,
-				      (mn__mnode *)w->pool.free[c],
-				      memory_order_relaxed);
-		w->pool.free[c] = m;
-		w->pool.n[c]++;
-		return;
-	}
-	free(m);
-}
-
-void mn__msgpool_clear(mn__msgpool *p)
-{
-	for (unsigned c = 0; c < MN__MSG_CLASSES; c++) {
-		mn__msg *m = p->free[c];
-		while (m) {
-			mn__msg *next = (mn__msg *)atomic_load_explicit(
-				&m->node.next, memory_order_relaxed);
-			free(m);
-			m = next;
-		}
-		p->free[c] = NULL;
-		p->n[c] = 0;
-	}
-}
-
 const char *mn_errdetail(void)
 {
 	return mn__store_errdetail();
@@ -133,6 +75,7 @@ int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
 	pthread_mutex_init(&rt->sleep_mu, NULL);
 	pthread_cond_init(&rt->sleep_cv, NULL);
 	mn__runq_init(&rt->inject);
+	mn__msgdepot_init(&rt->depot);
 	for (unsigned i = 0; i < o.workers; i++) {
 		mn__worker *w = &rt->workers[i];
 		w->rt = rt;
@@ -227,6 +170,10 @@ void mn_runtime_close(mn_runtime *rt)
 		mn__buf_free(&rt->workers[i].ctx.pending);
 	}
 	mn__runq_destroy(&rt->inject);
+	mn__msgdepot_clear(&rt->depot);
+	/* The closing thread's outside cache: buffers it took from this
+	 * runtime's depot (any other thread's cache goes at its exit). */
+	mn__msgcache_flush();
 	unsigned nk = atomic_load_explicit(&rt->nkinds, memory_order_acquire);
 	for (unsigned i = 0; i < nk; i++)
 		free(rt->kinds[i]);
@@ -477,7 +424,7 @@ int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	mn__actor *a;
 	int rc;
 
-	m = mn__msg_alloc(w, sizeof *m + len + skl);
+	m = mn__msg_alloc(rt, w, sizeof *m + len + skl);
 	if (!m)
 		return MN_ENOMEM;
 	m->type = type;

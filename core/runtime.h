@@ -18,6 +18,7 @@
 
 #include "core/actor.h"
 #include "core/lock.h"
+#include "core/msgpool.h"
 #include "storage/buf.h"
 #include "core/registry.h"
 #include "include/mnemo.h"
@@ -70,20 +71,6 @@ typedef struct mn__runq {
 	_Atomic size_t len;
 } mn__runq;
 
-/* Message pool: per-worker free lists of message buffers in a few size
- * classes (total sizes 80 << c: a 48-byte header leaves 32 bytes for the
- * payload and sender key of the smallest). A worker keeps buffers it frees and hands
- * them out to the messages it sends; each list holds at most
- * MN__POOL_BYTES of buffers, the rest goes back to malloc. */
-#define MN__MSG_CLASSES 4
-#define MN__MSG_CLASS_SIZE(c) ((size_t)80 << (c))
-#define MN__MSG_UNPOOLED 0xff
-#define MN__POOL_BYTES (64 * 1024)
-
-typedef struct mn__msgpool {
-	mn__msg *free[MN__MSG_CLASSES];
-	uint32_t n[MN__MSG_CLASSES];
-} mn__msgpool;
 
 typedef struct mn__worker {
 	/* Owner-only (the worker thread), set before it starts. */
@@ -138,6 +125,10 @@ struct mn_runtime {
 	/* Actors scheduled from outside any worker. */
 	alignas(64) mn__runq inject;
 
+	/* Message buffers the workers' pools overflowed, for outside
+	 * threads (msgpool.h, Q1-Q3): its own cache lines. */
+	mn__msgdepot depot;
+
 	/* Sleeping workers (docs/architecture.md S1-S3). nsleeping: RMW
 	 * seq_cst under sleep_mu, read by wakers after a seq_cst fence.
 	 * wake_tokens: under sleep_mu. stop: set under sleep_mu, read by
@@ -189,14 +180,23 @@ int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	     const mn__sendx *x);
 int mn__check_send(mn_runtime *rt, const mn_kind *kind, const void *key,
 		   size_t key_len, const void *payload, size_t len);
-/* A message buffer of total bytes (header included), from w's pool when w
- * is not NULL. Returns NULL when out of memory. */
-mn__msg *mn__msg_alloc(mn__worker *w, size_t total);
-/* Release a message: to w's pool (w the calling worker) or to malloc (w
- * NULL). */
-void mn__msg_free(mn__worker *w, mn__msg *m);
-/* Free every buffer in a pool. */
-void mn__msgpool_clear(mn__msgpool *p);
+/* A message buffer of total bytes (header included): from w's pool when w
+ * (the calling worker) is not NULL, else from the calling thread's outside
+ * cache and rt's depot (msgpool.h). Returns NULL when out of memory. */
+static inline mn__msg *mn__msg_alloc(mn_runtime *rt, mn__worker *w,
+				     size_t total)
+{
+	return mn__msg_get(w ? &w->pool : NULL, &rt->depot, total);
+}
+/* Release a message: to w's pool (w the calling worker; its overflow to
+ * the depot) or to free() (w NULL). */
+static inline void mn__msg_free(mn__worker *w, mn__msg *m)
+{
+	if (w)
+		mn__msg_put(&w->pool, &w->rt->depot, m);
+	else
+		mn__msg_put(NULL, NULL, m);
+}
 
 /* Bump a single-writer counter (owner thread only). */
 static inline void mn__count(_Atomic uint64_t *c, uint64_t n)
