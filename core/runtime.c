@@ -10,6 +10,18 @@
  *   5. push it into the mailbox (still under the shard lock: M5);
  *   6. unlock, and if the push found the mailbox idle, schedule the actor
  *      (M1): on the sending worker's own run queue, or the inject queue.
+ *
+ * The send cache: actors of volatile kinds are never evicted, so they
+ * leave the registry only at close, after every worker has stopped and
+ * every admitted outside send has returned. M5 (push under the shard lock)
+ * guards against eviction only, so a thread that has resolved such an
+ * actor may push into it again without the registry: each worker and each
+ * outside thread remembers the last volatile actor it sent to (its kind,
+ * address hash and record), and a send to the same address skips steps
+ * 2-3 and the lock. The key is compared in the record (immutable after
+ * creation). Persistent kinds, and spawns (which must see whether the
+ * actor exists), always take the registry path. With many senders and one
+ * receiver this removes the one shard lock they all spun on.
  */
 #include <sched.h>
 #include <stdlib.h>
@@ -27,6 +39,12 @@
 
 /* The worker this thread is, if it is one (set by worker_main). */
 extern _Thread_local mn__worker *mn__tls_worker;
+
+/* Runtime generations (mn_runtime.gen): 0 is never used. */
+static _Atomic uint64_t next_gen = 1;
+
+/* The send cache of a thread that is not a worker (owner-only). */
+static _Thread_local mn__sendcache tls_sendcache;
 
 const char *mn_errdetail(void)
 {
@@ -61,6 +79,7 @@ int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
 	if (!rt)
 		return MN_ENOMEM;
 	memset(rt, 0, sizeof *rt);
+	rt->gen = atomic_fetch_add_explicit(&next_gen, 1, memory_order_relaxed);
 	rt->nworkers = o.workers;
 	rt->max_payload = o.max_payload;
 	rt->workers = aligned_alloc(
@@ -405,6 +424,35 @@ static mn__actor *actor_new(mn__shard *s, const mn_kind *kind, uint64_t hash,
 	return a;
 }
 
+/* D1: a message is counted as sent before its push (unless its sender
+ * counted it). */
+static inline void count_sent(mn_runtime *rt, mn__worker *w,
+			      const mn__sendx *x)
+{
+	if (x->counted)
+		return;
+	if (w)
+		mn__count(&w->n_sent, 1);
+	else
+		atomic_fetch_add_explicit(&rt->ext_sent, 1,
+					  memory_order_release);
+}
+
+/* The calling thread's send cache holding the actor of this address, or
+ * NULL (see "the send cache" above). */
+static mn__actor *sendcache_find(const mn__sendcache *c, mn_runtime *rt,
+				 const mn_kind *kind, uint64_t h,
+				 const void *key, size_t key_len)
+{
+	/* The hash first: it tells a miss in one compare. */
+	if (c->hash != h || c->gen != rt->gen || c->kind != kind)
+		return NULL;
+	mn__actor *a = c->actor;
+	if (a->key_len != key_len || memcmp(a->key, key, key_len) != 0)
+		return NULL;
+	return a;
+}
+
 /*
  * Deliver one message (steps 1-6 above). w is the sending worker or NULL
  * (outside, or the writer thread); from is the sending actor or NULL; x
@@ -440,6 +488,17 @@ int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 		memcpy(m->data + len, skey, skl);
 
 	uint64_t h = mn__hash(kind->idx, key, key_len);
+	mn__sendcache *cache = NULL;
+	if (!kind->persistent && !(mflags & MN__MSG_SPAWN)) {
+		cache = w ? &w->sendcache : &tls_sendcache;
+		if ((a = sendcache_find(cache, rt, kind, h, key, key_len))) {
+			/* No lock: a volatile actor stays until close. */
+			count_sent(rt, w, x);
+			if (mn__mb_push(a, m))
+				mn__sched_submit(rt, w, a);
+			return 0;
+		}
+	}
 	mn__shard *s = mn__reg_shard(&rt->reg, h);
 	mn__reg_lock(s);
 	a = mn__reg_find(s, h, kind->idx, key, key_len);
@@ -464,16 +523,12 @@ int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 		rc = MN_EEXIST;
 		goto err_unlock;
 	}
-	/* D1: counted before the push (unless the sender did). */
-	if (x->counted)
-		;
-	else if (w)
-		mn__count(&w->n_sent, 1);
-	else
-		atomic_fetch_add_explicit(&rt->ext_sent, 1,
-					  memory_order_release);
+	count_sent(rt, w, x);
 	bool sched = mn__mb_push(a, m);
 	mn__reg_unlock(s);
+	if (cache)
+		*cache = (mn__sendcache){
+			.gen = rt->gen, .kind = kind, .hash = h, .actor = a};
 	if (sched)
 		mn__sched_submit(rt, w, a);
 	return 0;

@@ -72,6 +72,17 @@ typedef struct mn__runq {
 } mn__runq;
 
 
+/* The last actor of a volatile kind a thread sent to (runtime.c, "the send
+ * cache"): owner-only, one per worker and one per outside thread. Valid
+ * while gen is its runtime's generation: volatile actors never leave the
+ * registry while their runtime is open. */
+typedef struct mn__sendcache {
+	uint64_t gen;         /* mn_runtime.gen when filled; 0: empty */
+	const mn_kind *kind;
+	uint64_t hash;
+	mn__actor *actor;
+} mn__sendcache;
+
 typedef struct mn__worker {
 	/* Owner-only (the worker thread), set before it starts. */
 	mn_runtime *rt;
@@ -82,6 +93,7 @@ typedef struct mn__worker {
 	mn_ctx ctx;
 	mn__msgpool pool;
 	struct mn__codec *codec; /* for replay (persistent runtimes) */
+	mn__sendcache sendcache; /* last volatile actor this worker sent to */
 
 	/* Counters: written only by the owner thread (relaxed load, release
 	 * store: no read-modify-write needed with one writer), read by any
@@ -100,7 +112,10 @@ typedef struct mn__worker {
 } mn__worker;
 
 struct mn_runtime {
-	/* Immutable after mn_runtime_open. */
+	/* Immutable after mn_runtime_open. gen: unique per runtime opened in
+	 * this process (send caches tell runtimes apart by it, not by
+	 * address). */
+	uint64_t gen;
 	unsigned nworkers;
 	size_t max_payload;
 	mn__worker *workers;
