@@ -93,8 +93,9 @@ int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
 	pthread_mutex_init(&rt->kinds_mu, NULL);
 	pthread_mutex_init(&rt->sleep_mu, NULL);
 	pthread_cond_init(&rt->sleep_cv, NULL);
-	mn__runq_init(&rt->inject);
 	mn__msgdepot_init(&rt->depot);
+	if ((rc = mn__injectq_init(&rt->inject)))
+		goto err_destroy;
 	for (unsigned i = 0; i < o.workers; i++) {
 		mn__worker *w = &rt->workers[i];
 		w->rt = rt;
@@ -125,7 +126,7 @@ int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
 err_destroy:
 	for (unsigned i = 0; i < o.workers; i++)
 		mn__runq_destroy(&rt->workers[i].q);
-	mn__runq_destroy(&rt->inject);
+	mn__injectq_destroy(&rt->inject);
 	pthread_cond_destroy(&rt->sleep_cv);
 	pthread_mutex_destroy(&rt->sleep_mu);
 	pthread_mutex_destroy(&rt->kinds_mu);
@@ -179,7 +180,7 @@ void mn_runtime_close(mn_runtime *rt)
 
 	mn__actor *a = mn__reg_take_all(&rt->reg);
 	while (a) {
-		mn__actor *next = a->rq_next;
+		mn__actor *next = mn__rq_next(a);
 		actor_destroy(rt, a);
 		a = next;
 	}
@@ -188,7 +189,7 @@ void mn_runtime_close(mn_runtime *rt)
 		mn__msgpool_clear(&rt->workers[i].pool);
 		mn__buf_free(&rt->workers[i].ctx.pending);
 	}
-	mn__runq_destroy(&rt->inject);
+	mn__injectq_destroy(&rt->inject);
 	mn__msgdepot_clear(&rt->depot);
 	/* The closing thread's outside cache: buffers it took from this
 	 * runtime's depot (any other thread's cache goes at its exit). */
@@ -407,7 +408,7 @@ static mn__actor *actor_new(mn__shard *s, const mn_kind *kind, uint64_t hash,
 	a->key_len = (uint8_t)key_len;
 	a->kind_idx = kind->idx;
 	a->hash = (uint32_t)hash;
-	a->rq_next = NULL;
+	atomic_init(&a->rq_next, NULL);
 	if (kind->persistent) {
 		mn__actor_p *ap = mn__ap(a);
 		ap->id = 0;

@@ -72,6 +72,22 @@ typedef struct mn__runq {
 } mn__runq;
 
 
+/* The inject queue: actors scheduled from outside the workers. A
+ * lock-free multi-producer queue (sched.c, I1-I3): producers (any thread)
+ * touch only tail; consumers (workers) take turns under cmu, acquired with
+ * a try-lock, and own head. The stub is a separately allocated record (a
+ * struct with a flexible array cannot be a member). */
+typedef struct mn__injectq {
+	/* Producers: one atomic exchange each (acq_rel). Read by sleeping
+	 * workers as a hint (seq_cst fence first, S1). */
+	alignas(64) _Atomic(mn__actor *) tail;
+	/* Consumers: head is written under cmu (relaxed) and read without it
+	 * as a hint. */
+	alignas(64) mn__lock cmu;
+	_Atomic(mn__actor *) head;
+	mn__actor *stub; /* immutable after init */
+} mn__injectq;
+
 /* The last actor of a volatile kind a thread sent to (runtime.c, "the send
  * cache"): owner-only, one per worker and one per outside thread. Valid
  * while gen is its runtime's generation: volatile actors never leave the
@@ -137,8 +153,8 @@ struct mn_runtime {
 	_Atomic uint64_t ext_sent;
 	_Atomic uint64_t ext_errors; /* init errors of explicit spawns etc. */
 
-	/* Actors scheduled from outside any worker. */
-	alignas(64) mn__runq inject;
+	/* Actors scheduled from outside any worker (sched.c, I1-I3). */
+	mn__injectq inject;
 
 	/* Message buffers the workers' pools overflowed, for outside
 	 * threads (msgpool.h, Q1-Q3): its own cache lines. */
@@ -171,6 +187,10 @@ void mn__sched_stop(mn_runtime *rt);
 void mn__sched_submit(mn_runtime *rt, mn__worker *w, mn__actor *a);
 void mn__runq_init(mn__runq *q);
 void mn__runq_destroy(mn__runq *q);
+/* An empty inject queue; MN_ENOMEM if its stub cannot be allocated. */
+int mn__injectq_init(mn__injectq *q);
+/* Free the stub (NULL-tolerant: after a failed init too). */
+void mn__injectq_destroy(mn__injectq *q);
 
 /* runtime.c */
 /* Messages sent and not yet done (an estimate: a hint for pacing). */
