@@ -81,14 +81,29 @@ typedef struct mn__actor {
 
 	/* Run-queue link: owned by whoever holds the lock of the run queue the
 	 * actor is in (an actor is in at most one run queue, and only while
-	 * scheduled). Reused to list actors at close. */
-	struct mn__actor *rq_next;
+	 * scheduled); in the inject queue, written once by the producer that
+	 * links the next actor (release) and read by the consumer (acquire),
+	 * see sched.c. Relaxed everywhere else (mn__rq_next). Reused to list
+	 * actors at close. */
+	_Atomic(struct mn__actor *) rq_next;
 
 	unsigned char key[]; /* key_len bytes */
 } mn__actor;
 
 _Static_assert(offsetof(mn__actor, key) == 48,
 	       "actor record header grew: update docs/architecture.md");
+
+/* The run-queue link, where a lock (or single ownership) orders it. */
+static inline mn__actor *mn__rq_next(const mn__actor *a)
+{
+	return atomic_load_explicit(&((mn__actor *)a)->rq_next,
+				    memory_order_relaxed);
+}
+
+static inline void mn__rq_set_next(mn__actor *a, mn__actor *next)
+{
+	atomic_store_explicit(&a->rq_next, next, memory_order_relaxed);
+}
 
 /*
  * The persistence prefix: actors of persistent kinds carry these fields in

@@ -12,6 +12,7 @@
 
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #define MN__LOCK_SPINS 64
 
@@ -48,6 +49,14 @@ static inline void mn__lock_acquire(mn__lock *l)
 				sched_yield();
 		}
 	}
+}
+
+/* Take the lock if it is free; true on success. */
+static inline bool mn__lock_try(mn__lock *l)
+{
+	/* acquire: pairs with the release in mn__lock_release. */
+	return !atomic_load_explicit(&l->held, memory_order_relaxed) &&
+	       !atomic_exchange_explicit(&l->held, 1, memory_order_acquire);
 }
 
 static inline void mn__lock_release(mn__lock *l)

@@ -23,10 +23,13 @@
  *      freed when the tail moves past it or when mark_empty swaps it for
  *      the stub, so an idle actor holds no message memory. Violation: a
  *      message buffer per idle actor.
- *  M5  Producers push while holding the actor's registry shard lock, so
- *      that whoever holds that lock and sees the head marked knows no push
- *      is in progress (the basis for eviction). Violation: a push into a
- *      freed actor.
+ *  M5  Producers push into an actor of a persistent kind while holding
+ *      its registry shard lock, so that whoever holds that lock and sees
+ *      the head marked knows no push is in progress (the basis for
+ *      eviction). Actors of volatile kinds are never evicted (they leave
+ *      the registry only at close, when no thread sends any more), so a
+ *      sender that resolved one earlier may push without the lock (the
+ *      send cache, runtime.c). Violation: a push into a freed actor.
  */
 #ifndef MN_CORE_MAILBOX_H
 #define MN_CORE_MAILBOX_H
@@ -46,7 +49,7 @@ static inline void mn__mb_init(mn__actor *a)
 }
 
 /*
- * Append m (any thread, shard lock held: M5). Returns true when the mailbox
+ * Append m (any thread; shard lock held for persistent kinds: M5). Returns true when the mailbox
  * was empty and unscheduled: the caller now owns scheduling the actor (M1).
  */
 static inline bool mn__mb_push(mn__actor *a, mn__msg *m)

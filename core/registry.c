@@ -272,14 +272,14 @@ mn__actor *mn__reg_take_all(mn__registry *reg)
 		for (size_t j = from0; s->tab[0] && j < s->nslots[0]; j++) {
 			if (s->tab[0][j]) {
 				mn__actor *a = slot_actor(s->tab[0][j]);
-				a->rq_next = list;
+				mn__rq_set_next(a, list);
 				list = a;
 			}
 		}
 		for (size_t j = 0; s->tab[1] && j < s->nslots[1]; j++) {
 			if (s->tab[1][j]) {
 				mn__actor *a = slot_actor(s->tab[1][j]);
-				a->rq_next = list;
+				mn__rq_set_next(a, list);
 				list = a;
 			}
 		}

@@ -17,7 +17,9 @@
  *
  * Locking: callers lock the shard (mn__reg_lock) around find/insert and
  * around the mailbox push that follows a find, so that an actor cannot leave
- * the registry while a message is being pushed into it (mailbox.h, M5).
+ * the registry while a message is being pushed into it (mailbox.h, M5;
+ * volatile actors, which never leave before close, may also be pushed into
+ * through a sender's cache without the lock).
  */
 #ifndef MN_CORE_REGISTRY_H
 #define MN_CORE_REGISTRY_H

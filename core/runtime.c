@@ -10,6 +10,18 @@
  *   5. push it into the mailbox (still under the shard lock: M5);
  *   6. unlock, and if the push found the mailbox idle, schedule the actor
  *      (M1): on the sending worker's own run queue, or the inject queue.
+ *
+ * The send cache: actors of volatile kinds are never evicted, so they
+ * leave the registry only at close, after every worker has stopped and
+ * every admitted outside send has returned. M5 (push under the shard lock)
+ * guards against eviction only, so a thread that has resolved such an
+ * actor may push into it again without the registry: each worker and each
+ * outside thread remembers the last volatile actor it sent to (its kind,
+ * address hash and record), and a send to the same address skips steps
+ * 2-3 and the lock. The key is compared in the record (immutable after
+ * creation). Persistent kinds, and spawns (which must see whether the
+ * actor exists), always take the registry path. With many senders and one
+ * receiver this removes the one shard lock they all spun on.
  */
 #include <sched.h>
 #include <stdlib.h>
@@ -28,63 +40,11 @@
 /* The worker this thread is, if it is one (set by worker_main). */
 extern _Thread_local mn__worker *mn__tls_worker;
 
-mn__msg *mn__msg_alloc(mn__worker *w, size_t total)
-{
-	mn__msg *m;
-	unsigned c = 0;
+/* Runtime generations (mn_runtime.gen): 0 is never used. */
+static _Atomic uint64_t next_gen = 1;
 
-	while (c < MN__MSG_CLASSES && total > MN__MSG_CLASS_SIZE(c))
-		c++;
-	if (c == MN__MSG_CLASSES) {
-		m = malloc(total);
-		if (m)
-			m->size_class = MN__MSG_UNPOOLED;
-		return m;
-	}
-	if (w && (m = w->pool.free[c]) != NULL) {
-		w->pool.free[c] = (mn__msg *)atomic_load_explicit(
-			&m->node.next, memory_order_relaxed);
-		w->pool.n[c]--;
-		return m;
-	}
-	m = malloc(MN__MSG_CLASS_SIZE(c));
-	if (m)
-		m->size_class = (uint8_t)c;
-	return m;
-}
-
-void mn__msg_free(mn__worker *w, mn__msg *m)
-{
-	unsigned c = m->size_class;
-
-	if (w && c != MN__MSG_UNPOOLED &&
-	    w->pool.n[c] < MN__POOL_BYTES / MN__MSG_CLASS_SIZE(c)) {
-		/* The link field is free again: reuse it for the list
-		 * (owner-only, so a relaxed store is enough). */
-		atomic_store_explicit(&m->node.next,
-				      (mn__mnode *)w->pool.free[c],
-				      memory_order_relaxed);
-		w->pool.free[c] = m;
-		w->pool.n[c]++;
-		return;
-	}
-	free(m);
-}
-
-void mn__msgpool_clear(mn__msgpool *p)
-{
-	for (unsigned c = 0; c < MN__MSG_CLASSES; c++) {
-		mn__msg *m = p->free[c];
-		while (m) {
-			mn__msg *next = (mn__msg *)atomic_load_explicit(
-				&m->node.next, memory_order_relaxed);
-			free(m);
-			m = next;
-		}
-		p->free[c] = NULL;
-		p->n[c] = 0;
-	}
-}
+/* The send cache of a thread that is not a worker (owner-only). */
+static _Thread_local mn__sendcache tls_sendcache;
 
 const char *mn_errdetail(void)
 {
@@ -119,6 +79,7 @@ int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
 	if (!rt)
 		return MN_ENOMEM;
 	memset(rt, 0, sizeof *rt);
+	rt->gen = atomic_fetch_add_explicit(&next_gen, 1, memory_order_relaxed);
 	rt->nworkers = o.workers;
 	rt->max_payload = o.max_payload;
 	rt->workers = aligned_alloc(
@@ -132,7 +93,9 @@ int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
 	pthread_mutex_init(&rt->kinds_mu, NULL);
 	pthread_mutex_init(&rt->sleep_mu, NULL);
 	pthread_cond_init(&rt->sleep_cv, NULL);
-	mn__runq_init(&rt->inject);
+	mn__msgdepot_init(&rt->depot);
+	if ((rc = mn__injectq_init(&rt->inject)))
+		goto err_destroy;
 	for (unsigned i = 0; i < o.workers; i++) {
 		mn__worker *w = &rt->workers[i];
 		w->rt = rt;
@@ -163,7 +126,7 @@ int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
 err_destroy:
 	for (unsigned i = 0; i < o.workers; i++)
 		mn__runq_destroy(&rt->workers[i].q);
-	mn__runq_destroy(&rt->inject);
+	mn__injectq_destroy(&rt->inject);
 	pthread_cond_destroy(&rt->sleep_cv);
 	pthread_mutex_destroy(&rt->sleep_mu);
 	pthread_mutex_destroy(&rt->kinds_mu);
@@ -217,7 +180,7 @@ void mn_runtime_close(mn_runtime *rt)
 
 	mn__actor *a = mn__reg_take_all(&rt->reg);
 	while (a) {
-		mn__actor *next = a->rq_next;
+		mn__actor *next = mn__rq_next(a);
 		actor_destroy(rt, a);
 		a = next;
 	}
@@ -226,7 +189,11 @@ void mn_runtime_close(mn_runtime *rt)
 		mn__msgpool_clear(&rt->workers[i].pool);
 		mn__buf_free(&rt->workers[i].ctx.pending);
 	}
-	mn__runq_destroy(&rt->inject);
+	mn__injectq_destroy(&rt->inject);
+	mn__msgdepot_clear(&rt->depot);
+	/* The closing thread's outside cache: buffers it took from this
+	 * runtime's depot (any other thread's cache goes at its exit). */
+	mn__msgcache_flush();
 	unsigned nk = atomic_load_explicit(&rt->nkinds, memory_order_acquire);
 	for (unsigned i = 0; i < nk; i++)
 		free(rt->kinds[i]);
@@ -441,7 +408,7 @@ static mn__actor *actor_new(mn__shard *s, const mn_kind *kind, uint64_t hash,
 	a->key_len = (uint8_t)key_len;
 	a->kind_idx = kind->idx;
 	a->hash = (uint32_t)hash;
-	a->rq_next = NULL;
+	atomic_init(&a->rq_next, NULL);
 	if (kind->persistent) {
 		mn__actor_p *ap = mn__ap(a);
 		ap->id = 0;
@@ -455,6 +422,35 @@ static mn__actor *actor_new(mn__shard *s, const mn_kind *kind, uint64_t hash,
 		ap->pflags = 0;
 	}
 	memcpy(a->key, key, key_len);
+	return a;
+}
+
+/* D1: a message is counted as sent before its push (unless its sender
+ * counted it). */
+static inline void count_sent(mn_runtime *rt, mn__worker *w,
+			      const mn__sendx *x)
+{
+	if (x->counted)
+		return;
+	if (w)
+		mn__count(&w->n_sent, 1);
+	else
+		atomic_fetch_add_explicit(&rt->ext_sent, 1,
+					  memory_order_release);
+}
+
+/* The calling thread's send cache holding the actor of this address, or
+ * NULL (see "the send cache" above). */
+static mn__actor *sendcache_find(const mn__sendcache *c, mn_runtime *rt,
+				 const mn_kind *kind, uint64_t h,
+				 const void *key, size_t key_len)
+{
+	/* The hash first: it tells a miss in one compare. */
+	if (c->hash != h || c->gen != rt->gen || c->kind != kind)
+		return NULL;
+	mn__actor *a = c->actor;
+	if (a->key_len != key_len || memcmp(a->key, key, key_len) != 0)
+		return NULL;
 	return a;
 }
 
@@ -477,7 +473,7 @@ int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	mn__actor *a;
 	int rc;
 
-	m = mn__msg_alloc(w, sizeof *m + len + skl);
+	m = mn__msg_alloc(rt, w, sizeof *m + len + skl);
 	if (!m)
 		return MN_ENOMEM;
 	m->type = type;
@@ -493,6 +489,17 @@ int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 		memcpy(m->data + len, skey, skl);
 
 	uint64_t h = mn__hash(kind->idx, key, key_len);
+	mn__sendcache *cache = NULL;
+	if (!kind->persistent && !(mflags & MN__MSG_SPAWN)) {
+		cache = w ? &w->sendcache : &tls_sendcache;
+		if ((a = sendcache_find(cache, rt, kind, h, key, key_len))) {
+			/* No lock: a volatile actor stays until close. */
+			count_sent(rt, w, x);
+			if (mn__mb_push(a, m))
+				mn__sched_submit(rt, w, a);
+			return 0;
+		}
+	}
 	mn__shard *s = mn__reg_shard(&rt->reg, h);
 	mn__reg_lock(s);
 	a = mn__reg_find(s, h, kind->idx, key, key_len);
@@ -517,16 +524,12 @@ int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 		rc = MN_EEXIST;
 		goto err_unlock;
 	}
-	/* D1: counted before the push (unless the sender did). */
-	if (x->counted)
-		;
-	else if (w)
-		mn__count(&w->n_sent, 1);
-	else
-		atomic_fetch_add_explicit(&rt->ext_sent, 1,
-					  memory_order_release);
+	count_sent(rt, w, x);
 	bool sched = mn__mb_push(a, m);
 	mn__reg_unlock(s);
+	if (cache)
+		*cache = (mn__sendcache){
+			.gen = rt->gen, .kind = kind, .hash = h, .actor = a};
 	if (sched)
 		mn__sched_submit(rt, w, a);
 	return 0;

@@ -18,6 +18,7 @@
 
 #include "core/actor.h"
 #include "core/lock.h"
+#include "core/msgpool.h"
 #include "storage/buf.h"
 #include "core/registry.h"
 #include "include/mnemo.h"
@@ -70,20 +71,33 @@ typedef struct mn__runq {
 	_Atomic size_t len;
 } mn__runq;
 
-/* Message pool: per-worker free lists of message buffers in a few size
- * classes (total sizes 80 << c: a 48-byte header leaves 32 bytes for the
- * payload and sender key of the smallest). A worker keeps buffers it frees and hands
- * them out to the messages it sends; each list holds at most
- * MN__POOL_BYTES of buffers, the rest goes back to malloc. */
-#define MN__MSG_CLASSES 4
-#define MN__MSG_CLASS_SIZE(c) ((size_t)80 << (c))
-#define MN__MSG_UNPOOLED 0xff
-#define MN__POOL_BYTES (64 * 1024)
 
-typedef struct mn__msgpool {
-	mn__msg *free[MN__MSG_CLASSES];
-	uint32_t n[MN__MSG_CLASSES];
-} mn__msgpool;
+/* The inject queue: actors scheduled from outside the workers. A
+ * lock-free multi-producer queue (sched.c, I1-I3): producers (any thread)
+ * touch only tail; consumers (workers) take turns under cmu, acquired with
+ * a try-lock, and own head. The stub is a separately allocated record (a
+ * struct with a flexible array cannot be a member). */
+typedef struct mn__injectq {
+	/* Producers: one atomic exchange each (acq_rel). Read by sleeping
+	 * workers as a hint (seq_cst fence first, S1). */
+	alignas(64) _Atomic(mn__actor *) tail;
+	/* Consumers: head is written under cmu (relaxed) and read without it
+	 * as a hint. */
+	alignas(64) mn__lock cmu;
+	_Atomic(mn__actor *) head;
+	mn__actor *stub; /* immutable after init */
+} mn__injectq;
+
+/* The last actor of a volatile kind a thread sent to (runtime.c, "the send
+ * cache"): owner-only, one per worker and one per outside thread. Valid
+ * while gen is its runtime's generation: volatile actors never leave the
+ * registry while their runtime is open. */
+typedef struct mn__sendcache {
+	uint64_t gen;         /* mn_runtime.gen when filled; 0: empty */
+	const mn_kind *kind;
+	uint64_t hash;
+	mn__actor *actor;
+} mn__sendcache;
 
 typedef struct mn__worker {
 	/* Owner-only (the worker thread), set before it starts. */
@@ -95,6 +109,7 @@ typedef struct mn__worker {
 	mn_ctx ctx;
 	mn__msgpool pool;
 	struct mn__codec *codec; /* for replay (persistent runtimes) */
+	mn__sendcache sendcache; /* last volatile actor this worker sent to */
 
 	/* Counters: written only by the owner thread (relaxed load, release
 	 * store: no read-modify-write needed with one writer), read by any
@@ -113,7 +128,10 @@ typedef struct mn__worker {
 } mn__worker;
 
 struct mn_runtime {
-	/* Immutable after mn_runtime_open. */
+	/* Immutable after mn_runtime_open. gen: unique per runtime opened in
+	 * this process (send caches tell runtimes apart by it, not by
+	 * address). */
+	uint64_t gen;
 	unsigned nworkers;
 	size_t max_payload;
 	mn__worker *workers;
@@ -135,8 +153,12 @@ struct mn_runtime {
 	_Atomic uint64_t ext_sent;
 	_Atomic uint64_t ext_errors; /* init errors of explicit spawns etc. */
 
-	/* Actors scheduled from outside any worker. */
-	alignas(64) mn__runq inject;
+	/* Actors scheduled from outside any worker (sched.c, I1-I3). */
+	mn__injectq inject;
+
+	/* Message buffers the workers' pools overflowed, for outside
+	 * threads (msgpool.h, Q1-Q3): its own cache lines. */
+	mn__msgdepot depot;
 
 	/* Sleeping workers (docs/architecture.md S1-S3). nsleeping: RMW
 	 * seq_cst under sleep_mu, read by wakers after a seq_cst fence.
@@ -165,6 +187,10 @@ void mn__sched_stop(mn_runtime *rt);
 void mn__sched_submit(mn_runtime *rt, mn__worker *w, mn__actor *a);
 void mn__runq_init(mn__runq *q);
 void mn__runq_destroy(mn__runq *q);
+/* An empty inject queue; MN_ENOMEM if its stub cannot be allocated. */
+int mn__injectq_init(mn__injectq *q);
+/* Free the stub (NULL-tolerant: after a failed init too). */
+void mn__injectq_destroy(mn__injectq *q);
 
 /* runtime.c */
 /* Messages sent and not yet done (an estimate: a hint for pacing). */
@@ -189,14 +215,23 @@ int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	     const mn__sendx *x);
 int mn__check_send(mn_runtime *rt, const mn_kind *kind, const void *key,
 		   size_t key_len, const void *payload, size_t len);
-/* A message buffer of total bytes (header included), from w's pool when w
- * is not NULL. Returns NULL when out of memory. */
-mn__msg *mn__msg_alloc(mn__worker *w, size_t total);
-/* Release a message: to w's pool (w the calling worker) or to malloc (w
- * NULL). */
-void mn__msg_free(mn__worker *w, mn__msg *m);
-/* Free every buffer in a pool. */
-void mn__msgpool_clear(mn__msgpool *p);
+/* A message buffer of total bytes (header included): from w's pool when w
+ * (the calling worker) is not NULL, else from the calling thread's outside
+ * cache and rt's depot (msgpool.h). Returns NULL when out of memory. */
+static inline mn__msg *mn__msg_alloc(mn_runtime *rt, mn__worker *w,
+				     size_t total)
+{
+	return mn__msg_get(w ? &w->pool : NULL, &rt->depot, total);
+}
+/* Release a message: to w's pool (w the calling worker; its overflow to
+ * the depot) or to free() (w NULL). */
+static inline void mn__msg_free(mn__worker *w, mn__msg *m)
+{
+	if (w)
+		mn__msg_put(&w->pool, &w->rt->depot, m);
+	else
+		mn__msg_put(NULL, NULL, m);
+}
 
 /* Bump a single-writer counter (owner thread only). */
 static inline void mn__count(_Atomic uint64_t *c, uint64_t n)

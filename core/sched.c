@@ -9,16 +9,18 @@
  * checks the inject queue (first, every MN__INJECT_EVERY turns, so outside
  * traffic is never starved), and when both are empty steals half of another
  * worker's queue. With nothing anywhere it spins briefly (a message often
- * arrives within microseconds), then sleeps on a condition variable until
- * a submit wakes it.
+ * arrives within microseconds; busy-waiting for the first few microseconds,
+ * then yielding the core between looks), then sleeps on a condition
+ * variable until a submit wakes it.
  *
  * Sleep/wake invariants (docs/architecture.md):
  *  S1  A worker about to sleep increments nsleeping (seq_cst, under
  *      sleep_mu), then issues a seq_cst fence and re-checks every run
- *      queue's length before waiting. A submitter pushes (queue lock),
- *      issues a seq_cst fence, then reads nsleeping. One of the two sees
- *      the other (store-buffering with fences on both sides), so work put
- *      in the inject queue never waits for a sleeping worker.
+ *      queue's length before waiting. A submitter pushes (queue lock, or
+ *      the inject queue's exchange, I3), issues a seq_cst fence, then
+ *      reads nsleeping. One of the two sees the other (store-buffering
+ *      with fences on both sides), so work put in the inject queue never
+ *      waits for a sleeping worker.
  *  S2  A wake hands out a token under sleep_mu; a sleeper consumes one
  *      token, and tokens never exceed sleepers, so wakes are not lost to
  *      spurious returns nor accumulated.
@@ -45,6 +47,13 @@
 #define MN__STEAL_MAX 128
 /* How long an idle worker keeps looking for work before sleeping. */
 #define MN__SPIN_NS 50000
+/* The first part of that spin busy-waits (pause); after it the worker
+ * yields its core between looks. With more runnable threads than cores (an
+ * outside thread sending, plus the workers) a worker spinning on the
+ * sender's core took up to a third of its time: one outside thread's spawn
+ * rate went from 1.36-1.45M/s to 1.77-1.88M/s (medians of 6-8 interleaved
+ * runs, docs/performance.md). */
+#define MN__SPIN_PAUSE_NS 5000
 
 static uint64_t now_ns(void)
 {
@@ -77,10 +86,10 @@ static size_t runq_push(mn__runq *q, mn__actor *a)
 {
 	size_t len;
 
-	a->rq_next = NULL;
+	mn__rq_set_next(a, NULL);
 	mn__lock_acquire(&q->mu);
 	if (q->tail)
-		q->tail->rq_next = a;
+		mn__rq_set_next(q->tail, a);
 	else
 		q->head = a;
 	q->tail = a;
@@ -94,10 +103,10 @@ static size_t runq_push(mn__runq *q, mn__actor *a)
 static void runq_push_list(mn__runq *q, mn__actor *first, mn__actor *last,
 			   size_t n)
 {
-	last->rq_next = NULL;
+	mn__rq_set_next(last, NULL);
 	mn__lock_acquire(&q->mu);
 	if (q->tail)
-		q->tail->rq_next = first;
+		mn__rq_set_next(q->tail, first);
 	else
 		q->head = first;
 	q->tail = last;
@@ -125,11 +134,11 @@ static mn__actor *runq_take(mn__runq *q, size_t max, size_t *n)
 	}
 	first = last = q->head;
 	for (k = 1; k < max && k < len; k++)
-		last = last->rq_next;
-	q->head = last->rq_next;
+		last = mn__rq_next(last);
+	q->head = mn__rq_next(last);
 	if (!q->head)
 		q->tail = NULL;
-	last->rq_next = NULL;
+	mn__rq_set_next(last, NULL);
 	atomic_store_explicit(&q->len, len - k, memory_order_relaxed);
 	mn__lock_release(&q->mu);
 	*n = k;
@@ -142,11 +151,116 @@ static inline mn__actor *runq_pop(mn__runq *q)
 	return runq_take(q, 1, &n);
 }
 
+/* ---- the inject queue ---------------------------------------------------- */
+
+/*
+ * An intrusive multi-producer queue (Vyukov's), linked through rq_next,
+ * with a stub record; consumers are serialised by a try-lock. Before it
+ * was a locked FIFO like the workers' queues, and one outside thread
+ * creating actors spent 13% of its time in that lock (pushing while the
+ * workers popped), then yielded its core when a preempted worker held it.
+ *
+ *  I1  A producer sets its actor's rq_next to NULL, exchanges tail
+ *      (acq_rel) and then links the previous tail to it (release). Between
+ *      the two the queue is "busy": a consumer may see no next actor while
+ *      tail shows one, and must try again later, never conclude "empty".
+ *      Violation: an actor skipped, or read before its link.
+ *  I2  Only the worker holding cmu moves head or re-inserts the stub; an
+ *      actor is returned only once its rq_next is non-NULL or it was the
+ *      last one and the stub was re-inserted behind it, so no producer
+ *      writes its rq_next after it leaves. Violation: a link written into
+ *      an actor already in another queue.
+ *  I3  Emptiness as a hint: non-empty when tail or head is not the stub or
+ *      the stub has a next. A sleeping worker reads it after its seq_cst
+ *      fence (S1) and so sees every push ordered before the submitter's
+ *      fence through tail; the one state where tail is the stub with
+ *      actors queued (a consumer re-inserted the stub behind a racing
+ *      producer) exists only while that consumer is awake with head past
+ *      the stub, so it takes them. Violation: a lost wake-up.
+ */
+int mn__injectq_init(mn__injectq *q)
+{
+	q->stub = calloc(1, sizeof *q->stub);
+	if (!q->stub)
+		return MN_ENOMEM;
+	atomic_init(&q->stub->rq_next, NULL);
+	atomic_init(&q->tail, q->stub);
+	atomic_init(&q->head, q->stub);
+	mn__lock_init(&q->cmu);
+	return 0;
+}
+
+void mn__injectq_destroy(mn__injectq *q)
+{
+	free(q->stub);
+	q->stub = NULL;
+}
+
+/* I1. Any thread. */
+static void inject_push(mn__injectq *q, mn__actor *a)
+{
+	mn__rq_set_next(a, NULL);
+	/* acq_rel: release orders the NULL link before the actor is
+	 * reachable; acquire pairs with the previous producer's exchange. */
+	mn__actor *prev = atomic_exchange_explicit(&q->tail, a,
+						   memory_order_acq_rel);
+	/* release: pairs with the consumer's acquire load of rq_next. */
+	atomic_store_explicit(&prev->rq_next, a, memory_order_release);
+}
+
+/* I3: a hint, no lock. */
+static inline bool inject_nonempty(mn__injectq *q)
+{
+	mn__actor *stub = q->stub;
+	return atomic_load_explicit(&q->head, memory_order_relaxed) != stub ||
+	       atomic_load_explicit(&stub->rq_next, memory_order_relaxed) ||
+	       atomic_load_explicit(&q->tail, memory_order_relaxed) != stub;
+}
+
+/* The next actor, or NULL (empty, busy, or another worker consuming). */
+static mn__actor *inject_pop(mn__injectq *q)
+{
+	mn__actor *stub = q->stub, *head, *next;
+
+	if (!inject_nonempty(q) || !mn__lock_try(&q->cmu))
+		return NULL;
+	head = atomic_load_explicit(&q->head, memory_order_relaxed);
+	/* acquire (here and below): pairs with the release link in
+	 * inject_push. */
+	next = atomic_load_explicit(&head->rq_next, memory_order_acquire);
+	if (head == stub) {
+		if (!next)
+			goto out_none;
+		head = next;
+		atomic_store_explicit(&q->head, head, memory_order_relaxed);
+		next = atomic_load_explicit(&head->rq_next,
+					    memory_order_acquire);
+	}
+	if (next)
+		goto out_take;
+	/* head is the last linked actor: if it is also the tail, put the
+	 * stub behind it so that it can leave (I2); otherwise a producer is
+	 * between its exchange and its link (I1). */
+	if (atomic_load_explicit(&q->tail, memory_order_acquire) != head)
+		goto out_none;
+	inject_push(q, stub);
+	next = atomic_load_explicit(&head->rq_next, memory_order_acquire);
+	if (!next)
+		goto out_none;
+out_take:
+	atomic_store_explicit(&q->head, next, memory_order_relaxed);
+	mn__lock_release(&q->cmu);
+	return head;
+out_none:
+	mn__lock_release(&q->cmu);
+	return NULL;
+}
+
 /* ---- sleeping and waking ------------------------------------------------ */
 
 static bool any_work(mn_runtime *rt)
 {
-	if (runq_len_hint(&rt->inject))
+	if (inject_nonempty(&rt->inject))
 		return true;
 	for (unsigned i = 0; i < rt->nworkers; i++)
 		if (runq_len_hint(&rt->workers[i].q))
@@ -221,7 +335,7 @@ void mn__sched_submit(mn_runtime *rt, mn__worker *w, mn__actor *a)
 		if (runq_push(&w->q, a) > 0)
 			wake_one(rt);
 	} else {
-		runq_push(&rt->inject, a);
+		inject_push(&rt->inject, a);
 		wake_one(rt);
 	}
 }
@@ -259,10 +373,11 @@ static mn__actor *steal(mn__worker *w)
 			continue;
 		mn__count(&w->n_steals, got);
 		if (got > 1) {
-			mn__actor *last = first->rq_next;
-			while (last->rq_next)
-				last = last->rq_next;
-			runq_push_list(&w->q, first->rq_next, last, got - 1);
+			mn__actor *last = mn__rq_next(first);
+			while (mn__rq_next(last))
+				last = mn__rq_next(last);
+			runq_push_list(&w->q, mn__rq_next(first), last,
+				       got - 1);
 		}
 		return first;
 	}
@@ -274,11 +389,11 @@ static mn__actor *find_work(mn__worker *w)
 	mn_runtime *rt = w->rt;
 	mn__actor *a;
 
-	if (++w->tick % MN__INJECT_EVERY == 0 && (a = runq_pop(&rt->inject)))
+	if (++w->tick % MN__INJECT_EVERY == 0 && (a = inject_pop(&rt->inject)))
 		return a;
 	if ((a = runq_pop(&w->q)))
 		return a;
-	if ((a = runq_pop(&rt->inject)))
+	if ((a = inject_pop(&rt->inject)))
 		return a;
 	return steal(w);
 }
@@ -401,12 +516,19 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		/* Spin a little before sleeping: in message-passing
-		 * workloads the next actor is usually microseconds away. */
-		uint64_t until = now_ns() + MN__SPIN_NS;
-		while (!(a = find_work(w)) && now_ns() < until &&
-		       !atomic_load_explicit(&rt->stop, memory_order_acquire))
-			for (int i = 0; i < 32; i++)
-				mn__cpu_relax();
+		 * workloads the next actor is usually microseconds away.
+		 * Busy-wait first, then yield between looks so that a
+		 * thread sharing this core (the sender) can run. */
+		uint64_t t0 = now_ns(), t;
+		while (!(a = find_work(w)) &&
+		       (t = now_ns()) < t0 + MN__SPIN_NS &&
+		       !atomic_load_explicit(&rt->stop, memory_order_acquire)) {
+			if (t > t0 + MN__SPIN_PAUSE_NS)
+				sched_yield();
+			else
+				for (int i = 0; i < 32; i++)
+					mn__cpu_relax();
+		}
 		if (a) {
 			run_turn(w, a);
 			continue;
