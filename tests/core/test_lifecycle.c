@@ -14,6 +14,7 @@
  *     sending to each other (mn_ctx_send, mn_ctx_reply), while mn_send,
  *     from outside or from inside a handler, fails with MN_ECLOSED.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,6 +336,117 @@ static void test_open_close_cycles(void **state)
 	mn_runtime_close(rt);
 }
 
+/* The send cache (core/runtime.c) remembers the last volatile actor a
+ * thread sent to. Two runtimes open at once with the same kind name and
+ * key, sent to alternately, and runtimes closed and reopened with the same
+ * address: each message reaches its own runtime's actor (ASan would see a
+ * cached record of a closed runtime being used). */
+static void test_send_cache_across_runtimes(void **state)
+{
+	(void)state;
+	static mt_counts c1, c2;
+	unsigned char key[MT_KEY_LEN];
+	mt_key_put(key, 7);
+	for (unsigned round = 0; round < 6; round++) {
+		mt_counts_reset(&c1);
+		mt_counts_reset(&c2);
+		mn_runtime *r1 = mt_open(1 + round % 2, 0);
+		mn_runtime *r2 = mt_open(2, 0);
+		mn_kind_def d1 = mt_counting_kind("same", &c1);
+		mn_kind_def d2 = mt_counting_kind("same", &c2);
+		mn_kind *k1 = mt_register(r1, &d1), *k2 = mt_register(r2, &d2);
+		for (unsigned j = 0; j < 300; j++) {
+			uint64_t v = j;
+			if (j % 3 == 2)
+				assert_rc(mn_send(r2, k2, key, sizeof key, 0,
+						  &v, sizeof v),
+					  0);
+			else
+				assert_rc(mn_send(r1, k1, key, sizeof key, 0,
+						  &v, sizeof v),
+					  0);
+		}
+		mt_drain(r1);
+		mt_drain(r2);
+		assert_int_equal(atomic_load(&c1.handles), 200);
+		assert_int_equal(atomic_load(&c2.handles), 100);
+		assert_int_equal(atomic_load(&c1.inits), 1);
+		assert_int_equal(atomic_load(&c2.inits), 1);
+		/* Close one, keep sending to the other from this thread. */
+		mn_runtime_close(r1);
+		for (unsigned j = 0; j < 50; j++)
+			assert_rc(mn_send(r2, k2, key, sizeof key, 0, &j,
+					  sizeof j),
+				  0);
+		mt_drain(r2);
+		assert_int_equal(atomic_load(&c2.handles), 150);
+		mn_runtime_close(r2);
+		mt_assert_no_failures();
+	}
+}
+
+/* An outside thread keeps a cache of message buffers (core/msgpool.c):
+ * one that sends, outlives the runtime's close, then exits (its cache is
+ * released at close or at exit, whichever the code picks, never twice). */
+typedef struct outlive {
+	mn_runtime *rt;
+	mn_kind *k;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stage; /* 1: sent; 2: runtime closed */
+} outlive;
+
+static void *outlive_main(void *arg)
+{
+	outlive *o = arg;
+	unsigned char key[MT_KEY_LEN];
+	char payload[600] = {0};
+	for (unsigned j = 0; j < 500; j++) {
+		mt_key_put(key, j % 5);
+		MT_CHECK(mn_send(o->rt, o->k, key, sizeof key, 0, payload,
+				 1 + j % sizeof payload) == 0);
+	}
+	pthread_mutex_lock(&o->mu);
+	o->stage = 1;
+	pthread_cond_broadcast(&o->cv);
+	while (o->stage != 2)
+		pthread_cond_wait(&o->cv, &o->mu);
+	pthread_mutex_unlock(&o->mu);
+	return NULL;
+}
+
+static void test_outside_thread_outlives_runtime(void **state)
+{
+	(void)state;
+	static mt_counts c;
+	for (unsigned round = 0; round < 4; round++) {
+		outlive o = {.stage = 0};
+		pthread_t t;
+		mt_counts_reset(&c);
+		pthread_mutex_init(&o.mu, NULL);
+		pthread_cond_init(&o.cv, NULL);
+		o.rt = mt_open(2, 0);
+		mn_kind_def d = mt_counting_kind("outlive", &c);
+		o.k = mt_register(o.rt, &d);
+		assert_int_equal(pthread_create(&t, NULL, outlive_main, &o), 0);
+		pthread_mutex_lock(&o.mu);
+		while (o.stage != 1)
+			pthread_cond_wait(&o.cv, &o.mu);
+		pthread_mutex_unlock(&o.mu);
+		mt_drain(o.rt);
+		assert_int_equal(atomic_load(&c.handles), 500);
+		mn_runtime_close(o.rt);
+		pthread_mutex_lock(&o.mu);
+		o.stage = 2;
+		pthread_cond_broadcast(&o.cv);
+		pthread_mutex_unlock(&o.mu);
+		assert_int_equal(pthread_join(t, NULL), 0);
+		pthread_cond_destroy(&o.cv);
+		pthread_mutex_destroy(&o.mu);
+		mt_assert_no_failures();
+	}
+}
+
 static void test_default_workers(void **state)
 {
 	(void)state;
@@ -524,6 +636,9 @@ int main(void)
 	    cmocka_unit_test_setup(test_concurrent_drains, mt_setup),
 	    cmocka_unit_test_setup(test_close_with_pending, mt_setup),
 	    cmocka_unit_test_setup(test_open_close_cycles, mt_setup),
+	    cmocka_unit_test_setup(test_send_cache_across_runtimes, mt_setup),
+	    cmocka_unit_test_setup(test_outside_thread_outlives_runtime,
+				   mt_setup),
 	    cmocka_unit_test_setup(test_default_workers, mt_setup),
 	    cmocka_unit_test_setup(test_max_workers, mt_setup),
 	    cmocka_unit_test_setup(test_shutdown_handles_queued, mt_setup),
