@@ -805,6 +805,9 @@ int mn__store_open(const char *path, const mn__store_opts *opts,
 	int dead = 0;
 	mdb_reader_check(s->env, &dead);
 
+	int attempts = 0;
+retry:
+	last_mdb_rc = 0;
 	if ((rc = txn_begin(s, !o.read_only, &txn))) {
 		rc = mdb_fail(s, rc, "beginning the open transaction");
 		goto err_free;
@@ -845,7 +848,7 @@ int mn__store_open(const char *path, const mn__store_opts *opts,
 			goto err_abort;
 		if ((rc = txn_commit(s, txn))) {
 			rc = mdb_fail(s, rc, "committing the open transaction");
-			goto err_free;
+			goto err_grow;
 		}
 	} else {
 		if ((rc = repair_heads(s, txn, &info)))
@@ -865,6 +868,18 @@ int mn__store_open(const char *path, const mn__store_opts *opts,
 
 err_abort:
 	txn_abort(s, txn);
+err_grow:
+	/* Repairing heads after a crash rewrites up to a checkpoint interval
+	 * of actor records: a map the crashed process had nearly filled may
+	 * not hold them. Grow it and run the open transaction again (the
+	 * aborted one changed nothing). */
+	if (!o.read_only && last_mdb_rc == MDB_MAP_FULL && attempts++ < 16 &&
+	    grow_map(s) == 0) {
+		info = (mn__store_info){0};
+		qlast = 0;
+		s->no_quarantine = false;
+		goto retry;
+	}
 err_free:
 	mn__store_close(s);
 	return rc;
