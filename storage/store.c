@@ -283,7 +283,21 @@ static int put_msg(const mn__store *s, MDB_txn *txn, int db, MDB_val *key,
 typedef struct arena {
 	unsigned char *buf;
 	size_t cap, used;
+	/* Allocations that did not fit (each a malloc with a 16-byte header
+	 * linking it here): freed at the next reset, since callers drop
+	 * arena-decoded records without freeing them. */
+	unsigned char *spill;
 } arena;
+
+static void arena_spill_free(arena *a)
+{
+	while (a->spill) {
+		unsigned char *next;
+		memcpy(&next, a->spill, sizeof next);
+		free(a->spill);
+		a->spill = next;
+	}
+}
 
 static _Thread_local arena tl_arena;
 
@@ -295,6 +309,7 @@ static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
 static void arena_release(void *p)
 {
 	arena *a = p;
+	arena_spill_free(a);
 	free(a->buf);
 	a->buf = NULL;
 	a->cap = a->used = 0;
@@ -310,12 +325,14 @@ static void *arena_alloc(void *ad, size_t size)
 	arena *a = ad;
 	size = (size + 15) & ~(size_t)15;
 	if (a->used + size > a->cap) {
-		/* Overflow: plain malloc, freed by arena_free. Rare: the
-		 * arena grows to the largest record seen (see decode). */
+		/* Overflow: a malloc on the spill list, freed at the next
+		 * reset. Rare: the arena is sized for the record (arena_for);
+		 * only records of many tiny fields (damage) get here. */
 		unsigned char *p = malloc(size + 16);
 		if (!p)
 			return NULL;
-		memcpy(p, "MNHEAPxx", 8);
+		memcpy(p, &a->spill, sizeof a->spill);
+		a->spill = p;
 		return p + 16;
 	}
 	void *p = a->buf + a->used;
@@ -325,13 +342,10 @@ static void *arena_alloc(void *ad, size_t size)
 
 static void arena_free(void *ad, void *p)
 {
-	arena *a = ad;
-	if (!p)
-		return;
-	unsigned char *c = p;
-	if (c >= a->buf && c < a->buf + a->cap)
-		return;
-	free(c - 16);
+	/* Nothing one at a time: the arena (and its spill list) is released
+	 * whole at the next reset. */
+	(void)ad;
+	(void)p;
 }
 
 /* Prepare the arena for a record of len bytes. */
@@ -340,6 +354,7 @@ static ProtobufCAllocator *arena_for(size_t len)
 	static _Thread_local ProtobufCAllocator alloc;
 	arena *a = &tl_arena;
 	size_t want = len * 2 + 1024;
+	arena_spill_free(a);
 	if (a->cap < want) {
 		if (!a->buf) {
 			pthread_once(&arena_once, arena_key_make);
