@@ -97,13 +97,18 @@ $(BUILD)/bin/%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename $$(wildcard e
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-examples: $(EXAMPLE_BIN)
+examples: $(EXAMPLE_BIN) $(BUILD)/bin/agents.so
 
 test: all $(TEST_BIN)
 	@BUILD=$(BUILD) ./tests/run $(TEST_BIN)
 
-demo: all $(BUILD)/bin/agents
+demo: all $(BUILD)/bin/agents $(BUILD)/bin/agents.so
 	$(BUILD)/bin/agents $(DEMO_ARGS)
+
+# The demo's kinds as a plugin of the tool (mnemo replay --plugin).
+$(BUILD)/bin/agents.so: examples/agents/agents.c include/mnemo.h | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -shared -o $@ $<
 
 # Build output goes to stderr so that stdout carries only JSON lines.
 bench:

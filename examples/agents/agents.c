@@ -181,9 +181,16 @@ static int agent_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 					  (unsigned)(self_index(ctx) %
 						     SUPERVISORS));
 			a->escalations++;
-			return mn_ctx_send(ctx, supervisor_kind, key,
-					   (size_t)kn, MSG_ESCALATE,
-					   msg->payload, msg->len);
+			/* As a plugin of the mnemo tool (replay), the kind is
+			 * found in the tool's offline runtime. */
+			const mn_kind *sk =
+				supervisor_kind
+					? supervisor_kind
+					: mn_kind_find(mn_ctx_runtime(ctx),
+						       "supervisor");
+			return mn_ctx_send(ctx, sk, key, (size_t)kn,
+					   MSG_ESCALATE, msg->payload,
+					   msg->len);
 		}
 		return 0;
 	}
@@ -252,6 +259,63 @@ static int sup_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	return MN_EINVAL;
 }
 
+/* For people (mnemo replay/diff) and for replay's per-message check. */
+static int agent_describe(const void *state, mn_buf *out)
+{
+	const agent *a = state;
+	char line[512];
+	int n = snprintf(line, sizeof line,
+			 "turns %u, escalations %u, chars %" PRIu64
+			 ", digest %016" PRIx64 "\n",
+			 a->turns, a->escalations, a->chars, a->digest);
+	int rc = mn_buf_append(out, line, (size_t)n);
+	uint32_t shown = a->turns < LAST_TURNS ? a->turns : LAST_TURNS;
+	for (uint32_t i = 0; !rc && i < shown; i++) {
+		uint32_t t = a->turns - shown + i;
+		n = snprintf(line, sizeof line, "  last: %.*s\n", TURN_MAX,
+			     a->last[t % LAST_TURNS]);
+		rc = mn_buf_append(out, line, (size_t)n);
+	}
+	return rc;
+}
+
+static uint64_t agent_hash(const void *state)
+{
+	const agent *a = state;
+	uint64_t h = fnv1a(FNV_SEED, &a->turns, sizeof a->turns);
+	h = fnv1a(h, &a->escalations, sizeof a->escalations);
+	h = fnv1a(h, &a->chars, sizeof a->chars);
+	return fnv1a(h, &a->digest, sizeof a->digest);
+}
+
+static int sup_describe(const void *state, mn_buf *out)
+{
+	char line[64];
+	int n = snprintf(line, sizeof line, "escalations %" PRIu64 "\n",
+			 ((const supervisor *)state)->escalations);
+	return mn_buf_append(out, line, (size_t)n);
+}
+
+static const mn_kind_def kind_defs[] = {
+	{.name = "supervisor", .init = sup_init, .handle = sup_handle,
+	 .snapshot = sup_snapshot, .restore = sup_restore, .free = free,
+	 .describe = sup_describe, .snapshot_every = 64},
+	{.name = "support-agent", .init = agent_init, .handle = agent_handle,
+	 .snapshot = agent_snapshot, .restore = agent_restore, .free = free,
+	 .describe = agent_describe, .hash = agent_hash,
+	 .snapshot_every = 16},
+};
+
+/* The kinds as a plugin of the mnemo tool: build/bin/agents.so (the same
+ * source, built as a shared object) lets `mnemo replay` and `mnemo diff`
+ * re-run any agent of a demo store (`make demo DEMO_ARGS=--keep`). */
+const mn_kind_def *mnemo_plugin_kinds(size_t *count);
+const mn_kind_def *mnemo_plugin_kinds(size_t *count)
+{
+	*count = sizeof kind_defs / sizeof kind_defs[0];
+	return kind_defs;
+}
+
 /* ---- runtime ---------------------------------------------------------------- */
 
 typedef struct demo {
@@ -276,19 +340,11 @@ static int open_runtime(const demo *d, mn_runtime **rt, mn_kind **agent_kind)
 			     .store_path = d->store,
 			     .durability = MN_DURABILITY_SYNC,
 			     .max_resident = d->resident};
-	mn_kind_def sdef = {.name = "supervisor", .init = sup_init,
-			    .handle = sup_handle, .snapshot = sup_snapshot,
-			    .restore = sup_restore, .free = free,
-			    .snapshot_every = 64};
-	mn_kind_def adef = {.name = "support-agent", .init = agent_init,
-			    .handle = agent_handle, .snapshot = agent_snapshot,
-			    .restore = agent_restore, .free = free,
-			    .snapshot_every = 16};
 	int rc = mn_runtime_open(&o, rt);
 	if (rc)
 		return fail("opening the runtime", rc);
-	if ((rc = mn_kind_register(*rt, &sdef, &supervisor_kind)) ||
-	    (rc = mn_kind_register(*rt, &adef, agent_kind)))
+	if ((rc = mn_kind_register(*rt, &kind_defs[0], &supervisor_kind)) ||
+	    (rc = mn_kind_register(*rt, &kind_defs[1], agent_kind)))
 		return fail("registering kinds", rc);
 	return 0;
 }
