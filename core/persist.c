@@ -1569,12 +1569,25 @@ int mn__persist_after(mn_ctx *ctx, uint64_t delay_ms, uint32_t type,
 	uint64_t due = now_unix_ms() + delay_ms;
 	if (due >> 47)
 		return MN_EINVAL;
-	uint64_t tid = due << 16 |
-		       (atomic_fetch_add_explicit(&p->timer_seq, 1,
-						  memory_order_relaxed) &
-			0xffff);
+	/* The id's low 16 bits come from this process's counter, unique
+	 * among its own timers of one due millisecond; a timer a previous
+	 * process stored for the same millisecond could have the same bits
+	 * (its record would be overwritten, the timer lost), so skip ids the
+	 * store holds. Only this process writes the store: an id free now
+	 * stays free until this process uses it. */
+	uint64_t tid = 0;
+	for (int tries = 0; tries < 64; tries++) {
+		tid = due << 16 |
+		      (atomic_fetch_add_explicit(&p->timer_seq, 1,
+						 memory_order_relaxed) &
+		       0xffff);
+		if (tid < 2)
+			continue; /* 0 and 1 are the fired set's markers */
+		if (!mn__store_timer_exists(p->store, due, tid))
+			break;
+	}
 	if (tid < 2)
-		tid += 2; /* 0 and 1 are the fired set's markers */
+		return MN_ELIMIT;
 	if (id)
 		*id = tid;
 	return hold_timer(ctx, HELD_TIMER, tid, type, payload, len);

@@ -1963,6 +1963,20 @@ int mn__store_timers_due(mn__store *s, uint64_t now_ms, size_t max,
 	return rc;
 }
 
+bool mn__store_timer_exists(mn__store *s, uint64_t due_unix_ms, uint64_t id)
+{
+	MDB_txn *txn;
+	unsigned char tk[16];
+	MDB_val k = {.mv_size = 16, .mv_data = tk}, v;
+	be64_put(tk, due_unix_ms);
+	be64_put(tk + 8, id);
+	if (txn_begin(s, false, &txn))
+		return false;
+	bool found = mdb_get(txn, s->dbi[DB_TIMERS], &k, &v) == 0;
+	txn_abort(s, txn);
+	return found;
+}
+
 uint64_t mn__store_timers_next(mn__store *s)
 {
 	MDB_txn *txn;

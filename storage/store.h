@@ -259,6 +259,9 @@ typedef int (*mn__timer_cb)(void *arg, const mn__wtimer *t);
 int mn__store_timers_due(mn__store *s, uint64_t now_ms, size_t max,
 			 mn__timer_cb cb, void *arg);
 
+/* Whether a timer (due_unix_ms, id) is stored (false on a read error). */
+bool mn__store_timer_exists(mn__store *s, uint64_t due_unix_ms, uint64_t id);
+
 /* The due time of the earliest timer, or 0 when there is none. */
 uint64_t mn__store_timers_next(mn__store *s);
 
