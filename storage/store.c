@@ -1300,6 +1300,35 @@ static int commit_fail(mn__store *s, int rc)
 	return mdb_fail(s, rc, "committing");
 }
 
+/* An outbox record (the outbox, or the quarantine: same record). */
+static int put_outbox(mn__store *s, MDB_txn *txn, mn__codec *codec, int db,
+		      const mn__woutbox *o, mn_buf *scratch)
+{
+	Mnemo__OutboxEntry oe = MNEMO__OUTBOX_ENTRY__INIT;
+	unsigned char kb[8];
+	MDB_val k = {.mv_size = 8, .mv_data = kb};
+	int rc;
+	oe.id = o->id;
+	oe.target_kind_id = o->kind_id;
+	oe.target_key.data = (uint8_t *)o->key;
+	oe.target_key.len = o->key_len;
+	oe.type = o->type;
+	oe.flags = o->flags;
+	oe.sender_id = o->sender_id;
+	oe.unix_ms = o->unix_ms;
+	oe.raw_len = o->len;
+	if ((rc = pack_payload(codec, o->compress, o->dict_id, o->payload,
+			       o->len, scratch, &oe.payload, &oe.codec,
+			       &oe.dict_id)))
+		return rc;
+	be64_put(kb, o->id);
+	if ((rc = put_msg(s, txn, db, &k, &oe.base, R_OUTBOX, 0)))
+		return mdb_fail(s, rc, db == DB_OUTBOX
+					       ? "writing the outbox"
+					       : "writing the quarantine");
+	return 0;
+}
+
 static int write_once(mn__store *s, mn__codec *codec, const mn__wbatch *b,
 		      mn_buf *scratch)
 {
@@ -1409,31 +1438,10 @@ static int write_once(mn__store *s, mn__codec *codec, const mn__wbatch *b,
 		}
 	}
 
-	for (size_t i = 0; i < b->n_outbox; i++) {
-		const mn__woutbox *o = &b->outbox[i];
-		Mnemo__OutboxEntry oe = MNEMO__OUTBOX_ENTRY__INIT;
-		oe.id = o->id;
-		oe.target_kind_id = o->kind_id;
-		oe.target_key.data = (uint8_t *)o->key;
-		oe.target_key.len = o->key_len;
-		oe.type = o->type;
-		oe.flags = o->flags;
-		oe.sender_id = o->sender_id;
-		oe.unix_ms = o->unix_ms;
-		oe.raw_len = o->len;
-		if ((rc = pack_payload(codec, o->compress, o->dict_id,
-				       o->payload, o->len,
-				       scratch, &oe.payload, &oe.codec,
-				       &oe.dict_id)))
+	for (size_t i = 0; i < b->n_outbox; i++)
+		if ((rc = put_outbox(s, txn, codec, DB_OUTBOX, &b->outbox[i],
+				     scratch)))
 			goto out_abort;
-		be64_put(kb, o->id);
-		k.mv_size = 8;
-		if ((rc = put_msg(s, txn, DB_OUTBOX, &k, &oe.base, R_OUTBOX,
-				  0))) {
-			rc = mdb_fail(s, rc, "writing the outbox");
-			goto out_abort;
-		}
-	}
 
 	for (size_t i = 0; i < b->n_outbox_del; i++) {
 		be64_put(kb, b->outbox_del[i]);
@@ -1501,30 +1509,10 @@ static int write_once(mn__store *s, mn__codec *codec, const mn__wbatch *b,
 		rc = 0;
 	}
 
-	for (size_t i = 0; i < b->n_quarantine; i++) {
-		const mn__woutbox *o = &b->quarantine[i];
-		Mnemo__OutboxEntry oe = MNEMO__OUTBOX_ENTRY__INIT;
-		oe.id = o->id;
-		oe.target_kind_id = o->kind_id;
-		oe.target_key.data = (uint8_t *)o->key;
-		oe.target_key.len = o->key_len;
-		oe.type = o->type;
-		oe.flags = o->flags;
-		oe.sender_id = o->sender_id;
-		oe.unix_ms = o->unix_ms;
-		oe.raw_len = o->len;
-		if ((rc = pack_payload(codec, o->compress, o->dict_id,
-				       o->payload, o->len, scratch, &oe.payload,
-				       &oe.codec, &oe.dict_id)))
+	for (size_t i = 0; i < b->n_quarantine; i++)
+		if ((rc = put_outbox(s, txn, codec, DB_QUARANTINE,
+				     &b->quarantine[i], scratch)))
 			goto out_abort;
-		be64_put(kb, o->id);
-		k.mv_size = 8;
-		if ((rc = put_msg(s, txn, DB_QUARANTINE, &k, &oe.base,
-				  R_OUTBOX, 0))) {
-			rc = mdb_fail(s, rc, "writing the quarantine");
-			goto out_abort;
-		}
-	}
 
 	if (b->checkpoint_lsn || b->next_actor_id) {
 		Mnemo__StoreState *st;
