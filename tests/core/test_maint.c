@@ -8,7 +8,6 @@
  * order, so a lost, repeated or reordered message changes its state; the
  * tests keep a model of every actor and compare after each step.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -462,25 +461,9 @@ static void test_recovery_report(void **unused)
 	cleanup();
 }
 
-static char tool[512], out[1 << 16], errb[1 << 14];
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-	char args[2048], ep[300];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof args, fmt, ap);
-	va_end(ap);
-	snprintf(ep, sizeof ep, "%s.err", dir);
-	return mt_tool_run(tool, args, ep, out, sizeof out, errb, sizeof errb);
-}
-
-#define expect_in(hay, needle)                                                \
-	do {                                                                  \
-		if (!strstr((hay), (needle)))                                 \
-			fail_msg("'%s' not in: %s", (needle), (hay));         \
-	} while (0)
+/* The tool's runs (tests/support: mt_tool). */
+static mt_tool_res tr;
+#define run(...) mt_tool(&tr, __VA_ARGS__)
 
 /* The writing commands of the tool: refused beside a live runtime, fork,
  * quarantine list/release/drop, compact, with their exit codes. */
@@ -488,14 +471,14 @@ static void test_tool_commands(void **unused)
 {
 	(void)unused;
 	fresh("tool");
-	mt_tool_path(tool, sizeof tool);
+	mt_tool_setup("/tmp");
 	mn_runtime *rt = open_rt(0);
 	for (unsigned i = 1; i <= 12; i++)
 		add(rt, 3, i);
 	mt_drain(rt);
 	/* A runtime holds the store: writing commands refuse. */
 	assert_int_equal(run("compact '%s'", dir), 2);
-	expect_in(errb, "in use by a running runtime");
+	mt_expect_in(tr.err, "in use by a running runtime");
 	assert_int_equal(run("fork acc/0x0300000000000000@4 0x0a00000000000000 '%s'", dir),
 			 2);
 	/* Reading ones do not. */
@@ -504,23 +487,23 @@ static void test_tool_commands(void **unused)
 
 	assert_int_equal(run("fork acc/0x0300000000000000@4 0x0a00000000000000 '%s'", dir),
 			 0);
-	expect_in(out, "forked acc/0x0300000000000000 at seq 4");
-	expect_in(errb, "mnemo fork: opened"); /* the recovery line */
+	mt_expect_in(tr.out, "forked acc/0x0300000000000000 at seq 4");
+	mt_expect_in(tr.err, "mnemo fork: opened"); /* the recovery line */
 	assert_int_equal(run("fork acc/0x0300000000000000@4 0x0a00000000000000 '%s'", dir),
 			 1);
-	expect_in(errb, "MN_EEXIST");
+	mt_expect_in(tr.err, "MN_EEXIST");
 	assert_int_equal(run("fork acc/0x0300000000000000@99 0x0b00000000000000 '%s'", dir),
 			 1);
 	assert_int_equal(run("fork acc/0x0900000000000000@1 0x0b00000000000000 '%s'", dir),
 			 1);
-	expect_in(errb, "no actor");
+	mt_expect_in(tr.err, "no actor");
 	assert_int_equal(run("fork acc/0x03@x 0x0b00000000000000 '%s'", dir), 2);
 	assert_int_equal(run("fork --json acc/0x0300000000000000@12 0x0c "
 			     "'%s'", dir),
 			 0);
-	expect_in(out, "\"fork_seq\":12");
+	mt_expect_in(tr.out, "\"fork_seq\":12");
 	assert_int_equal(run("ls '%s'", dir), 0);
-	expect_in(out, "fork of acc/0x0300000000000000@4");
+	mt_expect_in(tr.out, "fork of acc/0x0300000000000000@4");
 
 	/* The fork sends: +7 to actor 3 is quarantined. */
 	rt = open_rt(0);
@@ -528,27 +511,27 @@ static void test_tool_commands(void **unused)
 	mt_drain(rt);
 	mn_runtime_close(rt);
 	assert_int_equal(run("quarantine '%s'", dir), 0);
-	expect_in(out, "acc/0x0a00000000000000 -> acc/0x0300000000000000");
+	mt_expect_in(tr.out, "acc/0x0a00000000000000 -> acc/0x0300000000000000");
 	assert_int_equal(run("quarantine --json '%s'", dir), 0);
-	expect_in(out, "\"record\":\"quarantined\"");
+	mt_expect_in(tr.out, "\"record\":\"quarantined\"");
 	assert_int_equal(run("quarantine --drop 99999 '%s'", dir), 1);
 	assert_int_equal(run("quarantine --drop all --release all '%s'", dir),
 			 2);
 	assert_int_equal(run("quarantine --drop all '%s'", dir), 0);
-	expect_in(out, "dropped 1 message");
+	mt_expect_in(tr.out, "dropped 1 message");
 
 	assert_int_equal(run("compact --keep-history 2 --json '%s'", dir), 0);
-	expect_in(out, "\"record\":\"compaction\"");
-	expect_in(out, "\"held_by_forks\":1");
+	mt_expect_in(tr.out, "\"record\":\"compaction\"");
+	mt_expect_in(tr.out, "\"held_by_forks\":1");
 	assert_int_equal(run("compact --keep-history x '%s'", dir), 2);
 	assert_int_equal(run("verify '%s'", dir), 0);
 	assert_int_equal(run("dump acc/0x0c '%s'", dir), 0);
-	expect_in(out, "forked from");
+	mt_expect_in(tr.out, "forked from");
 	/* The forks at 4 and 12 hold the parent's history (its snapshots
 	 * are at 5 and 10): nothing of it was dropped. */
 	assert_int_equal(run("dump acc/0x0300000000000000 '%s'", dir), 0);
-	assert_null(strstr(out, "were compacted"));
-	expect_in(out, "seq 1 ");
+	mt_expect_not_in(tr.out, "were compacted");
+	mt_expect_in(tr.out, "seq 1 ");
 
 	/* The fork's state is the parent's at 4 plus its own. */
 	rt = open_rt(0);

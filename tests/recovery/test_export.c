@@ -45,7 +45,7 @@ static const unsigned char BIN_KEY[] = {0x00, 0x01, 0xfe, 0xff};
 static const unsigned char BIN_PAYLOAD[] = {0x00, 0x01, 0x02, 0xff, 'b'};
 #define LONG_LEN 2000
 
-static char base[256], src[300], tool[PATH_MAX];
+static char base[256], src[300];
 static mn_kind *agent_kind, *tool_kind;
 
 /* alice's state after the last message handled (any session, replays
@@ -189,39 +189,11 @@ static void send_agent(mn_runtime *rt, const void *key, size_t key_len,
 
 /* ---- running the tool -------------------------------------------------------- */
 
-typedef struct result {
-	int status;
-	char out[1 << 16];
-	char err[1 << 13];
-} result;
-
-static result res;
-
-__attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
-{
-	char args[2048], errpath[400];
-	va_list ap;
-	va_start(ap, fmt);
-	assert_true(vsnprintf(args, sizeof args, fmt, ap) < (int)sizeof args);
-	va_end(ap);
-	snprintf(errpath, sizeof errpath, "%s/tool.stderr", base);
-	res.status = mt_tool_run(tool, args, errpath, res.out, sizeof res.out,
-				 res.err, sizeof res.err);
-	return res.status;
-}
-
-static void expect_exit(int want)
-{
-	if (res.status != want)
-		fail_msg("exit %d, expected %d\nstdout:\n%s\nstderr:\n%s",
-			 res.status, want, res.out, res.err);
-}
-
-static void expect_in(const char *hay, const char *needle)
-{
-	if (!strstr(hay, needle))
-		fail_msg("'%s' not found in:\n%s", needle, hay);
-}
+/* tests/support: mt_tool runs the tool of this build. */
+static mt_tool_res res;
+#define run(...) mt_tool(&res, __VA_ARGS__)
+#define expect_exit(want) mt_expect_exit(&res, (want))
+#define expect_in(hay, needle) mt_expect_in((hay), (needle))
 
 /* Remove "name":<digits>[,] everywhere in s (store-local numbers). */
 static void strip_field(char *s, const char *name)
@@ -376,10 +348,10 @@ static void test_export(void **unused)
 	(void)unused;
 	char cmd[600], big[LONG_LEN], path[400];
 
-	mt_tool_path(tool, sizeof tool);
 	snprintf(base, sizeof base, "/tmp/mnemo-export-%d", (int)getpid());
 	snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", base, base);
 	assert_int_equal(system(cmd), 0);
+	mt_tool_setup(base);
 	path_in(src, sizeof src, "src");
 
 	mn_runtime *rt = open_runtime(src);
