@@ -109,6 +109,7 @@ typedef struct mn__worker {
 	mn_ctx ctx;
 	mn__msgpool pool;
 	struct mn__codec *codec; /* for replay (persistent runtimes) */
+	mn_buf zbuf; /* compressed payload before its commit record exists */
 	mn__sendcache sendcache; /* last volatile actor this worker sent to */
 
 	/* Counters: written only by the owner thread (relaxed load, release

@@ -240,6 +240,88 @@ static void test_restart_replays_state(void **unused)
 	remove_store();
 }
 
+/* Heads written by checkpoints are each actor's newest, for thousands of
+ * actors (the writer sorts the touched heads by actor id, in two radix
+ * passes beyond 2,048 ids): after a clean close, a reopen replays every
+ * actor from its stored head, so an older head would lose messages. */
+#define CK_ACTORS 5000
+static _Atomic uint64_t ck_count[CK_ACTORS];
+
+static int ck_init(mn_ctx *ctx, void **state)
+{
+	(void)ctx;
+	*state = calloc(1, sizeof(uint64_t));
+	return *state ? 0 : MN_ENOMEM;
+}
+
+static int ck_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
+{
+	uint64_t *n = state, k;
+	if (msg->type == T_ADD) {
+		++*n;
+	} else if (!mn_ctx_replaying(ctx) && mt_self_u64(ctx, &k) &&
+		   MT_CHECK(k < CK_ACTORS)) {
+		atomic_store(&ck_count[k], *n);
+	}
+	return 0;
+}
+
+static mn_kind_def ck_def = {.name = "ck", .init = ck_init,
+			     .handle = ck_handle, .free = free};
+
+static void test_checkpoint_heads_many_actors(void **unused)
+{
+	(void)unused;
+	uint64_t want[CK_ACTORS] = {0};
+	unsigned char key[MT_KEY_LEN];
+	mt_rng r;
+	mt_rng_init(&r, 31);
+	fresh_store("ckpt");
+	for (int round = 0; round < 3; round++) {
+		mn_runtime_opts o = {.workers = 2,
+				     .store_path = store_dir,
+				     .durability = MN_DURABILITY_RELAXED,
+				     .checkpoint_every = 512};
+		mn_runtime *rt;
+		mn_kind *ck;
+		assert_rc(mn_runtime_open(&o, &rt), 0);
+		assert_rc(mn_kind_register(rt, &ck_def, &ck), 0);
+		mn_recovery rec;
+		mn_runtime_recovery(rt, &rec);
+		/* A clean close leaves exact heads: nothing to repair. */
+		assert_int_equal(rec.heads_repaired, 0);
+		for (uint64_t k = 0; k < CK_ACTORS; k++) {
+			atomic_store(&ck_count[k], UINT64_MAX);
+			mt_key_put(key, k);
+			assert_rc(mn_send(rt, ck, key, sizeof key, T_CHECK,
+					  NULL, 0),
+				  0);
+		}
+		mt_drain(rt);
+		for (uint64_t k = 0; k < CK_ACTORS; k++)
+			if (atomic_load(&ck_count[k]) != want[k])
+				fail_msg("round %d: actor %llu has %llu "
+					 "messages, want %llu",
+					 round, (unsigned long long)k,
+					 (unsigned long long)atomic_load(
+						 &ck_count[k]),
+					 (unsigned long long)want[k]);
+		/* Random actors, in random order: many checkpoints. */
+		for (int i = 0; i < 20000; i++) {
+			uint64_t k = mt_rng_below(&r, CK_ACTORS);
+			want[k]++;
+			mt_key_put(key, k);
+			assert_rc(mn_send(rt, ck, key, sizeof key, T_ADD, NULL,
+					  0),
+				  0);
+		}
+		mt_drain(rt);
+		mt_assert_no_failures();
+		mn_runtime_close(rt);
+	}
+	remove_store();
+}
+
 /* A durable send is processed even if the runtime closes at once, without
  * a drain: the message waits in the outbox. */
 static void test_durable_survives_close(void **unused)
@@ -569,6 +651,8 @@ int main(void)
 	mt_init("core/durable");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_restart_replays_state, mt_setup),
+		cmocka_unit_test_setup(test_checkpoint_heads_many_actors,
+				       mt_setup),
 		cmocka_unit_test_setup(test_durable_survives_close, mt_setup),
 		cmocka_unit_test_setup(test_output_commit, mt_setup),
 		cmocka_unit_test_setup(test_exactly_once_across_sigkill,
