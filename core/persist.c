@@ -34,6 +34,7 @@
  */
 #include "core/persist.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +86,8 @@ enum rec_kind { REC_ENTRY, REC_SPAWN, REC_DURABLE, REC_OUTBOX_DEL, REC_EVICT };
  * writer. One allocation: header, payload, then held sends (ENTRY) or the
  * target key (DURABLE). */
 typedef struct wrec {
-	struct wrec *next;
+	struct wrec *next;            /* the writer's group list */
+	_Atomic(struct wrec *) qnext; /* the queue (W1-W3) */
 	uint8_t rk;
 	bool is_new;
 	uint8_t key_len;      /* DURABLE: target key length */
@@ -154,11 +156,18 @@ struct mn__persist {
 	unsigned ckpt_per_group; /* heads per commit group */
 	pthread_t thread;
 
-	/* The queue: under mu. The writer waits on cv. */
+	/* The queue of commit records (W1-W3 at enqueue): qtail is
+	 * exchanged by producers; qhead and qstub are the writer's. qlen
+	 * counts queued records only with a group delay (delay_us), where
+	 * the writer needs it (relaxed). wsleep: the writer sleeps on cv
+	 * (seq_cst, W2). mu guards the sleep, stop and creq. */
+	alignas(64) _Atomic(wrec *) qtail;
+	_Atomic uint64_t qlen;
+	_Atomic int wsleep;
+	alignas(64) wrec *qhead;
+	wrec *qstub;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	wrec *head, *tail;
-	size_t qlen;
 	bool stop;
 
 	/* Writer thread only. */
@@ -256,18 +265,110 @@ static int grow(void *arr, size_t *cap, size_t n, size_t elem)
 
 /* ---- the queue ------------------------------------------------------------- */
 
+/*
+ * The queue from workers (and outside threads, the maintenance thread) to
+ * the writer: an intrusive multi-producer queue (Vyukov's), linked through
+ * wrec.qnext, with a stub record; the writer is its only consumer. It was
+ * a list under mu: with two workers queueing 500k records a second, the
+ * mutex's futex waits and wakes were 4-6% of the workers' time (perf, the
+ * 1 KiB durable benchmark).
+ *  W1  A producer sets its record's qnext to NULL, exchanges qtail
+ *      (seq_cst) and then links the previous tail to it (release).
+ *      Between the two the queue is "busy": the writer may find no next
+ *      record while qtail shows one, and must try again, never sleep.
+ *      Violation: a record skipped, or read before its link.
+ *  W2  The writer sleeps only after storing wsleep = 1 and then loading
+ *      qtail and finding its stub there (both seq_cst); a producer loads
+ *      wsleep (seq_cst) after its exchange and, if set, clears it and
+ *      signals cv under mu. In the single order of seq_cst operations
+ *      either the writer sees the record or the producer sees the flag.
+ *      Violation: a record stranded while the writer sleeps.
+ *  W3  The writer returns a record only once its qnext is linked or the
+ *      stub was put back behind it, so no producer writes its qnext after
+ *      it left; the writer may then reuse next for its group list.
+ *      Violation: a link written into a committed (freed) record.
+ */
+static void queue_push(mn__persist *p, wrec *r)
+{
+	atomic_store_explicit(&r->qnext, NULL, memory_order_relaxed);
+	wrec *prev =
+		atomic_exchange_explicit(&p->qtail, r, memory_order_seq_cst);
+	/* release: pairs with the writer's acquire load of qnext. */
+	atomic_store_explicit(&prev->qnext, r, memory_order_release);
+}
+
 static void enqueue(mn__persist *p, wrec *r)
 {
-	r->next = NULL;
-	pthread_mutex_lock(&p->mu);
-	if (p->tail)
-		p->tail->next = r;
-	else
-		p->head = r;
-	p->tail = r;
-	p->qlen++;
-	pthread_cond_signal(&p->cv);
-	pthread_mutex_unlock(&p->mu);
+	queue_push(p, r);
+	if (p->delay_us)
+		atomic_fetch_add_explicit(&p->qlen, 1, memory_order_relaxed);
+	if (atomic_load_explicit(&p->wsleep, memory_order_seq_cst)) {
+		pthread_mutex_lock(&p->mu);
+		if (atomic_load_explicit(&p->wsleep, memory_order_relaxed)) {
+			atomic_store_explicit(&p->wsleep, 0,
+					      memory_order_relaxed);
+			pthread_cond_signal(&p->cv);
+		}
+		pthread_mutex_unlock(&p->mu);
+	}
+}
+
+/* The next record, or NULL: empty, or busy (W1). Writer only. */
+static wrec *queue_pop(mn__persist *p)
+{
+	wrec *stub = p->qstub, *head = p->qhead, *next;
+	/* acquire (here and below): pairs with the release link in
+	 * queue_push. */
+	next = atomic_load_explicit(&head->qnext, memory_order_acquire);
+	if (head == stub) {
+		if (!next)
+			return NULL;
+		p->qhead = head = next;
+		next = atomic_load_explicit(&head->qnext, memory_order_acquire);
+	}
+	if (!next) {
+		/* head is the last linked record: put the stub behind it
+		 * so that it can leave (W3), unless a producer is between
+		 * its exchange and its link (W1). */
+		if (atomic_load_explicit(&p->qtail, memory_order_acquire) !=
+		    head)
+			return NULL;
+		queue_push(p, stub);
+		next = atomic_load_explicit(&head->qnext, memory_order_acquire);
+		if (!next)
+			return NULL;
+	}
+	p->qhead = next;
+	return head;
+}
+
+/* Up to max records from the queue, linked through next in queue order,
+ * after *last (or starting the list when *list is NULL); returns how many.
+ * Writer only. */
+static size_t queue_take(mn__persist *p, size_t max, wrec **list,
+			 wrec **last)
+{
+	size_t n = 0;
+	wrec *r;
+	while (n < max && (r = queue_pop(p))) {
+		r->next = NULL;
+		if (*last)
+			(*last)->next = r;
+		else
+			*list = r;
+		*last = r;
+		n++;
+	}
+	if (n && p->delay_us)
+		atomic_fetch_sub_explicit(&p->qlen, n, memory_order_relaxed);
+	return n;
+}
+
+/* True when the writer has taken everything: qtail is its stub (W2). */
+static bool queue_drained(mn__persist *p)
+{
+	return atomic_load_explicit(&p->qtail, memory_order_seq_cst) ==
+	       p->qstub;
 }
 
 /* ---- the writer ------------------------------------------------------------ */
@@ -1048,6 +1149,40 @@ static void compact_step(mn__persist *p, compact_req *cr)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* Sleep until a record, a compaction request or stop arrives (W2). */
+static void writer_sleep(mn__persist *p)
+{
+	pthread_mutex_lock(&p->mu);
+	atomic_store_explicit(&p->wsleep, 1, memory_order_seq_cst);
+	while (atomic_load_explicit(&p->wsleep, memory_order_relaxed) &&
+	       !p->stop && !p->creq && queue_drained(p))
+		pthread_cond_wait(&p->cv, &p->mu);
+	atomic_store_explicit(&p->wsleep, 0, memory_order_relaxed);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Group commit with a delay: hold the group open until max_records are
+ * queued or delay_us has passed. */
+static void writer_delay(mn__persist *p)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)p->delay_us * 1000;
+	ts.tv_sec += ts.tv_nsec / 1000000000;
+	ts.tv_nsec %= 1000000000;
+	pthread_mutex_lock(&p->mu);
+	while (!p->stop &&
+	       atomic_load_explicit(&p->qlen, memory_order_relaxed) <
+		       p->max_records) {
+		/* Woken by a producer (any record) or the timeout. */
+		atomic_store_explicit(&p->wsleep, 1, memory_order_seq_cst);
+		if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) != 0)
+			break;
+	}
+	atomic_store_explicit(&p->wsleep, 0, memory_order_relaxed);
+	pthread_mutex_unlock(&p->mu);
+}
+
 static void *writer_main(void *arg)
 {
 	mn__persist *p = arg;
@@ -1055,40 +1190,30 @@ static void *writer_main(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
-		while (!p->head && !p->stop && !p->creq)
-			pthread_cond_wait(&p->cv, &p->mu);
 		compact_req *cr = p->creq;
-		if (!p->head) {
-			pthread_mutex_unlock(&p->mu);
+		bool stop = p->stop;
+		pthread_mutex_unlock(&p->mu);
+
+		if (p->delay_us && !stop && !queue_drained(p) &&
+		    atomic_load_explicit(&p->qlen, memory_order_relaxed) <
+			    p->max_records)
+			writer_delay(p);
+		wrec *list = NULL, *last = NULL;
+		size_t n = queue_take(p, p->max_records, &list, &last);
+		if (!n) {
 			if (cr) {
 				compact_step(p, cr);
 				continue;
 			}
-			break;
+			if (!queue_drained(p)) {
+				sched_yield(); /* a producer mid-push (W1) */
+				continue;
+			}
+			if (stop)
+				break;
+			writer_sleep(p);
+			continue;
 		}
-		if (p->delay_us && p->qlen < p->max_records && !p->stop) {
-			/* Group commit: hold the group open a little. */
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += (long)p->delay_us * 1000;
-			ts.tv_sec += ts.tv_nsec / 1000000000;
-			ts.tv_nsec %= 1000000000;
-			while (p->qlen < p->max_records && !p->stop &&
-			       pthread_cond_timedwait(&p->cv, &p->mu, &ts) == 0)
-				;
-		}
-		wrec *list = p->head, *last = list;
-		size_t n = 1;
-		while (n < p->max_records && last->next) {
-			last = last->next;
-			n++;
-		}
-		p->head = last->next;
-		if (!p->head)
-			p->tail = NULL;
-		last->next = NULL;
-		p->qlen -= n;
-		pthread_mutex_unlock(&p->mu);
 
 		commit_group(p, list, n);
 		if (!atomic_load_explicit(&p->error, memory_order_relaxed))
@@ -1154,7 +1279,11 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	if (o->durability != MN_DURABILITY_SYNC &&
 	    o->durability != MN_DURABILITY_RELAXED)
 		return MN_EINVAL;
-	p = calloc(1, sizeof *p);
+	/* 64-byte aligned: the queue's fields have cache lines of their
+	 * own. */
+	p = aligned_alloc(64, (sizeof *p + 63) & ~(size_t)63);
+	if (p)
+		memset(p, 0, sizeof *p);
 	if (!p)
 		return MN_ENOMEM;
 	p->rt = rt;
@@ -1169,6 +1298,12 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 		p->ckpt_per_group = MN__CKPT_PER_GROUP;
 	if (p->ckpt_per_group < 1)
 		p->ckpt_per_group = 1;
+	if (!(p->qstub = calloc(1, sizeof *p->qstub))) {
+		free(p);
+		return MN_ENOMEM;
+	}
+	p->qhead = p->qstub;
+	atomic_init(&p->qtail, p->qstub);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	pthread_cond_init(&p->compact_cv, NULL);
@@ -1228,6 +1363,7 @@ err_free:
 	pthread_mutex_destroy(&p->mu);
 	pthread_mutex_destroy(&p->fired_mu);
 	pthread_mutex_destroy(&p->jobs_mu);
+	free(p->qstub);
 	free(p);
 	return rc;
 }
@@ -1275,6 +1411,7 @@ void mn__persist_close(mn_runtime *rt)
 	pthread_cond_destroy(&p->cv);
 	pthread_cond_destroy(&p->compact_cv);
 	pthread_mutex_destroy(&p->mu);
+	free(p->qstub);
 	free(p);
 	rt->persist = NULL;
 }
