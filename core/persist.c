@@ -110,8 +110,80 @@ typedef struct wrec {
 	size_t sends_len; /* bytes of held sends */
 	mn_send_done_cb done;
 	void *done_arg;
+	struct mn__wring *ring; /* the ring it lives in, or NULL: malloc'd */
+	size_t ring_span;       /* ring bytes it holds (wrap padding too) */
 	unsigned char data[];
 } wrec;
+
+/*
+ * A worker's commit records live in a ring of its own instead of the heap:
+ * the worker allocates at head, the writer releases in the order it
+ * commits, which for one worker's records is the order they were queued
+ * (one producer's pushes keep their order in the queue, W1). So releasing
+ * is adding a record's span to tail. With malloc a record was allocated on
+ * the worker and freed on the writer (a free into another thread's arena,
+ * under its lock, and the arena's top trimmed and faulted in again): with
+ * jemalloc preloaded the 1 KiB durable benchmark ran 10% faster, which is
+ * what that cost. A record that does not fit (the writer is behind, or a
+ * large snapshot) is malloc'd as before.
+ *  R1  head is the worker's (plain); tail is written by the writer only,
+ *      with release after its last use of the record, and read by the
+ *      worker with acquire before it reuses the bytes. head - tail <= cap.
+ *      Violation: a record overwritten while the writer reads it.
+ */
+#define MN__WRING_CAP ((size_t)4 << 20)
+#define MN__WRING_MAX (MN__WRING_CAP / 16)
+struct mn__wring {
+	unsigned char *buf; /* MN__WRING_CAP bytes, 64-byte aligned */
+	size_t head;        /* the worker's */
+	alignas(64) _Atomic size_t tail;
+};
+
+/* A commit record of size bytes with its header zeroed: from the worker's
+ * ring (R1) or malloc. NULL when out of memory. Worker thread. */
+static wrec *wrec_alloc(mn__worker *w, size_t size)
+{
+	struct mn__wring *g = w->wring;
+	size_t n = (size + 63) & ~(size_t)63;
+	wrec *r = NULL;
+	size_t span = 0;
+	if (g && n <= MN__WRING_MAX) {
+		/* acquire: pairs with the writer's release of the bytes. */
+		size_t tail = atomic_load_explicit(&g->tail,
+						   memory_order_acquire);
+		size_t off = g->head & (MN__WRING_CAP - 1);
+		size_t pad = off + n > MN__WRING_CAP ? MN__WRING_CAP - off : 0;
+		if (g->head + pad + n - tail <= MN__WRING_CAP) {
+			r = (wrec *)(g->buf + (pad ? 0 : off));
+			span = pad + n;
+			g->head += span;
+		}
+	}
+	if (!r && !(r = malloc(size)))
+		return NULL;
+	memset(r, 0, sizeof *r);
+	r->ring = span ? g : NULL;
+	r->ring_span = span;
+	return r;
+}
+
+/* Give a record's memory back (writer): to its ring, or free(). */
+static void wrec_release(wrec *r)
+{
+	struct mn__wring *g = r->ring;
+	if (!g) {
+		free(r);
+		return;
+	}
+	size_t span = r->ring_span;
+	/* One writer: load + store. release: every use of the record
+	 * happens before the worker may reuse its bytes (R1). */
+	atomic_store_explicit(
+		&g->tail,
+		atomic_load_explicit(&g->tail, memory_order_relaxed) + span,
+		memory_order_release);
+}
+
 
 /* A held send, serialised in mn_ctx.pending: this header, the key, the
  * payload, padding to 8 bytes. */
@@ -1097,7 +1169,7 @@ out_ckpt:
 				r->done(r->done_arg, rc);
 			break;
 		}
-		free(r);
+		wrec_release(r);
 	}
 	count_done(p, ndone);
 	free(ids);
@@ -1334,10 +1406,21 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	    (rc = mn__codec_new(mn__store_dicts(p->store), &p->maint_codec)))
 		goto err_close;
 	p->outbox_end = info.next_outbox_id;
-	for (unsigned i = 0; i < rt->nworkers; i++)
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		struct mn__wring *g;
 		if ((rc = mn__codec_new(mn__store_dicts(p->store),
 					&rt->workers[i].codec)))
 			goto err_close;
+		if (!(g = aligned_alloc(64, sizeof *g)) ||
+		    !(g->buf = aligned_alloc(64, MN__WRING_CAP))) {
+			free(g);
+			rc = MN_ENOMEM;
+			goto err_close;
+		}
+		g->head = 0;
+		atomic_init(&g->tail, 0);
+		rt->workers[i].wring = g;
+	}
 	p->last_lsn = info.last_lsn;
 	p->next_outbox_id = info.next_outbox_id;
 	atomic_init(&p->next_actor_id, info.next_actor_id);
@@ -1353,6 +1436,10 @@ err_close:
 		mn__codec_free(rt->workers[i].codec);
 		rt->workers[i].codec = NULL;
 		mn__buf_free(&rt->workers[i].zbuf);
+		if (rt->workers[i].wring)
+			free(rt->workers[i].wring->buf);
+		free(rt->workers[i].wring);
+		rt->workers[i].wring = NULL;
 	}
 	mn__codec_free(p->codec);
 	mn__codec_free(p->maint_codec);
@@ -1382,6 +1469,10 @@ void mn__persist_close(mn_runtime *rt)
 		mn__codec_free(rt->workers[i].codec);
 		rt->workers[i].codec = NULL;
 		mn__buf_free(&rt->workers[i].zbuf);
+		if (rt->workers[i].wring)
+			free(rt->workers[i].wring->buf);
+		free(rt->workers[i].wring);
+		rt->workers[i].wring = NULL;
 	}
 	mn__codec_free(p->codec);
 	mn__codec_free(p->maint_codec);
@@ -1821,8 +1912,8 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 		}
 	}
 	size_t snap_extra = want_snap ? snap.len : 0;
-	wrec *r = malloc(sizeof *r + stored_len + raw_extra + ctx->pending.len +
-			 snap_extra);
+	wrec *r = wrec_alloc(w, sizeof *r + stored_len + raw_extra +
+				       ctx->pending.len + snap_extra);
 	if (w->zbuf.cap > MN__ZBUF_KEEP)
 		mn__buf_free(&w->zbuf); /* a rare large payload */
 	if (!r) {
@@ -1832,7 +1923,6 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 		mn__buf_free(&snap);
 		return MN_ENOMEM;
 	}
-	memset(r, 0, sizeof *r);
 	r->raw_len = m->len;
 	r->method = method;
 	r->len = stored_len;

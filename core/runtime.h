@@ -110,6 +110,7 @@ typedef struct mn__worker {
 	mn__msgpool pool;
 	struct mn__codec *codec; /* for replay (persistent runtimes) */
 	mn_buf zbuf; /* compressed payload before its commit record exists */
+	struct mn__wring *wring; /* its commit records' memory (persist.c) */
 	mn__sendcache sendcache; /* last volatile actor this worker sent to */
 
 	/* Counters: written only by the owner thread (relaxed load, release
