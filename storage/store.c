@@ -1329,6 +1329,60 @@ static int put_outbox(mn__store *s, MDB_txn *txn, mn__codec *codec, int db,
 	return 0;
 }
 
+/* A head update (checkpoints, evictions): the stored record keeps what it
+ * holds (creation time, first entry) and takes the new head, unless it
+ * holds a newer one already (heads only move forward: a checkpoint written
+ * in pieces may carry an older head than the one an eviction wrote since).
+ * Checkpoints write thousands of these per commit, so this is the cheap
+ * path: one cursor (opened on first use into *cur) finds the record and
+ * replaces it in place, decoding is into the arena, and the record's name
+ * is formatted only on failure (meta_get is the reporting path). */
+static int head_update(mn__store *s, MDB_txn *txn, MDB_cursor **cur,
+		       const mn__wactor *a)
+{
+	unsigned char kb[8];
+	MDB_val k = {.mv_size = 8, .mv_data = kb}, v;
+	const unsigned char *body;
+	size_t len;
+	int rc;
+	if (!*cur && (rc = mdb_cursor_open(txn, s->dbi[DB_ACTORS], cur))) {
+		*cur = NULL;
+		return mdb_fail(s, rc, "reading an actor");
+	}
+	be64_put(kb, a->id);
+	/* MDB_SET, not MDB_SET_KEY: k must keep pointing at kb, since a
+	 * put of a new size deletes the node (and its key bytes) first. */
+	rc = mdb_cursor_get(*cur, &k, &v, MDB_SET);
+	Mnemo__ActorMeta *m = NULL;
+	if (rc == 0 && frame_open(s, &v, R_ACTOR, DB_ACTORS, NULL, &body,
+				  &len) == 0)
+		m = mnemo__actor_meta__unpack(arena_for(len), len, body);
+	if (!m || m->id != a->id || m->key.len == 0 ||
+	    m->key.len > MN_KEY_MAX) {
+		/* Say what is wrong, the slow way. */
+		Mnemo__ActorMeta *old;
+		if ((rc = meta_get(s, txn, a->id, &old)))
+			return rc;
+		mnemo__actor_meta__free_unpacked(old, NULL);
+		return fail(s, MN_ECORRUPT, "actors record %llu: undecodable",
+			    (unsigned long long)a->id);
+	}
+	if (a->last_lsn <= m->last_lsn)
+		return 0;
+	m->last_seq = a->last_seq;
+	m->last_lsn = a->last_lsn;
+	m->last_active_unix_ms = a->last_active_unix_ms;
+	len = protobuf_c_message_get_packed_size(&m->base);
+	v.mv_size = len + FRAME_HDR;
+	v.mv_data = NULL;
+	/* The record is replaced where the cursor stands. */
+	if ((rc = mdb_cursor_put(*cur, &k, &v, MDB_CURRENT | MDB_RESERVE)))
+		return mdb_fail(s, rc, "writing an actor");
+	protobuf_c_message_pack(&m->base, (uint8_t *)v.mv_data + FRAME_HDR);
+	frame_seal(v.mv_data, R_ACTOR, len);
+	return 0;
+}
+
 static int write_once(mn__store *s, mn__codec *codec, const mn__wbatch *b,
 		      mn_buf *scratch)
 {
@@ -1339,27 +1393,12 @@ static int write_once(mn__store *s, mn__codec *codec, const mn__wbatch *b,
 	if (rc)
 		return mdb_fail(s, rc, "beginning a write");
 
+	MDB_cursor *acur = NULL;
 	for (size_t i = 0; i < b->n_actors; i++) {
 		const mn__wactor *a = &b->actors[i];
 		Mnemo__ActorMeta m = MNEMO__ACTOR_META__INIT;
 		if (!a->is_new) {
-			/* A head update: keep what the record already
-			 * holds (creation time, first entry). */
-			Mnemo__ActorMeta *old;
-			if ((rc = meta_get(s, txn, a->id, &old)))
-				goto out_abort;
-			/* Heads only move forward: a checkpoint written in
-			 * pieces may carry an older head than the one an
-			 * eviction wrote since. */
-			if (a->last_lsn > old->last_lsn) {
-				old->last_seq = a->last_seq;
-				old->last_lsn = a->last_lsn;
-				old->last_active_unix_ms =
-					a->last_active_unix_ms;
-				rc = meta_put(s, txn, old);
-			}
-			mnemo__actor_meta__free_unpacked(old, NULL);
-			if (rc)
+			if ((rc = head_update(s, txn, &acur, a)))
 				goto out_abort;
 			continue;
 		}
@@ -1390,6 +1429,10 @@ static int write_once(mn__store *s, mn__codec *codec, const mn__wbatch *b,
 			frame_seal(v8, R_NAME, 8);
 		}
 	}
+
+	if (acur)
+		mdb_cursor_close(acur);
+	acur = NULL;
 
 	uint64_t last = s->last_lsn;
 	for (size_t i = 0; i < b->n_entries; i++) {
