@@ -1345,6 +1345,22 @@ void mn__persist_recovery(mn_runtime *rt, mn_recovery *out)
 	*out = rt->persist->recovery;
 }
 
+/* Free what persistence gave each worker: its codec, its compression
+ * scratch buffer and its record ring (workers stopped). */
+static void workers_free(mn_runtime *rt)
+{
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		mn__worker *w = &rt->workers[i];
+		mn__codec_free(w->codec);
+		w->codec = NULL;
+		mn__buf_free(&w->zbuf);
+		if (w->wring)
+			free(w->wring->buf);
+		free(w->wring);
+		w->wring = NULL;
+	}
+}
+
 int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 {
 	mn__store_opts so = {.relaxed = o->durability == MN_DURABILITY_RELAXED};
@@ -1436,15 +1452,7 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	return 0;
 
 err_close:
-	for (unsigned i = 0; i < rt->nworkers; i++) {
-		mn__codec_free(rt->workers[i].codec);
-		rt->workers[i].codec = NULL;
-		mn__buf_free(&rt->workers[i].zbuf);
-		if (rt->workers[i].wring)
-			free(rt->workers[i].wring->buf);
-		free(rt->workers[i].wring);
-		rt->workers[i].wring = NULL;
-	}
+	workers_free(rt);
 	mn__codec_free(p->codec);
 	mn__codec_free(p->maint_codec);
 	mn__store_close(p->store);
@@ -1469,15 +1477,7 @@ void mn__persist_close(mn_runtime *rt)
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	pthread_join(p->thread, NULL);
-	for (unsigned i = 0; i < rt->nworkers; i++) {
-		mn__codec_free(rt->workers[i].codec);
-		rt->workers[i].codec = NULL;
-		mn__buf_free(&rt->workers[i].zbuf);
-		if (rt->workers[i].wring)
-			free(rt->workers[i].wring->buf);
-		free(rt->workers[i].wring);
-		rt->workers[i].wring = NULL;
-	}
+	workers_free(rt);
 	mn__codec_free(p->codec);
 	mn__codec_free(p->maint_codec);
 	mn__store_close(p->store);

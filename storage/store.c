@@ -1336,7 +1336,9 @@ static int put_outbox(mn__store *s, MDB_txn *txn, mn__codec *codec, int db,
  * Checkpoints write thousands of these per commit, so this is the cheap
  * path: one cursor (opened on first use into *cur) finds the record and
  * replaces it in place, decoding is into the arena, and the record's name
- * is formatted only on failure (meta_get is the reporting path). */
+ * is formatted only on failure. Any record the quiet checks refuse (or an
+ * arena that could not grow) takes the plain path, meta_get and meta_put,
+ * which names what is wrong. */
 static int head_update(mn__store *s, MDB_txn *txn, MDB_cursor **cur,
 		       const mn__wactor *a)
 {
@@ -1345,27 +1347,28 @@ static int head_update(mn__store *s, MDB_txn *txn, MDB_cursor **cur,
 	const unsigned char *body;
 	size_t len;
 	int rc;
-	if (!*cur && (rc = mdb_cursor_open(txn, s->dbi[DB_ACTORS], cur))) {
+	Mnemo__ActorMeta *m = NULL;
+	if (!*cur && mdb_cursor_open(txn, s->dbi[DB_ACTORS], cur))
 		*cur = NULL;
-		return mdb_fail(s, rc, "reading an actor");
-	}
 	be64_put(kb, a->id);
 	/* MDB_SET, not MDB_SET_KEY: k must keep pointing at kb, since a
 	 * put of a new size deletes the node (and its key bytes) first. */
-	rc = mdb_cursor_get(*cur, &k, &v, MDB_SET);
-	Mnemo__ActorMeta *m = NULL;
-	if (rc == 0 && frame_open(s, &v, R_ACTOR, DB_ACTORS, NULL, &body,
-				  &len) == 0)
+	if (*cur && mdb_cursor_get(*cur, &k, &v, MDB_SET) == 0 &&
+	    frame_open(s, &v, R_ACTOR, DB_ACTORS, NULL, &body, &len) == 0)
 		m = mnemo__actor_meta__unpack(arena_for(len), len, body);
 	if (!m || m->id != a->id || m->key.len == 0 ||
 	    m->key.len > MN_KEY_MAX) {
-		/* Say what is wrong, the slow way. */
 		Mnemo__ActorMeta *old;
 		if ((rc = meta_get(s, txn, a->id, &old)))
 			return rc;
+		if (a->last_lsn > old->last_lsn) {
+			old->last_seq = a->last_seq;
+			old->last_lsn = a->last_lsn;
+			old->last_active_unix_ms = a->last_active_unix_ms;
+			rc = meta_put(s, txn, old);
+		}
 		mnemo__actor_meta__free_unpacked(old, NULL);
-		return fail(s, MN_ECORRUPT, "actors record %llu: undecodable",
-			    (unsigned long long)a->id);
+		return rc;
 	}
 	if (a->last_lsn <= m->last_lsn)
 		return 0;
