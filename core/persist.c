@@ -1918,9 +1918,9 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 	size_t snap_extra = want_snap ? snap.len : 0;
 	wrec *r = wrec_alloc(w, sizeof *r + stored_len + raw_extra +
 				       ctx->pending.len + snap_extra);
-	if (w->zbuf.cap > MN__ZBUF_KEEP)
-		mn__buf_free(&w->zbuf); /* a rare large payload */
 	if (!r) {
+		if (w->zbuf.cap > MN__ZBUF_KEEP)
+			mn__buf_free(&w->zbuf);
 		/* The held sends were counted as sent: count them (and
 		 * the message) done, they are lost with the record. */
 		mn__count(&w->n_done, 1 + ctx->npending_msgs);
@@ -1933,6 +1933,10 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 	r->dict_id = method == MN__CODEC_ZSTD_DICT ? dict : 0;
 	if (stored_len)
 		memcpy(r->data, stored, stored_len);
+	/* Only now, with the compressed bytes copied out of it: `stored`
+	 * may point into zbuf. */
+	if (w->zbuf.cap > MN__ZBUF_KEEP)
+		mn__buf_free(&w->zbuf); /* a rare large payload */
 	if (keep_raw)
 		memcpy(r->data + r->len, m->data, m->len);
 	r->has_raw = keep_raw;
