@@ -698,8 +698,15 @@ static int repair_heads(mn__store *s, MDB_txn *txn, mn__store_info *info)
 		goto out_free_state;
 	if (last_actor + 1 > info->next_actor_id)
 		info->next_actor_id = last_actor + 1;
-	if (info->last_lsn <= st->checkpoint_lsn)
+	/* The newest LSN issued, not the newest present: compaction may
+	 * have dropped the newest entries, and an LSN issued again would
+	 * sit below heads that only move forward (L1). */
+	if (info->last_lsn < st->lsn_high)
+		info->last_lsn = st->lsn_high;
+	if (info->last_lsn <= st->checkpoint_lsn) {
+		info->last_lsn = st->checkpoint_lsn;
 		goto out_free_state;
+	}
 	if ((rc = scan_tail(s, txn, st->checkpoint_lsn, &t, &n,
 			    &info->entries_scanned)))
 		goto out_free_state;
@@ -2572,6 +2579,7 @@ static int compact_actor(mn__store *s, mn__compaction *c, MDB_txn *txn,
 	uint64_t first_kept = 0;
 	unsigned char lk[8];
 	MDB_val lkv = {.mv_size = 8, .mv_data = lk}, lv;
+	uint64_t above_seq = UINT64_MAX, above_lsn = UINT64_MAX;
 	for (uint64_t lsn = m->last_lsn; lsn;) {
 		Mnemo__JournalEntry *je;
 		be64_put(lk, lsn);
@@ -2586,6 +2594,20 @@ static int compact_actor(mn__store *s, mn__compaction *c, MDB_txn *txn,
 			goto out;
 		if (je->actor_id != id)
 			break;
+		/* L2: a chain moves strictly back; a loop is damage, never
+		 * a walk without end. */
+		if (lsn >= above_lsn || je->seq >= above_seq) {
+			rc = fail(s, MN_ECORRUPT,
+				  "log record %llu: actor %llu seq %llu does not "
+				  "come before seq %llu (history chain loops)",
+				  (unsigned long long)lsn,
+				  (unsigned long long)id,
+				  (unsigned long long)je->seq,
+				  (unsigned long long)above_seq);
+			goto out;
+		}
+		above_lsn = lsn;
+		above_seq = je->seq;
 		if (je->seq > base) {
 			first_kept = lsn;
 		} else {
@@ -2645,6 +2667,22 @@ out:
 	return rc;
 }
 
+/* Raise StoreState.lsn_high to the newest log key in txn (L1). */
+static int keep_lsn_high(mn__store *s, MDB_txn *txn)
+{
+	Mnemo__StoreState *st;
+	uint64_t last;
+	int rc = last_key_u64(s, txn, DB_LOG, &last);
+	if (rc || (rc = read_state(s, txn, &st)))
+		return rc;
+	if (last > st->lsn_high) {
+		st->lsn_high = last;
+		rc = write_state(s, txn, st);
+	}
+	mnemo__store_state__free_unpacked(st, NULL);
+	return rc;
+}
+
 typedef struct compact_op {
 	mn__compaction *c;
 	size_t max;
@@ -2665,6 +2703,10 @@ static int compact_txn(mn__store *s, void *arg, MDB_txn *txn)
 	/* A retry (map growth) starts the step over. */
 	c->st = op->before;
 	c->next_id = op->next_before;
+	/* L1: before this step may drop the newest log entries, the store
+	 * remembers the newest LSN issued, so no LSN is issued twice. */
+	if ((rc = keep_lsn_high(s, txn)))
+		return rc;
 	if (c->ids_cap < op->max) {
 		uint64_t *ids = realloc(c->ids, op->max * sizeof *ids);
 		if (!ids)
