@@ -373,16 +373,25 @@ static ProtobufCAllocator *arena_for(size_t len)
 
 /* ---- transactions ---------------------------------------------------------- */
 
+/* Transactions this thread holds open (of any store): a thread that holds
+ * one must never wait for map_lock's write side, which waits for it. */
+static _Thread_local int txns_held;
+
 static int txn_begin(mn__store *s, bool write, MDB_txn **txn)
 {
 	for (int attempt = 0;; attempt++) {
 		pthread_rwlock_rdlock(&s->map_lock);
 		int rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY,
 				       txn);
-		if (rc == 0)
+		if (rc == 0) {
+			txns_held++;
 			return 0;
+		}
 		pthread_rwlock_unlock(&s->map_lock);
-		if (rc != MDB_MAP_RESIZED || attempt > 0)
+		/* Adopting a map another process grew needs no transaction
+		 * of this process open: with one held here, say so rather
+		 * than wait for ourselves. */
+		if (rc != MDB_MAP_RESIZED || attempt > 0 || txns_held)
 			return rc;
 		/* Another process (a live runtime, when this is a tool)
 		 * grew the map: adopt its size, with no transaction open. */
@@ -395,12 +404,14 @@ static int txn_begin(mn__store *s, bool write, MDB_txn **txn)
 static void txn_abort(mn__store *s, MDB_txn *txn)
 {
 	mdb_txn_abort(txn);
+	txns_held--;
 	pthread_rwlock_unlock(&s->map_lock);
 }
 
 static int txn_commit(mn__store *s, MDB_txn *txn)
 {
 	int rc = mdb_txn_commit(txn);
+	txns_held--;
 	pthread_rwlock_unlock(&s->map_lock);
 	return rc;
 }
@@ -1211,22 +1222,17 @@ static size_t name_key(unsigned char *kb, uint32_t kind_id, const void *key,
 	return 4 + key_len;
 }
 
-int mn__store_actor_find(mn__store *s, uint32_t kind_id, const void *key,
-			 size_t key_len, mn__actor_meta *out)
+/* mn__store_actor_find inside txn. */
+static int actor_find_txn(mn__store *s, MDB_txn *txn, uint32_t kind_id,
+			  const void *key, size_t key_len, mn__actor_meta *out)
 {
 	unsigned char kb[4 + MN_KEY_MAX];
 	MDB_val k = {.mv_data = kb}, v;
-	MDB_txn *txn;
 	const unsigned char *body;
 	size_t len;
 
-	if (key_len == 0 || key_len > MN_KEY_MAX)
-		return MN_EKEY;
 	k.mv_size = name_key(kb, kind_id, key, key_len);
-	int rc = txn_begin(s, false, &txn);
-	if (rc)
-		return mdb_fail(s, rc, "beginning a read");
-	rc = mdb_get(txn, s->dbi[DB_NAMES], &k, &v);
+	int rc = mdb_get(txn, s->dbi[DB_NAMES], &k, &v);
 	if (rc == MDB_NOTFOUND) {
 		rc = MN_ENOACTOR;
 	} else if (rc) {
@@ -1251,6 +1257,19 @@ int mn__store_actor_find(mn__store *s, uint32_t kind_id, const void *key,
 			}
 		}
 	}
+	return rc;
+}
+
+int mn__store_actor_find(mn__store *s, uint32_t kind_id, const void *key,
+			 size_t key_len, mn__actor_meta *out)
+{
+	MDB_txn *txn;
+	if (key_len == 0 || key_len > MN_KEY_MAX)
+		return MN_EKEY;
+	int rc = txn_begin(s, false, &txn);
+	if (rc)
+		return mdb_fail(s, rc, "beginning a read");
+	rc = actor_find_txn(s, txn, kind_id, key, key_len, out);
 	txn_abort(s, txn);
 	return rc;
 }
@@ -2868,10 +2887,16 @@ typedef struct vstate {
 	void *arg;
 	uint64_t records, problems;
 	mn_buf dst;
-	/* per actor: last (seq, lsn) seen in the log, by id */
+	/* Everything verify reads, it reads in this one transaction (one
+	 * snapshot of a store a live runtime may be writing). */
+	MDB_txn *txn;
+	uint64_t ckpt_lsn; /* StoreState.checkpoint_lsn in txn */
+	/* per actor: last (seq, lsn) seen in the log, by id; its head in
+	 * the actors record; its newest entry at or before ckpt_lsn */
 	struct vact {
 		uint64_t id, seq, lsn;
 		uint32_t kind_id;
+		uint64_t head, lsn_ckpt;
 	} *acts;
 	size_t nacts, cap;
 } vstate;
@@ -2957,14 +2982,12 @@ static int verify_db(vstate *v, MDB_txn *txn, int db, enum rtype t,
 static int v_lineage(vstate *v, const Mnemo__ActorMeta *m)
 {
 	mn__store *s = v->s;
-	MDB_txn *txn;
+	MDB_txn *txn = v->txn;
 	unsigned char kb[16];
 	MDB_val k = {.mv_size = 16, .mv_data = kb}, val;
-	int rc = 0, e;
+	int rc = 0;
 	if (!m->compacted_seq && !m->fork_parent_id)
 		return 0;
-	if ((e = txn_begin(s, false, &txn)))
-		return mdb_fail(s, e, "beginning a read");
 	if (m->compacted_seq) {
 		be64_put(kb, m->id);
 		be64_put(kb + 8, m->compacted_seq);
@@ -3001,7 +3024,6 @@ static int v_lineage(vstate *v, const Mnemo__ActorMeta *m)
 					      (unsigned long long)m->fork_lsn);
 		}
 	}
-	txn_abort(s, txn);
 	return rc;
 }
 
@@ -3031,7 +3053,7 @@ static int v_actor(vstate *v, const MDB_val *k, const unsigned char *body,
 	if (!rc) {
 		/* Where its own entries must continue from: seq 1 after
 		 * nothing, or a compaction point, or a fork point. */
-		struct vact a = {id, 0, 0, m->kind_id};
+		struct vact a = {id, 0, 0, m->kind_id, m->last_lsn, 0};
 		if (m->compacted_seq && m->compacted_seq >= m->fork_seq) {
 			a.seq = m->compacted_seq;
 			a.lsn = m->compacted_lsn;
@@ -3045,8 +3067,8 @@ static int v_actor(vstate *v, const MDB_val *k, const unsigned char *body,
 	/* Its name must point back at it. */
 	if (!rc) {
 		mn__actor_meta am;
-		int fr = mn__store_actor_find(v->s, m->kind_id, m->key.data,
-					      m->key.len, &am);
+		int fr = actor_find_txn(v->s, v->txn, m->kind_id, m->key.data,
+					m->key.len, &am);
 		if (fr || am.id != id)
 			rc = vproblem(v,
 				      "actors record %llu: its name does not "
@@ -3086,6 +3108,8 @@ static int v_entry(vstate *v, const MDB_val *k, const unsigned char *body,
 	}
 	a->seq = je->seq;
 	a->lsn = lsn;
+	if (lsn <= v->ckpt_lsn)
+		a->lsn_ckpt = lsn;
 	char where[48];
 	const void *p;
 	size_t n;
@@ -3129,11 +3153,17 @@ int mn__store_verify(mn__store *s, mn__codec *codec, mn__problem_cb problem,
 {
 	vstate v = {.s = s, .codec = codec, .problem = problem, .arg = arg};
 	MDB_txn *txn;
+	Mnemo__StoreState *state;
 	int rc = txn_begin(s, false, &txn);
 	if (rc)
 		return mdb_fail(s, rc, "beginning a read");
+	v.txn = txn;
 	mn__buf_init(&v.dst);
-	if (!(rc = verify_db(&v, txn, DB_KINDS, R_KIND, NULL)) &&
+	if ((rc = read_state(s, txn, &state)) == 0) {
+		v.ckpt_lsn = state->checkpoint_lsn;
+		mnemo__store_state__free_unpacked(state, NULL);
+	}
+	if (!rc && !(rc = verify_db(&v, txn, DB_KINDS, R_KIND, NULL)) &&
 	    !(rc = verify_db(&v, txn, DB_DICTS, R_DICT, NULL)) &&
 	    !(rc = verify_db(&v, txn, DB_NAMES, R_NAME, NULL)) &&
 	    !(rc = verify_db(&v, txn, DB_ACTORS, R_ACTOR, v_actor)) &&
@@ -3144,17 +3174,20 @@ int mn__store_verify(mn__store *s, mn__codec *codec, mn__problem_cb problem,
 	    !(rc = verify_db(&v, txn, DB_SNAPSHOTS, R_SNAPSHOT, NULL)))
 		rc = verify_db(&v, txn, DB_TIMERS, R_TIMER, NULL);
 	if (!rc) {
-		/* Heads: the newest entry of each actor is its head. */
+		/* Heads, as this transaction sees them: never past the
+		 * actor's newest entry, and exact up to the checkpoint (the
+		 * entries after it are the tail, whose heads the next open
+		 * repairs: a live runtime writes them at its checkpoints). */
 		for (size_t i = 0; i < v.nacts && !rc; i++) {
-			mn__actor_meta m;
-			if (mn__store_actor_get(s, v.acts[i].id, &m) == 0 &&
-			    m.last_lsn != v.acts[i].lsn)
+			const struct vact *a = &v.acts[i];
+			if (a->head != a->lsn &&
+			    (a->head > a->lsn || a->head < a->lsn_ckpt))
 				rc = vproblem(&v,
 					      "actors record %llu: head at LSN "
 					      "%llu, newest entry at %llu",
-					      (unsigned long long)m.id,
-					      (unsigned long long)m.last_lsn,
-					      (unsigned long long)v.acts[i].lsn);
+					      (unsigned long long)a->id,
+					      (unsigned long long)a->head,
+					      (unsigned long long)a->lsn);
 		}
 	}
 	txn_abort(s, txn);
