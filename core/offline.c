@@ -143,6 +143,16 @@ void mn__offline_set_message(mn__offline *o, const mn_kind *sender_kind,
 	ctx->seq = seq;
 	ctx->msg = NULL;
 	ctx->replaying = true;
+	ctx->replay_timer_ids = NULL;
+	ctx->replay_ntimer_ids = 0;
+	ctx->replay_timer_next = 0;
+}
+
+void mn__offline_set_timer_ids(mn__offline *o, const uint64_t *ids, size_t n)
+{
+	o->ctx.replay_timer_ids = ids;
+	o->ctx.replay_ntimer_ids = n;
+	o->ctx.replay_timer_next = 0;
 }
 
 mn_ctx *mn__offline_ctx(mn__offline *o)

@@ -56,4 +56,8 @@ void mn__offline_set_message(mn__offline *o, const mn_kind *sender_kind,
 /* The ctx to pass to the kind's callbacks (replaying). */
 mn_ctx *mn__offline_ctx(mn__offline *o);
 
+/* The timer ids the message being replayed recorded (mn__entry.timer_ids;
+ * borrowed until the next set_message), returned by mn_ctx_after. */
+void mn__offline_set_timer_ids(mn__offline *o, const uint64_t *ids, size_t n);
+
 #endif

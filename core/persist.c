@@ -267,6 +267,8 @@ struct mn__persist {
 	mn__wsnap *snaps;
 	mn__wtimer *timers, *tdels;
 	size_t cap_snaps, cap_timers, cap_tdels;
+	uint64_t *tids; /* the group's entries' timer ids (wentry.timer_ids) */
+	size_t cap_tids;
 
 	/* Timers fired and queued but not yet processed (their record is
 	 * still stored): the maintenance thread adds, the writer removes
@@ -894,6 +896,8 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 	     (rc = grow(&p->snaps, &p->cap_snaps, count, sizeof *p->snaps)) ||
 	     (rc = grow(&p->timers, &p->cap_timers, nsends + 1,
 			sizeof *p->timers)) ||
+	     (rc = grow(&p->tids, &p->cap_tids, nsends + 1,
+			sizeof *p->tids)) ||
 	     (rc = grow(&p->tdels, &p->cap_tdels, nsends + count,
 			sizeof *p->tdels)) ||
 	     (rc = grow(&p->acts, &p->cap_acts, count + MN__CKPT_PER_GROUP,
@@ -901,7 +905,7 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 	     !(ids = malloc((nsends + count + 1) * sizeof *ids))))
 		rc = rc ? rc : MN_ENOMEM;
 
-	size_t nid = 0;
+	size_t nid = 0, ntid = 0;
 	for (wrec *r = list; !rc && r; r = r->next) {
 		mn__actor *a = r->actor;
 		switch (r->rk) {
@@ -973,7 +977,11 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 				if (h.tag != HELD_SEND) {
 					uint64_t tid;
 					memcpy(&tid, q + sizeof h, 8);
-					if (h.tag == HELD_TIMER)
+					if (h.tag == HELD_TIMER) {
+						if (!e->n_timer_ids)
+							e->timer_ids = &p->tids[ntid];
+						p->tids[ntid++] = tid;
+						e->n_timer_ids++;
 						p->timers[nt++] = (mn__wtimer){
 							.id = tid,
 							.actor_id = mn__ap(a)->id,
@@ -982,7 +990,7 @@ static void commit_group(mn__persist *p, wrec *list, size_t count)
 							.payload = q + sizeof h + 8,
 							.len = (size_t)h.len - 8,
 						};
-					else
+					} else
 						p->tdels[ntd++] = (mn__wtimer){
 							.id = tid,
 							.due_unix_ms = tid >> 16};
@@ -1495,6 +1503,7 @@ void mn__persist_close(mn_runtime *rt)
 	free(p->ckpt);
 	free(p->snaps);
 	free(p->timers);
+	free(p->tids);
 	free(p->tdels);
 	free(p->fired);
 	pthread_mutex_destroy(&p->fired_mu);
@@ -1676,6 +1685,9 @@ static int replay_one(void *arg, const mn__entry *e)
 		ctx->replay_sender_key_len = m.key_len;
 	}
 	ctx->seq = e->seq;
+	ctx->replay_timer_ids = e->timer_ids;
+	ctx->replay_ntimer_ids = e->n_timer_ids;
+	ctx->replay_timer_next = 0;
 	r->last_seq = e->seq;
 	/* The handler's result was counted when the message was first
 	 * handled; replay only rebuilds the state. */
@@ -1741,6 +1753,8 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 					 snap_seq, replay_one, &r);
 	ctx->replaying = false;
 	ctx->replay_sender_kind = NULL;
+	ctx->replay_timer_ids = NULL;
+	ctx->replay_ntimer_ids = 0;
 	if (rc == 0 && r.last_seq != m.last_seq)
 		rc = MN_ECORRUPT;
 	if (rc) {

@@ -777,10 +777,18 @@ int mn_ctx_after(mn_ctx *ctx, uint64_t delay_ms, uint32_t type,
 		return MN_ENOTSUP;
 	if (len > ctx->rt->max_payload)
 		return MN_ETOOBIG;
-	if (ctx->replaying || !ctx->hold_sends) {
+	if (ctx->replaying) {
+		/* The id the first run returned, recorded in the entry. */
+		size_t i = ctx->replay_timer_next++;
+		if (id)
+			*id = i < ctx->replay_ntimer_ids ? ctx->replay_timer_ids[i]
+							 : 0;
+		return 0;
+	}
+	if (!ctx->hold_sends) {
 		if (id)
 			*id = 0;
-		return ctx->replaying ? 0 : MN_EINVAL; /* not during init */
+		return MN_EINVAL; /* not during init */
 	}
 	return mn__persist_after(ctx, delay_ms, type, payload, len, id);
 }

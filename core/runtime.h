@@ -60,6 +60,10 @@ struct mn_ctx {
 	const mn_kind *replay_sender_kind;
 	unsigned char replay_sender_key[MN_KEY_MAX];
 	size_t replay_sender_key_len;
+	/* Replay: the timer ids the entry recorded, handed out again by
+	 * mn_ctx_after in order. */
+	const uint64_t *replay_timer_ids;
+	size_t replay_ntimer_ids, replay_timer_next;
 };
 
 /* A FIFO of scheduled actors, linked through mn__actor.rq_next. */

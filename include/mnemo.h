@@ -508,8 +508,12 @@ unsigned mn_ctx_worker(const mn_ctx *ctx);
  * (journaled), also after a restart if it fell due while the process was
  * down, and it brings an evicted actor back. *id (may be NULL) receives the
  * timer's id for mn_ctx_cancel(). Persistent actors only (MN_ENOTSUP
- * otherwise); during replay it does nothing and returns 0. Ids encode the
- * due time; at most 65,536 timers per millisecond.
+ * otherwise). During replay it sets no timer and returns 0, and *id
+ * receives the id the first run of the same message got for its timer of
+ * the same index (the journal entry records them), so an id kept in the
+ * state cancels the timer after a restart or a rehydration too (entries
+ * written before mnemo recorded ids give 0). Ids encode the due time; at
+ * most 65,536 timers per millisecond.
  */
 int mn_ctx_after(mn_ctx *ctx, uint64_t delay_ms, uint32_t type,
 		 const void *payload, size_t len, uint64_t *id);

@@ -181,6 +181,8 @@ static int on_entry(void *arg, const mn__entry *e)
 	en.payload.data = (uint8_t *)e->payload;
 	en.payload.len = e->len;
 	en.state_hash = e->state_hash;
+	en.n_timer_ids = e->n_timer_ids;
+	en.timer_ids = (uint64_t *)e->timer_ids;
 	r.body_case = MNEMO__EXPORT__RECORD__BODY_ENTRY;
 	r.entry = &en;
 	x->seen++;

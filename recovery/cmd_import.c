@@ -410,6 +410,8 @@ static int add_actor(istate *x, size_t i)
 		    .payload = e->payload.data,
 		    .len = e->payload.len,
 		    .state_hash = e->state_hash,
+		    .timer_ids = e->timer_ids,
+		    .n_timer_ids = e->n_timer_ids,
 		};
 		if (e->sender && !mn__xs_outside(e->sender) &&
 		    !x->ents[x->nents - 1].sender_id)

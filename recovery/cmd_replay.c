@@ -509,6 +509,7 @@ static int replay_entry(void *arg, const mn__entry *e)
 	resolve_sender(r, e);
 	mn__offline_set_message(r->off, r->sender_kind, r->sender_key,
 				r->sender_key_len, e->seq);
+	mn__offline_set_timer_ids(r->off, e->timer_ids, e->n_timer_ids);
 	mn_msg view = {
 	    .type = e->type,
 	    .flags = e->flags & 0xffu, /* the public MN_MSG_* bits */

@@ -1483,6 +1483,8 @@ static int write_once(mn__store *s, mn__codec *codec, const mn__wbatch *b,
 		je.outbox_id = e->outbox_id;
 		je.flags = e->flags;
 		je.state_hash = e->state_hash;
+		je.n_timer_ids = e->n_timer_ids;
+		je.timer_ids = (uint64_t *)e->timer_ids;
 		if (e->compress) {
 			je.raw_len = e->len;
 			if ((rc = pack_payload(codec, true, e->dict_id,
@@ -1732,6 +1734,8 @@ static int deliver_entry(const mn__store *s, mn__codec *codec, uint64_t lsn,
 	e.type = je->type;
 	e.flags = je->flags;
 	e.state_hash = je->state_hash;
+	e.timer_ids = je->timer_ids;
+	e.n_timer_ids = je->n_timer_ids;
 	e.stored_len = v->mv_size;
 	return cb(arg, &e);
 }

@@ -116,6 +116,9 @@ typedef struct mn__wentry {
 	const void *payload;
 	size_t len;
 	uint64_t state_hash; /* kind hash() after the message; 0 = none */
+	/* The ids of the timers the message set, in the order set. */
+	const uint64_t *timer_ids;
+	size_t n_timer_ids;
 } mn__wentry;
 
 typedef struct mn__woutbox {
@@ -232,6 +235,10 @@ typedef struct mn__entry {
 	size_t len;
 	size_t stored_len;    /* bytes of the record in the store */
 	uint64_t state_hash;  /* journal: kind hash() after it; 0 = none */
+	/* journal: ids of the timers it set, in order (none in entries
+	 * written before the field existed) */
+	const uint64_t *timer_ids;
+	size_t n_timer_ids;
 } mn__entry;
 
 /* Return 0 to go on, anything else to stop (returned by the iterator). */
