@@ -41,14 +41,14 @@
 /* Actors at most in one transaction. */
 #define MN__IMPORT_BATCH_ACTORS 1024
 
-static const char synopsis[] = "mnemo import [--as KEY] STREAM STORE";
+static const char synopsis[] = "mnemo import [--move] [--as KEY] STREAM STORE";
 
 static const char help[] =
     "NAME\n"
     "    mnemo import - load an export stream into a store\n"
     "\n"
     "SYNOPSIS\n"
-    "    mnemo import [--as KEY] STREAM STORE\n"
+    "    mnemo import [--move] [--as KEY] STREAM STORE\n"
     "\n"
     "DESCRIPTION\n"
     "    Reads STREAM (a file made by `mnemo export`, or - for standard\n"
@@ -69,7 +69,21 @@ static const char help[] =
     "    from an actor STORE does not hold is recorded as from outside\n"
     "    (import says how many).\n"
     "\n"
+    "    A copy or a move. By default the import is a copy: the stream's\n"
+    "    pending effects (its timers and its outbox messages) are held in\n"
+    "    STORE's quarantine, as a fork's sends are, so the copy does not\n"
+    "    fire the original's reminders or send its messages a second\n"
+    "    time; `mnemo quarantine` lists them and --release ID|all lets\n"
+    "    them go (a held timer is then delivered to its actor at once, as\n"
+    "    an ordinary message of the timer's type and payload). With\n"
+    "    --move they travel: timers are armed and outbox messages are\n"
+    "    delivered as in the source; the source must then be retired\n"
+    "    (never run again), or both act on them.\n"
+    "\n"
     "OPTIONS\n"
+    "    -m, --move    a move: timers and outbox messages travel (the\n"
+    "                  source must be retired); default: a copy, they\n"
+    "                  are held in the quarantine\n"
     "    -k, --as KEY  import the stream's one actor under KEY (text, or 0x\n"
     "                  and hex digits), e.g. beside the original\n"
     "    -h, --help    this text\n"
@@ -124,6 +138,12 @@ typedef struct istate {
 	size_t nacts, capacts;
 	mn__woutbox *obs;
 	size_t nobs, capobs;
+	/* A copy (no --move): the stream's timers and outbox messages go to
+	 * the quarantine, not to the timers and the outbox. */
+	bool move;
+	mn__woutbox *quar;
+	size_t nquar, capquar;
+	uint64_t held_timers, held_outbox;
 	uint64_t batch_bytes;
 	size_t batch_first; /* stream index of the batch's first actor */
 } istate;
@@ -355,17 +375,19 @@ static int flush(istate *x, uint64_t next_actor_id)
 	    .n_snaps = x->nsnaps,
 	    .timers = x->timers,
 	    .n_timers = x->ntimers,
+	    .quarantine = x->quar,
+	    .n_quarantine = x->nquar,
 	    /* The open repaired every head and nothing else writes: with
 	     * this batch's heads, all are exact up to its last entry. */
 	    .checkpoint_lsn = x->nents ? x->ents[x->nents - 1].lsn : 0,
 	    .next_actor_id = next_actor_id,
 	};
 	int rc = 0;
-	if (x->nents || x->nobs || x->nacts) {
+	if (x->nents || x->nobs || x->nacts || x->nquar) {
 		mn__cli_clear_detail();
 		rc = mn__store_write(x->c->store, x->c->codec, &b);
 	}
-	x->nents = x->nobs = x->nacts = x->nsnaps = x->ntimers = 0;
+	x->nents = x->nobs = x->nacts = x->nsnaps = x->ntimers = x->nquar = 0;
 	x->batch_bytes = 0;
 	x->next_lsn = mn__store_last_lsn(x->c->store) + 1;
 	return rc;
@@ -446,6 +468,32 @@ static int add_actor(istate *x, size_t i)
 	}
 	for (size_t j = 0; j < g->ntimers; j++) {
 		const Mnemo__Export__Timer *t = g->timers[j];
+		if (!x->move) {
+			/* A copy: the timer is held in the quarantine as a
+			 * message from the actor to itself (its type and
+			 * payload; time: its due time). Released, it is
+			 * delivered as an ordinary message, at once. */
+			if (mn__cli_grow((void **)&x->quar, &x->capquar,
+					 x->nquar, sizeof *x->quar))
+				return MN_ENOMEM;
+			x->quar[x->nquar++] = (mn__woutbox){
+			    .id = x->next_outbox++,
+			    .kind_id = kind,
+			    .key = x->as_key ? x->as_key
+					     : a->address->key.data,
+			    .key_len = x->as_key ? x->as_len
+						 : a->address->key.len,
+			    .type = t->type,
+			    .sender_id = id,
+			    .unix_ms = t->due_unix_ms,
+			    .compress = true,
+			    .dict_id = dict,
+			    .payload = t->payload.data,
+			    .len = t->payload.len,
+			};
+			x->held_timers++;
+			continue;
+		}
 		uint64_t tid = timer_id(x, t->due_unix_ms, t->id);
 		if (!tid ||
 		    mn__cli_grow((void **)&x->timers, &x->captimers, x->ntimers,
@@ -538,6 +586,7 @@ static int write_all(istate *x, const mn__store_info *info, char *what,
 		      cmp_u64);
 
 	x->next_lsn = mn__store_last_lsn(x->c->store) + 1;
+	x->next_outbox = info->next_outbox_id;
 	x->batch_first = 0;
 	for (size_t i = 0; i < xs->nactors; i++) {
 		if (x->nacts && (x->nacts >= MN__IMPORT_BATCH_ACTORS ||
@@ -561,7 +610,6 @@ static int write_all(istate *x, const mn__store_info *info, char *what,
 		x->imported = xs->nactors;
 	}
 
-	x->next_outbox = info->next_outbox_id;
 	snprintf(what, whatcap, "writing the outbox messages");
 	for (size_t i = 0; i < xs->noutbox; i++) {
 		const Mnemo__Export__Outbox *o = xs->outbox[i];
@@ -573,7 +621,16 @@ static int write_all(istate *x, const mn__store_info *info, char *what,
 		uint64_t sender = resolve(x, o->sender);
 		if (!sender && !mn__xs_outside(o->sender))
 			x->senders_lost++;
-		x->obs[x->nobs++] = (mn__woutbox){
+		/* A copy: held in the quarantine. */
+		if (!x->move &&
+		    (rc = mn__cli_grow((void **)&x->quar, &x->capquar,
+				       x->nquar, sizeof *x->quar)))
+			return rc;
+		mn__woutbox *ob = x->move ? &x->obs[x->nobs++]
+					  : &x->quar[x->nquar++];
+		if (!x->move)
+			x->held_outbox++;
+		*ob = (mn__woutbox){
 		    .id = x->next_outbox++,
 		    .kind_id = kind,
 		    .key = o->target->key.data,
@@ -608,6 +665,7 @@ static void istate_free(istate *x)
 	free(x->timers);
 	free(x->acts);
 	free(x->obs);
+	free(x->quar);
 }
 
 /* Steps 1 and 2: decode the stream, open the store. Returns 0, or the exit
@@ -668,6 +726,7 @@ int mn__cmd_import(int argc, char **argv, FILE *out, FILE *err)
 {
 	static const struct option opts[] = {
 	    {"as", required_argument, NULL, 'k'},
+	    {"move", no_argument, NULL, 'm'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -681,7 +740,7 @@ int mn__cmd_import(int argc, char **argv, FILE *out, FILE *err)
 	mn__cli_init(&c, "import", synopsis, out, err);
 	optind = 0;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":k:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":k:mh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'k':
 			if (mn__cli_key_parse(optarg, as_key, &x.as_len))
@@ -691,6 +750,9 @@ int mn__cmd_import(int argc, char **argv, FILE *out, FILE *err)
 				    "hex digits, 1 to %d bytes",
 				    optarg, MN_KEY_MAX);
 			x.as_key = as_key;
+			break;
+		case 'm':
+			x.move = true;
 			break;
 		case 'h':
 			fputs(help, out);
@@ -746,6 +808,15 @@ int mn__cmd_import(int argc, char **argv, FILE *out, FILE *err)
 		(unsigned long long)x.xs.nentries,
 		(unsigned long long)x.xs.nsnaps,
 		(unsigned long long)x.xs.ntimers, x.xs.noutbox, c.path);
+	if (x.held_timers || x.held_outbox)
+		fprintf(out,
+			"a copy: %llu timer%s and %llu outbox message%s held "
+			"in the quarantine (mnemo quarantine --release to let "
+			"them go; --move imports them live)\n",
+			(unsigned long long)x.held_timers,
+			x.held_timers == 1 ? "" : "s",
+			(unsigned long long)x.held_outbox,
+			x.held_outbox == 1 ? "" : "s");
 	for (size_t i = 0; i < x.xs.nactors; i++)
 		report_actor(&x, i);
 	if (x.senders_lost)

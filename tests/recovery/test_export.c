@@ -32,7 +32,7 @@
 #include "tests/support/support.h"
 
 enum { T_HELLO = 1, T_ASK = 2, T_TELL = 3, T_NOTE = 4, T_REMIND = 5,
-       T_CALL = 7, T_RESULT = 8 };
+       T_CALL = 7, T_RESULT = 8, T_SOON = 9 };
 
 static const char HELLO[] = "hello alice";
 static const char ASK[] = "find restaurants near the station";
@@ -51,6 +51,11 @@ static mn_kind *agent_kind, *tool_kind;
 /* alice's state after the last message handled (any session, replays
  * included): the runtime's view, checked against the model. */
 static _Atomic uint64_t alice_count, alice_hash;
+/* test_copy_move: dave starts when dave_starts is set; what arrived, not
+ * counting replays: T_NOTEs dave handled, T_REMINDs carol handled. */
+static _Atomic bool dave_starts;
+static _Atomic uint64_t dave_notes, carol_reminds;
+#define SOON_MS 700
 
 /* ---- the kinds -------------------------------------------------------------- */
 
@@ -81,7 +86,7 @@ static bool is_key(mn_ctx *ctx, const char *key)
 static int agent_init(mn_ctx *ctx, void **state)
 {
 	/* dave never starts: messages for him stay in the outbox. */
-	if (is_key(ctx, "dave"))
+	if (is_key(ctx, "dave") && !atomic_load(&dave_starts))
 		return MN_EHANDLER;
 	*state = calloc(1, sizeof(agent_state));
 	return *state ? 0 : MN_ENOMEM;
@@ -127,7 +132,20 @@ static int agent_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 		atomic_store(&alice_count, s->count);
 		atomic_store(&alice_hash, s->hash);
 	}
+	if (!mn_ctx_replaying(ctx) && msg->type == T_NOTE &&
+	    is_key(ctx, "dave"))
+		atomic_fetch_add(&dave_notes, 1);
+	if (!mn_ctx_replaying(ctx) && msg->type == T_REMIND &&
+	    is_key(ctx, "carol"))
+		atomic_fetch_add(&carol_reminds, 1);
 	switch (msg->type) {
+	case T_SOON: {
+		int rc = mn_ctx_after(ctx, SOON_MS, T_REMIND, REMIND,
+				      strlen(REMIND), NULL);
+		return rc ? rc
+			  : mn_ctx_send(ctx, agent_kind, "dave", 4, T_NOTE,
+					msg->payload, msg->len);
+	}
 	case T_ASK:
 		return mn_ctx_send(ctx, tool_kind, "search", 6, T_CALL,
 				   msg->payload, msg->len);
@@ -422,7 +440,8 @@ static void test_import_whole(void **unused)
 	char dst[400], stream[400];
 	path_in(dst, sizeof dst, "dst");
 	path_in(stream, sizeof stream, "all.mnx");
-	run("import '%s' '%s'", stream, dst);
+	/* A move: the timer and the outbox travel (test_copy_move: a copy). */
+	run("import --move '%s' '%s'", stream, dst);
 	expect_exit(0);
 	expect_in(res.out, "imported 4 actors (9 entries, 3 snapshots, 1 "
 			   "timers) and 2 outbox messages");
@@ -473,13 +492,19 @@ static void test_import_actor(void **unused)
 	run("import --as alice-2 '%s' '%s'", stream, whole);
 	expect_exit(0);
 	expect_in(res.out, "agent/alice-2");
+	expect_in(res.out, "a copy: 1 timer and 0 outbox messages held");
 	run("dump --json agent/alice-2 '%s'", whole);
 	expect_exit(0);
 	expect_in(res.out, "\"last_seq\":5");
 	expect_in(res.out, "\"sender\":\"tool/search\"");
-	/* Two timers now: alice's and alice-2's (same due time, two ids). */
+	/* A copy: alice-2's timer is held in the quarantine, alice's alone
+	 * is armed. */
 	counts c = store_counts(whole);
-	assert_int_equal(c.timers, 2);
+	assert_int_equal(c.timers, 1);
+	run("quarantine --json '%s'", whole);
+	expect_exit(0);
+	expect_in(res.out, "\"sender\":\"agent/alice-2\"");
+	expect_in(res.out, "\"target\":\"agent/alice-2\"");
 	/* --as names one actor. */
 	char all[400];
 	path_in(all, sizeof all, "all.mnx");
@@ -653,6 +678,108 @@ static void test_decoder(void **unused)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Wait up to ms for dave_notes and carol_reminds to reach notes and
+ * reminds (then a little longer, to see nothing more comes), draining rt;
+ * check they are exactly that. */
+static void expect_arrived(mn_runtime *rt, uint64_t notes, uint64_t reminds,
+			   int ms)
+{
+	for (int t = 0; t < ms; t += 20) {
+		if (atomic_load(&dave_notes) >= notes &&
+		    atomic_load(&carol_reminds) >= reminds)
+			break;
+		usleep(20 * 1000);
+	}
+	usleep(100 * 1000);
+	mt_drain(rt);
+	assert_int_equal(atomic_load(&dave_notes), notes);
+	assert_int_equal(atomic_load(&carol_reminds), reminds);
+}
+
+/* Defect 7: a copy (the default) holds the stream's timers and outbox
+ * messages in the quarantine, so nothing fires or is delivered at the
+ * next open; the quarantine lists them and --release delivers each once.
+ * A move (--move) fires and delivers them as the source would have. */
+static void test_copy_move(void **unused)
+{
+	(void)unused;
+	char s2[400], stream[400], copy[400], moved[400];
+	path_in(s2, sizeof s2, "src-soon");
+	path_in(stream, sizeof stream, "soon.mnx");
+	path_in(copy, sizeof copy, "copy-soon");
+	path_in(moved, sizeof moved, "moved-soon");
+
+	/* The source: carol sets a timer due in SOON_MS and tells dave (who
+	 * does not start: the message waits in the outbox); one durable
+	 * send to dave from outside waits too. Closed before the timer is
+	 * due. */
+	atomic_store(&dave_starts, false);
+	mn_runtime *rt = open_runtime(s2);
+	send_agent(rt, "carol", 5, T_SOON, TELL, strlen(TELL));
+	assert_rc(mn_send_durable(rt, agent_kind, "dave", 4, T_NOTE,
+				  "from outside", 12),
+		  0);
+	mt_drain(rt);
+	mn_runtime_close(rt);
+	run("export -o '%s' '%s'", stream, s2);
+	expect_exit(0);
+	expect_in(res.out, "1 timers) and 2 outbox messages");
+
+	run("import '%s' '%s'", stream, copy);
+	expect_exit(0);
+	expect_in(res.out, "a copy: 1 timer and 2 outbox messages held in "
+			   "the quarantine");
+	counts c = store_counts(copy);
+	assert_int_equal(c.timers, 0);
+	assert_int_equal(c.outbox, 0);
+	run("quarantine '%s'", copy);
+	expect_exit(0);
+	expect_in(res.out, "agent/carol -> agent/carol  type 5");
+	expect_in(res.out, "agent/carol -> agent/dave  type 4");
+	expect_in(res.out, "outside -> agent/dave  type 4");
+
+	run("import --move '%s' '%s'", stream, moved);
+	expect_exit(0);
+	c = store_counts(moved);
+	assert_int_equal(c.timers, 1);
+	assert_int_equal(c.outbox, 2);
+
+	/* The copy, opened after the timer fell due: nothing arrives. */
+	atomic_store(&dave_starts, true);
+	atomic_store(&dave_notes, 0);
+	atomic_store(&carol_reminds, 0);
+	usleep(SOON_MS * 1000);
+	rt = open_runtime(copy);
+	expect_arrived(rt, 0, 0, 1500);
+	mn_runtime_close(rt);
+
+	/* Released: delivered once, also across another open. */
+	run("quarantine --release all '%s'", copy);
+	expect_exit(0);
+	rt = open_runtime(copy);
+	expect_arrived(rt, 2, 1, 5000);
+	mn_runtime_close(rt);
+	rt = open_runtime(copy);
+	expect_arrived(rt, 2, 1, 300);
+	mn_runtime_close(rt);
+	run("quarantine --json '%s'", copy);
+	expect_exit(0);
+	assert_null(strstr(res.out, "\"quarantined\""));
+	store_counts(copy);
+
+	/* The move: they fire and arrive as in the source, once. */
+	atomic_store(&dave_notes, 0);
+	atomic_store(&carol_reminds, 0);
+	rt = open_runtime(moved);
+	expect_arrived(rt, 2, 1, 5000);
+	mn_runtime_close(rt);
+	rt = open_runtime(moved);
+	expect_arrived(rt, 2, 1, 300);
+	mn_runtime_close(rt);
+	store_counts(moved);
+	atomic_store(&dave_starts, false);
+}
+
 int main(void)
 {
 	mt_init("recovery/export");
@@ -661,6 +788,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_import_whole, mt_setup),
 	    cmocka_unit_test_setup(test_import_actor, mt_setup),
 	    cmocka_unit_test_setup(test_resume, mt_setup),
+	    cmocka_unit_test_setup(test_copy_move, mt_setup),
 	    cmocka_unit_test_setup(test_refusals, mt_setup),
 	    cmocka_unit_test_setup(test_decoder, mt_setup),
 	};
