@@ -3154,6 +3154,10 @@ static int del_step_txn(mn__store *s, void *arg, MDB_txn *txn)
 	int rc, e;
 
 	d->done = false;
+	/* This step may drop the newest log entries: no LSN is issued
+	 * twice (L1). */
+	if ((rc = keep_lsn_high(s, txn)))
+		return rc;
 	if ((rc = del_marked(s, txn, d->id)))
 		return rc == MN_ENOACTOR
 			   ? fail(s, MN_EINVAL, "actor %llu: no deletion begun",
