@@ -1413,6 +1413,11 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	uint64_t t0 = mono_us();
 	if ((rc = mn__store_open(o->store_path, &so, &p->store, &info)))
 		goto err_free;
+	/* Deletions a crash interrupted (mn_actor_delete, mnemo rm) are
+	 * finished before anything can reach those actors. */
+	size_t ndeleted;
+	if ((rc = mn__store_delete_pending(p->store, &ndeleted)))
+		goto err_close;
 	p->recovery = (mn_recovery){
 		.created = info.created,
 		.last_lsn = info.last_lsn,

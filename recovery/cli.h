@@ -66,6 +66,7 @@ int mn__cmd_diff(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_fork(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_compact(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_quarantine(int argc, char **argv, FILE *out, FILE *err);
+int mn__cmd_rm(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_export(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_import(int argc, char **argv, FILE *out, FILE *err);
 

@@ -61,6 +61,7 @@ static const struct command {
      READS_STORE},
     {"quarantine", mn__cmd_quarantine,
      "list, release or drop messages forks sent", READS_STORE},
+    {"rm", mn__cmd_rm, "delete an actor (writes)", READS_STORE},
     {"export", mn__cmd_export, "an actor or the whole store as a stream",
      READS_STORE},
     {"import", mn__cmd_import, "load an export stream into a store (writes)",
@@ -77,7 +78,7 @@ static void usage(FILE *f)
 		   "\n"
 		   "Inspect a mnemo store. The reading commands open it "
 		   "read-only: safe\nwhile a runtime writes it. fork, compact, "
-		   "import and quarantine\n--release/--drop write: they refuse "
+		   "import, rm and quarantine\n--release/--drop write: they refuse "
 		   "while a runtime holds the store.\n"
 		   "\n"
 		   "commands:\n");

@@ -372,6 +372,35 @@ int mn__store_quarantine_scan(mn__store *s, mn__codec *codec, mn__entry_cb cb,
 int mn__store_quarantine_take(mn__store *s, uint64_t id, bool release,
 			      uint64_t *n);
 
+/* ---- deleting an actor (mn_actor_delete, mnemo rm) ------------------------
+ * Crash-safe and incremental. The first transaction (delete_begin) makes the
+ * actor unreachable: its name goes (the address is unknown from then on),
+ * with its snapshots, its timers, the outbox and quarantine messages to it,
+ * the quarantine messages from it (outbox messages it sent to others stay,
+ * recorded from then on as from outside), and a deletion marker is written
+ * (meta key "del:" + id). Each step then drops up to max journal entries,
+ * newest first along the actor's chain, moving its head back; the last
+ * removes its actors record and the marker. A crash leaves the marker: the
+ * actor stays unreachable and delete_pending finishes it. Entries of the
+ * actor's own history only: a fork's walk stops at its fork point (the
+ * parent's entries stay). An actor with a live fork (one not being deleted)
+ * is refused with MN_EBUSY: its forks share its history. */
+typedef struct mn__delete_stats {
+	uint64_t entries, snapshots, timers, outbox, quarantine;
+} mn__delete_stats;
+
+int mn__store_delete_begin(mn__store *s, uint64_t id, mn__delete_stats *st);
+int mn__store_delete_step(mn__store *s, uint64_t id, size_t max, bool *done,
+			  mn__delete_stats *st);
+/* begin, then steps until done. */
+int mn__store_delete(mn__store *s, uint64_t id, mn__delete_stats *st);
+/* Ids of the actors whose deletion began and did not finish (up to cap;
+ * *n is how many there are). */
+int mn__store_delete_marked(mn__store *s, uint64_t *ids, size_t cap,
+			    size_t *n);
+/* Finish every deletion that began and did not finish; *n how many. */
+int mn__store_delete_pending(mn__store *s, size_t *n);
+
 /* Counters as of open plus what this process wrote. */
 uint64_t mn__store_last_lsn(mn__store *s);
 
