@@ -232,6 +232,70 @@ enum mn_durability {
 	MN_DURABILITY_RELAXED = 1,
 };
 
+/* ------------------------------------------------------------------------ */
+/* Failure events                                                           */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Failures that no call returns to its caller are reported to a callback
+ * the runtime is opened with (mn_runtime_opts.on_event): the actor, the
+ * code and the reason. docs/semantics.md (Failures) lists when each type
+ * is reported.
+ */
+enum mn_event_type {
+	/* An actor could not be brought back from the store: restore()
+	 * refused its snapshot, the snapshot or the journal after it could
+	 * not be read or decoded. Reported once per actor (until it comes
+	 * back); its messages then fail (MN_EVENT_DROPPED, and sends to it
+	 * return err with the reason in mn_errdetail()). */
+	MN_EVENT_BROKEN = 1,
+	/* init() or handle() returned a negative code (err). seq: the
+	 * message's sequence number (persistent actors; 0 otherwise). */
+	MN_EVENT_HANDLER_ERROR = 2,
+	/* A commit failed (e.g. MN_ENOSPC): the store error is now sticky
+	 * (mn_runtime_stats.store_error). No actor (addr.kind NULL). */
+	MN_EVENT_STORE_ERROR = 3,
+	/* A queued message was dropped unhandled: its actor is broken, or
+	 * its init() failed. */
+	MN_EVENT_DROPPED = 4,
+	/* A stored message (outbox: a send held until its commit, a
+	 * durable send, a redelivery after open) or a due timer could not
+	 * be delivered or handled now; it stays stored and is tried again
+	 * (timers: at the next tick; messages: at the next open). */
+	MN_EVENT_UNDELIVERED = 5,
+};
+
+/*
+ * One event. Every pointer is borrowed: valid only until the callback
+ * returns (copy what must outlive it).
+ */
+typedef struct mn_event {
+	int type;      /* enum mn_event_type */
+	int err;       /* the MN_E* code of the failure */
+	/* The actor concerned; addr.kind is NULL and addr.key_len 0 when
+	 * there is none (MN_EVENT_STORE_ERROR). */
+	mn_addr addr;
+	uint64_t seq;  /* the message's sequence number, 0 if none */
+	/* Readable reason, e.g. "restore() refused the snapshot (returned
+	 * MN_EINVAL)"; NUL-terminated, never NULL. */
+	const char *reason;
+	/* Events of this type the rate limit dropped since the last one of
+	 * this type that was delivered (also summed in
+	 * mn_runtime_stats.events_suppressed). */
+	uint64_t suppressed;
+} mn_event;
+
+/*
+ * The event callback. Runs inline on the thread that saw the failure (a
+ * worker, the writer thread, the maintenance thread), possibly on several
+ * threads at once; never under a lock a worker needs. It must be quick and
+ * must not block (a blocked callback stalls a worker or the writer), and
+ * must not call into mnemo except mn_strerror(), mn_err_name() and
+ * mn_version(): no sends, no stats, no close. Copy what it needs to a queue
+ * of your own and act on it elsewhere. arg is mn_runtime_opts.event_arg.
+ */
+typedef void (*mn_event_fn)(void *arg, const mn_event *ev);
+
 typedef struct mn_runtime_opts {
 	/* Worker threads; 0 means one per online core. */
 	unsigned workers;
@@ -261,6 +325,14 @@ typedef struct mn_runtime_opts {
 	 * 65,536). Opening a store after a crash scans at most about this
 	 * many entries; smaller means more head writes. */
 	unsigned checkpoint_every;
+	/* Failure events (see "Failure events" above); NULL: none (each
+	 * failure path then costs one branch more). event_arg is handed
+	 * back to on_event. event_rate: events of one type delivered per
+	 * second, about (a fixed one-second window); the rest are counted
+	 * as suppressed; 0 means 100. */
+	mn_event_fn on_event;
+	void *event_arg;
+	unsigned event_rate;
 } mn_runtime_opts;
 
 /* Counters of a runtime. Each field is read without stopping the workers, so
@@ -288,6 +360,9 @@ typedef struct mn_runtime_stats {
 	uint64_t replayed;        /* journal entries replayed */
 	uint64_t broken;          /* actors that could not be brought back */
 	uint64_t timers_fired;    /* durable timers delivered */
+	/* Failure events (mn_runtime_opts.on_event): */
+	uint64_t events;            /* delivered to the callback */
+	uint64_t events_suppressed; /* dropped by the rate limit */
 } mn_runtime_stats;
 
 /* ------------------------------------------------------------------------ */
