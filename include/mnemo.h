@@ -78,8 +78,9 @@ const char *mn_version(void);
 
 /* A description of the last store failure seen by a call in this thread:
  * the store, the record and the reason, e.g. "store ./data: log record
- * 4411: checksum mismatch". Valid until the next call into mnemo from this
- * thread; never NULL. */
+ * 4411: checksum mismatch"; after a send refused because its actor is
+ * broken, "actor KIND/KEY is broken (could not be brought back): REASON".
+ * Valid until the next call into mnemo from this thread; never NULL. */
 const char *mn_errdetail(void);
 
 /* ------------------------------------------------------------------------ */
@@ -493,7 +494,12 @@ const char *mn_kind_name(const mn_kind *kind);
  * MN_EKEY (key NULL, empty or longer than MN_KEY_MAX), MN_ENOKIND (kind not
  * of this runtime), MN_ENOACTOR (explicit kind, actor never spawned),
  * MN_ETOOBIG (len over max_payload), MN_ECLOSED (after shutdown),
- * MN_ENOMEM. Nothing is queued when an error is returned. Any thread.
+ * MN_ENOMEM, or, for an actor this runtime found broken (it could not be
+ * brought back from the store: MN_EVENT_BROKEN), the code that broke it
+ * (MN_EHANDLER: restore() refused its snapshot; MN_ECORRUPT: its history
+ * is unreadable; or the store's code), with mn_errdetail() naming the
+ * actor and the reason. Nothing is queued when an error is returned. Any
+ * thread.
  */
 int mn_send(mn_runtime *rt, const mn_kind *kind, const void *key,
 	    size_t key_len, uint32_t type, const void *payload, size_t len);
@@ -516,8 +522,9 @@ int mn_spawn(mn_runtime *rt, const mn_kind *kind, const void *key,
  * Durable send from outside: returns once the message is stored in the
  * store's outbox (one commit group, fsynced in sync mode); it will then be
  * processed exactly once, even if the process dies right after. Same
- * arguments and errors as mn_send(), plus MN_EINVAL without a store and the
- * store's error (e.g. MN_ENOSPC) if it cannot be stored. Blocks the caller;
+ * arguments and errors as mn_send() (a broken actor's code too), plus
+ * MN_EINVAL without a store and the store's error (e.g. MN_ENOSPC) if it
+ * cannot be stored. Blocks the caller;
  * any thread but a worker.
  */
 int mn_send_durable(mn_runtime *rt, const mn_kind *kind, const void *key,
@@ -545,7 +552,10 @@ int mn_send_durable_async(mn_runtime *rt, const mn_kind *kind,
 /*
  * Send from inside a handler. Same arguments, semantics and errors as
  * mn_send(), except that it works after mn_runtime_shutdown() (handlers keep
- * talking to each other until close) and the recipient sees this actor as
+ * talking to each other until close), it is not refused for a broken
+ * recipient (a handler's result must not depend on another actor's health:
+ * the message is dropped there, reported as MN_EVENT_DROPPED or
+ * MN_EVENT_UNDELIVERED), and the recipient sees this actor as
  * the sender. Messages from one actor to another are handled in the order
  * they were sent.
  */
