@@ -67,8 +67,8 @@ static bool limit_take(mn__events *ev, mn__evlimit *l)
 		 * event racing with the reset may count in either window
 		 * (the rate is "about"). */
 		if (atomic_compare_exchange_strong_explicit(
-			    &l->window_ms, &ws, now, memory_order_relaxed,
-			    memory_order_relaxed))
+			&l->window_ms, &ws, now, memory_order_relaxed,
+			memory_order_relaxed))
 			atomic_store_explicit(&l->used, 0,
 					      memory_order_relaxed);
 	}
@@ -81,8 +81,8 @@ static bool limit_take(mn__events *ev, mn__evlimit *l)
 }
 
 void mn__event(mn__events *ev, int type, int err, const mn_kind *k,
-	       const void *key, size_t key_len, uint64_t seq,
-	       const char *fmt, ...)
+	       const void *key, size_t key_len, uint64_t seq, const char *fmt,
+	       ...)
 {
 	if (!ev->fn || type <= 0 || type >= MN__EVENT_TYPES)
 		return;
@@ -95,12 +95,12 @@ void mn__event(mn__events *ev, int type, int err, const mn_kind *k,
 	vsnprintf(reason, sizeof reason, fmt, ap);
 	va_end(ap);
 	mn_event e = {
-		.type = type,
-		.err = err,
-		.seq = seq,
-		.reason = reason,
-		.suppressed = atomic_exchange_explicit(&l->suppressed, 0,
-						       memory_order_relaxed),
+	    .type = type,
+	    .err = err,
+	    .seq = seq,
+	    .reason = reason,
+	    .suppressed = atomic_exchange_explicit(&l->suppressed, 0,
+						   memory_order_relaxed),
 	};
 	if (k && key_len) {
 		e.addr.kind = k->name;
@@ -154,7 +154,7 @@ void mn__broken_mark(mn__events *ev, const mn_kind *k, const void *key,
 		if (n == ev->broken_cap) {
 			size_t c = ev->broken_cap ? 2 * ev->broken_cap : 8;
 			mn__broken_ent *nb =
-				realloc(ev->broken, c * sizeof *nb);
+			    realloc(ev->broken, c * sizeof *nb);
 			if (!nb)
 				goto out_unlock; /* counted, reason not kept */
 			ev->broken = nb;
@@ -181,8 +181,8 @@ void mn__broken_clear(mn__events *ev, const mn_kind *k, const void *key,
 	pthread_mutex_lock(&ev->broken_mu);
 	mn__broken_ent *b = broken_find(ev, k, key, key_len);
 	if (b) {
-		size_t n = atomic_load_explicit(&ev->nbroken,
-						memory_order_relaxed);
+		size_t n =
+		    atomic_load_explicit(&ev->nbroken, memory_order_relaxed);
 		*b = ev->broken[n - 1];
 		atomic_store_explicit(&ev->nbroken, n - 1,
 				      memory_order_relaxed);
@@ -201,9 +201,10 @@ int mn__broken_lookup(mn__events *ev, const mn_kind *k, const void *key,
 		char kb[2 * MN_KEY_MAX + 3];
 		mn__key_format(kb, sizeof kb, key, key_len);
 		rc = b->err;
-		snprintf(detail, sizeof detail,
-			 "actor %s/%s is broken (could not be brought back): %s",
-			 k->name, kb, b->reason);
+		snprintf(
+		    detail, sizeof detail,
+		    "actor %s/%s is broken (could not be brought back): %s",
+		    k->name, kb, b->reason);
 	}
 	pthread_mutex_unlock(&ev->broken_mu);
 	if (rc)

@@ -26,8 +26,8 @@
  * window; the rest are counted in suppressed, reported by the next event
  * of that type that passes. Lock-free (any thread). */
 typedef struct mn__evlimit {
-	_Atomic uint64_t window_ms; /* start of the window (monotonic ms) */
-	_Atomic uint32_t used;      /* events let through in it */
+	_Atomic uint64_t window_ms;  /* start of the window (monotonic ms) */
+	_Atomic uint32_t used;	     /* events let through in it */
 	_Atomic uint64_t suppressed; /* not delivered since the last one */
 } mn__evlimit;
 
@@ -39,8 +39,8 @@ typedef struct mn__events {
 	void *arg;
 	uint32_t rate;
 	mn__evlimit lim[MN__EVENT_TYPES];
-	_Atomic uint64_t delivered;   /* callback invocations */
-	_Atomic uint64_t suppressed;  /* events the rate limit dropped */
+	_Atomic uint64_t delivered;  /* callback invocations */
+	_Atomic uint64_t suppressed; /* events the rate limit dropped */
 
 	/* The broken table: under broken_mu. nbroken mirrors its length
 	 * (written under the mutex, read without it: a send looks at the
@@ -63,8 +63,8 @@ void mn__events_destroy(mn__events *ev);
  * no-op without a callback. Any thread.
  */
 void mn__event(mn__events *ev, int type, int err, const mn_kind *k,
-	       const void *key, size_t key_len, uint64_t seq,
-	       const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+	       const void *key, size_t key_len, uint64_t seq, const char *fmt,
+	       ...) __attribute__((format(printf, 8, 9)));
 
 /* Mark the actor (k, key) broken with its code and reason (copied,
  * truncated to MN__BROKEN_REASON). Any thread. */
@@ -82,9 +82,9 @@ int mn__broken_lookup(mn__events *ev, const mn_kind *k, const void *key,
 static inline int mn__broken_check(mn__events *ev, const mn_kind *k,
 				   const void *key, size_t key_len)
 {
-	if (__builtin_expect(atomic_load_explicit(&ev->nbroken,
-						  memory_order_relaxed) == 0,
-			     1))
+	if (__builtin_expect(
+		atomic_load_explicit(&ev->nbroken, memory_order_relaxed) == 0,
+		1))
 		return 0;
 	return mn__broken_lookup(ev, k, key, key_len);
 }

@@ -50,8 +50,7 @@ static int ev_snapshot(const void *state, mn_buf *out)
 	return mn_buf_append(out, state, sizeof(uint64_t));
 }
 
-static int ev_restore(mn_ctx *ctx, const void *bytes, size_t len,
-		      void **state)
+static int ev_restore(mn_ctx *ctx, const void *bytes, size_t len, void **state)
 {
 	(void)ctx;
 	if (atomic_load(&refuse_restore) || len != sizeof(uint64_t))
@@ -73,10 +72,8 @@ static const mn_kind_def ev_def = {.name = "ev",
 				   .snapshot_every = 1};
 
 /* No snapshots: an actor comes back by replaying its whole journal. */
-static const mn_kind_def plain_def = {.name = "plain",
-				      .init = ev_init,
-				      .handle = ev_handle,
-				      .free = free};
+static const mn_kind_def plain_def = {
+    .name = "plain", .init = ev_init, .handle = ev_handle, .free = free};
 
 /* ---- the sink ---------------------------------------------------------- */
 
@@ -323,7 +320,7 @@ static int tool(char *out, size_t cap, int argc, char **argv)
 	assert_non_null(o);
 	assert_non_null(e);
 	int rc = !strcmp(argv[0], "ls") ? mn__cmd_ls(argc, argv, o, e)
-					 : mn__cmd_stats(argc, argv, o, e);
+					: mn__cmd_stats(argc, argv, o, e);
 	fflush(o);
 	fflush(e);
 	size_t n = 0;
@@ -510,12 +507,12 @@ int main(void)
 {
 	mt_init("core/events");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_handler_error_event, mt_setup),
-		cmocka_unit_test_setup(test_restore_refused_event, mt_setup),
-		cmocka_unit_test_setup(test_corrupt_journal_event, mt_setup),
-		cmocka_unit_test_setup(test_rate_limit, mt_setup),
-		cmocka_unit_test_setup(test_no_hook, mt_setup),
-		cmocka_unit_test_setup(test_full_disk_event, mt_setup),
+	    cmocka_unit_test_setup(test_handler_error_event, mt_setup),
+	    cmocka_unit_test_setup(test_restore_refused_event, mt_setup),
+	    cmocka_unit_test_setup(test_corrupt_journal_event, mt_setup),
+	    cmocka_unit_test_setup(test_rate_limit, mt_setup),
+	    cmocka_unit_test_setup(test_no_hook, mt_setup),
+	    cmocka_unit_test_setup(test_full_disk_event, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
