@@ -271,8 +271,7 @@ static void test_restore_refused_event(void **unused)
 	assert_rc(mn_send_durable(rt, k, kb, sizeof kb, T_ADD, "x", 1),
 		  MN_EHANDLER);
 	assert_non_null(strstr(mn_errdetail(), "restore() refused"));
-	/* Other actors are not affected; a volatile-runtime-free
-	 * restore of actor 4 is refused too, once it is asked for. */
+	/* Other actors are not affected: actor 4 comes back. */
 	atomic_store(&refuse_restore, 0);
 	assert_rc(send_to(rt, k, 4, T_ADD), 0);
 	mt_drain(rt);
