@@ -476,6 +476,8 @@ static void set_error(mn__persist *p, int rc)
 	snprintf(p->error_detail, sizeof p->error_detail, "%s",
 		 mn__store_errdetail());
 	atomic_store_explicit(&p->error, rc, memory_order_release);
+	mn__event(&p->rt->ev, MN_EVENT_STORE_ERROR, rc, NULL, NULL, 0, 0,
+		  "%s; the store takes no more writes", p->error_detail);
 }
 
 /* The sticky error, with its detail copied to this thread's errdetail. */
@@ -871,6 +873,12 @@ static void deliver_held(mn__persist *p, wrec *r, const uint64_t *ids)
 			 * drain does not wait forever. The outbox keeps it
 			 * for the next open. */
 			count_done(p, 1);
+			mn__event(&rt->ev, MN_EVENT_UNDELIVERED, rc,
+				  rt->kinds[h.kind_idx], key, h.key_len, 0,
+				  "stored message %llu (type %u) not delivered "
+				  "(%s); it stays stored for the next open",
+				  (unsigned long long)x.outbox_id,
+				  (unsigned)h.type, mn_err_name(rc));
 		}
 		q += held_size(h.key_len, (size_t)h.len);
 	}
@@ -1169,10 +1177,23 @@ out_ckpt:
 				mn__sendx x = {.outbox_id = ids[nid],
 					       .counted = true,
 					       .mflags = MN_MSG_EXTERNAL};
-				if (mn__send(p->rt, NULL, NULL, r->target,
-					     r->data + r->len, r->key_len,
-					     r->type, r->data, r->len, &x))
+				int src = mn__send(p->rt, NULL, NULL, r->target,
+						   r->data + r->len, r->key_len,
+						   r->type, r->data, r->len, &x);
+				if (src) {
 					ndone++;
+					mn__event(&p->rt->ev,
+						  MN_EVENT_UNDELIVERED, src,
+						  r->target, r->data + r->len,
+						  r->key_len, 0,
+						  "durable message %llu (type "
+						  "%u) not delivered (%s); it "
+						  "stays stored for the next "
+						  "open",
+						  (unsigned long long)x.outbox_id,
+						  (unsigned)r->type,
+						  mn_err_name(src));
+				}
 			} else {
 				ndone++; /* counted as sent, never delivered */
 			}
@@ -1563,8 +1584,15 @@ static int redeliver_one(void *arg, const mn__entry *e)
 		x.mflags |= MN_MSG_EXTERNAL;
 	int rc = mn__send(rt, NULL, NULL, d->k, e->key, e->key_len, e->type,
 			  e->payload, e->len, &x);
-	if (rc)
+	if (rc) {
+		mn__event(&rt->ev, MN_EVENT_UNDELIVERED, rc, d->k, e->key,
+			  e->key_len, 0,
+			  "stored message %llu (type %u) not redelivered (%s); "
+			  "it stays stored for the next open",
+			  (unsigned long long)e->lsn, (unsigned)e->type,
+			  mn_err_name(rc));
 		return rc;
+	}
 	return ++d->n >= d->max ? 1 : 0;
 }
 
@@ -1707,6 +1735,8 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 	mn__actor_meta m;
 	int rc;
 
+	/* A stale detail must not name the reason of this failure. */
+	mn__store_set_errdetail("");
 	rc = mn__store_actor_find(p->store, k->store_id, a->key, a->key_len,
 				  &m);
 	ctx->msg = NULL;
@@ -1719,7 +1749,7 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 		return k->def.init(ctx, &a->state);
 	}
 	if (rc)
-		return rc;
+		goto err_broken;
 	mn__ap(a)->id = m.id;
 	a->flags &= (uint8_t)~MN__ACTOR_NEW;
 	if (m.fork_parent_id)
@@ -1738,7 +1768,12 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 		rc = k->def.restore(ctx, snap.data, snap.len, &a->state);
 		ctx->replaying = false;
 		if (rc < 0) {
-			mn__store_set_errdetail("restore() refused the snapshot");
+			char d[128];
+			snprintf(d, sizeof d,
+				 "restore() refused the snapshot at seq %llu "
+				 "(returned %s)",
+				 (unsigned long long)snap_seq, mn_err_name(rc));
+			mn__store_set_errdetail(d);
 			rc = MN_EHANDLER;
 		}
 	} else if (rc == MN_ENOACTOR) {
@@ -1760,8 +1795,15 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 	ctx->replay_sender_kind = NULL;
 	ctx->replay_timer_ids = NULL;
 	ctx->replay_ntimer_ids = 0;
-	if (rc == 0 && r.last_seq != m.last_seq)
+	if (rc == 0 && r.last_seq != m.last_seq) {
+		char d[128];
+		snprintf(d, sizeof d,
+			 "history ends at seq %llu, the actor's head says %llu",
+			 (unsigned long long)r.last_seq,
+			 (unsigned long long)m.last_seq);
+		mn__store_set_errdetail(d);
 		rc = MN_ECORRUPT;
+	}
 	if (rc) {
 		if (k->def.free)
 			k->def.free(a->state);
@@ -1776,14 +1818,28 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 					  ? UINT16_MAX
 					  : m.last_seq - snap_seq);
 	mn__ap(a)->last_lsn = m.last_lsn; /* before the first record is queued */
+	if (a->flags & MN__ACTOR_BROKEN) {
+		/* It came back after all (a retry after a passing failure). */
+		a->flags &= (uint8_t)~MN__ACTOR_BROKEN;
+		mn__broken_clear(&w->rt->ev, k, a->key, a->key_len);
+	}
 	return 0;
 
 err_broken:
 	/* The actor cannot come back: its messages fail (counted), the
-	 * others keep running. Reported once per actor record. */
+	 * others keep running. Reported once per actor record, with its
+	 * reason kept for the sends that follow (events.c). */
 	if (!(a->flags & MN__ACTOR_BROKEN)) {
+		char why[MN__BROKEN_REASON];
+		const char *d = mn__store_errdetail();
+		if (!strcmp(d, "no detail"))
+			d = mn_strerror(rc);
+		snprintf(why, sizeof why, "%s (%s)", d, mn_err_name(rc));
 		a->flags |= MN__ACTOR_BROKEN;
 		atomic_fetch_add_explicit(&p->broken, 1, memory_order_relaxed);
+		mn__broken_mark(&w->rt->ev, k, a->key, a->key_len, rc, why);
+		mn__event(&w->rt->ev, MN_EVENT_BROKEN, rc, k, a->key,
+			  a->key_len, 0, "%s", why);
 	}
 	return rc;
 }
@@ -2123,9 +2179,17 @@ static int fire_one(void *arg, const mn__wtimer *t)
 		return 0;
 	}
 	mn__sendx x = {.outbox_id = t->id, .mflags = MN_MSG_TIMER};
-	if (mn__send(rt, NULL, NULL, k, m.key, m.key_len, t->type, t->payload,
-		     t->len, &x) != 0) {
+	int rc = mn__send(rt, NULL, NULL, k, m.key, m.key_len, t->type,
+			  t->payload, t->len, &x);
+	if (rc != 0) {
 		fired_op_locked(p, t->id, 2);
+		/* Under fired_mu, which no worker takes. */
+		mn__event(&rt->ev, MN_EVENT_UNDELIVERED, rc, k, m.key,
+			  m.key_len, 0,
+			  "timer %llu (type %u) not delivered (%s); tried again "
+			  "at the next tick",
+			  (unsigned long long)t->id, (unsigned)t->type,
+			  mn_err_name(rc));
 		return 0;
 	}
 	atomic_fetch_add_explicit(&p->timers_fired, 1, memory_order_relaxed);

@@ -94,6 +94,7 @@ int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
 	pthread_mutex_init(&rt->sleep_mu, NULL);
 	pthread_cond_init(&rt->sleep_cv, NULL);
 	mn__msgdepot_init(&rt->depot);
+	mn__events_init(&rt->ev, &o);
 	if ((rc = mn__injectq_init(&rt->inject)))
 		goto err_destroy;
 	for (unsigned i = 0; i < o.workers; i++) {
@@ -127,6 +128,7 @@ err_destroy:
 	for (unsigned i = 0; i < o.workers; i++)
 		mn__runq_destroy(&rt->workers[i].q);
 	mn__injectq_destroy(&rt->inject);
+	mn__events_destroy(&rt->ev);
 	pthread_cond_destroy(&rt->sleep_cv);
 	pthread_mutex_destroy(&rt->sleep_mu);
 	pthread_mutex_destroy(&rt->kinds_mu);
@@ -197,6 +199,7 @@ void mn_runtime_close(mn_runtime *rt)
 	unsigned nk = atomic_load_explicit(&rt->nkinds, memory_order_acquire);
 	for (unsigned i = 0; i < nk; i++)
 		free(rt->kinds[i]);
+	mn__events_destroy(&rt->ev);
 	pthread_cond_destroy(&rt->sleep_cv);
 	pthread_mutex_destroy(&rt->sleep_mu);
 	pthread_mutex_destroy(&rt->kinds_mu);
@@ -285,6 +288,10 @@ void mn_runtime_stats_get(mn_runtime *rt, mn_runtime_stats *st)
 	mn__reg_totals(&rt->reg, &st->actors, &st->actor_bytes,
 		       &st->registry_bytes);
 	st->workers = rt->nworkers;
+	st->events = atomic_load_explicit(&rt->ev.delivered,
+					  memory_order_relaxed);
+	st->events_suppressed = atomic_load_explicit(&rt->ev.suppressed,
+						     memory_order_relaxed);
 	mn__persist_stats(rt, st);
 }
 
@@ -576,6 +583,10 @@ static int send_outside(mn_runtime *rt, const mn_kind *kind, const void *key,
 	/* After a store failure, durable work is refused (P7). */
 	if (kind->persistent && (rc = mn__persist_error(rt)))
 		return rc;
+	/* An actor that could not be brought back: say why (events.c). */
+	if (kind->persistent &&
+	    (rc = mn__broken_check(&rt->ev, kind, key, key_len)))
+		return rc;
 	rc = ext_enter(rt);
 	if (rc)
 		return rc;
@@ -653,6 +664,8 @@ int mn_send_durable_async(mn_runtime *rt, const mn_kind *kind,
 	if ((kind->def.flags & MN_KIND_EXPLICIT) &&
 	    !actor_known(rt, kind, key, key_len))
 		return MN_ENOACTOR;
+	if ((rc = mn__broken_check(&rt->ev, kind, key, key_len)))
+		return rc;
 	if ((rc = ext_enter(rt)))
 		return rc;
 	rc = mn__persist_durable(rt, kind, key, key_len, type, payload, len,

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 
 #include "core/actor.h"
+#include "core/events.h"
 #include "core/lock.h"
 #include "core/msgpool.h"
 #include "storage/buf.h"
@@ -177,6 +178,10 @@ struct mn_runtime {
 	_Atomic bool stop;
 
 	mn__registry reg;
+
+	/* Failure events and broken actors (events.c): set up before the
+	 * store opens, torn down after the workers stopped. */
+	mn__events ev;
 
 	/* Persistence (NULL without a store); see persist.c. */
 	struct mn__persist *persist;

@@ -400,6 +400,38 @@ static mn__actor *find_work(mn__worker *w)
 
 /* ---- one actor's turn --------------------------------------------------- */
 
+/* Failure events (events.c): a cold path, only after a failure. */
+static void report_handler_error(mn__worker *w, const mn__actor *a,
+				 const mn_kind *k, const mn__msg *m, int rc)
+{
+	mn__event(&w->rt->ev, MN_EVENT_HANDLER_ERROR, rc, k, a->key,
+		  a->key_len, w->ctx.seq, "handle() returned %s (message type %u)",
+		  mn_err_name(rc), (unsigned)m->type);
+}
+
+/* The message m could not be handled: the actor's first run failed. A
+ * broken actor (persist.c) was reported when it broke; a failed init is a
+ * handler error. A stored message or timer stays stored. */
+static void report_drop(mn__worker *w, const mn__actor *a, const mn_kind *k,
+			const mn__msg *m, int rc)
+{
+	mn__events *ev = &w->rt->ev;
+	bool broken = a->flags & MN__ACTOR_BROKEN;
+	if (!broken)
+		mn__event(ev, MN_EVENT_HANDLER_ERROR, rc, k, a->key,
+			  a->key_len, 0, "init() returned %s",
+			  mn_err_name(rc));
+	const char *why = broken ? "the actor is broken" : "init() failed";
+	if (m->outbox_id && w->rt->persist)
+		mn__event(ev, MN_EVENT_UNDELIVERED, rc, k, a->key, a->key_len,
+			  0, "%s %llu not handled: %s; it stays stored",
+			  (m->flags & MN_MSG_TIMER) ? "timer" : "stored message",
+			  (unsigned long long)m->outbox_id, why);
+	else
+		mn__event(ev, MN_EVENT_DROPPED, rc, k, a->key, a->key_len, 0,
+			  "message type %u dropped: %s", (unsigned)m->type, why);
+}
+
 /* Handle (or drop) one message on the running actor. Volatile actors
  * count it done here; for persistent ones the writer does after the commit
  * (persist.c, P5). */
@@ -419,6 +451,7 @@ static void process(mn__worker *w, mn__actor *a, const mn_kind *k,
 			 * the outbox); init runs again next time. */
 			a->state = NULL;
 			mn__count(&w->n_errors, 1);
+			report_drop(w, a, k, m, rc);
 			mn__count(&w->n_done, 1);
 			return;
 		}
@@ -441,15 +474,19 @@ static void process(mn__worker *w, mn__actor *a, const mn_kind *k,
 	if (k->persistent) {
 		mn__persist_before_handle(w, a);
 		rc = k->def.handle(ctx, a->state, &view);
-		if (rc < 0)
+		if (rc < 0) {
 			mn__count(&w->n_errors, 1);
+			report_handler_error(w, a, k, m, rc);
+		}
 		mn__persist_after_handle(w, a, m, rc);
 		return;
 	}
 	ctx->seq = 0;
 	rc = k->def.handle(ctx, a->state, &view);
-	if (rc < 0)
+	if (rc < 0) {
 		mn__count(&w->n_errors, 1);
+		report_handler_error(w, a, k, m, rc);
+	}
 	/* After the handler (and the sends it made, counted in n_sent
 	 * before their pushes): drain's D2. */
 	if (m->outbox_id && w->rt->persist)

@@ -78,8 +78,9 @@ const char *mn_version(void);
 
 /* A description of the last store failure seen by a call in this thread:
  * the store, the record and the reason, e.g. "store ./data: log record
- * 4411: checksum mismatch". Valid until the next call into mnemo from this
- * thread; never NULL. */
+ * 4411: checksum mismatch"; after a send refused because its actor is
+ * broken, "actor KIND/KEY is broken (could not be brought back): REASON".
+ * Valid until the next call into mnemo from this thread; never NULL. */
 const char *mn_errdetail(void);
 
 /* ------------------------------------------------------------------------ */
@@ -232,6 +233,70 @@ enum mn_durability {
 	MN_DURABILITY_RELAXED = 1,
 };
 
+/* ------------------------------------------------------------------------ */
+/* Failure events                                                           */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Failures that no call returns to its caller are reported to a callback
+ * the runtime is opened with (mn_runtime_opts.on_event): the actor, the
+ * code and the reason. docs/semantics.md (Failures) lists when each type
+ * is reported.
+ */
+enum mn_event_type {
+	/* An actor could not be brought back from the store: restore()
+	 * refused its snapshot, the snapshot or the journal after it could
+	 * not be read or decoded. Reported once per actor (until it comes
+	 * back); its messages then fail (MN_EVENT_DROPPED, and sends to it
+	 * return err with the reason in mn_errdetail()). */
+	MN_EVENT_BROKEN = 1,
+	/* init() or handle() returned a negative code (err). seq: the
+	 * message's sequence number (persistent actors; 0 otherwise). */
+	MN_EVENT_HANDLER_ERROR = 2,
+	/* A commit failed (e.g. MN_ENOSPC): the store error is now sticky
+	 * (mn_runtime_stats.store_error). No actor (addr.kind NULL). */
+	MN_EVENT_STORE_ERROR = 3,
+	/* A queued message was dropped unhandled: its actor is broken, or
+	 * its init() failed. */
+	MN_EVENT_DROPPED = 4,
+	/* A stored message (outbox: a send held until its commit, a
+	 * durable send, a redelivery after open) or a due timer could not
+	 * be delivered or handled now; it stays stored and is tried again
+	 * (timers: at the next tick; messages: at the next open). */
+	MN_EVENT_UNDELIVERED = 5,
+};
+
+/*
+ * One event. Every pointer is borrowed: valid only until the callback
+ * returns (copy what must outlive it).
+ */
+typedef struct mn_event {
+	int type;      /* enum mn_event_type */
+	int err;       /* the MN_E* code of the failure */
+	/* The actor concerned; addr.kind is NULL and addr.key_len 0 when
+	 * there is none (MN_EVENT_STORE_ERROR). */
+	mn_addr addr;
+	uint64_t seq;  /* the message's sequence number, 0 if none */
+	/* Readable reason, e.g. "restore() refused the snapshot (returned
+	 * MN_EINVAL)"; NUL-terminated, never NULL. */
+	const char *reason;
+	/* Events of this type the rate limit dropped since the last one of
+	 * this type that was delivered (also summed in
+	 * mn_runtime_stats.events_suppressed). */
+	uint64_t suppressed;
+} mn_event;
+
+/*
+ * The event callback. Runs inline on the thread that saw the failure (a
+ * worker, the writer thread, the maintenance thread), possibly on several
+ * threads at once; never under a lock a worker needs. It must be quick and
+ * must not block (a blocked callback stalls a worker or the writer), and
+ * must not call into mnemo except mn_strerror(), mn_err_name() and
+ * mn_version(): no sends, no stats, no close. Copy what it needs to a queue
+ * of your own and act on it elsewhere. arg is mn_runtime_opts.event_arg.
+ */
+typedef void (*mn_event_fn)(void *arg, const mn_event *ev);
+
 typedef struct mn_runtime_opts {
 	/* Worker threads; 0 means one per online core. */
 	unsigned workers;
@@ -261,6 +326,14 @@ typedef struct mn_runtime_opts {
 	 * 65,536). Opening a store after a crash scans at most about this
 	 * many entries; smaller means more head writes. */
 	unsigned checkpoint_every;
+	/* Failure events (see "Failure events" above); NULL: none (each
+	 * failure path then costs one branch more). event_arg is handed
+	 * back to on_event. event_rate: events of one type delivered per
+	 * second, about (a fixed one-second window); the rest are counted
+	 * as suppressed; 0 means 100. */
+	mn_event_fn on_event;
+	void *event_arg;
+	unsigned event_rate;
 } mn_runtime_opts;
 
 /* Counters of a runtime. Each field is read without stopping the workers, so
@@ -288,6 +361,9 @@ typedef struct mn_runtime_stats {
 	uint64_t replayed;        /* journal entries replayed */
 	uint64_t broken;          /* actors that could not be brought back */
 	uint64_t timers_fired;    /* durable timers delivered */
+	/* Failure events (mn_runtime_opts.on_event): */
+	uint64_t events;            /* delivered to the callback */
+	uint64_t events_suppressed; /* dropped by the rate limit */
 } mn_runtime_stats;
 
 /* ------------------------------------------------------------------------ */
@@ -418,7 +494,12 @@ const char *mn_kind_name(const mn_kind *kind);
  * MN_EKEY (key NULL, empty or longer than MN_KEY_MAX), MN_ENOKIND (kind not
  * of this runtime), MN_ENOACTOR (explicit kind, actor never spawned),
  * MN_ETOOBIG (len over max_payload), MN_ECLOSED (after shutdown),
- * MN_ENOMEM. Nothing is queued when an error is returned. Any thread.
+ * MN_ENOMEM, or, for an actor this runtime found broken (it could not be
+ * brought back from the store: MN_EVENT_BROKEN), the code that broke it
+ * (MN_EHANDLER: restore() refused its snapshot; MN_ECORRUPT: its history
+ * is unreadable; or the store's code), with mn_errdetail() naming the
+ * actor and the reason. Nothing is queued when an error is returned. Any
+ * thread.
  */
 int mn_send(mn_runtime *rt, const mn_kind *kind, const void *key,
 	    size_t key_len, uint32_t type, const void *payload, size_t len);
@@ -441,8 +522,9 @@ int mn_spawn(mn_runtime *rt, const mn_kind *kind, const void *key,
  * Durable send from outside: returns once the message is stored in the
  * store's outbox (one commit group, fsynced in sync mode); it will then be
  * processed exactly once, even if the process dies right after. Same
- * arguments and errors as mn_send(), plus MN_EINVAL without a store and the
- * store's error (e.g. MN_ENOSPC) if it cannot be stored. Blocks the caller;
+ * arguments and errors as mn_send() (a broken actor's code too), plus
+ * MN_EINVAL without a store and the store's error (e.g. MN_ENOSPC) if it
+ * cannot be stored. Blocks the caller;
  * any thread but a worker.
  */
 int mn_send_durable(mn_runtime *rt, const mn_kind *kind, const void *key,
@@ -470,7 +552,10 @@ int mn_send_durable_async(mn_runtime *rt, const mn_kind *kind,
 /*
  * Send from inside a handler. Same arguments, semantics and errors as
  * mn_send(), except that it works after mn_runtime_shutdown() (handlers keep
- * talking to each other until close) and the recipient sees this actor as
+ * talking to each other until close), it is not refused for a broken
+ * recipient (a handler's result must not depend on another actor's health:
+ * the message is dropped there, reported as MN_EVENT_DROPPED or
+ * MN_EVENT_UNDELIVERED), and the recipient sees this actor as
  * the sender. Messages from one actor to another are handled in the order
  * they were sent.
  */

@@ -260,6 +260,18 @@ uint64_t mn__cli_history_start(mn__cli *c, const mn__actor_meta *m);
 void mn__cli_lineage(mn__cli *c, char *buf, size_t cap,
 		     const mn__actor_meta *m);
 
+/*
+ * Whether the runtime could bring actor m back, judged without its kind's
+ * code (docs/tool.md, "Broken actors"): its latest snapshot at or before
+ * its last seq must decode (checksum, decompression), and its journal
+ * after that snapshot must decode and chain back to it, entry by entry,
+ * ending at the actor's last seq. restore() and handle() are not run.
+ * Returns 0 (it can be read), or the code the runtime would break it with
+ * and the reason in why (cap bytes). scratch holds the snapshot.
+ */
+int mn__cli_actor_check(mn__cli *c, const mn__actor_meta *m, mn_buf *scratch,
+			char *why, size_t cap);
+
 /* ISO 8601 UTC with milliseconds, "-" for 0. buf: MN__CLI_TIME_CAP. */
 void mn__cli_time(char *buf, uint64_t unix_ms);
 

@@ -363,6 +363,55 @@ uint64_t mn__cli_history_start(mn__cli *c, const mn__actor_meta *m)
 	return start;
 }
 
+typedef struct chain_check {
+	uint64_t last_seq;
+} chain_check;
+
+static int chain_one(void *arg, const mn__entry *e)
+{
+	chain_check *cc = arg;
+	cc->last_seq = e->seq;
+	return 0;
+}
+
+int mn__cli_actor_check(mn__cli *c, const mn__actor_meta *m, mn_buf *scratch,
+			char *why, size_t cap)
+{
+	uint64_t snap_seq = 0, snap_lsn;
+	int rc;
+
+	/* As the runtime's first run does (core/persist.c). */
+	mn__cli_clear_detail();
+	rc = mn__store_snapshot_latest(c->store, c->codec, m->id, m->last_seq,
+				       scratch, &snap_seq, &snap_lsn);
+	if (rc == MN_ENOACTOR) {
+		snap_seq = 0;
+		rc = 0;
+	} else if (rc) {
+		snprintf(why, cap, "snapshot: %s", mn__store_errdetail());
+		return rc;
+	}
+	if (snap_seq >= m->last_seq)
+		return 0;
+	chain_check cc = {.last_seq = snap_seq};
+	mn__cli_clear_detail();
+	rc = mn__store_history(c->store, c->codec, m->last_lsn, snap_seq,
+			       chain_one, &cc);
+	if (rc) {
+		snprintf(why, cap, "journal: %s", mn__store_errdetail());
+		return rc;
+	}
+	if (cc.last_seq != m->last_seq) {
+		snprintf(why, cap,
+			 "journal: history ends at seq %llu, the actor's head "
+			 "says %llu",
+			 (unsigned long long)cc.last_seq,
+			 (unsigned long long)m->last_seq);
+		return MN_ECORRUPT;
+	}
+	return 0;
+}
+
 void mn__cli_lineage(mn__cli *c, char *buf, size_t cap,
 		     const mn__actor_meta *m)
 {

@@ -10,14 +10,14 @@
 #include "recovery/cli.h"
 
 static const char synopsis[] =
-    "mnemo ls [--kind KIND] [--limit N] [--json] STORE";
+    "mnemo ls [--kind KIND] [--limit N] [--broken] [--json] STORE";
 
 static const char help[] =
     "NAME\n"
     "    mnemo ls - list the actors of a store\n"
     "\n"
     "SYNOPSIS\n"
-    "    mnemo ls [--kind KIND] [--limit N] [--json] STORE\n"
+    "    mnemo ls [--kind KIND] [--limit N] [--broken] [--json] STORE\n"
     "\n"
     "DESCRIPTION\n"
     "    Opens STORE read-only (safe while a runtime writes it) and lists\n"
@@ -28,14 +28,22 @@ static const char help[] =
     "    ASCII, else as 0x and hex digits; either form is accepted by\n"
     "    `mnemo dump`.\n"
     "\n"
+    "    With --broken, lists only the actors a runtime could not bring\n"
+    "    back: their latest snapshot, or their journal after it, does not\n"
+    "    decode or does not chain back to it (checked without running the\n"
+    "    kind's code: a snapshot its restore() would refuse is not seen).\n"
+    "    Each line: id, the code, the address and the reason.\n"
+    "\n"
     "OPTIONS\n"
     "    -k, --kind KIND  only actors of kind KIND\n"
     "    -n, --limit N    at most N actors (N >= 1)\n"
+    "    -b, --broken     only broken actors, with the reason\n"
     "    -j, --json       JSON lines: one \"actor\" record per actor\n"
     "    -h, --help       this text\n"
     "\n"
     "EXIT STATUS\n"
-    "    0 success; 1 no kind KIND in the store, or a damaged record;\n"
+    "    0 success; 1 no kind KIND in the store, or a damaged record\n"
+    "    (with --broken: a broken actor was found);\n"
     "    2 usage error, or the store cannot be opened.\n"
     "\n"
     "EXAMPLE\n"
@@ -49,8 +57,43 @@ typedef struct lsstate {
 	bool more;
 	/* The store has snapshots: look each actor's latest up. */
 	bool snaps;
+	/* --broken: check each actor's history, list the broken ones. */
+	bool broken;
 	mn_buf scratch;
 } lsstate;
+
+/* --broken: one line (or JSON record) per actor whose history cannot be
+ * read. */
+static int on_broken(lsstate *s, const mn__actor_meta *m)
+{
+	mn__cli *c = s->c;
+	char why[768], addr[MN__CLI_ADDR_CAP];
+	int rc = mn__cli_actor_check(c, m, &s->scratch, why, sizeof why);
+	if (rc == 0)
+		return 0;
+	if (s->limit && s->shown == s->limit) {
+		s->more = true;
+		return MN__CLI_STOP;
+	}
+	mn__cli_addr_format(c, addr, m->kind_id, m->key, m->key_len);
+	if (c->json) {
+		mn__jw w;
+		mn__jw_begin(&w, c->out, "broken");
+		mn__jw_u64(&w, "id", m->id);
+		mn__jw_str(&w, "address", addr);
+		mn__jw_str(&w, "error", mn_err_name(rc));
+		mn__jw_str(&w, "reason", why);
+		mn__jw_end(&w);
+	} else {
+		if (s->shown == 0)
+			fprintf(c->out, "%8s  %-12s  %s: %s\n", "id", "error",
+				"address", "reason");
+		fprintf(c->out, "%8llu  %-12s  %s: %s\n",
+			(unsigned long long)m->id, mn_err_name(rc), addr, why);
+	}
+	s->shown++;
+	return 0;
+}
 
 /*
  * The actor's snapshot position. ActorMeta.snapshot_seq is not kept up to
@@ -79,6 +122,8 @@ static int on_actor(void *arg, const mn__actor_meta *meta)
 
 	if (s->by_kind && meta->kind_id != s->kind_id)
 		return 0;
+	if (s->broken)
+		return on_broken(s, meta);
 	if (s->limit && s->shown == s->limit) {
 		s->more = true;
 		return MN__CLI_STOP;
@@ -112,6 +157,7 @@ int mn__cmd_ls(int argc, char **argv, FILE *out, FILE *err)
 	    {"kind", required_argument, NULL, 'k'},
 	    {"limit", required_argument, NULL, 'n'},
 	    {"json", no_argument, NULL, 'j'},
+	    {"broken", no_argument, NULL, 'b'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -124,7 +170,7 @@ int mn__cmd_ls(int argc, char **argv, FILE *out, FILE *err)
 	mn__buf_init(&s.scratch);
 	optind = 0;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":k:n:jh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":k:n:jbh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'k':
 			kind = optarg;
@@ -139,6 +185,9 @@ int mn__cmd_ls(int argc, char **argv, FILE *out, FILE *err)
 			break;
 		case 'j':
 			c.json = true;
+			break;
+		case 'b':
+			s.broken = true;
 			break;
 		case 'h':
 			fputs(help, out);
@@ -175,6 +224,15 @@ int mn__cmd_ls(int argc, char **argv, FILE *out, FILE *err)
 	rc = mn__store_actors_scan(c.store, on_actor, &s);
 	if (rc && rc != MN__CLI_STOP) {
 		rc = mn__cli_store_fail(&c, rc, "scanning actors");
+		goto out_close;
+	}
+	if (s.broken) {
+		if (!c.json)
+			fprintf(out, "%llu broken actor%s%s\n",
+				(unsigned long long)s.shown,
+				s.shown == 1 ? "" : "s",
+				s.more ? " shown; more exist (--limit)" : "");
+		rc = s.shown ? MN__CLI_FAIL : MN__CLI_OK;
 		goto out_close;
 	}
 	if (!c.json) {

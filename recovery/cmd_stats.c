@@ -6,7 +6,9 @@
  * transaction: the actors (actors by kind), the outbox (messages waiting,
  * by target kind) and the journal (entries, payload bytes before
  * compression and stored record bytes, by kind), so stats reads every
- * journal entry once. On a live store, numbers from different scans may be
+ * journal entry once; the actors scan also checks that each actor's
+ * history can be read (mn__cli_actor_check: broken actors, counted), which
+ * reads each actor's journal after its latest snapshot once more. On a live store, numbers from different scans may be
  * a few commits apart.
  */
 #include <getopt.h>
@@ -38,6 +40,10 @@ static const char help[] =
     "    (payload bytes before compression / bytes of the stored records,\n"
     "    headers included), the oldest and newest entry, and per kind its\n"
     "    id, dictionary, actors, journal entries, bytes and outbox depth.\n"
+    "    The actors scan also counts broken actors: those whose latest\n"
+    "    snapshot or journal after it cannot be read (`mnemo ls --broken`\n"
+    "    lists them and why). When a later scan stops at a damaged\n"
+    "    record, what was counted is printed before the error.\n"
     "\n"
     "OPTIONS\n"
     "    -j, --json   JSON lines: one \"store\" record, then one \"kind\"\n"
@@ -73,6 +79,12 @@ typedef struct sstate {
 	uint64_t entries, payload, stored, oldest_ms, newest_ms;
 	uint64_t outbox, outbox_payload, outbox_stored;
 	uint64_t timers_due, next_timer_ms;
+	/* The actors scan checked every actor's history: broken of them
+	 * cannot be brought back (mn__cli_actor_check). */
+	mn__cli *c;
+	mn_buf scratch;
+	bool checked;
+	uint64_t broken;
 } sstate;
 
 static kstat *other(sstate *s)
@@ -116,6 +128,9 @@ static int on_actor(void *arg, const mn__actor_meta *m)
 		s->cap = cap;
 	}
 	s->acts[s->nacts++] = (struct act){m->id, m->kind_id};
+	char why[768];
+	if (mn__cli_actor_check(s->c, m, &s->scratch, why, sizeof why))
+		s->broken++;
 	return 0;
 }
 
@@ -201,6 +216,10 @@ static void print_text(mn__cli *c, const mn__store_stats *st, sstate *s,
 		(unsigned long long)st->map_size, sz);
 	fprintf(f, "%-20s%llu\n", "kinds", (unsigned long long)st->kinds);
 	fprintf(f, "%-20s%llu\n", "actors", (unsigned long long)st->actors);
+	if (s->checked)
+		fprintf(f, "%-20s%llu%s\n", "broken actors",
+			(unsigned long long)s->broken,
+			s->broken ? " (mnemo ls --broken)" : "");
 	fprintf(f, "%-20s%llu\n", "journal entries",
 		(unsigned long long)st->log_entries);
 	fprintf(f, "%-20s%llu\n", "outbox", (unsigned long long)st->outbox);
@@ -284,6 +303,8 @@ static void print_json(mn__cli *c, const mn__store_stats *st, sstate *s,
 	mn__jw_u64(&w, "page_size", st->page_size);
 	mn__jw_u64(&w, "kinds", st->kinds);
 	mn__jw_u64(&w, "actors", st->actors);
+	if (s->checked)
+		mn__jw_u64(&w, "broken_actors", s->broken);
 	mn__jw_u64(&w, "names", st->names);
 	mn__jw_u64(&w, "journal_entries", st->log_entries);
 	mn__jw_u64(&w, "outbox", st->outbox);
@@ -400,18 +421,28 @@ int mn__cmd_stats(int argc, char **argv, FILE *out, FILE *err)
 	}
 	s->next_timer_ms = mn__store_timers_next(c.store);
 	if (!quick) {
+		s->c = &c;
 		if ((rc = mn__store_actors_scan(c.store, on_actor, s))) {
 			rc = mn__cli_store_fail(&c, rc, "scanning actors");
 			goto out_free;
 		}
-		if ((rc = mn__store_outbox_scan(c.store, c.codec, on_outbox,
-						s))) {
-			rc = mn__cli_store_fail(&c, rc, "scanning the outbox");
-			goto out_free;
+		s->checked = true;
+		const char *what = "scanning the outbox";
+		mn__cli_clear_detail();
+		rc = mn__store_outbox_scan(c.store, c.codec, on_outbox, s);
+		if (!rc) {
+			what = "scanning the journal";
+			rc = mn__store_log_scan(c.store, c.codec, 0, on_entry,
+						s);
 		}
-		if ((rc = mn__store_log_scan(c.store, c.codec, 0, on_entry,
-					     s))) {
-			rc = mn__cli_store_fail(&c, rc, "scanning the journal");
+		if (rc) {
+			/* Damage stops the scan: show what was counted
+			 * (the broken actors above all) before the error. */
+			if (c.json)
+				print_json(&c, &st, s, false);
+			else
+				print_text(&c, &st, s, false);
+			rc = mn__cli_store_fail(&c, rc, what);
 			goto out_free;
 		}
 	}
@@ -421,6 +452,7 @@ int mn__cmd_stats(int argc, char **argv, FILE *out, FILE *err)
 		print_text(&c, &st, s, !quick);
 	rc = MN__CLI_OK;
 out_free:
+	mn__buf_free(&s->scratch);
 	free(s->acts);
 	free(s);
 out_close:
