@@ -91,7 +91,7 @@ enum rec_kind { REC_ENTRY, REC_SPAWN, REC_DURABLE, REC_OUTBOX_DEL, REC_EVICT };
  * target key (DURABLE). */
 typedef struct wrec {
 	struct wrec *next;            /* the writer's group list */
-	_Atomic(struct wrec *) qnext; /* the queue (W1-W3) */
+	_Atomic(struct wrec *) qnext; /* the queue (W1-W4) */
 	uint8_t rk;
 	bool is_new;
 	uint8_t key_len;      /* DURABLE: target key length */
@@ -355,8 +355,8 @@ static int grow(void *arr, size_t *cap, size_t n, size_t elem)
  *      Between the two the queue is "busy": the writer may find no next
  *      record while qtail shows one, and must try again, never sleep.
  *      Violation: a record skipped, or read before its link.
- *  W2  The writer sleeps only after storing wsleep = 1 and then loading
- *      qtail and finding its stub there (both seq_cst); a producer loads
+ *  W2  The writer sleeps only after storing wsleep = 1 and then finding
+ *      the queue drained (W4; its load of qtail seq_cst); a producer loads
  *      wsleep (seq_cst) after its exchange and, if set, clears it and
  *      signals cv under mu. In the single order of seq_cst operations
  *      either the writer sees the record or the producer sees the flag.
@@ -365,6 +365,12 @@ static int grow(void *arr, size_t *cap, size_t n, size_t elem)
  *      stub was put back behind it, so no producer writes its qnext after
  *      it left; the writer may then reuse next for its group list.
  *      Violation: a link written into a committed (freed) record.
+ *  W4  The queue is drained only when the stub is the head and the tail.
+ *      A producer can exchange between the writer's check that the tail
+ *      is its head record and the writer's push of the stub: the stub
+ *      then becomes the tail behind that producer's record, which is not
+ *      linked yet. Violation: the writer sleeps with records queued and a
+ *      durable send waits for ever (test_writer_sleeps_only_when_drained).
  */
 static void queue_push(mn__persist *p, wrec *r)
 {
@@ -442,11 +448,16 @@ static size_t queue_take(mn__persist *p, size_t max, wrec **list,
 	return n;
 }
 
-/* True when the writer has taken everything: qtail is its stub (W2). */
+/* True when the writer has taken everything: its stub is both the head and
+ * the tail (W2). The tail alone is not enough: the stub put back behind a
+ * record (W3) can become the tail while a producer that exchanged just
+ * before it has not linked its record yet, so the head still holds records
+ * the writer cannot reach; sleeping then stranded them (W4). */
 static bool queue_drained(mn__persist *p)
 {
-	return atomic_load_explicit(&p->qtail, memory_order_seq_cst) ==
-	       p->qstub;
+	return p->qhead == p->qstub &&
+	       atomic_load_explicit(&p->qtail, memory_order_seq_cst) ==
+		       p->qstub;
 }
 
 /* ---- the writer ------------------------------------------------------------ */

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -525,6 +526,101 @@ static void test_durable_survives_close(void **unused)
 	remove_store();
 }
 
+/* The writer never sleeps with records queued (W4). Two threads send one
+ * durable message each at the same moment, then wait for both to be
+ * acknowledged, round after round: every round ends with the writer going
+ * to sleep just as a producer may be mid-push, the moment where it once
+ * slept with a record it could not yet reach (about 1 round in 10^5).
+ * Bounded by rounds and by time; a stranded record shows as a round that
+ * is not acknowledged within 5 s. */
+typedef struct handoff {
+	mn_runtime *rt;
+	mn_kind *acct;
+	_Atomic unsigned round;	 /* the round both threads send in */
+	_Atomic uint64_t acked;	 /* acknowledgements so far */
+	_Atomic unsigned stop;
+	unsigned rounds;
+} handoff;
+
+static void handoff_ack(void *arg, int rc)
+{
+	handoff *h = arg;
+	MT_CHECKF(rc == 0, "durable send acknowledged with %s",
+		  mn_err_name(rc));
+	atomic_fetch_add(&h->acked, 1);
+}
+
+static void handoff_thread(unsigned i, void *arg)
+{
+	handoff *h = arg;
+	for (unsigned r = 1; r <= h->rounds; r++) {
+		while (atomic_load(&h->round) < r && !atomic_load(&h->stop))
+			sched_yield();
+		if (atomic_load(&h->stop))
+			return;
+		unsigned char key[MT_KEY_LEN], p[8];
+		mt_key_put(key, i);
+		mt_put_u64(p, (uint64_t)r % MAXID);
+		int rc = mn_send_durable_async(h->rt, h->acct, key, sizeof key,
+					       T_ADD, p, sizeof p, handoff_ack,
+					       h);
+		if (!MT_CHECKF(rc == 0, "send: %s", mn_err_name(rc)))
+			atomic_store(&h->stop, 1);
+	}
+}
+
+typedef struct handoff_run {
+	handoff *h;
+	unsigned nthreads;
+} handoff_run;
+
+static void handoff_senders(unsigned i, void *arg)
+{
+	handoff_run *hr = arg;
+	if (i < hr->nthreads) {
+		handoff_thread(i, hr->h);
+		return;
+	}
+	/* The conductor: start a round once the last one is acknowledged. */
+	handoff *h = hr->h;
+	double end = mt_now() + 3.0;
+	for (unsigned r = 1; r <= h->rounds && !atomic_load(&h->stop); r++) {
+		atomic_store(&h->round, r);
+		uint64_t want = (uint64_t)r * hr->nthreads;
+		if (!mt_wait_u64(&h->acked, want, 5.0)) {
+			mt_fail_at(__FILE__, __LINE__,
+				   "round %u: %llu of %llu durable sends "
+				   "acknowledged after 5 s (a record stranded "
+				   "while the writer sleeps)",
+				   r, (unsigned long long)atomic_load(&h->acked),
+				   (unsigned long long)want);
+			atomic_store(&h->stop, 1);
+		}
+		if (mt_now() > end)
+			break; /* bounded in time as well as rounds */
+	}
+	atomic_store(&h->stop, 1);
+}
+
+static void test_writer_sleeps_only_when_drained(void **unused)
+{
+	(void)unused;
+	mn_kind *acct;
+	fresh_store("handoff");
+	mn_runtime *rt = open_durable(MN_DURABILITY_RELAXED, 0, &acct);
+	handoff h = {.rt = rt, .acct = acct,
+		     .rounds = (unsigned)mt_scaled(200000, 1000)};
+	handoff_run hr = {.h = &h, .nthreads = 2};
+	double t0 = mt_now();
+	mt_parallel(3, handoff_senders, &hr);
+	print_message("%llu durable sends acknowledged in %.2f s\n",
+		      (unsigned long long)atomic_load(&h.acked),
+		      mt_now() - t0);
+	mt_assert_no_failures();
+	mn_runtime_close(rt);
+	remove_store();
+}
+
 /* Output commit: a message a handler sends reaches its recipient only after
  * the sender's commit. The group commit is held open 300 ms. */
 static void test_output_commit(void **unused)
@@ -835,6 +931,8 @@ int main(void)
 		cmocka_unit_test_setup(test_records_of_every_size, mt_setup),
 		cmocka_unit_test_setup(test_large_payloads, mt_setup),
 		cmocka_unit_test_setup(test_durable_survives_close, mt_setup),
+		cmocka_unit_test_setup(test_writer_sleeps_only_when_drained,
+				       mt_setup),
 		cmocka_unit_test_setup(test_output_commit, mt_setup),
 		cmocka_unit_test_setup(test_exactly_once_across_sigkill,
 				       mt_setup),
