@@ -31,6 +31,19 @@
  *  P7  A store failure (disk full, I/O error) is sticky: nothing more is
  *      written, durable sends fail with the error, and what was committed
  *      stays intact.
+ *
+ * Per-pair order across a restart (the gate, docs/architecture.md):
+ *  G1  When the store held stored messages at open, every kind is gated
+ *      from its registration (before it is published) until its
+ *      redelivery job has queued the last of its stored messages.
+ *  G2  While a kind is gated, a new message to it (any send but a spawn,
+ *      a redelivered stored message and a released one) is counted as sent
+ *      and parked, in order, in the kind's list, under gate_mu.
+ *  G3  The job's end pushes the kind's parked messages in order and only
+ *      then clears the gate (release), all under gate_mu; a sender that
+ *      reads the gate clear (acquire) therefore finds every earlier
+ *      parked message queued. So stored messages to an actor are in its
+ *      mailbox before any message sent to it after the open.
  */
 #include "core/persist.h"
 
@@ -222,6 +235,17 @@ typedef struct dirty {
 	uint64_t id, lsn, seq;
 } dirty;
 
+/* A message parked at a gated kind (G2): its send, copied. */
+typedef struct parked {
+	struct parked *next;
+	const mn_kind *kind;
+	uint32_t type;
+	size_t len, key_len;
+	mn__sendx x;
+	unsigned char key[MN_KEY_MAX];
+	unsigned char data[];
+} parked;
+
 struct mn__persist {
 	/* Immutable after open. */
 	mn_runtime *rt;
@@ -285,6 +309,16 @@ struct mn__persist {
 	_Atomic unsigned njobs;
 	uint64_t outbox_end;
 	mn__codec *maint_codec;
+
+	/* The gate (G1-G3): stored at open: the store held outbox entries;
+	 * parked lists per kind index under gate_mu; nparked counts them (the
+	 * pacing leaves them out); gate_done counts parked messages that could
+	 * not be delivered (done for drain). */
+	bool stored_at_open;
+	pthread_mutex_t gate_mu;
+	parked *park_head[MN_KINDS_MAX], *park_tail[MN_KINDS_MAX];
+	_Atomic uint64_t nparked;
+	_Atomic uint64_t gate_done;
 
 	/* Shared counters: written by the writer (release), read by any
 	 * thread (acquire). next_actor_id: fetch_add by workers. error:
@@ -1401,6 +1435,7 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	pthread_cond_init(&p->compact_cv, NULL);
 	pthread_mutex_init(&p->fired_mu, NULL);
 	pthread_mutex_init(&p->jobs_mu, NULL);
+	pthread_mutex_init(&p->gate_mu, NULL);
 	atomic_init(&p->timer_seq, now_unix_ms() * 7919);
 	uint64_t t0 = mono_us();
 	if ((rc = mn__store_open(o->store_path, &so, &p->store, &info)))
@@ -1426,6 +1461,7 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	    (rc = mn__codec_new(mn__store_dicts(p->store), &p->maint_codec)))
 		goto err_close;
 	p->outbox_end = info.next_outbox_id;
+	p->stored_at_open = info.outbox_entries > 0;
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		struct mn__wring *g;
 		if ((rc = mn__codec_new(mn__store_dicts(p->store),
@@ -1462,6 +1498,7 @@ err_free:
 	pthread_mutex_destroy(&p->mu);
 	pthread_mutex_destroy(&p->fired_mu);
 	pthread_mutex_destroy(&p->jobs_mu);
+	pthread_mutex_destroy(&p->gate_mu);
 	free(p->qstub);
 	free(p);
 	return rc;
@@ -1487,6 +1524,16 @@ void mn__persist_close(mn_runtime *rt)
 		free(j);
 	}
 	pthread_mutex_destroy(&p->jobs_mu);
+	/* Parked messages are dropped like queued ones (durable ones stay
+	 * stored for the next open). */
+	for (unsigned i = 0; i < MN_KINDS_MAX; i++) {
+		while (p->park_head[i]) {
+			parked *q = p->park_head[i];
+			p->park_head[i] = q->next;
+			free(q);
+		}
+	}
+	pthread_mutex_destroy(&p->gate_mu);
 	for (unsigned i = 0; i < MN_KINDS_MAX; i++) {
 		mn__buf_free(&p->kc[i].samples);
 		free(p->kc[i].sizes);
@@ -1526,7 +1573,8 @@ static int redeliver_one(void *arg, const mn__entry *e)
 	redeliver *d = arg;
 	mn_runtime *rt = d->rt;
 	mn__sendx x = {.outbox_id = e->lsn, .sender_id = e->sender_id,
-		       .mflags = e->flags & MN__MSG_PUBLIC_MASK};
+		       .mflags = e->flags & MN__MSG_PUBLIC_MASK,
+		       .ungated = true};
 	mn__actor_meta m;
 
 	if (++d->scanned > d->max * 8)
@@ -1562,7 +1610,74 @@ int mn__persist_kind_id(mn_runtime *rt, mn_kind *k)
 	uint32_t dict = mn__store_kind_dict(rt->persist->store, k->store_id);
 	atomic_init(&k->dict_id, dict);
 	atomic_init(&k->sampling, dict == 0);
+	/* G1: before the kind is published, so no send can pass it. */
+	atomic_init(&k->gated, rt->persist->stored_at_open);
 	return 0;
+}
+
+/* Push the kind's parked messages in order, then clear its gate (G3). */
+static void gate_open(mn_runtime *rt, mn_kind *k)
+{
+	mn__persist *p = rt->persist;
+	pthread_mutex_lock(&p->gate_mu);
+	parked *q = p->park_head[k->idx];
+	p->park_head[k->idx] = p->park_tail[k->idx] = NULL;
+	while (q) {
+		parked *next = q->next;
+		atomic_fetch_sub_explicit(&p->nparked, 1, memory_order_relaxed);
+		if (mn__send(rt, NULL, NULL, q->kind, q->key, q->key_len,
+			     q->type, q->data, q->len, &q->x))
+			/* Counted as sent when parked: done, for drain. */
+			atomic_fetch_add_explicit(&p->gate_done, 1,
+						  memory_order_release);
+		free(q);
+		q = next;
+	}
+	atomic_store_explicit(&k->gated, false, memory_order_release);
+	pthread_mutex_unlock(&p->gate_mu);
+}
+
+int mn__persist_park(mn_runtime *rt, mn__worker *w, const mn_kind *kind,
+		     const void *key, size_t key_len, uint32_t type,
+		     const void *payload, size_t len, const mn__sendx *x)
+{
+	mn__persist *p = rt->persist;
+	parked *q = malloc(sizeof *q + len);
+	if (!q)
+		return MN_ENOMEM;
+	q->next = NULL;
+	q->kind = kind;
+	q->type = type;
+	q->len = len;
+	q->key_len = key_len;
+	q->x = *x;
+	q->x.ungated = true;
+	memcpy(q->key, key, key_len);
+	if (len)
+		memcpy(q->data, payload, len);
+	pthread_mutex_lock(&p->gate_mu);
+	if (!atomic_load_explicit(&kind->gated, memory_order_relaxed)) {
+		/* Opened meanwhile: every parked message is queued (G3). */
+		pthread_mutex_unlock(&p->gate_mu);
+		int rc = mn__send(rt, w, NULL, kind, q->key, key_len, type,
+				  q->data, len, &q->x);
+		free(q);
+		return rc;
+	}
+	if (p->park_tail[kind->idx])
+		p->park_tail[kind->idx]->next = q;
+	else
+		p->park_head[kind->idx] = q;
+	p->park_tail[kind->idx] = q;
+	atomic_fetch_add_explicit(&p->nparked, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&p->gate_mu);
+	return 0;
+}
+
+void mn__persist_count_parked_done(mn_runtime *rt)
+{
+	atomic_fetch_add_explicit(&rt->persist->gate_done, 1,
+				  memory_order_release);
 }
 
 int mn__persist_find(mn_runtime *rt, const mn_kind *k, const void *key,
@@ -1575,11 +1690,13 @@ int mn__persist_find(mn_runtime *rt, const mn_kind *k, const void *key,
 int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k)
 {
 	mn__persist *p = rt->persist;
-	if (p->outbox_end <= 1)
+	if (!p->stored_at_open)
 		return 0; /* nothing was stored before this open */
 	redeliver_job *j = calloc(1, sizeof *j);
-	if (!j)
+	if (!j) {
+		gate_open(rt, k);
 		return MN_ENOMEM;
+	}
 	j->k = k;
 	j->next_id = 1;
 	j->end_id = p->outbox_end;
@@ -1608,8 +1725,12 @@ int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k)
 uint64_t mn__persist_redeliver_step(mn_runtime *rt, uint64_t max)
 {
 	mn__persist *p = rt->persist;
-	if (!p || !atomic_load_explicit(&p->njobs, memory_order_acquire) ||
-	    mn__runtime_inflight(rt) > MN__REDELIVER_INFLIGHT)
+	if (!p || !atomic_load_explicit(&p->njobs, memory_order_acquire))
+		return 0;
+	/* Parked messages wait for the jobs: they do not hold them back. */
+	uint64_t inflight = mn__runtime_inflight(rt);
+	uint64_t np = atomic_load_explicit(&p->nparked, memory_order_relaxed);
+	if ((inflight > np ? inflight - np : 0) > MN__REDELIVER_INFLIGHT)
 		return 0;
 	pthread_mutex_lock(&p->jobs_mu);
 	redeliver_job *j = p->jobs_head;
@@ -1634,6 +1755,7 @@ uint64_t mn__persist_redeliver_step(mn_runtime *rt, uint64_t max)
 	if (!p->jobs_head)
 		p->jobs_tail = NULL;
 	pthread_mutex_unlock(&p->jobs_mu);
+	gate_open(rt, j->k); /* G3 */
 	free(j);
 	atomic_fetch_sub_explicit(&p->njobs, 1, memory_order_release);
 	return d.n;
@@ -2048,7 +2170,9 @@ uint64_t mn__persist_evicting(mn_runtime *rt)
 uint64_t mn__persist_done(mn_runtime *rt)
 {
 	return rt->persist ? atomic_load_explicit(&rt->persist->done,
-						  memory_order_acquire)
+						  memory_order_acquire) +
+				     atomic_load_explicit(&rt->persist->gate_done,
+							  memory_order_acquire)
 			   : 0;
 }
 
