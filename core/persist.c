@@ -1568,6 +1568,24 @@ typedef struct redeliver {
 } redeliver;
 
 
+/*
+ * Lazy restart, rate-limited (maintenance thread): each step delivers up to
+ * max stored messages of every pending kind, only while fewer than
+ * MN__REDELIVER_INFLIGHT messages are in flight in the runtime (messages
+ * parked at a gate, G2, not counted: they wait for the redelivery), so that
+ * a restart with millions of stored messages neither floods memory nor
+ * starves live traffic.
+ */
+#define MN__REDELIVER_INFLIGHT 65536
+
+static bool redeliver_paced(mn_runtime *rt)
+{
+	uint64_t inflight = mn__runtime_inflight(rt);
+	uint64_t np = atomic_load_explicit(&rt->persist->nparked,
+					   memory_order_relaxed);
+	return (inflight > np ? inflight - np : 0) > MN__REDELIVER_INFLIGHT;
+}
+
 static int redeliver_one(void *arg, const mn__entry *e)
 {
 	redeliver *d = arg;
@@ -1579,9 +1597,15 @@ static int redeliver_one(void *arg, const mn__entry *e)
 
 	if (++d->scanned > d->max * 8)
 		return 1; /* enough for this step: resume at this entry */
-	d->last_id = e->lsn;
-	if (e->kind_id != d->k->store_id)
+	if (e->kind_id != d->k->store_id) {
+		d->last_id = e->lsn;
 		return 0;
+	}
+	/* Paced by the messages in flight, checked every 64 deliveries;
+	 * the scan past other kinds' entries goes on regardless. */
+	if ((d->n & 63) == 0 && redeliver_paced(rt))
+		return 1; /* resume at this entry */
+	d->last_id = e->lsn;
 	if (e->sender_id &&
 	    mn__store_actor_get(rt->persist->store, e->sender_id, &m) == 0) {
 		const mn_kind *sk = kind_by_store_id(rt, m.kind_id);
@@ -1713,52 +1737,54 @@ int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k)
 	return 0;
 }
 
-/*
- * Lazy restart, rate-limited (maintenance thread): deliver up to max stored
- * messages of the oldest pending kind, only while fewer than
- * MN__REDELIVER_INFLIGHT messages are in flight in the runtime, so that a
- * restart with millions of stored messages neither floods memory nor
- * starves live traffic.
- */
-#define MN__REDELIVER_INFLIGHT 65536
-
+/* Every pending kind's job steps once, in registration order: a kind with
+ * few stored messages (or none) is not held behind another's many (its
+ * gate, G1, opens when its own scan is done). */
 uint64_t mn__persist_redeliver_step(mn_runtime *rt, uint64_t max)
 {
 	mn__persist *p = rt->persist;
+	uint64_t total = 0;
 	if (!p || !atomic_load_explicit(&p->njobs, memory_order_acquire))
 		return 0;
-	/* Parked messages wait for the jobs: they do not hold them back. */
-	uint64_t inflight = mn__runtime_inflight(rt);
-	uint64_t np = atomic_load_explicit(&p->nparked, memory_order_relaxed);
-	if ((inflight > np ? inflight - np : 0) > MN__REDELIVER_INFLIGHT)
-		return 0;
 	pthread_mutex_lock(&p->jobs_mu);
-	redeliver_job *j = p->jobs_head;
+	redeliver_job *j = p->jobs_head, *prev = NULL;
 	pthread_mutex_unlock(&p->jobs_mu);
-	if (!j)
-		return 0;
-	redeliver d = {.rt = rt, .k = j->k, .max = max};
-	int rc = mn__store_outbox_range(p->store, p->maint_codec, j->next_id,
-					j->end_id, redeliver_one, &d);
-	atomic_fetch_add_explicit(&p->delivered_at_open, d.n,
-				  memory_order_relaxed);
-	if (rc == 1) {
-		/* Stopped early: go on after the last entry handled. */
-		if (d.last_id)
-			j->next_id = d.last_id + 1;
-		return d.n;
+	while (j) {
+		redeliver d = {.rt = rt, .k = j->k, .max = max};
+		int rc = mn__store_outbox_range(p->store, p->maint_codec,
+						j->next_id, j->end_id,
+						redeliver_one, &d);
+		atomic_fetch_add_explicit(&p->delivered_at_open, d.n,
+					  memory_order_relaxed);
+		total += d.n;
+		/* Only this thread unlinks; registration appends (jobs_mu). */
+		pthread_mutex_lock(&p->jobs_mu);
+		redeliver_job *next = j->next;
+		if (rc == 1) {
+			/* Stopped early: go on after the last entry handled. */
+			if (d.last_id)
+				j->next_id = d.last_id + 1;
+			prev = j;
+			pthread_mutex_unlock(&p->jobs_mu);
+			j = next;
+			continue;
+		}
+		/* Done with this kind (or it failed: the store error is
+		 * sticky in the detail; the entries stay stored for the next
+		 * open). */
+		if (prev)
+			prev->next = next;
+		else
+			p->jobs_head = next;
+		if (p->jobs_tail == j)
+			p->jobs_tail = prev;
+		pthread_mutex_unlock(&p->jobs_mu);
+		gate_open(rt, j->k); /* G3 */
+		free(j);
+		atomic_fetch_sub_explicit(&p->njobs, 1, memory_order_release);
+		j = next;
 	}
-	/* Done with this kind (or it failed: the store error is sticky in
-	 * the detail; the entries stay stored for the next open). */
-	pthread_mutex_lock(&p->jobs_mu);
-	p->jobs_head = j->next;
-	if (!p->jobs_head)
-		p->jobs_tail = NULL;
-	pthread_mutex_unlock(&p->jobs_mu);
-	gate_open(rt, j->k); /* G3 */
-	free(j);
-	atomic_fetch_sub_explicit(&p->njobs, 1, memory_order_release);
-	return d.n;
+	return total;
 }
 
 bool mn__persist_busy(mn_runtime *rt)
