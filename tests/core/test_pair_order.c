@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -234,11 +235,239 @@ static void test_stored_before_new(void **unused)
 	remove_store();
 }
 
+
+/* ---- the bank model: per-pair counters across SIGKILLs and eviction ---- */
+
+/*
+ * Accounts; outside threads make durable transfers (XFER to the payer),
+ * the payer sends a CREDIT carrying its per-pair counter to the payee,
+ * which checks it is exactly one above the last it saw from that payer:
+ * a reordered, lost or duplicated credit shows as a gap or a repeat.
+ * max_resident 4 keeps accounts evicted and rehydrated; the child is
+ * SIGKILLed KILLS times at seeded points; the parent then drains and
+ * checks every pair's counters equal and the money conserved.
+ */
+#define ACC 24
+#define KILLS 3
+enum { T_XFER = 10, T_CREDIT = 11, T_DUMP = 12 };
+
+typedef struct bacct {
+	int64_t bal;
+	uint32_t sent[ACC], recv[ACC];
+} bacct;
+
+typedef struct bank_shared {
+	_Atomic uint64_t bad;
+	char first[256];
+} bank_shared;
+
+static bank_shared *bsh;
+static mn_kind *bank_kind;
+static bacct bank_res[ACC];
+static _Atomic uint64_t bank_dumps;
+
+static int acct_init(mn_ctx *ctx, void **state)
+{
+	(void)ctx;
+	*state = calloc(1, sizeof(bacct));
+	return *state ? 0 : MN_ENOMEM;
+}
+
+static int acct_snap(const void *state, mn_buf *out)
+{
+	return mn_buf_append(out, state, sizeof(bacct));
+}
+
+static int acct_restore(mn_ctx *ctx, const void *b, size_t len, void **state)
+{
+	(void)ctx;
+	if (len != sizeof(bacct))
+		return MN_ECORRUPT;
+	bacct *a = malloc(sizeof *a);
+	if (!a)
+		return MN_ENOMEM;
+	memcpy(a, b, sizeof *a);
+	*state = a;
+	return 0;
+}
+
+static void bank_bad(const char *fmt, uint64_t x, uint64_t y, uint64_t z,
+		     uint64_t w)
+{
+	if (atomic_fetch_add(&bsh->bad, 1) == 0)
+		snprintf(bsh->first, sizeof bsh->first, fmt,
+			 (unsigned long long)x, (unsigned long long)y,
+			 (unsigned long long)z, (unsigned long long)w);
+}
+
+static int acct_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
+{
+	bacct *a = state;
+	uint64_t self;
+	uint32_t v[3];
+	unsigned char key[MT_KEY_LEN];
+	if (!mt_self_u64(ctx, &self) || self >= ACC)
+		return MN_EINVAL;
+	switch (msg->type) {
+	case T_XFER:
+		memcpy(v, msg->payload, 8);
+		a->bal -= v[1];
+		v[2] = ++a->sent[v[0]];
+		v[0] = (uint32_t)self;
+		mt_key_put(key, mt_get_u64(msg->payload) & 0xffffffffu);
+		return mn_ctx_send(ctx, bank_kind, key, sizeof key, T_CREDIT, v,
+				   sizeof v);
+	case T_CREDIT:
+		memcpy(v, msg->payload, sizeof v);
+		if (v[2] != a->recv[v[0]] + 1 && !mn_ctx_replaying(ctx))
+			bank_bad("account %llu: credit %llu from %llu after "
+				 "%llu (gap, repeat or reorder)",
+				 self, v[2], v[0], a->recv[v[0]]);
+		if (v[2] > a->recv[v[0]])
+			a->recv[v[0]] = v[2];
+		a->bal += v[1];
+		return 0;
+	case T_DUMP:
+		if (!mn_ctx_replaying(ctx)) {
+			bank_res[self] = *a;
+			atomic_fetch_add(&bank_dumps, 1);
+		}
+		return 0;
+	}
+	return 0;
+}
+
+static mn_kind_def bank_def = {.name = "bank",
+			       .init = acct_init,
+			       .handle = acct_handle,
+			       .snapshot = acct_snap,
+			       .restore = acct_restore,
+			       .free = st_free,
+			       .snapshot_every = 3};
+
+static mn_runtime *bank_open(void)
+{
+	mn_runtime_opts o = {.workers = 2,
+			     .store_path = store_dir,
+			     .durability = MN_DURABILITY_RELAXED,
+			     .max_resident = 4};
+	mn_runtime *rt = NULL;
+	if (mn_runtime_open(&o, &rt) ||
+	    mn_kind_register(rt, &bank_def, &bank_kind))
+		return NULL;
+	return rt;
+}
+
+typedef struct bank_child {
+	mn_runtime *rt;
+	int fd;
+	uint64_t seed;
+} bank_child;
+
+static void bank_send(unsigned t, void *arg)
+{
+	bank_child *bc = arg;
+	mt_rng r;
+	mt_rng_init(&r, bc->seed * 8 + t);
+	for (;;) {
+		uint32_t from = (uint32_t)mt_rng_below(&r, ACC);
+		uint32_t v[2] = {(uint32_t)mt_rng_below(&r, ACC - 1),
+				 1 + (uint32_t)mt_rng_below(&r, 100)};
+		if (v[0] >= from)
+			v[0]++;
+		unsigned char key[MT_KEY_LEN];
+		mt_key_put(key, from);
+		if (mn_send_durable(bc->rt, bank_kind, key, sizeof key, T_XFER,
+				    v, sizeof v))
+			_exit(3);
+		if (write(bc->fd, "a", 1) != 1)
+			_exit(4);
+	}
+}
+
+static void test_bank_order_across_kills(void **unused)
+{
+	(void)unused;
+	uint64_t seed = mt_seed();
+	mt_rng r;
+	mt_rng_init(&r, seed);
+	bsh = mmap(NULL, sizeof *bsh, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(bsh != MAP_FAILED);
+	fresh_store("bank");
+	for (unsigned k = 0; k < KILLS; k++) {
+		int fds[2];
+		uint64_t kill_after = 50 + mt_rng_below(&r, 600);
+		assert_int_equal(pipe(fds), 0);
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			close(fds[0]);
+			bank_child bc = {.fd = fds[1], .seed = seed + k};
+			if (!(bc.rt = bank_open()))
+				_exit(2);
+			mt_parallel(3, bank_send, &bc);
+			_exit(0);
+		}
+		close(fds[1]);
+		uint64_t n = 0;
+		char c;
+		while (n < kill_after && read(fds[0], &c, 1) == 1)
+			n++;
+		kill(pid, SIGKILL);
+		int status;
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		close(fds[0]);
+		printf("# bank seed %llu: kill %u after %llu acks\n",
+		       (unsigned long long)seed, k + 1, (unsigned long long)n);
+		if (!WIFSIGNALED(status))
+			fail_msg("bank child ended early (status %d)", status);
+	}
+	mn_runtime *rt = bank_open();
+	assert_non_null(rt);
+	mt_drain(rt);
+	atomic_store(&bank_dumps, 0);
+	for (uint64_t i = 0; i < ACC; i++) {
+		unsigned char key[MT_KEY_LEN];
+		mt_key_put(key, i);
+		assert_rc(mn_send(rt, bank_kind, key, sizeof key, T_DUMP, NULL,
+				  0),
+			  0);
+	}
+	mt_drain(rt);
+	assert_int_equal(atomic_load(&bank_dumps), ACC);
+	if (atomic_load(&bsh->bad))
+		fail_msg("seed %llu: %llu bad credits; first: %s",
+			 (unsigned long long)seed,
+			 (unsigned long long)atomic_load(&bsh->bad), bsh->first);
+	int64_t total = 0;
+	uint64_t credits = 0;
+	for (unsigned a = 0; a < ACC; a++) {
+		total += bank_res[a].bal;
+		for (unsigned b = 0; b < ACC; b++) {
+			credits += bank_res[a].sent[b];
+			if (bank_res[a].sent[b] != bank_res[b].recv[a])
+				fail_msg("seed %llu: %u sent %u credits to %u, "
+					 "which saw %u",
+					 (unsigned long long)seed, a,
+					 bank_res[a].sent[b], b,
+					 bank_res[b].recv[a]);
+		}
+	}
+	assert_int_equal(total, 0);
+	printf("# bank seed %llu: %llu credits, every pair in order\n",
+	       (unsigned long long)seed, (unsigned long long)credits);
+	mn_runtime_close(rt);
+	munmap(bsh, sizeof *bsh);
+	remove_store();
+}
+
 int main(void)
 {
 	mt_init("core/pair_order");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_stored_before_new, mt_setup),
+		cmocka_unit_test_setup(test_bank_order_across_kills, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
