@@ -31,6 +31,19 @@
  *  P7  A store failure (disk full, I/O error) is sticky: nothing more is
  *      written, durable sends fail with the error, and what was committed
  *      stays intact.
+ *
+ * Per-pair order across a restart (the gate, docs/architecture.md):
+ *  G1  When the store held stored messages at open, every kind is gated
+ *      from its registration (before it is published) until its
+ *      redelivery job has queued the last of its stored messages.
+ *  G2  While a kind is gated, a new message to it (any send but a spawn,
+ *      a redelivered stored message and a released one) is counted as sent
+ *      and parked, in order, in the kind's list, under gate_mu.
+ *  G3  The job's end pushes the kind's parked messages in order and only
+ *      then clears the gate (release), all under gate_mu; a sender that
+ *      reads the gate clear (acquire) therefore finds every earlier
+ *      parked message queued. So stored messages to an actor are in its
+ *      mailbox before any message sent to it after the open.
  */
 #include "core/persist.h"
 
@@ -222,6 +235,17 @@ typedef struct dirty {
 	uint64_t id, lsn, seq;
 } dirty;
 
+/* A message parked at a gated kind (G2): its send, copied. */
+typedef struct parked {
+	struct parked *next;
+	const mn_kind *kind;
+	uint32_t type;
+	size_t len, key_len;
+	mn__sendx x;
+	unsigned char key[MN_KEY_MAX];
+	unsigned char data[];
+} parked;
+
 struct mn__persist {
 	/* Immutable after open. */
 	mn_runtime *rt;
@@ -287,6 +311,16 @@ struct mn__persist {
 	_Atomic unsigned njobs;
 	uint64_t outbox_end;
 	mn__codec *maint_codec;
+
+	/* The gate (G1-G3): stored at open: the store held outbox entries;
+	 * parked lists per kind index under gate_mu; nparked counts them (the
+	 * pacing leaves them out); gate_done counts parked messages that could
+	 * not be delivered (done for drain). */
+	bool stored_at_open;
+	pthread_mutex_t gate_mu;
+	parked *park_head[MN_KINDS_MAX], *park_tail[MN_KINDS_MAX];
+	_Atomic uint64_t nparked;
+	_Atomic uint64_t gate_done;
 
 	/* Shared counters: written by the writer (release), read by any
 	 * thread (acquire). next_actor_id: fetch_add by workers. error:
@@ -1441,6 +1475,7 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	pthread_cond_init(&p->compact_cv, NULL);
 	pthread_mutex_init(&p->fired_mu, NULL);
 	pthread_mutex_init(&p->jobs_mu, NULL);
+	pthread_mutex_init(&p->gate_mu, NULL);
 	atomic_init(&p->timer_seq, now_unix_ms() * 7919);
 	uint64_t t0 = mono_us();
 	if ((rc = mn__store_open(o->store_path, &so, &p->store, &info)))
@@ -1471,6 +1506,7 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	    (rc = mn__codec_new(mn__store_dicts(p->store), &p->maint_codec)))
 		goto err_close;
 	p->outbox_end = info.next_outbox_id;
+	p->stored_at_open = info.outbox_entries > 0;
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		struct mn__wring *g;
 		if ((rc = mn__codec_new(mn__store_dicts(p->store),
@@ -1507,6 +1543,7 @@ err_free:
 	pthread_mutex_destroy(&p->mu);
 	pthread_mutex_destroy(&p->fired_mu);
 	pthread_mutex_destroy(&p->jobs_mu);
+	pthread_mutex_destroy(&p->gate_mu);
 	free(p->qstub);
 	free(p);
 	return rc;
@@ -1532,6 +1569,16 @@ void mn__persist_close(mn_runtime *rt)
 		free(j);
 	}
 	pthread_mutex_destroy(&p->jobs_mu);
+	/* Parked messages are dropped like queued ones (durable ones stay
+	 * stored for the next open). */
+	for (unsigned i = 0; i < MN_KINDS_MAX; i++) {
+		while (p->park_head[i]) {
+			parked *q = p->park_head[i];
+			p->park_head[i] = q->next;
+			free(q);
+		}
+	}
+	pthread_mutex_destroy(&p->gate_mu);
 	for (unsigned i = 0; i < MN_KINDS_MAX; i++) {
 		mn__buf_free(&p->kc[i].samples);
 		free(p->kc[i].sizes);
@@ -1567,19 +1614,44 @@ typedef struct redeliver {
 } redeliver;
 
 
+/*
+ * Lazy restart, rate-limited (maintenance thread): each step delivers up to
+ * max stored messages of every pending kind, only while fewer than
+ * MN__REDELIVER_INFLIGHT messages are in flight in the runtime (messages
+ * parked at a gate, G2, not counted: they wait for the redelivery), so that
+ * a restart with millions of stored messages neither floods memory nor
+ * starves live traffic.
+ */
+#define MN__REDELIVER_INFLIGHT 65536
+
+static bool redeliver_paced(mn_runtime *rt)
+{
+	uint64_t inflight = mn__runtime_inflight(rt);
+	uint64_t np = atomic_load_explicit(&rt->persist->nparked,
+					   memory_order_relaxed);
+	return (inflight > np ? inflight - np : 0) > MN__REDELIVER_INFLIGHT;
+}
+
 static int redeliver_one(void *arg, const mn__entry *e)
 {
 	redeliver *d = arg;
 	mn_runtime *rt = d->rt;
 	mn__sendx x = {.outbox_id = e->lsn, .sender_id = e->sender_id,
-		       .mflags = e->flags & MN__MSG_PUBLIC_MASK};
+		       .mflags = e->flags & MN__MSG_PUBLIC_MASK,
+		       .ungated = true};
 	mn__actor_meta m;
 
 	if (++d->scanned > d->max * 8)
 		return 1; /* enough for this step: resume at this entry */
-	d->last_id = e->lsn;
-	if (e->kind_id != d->k->store_id)
+	if (e->kind_id != d->k->store_id) {
+		d->last_id = e->lsn;
 		return 0;
+	}
+	/* Paced by the messages in flight, checked every 64 deliveries;
+	 * the scan past other kinds' entries goes on regardless. */
+	if ((d->n & 63) == 0 && redeliver_paced(rt))
+		return 1; /* resume at this entry */
+	d->last_id = e->lsn;
 	if (e->sender_id &&
 	    mn__store_actor_get(rt->persist->store, e->sender_id, &m) == 0) {
 		const mn_kind *sk = kind_by_store_id(rt, m.kind_id);
@@ -1615,7 +1687,74 @@ int mn__persist_kind_id(mn_runtime *rt, mn_kind *k)
 	uint32_t dict = mn__store_kind_dict(rt->persist->store, k->store_id);
 	atomic_init(&k->dict_id, dict);
 	atomic_init(&k->sampling, dict == 0);
+	/* G1: before the kind is published, so no send can pass it. */
+	atomic_init(&k->gated, rt->persist->stored_at_open);
 	return 0;
+}
+
+/* Push the kind's parked messages in order, then clear its gate (G3). */
+static void gate_open(mn_runtime *rt, mn_kind *k)
+{
+	mn__persist *p = rt->persist;
+	pthread_mutex_lock(&p->gate_mu);
+	parked *q = p->park_head[k->idx];
+	p->park_head[k->idx] = p->park_tail[k->idx] = NULL;
+	while (q) {
+		parked *next = q->next;
+		atomic_fetch_sub_explicit(&p->nparked, 1, memory_order_relaxed);
+		if (mn__send(rt, NULL, NULL, q->kind, q->key, q->key_len,
+			     q->type, q->data, q->len, &q->x))
+			/* Counted as sent when parked: done, for drain. */
+			atomic_fetch_add_explicit(&p->gate_done, 1,
+						  memory_order_release);
+		free(q);
+		q = next;
+	}
+	atomic_store_explicit(&k->gated, false, memory_order_release);
+	pthread_mutex_unlock(&p->gate_mu);
+}
+
+int mn__persist_park(mn_runtime *rt, mn__worker *w, const mn_kind *kind,
+		     const void *key, size_t key_len, uint32_t type,
+		     const void *payload, size_t len, const mn__sendx *x)
+{
+	mn__persist *p = rt->persist;
+	parked *q = malloc(sizeof *q + len);
+	if (!q)
+		return MN_ENOMEM;
+	q->next = NULL;
+	q->kind = kind;
+	q->type = type;
+	q->len = len;
+	q->key_len = key_len;
+	q->x = *x;
+	q->x.ungated = true;
+	memcpy(q->key, key, key_len);
+	if (len)
+		memcpy(q->data, payload, len);
+	pthread_mutex_lock(&p->gate_mu);
+	if (!atomic_load_explicit(&kind->gated, memory_order_relaxed)) {
+		/* Opened meanwhile: every parked message is queued (G3). */
+		pthread_mutex_unlock(&p->gate_mu);
+		int rc = mn__send(rt, w, NULL, kind, q->key, key_len, type,
+				  q->data, len, &q->x);
+		free(q);
+		return rc;
+	}
+	if (p->park_tail[kind->idx])
+		p->park_tail[kind->idx]->next = q;
+	else
+		p->park_head[kind->idx] = q;
+	p->park_tail[kind->idx] = q;
+	atomic_fetch_add_explicit(&p->nparked, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&p->gate_mu);
+	return 0;
+}
+
+void mn__persist_count_parked_done(mn_runtime *rt)
+{
+	atomic_fetch_add_explicit(&rt->persist->gate_done, 1,
+				  memory_order_release);
 }
 
 int mn__persist_find(mn_runtime *rt, const mn_kind *k, const void *key,
@@ -1628,11 +1767,13 @@ int mn__persist_find(mn_runtime *rt, const mn_kind *k, const void *key,
 int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k)
 {
 	mn__persist *p = rt->persist;
-	if (p->outbox_end <= 1)
+	if (!p->stored_at_open)
 		return 0; /* nothing was stored before this open */
 	redeliver_job *j = calloc(1, sizeof *j);
-	if (!j)
+	if (!j) {
+		gate_open(rt, k);
 		return MN_ENOMEM;
+	}
 	j->k = k;
 	j->next_id = 1;
 	j->end_id = p->outbox_end;
@@ -1649,47 +1790,54 @@ int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k)
 	return 0;
 }
 
-/*
- * Lazy restart, rate-limited (maintenance thread): deliver up to max stored
- * messages of the oldest pending kind, only while fewer than
- * MN__REDELIVER_INFLIGHT messages are in flight in the runtime, so that a
- * restart with millions of stored messages neither floods memory nor
- * starves live traffic.
- */
-#define MN__REDELIVER_INFLIGHT 65536
-
+/* Every pending kind's job steps once, in registration order: a kind with
+ * few stored messages (or none) is not held behind another's many (its
+ * gate, G1, opens when its own scan is done). */
 uint64_t mn__persist_redeliver_step(mn_runtime *rt, uint64_t max)
 {
 	mn__persist *p = rt->persist;
-	if (!p || !atomic_load_explicit(&p->njobs, memory_order_acquire) ||
-	    mn__runtime_inflight(rt) > MN__REDELIVER_INFLIGHT)
+	uint64_t total = 0;
+	if (!p || !atomic_load_explicit(&p->njobs, memory_order_acquire))
 		return 0;
 	pthread_mutex_lock(&p->jobs_mu);
-	redeliver_job *j = p->jobs_head;
+	redeliver_job *j = p->jobs_head, *prev = NULL;
 	pthread_mutex_unlock(&p->jobs_mu);
-	if (!j)
-		return 0;
-	redeliver d = {.rt = rt, .k = j->k, .max = max};
-	int rc = mn__store_outbox_range(p->store, p->maint_codec, j->next_id,
-					j->end_id, redeliver_one, &d);
-	atomic_fetch_add_explicit(&p->delivered_at_open, d.n,
-				  memory_order_relaxed);
-	if (rc == 1) {
-		/* Stopped early: go on after the last entry handled. */
-		if (d.last_id)
-			j->next_id = d.last_id + 1;
-		return d.n;
+	while (j) {
+		redeliver d = {.rt = rt, .k = j->k, .max = max};
+		int rc = mn__store_outbox_range(p->store, p->maint_codec,
+						j->next_id, j->end_id,
+						redeliver_one, &d);
+		atomic_fetch_add_explicit(&p->delivered_at_open, d.n,
+					  memory_order_relaxed);
+		total += d.n;
+		/* Only this thread unlinks; registration appends (jobs_mu). */
+		pthread_mutex_lock(&p->jobs_mu);
+		redeliver_job *next = j->next;
+		if (rc == 1) {
+			/* Stopped early: go on after the last entry handled. */
+			if (d.last_id)
+				j->next_id = d.last_id + 1;
+			prev = j;
+			pthread_mutex_unlock(&p->jobs_mu);
+			j = next;
+			continue;
+		}
+		/* Done with this kind (or it failed: the store error is
+		 * sticky in the detail; the entries stay stored for the next
+		 * open). */
+		if (prev)
+			prev->next = next;
+		else
+			p->jobs_head = next;
+		if (p->jobs_tail == j)
+			p->jobs_tail = prev;
+		pthread_mutex_unlock(&p->jobs_mu);
+		gate_open(rt, j->k); /* G3 */
+		free(j);
+		atomic_fetch_sub_explicit(&p->njobs, 1, memory_order_release);
+		j = next;
 	}
-	/* Done with this kind (or it failed: the store error is sticky in
-	 * the detail; the entries stay stored for the next open). */
-	pthread_mutex_lock(&p->jobs_mu);
-	p->jobs_head = j->next;
-	if (!p->jobs_head)
-		p->jobs_tail = NULL;
-	pthread_mutex_unlock(&p->jobs_mu);
-	free(j);
-	atomic_fetch_sub_explicit(&p->njobs, 1, memory_order_release);
-	return d.n;
+	return total;
 }
 
 bool mn__persist_busy(mn_runtime *rt)
@@ -2134,7 +2282,9 @@ uint64_t mn__persist_evicting(mn_runtime *rt)
 uint64_t mn__persist_done(mn_runtime *rt)
 {
 	return rt->persist ? atomic_load_explicit(&rt->persist->done,
-						  memory_order_acquire)
+						  memory_order_acquire) +
+				     atomic_load_explicit(&rt->persist->gate_done,
+							  memory_order_acquire)
 			   : 0;
 }
 

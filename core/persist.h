@@ -27,6 +27,16 @@ int mn__persist_kind_id(mn_runtime *rt, mn_kind *k);
  * addressed to it (P4), done by the maintenance thread, rate-limited. */
 int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k);
 
+/* A send to a gated kind (G2): park a copy (x with the sender resolved;
+ * counted as sent by the caller) until the kind's stored messages are
+ * queued, or send it now if the gate opened meanwhile. 0, or the send's
+ * error (MN_ENOMEM). mn__persist_count_parked_done: a message the caller
+ * counted as sent could not be parked: count it done (drain). */
+int mn__persist_park(mn_runtime *rt, mn__worker *w, const mn_kind *kind,
+		     const void *key, size_t key_len, uint32_t type,
+		     const void *payload, size_t len, const mn__sendx *x);
+void mn__persist_count_parked_done(mn_runtime *rt);
+
 /* The stored metadata of actor (k, key); MN_ENOACTOR if absent. */
 struct mn__actor_meta;
 int mn__persist_find(mn_runtime *rt, const mn_kind *k, const void *key,

@@ -461,6 +461,38 @@ static mn__actor *sendcache_find(const mn__sendcache *c, mn_runtime *rt,
 	return a;
 }
 
+static bool actor_known(mn_runtime *rt, const mn_kind *kind, const void *key,
+			size_t key_len);
+
+/* A send to a kind whose stored messages are not all queued yet (G2): an
+ * explicit kind's unknown actor is refused now, as it would be later; the
+ * message, with its sender resolved, is counted as sent and parked. */
+static int send_gated(mn_runtime *rt, mn__worker *w, const mn__actor *from,
+		      const mn_kind *kind, const void *key, size_t key_len,
+		      uint32_t type, const void *payload, size_t len,
+		      const mn__sendx *x)
+{
+	if ((kind->def.flags & MN_KIND_EXPLICIT) &&
+	    !actor_known(rt, kind, key, key_len))
+		return MN_ENOACTOR;
+	mn__sendx y = *x;
+	if (from) {
+		const mn_kind *sk = rt->kinds[from->kind_idx];
+		y.sender_kind = sk;
+		memcpy(y.sender_key, from->key, from->key_len);
+		y.sender_key_len = from->key_len;
+		y.sender_id = sk->persistent ? mn__ap(from)->id : 0;
+	}
+	count_sent(rt, w, x);
+	y.counted = true;
+	int rc = mn__persist_park(rt, w, kind, key, key_len, type, payload, len,
+				  &y);
+	/* A caller that counted the message counts its failure done. */
+	if (rc && !x->counted)
+		mn__persist_count_parked_done(rt);
+	return rc;
+}
+
 /*
  * Deliver one message (steps 1-6 above). w is the sending worker or NULL
  * (outside, or the writer thread); from is the sending actor or NULL; x
@@ -480,6 +512,10 @@ int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	mn__actor *a;
 	int rc;
 
+	if (atomic_load_explicit(&kind->gated, memory_order_acquire) &&
+	    !x->ungated && !(mflags & MN__MSG_SPAWN))
+		return send_gated(rt, w, from, kind, key, key_len, type,
+				  payload, len, x);
 	m = mn__msg_alloc(rt, w, sizeof *m + len + skl);
 	if (!m)
 		return MN_ENOMEM;

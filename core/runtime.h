@@ -36,6 +36,11 @@ struct mn_kind {
 	 * dictset; read by workers (acquire) to compress journal payloads. */
 	_Atomic uint32_t dict_id;
 	_Atomic bool sampling;
+	/* G1 (docs/architecture.md): set at registration when the store held
+	 * stored messages at open, cleared (release, under the persistence's
+	 * gate lock) once the kind's stored messages are all queued; while
+	 * set, new messages to the kind are parked behind them. */
+	_Atomic bool gated;
 	mn_kind_def def;   /* def.name points at name[] below */
 	char name[MN_KIND_NAME_MAX + 1];
 };
@@ -212,6 +217,7 @@ typedef struct mn__sendx {
 	uint64_t outbox_id; /* the message is stored in the outbox */
 	uint64_t sender_id; /* sender's store id when from is NULL */
 	bool counted;       /* already counted as sent (D1) by its sender */
+	bool ungated;       /* a stored or parked message: passes the gate (G1) */
 	/* The sender when from is NULL and it is an actor (redelivery of a
 	 * stored message): its kind and key. */
 	const mn_kind *sender_kind;
