@@ -642,8 +642,9 @@ int mn__rp_run(mn__rp *r, uint64_t target, bool from_start)
 		return MN__CLI_OK;
 
 	mn__cli_clear_detail();
-	rc = mn__store_history(c->store, c->codec, r->meta.last_lsn,
-			       r->start_seq, replay_entry, r);
+	rc = mn__store_history_of(c->store, c->codec, r->meta.id,
+				  r->meta.last_lsn, r->start_seq, replay_entry,
+				  r);
 	if (rc == RP_DIVERGED)
 		return MN__CLI_FAIL;
 	if (rc < 0) {
@@ -679,8 +680,8 @@ int mn__rp_seq_at(mn__rp *r, uint64_t unix_ms, uint64_t *seq)
 {
 	at_scan a = {.unix_ms = unix_ms};
 	mn__cli_clear_detail();
-	int rc = mn__store_history(r->c->store, r->c->codec, r->meta.last_lsn,
-				   0, at_entry, &a);
+	int rc = mn__store_history_of(r->c->store, r->c->codec, r->meta.id,
+				      r->meta.last_lsn, 0, at_entry, &a);
 	if (rc < 0) {
 		return mn__cli_store_fail(r->c, rc, "reading the journal");
 	}

@@ -1741,21 +1741,56 @@ static int deliver_entry(const mn__store *s, mn__codec *codec, uint64_t lsn,
 }
 
 /* A history walk found no entry at lsn, where actor's seq want_seq
- * belongs: compacted away (MN_ECOMPACTED) or damage (MN_ECORRUPT). */
+ * belongs (actor 0: the head itself, of actor hint, whose seq the walk
+ * does not know yet): compacted away (MN_ECOMPACTED) or damage
+ * (MN_ECORRUPT). The history asked for starts at seq after_seq + 1. A
+ * fork's first fork_seq entries are its parent's: one missing there was
+ * dropped on purpose when the parent (or its parent) was compacted past
+ * it. */
 static int missing_entry(mn__store *s, MDB_txn *txn, uint64_t lsn,
-			 uint64_t actor, uint64_t want_seq)
+			 uint64_t actor, uint64_t want_seq, uint64_t hint,
+			 uint64_t after_seq)
 {
 	Mnemo__ActorMeta *m;
-	if (actor && meta_get(s, txn, actor, &m) == 0) {
-		uint64_t c = m->compacted_seq;
+	uint64_t cur = actor ? actor : hint, who = hint ? hint : cur;
+	bool head = !actor;
+	for (int depth = 0; cur && depth < 64; depth++) {
+		if (meta_get(s, txn, cur, &m))
+			break;
+		if (head) {
+			/* The head's seq, from the actor record that names
+			 * the head. */
+			bool named = m->last_lsn == lsn;
+			want_seq = m->last_seq;
+			head = false;
+			if (!named) {
+				mnemo__actor_meta__free_unpacked(m, NULL);
+				break;
+			}
+		}
+		uint64_t c = m->compacted_seq, parent = m->fork_parent_id,
+			 fseq = m->fork_seq;
 		mnemo__actor_meta__free_unpacked(m, NULL);
-		if (want_seq <= c)
+		if (want_seq && want_seq <= c) {
+			if (cur == who)
+				return fail(s, MN_ECOMPACTED,
+					    "actor %llu: history up to seq %llu "
+					    "was compacted (seq %llu asked for)",
+					    (unsigned long long)who,
+					    (unsigned long long)c,
+					    (unsigned long long)after_seq + 1);
 			return fail(s, MN_ECOMPACTED,
 				    "actor %llu: history up to seq %llu was "
-				    "compacted (seq %llu asked for)",
-				    (unsigned long long)actor,
+				    "compacted in actor %llu, whose history it "
+				    "shares as a fork (seq %llu asked for)",
+				    (unsigned long long)who,
 				    (unsigned long long)c,
-				    (unsigned long long)want_seq);
+				    (unsigned long long)cur,
+				    (unsigned long long)after_seq + 1);
+		}
+		if (!parent || want_seq > fseq)
+			break;
+		cur = parent; /* the entry is the fork parent's */
 	}
 	return fail(s, MN_ECORRUPT,
 		    "log record %llu: missing (history chain broken)",
@@ -1778,6 +1813,13 @@ static bool fork_boundary(mn__store *s, MDB_txn *txn, uint64_t actor,
 
 int mn__store_history(mn__store *s, mn__codec *codec, uint64_t head_lsn,
 		      uint64_t after_seq, mn__entry_cb cb, void *arg)
+{
+	return mn__store_history_of(s, codec, 0, head_lsn, after_seq, cb, arg);
+}
+
+int mn__store_history_of(mn__store *s, mn__codec *codec, uint64_t actor_id,
+			 uint64_t head_lsn, uint64_t after_seq,
+			 mn__entry_cb cb, void *arg)
 {
 	MDB_txn *txn;
 	/* The entries found walking back: their values stay valid for the
@@ -1807,7 +1849,8 @@ int mn__store_history(mn__store *s, mn__codec *codec, uint64_t head_lsn,
 		if ((rc = mdb_get(txn, s->dbi[DB_LOG], &k, &v))) {
 			rc = rc == MDB_NOTFOUND
 				     ? missing_entry(s, txn, lsn, actor,
-						     want_seq)
+						     want_seq, actor_id,
+						     after_seq)
 				     : mdb_fail(s, rc, "reading the log");
 			goto out;
 		}
@@ -2353,7 +2396,8 @@ static int entry_at_seq(mn__store *s, MDB_txn *txn, const Mnemo__ActorMeta *am,
 		be64_put(kb, lsn);
 		if ((rc = mdb_get(txn, s->dbi[DB_LOG], &k, &v)))
 			return rc == MDB_NOTFOUND
-				       ? missing_entry(s, txn, lsn, actor, want)
+				       ? missing_entry(s, txn, lsn, actor, want,
+						       0, seq - 1)
 				       : mdb_fail(s, rc, "reading the log");
 		if ((rc = decode_entry(s, &k, &v, &je)))
 			return rc;

@@ -253,6 +253,18 @@ int mn__store_history(mn__store *s, mn__codec *codec, uint64_t head_lsn,
 		      uint64_t after_seq, mn__entry_cb cb, void *arg);
 
 /*
+ * As mn__store_history, for the actor actor_id whose head is head_lsn:
+ * when an entry the walk needs is missing because a compaction dropped it
+ * (the actor's, or, for a fork, the parent's whose history it shares, up
+ * to the parent's compaction point), MN_ECOMPACTED, even when the missing
+ * entry is the head itself (a fork at its parent's compaction point);
+ * MN_ECORRUPT only for history that should be there.
+ */
+int mn__store_history_of(mn__store *s, mn__codec *codec, uint64_t actor_id,
+			 uint64_t head_lsn, uint64_t after_seq,
+			 mn__entry_cb cb, void *arg);
+
+/*
  * The latest snapshot of actor_id taken at a seq <= max_seq: its state
  * (decompressed into out), seq and LSN. MN_ENOACTOR if there is none;
  * MN_ECORRUPT if it does not decode. Any thread.
