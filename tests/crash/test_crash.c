@@ -15,7 +15,13 @@
  *   - i % 4 == 1: it sets a durable timer (1..40 ms) that fires back id i;
  *   - a forwarded id with i % 9 == 0 sets a timer at the receiver too;
  *   - a third thread compacts the store (mn_runtime_compact, keeping
- *     seed % 3 entries) every 3 ms, so kills land inside compactions.
+ *     seed % 3 entries) every 3 ms, so kills land inside compactions;
+ *   - payloads: the 8-byte id, then for about 1 id in 64 (drawn from the
+ *     seed) padding of a drawn size up to max_payload (half of them up to
+ *     64 KiB, a few exactly max_payload), compressible (a few letters
+ *     cycling) or random; forwarded copies and timers carry the whole
+ *     payload, and every handler checks it byte for byte (issue 11: large
+ *     compressed payloads were acknowledged, then stored corrupt).
  * Each actor counts, per slot, how often it saw the id, its forwarded copy,
  * and each timer's firing; plus count, sum and the per-sender order.
  *
@@ -59,6 +65,7 @@ typedef struct cstate {
 	uint64_t count, sum;
 	uint64_t last[SENDERS]; /* last slot + 1 from each sender thread */
 	uint64_t order_errors;
+	uint64_t bad_payloads; /* payloads not as sent (length or bytes) */
 	uint8_t seen[SLOTS];   /* the durable send of id a + NACT * slot */
 	uint8_t fwd[SLOTS];    /* forwarded copy of id (a - 1) + NACT * slot */
 	uint8_t fired[SLOTS];  /* timer set by seen[slot] */
@@ -83,6 +90,81 @@ static int ftimer_of(uint64_t id)
 static uint64_t delay_of(uint64_t id)
 {
 	return 1 + (id * 7) % MAX_DELAY_MS;
+}
+
+/* The run's seed for payload sizes and bytes (set before the fork, so the
+ * child and the parent's recovery agree). */
+static uint64_t pay_seed;
+#define PAD_MAX (MN_PAYLOAD_MAX_DEFAULT - 8)
+
+static uint64_t mix(uint64_t z)
+{
+	z += 0x9e3779b97f4a7c15ull;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Padding bytes after id's 8-byte payload: 0 for most ids. */
+static size_t pad_of(uint64_t id)
+{
+	uint64_t h = mix(pay_seed ^ mix(id));
+	if (h % 64 != 7)
+		return 0;
+	h = mix(h);
+	unsigned b = (unsigned)(h % 100);
+	h >>= 8;
+	if (b < 50)
+		return 1 + h % 65536;
+	if (b < 85)
+		return 1 + h % 300000;
+	if (b < 95)
+		return 1 + h % PAD_MAX;
+	return PAD_MAX; /* the whole payload exactly max_payload */
+}
+
+/* Padding byte stream of id: a few letters cycling, or random. */
+typedef struct pad_gen {
+	uint64_t s;
+	unsigned period;
+	bool random;
+} pad_gen;
+
+static pad_gen pad_start(uint64_t id)
+{
+	uint64_t h = mix(mix(pay_seed ^ mix(id)) ^ 0x5bd1e995u);
+	return (pad_gen){.s = h, .period = 2 + (unsigned)(h % 5),
+			 .random = (h >> 8) % 2 == 0};
+}
+
+static unsigned char pad_byte(pad_gen *g, size_t i)
+{
+	if (!g->random)
+		return (unsigned char)('a' + (g->s >> 16) % 16 + i % g->period);
+	if (i % 8 == 0)
+		g->s = mix(g->s);
+	return (unsigned char)(g->s >> (8 * (i % 8)));
+}
+
+static void pad_fill(uint64_t id, unsigned char *p, size_t n)
+{
+	pad_gen g = pad_start(id);
+	for (size_t i = 0; i < n; i++)
+		p[i] = pad_byte(&g, i);
+}
+
+/* Whether msg carries id's payload exactly as sent. */
+static bool payload_ok(uint64_t id, const mn_msg *msg)
+{
+	size_t n = pad_of(id);
+	const unsigned char *p = (const unsigned char *)msg->payload + 8;
+	if (msg->len != 8 + n)
+		return false;
+	pad_gen g = pad_start(id);
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != pad_byte(&g, i))
+			return false;
+	return true;
 }
 
 static int cs_init(mn_ctx *ctx, void **state)
@@ -131,11 +213,13 @@ static int cs_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 		}
 		return 0;
 	}
-	if (msg->len != 8)
+	if (msg->len < 8)
 		return MN_EINVAL;
 	id = mt_get_u64(msg->payload);
 	if (id >= MAXID)
 		return MN_EINVAL;
+	if (!payload_ok(id, msg))
+		c->bad_payloads++;
 	uint64_t slot = id / NACT;
 	switch (msg->type) {
 	case T_ADD: {
@@ -151,13 +235,13 @@ static int cs_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 			mt_key_put(key, (self + 1) % NACT);
 			int rc =
 			    mn_ctx_send(ctx, mn_ctx_kind(ctx), key, sizeof key,
-					T_FWD, msg->payload, 8);
+					T_FWD, msg->payload, msg->len);
 			if (rc)
 				return rc;
 		}
 		if (timer_of(id))
 			return mn_ctx_after(ctx, delay_of(id), T_FIRE,
-					    msg->payload, 8, NULL);
+					    msg->payload, msg->len, NULL);
 		return 0;
 	}
 	case T_FWD:
@@ -166,7 +250,7 @@ static int cs_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 		bump(c, &c->fwd[slot], id);
 		if (ftimer_of(id))
 			return mn_ctx_after(ctx, delay_of(id + 3), T_FFIRE,
-					    msg->payload, 8, NULL);
+					    msg->payload, msg->len, NULL);
 		return 0;
 	case T_FIRE:
 	case T_FFIRE:
@@ -303,13 +387,18 @@ static uint64_t nth_id(unsigned t, uint64_t n)
 static void child_send(unsigned t, void *arg)
 {
 	(void)arg;
+	unsigned char *p = malloc(8 + PAD_MAX);
+	if (!p)
+		_exit(3);
 	for (uint64_t n = 0; n < PER_SENDER; n++) {
 		uint64_t id = nth_id(t, n);
-		unsigned char key[MT_KEY_LEN], p[8];
+		unsigned char key[MT_KEY_LEN];
+		size_t pad = pad_of(id);
 		mt_key_put(key, id % NACT);
 		mt_put_u64(p, id);
+		pad_fill(id, p + 8, pad);
 		if (mn_send_durable(ch.rt, ch.kind, key, sizeof key, T_ADD, p,
-				    sizeof p) != 0)
+				    8 + pad) != 0)
 			_exit(3);
 		uint32_t v = (uint32_t)id;
 		if (write(ch.fd, &v, sizeof v) != sizeof v)
@@ -462,6 +551,11 @@ static void check_model(uint64_t seed, const uint8_t *acked,
 				    (unsigned long long)fid, g->ffired[s],
 				    w->ffired[s]);
 		}
+		if (g->bad_payloads)
+			fail_msg("seed %llu: actor %u: %llu payloads not as "
+				 "sent",
+				 (unsigned long long)seed, a,
+				 (unsigned long long)g->bad_payloads);
 		if (g->order_errors)
 			fail_msg("seed %llu: actor %u: %llu messages out of "
 				 "order",
@@ -512,6 +606,7 @@ static void crash_once(uint64_t seed)
 	       durability == MN_DURABILITY_SYNC ? "sync" : "relaxed",
 	       (unsigned long long)seed);
 	memset(acked, 0, sizeof acked);
+	pay_seed = seed;
 	snprintf(store_dir, sizeof store_dir, "/tmp/mnemo-crash-%d",
 		 (int)getpid());
 	rm_store();
