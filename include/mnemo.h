@@ -56,7 +56,8 @@ extern "C" {
 	XX(ENOSPC, -16, "no space left for the store")                         \
 	XX(EBUSY, -17, "resource busy")                                        \
 	XX(ETIMEDOUT, -18, "timed out")                                        \
-	XX(ECOMPACTED, -19, "that part of the history was compacted away")
+	XX(ECOMPACTED, -19, "that part of the history was compacted away")     \
+	XX(ENOTSTORE, -20, "not a mnemo store")
 
 enum mn_errno {
 	MN_OK = 0,
@@ -373,7 +374,12 @@ typedef struct mn_runtime_stats {
 /*
  * Start a runtime with its worker threads. opts may be NULL for defaults.
  * Returns 0 and *out, or MN_EINVAL (out NULL, workers over MN_WORKERS_MAX),
- * MN_ENOMEM, MN_ESYS (threads could not start). Any thread.
+ * MN_ENOMEM, MN_ESYS (threads could not start); with a store_path, the
+ * store's codes too (mn_errdetail() says why): MN_ENOTSTORE (the path
+ * holds something that is not a mnemo store: another program's LMDB
+ * environment, a data.mdb that is not LMDB's, other files and no data.mdb;
+ * an empty or missing directory becomes a new store), MN_EVERSION,
+ * MN_ECORRUPT, MN_EBUSY, MN_EIO, MN_ENOSPC. Any thread.
  */
 int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out);
 

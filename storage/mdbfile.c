@@ -97,7 +97,7 @@ int mn__mdbfile_check(const char *dir, char *why, size_t cap)
 	if (got <= 0)
 		goto out_close; /* empty (LMDB initialises it) or unreadable */
 	if (!(h[0].flags & MDB_P_META) || m[0].magic != MDB_MAGIC_WORD) {
-		rc = bad(why, cap, MN_EVERSION,
+		rc = bad(why, cap, MN_ENOTSTORE,
 			 "not a mnemo store: data.mdb is not an LMDB data "
 			 "file (meta page 0: flags 0x%x, magic 0x%08x)",
 			 h[0].flags, m[0].magic);

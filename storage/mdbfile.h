@@ -23,8 +23,9 @@
  * (not (last_pg + 1) pages: pages allocated and freed within a commit are
  * never written, so a healthy file can end before last_pg).
  * Returns 0 when the file passes or cannot be examined here (absent,
- * empty, unreadable: LMDB reports those itself); MN_EVERSION when the file
- * is not an LMDB data file or has another LMDB data version; MN_ECORRUPT
+ * empty, unreadable: LMDB reports those itself); MN_ENOTSTORE when the
+ * file is not an LMDB data file; MN_EVERSION when it has another LMDB data
+ * version; MN_ECORRUPT
  * when it is damaged or truncated. On an error, why (cap bytes) says what
  * was found, e.g. "data file truncated: 24576 bytes, the last transaction
  * (342) has a root at page 23". Reads only; safe beside a writer (pages are written before

@@ -13,6 +13,7 @@
  */
 #include "storage/store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
@@ -478,8 +479,10 @@ static int write_state(mn__store *s, MDB_txn *txn,
 	return rc ? mdb_fail(s, rc, "writing meta state") : 0;
 }
 
-/* Create or check the header; fill what the caller wants to know. */
-static int check_header(mn__store *s, MDB_txn *txn, mn__store_info *info)
+/* Create (in a fresh environment) or check the header; fill what the
+ * caller wants to know. */
+static int check_header(mn__store *s, MDB_txn *txn, bool fresh,
+			mn__store_info *info)
 {
 	MDB_val k = {.mv_size = 6, .mv_data = "header"}, v;
 	const unsigned char *body;
@@ -487,8 +490,10 @@ static int check_header(mn__store *s, MDB_txn *txn, mn__store_info *info)
 	int rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
 
 	if (rc == MDB_NOTFOUND) {
-		if (s->read_only)
-			return fail(s, MN_ECORRUPT,
+		/* Only a new environment gets a header: databases named
+		 * like mnemo's without one are someone else's. */
+		if (s->read_only || !fresh)
+			return fail(s, MN_ENOTSTORE,
 				    "not a mnemo store (no header)");
 		Mnemo__StoreHeader h = MNEMO__STORE_HEADER__INIT;
 		Mnemo__StoreState st = MNEMO__STORE_STATE__INIT;
@@ -755,6 +760,104 @@ out_free_state:
 static int load_kinds(mn__store *s, MDB_txn *txn);
 static int commit_fail(mn__store *s, int rc);
 
+/* ---- is it a mnemo store? -------------------------------------------------- */
+
+/* The files a store directory holds (docs/format.md). */
+static bool store_file(const char *name)
+{
+	return !strcmp(name, "data.mdb") || !strcmp(name, "lock.mdb") ||
+	       !strcmp(name, "mnemo.lock");
+}
+
+/* A directory without a store in it (no data.mdb, or an empty one) becomes
+ * a new store only if it holds nothing else: a directory of other files is
+ * someone else's, and writing a store into it would hide that mistake.
+ * Returns 0 or MN_ENOTSTORE; a path that does not exist (or cannot be
+ * listed) is left to the open, which creates or reports it. */
+static int check_dir(mn__store *s, const char *path)
+{
+	char p[4096];
+	struct stat st;
+	snprintf(p, sizeof p, "%s/data.mdb", path);
+	if (stat(p, &st) == 0 && st.st_size > 0)
+		return 0; /* mdbfile and the databases decide */
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	struct dirent *e;
+	char other[256] = "";
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+		    store_file(e->d_name))
+			continue;
+		snprintf(other, sizeof other, "%s", e->d_name);
+		break;
+	}
+	closedir(d);
+	if (!other[0])
+		return 0;
+	return fail(s, MN_ENOTSTORE,
+		    "not a mnemo store: the directory holds other files "
+		    "(\"%s\") and no data.mdb; a new store needs an empty or "
+		    "missing directory",
+		    other);
+}
+
+static bool mnemo_db(const MDB_val *k)
+{
+	for (int i = 0; i < DB_COUNT; i++)
+		if (k->mv_size == strlen(db_names[i]) &&
+		    !memcmp(k->mv_data, db_names[i], k->mv_size))
+			return true;
+	return false;
+}
+
+/* An LMDB environment made by another program: its main database names
+ * something that is not one of mnemo's databases, or holds databases but
+ * no "meta" with a header. An empty environment is a new store. Returns 0
+ * (*fresh says whether it is empty) or MN_ENOTSTORE. */
+static int check_env(mn__store *s, MDB_txn *txn, bool *fresh)
+{
+	MDB_dbi main;
+	MDB_cursor *c;
+	MDB_val k, v;
+	bool any = false, meta = false;
+	int rc = mdb_dbi_open(txn, NULL, 0, &main), e;
+	if (rc)
+		return mdb_fail(s, rc, "opening the main database");
+	if ((rc = mdb_cursor_open(txn, main, &c)))
+		return mdb_fail(s, rc, "opening a cursor");
+	for (e = mdb_cursor_get(c, &k, &v, MDB_FIRST); e == 0 && !rc;
+	     e = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		any = true;
+		if (!mnemo_db(&k)) {
+			char name[64];
+			size_t n = k.mv_size < 40 ? k.mv_size : 40;
+			for (size_t i = 0; i < n; i++) {
+				unsigned char ch = ((unsigned char *)k.mv_data)[i];
+				name[i] = ch >= 32 && ch < 127 ? (char)ch : '?';
+			}
+			name[n] = 0;
+			rc = fail(s, MN_ENOTSTORE,
+				  "not a mnemo store: the LMDB environment "
+				  "holds \"%s\"%s, which is not one of "
+				  "mnemo's databases",
+				  name, k.mv_size > n ? "..." : "");
+		} else if (k.mv_size == 4 && !memcmp(k.mv_data, "meta", 4)) {
+			meta = true;
+		}
+	}
+	mdb_cursor_close(c);
+	if (!rc && e != 0 && e != MDB_NOTFOUND)
+		rc = mdb_fail(s, e, "reading the main database");
+	if (!rc && any && !meta)
+		rc = fail(s, MN_ENOTSTORE,
+			  "not a mnemo store: the LMDB environment has "
+			  "databases but no \"meta\"");
+	*fresh = !any;
+	return rc;
+}
+
 int mn__store_open(const char *path, const mn__store_opts *opts,
 		   mn__store **out, mn__store_info *info_out)
 {
@@ -789,6 +892,8 @@ int mn__store_open(const char *path, const mn__store_opts *opts,
 	if ((rc = mn__dictset_new(o.zstd_level, &s->dicts)))
 		goto err_free;
 
+	if ((rc = check_dir(s, path)))
+		goto err_free;
 	if (!o.read_only && mkdir(path, 0750) != 0 && errno != EEXIST) {
 		rc = fail(s, errno == ENOSPC ? MN_ENOSPC : MN_EIO,
 			  "creating the directory: %s", strerror(errno));
@@ -845,6 +950,9 @@ retry:
 		rc = mdb_fail(s, rc, "beginning the open transaction");
 		goto err_free;
 	}
+	bool fresh = false;
+	if ((rc = check_env(s, txn, &fresh)))
+		goto err_abort;
 	for (int i = 0; i < DB_COUNT; i++) {
 		unsigned f = o.read_only ? 0 : MDB_CREATE;
 		rc = mdb_dbi_open(txn, db_names[i], f, &s->dbi[i]);
@@ -854,14 +962,14 @@ retry:
 		}
 		if (rc) {
 			rc = rc == MDB_NOTFOUND
-				     ? fail(s, MN_ECORRUPT,
+				     ? fail(s, fresh ? MN_ENOTSTORE : MN_ECORRUPT,
 					    "not a mnemo store (no %s database)",
 					    db_names[i])
 				     : mdb_fail(s, rc, "opening a database");
 			goto err_abort;
 		}
 	}
-	if ((rc = check_header(s, txn, &info)) ||
+	if ((rc = check_header(s, txn, fresh, &info)) ||
 	    (rc = last_key_u64(s, txn, DB_LOG, &info.last_lsn)) ||
 	    (rc = last_key_u64(s, txn, DB_OUTBOX, &info.next_outbox_id)) ||
 	    (rc = count_entries(s, txn, DB_OUTBOX, &info.outbox_entries)) ||

@@ -58,8 +58,9 @@ typedef struct mn__store_info {
  * Checks the format version, clears stale reader slots, and brings actor
  * heads up to date from the log tail written since the last checkpoint.
  * Returns 0 and *out, or MN_EINVAL, MN_EIO (cannot create or access the
- * directory), MN_EVERSION (newer format, or not an LMDB file of ours),
- * MN_ECORRUPT, MN_EBUSY (another process has it open for writing),
+ * directory), MN_EVERSION (newer format), MN_ENOTSTORE (not a mnemo store:
+ * a data.mdb that is not LMDB's, an LMDB environment another program made,
+ * or a directory of other files without a data.mdb), MN_ECORRUPT, MN_EBUSY (another process has it open for writing),
  * MN_ENOSPC, MN_ENOMEM. info may be NULL.
  */
 int mn__store_open(const char *path, const mn__store_opts *opts,

@@ -746,7 +746,7 @@ static void test_usage(void **unused)
 	expect_in(res.out, mn_version());
 	run("errors --json");
 	expect_exit(0);
-	assert_int_equal(expect_json_lines(res.out), 19);
+	assert_int_equal(expect_json_lines(res.out), 20);
 	expect_in(res.out, "\"name\":\"MN_ECORRUPT\"");
 }
 

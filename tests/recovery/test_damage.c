@@ -21,7 +21,9 @@
  *     verify exits 1 naming each damaged record;
  *   - a data file cut to half, inside its last page, and below its two
  *     meta pages: the tool and mn_runtime_open report it (MN_ECORRUPT);
- *   - not a store (a regular file, a data.mdb that is not LMDB's), a newer
+ *   - not a store (a regular file, a data.mdb that is not LMDB's:
+ *     MN_ENOTSTORE; an LMDB environment of another program, a directory
+ *     of other files: MN_ENOTSTORE and left untouched), a newer
  *     format version (seen by the tool; the runtime's case is in
  *     core/test_durable), and addresses with bad keys.
  *
@@ -161,12 +163,7 @@ static void make_store(void)
 static int setup_all(void **state)
 {
 	(void)state;
-	char cmd[600];
-	snprintf(dir, sizeof dir, "/tmp/mnemo-damage-%d", (int)getpid());
-	mt_tool_setup(dir);
-	mt_tool_crashes_are_signals();
-	snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
-	assert_int_equal(system(cmd), 0);
+	mt_scratch_setup(dir, sizeof dir, "damage");
 	snprintf(orig, sizeof orig, "%s/orig", dir);
 	make_store();
 	return 0;
@@ -175,9 +172,7 @@ static int setup_all(void **state)
 static int teardown_all(void **state)
 {
 	(void)state;
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return mt_scratch_remove(dir);
 }
 
 /* ---- files ---------------------------------------------------------------- */
@@ -211,20 +206,6 @@ static uint64_t data_size(const char *store)
 	snprintf(p, sizeof p, "%s/data.mdb", store);
 	assert_int_equal(stat(p, &st), 0);
 	return (uint64_t)st.st_size;
-}
-
-/* XOR the byte at off of store's data.mdb with x (not 0). */
-static void flip(const char *store, uint64_t off, unsigned char x)
-{
-	char p[512];
-	unsigned char b;
-	snprintf(p, sizeof p, "%s/data.mdb", store);
-	int fd = open(p, O_RDWR);
-	assert_true(fd >= 0);
-	assert_int_equal(pread(fd, &b, 1, (off_t)off), 1);
-	b ^= x;
-	assert_int_equal(pwrite(fd, &b, 1, (off_t)off), 1);
-	close(fd);
 }
 
 static void cut(const char *store, uint64_t size)
@@ -310,7 +291,7 @@ static void test_random_flips(void **state)
 			uint64_t off = mt_rng_below(&r, size);
 			unsigned char x =
 			    (unsigned char)(1 + mt_rng_below(&r, 255));
-			flip(store, off, x);
+			mt_store_flip(store, off, x);
 			len += snprintf(what + len, sizeof what - (size_t)len,
 					" %llu^%02x", (unsigned long long)off,
 					x);
@@ -343,28 +324,6 @@ static uint64_t be64(const unsigned char *p)
 	return v;
 }
 
-/* Where this process maps the file path (whole, from offset 0, as LMDB
- * does), from /proc/self/maps. */
-static char *map_base(const char *path)
-{
-	char line[1024];
-	unsigned long long lo = 0, off = 1;
-	FILE *f = fopen("/proc/self/maps", "r");
-	assert_non_null(f);
-	while (fgets(line, sizeof line, f)) {
-		size_t n = strlen(line), pl = strlen(path);
-		if (n > 0 && line[n - 1] == '\n')
-			line[--n] = 0;
-		if (n > pl && strcmp(line + n - pl, path) == 0 &&
-		    sscanf(line, "%llx-%*x %*s %llx", &lo, &off) == 2)
-			break;
-	}
-	fclose(f);
-	if (!lo || off != 0)
-		fail_msg("no mapping of %s in /proc/self/maps", path);
-	return (char *)(uintptr_t)lo;
-}
-
 /* Find each target and where its value lies in the data file: LMDB hands
  * out pointers into its map of the file (read-only, no MDB_WRITEMAP). */
 static void locate(const char *store, target *t, size_t n)
@@ -376,7 +335,7 @@ static void locate(const char *store, target *t, size_t n)
 	mdb_env_set_maxdbs(env, 16);
 	assert_int_equal(mdb_env_open(env, store, MDB_RDONLY, 0640), 0);
 	snprintf(path, sizeof path, "%s/data.mdb", store);
-	char *base = map_base(path);
+	char *base = mt_map_base(path);
 	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
 	for (size_t i = 0; i < n; i++) {
 		MDB_dbi dbi;
@@ -436,7 +395,8 @@ static void test_record_flips(void **state)
 	mt_rng r = {.s = 7};
 	for (size_t i = 0; i < n; i++) {
 		uint64_t at = t[i].off + mt_rng_below(&r, t[i].len);
-		flip(store, at, (unsigned char)(1 + mt_rng_below(&r, 255)));
+		mt_store_flip(store, at,
+			      (unsigned char)(1 + mt_rng_below(&r, 255)));
 	}
 	run("verify '%s'", store);
 	expect_exit(1);
@@ -523,12 +483,104 @@ static void test_not_a_store(void **state)
 	fclose(f);
 	run("verify '%s'", store);
 	expect_exit(2);
-	expect_in(res.err, "MN_EVERSION");
+	expect_in(res.err, "MN_ENOTSTORE");
 	expect_in(res.err, "not an LMDB data file");
 	mn_runtime_opts o = {.store_path = store};
 	mn_runtime *rt = NULL;
-	assert_rc(mn_runtime_open(&o, &rt), MN_EVERSION);
+	assert_rc(mn_runtime_open(&o, &rt), MN_ENOTSTORE);
 	expect_in(mn_errdetail(), "not a mnemo store");
+}
+
+/* An LMDB environment another program made in dir: named databases of its
+ * own (named) or keys in the main database (plain). */
+static void foreign_env(const char *store, bool named)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	assert_true(mkdir(store, 0700) == 0 || errno == EEXIST);
+	assert_int_equal(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 4);
+	assert_int_equal(mdb_env_open(env, store, 0, 0640), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, named ? "users" : NULL,
+				      named ? MDB_CREATE : 0, &dbi),
+			 0);
+	MDB_val k = {.mv_size = 5, .mv_data = "alice"},
+		v = {.mv_size = 2, .mv_data = "42"};
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* The databases in store's main database, counted. */
+static size_t env_dbs(const char *store)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_stat st;
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_open(env, store, MDB_RDONLY, 0640), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_stat(txn, 1, &st), 0);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return st.ms_entries;
+}
+
+/* Issue 11, defect 10: an LMDB environment of another program, and a
+ * directory of other files, are refused (MN_ENOTSTORE) and left as they
+ * were; an empty or missing directory becomes a store. */
+static void test_not_mnemo_env(void **state)
+{
+	(void)state;
+	char store[400], p[500];
+	mn_runtime_opts o = {0};
+	mn_runtime *rt = NULL;
+	for (int named = 0; named < 2; named++) {
+		snprintf(store, sizeof store, "%s/foreign-%d", dir, named);
+		foreign_env(store, named);
+		o.store_path = store;
+		assert_rc(mn_runtime_open(&o, &rt), MN_ENOTSTORE);
+		expect_in(mn_errdetail(), "not a mnemo store");
+		expect_in(mn_errdetail(), named ? "\"users\"" : "\"alice\"");
+		assert_int_equal(env_dbs(store), 1); /* nothing added */
+		run("verify '%s'", store);
+		expect_exit(2);
+		expect_in(res.err, "MN_ENOTSTORE");
+		expect_in(res.err, "not a mnemo store");
+	}
+
+	/* A directory of other files: refused, nothing written there. */
+	snprintf(store, sizeof store, "%s/notes", dir);
+	assert_int_equal(mkdir(store, 0700), 0);
+	snprintf(p, sizeof p, "%s/todo.txt", store);
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	fputs("buy milk\n", f);
+	fclose(f);
+	o.store_path = store;
+	assert_rc(mn_runtime_open(&o, &rt), MN_ENOTSTORE);
+	expect_in(mn_errdetail(), "not a mnemo store");
+	expect_in(mn_errdetail(), "todo.txt");
+	struct stat st;
+	snprintf(p, sizeof p, "%s/data.mdb", store);
+	assert_int_not_equal(stat(p, &st), 0);
+	snprintf(p, sizeof p, "%s/mnemo.lock", store);
+	assert_int_not_equal(stat(p, &st), 0);
+
+	/* Empty and missing directories become stores. */
+	snprintf(store, sizeof store, "%s/empty", dir);
+	assert_int_equal(mkdir(store, 0700), 0);
+	for (int i = 0; i < 2; i++) {
+		o.store_path = store;
+		assert_rc(mn_runtime_open(&o, &rt), 0);
+		mn_runtime_close(rt);
+		rt = NULL;
+		snprintf(store, sizeof store, "%s/missing", dir);
+	}
+	run("verify '%s'", store);
+	expect_exit(0);
 }
 
 static void test_newer_format(void **state)
@@ -594,6 +646,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_record_flips, mt_setup),
 	    cmocka_unit_test_setup(test_truncated, mt_setup),
 	    cmocka_unit_test_setup(test_not_a_store, mt_setup),
+	    cmocka_unit_test_setup(test_not_mnemo_env, mt_setup),
 	    cmocka_unit_test_setup(test_newer_format, mt_setup),
 	    cmocka_unit_test_setup(test_bad_addresses, mt_setup),
 	    cmocka_unit_test_setup(test_no_fork, mt_setup),

@@ -6,6 +6,7 @@
  */
 #include "tests/support/support.h"
 
+#include <fcntl.h>
 #include <lmdb.h>
 
 #include <pthread.h>
@@ -440,6 +441,66 @@ size_t mt_store_peek(const char *dir, const char *db, const void *k,
 	return val.mv_size;
 }
 
+char *mt_map_base(const char *path)
+{
+	char line[1024];
+	unsigned long long lo = 0, off = 1;
+	FILE *f = fopen("/proc/self/maps", "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f)) {
+		size_t n = strlen(line), pl = strlen(path);
+		if (n > 0 && line[n - 1] == '\n')
+			line[--n] = 0;
+		if (n > pl && strcmp(line + n - pl, path) == 0 &&
+		    sscanf(line, "%llx-%*x %*s %llx", &lo, &off) == 2)
+			break;
+	}
+	fclose(f);
+	if (!lo || off != 0)
+		fail_msg("no mapping of %s in /proc/self/maps", path);
+	return (char *)(uintptr_t)lo;
+}
+
+uint64_t mt_store_key_offset(const char *dir, const char *db, const void *k,
+			     size_t klen)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_cursor *c;
+	MDB_val key = {.mv_size = klen, .mv_data = (void *)k}, val;
+	char path[600];
+	snprintf(path, sizeof path, "%s/data.mdb", dir);
+	assert_int_equal(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 16);
+	assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY, 0640), 0);
+	char *base = mt_map_base(path);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	assert_int_equal(mdb_cursor_open(txn, dbi, &c), 0);
+	/* MDB_SET_KEY hands back the key as stored, inside the map. */
+	assert_int_equal(mdb_cursor_get(c, &key, &val, MDB_SET_KEY), 0);
+	assert_true(key.mv_data != k);
+	uint64_t off = (uint64_t)((char *)key.mv_data - base);
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return off;
+}
+
+void mt_store_flip(const char *dir, uint64_t off, unsigned char x)
+{
+	char p[600];
+	unsigned char b;
+	snprintf(p, sizeof p, "%s/data.mdb", dir);
+	int fd = open(p, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &b, 1, (off_t)off), 1);
+	b ^= x;
+	assert_int_equal(pwrite(fd, &b, 1, (off_t)off), 1);
+	close(fd);
+}
+
 void mt_store_set_format(const char *dir, uint32_t format_version)
 {
 	Mnemo__StoreHeader h = MNEMO__STORE_HEADER__INIT;
@@ -556,4 +617,22 @@ void mt_tool_crashes_are_signals(void)
 	    "handle_segv=0:handle_sigbus=0:handle_abort=0";
 	append_env("ASAN_OPTIONS", opts);
 	append_env("TSAN_OPTIONS", opts);
+}
+
+void mt_scratch_setup(char *dir, size_t cap, const char *tag)
+{
+	char cmd[700];
+	assert_true(snprintf(dir, cap, "/tmp/mnemo-%s-%d", tag,
+			     (int)getpid()) < (int)cap);
+	mt_tool_setup(dir);
+	mt_tool_crashes_are_signals();
+	snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+int mt_scratch_remove(const char *dir)
+{
+	char cmd[700];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
 }

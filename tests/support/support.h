@@ -155,6 +155,18 @@ void mt_store_poke(const char *dir, const char *db, const void *k, size_t klen,
 size_t mt_store_peek(const char *dir, const char *db, const void *k,
 		     size_t klen, void *buf, size_t cap);
 
+/* Where, in the store's data.mdb, the bytes of key k of database db lie
+ * (the key as LMDB stores it in its leaf page: flipping a byte there is a
+ * damaged key, in its slot). Fails the test if the key is absent. */
+uint64_t mt_store_key_offset(const char *dir, const char *db, const void *k,
+			     size_t klen);
+/* Where this process maps the file path (whole, from offset 0, as LMDB
+ * maps its data file), from /proc/self/maps; fails the test if it does
+ * not. */
+char *mt_map_base(const char *path);
+/* XOR the byte at offset off of the store's data.mdb with x. */
+void mt_store_flip(const char *dir, uint64_t off, unsigned char x);
+
 /* Replace the store's meta header with one saying format_version (framed
  * and checksummed as the store writes it). */
 void mt_store_set_format(const char *dir, uint32_t format_version);
@@ -205,5 +217,12 @@ void mt_expect_in_at(const char *hay, const char *needle, bool want,
  * TSAN_OPTIONS in the environment), so that a crash in the tool is a
  * signal, as without a sanitizer, not a sanitizer report and exit 1. */
 void mt_tool_crashes_are_signals(void);
+
+/* A scratch directory /tmp/mnemo-TAG-PID, emptied, into dir (cap bytes),
+ * with the tool set up there (mt_tool_setup) and its crashes left as
+ * signals (mt_tool_crashes_are_signals): a suite's group setup. */
+void mt_scratch_setup(char *dir, size_t cap, const char *tag);
+/* Remove it: a suite's group teardown; 0 or -1. */
+int mt_scratch_remove(const char *dir);
 
 #endif /* MN_TEST_SUPPORT_H */
