@@ -1330,7 +1330,132 @@ static size_t name_key(unsigned char *kb, uint32_t kind_id, const void *key,
 	return 4 + key_len;
 }
 
-/* mn__store_actor_find inside txn. */
+/* Does actor id's record name (kind_id, key)? 1 yes, 0 no or unreadable. */
+static int names_it(mn__store *s, MDB_txn *txn, uint64_t id, uint32_t kind_id,
+		    const void *key, size_t key_len)
+{
+	Mnemo__ActorMeta *m;
+	if (meta_get(s, txn, id, &m))
+		return 0;
+	int yes = m->kind_id == kind_id && m->key.len == key_len &&
+		  memcmp(m->key.data, key, key_len) == 0;
+	mnemo__actor_meta__free_unpacked(m, NULL);
+	return yes;
+}
+
+/* LMDB's order of keys (memcmp, then length). */
+static int key_cmp(const MDB_val *a, const MDB_val *b)
+{
+	size_t n = a->mv_size < b->mv_size ? a->mv_size : b->mv_size;
+	int c = memcmp(a->mv_data, b->mv_data, n);
+	return c ? c : (a->mv_size > b->mv_size) - (a->mv_size < b->mv_size);
+}
+
+/* Keys read either side of a missed name: NAME_SIDE before and after. */
+#define NAME_SIDE 2
+
+/*
+ * (kind_id, key) has no names record: is it there under a damaged key, or
+ * did a damaged key send the lookup astray? LMDB keys carry no checksum. A
+ * flipped byte in a name's key leaves the record in its slot of the leaf
+ * page, and LMDB's binary search within the page then goes wrong when it
+ * compares with that key: it misses the damaged name itself and may miss
+ * a sound name near it. Either way the search ends beside the damaged key.
+ * So the NAME_SIDE keys either side of where (kind_id, key) would be are
+ * read: keys out of order there (LMDB never stores them so) are damage;
+ * and one of the same length (a flipped byte keeps it) that leads to an
+ * actor whose record names exactly (kind_id, key) is the damaged name.
+ * Both are MN_ECORRUPT, so the actor is reported broken rather than
+ * created anew with no history. A sound name of (kind_id, key) that the
+ * search missed is the actor: 0 and its id in *found. Otherwise returns
+ * MN_ENOACTOR (a new actor), MN_ECORRUPT or an LMDB failure.
+ *
+ * Limits (docs/semantics.md): damage that changes a key's length, that
+ * sits in a branch page's separator key (which routes a lookup to the
+ * wrong leaf), or in LMDB's page headers, is not guaranteed to be seen.
+ */
+static int name_damaged(mn__store *s, MDB_txn *txn, const MDB_val *want,
+			uint32_t kind_id, const void *key, size_t key_len,
+			uint64_t *found)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	/* win[lo..hi): names in cursor order; those at and after where
+	 * want would be start at NAME_SIDE. */
+	struct {
+		MDB_val k;
+		uint64_t id; /* 0: the value is unreadable */
+	} win[2 * NAME_SIDE];
+	int lo = NAME_SIDE, hi = NAME_SIDE, e;
+	int rc = mdb_cursor_open(txn, s->dbi[DB_NAMES], &c);
+	if (rc)
+		return mdb_fail(s, rc, "opening a cursor");
+	for (int pass = 0; pass < 2; pass++) {
+		k = *want;
+		e = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		if (pass == 1)
+			e = mdb_cursor_get(c, &k, &v,
+					   e == MDB_NOTFOUND ? MDB_LAST
+							     : MDB_PREV);
+		for (int i = 0; i < NAME_SIDE && e == 0; i++) {
+			const unsigned char *body;
+			size_t len;
+			int at = pass == 0 ? hi++ : --lo;
+			win[at].k = k;
+			win[at].id = frame_open(s, &v, R_NAME, DB_NAMES, "name",
+						&body, &len) ||
+					     len != 8
+					 ? 0
+					 : be64_get(body);
+			e = mdb_cursor_get(c, &k, &v,
+					   pass == 0 ? MDB_NEXT : MDB_PREV);
+		}
+		if (e != 0 && e != MDB_NOTFOUND) {
+			mdb_cursor_close(c);
+			return mdb_fail(s, e, "reading names");
+		}
+	}
+	/* Keys in order: a damaged name can only be where want would be
+	 * (win[NAME_SIDE - 1] or win[NAME_SIDE]); out of order: anywhere in
+	 * the window, and the search may have missed a sound name. */
+	int bad = 0;
+	for (int i = lo + 1; i < hi && !bad; i++)
+		if (key_cmp(&win[i - 1].k, &win[i].k) >= 0)
+			bad = i;
+	rc = MN_ENOACTOR;
+	for (int i = bad ? lo : NAME_SIDE - 1;
+	     i < (bad ? hi : NAME_SIDE + 1) && rc == MN_ENOACTOR; i++)
+		if (i >= lo && i < hi && win[i].k.mv_size == want->mv_size &&
+		    win[i].id &&
+		    names_it(s, txn, win[i].id, kind_id, key, key_len)) {
+			if (key_cmp(&win[i].k, want) == 0) {
+				/* A sound name the search missed (a damaged
+				 * key beside it): it is this actor. */
+				*found = win[i].id;
+				rc = 0;
+			} else {
+				rc = fail(s, MN_ECORRUPT,
+					  "names record of actor %llu: damaged "
+					  "key",
+					  (unsigned long long)win[i].id);
+			}
+		}
+	if (rc == MN_ENOACTOR && bad)
+		rc = fail(s, MN_ECORRUPT,
+			  "names: keys out of order by actor %llu or %llu "
+			  "(damaged key)",
+			  (unsigned long long)win[bad - 1].id,
+			  (unsigned long long)win[bad].id);
+	mdb_cursor_close(c);
+	if (rc == MN_ENOACTOR)
+		errdetail[0] = 0; /* the neighbours' reads are no detail */
+	return rc;
+}
+
+/* mn__store_actor_find inside txn. The name leads to an id and the id to
+ * an actor record that names the same kind and key, else MN_ECORRUPT: a
+ * name whose actor record is missing (a damaged actors key) or names
+ * another address, or a name found only under a damaged key. */
 static int actor_find_txn(mn__store *s, MDB_txn *txn, uint32_t kind_id,
 			  const void *key, size_t key_len, mn__actor_meta *out)
 {
@@ -1340,32 +1465,42 @@ static int actor_find_txn(mn__store *s, MDB_txn *txn, uint32_t kind_id,
 	size_t len;
 
 	k.mv_size = name_key(kb, kind_id, key, key_len);
+	uint64_t id = 0;
 	int rc = mdb_get(txn, s->dbi[DB_NAMES], &k, &v);
 	if (rc == MDB_NOTFOUND) {
-		rc = MN_ENOACTOR;
+		if ((rc = name_damaged(s, txn, &k, kind_id, key, key_len, &id)))
+			return rc;
 	} else if (rc) {
-		rc = mdb_fail(s, rc, "reading a name");
-	} else if (!(rc = frame_open(s, &v, R_NAME, DB_NAMES, "name", &body,
-				     &len))) {
-		if (len != 8) {
-			rc = fail(s, MN_ECORRUPT, "names record: %zu bytes", len);
-		} else {
-			Mnemo__ActorMeta *m;
-			rc = meta_get(s, txn, be64_get(body), &m);
-			if (rc == 0) {
-				meta_copy(s, m, out);
-				mnemo__actor_meta__free_unpacked(m, NULL);
-				if (out->kind_id != kind_id ||
-				    out->key_len != key_len ||
-				    memcmp(out->key, key, key_len) != 0)
-					rc = fail(s, MN_ECORRUPT,
-						  "names and actors disagree "
-						  "for actor %llu",
-						  (unsigned long long)out->id);
-			}
-		}
+		return mdb_fail(s, rc, "reading a name");
+	} else {
+		rc = frame_open(s, &v, R_NAME, DB_NAMES, "name", &body, &len);
+		if (rc)
+			return rc;
+		if (len != 8)
+			return fail(s, MN_ECORRUPT, "names record: %zu bytes",
+				    len);
+		id = be64_get(body);
 	}
-	return rc;
+	Mnemo__ActorMeta *m;
+	rc = meta_get(s, txn, id, &m);
+	if (rc == MN_ENOACTOR)
+		/* Names and actors are written in one transaction, and a
+		 * deletion removes the name first: a name without its actor
+		 * is damage (an actors key changed), never a new actor. */
+		return fail(s, MN_ECORRUPT,
+			    "actors record %llu is missing, its name leads "
+			    "to it (damaged key)",
+			    (unsigned long long)id);
+	if (rc)
+		return rc;
+	meta_copy(s, m, out);
+	mnemo__actor_meta__free_unpacked(m, NULL);
+	if (out->kind_id != kind_id || out->key_len != key_len ||
+	    memcmp(out->key, key, key_len) != 0)
+		return fail(s, MN_ECORRUPT,
+			    "names and actors disagree for actor %llu",
+			    (unsigned long long)out->id);
+	return 0;
 }
 
 int mn__store_actor_find(mn__store *s, uint32_t kind_id, const void *key,
