@@ -3903,6 +3903,298 @@ static int v_outbox(vstate *v, const MDB_val *k, const unsigned char *body,
 	return 0;
 }
 
+/* Keys carry no checksum: each key must say what the record it leads to
+ * says (docs/format.md, "Databases and keys"). */
+
+static int v_kind(vstate *v, const MDB_val *k, const unsigned char *body,
+		  size_t len)
+{
+	Mnemo__KindRecord *kr =
+		mnemo__kind_record__unpack(arena_for(len), len, body);
+	if (!kr || !kr->name || strlen(kr->name) != k->mv_size ||
+	    memcmp(kr->name, k->mv_data, k->mv_size) != 0)
+		return vproblem(v,
+				"kinds record %u: undecodable, or its key is "
+				"not its name (damaged key?)",
+				kr ? kr->id : 0);
+	return 0;
+}
+
+static int v_dict(vstate *v, const MDB_val *k, const unsigned char *body,
+		  size_t len)
+{
+	Mnemo__Dictionary *d =
+		mnemo__dictionary__unpack(arena_for(len), len, body);
+	const unsigned char *kb = k->mv_data;
+	uint32_t id = k->mv_size == 4 ? (uint32_t)kb[0] << 24 |
+						(uint32_t)kb[1] << 16 |
+						(uint32_t)kb[2] << 8 | kb[3]
+				      : 0;
+	if (!d || k->mv_size != 4 || d->id != id)
+		return vproblem(v,
+				"dicts record %u: undecodable, or its key is "
+				"not its id (damaged key?)",
+				id);
+	return 0;
+}
+
+/* A name leads to an actor whose record names the same kind and key. */
+static int v_name(vstate *v, const MDB_val *k, const unsigned char *body,
+		  size_t len)
+{
+	if (len != 8 || k->mv_size < 5 || k->mv_size > 4 + MN_KEY_MAX)
+		return vproblem(v, "names record (%zu-byte key): %zu-byte "
+				   "value, not an actor id",
+				k->mv_size, len);
+	uint64_t id = be64_get(body);
+	const unsigned char *kb = k->mv_data;
+	uint32_t kind = (uint32_t)kb[0] << 24 | (uint32_t)kb[1] << 16 |
+			(uint32_t)kb[2] << 8 | kb[3];
+	Mnemo__ActorMeta *m;
+	int rc = meta_get(v->s, v->txn, id, &m);
+	if (rc)
+		return vproblem(v,
+				"names record of actor %llu: the actor's "
+				"record is missing or unreadable (%s)",
+				(unsigned long long)id, mn_err_name(rc));
+	bool same = m->kind_id == kind && m->key.len == k->mv_size - 4 &&
+		    memcmp(m->key.data, kb + 4, m->key.len) == 0;
+	mnemo__actor_meta__free_unpacked(m, NULL);
+	if (!same)
+		return vproblem(v,
+				"names record of actor %llu: its key is not "
+				"the actor's address (damaged key?)",
+				(unsigned long long)id);
+	return 0;
+}
+
+static int v_snapshot(vstate *v, const MDB_val *k, const unsigned char *body,
+		      size_t len)
+{
+	if (k->mv_size != 16)
+		return vproblem(v, "snapshots record (%zu-byte key): not "
+				   "actor and seq",
+				k->mv_size);
+	uint64_t id = be64_get(k->mv_data),
+		 seq = be64_get((unsigned char *)k->mv_data + 8);
+	Mnemo__Snapshot *sn =
+		mnemo__snapshot__unpack(arena_for(len), len, body);
+	if (!sn)
+		return vproblem(v, "snapshots record %llu/%llu: undecodable",
+				(unsigned long long)id,
+				(unsigned long long)seq);
+	if (sn->actor_id != id || sn->seq != seq)
+		return vproblem(v,
+				"snapshots record %llu/%llu: the record is "
+				"actor %llu's snapshot at seq %llu (damaged "
+				"key)",
+				(unsigned long long)id, (unsigned long long)seq,
+				(unsigned long long)sn->actor_id,
+				(unsigned long long)sn->seq);
+	const struct vact *a = vact_find(v, id);
+	if (!a)
+		return vproblem(v, "snapshots record %llu/%llu: unknown actor",
+				(unsigned long long)id,
+				(unsigned long long)seq);
+	if (seq > a->seq)
+		return vproblem(v,
+				"snapshots record %llu/%llu: after the actor's "
+				"newest entry (seq %llu)",
+				(unsigned long long)id, (unsigned long long)seq,
+				(unsigned long long)a->seq);
+	const void *p;
+	size_t n;
+	if (unpack_payload(v->s, v->codec, sn->codec, sn->dict_id, sn->raw_len,
+			   &sn->state, &v->dst, &p, &n, "snapshot of actor",
+			   id))
+		return vproblem(v, "snapshots record %llu/%llu: %s",
+				(unsigned long long)id, (unsigned long long)seq,
+				errdetail);
+	return 0;
+}
+
+static int v_timer(vstate *v, const MDB_val *k, const unsigned char *body,
+		   size_t len)
+{
+	if (k->mv_size != 16)
+		return vproblem(v, "timers record (%zu-byte key): not due "
+				   "time and id",
+				k->mv_size);
+	uint64_t due = be64_get(k->mv_data),
+		 id = be64_get((unsigned char *)k->mv_data + 8);
+	Mnemo__Timer *t = mnemo__timer__unpack(arena_for(len), len, body);
+	if (!t)
+		return vproblem(v, "timers record %llu/%llu: undecodable",
+				(unsigned long long)due,
+				(unsigned long long)id);
+	if (t->due_unix_ms != due || t->id != id)
+		return vproblem(v,
+				"timers record %llu/%llu: the record is timer "
+				"%llu due at %llu (damaged key)",
+				(unsigned long long)due, (unsigned long long)id,
+				(unsigned long long)t->id,
+				(unsigned long long)t->due_unix_ms);
+	if (!vact_find(v, t->actor_id))
+		return vproblem(v, "timers record %llu/%llu: unknown actor "
+				   "%llu",
+				(unsigned long long)due, (unsigned long long)id,
+				(unsigned long long)t->actor_id);
+	return 0;
+}
+
+/* meta holds "header", "state" and deletion markers, nothing else. */
+static int v_meta(vstate *v)
+{
+	MDB_cursor *c;
+	MDB_val k, val;
+	int rc = mdb_cursor_open(v->txn, v->s->dbi[DB_META], &c), e;
+	if (rc)
+		return mdb_fail(v->s, rc, "opening a cursor");
+	for (e = mdb_cursor_get(c, &k, &val, MDB_FIRST); e == 0 && !rc;
+	     e = mdb_cursor_get(c, &k, &val, MDB_NEXT)) {
+		const unsigned char *body;
+		size_t len;
+		v->records++;
+		if (k.mv_size == 6 && !memcmp(k.mv_data, "header", 6))
+			continue; /* read and checked at open */
+		if (k.mv_size == 5 && !memcmp(k.mv_data, "state", 5))
+			continue; /* read at open and by verify */
+		if (k.mv_size == DEL_KEY_LEN &&
+		    !memcmp(k.mv_data, "del:", 4)) {
+			uint64_t id = be64_get((unsigned char *)k.mv_data + 4);
+			if (frame_open(v->s, &val, R_NAME, DB_META, "del:",
+				       &body, &len))
+				rc = vproblem(v, "%s", errdetail);
+			else if (len != 8 || be64_get(body) != id)
+				rc = vproblem(v,
+					      "meta record del:%llu: its key "
+					      "is not the actor it names "
+					      "(damaged key?)",
+					      (unsigned long long)id);
+			else if (!vact_find(v, id))
+				rc = vproblem(v,
+					      "meta record del:%llu: no such "
+					      "actor",
+					      (unsigned long long)id);
+			continue;
+		}
+		rc = vproblem(v, "meta record (%zu-byte key): not one of "
+				 "mnemo's (damaged key?)",
+			      k.mv_size);
+	}
+	if (!rc && e != MDB_NOTFOUND)
+		rc = mdb_fail(v->s, e, "walking meta");
+	mdb_cursor_close(c);
+	return rc;
+}
+
+/*
+ * LMDB's free list (its database 0, readable with a cursor in a read
+ * transaction): each record is keyed by the transaction that freed the
+ * pages (a size_t not above this transaction's id), and its value is a
+ * list of page numbers: a count, then that many numbers in descending
+ * order, each between the meta pages and the last page. No page is listed
+ * twice. When this transaction is the newest (no writer committed since it
+ * began), every page up to the last is the meta pages, a page of a
+ * database's tree (mdb_stat of each), or free: exactly, else pages are
+ * lost or listed as free while in use. LMDB trusts its free list at the
+ * next write: a damaged one makes the first commit fault or hand out a
+ * page that is in use.
+ */
+static int v_freelist(vstate *v)
+{
+	mn__store *s = v->s;
+	MDB_envinfo ei;
+	MDB_stat st;
+	MDB_cursor *c;
+	MDB_val k, val;
+	size_t txnid = mdb_txn_id(v->txn), nfree = 0;
+	uint64_t before = v->problems;
+	int rc = mdb_env_info(s->env, &ei), e;
+	if (rc)
+		return mdb_fail(s, rc, "reading the environment's info");
+	size_t last = ei.me_last_pgno;
+	bool exact = ei.me_last_txnid == txnid;
+	unsigned char *seen = calloc(last / 8 + 1, 1);
+	if (!seen)
+		return MN_ENOMEM;
+	if ((rc = mdb_cursor_open(v->txn, 0, &c))) {
+		free(seen);
+		return mdb_fail(s, rc, "opening the free list");
+	}
+	for (e = mdb_cursor_get(c, &k, &val, MDB_FIRST); e == 0 && !rc;
+	     e = mdb_cursor_get(c, &k, &val, MDB_NEXT)) {
+		size_t key = 0, n = 0;
+		const unsigned char *d = val.mv_data;
+		v->records++;
+		if (k.mv_size == sizeof key)
+			memcpy(&key, k.mv_data, sizeof key);
+		if (val.mv_size >= sizeof n)
+			memcpy(&n, d, sizeof n);
+		if (k.mv_size != sizeof key || key > txnid) {
+			rc = vproblem(v,
+				      "LMDB free list: a record keyed by "
+				      "transaction %zu (%zu-byte key; this "
+				      "transaction is %zu)",
+				      key, k.mv_size, txnid);
+			continue;
+		}
+		if (val.mv_size % sizeof n || val.mv_size < sizeof n ||
+		    n != val.mv_size / sizeof n - 1) {
+			rc = vproblem(v,
+				      "LMDB free list: transaction %zu's "
+				      "record says %zu pages in %zu bytes",
+				      key, n, val.mv_size);
+			continue;
+		}
+		size_t prev = SIZE_MAX;
+		for (size_t i = 1; i <= n && !rc; i++) {
+			size_t pg;
+			memcpy(&pg, d + i * sizeof pg, sizeof pg);
+			if (pg < 2 || pg > last || pg >= prev)
+				rc = vproblem(v,
+					      "LMDB free list: transaction "
+					      "%zu's record lists page %zu "
+					      "(pages 2..%zu, descending)",
+					      key, pg, last);
+			else if (seen[pg / 8] & (1u << (pg % 8)))
+				rc = vproblem(v,
+					      "LMDB free list: page %zu is "
+					      "listed twice",
+					      pg);
+			else
+				seen[pg / 8] |= (unsigned char)(1u << (pg % 8));
+			prev = pg;
+		}
+		nfree += n;
+	}
+	if (!rc && e != MDB_NOTFOUND)
+		rc = mdb_fail(s, e, "walking the free list");
+	mdb_cursor_close(c);
+	free(seen);
+	if (rc || !exact || v->problems != before)
+		return rc; /* a damaged list counts nothing */
+	/* Count the pages of every tree: the free list's (0), the main
+	 * database's (1, naming the others) and each of ours. */
+	size_t used = 2 + nfree; /* the two meta pages */
+	for (int i = -2; i < DB_COUNT && !rc; i++) {
+		if (i == DB_QUARANTINE && s->no_quarantine)
+			continue;
+		MDB_dbi dbi = i == -2 ? 0 : i == -1 ? 1 : s->dbi[i];
+		if ((rc = mdb_stat(v->txn, dbi, &st)))
+			return mdb_fail(s, rc, "stat");
+		used += st.ms_branch_pages + st.ms_leaf_pages +
+			st.ms_overflow_pages;
+	}
+	if (used != last + 1)
+		rc = vproblem(v,
+			      "LMDB pages: %zu in use or free, the file's "
+			      "last page is %zu (%zu pages): pages lost or "
+			      "listed free while in use",
+			      used, last, last + 1);
+	return rc;
+}
+
 int mn__store_verify(mn__store *s, mn__codec *codec, mn__problem_cb problem,
 		     void *arg, uint64_t *nrecords, uint64_t *nproblems)
 {
@@ -3918,16 +4210,18 @@ int mn__store_verify(mn__store *s, mn__codec *codec, mn__problem_cb problem,
 		v.ckpt_lsn = state->checkpoint_lsn;
 		mnemo__store_state__free_unpacked(state, NULL);
 	}
-	if (!rc && !(rc = verify_db(&v, txn, DB_KINDS, R_KIND, NULL)) &&
-	    !(rc = verify_db(&v, txn, DB_DICTS, R_DICT, NULL)) &&
-	    !(rc = verify_db(&v, txn, DB_NAMES, R_NAME, NULL)) &&
+	if (!rc && !(rc = verify_db(&v, txn, DB_KINDS, R_KIND, v_kind)) &&
+	    !(rc = verify_db(&v, txn, DB_DICTS, R_DICT, v_dict)) &&
+	    !(rc = verify_db(&v, txn, DB_NAMES, R_NAME, v_name)) &&
 	    !(rc = verify_db(&v, txn, DB_ACTORS, R_ACTOR, v_actor)) &&
 	    !(rc = verify_db(&v, txn, DB_LOG, R_ENTRY, v_entry)) &&
 	    !(rc = verify_db(&v, txn, DB_OUTBOX, R_OUTBOX, v_outbox)) &&
 	    (s->no_quarantine ||
 	     !(rc = verify_db(&v, txn, DB_QUARANTINE, R_OUTBOX, v_outbox))) &&
-	    !(rc = verify_db(&v, txn, DB_SNAPSHOTS, R_SNAPSHOT, NULL)))
-		rc = verify_db(&v, txn, DB_TIMERS, R_TIMER, NULL);
+	    !(rc = verify_db(&v, txn, DB_SNAPSHOTS, R_SNAPSHOT, v_snapshot)) &&
+	    !(rc = verify_db(&v, txn, DB_TIMERS, R_TIMER, v_timer)) &&
+	    !(rc = v_meta(&v)))
+		rc = v_freelist(&v);
 	if (!rc) {
 		/* Heads, as this transaction sees them: never past the
 		 * actor's newest entry, and exact up to the checkpoint (the
