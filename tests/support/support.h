@@ -155,6 +155,13 @@ void mt_store_poke(const char *dir, const char *db, const void *k, size_t klen,
 size_t mt_store_peek(const char *dir, const char *db, const void *k,
 		     size_t klen, void *buf, size_t cap);
 
+/* Nothing of actor id (kind/key) is left in the store at dir: no name, no
+ * actors record, no snapshot, journal entry, timer, outbox or quarantine
+ * message of it or to it, and no deletion marker of any actor. Opens the
+ * store read-only with the store's own API. */
+void mt_store_expect_gone(const char *dir, const char *kind, uint64_t id,
+			  const char *key);
+
 /* Replace the store's meta header with one saying format_version (framed
  * and checksummed as the store writes it). */
 void mt_store_set_format(const char *dir, uint32_t format_version);
