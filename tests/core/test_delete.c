@@ -59,9 +59,15 @@ static void on_event(void *arg, const mn_event *ev)
 		atomic_fetch_add(&dropped_for[key_idx(ev->addr.key)], 1);
 }
 
+/* init() of agent/v fails while set: its stored message stays stored. */
+static _Atomic int fail_v;
+
 static int agent_init(mn_ctx *ctx, void **state)
 {
-	(void)ctx;
+	mn_addr self;
+	mn_ctx_self(ctx, &self);
+	if (atomic_load(&fail_v) && ((const char *)self.key)[0] == 'v')
+		return MN_EINVAL;
 	*state = calloc(1, sizeof(agent_state));
 	return *state ? 0 : MN_ENOMEM;
 }
@@ -114,6 +120,18 @@ static int agent_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 		/* From inside a handler: refused, it would wait for itself. */
 		MT_CHECK(mn_actor_delete(mn_ctx_runtime(ctx), "agent", "q") ==
 			 MN_EINVAL);
+	return 0;
+}
+
+/* A volatile kind whose handler waits like T_SLOW on every message. */
+static int sink_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
+{
+	(void)ctx;
+	(void)state;
+	(void)msg;
+	atomic_store(&slow_in, 1);
+	for (int n = 0; !atomic_load(&slow_go) && n < 10000; n++)
+		mt_sleep_ms(1);
 	return 0;
 }
 
@@ -369,6 +387,107 @@ static void test_delete_drops_queued(void **unused)
 	mn_runtime_close(rt);
 	run("verify '%s'", dir);
 	expect_exit(0);
+}
+
+/* A timer that fired and waits in the mailbox behind a slow message is
+ * dropped (its fired-set slot goes after the first transaction, X4). */
+static void test_delete_drops_fired_timer(void **unused)
+{
+	(void)unused;
+	char dir[300];
+	unsigned char ms[8];
+	counters_reset();
+	fresh_dir(dir, sizeof dir, "fired");
+	mn_runtime *rt = open_rt(dir);
+	mt_put_u64(ms, 30);
+	assert_rc(mn_send(rt, agent_kind, "w", 1, T_TIMER, ms, 8), 0);
+	assert_rc(mn_send(rt, agent_kind, "w", 1, T_SLOW, NULL, 0), 0);
+	while (!atomic_load(&slow_in))
+		mt_sleep_ms(1);
+	mt_sleep_ms(150); /* the timer fires: queued behind T_SLOW */
+	mn_runtime_stats st = mt_stats(rt);
+	assert_int_equal(st.timers_fired, 1);
+	deleter d = {.rt = rt, .kind = "agent", .key = "w"};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, delete_thread, &d), 0);
+	while (mn_send(rt, agent_kind, "w", 1, T_NOTE, "x", 1) == 0)
+		mt_sleep_ms(1);
+	atomic_store(&slow_go, 1);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_rc(atomic_load(&d.rc), 0);
+	mt_drain(rt);
+	assert_int_equal(atomic_load(&timers_seen['w' - 'a']), 0);
+	assert_true(atomic_load(&dropped_for['w' - 'a']) >= 1);
+	mt_sleep_ms(50);
+	st = mt_stats(rt);
+	assert_int_equal(st.timers_fired, 1); /* never again */
+	mn_runtime_close(rt);
+	run("verify '%s'", dir);
+	expect_exit(0);
+}
+
+/* Messages parked at a gated kind (stored messages still to redeliver
+ * after the open, G1-G3) are dropped and reported. The gate is held shut
+ * by pacing: 70,000 messages in flight to a blocked volatile actor. */
+static void test_delete_drops_parked(void **unused)
+{
+	(void)unused;
+	char dir[300];
+	counters_reset();
+	fresh_dir(dir, sizeof dir, "parked");
+	mn_runtime *rt = open_rt(dir);
+	send_n(rt, agent_kind, "p", 2);
+	mt_drain(rt);
+	atomic_store(&fail_v, 1); /* its durable message stays stored */
+	assert_rc(mn_send_durable(rt, agent_kind, "v", 1, T_NOTE, "v", 1), 0);
+	mt_drain(rt);
+	mn_runtime_close(rt);
+
+	counters_reset();
+	mn_runtime_opts o = {.workers = 2,
+			     .store_path = dir,
+			     .durability = MN_DURABILITY_RELAXED,
+			     .on_event = on_event,
+			     .event_rate = 1000000};
+	assert_rc(mn_runtime_open(&o, &rt), 0);
+	mn_kind_def sink = {.name = "sink", .flags = MN_KIND_VOLATILE,
+			    .init = agent_init, .handle = sink_handle,
+			    .free = free};
+	mn_kind *sk;
+	assert_rc(mn_kind_register(rt, &sink, &sk), 0);
+	/* sink has nothing stored: its gate opens at the next tick. */
+	for (int n = 0; n < 2000 && mn_send(rt, sk, "s", 1, 0, NULL, 0) == 0 &&
+			!atomic_load(&slow_in);
+	     n++)
+		mt_sleep_ms(1);
+	assert_true(atomic_load(&slow_in));
+	for (int i = 0; i < 70000; i++)
+		assert_rc(mn_send(rt, sk, "s", 1, 0, NULL, 0), 0);
+	mn_kind_def agent = {.name = "agent", .init = agent_init,
+			     .handle = agent_handle, .snapshot = agent_snapshot,
+			     .restore = agent_restore, .free = free,
+			     .snapshot_every = 2};
+	assert_rc(mn_kind_register(rt, &agent, &agent_kind), 0);
+	mt_sleep_ms(30); /* a few ticks: the redelivery stays paced */
+	send_n(rt, agent_kind, "p", 5); /* parked behind v's stored one */
+	assert_int_equal(atomic_load(&handled['p' - 'a']), 0);
+	uint64_t pid = actor_id(dir, "agent", "p");
+	assert_rc(mn_actor_delete(rt, "agent", "p"), 0);
+	assert_int_equal(atomic_load(&dropped_for['p' - 'a']), 5);
+	atomic_store(&slow_go, 1);
+	atomic_store(&fail_v, 0);
+	mt_drain(rt);
+	assert_int_equal(atomic_load(&handled['p' - 'a']), 0);
+	assert_int_equal(atomic_load(&handled['v' - 'a']), 1);
+	mn_runtime_stats st = mt_stats(rt);
+	assert_int_equal(st.sent, st.processed);
+	send_n(rt, agent_kind, "p", 1);
+	mt_drain(rt);
+	assert_int_equal(atomic_load(&last_seq['p' - 'a']), 1);
+	mn_runtime_close(rt);
+	run("verify '%s'", dir);
+	expect_exit(0);
+	(void)pid;
 }
 
 /* Timers of a deleted actor never fire: one pending in the store, and
@@ -675,6 +794,8 @@ int main(void)
 	    cmocka_unit_test_setup(test_delete_then_reopen, mt_setup),
 	    cmocka_unit_test_setup(test_delete_errors, mt_setup),
 	    cmocka_unit_test_setup(test_delete_drops_queued, mt_setup),
+	    cmocka_unit_test_setup(test_delete_drops_fired_timer, mt_setup),
+	    cmocka_unit_test_setup(test_delete_drops_parked, mt_setup),
 	    cmocka_unit_test_setup(test_delete_timers, mt_setup),
 	    cmocka_unit_test_setup(test_delete_fork, mt_setup),
 	    cmocka_unit_test_setup(test_delete_bytes, mt_setup),
