@@ -340,6 +340,20 @@ struct mn__persist {
 	 * in steps between commit groups; the caller waits on compact_cv. */
 	struct compact_req *creq;
 	pthread_cond_t compact_cv;
+	/* Online deletions (mn_actor_delete, X1-X5): requests queued to the
+	 * writer under mu (dreq_head, oldest first), each caller waiting on
+	 * delete_cv. The addresses being deleted, until X4 closes their
+	 * window: under del_mu (lock order: a shard lock, then del_mu);
+	 * ndeleting mirrors their count (written under del_mu, read
+	 * without it: senders and workers look only when it is not 0).
+	 * redeliver_mu: held by the maintenance thread over each redelivery
+	 * scan, taken by the writer as a barrier (X4). */
+	struct delete_req *dreq_head;
+	pthread_cond_t delete_cv;
+	pthread_mutex_t del_mu;
+	struct delete_req *deleting;
+	_Atomic size_t ndeleting;
+	pthread_mutex_t redeliver_mu;
 
 	/* What the open found: written before the writer starts, then
 	 * immutable. */
@@ -913,7 +927,16 @@ static void deliver_held(mn__persist *p, wrec *r, const uint64_t *ids)
 		int rc = mn__send(rt, NULL, r->actor, rt->kinds[h.kind_idx], key,
 				  h.key_len, h.type, key + h.key_len,
 				  (size_t)h.len, &x);
-		if (rc) {
+		if (rc == MN__EDELETING) {
+			/* Its deletion's first transaction removed it from
+			 * the outbox (X3). */
+			count_done(p, 1);
+			mn__event(&rt->ev, MN_EVENT_DROPPED, MN_ENOACTOR,
+				  rt->kinds[h.kind_idx], key, h.key_len, 0,
+				  "message type %u dropped: the actor is being "
+				  "deleted",
+				  (unsigned)h.type);
+		} else if (rc) {
 			/* Counted as sent by the worker: count it done so
 			 * drain does not wait forever. The outbox keeps it
 			 * for the next open. */
@@ -1225,7 +1248,17 @@ out_ckpt:
 				int src = mn__send(p->rt, NULL, NULL, r->target,
 						   r->data + r->len, r->key_len,
 						   r->type, r->data, r->len, &x);
-				if (src) {
+				if (src == MN__EDELETING) {
+					ndone++;
+					mn__event(&p->rt->ev, MN_EVENT_DROPPED,
+						  MN_ENOACTOR, r->target,
+						  r->data + r->len, r->key_len,
+						  0,
+						  "durable message type %u "
+						  "dropped: the actor is being "
+						  "deleted",
+						  (unsigned)r->type);
+				} else if (src) {
 					ndone++;
 					mn__event(&p->rt->ev,
 						  MN_EVENT_UNDELIVERED, src,
@@ -1251,6 +1284,408 @@ out_ckpt:
 	}
 	count_done(p, ndone);
 	free(ids);
+}
+
+/* ---- deleting an actor (mn_actor_delete) ------------------------------------ */
+
+/*
+ * Online deletion (docs/architecture.md, X1-X5). The store's primitives
+ * (storage/store.h, "deleting an actor") do the durable part; this is what
+ * keeps memory in step with them:
+ *  X1  The caller checks the actor exists and has no live fork (a read: no
+ *      fork can be made while a runtime holds the store), then, holding
+ *      the address's shard lock, enters it in the deleting set. From then
+ *      on no send pushes to the address (mn__send checks under the same
+ *      lock): outside sends are refused (MN_ENOACTOR), a handler's send,
+ *      a stored message's delivery or a timer's firing is dropped
+ *      (MN_EVENT_DROPPED). Violation: a message lands in a record the
+ *      writer is about to free, or a new record rehydrates the old
+ *      history and journals it after the deletion.
+ *  X2  Messages already waiting for it are dropped, each reported
+ *      MN_EVENT_DROPPED: those parked at a gated kind (by the caller,
+ *      under gate_mu) and those in its mailbox (by the worker, before
+ *      init or handle). A message being handled when X1 ran completes
+ *      normally: its commit precedes the deletion (X3).
+ *  X3  The writer, between commit groups, waits until the resident record
+ *      (if any) is idle, with no commit record in flight and no eviction
+ *      under way, then removes it from the registry (free() runs on its
+ *      state), forgets its dirty heads (a checkpoint must not write the
+ *      head of a deleted actor) and commits the deletion's first
+ *      transaction (name, snapshots, timers, stored messages to it, the
+ *      marker). Everything the actor ever committed precedes it.
+ *      Violation: a journal entry or a head written after the marker.
+ *  X4  In the same writer step, the window closes: the writer takes
+ *      fired_mu (a due-timer scan holds it throughout, so one that read
+ *      the timers before the commit has ended), removes the fired-set
+ *      slots of the timers X2 dropped, takes redeliver_mu (likewise for a
+ *      redelivery scan), clears any broken mark and leaves the deleting
+ *      set. From then on a message to the address is new: it creates a
+ *      fresh actor (new id, init) unless the kind is explicit.
+ *      Violation: a timer or stored message read before the commit is
+ *      delivered to the fresh actor.
+ *  X5  The remaining journal entries go in steps of MN__DELETE_STEP_ONLINE
+ *      entries, one transaction each, between commit groups; the caller
+ *      returns when the last is committed. A crash at any point leaves the
+ *      marker, and the next open finishes the deletion.
+ */
+
+/* Journal entries removed per writer step (one transaction between commit
+ * groups, a few milliseconds). */
+#define MN__DELETE_STEP_ONLINE 1024
+/* How often the writer looks again at an actor that is not idle yet. */
+#define MN__DELETE_POLL_US 1000
+
+enum { DEL_WAIT, DEL_STEPS };
+
+typedef struct delete_req {
+	struct delete_req *next;  /* p->dreq_head: under mu */
+	struct delete_req *dnext; /* p->deleting: under del_mu */
+	const mn_kind *k;
+	uint64_t hash;
+	unsigned char key[MN_KEY_MAX];
+	size_t key_len;
+	/* The writer's. */
+	int phase;
+	uint64_t id;
+	bool resident; /* a record was in memory */
+	mn__delete_stats st;
+	/* Under del_mu: begun (X4 has run); fired timers X2 dropped before. */
+	bool begun;
+	uint64_t *fired;
+	size_t nfired, cap_fired;
+	/* Under mu. */
+	int rc;
+	bool done;
+	char detail[256]; /* the writer's errdetail when rc != 0 */
+} delete_req;
+
+static delete_req *deleting_find_locked(mn__persist *p, const mn_kind *k,
+					const void *key, size_t key_len)
+{
+	for (delete_req *d = p->deleting; d; d = d->dnext)
+		if (d->k == k && d->key_len == key_len &&
+		    memcmp(d->key, key, key_len) == 0)
+			return d;
+	return NULL;
+}
+
+bool mn__persist_deleting(mn_runtime *rt, const mn_kind *k, const void *key,
+			  size_t key_len)
+{
+	mn__persist *p = rt->persist;
+	if (!p || !k->persistent ||
+	    __builtin_expect(atomic_load_explicit(&p->ndeleting,
+						  memory_order_relaxed) == 0,
+			     1))
+		return false;
+	pthread_mutex_lock(&p->del_mu);
+	bool found = deleting_find_locked(p, k, key, key_len) != NULL;
+	pthread_mutex_unlock(&p->del_mu);
+	return found;
+}
+
+bool mn__persist_drop_deleted(mn__worker *w, mn__actor *a, const mn_kind *k,
+			      const mn__msg *m)
+{
+	mn__persist *p = w->rt->persist;
+	if (__builtin_expect(atomic_load_explicit(&p->ndeleting,
+						  memory_order_relaxed) == 0,
+			     1))
+		return false;
+	bool timer = (m->flags & MN_MSG_TIMER) && m->outbox_id;
+	bool remove_now = false;
+	pthread_mutex_lock(&p->del_mu);
+	delete_req *d = deleting_find_locked(p, k, a->key, a->key_len);
+	if (d && timer) {
+		/* Its slot in the fired set goes only once the timer's record
+		 * is gone from the store (X4), or a scan would fire it again. */
+		if (d->begun) {
+			remove_now = true;
+		} else if (grow(&d->fired, &d->cap_fired, d->nfired + 1,
+				sizeof *d->fired) == 0) {
+			d->fired[d->nfired++] = m->outbox_id;
+		}
+	}
+	pthread_mutex_unlock(&p->del_mu);
+	if (!d)
+		return false;
+	if (remove_now)
+		fired_remove(p, m->outbox_id);
+	mn__event(&w->rt->ev, MN_EVENT_DROPPED, MN_ENOACTOR, k, a->key,
+		  a->key_len, 0, "%s type %u dropped: the actor is being deleted",
+		  timer ? "timer" : "message", (unsigned)m->type);
+	mn__count(&w->n_done, 1);
+	return true;
+}
+
+/* X2: drop the messages parked (G2) for the address. Caller thread. */
+static void drop_parked(mn__persist *p, const delete_req *d)
+{
+	mn_runtime *rt = p->rt;
+	parked *drop = NULL;
+	pthread_mutex_lock(&p->gate_mu);
+	parked **pp = &p->park_head[d->k->idx], *last = NULL;
+	while (*pp) {
+		parked *q = *pp;
+		if (q->kind == d->k && q->key_len == d->key_len &&
+		    memcmp(q->key, d->key, d->key_len) == 0) {
+			*pp = q->next;
+			q->next = drop;
+			drop = q;
+			atomic_fetch_sub_explicit(&p->nparked, 1,
+						  memory_order_relaxed);
+			continue;
+		}
+		last = q;
+		pp = &q->next;
+	}
+	p->park_tail[d->k->idx] = last;
+	pthread_mutex_unlock(&p->gate_mu);
+	while (drop) {
+		parked *q = drop;
+		drop = q->next;
+		mn__event(&rt->ev, MN_EVENT_DROPPED, MN_ENOACTOR, d->k, d->key,
+			  d->key_len, 0,
+			  "parked message type %u dropped: the actor is being "
+			  "deleted",
+			  (unsigned)q->type);
+		/* Counted as sent when parked: done, for drain. */
+		atomic_fetch_add_explicit(&p->gate_done, 1,
+					  memory_order_release);
+		free(q);
+	}
+}
+
+/* Forget the heads of actor id the writer would checkpoint (X3), after
+ * writing the newest of them: the deletion walks the actor's chain back
+ * from its stored head, which must be exact. 0 or the store's error. */
+static int heads_forget(mn__persist *p, uint64_t id)
+{
+	dirty newest = {0};
+	size_t n = 0;
+	for (size_t i = 0; i < p->ndirty; i++) {
+		if (p->dirty[i].id != id) {
+			p->dirty[n++] = p->dirty[i];
+			continue;
+		}
+		if (p->dirty[i].lsn > newest.lsn)
+			newest = p->dirty[i];
+	}
+	p->ndirty = n;
+	if (p->ckpt_active) {
+		n = p->ckpt_pos;
+		for (size_t i = p->ckpt_pos; i < p->nckpt; i++) {
+			if (p->ckpt[i].id != id) {
+				p->ckpt[n++] = p->ckpt[i];
+				continue;
+			}
+			if (p->ckpt[i].lsn > newest.lsn)
+				newest = p->ckpt[i];
+		}
+		p->nckpt = n;
+	}
+	if (!newest.lsn)
+		return 0;
+	mn__wactor a = {.id = id,
+			.last_seq = newest.seq,
+			.last_lsn = newest.lsn,
+			.last_active_unix_ms = now_unix_ms()};
+	mn__wbatch b = {.actors = &a, .n_actors = 1};
+	int rc = mn__store_write(p->store, p->codec, &b);
+	if (rc)
+		set_error(p, rc);
+	return rc;
+}
+
+/* X4: close the window of d (writer). */
+static void window_close(mn__persist *p, delete_req *d)
+{
+	pthread_mutex_lock(&p->fired_mu);
+	pthread_mutex_lock(&p->del_mu);
+	d->begun = true;
+	pthread_mutex_unlock(&p->del_mu);
+	for (size_t i = 0; i < d->nfired; i++)
+		fired_op_locked(p, d->fired[i], 2);
+	pthread_mutex_unlock(&p->fired_mu);
+	pthread_mutex_lock(&p->redeliver_mu);
+	pthread_mutex_unlock(&p->redeliver_mu);
+	mn__broken_clear(&p->rt->ev, d->k, d->key, d->key_len);
+	pthread_mutex_lock(&p->del_mu);
+	for (delete_req **pp = &p->deleting; *pp; pp = &(*pp)->dnext)
+		if (*pp == d) {
+			*pp = d->dnext;
+			break;
+		}
+	atomic_store_explicit(&p->ndeleting,
+			      atomic_load_explicit(&p->ndeleting,
+						   memory_order_relaxed) - 1,
+			      memory_order_relaxed);
+	pthread_mutex_unlock(&p->del_mu);
+}
+
+/* X3: the resident record of d, once idle, leaves memory. Returns false
+ * while it is busy. Writer. */
+static bool record_remove(mn__persist *p, delete_req *d)
+{
+	mn_runtime *rt = p->rt;
+	mn__shard *s = mn__reg_shard(&rt->reg, d->hash);
+	void *state = NULL;
+	bool initialized = false;
+	mn__reg_lock(s);
+	mn__actor *a = mn__reg_find(s, d->hash, d->k->idx, d->key, d->key_len);
+	if (a) {
+		/* acquire (mb_idle, inflight): the last turn's writes and
+		 * the writer's own last use of its records are done. */
+		if (!mn__mb_idle(a) ||
+		    atomic_load_explicit(&mn__ap(a)->inflight,
+					 memory_order_acquire) != 0 ||
+		    atomic_load_explicit(&mn__ap(a)->evicting,
+					 memory_order_relaxed)) {
+			mn__reg_unlock(s);
+			return false;
+		}
+		mn__reg_remove(s, a);
+		d->resident = true;
+		d->id = mn__ap(a)->id;
+		initialized = a->flags & MN__ACTOR_INITIALIZED;
+		state = a->state;
+		mn__reg_record_free(s, a, true);
+	}
+	mn__reg_unlock(s);
+	if (initialized && d->k->def.free)
+		d->k->def.free(state);
+	return true;
+}
+
+/* Finish request d with rc and wake its caller (writer). */
+static void delete_finish(mn__persist *p, delete_req *d, int rc)
+{
+	if (d->phase == DEL_WAIT)
+		window_close(p, d);
+	pthread_mutex_lock(&p->mu);
+	for (delete_req **pp = &p->dreq_head; *pp; pp = &(*pp)->next)
+		if (*pp == d) {
+			*pp = d->next;
+			break;
+		}
+	d->rc = rc;
+	if (rc)
+		snprintf(d->detail, sizeof d->detail, "%s",
+			 mn__store_errdetail());
+	d->done = true;
+	pthread_cond_broadcast(&p->delete_cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* One step of the oldest deletion (writer, between commit groups). Returns
+ * true when it waits for its actor to go idle (X3). */
+static bool delete_step(mn__persist *p, delete_req *d)
+{
+	int rc = atomic_load_explicit(&p->error, memory_order_relaxed);
+	if (rc) {
+		delete_finish(p, d, rc);
+		return false;
+	}
+	if (d->phase == DEL_WAIT) {
+		if (!record_remove(p, d))
+			return true;
+		if (!d->id) {
+			mn__actor_meta m;
+			rc = mn__store_actor_find(p->store, d->k->store_id,
+						  d->key, d->key_len, &m);
+			if (rc == 0)
+				d->id = m.id;
+		}
+		if (d->id && !(rc = heads_forget(p, d->id)))
+			rc = mn__store_delete_begin_unforked(p->store, d->id,
+							     &d->st);
+		/* A record that never reached the store: nothing more. */
+		if (rc == MN_ENOACTOR || !d->id)
+			rc = d->resident ? 0 : MN_ENOACTOR;
+		if (rc || !d->id) {
+			delete_finish(p, d, rc);
+			return false;
+		}
+		window_close(p, d);
+		d->phase = DEL_STEPS;
+		return false;
+	}
+	bool done = false;
+	rc = mn__store_delete_step(p->store, d->id, MN__DELETE_STEP_ONLINE,
+				   &done, &d->st);
+	if (rc || done)
+		delete_finish(p, d, rc);
+	return false;
+}
+
+int mn__persist_delete(mn_runtime *rt, const mn_kind *k, const void *key,
+		       size_t key_len)
+{
+	mn__persist *p = rt->persist;
+	mn__actor_meta m;
+	int rc;
+
+	if (!p || !k->persistent)
+		return MN_ENOTSUP;
+	if ((rc = mn__persist_error(rt)))
+		return rc;
+	/* X1: a parent with a live fork is refused before anything is
+	 * touched. */
+	int found = mn__store_actor_find(p->store, k->store_id, key, key_len,
+					 &m);
+	if (found && found != MN_ENOACTOR)
+		return found;
+	if (found == 0 && (rc = mn__store_delete_check(p->store, m.id)))
+		return rc;
+	delete_req *d = calloc(1, sizeof *d);
+	if (!d)
+		return MN_ENOMEM;
+	d->k = k;
+	d->hash = mn__hash(k->idx, key, key_len);
+	memcpy(d->key, key, key_len);
+	d->key_len = key_len;
+	mn__shard *s = mn__reg_shard(&rt->reg, d->hash);
+	mn__reg_lock(s);
+	bool resident = mn__reg_find(s, d->hash, k->idx, key, key_len) != NULL;
+	pthread_mutex_lock(&p->del_mu);
+	if (!resident && found == MN_ENOACTOR)
+		rc = MN_ENOACTOR;
+	else if (deleting_find_locked(p, k, key, key_len))
+		rc = MN_EBUSY; /* another deletion of it is under way */
+	else {
+		d->dnext = p->deleting;
+		p->deleting = d;
+		atomic_store_explicit(&p->ndeleting,
+				      atomic_load_explicit(&p->ndeleting,
+							   memory_order_relaxed) +
+					  1,
+				      memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&p->del_mu);
+	mn__reg_unlock(s);
+	if (rc) {
+		if (rc == MN_EBUSY)
+			mn__store_set_errdetail("a deletion of this actor is "
+						"under way");
+		free(d);
+		return rc;
+	}
+	drop_parked(p, d); /* X2 */
+	pthread_mutex_lock(&p->mu);
+	delete_req **pp = &p->dreq_head;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = d;
+	pthread_cond_signal(&p->cv);
+	while (!d->done)
+		pthread_cond_wait(&p->delete_cv, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+	rc = d->rc;
+	if (rc) /* the writer's detail, for this thread */
+		mn__store_set_errdetail(d->detail);
+	free(d->fired);
+	free(d);
+	return rc;
 }
 
 /* An online compaction: the caller's, on its stack until done is set. */
@@ -1299,14 +1734,26 @@ static void compact_step(mn__persist *p, compact_req *cr)
 	pthread_mutex_unlock(&p->mu);
 }
 
-/* Sleep until a record, a compaction request or stop arrives (W2). */
-static void writer_sleep(mn__persist *p)
+/* Sleep until a record, a compaction or deletion request or stop arrives
+ * (W2); with timeout_us, at most that long (a deletion waiting for its
+ * actor to go idle, X3). */
+static void writer_sleep(mn__persist *p, unsigned timeout_us)
 {
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)timeout_us * 1000;
+	ts.tv_sec += ts.tv_nsec / 1000000000;
+	ts.tv_nsec %= 1000000000;
 	pthread_mutex_lock(&p->mu);
 	atomic_store_explicit(&p->wsleep, 1, memory_order_seq_cst);
 	while (atomic_load_explicit(&p->wsleep, memory_order_relaxed) &&
-	       !p->stop && !p->creq && queue_drained(p))
-		pthread_cond_wait(&p->cv, &p->mu);
+	       !p->stop && !p->creq && (timeout_us || !p->dreq_head) &&
+	       queue_drained(p)) {
+		if (!timeout_us)
+			pthread_cond_wait(&p->cv, &p->mu);
+		else if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) != 0)
+			break;
+	}
 	atomic_store_explicit(&p->wsleep, 0, memory_order_relaxed);
 	pthread_mutex_unlock(&p->mu);
 }
@@ -1341,6 +1788,7 @@ static void *writer_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
 		compact_req *cr = p->creq;
+		struct delete_req *dr = p->dreq_head;
 		bool stop = p->stop;
 		pthread_mutex_unlock(&p->mu);
 
@@ -1351,6 +1799,9 @@ static void *writer_main(void *arg)
 		wrec *list = NULL, *last = NULL;
 		size_t n = queue_take(p, p->max_records, &list, &last);
 		if (!n) {
+			bool waiting = false;
+			if (dr && !(waiting = delete_step(p, dr)))
+				continue;
 			if (cr) {
 				compact_step(p, cr);
 				continue;
@@ -1359,9 +1810,9 @@ static void *writer_main(void *arg)
 				sched_yield(); /* a producer mid-push (W1) */
 				continue;
 			}
-			if (stop)
+			if (stop && !dr)
 				break;
-			writer_sleep(p);
+			writer_sleep(p, waiting ? MN__DELETE_POLL_US : 0);
 			continue;
 		}
 
@@ -1370,6 +1821,8 @@ static void *writer_main(void *arg)
 			train_dicts(p);
 		if (p->ndirty >= p->checkpoint_every)
 			checkpoint_begin(p);
+		if (dr)
+			(void)delete_step(p, dr);
 		if (cr)
 			compact_step(p, cr);
 	}
@@ -1473,6 +1926,9 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	pthread_cond_init(&p->compact_cv, NULL);
+	pthread_cond_init(&p->delete_cv, NULL);
+	pthread_mutex_init(&p->del_mu, NULL);
+	pthread_mutex_init(&p->redeliver_mu, NULL);
 	pthread_mutex_init(&p->fired_mu, NULL);
 	pthread_mutex_init(&p->jobs_mu, NULL);
 	pthread_mutex_init(&p->gate_mu, NULL);
@@ -1540,6 +1996,9 @@ err_close:
 err_free:
 	pthread_cond_destroy(&p->cv);
 	pthread_cond_destroy(&p->compact_cv);
+	pthread_cond_destroy(&p->delete_cv);
+	pthread_mutex_destroy(&p->del_mu);
+	pthread_mutex_destroy(&p->redeliver_mu);
 	pthread_mutex_destroy(&p->mu);
 	pthread_mutex_destroy(&p->fired_mu);
 	pthread_mutex_destroy(&p->jobs_mu);
@@ -1598,6 +2057,9 @@ void mn__persist_close(mn_runtime *rt)
 	free(p->acts);
 	pthread_cond_destroy(&p->cv);
 	pthread_cond_destroy(&p->compact_cv);
+	pthread_cond_destroy(&p->delete_cv);
+	pthread_mutex_destroy(&p->del_mu);
+	pthread_mutex_destroy(&p->redeliver_mu);
 	pthread_mutex_destroy(&p->mu);
 	free(p->qstub);
 	free(p);
@@ -1702,11 +2164,20 @@ static void gate_open(mn_runtime *rt, mn_kind *k)
 	while (q) {
 		parked *next = q->next;
 		atomic_fetch_sub_explicit(&p->nparked, 1, memory_order_relaxed);
-		if (mn__send(rt, NULL, NULL, q->kind, q->key, q->key_len,
-			     q->type, q->data, q->len, &q->x))
+		int src = mn__send(rt, NULL, NULL, q->kind, q->key,
+				   q->key_len, q->type, q->data, q->len, &q->x);
+		if (src) {
 			/* Counted as sent when parked: done, for drain. */
 			atomic_fetch_add_explicit(&p->gate_done, 1,
 						  memory_order_release);
+			if (src == MN__EDELETING)
+				mn__event(&rt->ev, MN_EVENT_DROPPED,
+					  MN_ENOACTOR, q->kind, q->key,
+					  q->key_len, 0,
+					  "parked message type %u dropped: the "
+					  "actor is being deleted",
+					  (unsigned)q->type);
+		}
 		free(q);
 		q = next;
 	}
@@ -1804,9 +2275,13 @@ uint64_t mn__persist_redeliver_step(mn_runtime *rt, uint64_t max)
 	pthread_mutex_unlock(&p->jobs_mu);
 	while (j) {
 		redeliver d = {.rt = rt, .k = j->k, .max = max};
+		/* Held over the scan and its sends: a deletion's barrier
+		 * (X4). */
+		pthread_mutex_lock(&p->redeliver_mu);
 		int rc = mn__store_outbox_range(p->store, p->maint_codec,
 						j->next_id, j->end_id,
 						redeliver_one, &d);
+		pthread_mutex_unlock(&p->redeliver_mu);
 		atomic_fetch_add_explicit(&p->delivered_at_open, d.n,
 					  memory_order_relaxed);
 		total += d.n;
@@ -2342,6 +2817,15 @@ static int fire_one(void *arg, const mn__wtimer *t)
 	mn__sendx x = {.outbox_id = t->id, .mflags = MN_MSG_TIMER};
 	int rc = mn__send(rt, NULL, NULL, k, m.key, m.key_len, t->type,
 			  t->payload, t->len, &x);
+	if (rc == MN__EDELETING) {
+		/* The deletion's first transaction removes its record. */
+		fired_op_locked(p, t->id, 2);
+		mn__event(&rt->ev, MN_EVENT_DROPPED, MN_ENOACTOR, k, m.key,
+			  m.key_len, 0,
+			  "timer %llu dropped: the actor is being deleted",
+			  (unsigned long long)t->id);
+		return 0;
+	}
 	if (rc != 0) {
 		fired_op_locked(p, t->id, 2);
 		/* Under fired_mu, which no worker takes. */

@@ -104,6 +104,24 @@ uint64_t mn__persist_evicting(mn_runtime *rt);
 int mn__persist_compact(mn_runtime *rt, uint64_t keep, mn_compact_stats *st);
 void mn__persist_recovery(mn_runtime *rt, mn_recovery *out);
 
+/* Online deletion (mn_actor_delete; persist.c X1-X5). A send to an
+ * address being deleted is refused with MN__EDELETING (never returned
+ * to an application: the public calls say MN_ENOACTOR, or drop it). */
+#define MN__EDELETING (-1000)
+/* Delete the actor (k, key) and wait until it is gone from the store.
+ * Caller thread (not a worker). 0, MN_ENOTSUP, MN_ENOACTOR, MN_EBUSY, or
+ * a store error. */
+int mn__persist_delete(mn_runtime *rt, const mn_kind *k, const void *key,
+		       size_t key_len);
+/* Whether the address is being deleted (X1): one relaxed load while no
+ * deletion runs. Any thread; exact under the address's shard lock. */
+bool mn__persist_deleting(mn_runtime *rt, const mn_kind *k, const void *key,
+			  size_t key_len);
+/* Worker, before running message m on persistent actor a: if a is being
+ * deleted, drop m (MN_EVENT_DROPPED, counted done) and return true (X2). */
+bool mn__persist_drop_deleted(mn__worker *w, mn__actor *a, const mn_kind *k,
+			      const mn__msg *m);
+
 /* The sticky store failure, or 0. */
 int mn__persist_error(mn_runtime *rt);
 

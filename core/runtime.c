@@ -24,6 +24,7 @@
  * receiver this removes the one shard lock they all spun on.
  */
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -475,6 +476,8 @@ static int send_gated(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	if ((kind->def.flags & MN_KIND_EXPLICIT) &&
 	    !actor_known(rt, kind, key, key_len))
 		return MN_ENOACTOR;
+	if (mn__persist_deleting(rt, kind, key, key_len))
+		return MN__EDELETING; /* X1; rechecked when it is pushed */
 	mn__sendx y = *x;
 	if (from) {
 		const mn_kind *sk = rt->kinds[from->kind_idx];
@@ -545,6 +548,11 @@ int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	}
 	mn__shard *s = mn__reg_shard(&rt->reg, h);
 	mn__reg_lock(s);
+	/* X1 (persist.c): nothing reaches an address being deleted. */
+	if (kind->persistent && mn__persist_deleting(rt, kind, key, key_len)) {
+		rc = MN__EDELETING;
+		goto err_unlock;
+	}
 	a = mn__reg_find(s, h, kind->idx, key, key_len);
 	if (!a) {
 		if ((kind->def.flags & MN_KIND_EXPLICIT) &&
@@ -609,6 +617,19 @@ static mn__worker *local_worker(mn_runtime *rt)
 	return (w && w->rt == rt) ? w : NULL;
 }
 
+/* A send from outside to an address being deleted: MN_ENOACTOR, with the
+ * reason in mn_errdetail(). */
+static int refused_deleting(const mn_kind *kind, const void *key,
+			    size_t key_len)
+{
+	char k[2 * MN_KEY_MAX + 3], detail[2 * MN_KEY_MAX + 128];
+	mn__key_format(k, sizeof k, key, key_len);
+	snprintf(detail, sizeof detail, "actor %s/%s is being deleted",
+		 kind->name, k);
+	mn__store_set_errdetail(detail);
+	return MN_ENOACTOR;
+}
+
 static int send_outside(mn_runtime *rt, const mn_kind *kind, const void *key,
 			size_t key_len, uint32_t type, const void *payload,
 			size_t len, uint32_t mflags)
@@ -630,7 +651,7 @@ static int send_outside(mn_runtime *rt, const mn_kind *kind, const void *key,
 	rc = mn__send(rt, local_worker(rt), NULL, kind, key, key_len, type,
 		      payload, len, &x);
 	ext_leave(rt);
-	return rc;
+	return rc == MN__EDELETING ? refused_deleting(kind, key, key_len) : rc;
 }
 
 int mn_send(mn_runtime *rt, const mn_kind *kind, const void *key,
@@ -702,6 +723,8 @@ int mn_send_durable_async(mn_runtime *rt, const mn_kind *kind,
 		return MN_ENOACTOR;
 	if ((rc = mn__broken_check(&rt->ev, kind, key, key_len)))
 		return rc;
+	if (mn__persist_deleting(rt, kind, key, key_len))
+		return refused_deleting(kind, key, key_len);
 	if ((rc = ext_enter(rt)))
 		return rc;
 	rc = mn__persist_durable(rt, kind, key, key_len, type, payload, len,
@@ -751,8 +774,18 @@ int mn_ctx_send(mn_ctx *ctx, const mn_kind *kind, const void *key,
 		return mn__persist_hold_send(ctx, kind, key, key_len, type,
 					     payload, len);
 	mn__sendx x = {0};
-	return mn__send(ctx->rt, ctx->w, ctx->actor, kind, key, key_len, type,
-			payload, len, &x);
+	rc = mn__send(ctx->rt, ctx->w, ctx->actor, kind, key, key_len, type,
+		      payload, len, &x);
+	if (rc == MN__EDELETING) {
+		/* As for a broken recipient: dropped there, not an error of
+		 * this handler. */
+		mn__event(&ctx->rt->ev, MN_EVENT_DROPPED, MN_ENOACTOR, kind, key,
+			  key_len, 0,
+			  "message type %u dropped: the actor is being deleted",
+			  (unsigned)type);
+		rc = 0;
+	}
+	return rc;
 }
 
 int mn_ctx_reply(mn_ctx *ctx, uint32_t type, const void *payload, size_t len)
@@ -875,6 +908,28 @@ int mn_runtime_compact(mn_runtime *rt, uint64_t keep_history,
 	if (mn__tls_worker && mn__tls_worker->rt == rt)
 		return MN_EINVAL; /* a handler must not block its worker */
 	return mn__persist_compact(rt, keep_history, st);
+}
+
+int mn_actor_delete(mn_runtime *rt, const char *kind, const char *key)
+{
+	if (!rt || !kind)
+		return MN_EINVAL;
+	if (mn__tls_worker && mn__tls_worker->rt == rt)
+		return MN_EINVAL; /* a handler must not block its worker */
+	size_t key_len = key ? strlen(key) : 0;
+	if (!key || key_len == 0 || key_len > MN_KEY_MAX)
+		return MN_EKEY;
+	const mn_kind *k = mn_kind_find(rt, kind);
+	if (!k)
+		return MN_ENOKIND;
+	if (!rt->persist || !k->persistent)
+		return MN_ENOTSUP;
+	int rc = ext_enter(rt);
+	if (rc)
+		return rc;
+	rc = mn__persist_delete(rt, k, key, key_len);
+	ext_leave(rt);
+	return rc;
 }
 
 int mn_runtime_recovery(mn_runtime *rt, mn_recovery *out)

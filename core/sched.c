@@ -441,6 +441,9 @@ static void process(mn__worker *w, mn__actor *a, const mn_kind *k,
 	mn_ctx *ctx = &w->ctx;
 	int rc;
 
+	/* X2: an actor being deleted runs no more messages, not even init. */
+	if (k->persistent && mn__persist_drop_deleted(w, a, k, m))
+		return;
 	if (!(a->flags & MN__ACTOR_INITIALIZED)) {
 		ctx->msg = NULL;
 		ctx->seq = 0;

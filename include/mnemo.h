@@ -461,6 +461,33 @@ int mn_runtime_compact(mn_runtime *rt, uint64_t keep_history,
  */
 void mn_runtime_close(mn_runtime *rt);
 
+/*
+ * Delete the actor (kind, key) of this runtime's store, durably: its
+ * journal entries, snapshots, timers, the stored messages to it and its
+ * name (docs/semantics.md, "Deleting an actor", says what remains on
+ * disk). Messages queued or parked for it are dropped, each reported as
+ * MN_EVENT_DROPPED; a message it is handling when the call begins
+ * completes first. Sends to it while the call runs are refused (outside
+ * sends: MN_ENOACTOR; a handler's send, a stored message or a timer:
+ * dropped, MN_EVENT_DROPPED). Its pending timers never fire. Once the
+ * call returns 0 the deletion survives a crash (a crash during it leaves
+ * the actor unreachable, and the next open finishes the deletion), the
+ * address is unknown, and a later message creates a fresh actor (init,
+ * seq 1, a new id) unless the kind is MN_KIND_EXPLICIT (then sends fail
+ * with MN_ENOACTOR until mn_spawn). key is a NUL-terminated key (the
+ * mnemo tool's KIND/KEY form). Blocks until the whole history is gone;
+ * commit groups keep flowing meanwhile (the writer removes it in steps of
+ * a transaction each between them). Returns 0, MN_EINVAL (rt or kind
+ * NULL; called from a worker, i.e. inside any handler, which would wait
+ * for itself), MN_EKEY, MN_ENOKIND, MN_ENOTSUP (no store, or a
+ * MN_KIND_VOLATILE kind), MN_ENOACTOR (no such actor), MN_EBUSY (a fork
+ * shares its history: delete its forks first, `mnemo rm`; or another
+ * deletion of it is under way), MN_ECLOSED (after shutdown), MN_ENOMEM,
+ * or the store's error, with mn_errdetail() saying why. Any thread but a
+ * worker.
+ */
+int mn_actor_delete(mn_runtime *rt, const char *kind, const char *key);
+
 /* Fill *st with the runtime's counters. Any thread. */
 void mn_runtime_stats_get(mn_runtime *rt, mn_runtime_stats *st);
 

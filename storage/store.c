@@ -3197,6 +3197,7 @@ typedef struct del_op {
 	uint64_t id;
 	size_t max;
 	bool done;
+	bool check_forks; /* begin: refuse a parent with live forks */
 	mn__delete_stats *st;
 } del_op;
 
@@ -3295,6 +3296,46 @@ static int del_outbox_db(mn__store *s, MDB_txn *txn, int db,
 	return rc;
 }
 
+/* MN_EBUSY (detail naming the fork) if actor id has a live fork (one
+ * not being deleted), 0 if none, or a store error. One scan of actors. */
+static int live_fork(mn__store *s, MDB_txn *txn, uint64_t id)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc = 0, e;
+	if ((e = mdb_cursor_open(txn, s->dbi[DB_ACTORS], &c)))
+		return mdb_fail(s, e, "opening actors");
+	for (e = mdb_cursor_get(c, &k, &v, MDB_FIRST); e == 0;
+	     e = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const unsigned char *body;
+		size_t len;
+		if (k.mv_size != 8)
+			continue;
+		if (frame_open(s, &v, R_ACTOR, DB_ACTORS, "actor", &body, &len))
+			continue;
+		Mnemo__ActorMeta *f =
+		    mnemo__actor_meta__unpack(arena_for(len), len, body);
+		if (!f || f->fork_parent_id != id)
+			continue;
+		uint64_t fid = f->id;
+		if ((rc = del_marked(s, txn, fid)) == MN_ENOACTOR) {
+			rc = fail(s, MN_EBUSY,
+				  "actor %llu has a live fork (actor %llu) "
+				  "that shares its history: delete its forks "
+				  "first",
+				  (unsigned long long)id,
+				  (unsigned long long)fid);
+			break;
+		}
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(c);
+	if (!rc && e != MDB_NOTFOUND)
+		rc = mdb_fail(s, e, "reading actors");
+	return rc;
+}
+
 static int del_begin_txn(mn__store *s, void *arg, MDB_txn *txn)
 {
 	del_op *d = arg;
@@ -3311,41 +3352,8 @@ static int del_begin_txn(mn__store *s, void *arg, MDB_txn *txn)
 		return rc;
 
 	/* Its live forks share its history: refused. */
-	if ((e = mdb_cursor_open(txn, s->dbi[DB_ACTORS], &c))) {
-		rc = mdb_fail(s, e, "opening actors");
+	if (d->check_forks && (rc = live_fork(s, txn, d->id)))
 		goto out;
-	}
-	for (e = mdb_cursor_get(c, &k, &v, MDB_FIRST); e == 0;
-	     e = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		const unsigned char *body;
-		size_t len;
-		if (k.mv_size != 8)
-			continue;
-		if (frame_open(s, &v, R_ACTOR, DB_ACTORS, "actor", &body, &len))
-			continue;
-		Mnemo__ActorMeta *f =
-		    mnemo__actor_meta__unpack(arena_for(len), len, body);
-		if (!f || f->fork_parent_id != d->id)
-			continue;
-		uint64_t fid = f->id;
-		if ((rc = del_marked(s, txn, fid)) == MN_ENOACTOR) {
-			rc = fail(s, MN_EBUSY,
-				  "actor %llu has a live fork (actor %llu) "
-				  "that shares its history: delete its forks "
-				  "first",
-				  (unsigned long long)d->id,
-				  (unsigned long long)fid);
-			goto out;
-		}
-		if (rc)
-			goto out;
-	}
-	mdb_cursor_close(c);
-	c = NULL;
-	if (e != MDB_NOTFOUND) {
-		rc = mdb_fail(s, e, "reading actors");
-		goto out;
-	}
 
 	/* Its name, if it still leads to it. */
 	k.mv_data = kb;
@@ -3547,8 +3555,26 @@ out:
 
 int mn__store_delete_begin(mn__store *s, uint64_t id, mn__delete_stats *st)
 {
+	del_op d = {.id = id, .check_forks = true, .st = st};
+	return write_txn(s, del_begin_txn, &d);
+}
+
+int mn__store_delete_begin_unforked(mn__store *s, uint64_t id,
+				    mn__delete_stats *st)
+{
 	del_op d = {.id = id, .st = st};
 	return write_txn(s, del_begin_txn, &d);
+}
+
+int mn__store_delete_check(mn__store *s, uint64_t id)
+{
+	MDB_txn *txn;
+	int rc = txn_begin(s, false, &txn);
+	if (rc)
+		return mdb_fail(s, rc, "beginning a read");
+	rc = live_fork(s, txn, id);
+	txn_abort(s, txn);
+	return rc;
 }
 
 int mn__store_delete_step(mn__store *s, uint64_t id, size_t max, bool *done,

@@ -405,6 +405,14 @@ typedef struct mn__delete_stats {
 int mn__store_delete_begin(mn__store *s, uint64_t id, mn__delete_stats *st);
 int mn__store_delete_step(mn__store *s, uint64_t id, size_t max, bool *done,
 			  mn__delete_stats *st);
+/* As begin, without the scan of every actor for live forks: for a caller
+ * that made sure there is none (mn__store_delete_check) and that no fork
+ * can be made meanwhile (a runtime: forks are made offline only). */
+int mn__store_delete_begin_unforked(mn__store *s, uint64_t id,
+				    mn__delete_stats *st);
+/* MN_EBUSY (detail naming the fork) if actor id has a live fork, else 0
+ * or a store error. A read (one scan of actors); any thread. */
+int mn__store_delete_check(mn__store *s, uint64_t id);
 /* begin, then steps until done. */
 int mn__store_delete(mn__store *s, uint64_t id, mn__delete_stats *st);
 /* Ids of the actors whose deletion began and did not finish (up to cap;

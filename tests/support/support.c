@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 
 #include "schema/mnemo.pb-c.h"
+#include "storage/store.h"
 #include "storage/crc32c.h"
 
 #define MT_SEED_DEFAULT 0x6d6e656d6f2d7465ull
@@ -635,4 +636,83 @@ int mt_scratch_remove(const char *dir)
 	char cmd[700];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- what a deletion leaves ------------------------------------------ */
+
+/* What the store holds of actor id (or addressed to kind/key): counts. */
+typedef struct gone_left {
+	uint64_t id;
+	uint32_t kind_id;
+	const char *key;
+	uint64_t entries, outbox, quarantine, timers;
+} gone_left;
+
+static int gone_entry(void *arg, const mn__entry *e)
+{
+	gone_left *l = arg;
+	if (e->actor_id == l->id)
+		l->entries++;
+	return 0;
+}
+
+static int gone_msg(void *arg, const mn__entry *e)
+{
+	gone_left *l = arg;
+	if (e->actor_id == l->id || e->sender_id == l->id ||
+	    (e->kind_id == l->kind_id && e->key_len == strlen(l->key) &&
+	     memcmp(e->key, l->key, e->key_len) == 0))
+		l->outbox++;
+	return 0;
+}
+
+static int gone_timer(void *arg, const mn__wtimer *t)
+{
+	gone_left *l = arg;
+	if (t->actor_id == l->id)
+		l->timers++;
+	return 0;
+}
+
+void mt_store_expect_gone(const char *dir, const char *kind, uint64_t id,
+			  const char *key)
+{
+	mn__store *s;
+	mn__store_info info;
+	mn__codec *codec;
+	mn__actor_meta m;
+	mn_buf snap;
+	uint64_t seq, lsn;
+	uint32_t kind_id = 0;
+	assert_rc(mn__store_open(dir, &(mn__store_opts){.read_only = true},
+				 &s, &info),
+		  0);
+	assert_rc(mn__codec_new(mn__store_dicts(s), &codec), 0);
+	assert_rc(mn__store_kind_id(s, kind, &kind_id), 0);
+	gone_left l = {.id = id, .kind_id = kind_id, .key = key};
+	mn__store_set_errdetail("");
+	assert_rc(mn__store_actor_find(s, kind_id, key, strlen(key), &m),
+		  MN_ENOACTOR);
+	/* No name left either (a name without its record says so). */
+	assert_null(strstr(mn__store_errdetail(), "actors record"));
+	assert_rc(mn__store_actor_get(s, id, &m), MN_ENOACTOR);
+	mn__buf_init(&snap);
+	assert_rc(mn__store_snapshot_latest(s, codec, id, UINT64_MAX, &snap,
+					    &seq, &lsn),
+		  MN_ENOACTOR);
+	mn__buf_free(&snap);
+	assert_rc(mn__store_log_scan(s, codec, 0, gone_entry, &l), 0);
+	assert_rc(mn__store_outbox_scan(s, codec, gone_msg, &l), 0);
+	assert_rc(mn__store_quarantine_scan(s, codec, gone_msg, &l), 0);
+	assert_rc(mn__store_timers_due(s, UINT64_MAX, SIZE_MAX, gone_timer, &l),
+		  0);
+	size_t marked;
+	uint64_t ids[4];
+	assert_rc(mn__store_delete_marked(s, ids, 4, &marked), 0);
+	mn__codec_free(codec);
+	mn__store_close(s);
+	assert_int_equal(l.entries, 0);
+	assert_int_equal(l.outbox, 0);
+	assert_int_equal(l.timers, 0);
+	assert_int_equal(marked, 0);
 }

@@ -166,6 +166,12 @@ uint64_t mt_store_key_offset(const char *dir, const char *db, const void *k,
 char *mt_map_base(const char *path);
 /* XOR the byte at offset off of the store's data.mdb with x. */
 void mt_store_flip(const char *dir, uint64_t off, unsigned char x);
+/* Nothing of actor id (kind/key) is left in the store at dir: no name, no
+ * actors record, no snapshot, journal entry, timer, outbox or quarantine
+ * message of it or to it, and no deletion marker of any actor. Opens the
+ * store read-only with the store's own API. */
+void mt_store_expect_gone(const char *dir, const char *kind, uint64_t id,
+			  const char *key);
 
 /* Replace the store's meta header with one saying format_version (framed
  * and checksummed as the store writes it). */
