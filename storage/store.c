@@ -2378,20 +2378,28 @@ static int entry_at_seq(mn__store *s, MDB_txn *txn, const Mnemo__ActorMeta *am,
 	while (lsn) {
 		Mnemo__JournalEntry *je;
 		int rc;
-		if (want == seq) {
+		/* The compaction point's entry is gone but its LSN is kept: a
+		 * fork may start there (from its snapshot). A fork whose head
+		 * is its fork point holds its parent's entry there: look in
+		 * the parent (and its parent) for that compaction point. */
+		for (uint64_t who = actor, depth = 0; want == seq && who &&
+						      depth < 64;
+		     depth++) {
 			Mnemo__ActorMeta *m;
-			/* The compaction point's entry is gone but its LSN is
-			 * kept: a fork may start there (from its snapshot). */
-			if ((rc = meta_get(s, txn, actor, &m)))
+			if ((rc = meta_get(s, txn, who, &m)))
 				return rc;
 			bool at_base = m->compacted_seq == seq &&
 				       m->compacted_lsn == lsn;
+			uint64_t up = m->fork_seq == seq && m->fork_lsn == lsn
+					  ? m->fork_parent_id
+					  : 0;
 			mnemo__actor_meta__free_unpacked(m, NULL);
 			if (at_base) {
 				*lsn_out = lsn;
-				*owner_out = actor;
+				*owner_out = who;
 				return 0;
 			}
+			who = up;
 		}
 		be64_put(kb, lsn);
 		if ((rc = mdb_get(txn, s->dbi[DB_LOG], &k, &v)))
