@@ -1588,12 +1588,17 @@ static int write_once(mn__store *s, mn__codec *codec, const mn__wbatch *b,
 				     &b->quarantine[i], scratch)))
 			goto out_abort;
 
-	if (b->checkpoint_lsn || b->next_actor_id) {
+	bool reserve = b->lsn_reserved > last;
+	if (reserve)
+		last = b->lsn_reserved;
+	if (b->checkpoint_lsn || b->next_actor_id || reserve) {
 		Mnemo__StoreState *st;
 		if ((rc = read_state(s, txn, &st)))
 			goto out_abort;
 		if (b->checkpoint_lsn)
 			st->checkpoint_lsn = b->checkpoint_lsn;
+		if (reserve && last > st->lsn_high)
+			st->lsn_high = last;
 		if (b->next_actor_id > st->next_actor_id)
 			st->next_actor_id = b->next_actor_id;
 		rc = write_state(s, txn, st);
