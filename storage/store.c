@@ -377,14 +377,36 @@ static ProtobufCAllocator *arena_for(size_t len)
  * one must never wait for map_lock's write side, which waits for it. */
 static _Thread_local int txns_held;
 
+/* The read transaction this thread holds open on a read-only store (a
+ * tool's), and how many reads begun inside it share it: a nested read
+ * reuses it, so everything a command reads inside one transaction is one
+ * snapshot, and no new transaction is begun that another process's map
+ * growth refuses (MDB_MAP_RESIZED, which cannot be adopted while one is
+ * open). A writable store's map grows only in this process. */
+static _Thread_local struct {
+	mn__store *s;
+	MDB_txn *txn;
+	int nested;
+} rd_txn;
+
 static int txn_begin(mn__store *s, bool write, MDB_txn **txn)
 {
+	if (!write && rd_txn.txn && rd_txn.s == s) {
+		rd_txn.nested++;
+		*txn = rd_txn.txn;
+		return 0;
+	}
 	for (int attempt = 0;; attempt++) {
 		pthread_rwlock_rdlock(&s->map_lock);
 		int rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY,
 				       txn);
 		if (rc == 0) {
 			txns_held++;
+			if (!write && s->read_only && !rd_txn.txn) {
+				rd_txn.s = s;
+				rd_txn.txn = *txn;
+				rd_txn.nested = 0;
+			}
 			return 0;
 		}
 		pthread_rwlock_unlock(&s->map_lock);
@@ -401,8 +423,24 @@ static int txn_begin(mn__store *s, bool write, MDB_txn **txn)
 	}
 }
 
+/* A nested read's end (it shares the open one): true when it was. */
+static bool rd_txn_end(MDB_txn *txn)
+{
+	if (txn != rd_txn.txn)
+		return false;
+	if (rd_txn.nested) {
+		rd_txn.nested--;
+		return true;
+	}
+	rd_txn.txn = NULL;
+	rd_txn.s = NULL;
+	return false;
+}
+
 static void txn_abort(mn__store *s, MDB_txn *txn)
 {
+	if (rd_txn_end(txn))
+		return;
 	mdb_txn_abort(txn);
 	txns_held--;
 	pthread_rwlock_unlock(&s->map_lock);
@@ -410,6 +448,8 @@ static void txn_abort(mn__store *s, MDB_txn *txn)
 
 static int txn_commit(mn__store *s, MDB_txn *txn)
 {
+	if (rd_txn_end(txn))
+		return 0;
 	int rc = mdb_txn_commit(txn);
 	txns_held--;
 	pthread_rwlock_unlock(&s->map_lock);
