@@ -55,7 +55,7 @@ static void prop_peek(mn_ctx *ctx, const struct prop_state *s);
 #define MAXH 2048
 
 typedef struct mactor {
-	char key[8];
+	char key[16];
 	int used;	    /* the key was ever handed out */
 	int live;	    /* an actor of the store */
 	uint64_t n;	    /* last seq */
@@ -185,7 +185,7 @@ static int new_slot(char prefix)
 
 static void forget(int i)
 {
-	char key[8];
+	char key[16];
 	memcpy(key, m[i].key, sizeof key);
 	memset(&m[i], 0, sizeof m[i]);
 	memcpy(m[i].key, key, sizeof key);
