@@ -381,6 +381,8 @@ static int flush(istate *x, uint64_t next_actor_id)
 	     * this batch's heads, all are exact up to its last entry. */
 	    .checkpoint_lsn = x->nents ? x->ents[x->nents - 1].lsn : 0,
 	    .next_actor_id = next_actor_id,
+	    /* Compaction points' LSNs, never written (add_actor). */
+	    .lsn_reserved = x->next_lsn - 1,
 	};
 	int rc = 0;
 	if (x->nents || x->nobs || x->nacts || x->nquar) {
@@ -405,10 +407,11 @@ static int add_actor(istate *x, size_t i)
 	if (mn__cli_grow((void **)&x->acts, &x->capacts, x->nacts, sizeof *x->acts))
 		return MN_ENOMEM;
 	/* History after a compaction point: the entry at base_seq is not in
-	 * the stream; give it an LSN of its own (never written, below the
-	 * entries' so never handed out again) for the first entry to point
-	 * at, as compaction leaves it (docs/format.md). */
-	uint64_t base_lsn = a->base_seq && g->nentries ? x->next_lsn++ : 0;
+	 * the stream; give it an LSN of its own (never written, reserved by
+	 * the batch so never handed out again) for the first entry to point
+	 * at, or for the head when no entry follows it, as compaction leaves
+	 * it (docs/format.md). */
+	uint64_t base_lsn = a->base_seq ? x->next_lsn++ : 0;
 	if (g->nentries)
 		first = x->next_lsn;
 	for (size_t j = 0; j < g->nentries; j++) {
@@ -514,7 +517,7 @@ static int add_actor(istate *x, size_t i)
 	    .key = x->as_key ? x->as_key : a->address->key.data,
 	    .key_len = x->as_key ? x->as_len : a->address->key.len,
 	    .last_seq = a->last_seq,
-	    .last_lsn = g->nentries ? x->next_lsn - 1 : 0,
+	    .last_lsn = g->nentries ? x->next_lsn - 1 : base_lsn,
 	    .first_lsn = g->nentries ? first : 0,
 	    .created_unix_ms = a->created_unix_ms,
 	    .last_active_unix_ms = a->last_active_unix_ms,

@@ -378,14 +378,36 @@ static ProtobufCAllocator *arena_for(size_t len)
  * one must never wait for map_lock's write side, which waits for it. */
 static _Thread_local int txns_held;
 
+/* The read transaction this thread holds open on a read-only store (a
+ * tool's), and how many reads begun inside it share it: a nested read
+ * reuses it, so everything a command reads inside one transaction is one
+ * snapshot, and no new transaction is begun that another process's map
+ * growth refuses (MDB_MAP_RESIZED, which cannot be adopted while one is
+ * open). A writable store's map grows only in this process. */
+static _Thread_local struct {
+	mn__store *s;
+	MDB_txn *txn;
+	int nested;
+} rd_txn;
+
 static int txn_begin(mn__store *s, bool write, MDB_txn **txn)
 {
+	if (!write && rd_txn.txn && rd_txn.s == s) {
+		rd_txn.nested++;
+		*txn = rd_txn.txn;
+		return 0;
+	}
 	for (int attempt = 0;; attempt++) {
 		pthread_rwlock_rdlock(&s->map_lock);
 		int rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY,
 				       txn);
 		if (rc == 0) {
 			txns_held++;
+			if (!write && s->read_only && !rd_txn.txn) {
+				rd_txn.s = s;
+				rd_txn.txn = *txn;
+				rd_txn.nested = 0;
+			}
 			return 0;
 		}
 		pthread_rwlock_unlock(&s->map_lock);
@@ -402,8 +424,24 @@ static int txn_begin(mn__store *s, bool write, MDB_txn **txn)
 	}
 }
 
+/* A nested read's end (it shares the open one): true when it was. */
+static bool rd_txn_end(MDB_txn *txn)
+{
+	if (txn != rd_txn.txn)
+		return false;
+	if (rd_txn.nested) {
+		rd_txn.nested--;
+		return true;
+	}
+	rd_txn.txn = NULL;
+	rd_txn.s = NULL;
+	return false;
+}
+
 static void txn_abort(mn__store *s, MDB_txn *txn)
 {
+	if (rd_txn_end(txn))
+		return;
 	mdb_txn_abort(txn);
 	txns_held--;
 	pthread_rwlock_unlock(&s->map_lock);
@@ -411,6 +449,8 @@ static void txn_abort(mn__store *s, MDB_txn *txn)
 
 static int txn_commit(mn__store *s, MDB_txn *txn)
 {
+	if (rd_txn_end(txn))
+		return 0;
 	int rc = mdb_txn_commit(txn);
 	txns_held--;
 	pthread_rwlock_unlock(&s->map_lock);
@@ -1831,12 +1871,17 @@ static int write_once(mn__store *s, mn__codec *codec, const mn__wbatch *b,
 				     &b->quarantine[i], scratch)))
 			goto out_abort;
 
-	if (b->checkpoint_lsn || b->next_actor_id) {
+	bool reserve = b->lsn_reserved > last;
+	if (reserve)
+		last = b->lsn_reserved;
+	if (b->checkpoint_lsn || b->next_actor_id || reserve) {
 		Mnemo__StoreState *st;
 		if ((rc = read_state(s, txn, &st)))
 			goto out_abort;
 		if (b->checkpoint_lsn)
 			st->checkpoint_lsn = b->checkpoint_lsn;
+		if (reserve && last > st->lsn_high)
+			st->lsn_high = last;
 		if (b->next_actor_id > st->next_actor_id)
 			st->next_actor_id = b->next_actor_id;
 		rc = write_state(s, txn, st);
@@ -2621,20 +2666,28 @@ static int entry_at_seq(mn__store *s, MDB_txn *txn, const Mnemo__ActorMeta *am,
 	while (lsn) {
 		Mnemo__JournalEntry *je;
 		int rc;
-		if (want == seq) {
+		/* The compaction point's entry is gone but its LSN is kept: a
+		 * fork may start there (from its snapshot). A fork whose head
+		 * is its fork point holds its parent's entry there: look in
+		 * the parent (and its parent) for that compaction point. */
+		for (uint64_t who = actor, depth = 0; want == seq && who &&
+						      depth < 64;
+		     depth++) {
 			Mnemo__ActorMeta *m;
-			/* The compaction point's entry is gone but its LSN is
-			 * kept: a fork may start there (from its snapshot). */
-			if ((rc = meta_get(s, txn, actor, &m)))
+			if ((rc = meta_get(s, txn, who, &m)))
 				return rc;
 			bool at_base = m->compacted_seq == seq &&
 				       m->compacted_lsn == lsn;
+			uint64_t up = m->fork_seq == seq && m->fork_lsn == lsn
+					  ? m->fork_parent_id
+					  : 0;
 			mnemo__actor_meta__free_unpacked(m, NULL);
 			if (at_base) {
 				*lsn_out = lsn;
-				*owner_out = actor;
+				*owner_out = who;
 				return 0;
 			}
+			who = up;
 		}
 		be64_put(kb, lsn);
 		if ((rc = mdb_get(txn, s->dbi[DB_LOG], &k, &v)))

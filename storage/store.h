@@ -189,6 +189,10 @@ typedef struct mn__wbatch {
 	 * exact up to this LSN; record it (StoreState.checkpoint_lsn). */
 	uint64_t checkpoint_lsn;
 	uint64_t next_actor_id; /* if non-zero: persist the id counter */
+	/* If above the last LSN: LSNs up to this one are issued though not
+	 * written (an import's compaction points): raise the last LSN and
+	 * StoreState.lsn_high to it, so none is issued again. */
+	uint64_t lsn_reserved;
 } mn__wbatch;
 
 /*

@@ -570,6 +570,24 @@ void mt_tool_setup(const char *scratch_dir)
 			     scratch_dir) < (int)sizeof tool_errpath);
 }
 
+int mt_build_plugin(const char *src, const char *out)
+{
+	char cmd[1024];
+	if (access(src, R_OK) != 0) {
+		print_message("%s not found: run from the repository's root\n",
+			      src);
+		return -1;
+	}
+	snprintf(cmd, sizeof cmd,
+		 "cc -std=c11 -shared -fPIC -O1 -Iinclude -o '%s' '%s'", out,
+		 src);
+	if (system(cmd) != 0) {
+		print_message("building the plugin failed: %s\n", cmd);
+		return -1;
+	}
+	return 0;
+}
+
 int mt_tool(mt_tool_res *r, const char *fmt, ...)
 {
 	char args[2048];

@@ -201,6 +201,12 @@ typedef struct mt_tool_res {
  * stderr, for mt_tool. Call once, before mt_tool. */
 void mt_tool_setup(const char *scratch_dir);
 
+/* Build the kind plugin src (a tests/recovery/plugin_*.c, relative to the
+ * repository's root, where tests run) into the shared object out for
+ * `mnemo replay --plugin`, with the system compiler. Returns 0, or -1
+ * (printed) when the source is missing or the build failed. */
+int mt_build_plugin(const char *src, const char *out);
+
 /* Run `mnemo ARGS` (ARGS formatted; the caller shell-quotes paths) into r
  * (mt_tool_run). Returns r->status. */
 int mt_tool(mt_tool_res *r, const char *fmt, ...)
