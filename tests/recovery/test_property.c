@@ -25,8 +25,9 @@
  *   - `mnemo export --actor` + `mnemo import --as`: a copy with the same
  *     history, no live timers, the source's pending timers in the quarantine
  *     (docs/tool.md: a copy by default);
- *   - `mnemo rm`: the actor is gone (or MN_EBUSY while a fork shares its
- *     history); a later send makes it fresh at seq 1.
+ *   - `mnemo rm` (runtime closed) or mn_actor_delete (runtime open): the
+ *     actor is gone (or MN_EBUSY while a fork shares its history); a later
+ *     send makes it fresh at seq 1.
  *
  * After every step `mnemo verify` must say healthy. At the end every live
  * actor gets two more rounds of open, send, close.
@@ -81,7 +82,7 @@ static prop_state peeked[SLOTS];
 
 static struct {
 	unsigned sends, reopens, ocompacts, compacts, forks, fork_refused,
-	    replays, replay_compacted, copies, rms, rm_busy, verifies;
+	    replays, replay_compacted, copies, rms, deletes, rm_busy, verifies;
 } n_;
 
 static int slot_of(const void *key, size_t len)
@@ -400,19 +401,34 @@ static void step_copy(void)
 	n_.copies++;
 }
 
+/* Delete an actor: offline (`mnemo rm`, the runtime closed) or online
+ * (mn_actor_delete on the open runtime), chosen by the stream. */
 static void step_rm(void)
 {
 	int i = pick_live();
 	if (i < 0)
 		return;
-	rt_close();
+	int online = (int)mt_rng_below(&rng, 2);
 	int forked = 0;
 	for (int f = 0; f < SLOTS; f++)
 		if (m[f].live && m[f].parent == i)
 			forked = 1;
-	tool(forked ? 1 : 0, "rm prop/%s '%s'", m[i].key, store);
+	if (online) {
+		rt_open();
+		mt_drain(rt);
+		int rc = mn_actor_delete(rt, "prop", m[i].key);
+		if (rc != (forked ? MN_EBUSY : 0))
+			fail_msg("%s: mn_actor_delete prop/%s: %s (%s), want %s",
+				 where, m[i].key, mn_err_name(rc),
+				 mn_errdetail(), forked ? "MN_EBUSY" : "MN_OK");
+	} else {
+		rt_close();
+		tool(forked ? 1 : 0, "rm prop/%s '%s'", m[i].key, store);
+		if (forked)
+			need(strstr(res.err, "MN_EBUSY") != NULL,
+			     "rm of a parent");
+	}
 	if (forked) {
-		need(strstr(res.err, "MN_EBUSY") != NULL, "rm of a parent");
 		n_.rm_busy++;
 		return;
 	}
@@ -420,8 +436,11 @@ static void step_rm(void)
 	tool(1, "dump prop/%s '%s'", m[i].key, store);
 	tool(0, "quarantine --json '%s'", store);
 	need(count_of(res.out, "{\"record\":\"quarantined\"") == held_total(),
-	     "rm left the actor's quarantined messages");
-	n_.rms++;
+	     "a delete left the actor's quarantined messages");
+	if (online)
+		n_.deletes++;
+	else
+		n_.rms++;
 }
 
 static void run_stream(unsigned stream, unsigned steps)
@@ -529,10 +548,10 @@ static void test_property(void **unused)
 	print_message("property: 3 streams x %u steps in %.1f s: %u sends, %u "
 		      "reopens, %u online and %u offline compactions, %u forks "
 		      "(%u refused), %u replays (%u compacted), %u copies, %u "
-		      "rm (%u busy), %u verify healthy\n",
+		      "rm and %u mn_actor_delete (%u busy), %u verify healthy\n",
 		      steps, mt_now() - t0, n_.sends, n_.reopens, n_.ocompacts,
 		      n_.compacts, n_.forks, n_.fork_refused, n_.replays,
-		      n_.replay_compacted, n_.copies, n_.rms, n_.rm_busy,
+		      n_.replay_compacted, n_.copies, n_.rms, n_.deletes, n_.rm_busy,
 		      n_.verifies);
 }
 
