@@ -24,7 +24,7 @@ PROTO_C   := $(PROTO:%.proto=$(BUILD)/%.pb-c.c)
 PROTO_H   := $(PROTO:%.proto=$(BUILD)/%.pb-c.h)
 PROTO_OBJ := $(PROTO_C:.c=.o)
 
-LIB_SRC   := $(wildcard core/*.c storage/*.c recovery/*.c)
+LIB_SRC   := $(wildcard base/*.c core/*.c storage/*.c recovery/*.c)
 LIB_SRC   := $(filter-out recovery/mnemo_cli.c,$(LIB_SRC))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(PROTO_OBJ)
 LIB       := $(BUILD)/libmnemo.a

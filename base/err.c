@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "core/assert.h"
+#include "base/assert.h"
 #include "include/mnemo.h"
 
 #define MN__STR2(x) #x

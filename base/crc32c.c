@@ -3,7 +3,7 @@
  * slicing-by-8 table otherwise. The tables are built and the implementation
  * chosen once, under pthread_once, by the first call from any thread.
  */
-#include "storage/crc32c.h"
+#include "base/crc32c.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

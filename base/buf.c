@@ -1,7 +1,7 @@
 /*
  * buf.c - mn_buf: append-only growable byte buffer (doubling growth).
  */
-#include "storage/buf.h"
+#include "base/buf.h"
 
 #include <stdint.h>
 #include <stdlib.h>
