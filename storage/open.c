@@ -173,14 +173,140 @@ static int check_env(mn__store *s, MDB_txn *txn, bool *fresh)
 	return rc;
 }
 
+/* Before any transaction: the directory, the one-writer lock, the file's
+ * size, the LMDB environment. On failure the caller closes s. */
+static int open_env(mn__store *s, const char *path, const mn__store_opts *o)
+{
+	int rc;
+	if ((rc = check_dir(s, path)))
+		return rc;
+	if (!o->read_only && mkdir(path, 0750) != 0 && errno != EEXIST)
+		return mn__st_fail(s, errno == ENOSPC ? MN_ENOSPC : MN_EIO,
+				   "creating the directory: %s",
+				   strerror(errno));
+	/* One writing process per store: LMDB would serialise two writers,
+	 * but two runtimes on one store would deliver the outbox twice. */
+	if (!o->read_only) {
+		char lp[4096];
+		snprintf(lp, sizeof lp, "%s/mnemo.lock", path);
+		s->lock_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+		if (s->lock_fd < 0)
+			return mn__st_fail(s, MN_EIO, "opening %s: %s", lp,
+					   strerror(errno));
+		if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0)
+			return mn__st_fail(
+				s, MN_EBUSY,
+				"held by another process (%s is locked)", lp);
+	}
+
+	/* LMDB maps data.mdb and trusts it: refuse a truncated file here
+	 * rather than take SIGBUS reading past its end (mdbfile.h). */
+	char why[256];
+	if ((rc = mn__mdbfile_check(path, why, sizeof why)))
+		return mn__st_fail(s, rc, "%s", why);
+	if ((rc = mdb_env_create(&s->env)))
+		return mn__st_mdb_fail(s, rc, "mdb_env_create");
+	mdb_env_set_maxdbs(s->env, DB_COUNT + 4);
+	mdb_env_set_mapsize(s->env, o->map_size);
+	unsigned flags = MDB_NOTLS | (o->relaxed ? MDB_NOSYNC : 0) |
+			 (o->read_only ? MDB_RDONLY : 0);
+	if ((rc = mdb_env_open(s->env, path, flags, 0640)))
+		return mn__st_mdb_fail(s, rc, "opening the LMDB environment");
+	MDB_envinfo ei;
+	mdb_env_info(s->env, &ei);
+	if (ei.me_mapsize > s->map_size)
+		s->map_size = ei.me_mapsize;
+	return 0;
+}
+
+/* Open the databases in txn (the quarantine may be missing from a store
+ * opened read-only: nothing was ever held). */
+static int open_dbs(mn__store *s, MDB_txn *txn, bool fresh)
+{
+	for (int i = 0; i < DB_COUNT; i++) {
+		unsigned f = s->read_only ? 0 : MDB_CREATE;
+		int rc = mdb_dbi_open(txn, mn__st_db_name(i), f, &s->dbi[i]);
+		if (rc == MDB_NOTFOUND && i == DB_QUARANTINE) {
+			s->no_quarantine = true; /* nothing was ever held */
+			rc = 0;
+		}
+		if (rc)
+			return rc == MDB_NOTFOUND
+				       ? mn__st_fail(s,
+						     fresh ? MN_ENOTSTORE
+							   : MN_ECORRUPT,
+						     "not a mnemo store (no %s "
+						     "database)",
+						     mn__st_db_name(i))
+				       : mn__st_mdb_fail(s, rc,
+							 "opening a database");
+	}
+	return 0;
+}
+
+/* The open transaction's reads: header, counts, dictionaries, kinds. */
+static int open_read(mn__store *s, MDB_txn *txn, bool fresh,
+		     mn__store_info *info)
+{
+	uint64_t qlast = 0;
+	int rc;
+	if ((rc = check_header(s, txn, fresh, info)) ||
+	    (rc = mn__st_last_key_u64(s, txn, DB_LOG, &info->last_lsn)) ||
+	    (rc = mn__st_last_key_u64(s, txn, DB_OUTBOX,
+				      &info->next_outbox_id)) ||
+	    (rc = count_entries(s, txn, DB_OUTBOX, &info->outbox_entries)) ||
+	    (!s->no_quarantine &&
+	     ((rc = mn__st_last_key_u64(s, txn, DB_QUARANTINE, &qlast)) ||
+	      (rc = count_entries(s, txn, DB_QUARANTINE,
+				  &info->quarantined)))) ||
+	    (rc = count_entries(s, txn, DB_TIMERS, &info->timers)) ||
+	    (rc = mn__st_load_dicts(s, txn)) || (rc = mn__st_load_kinds(s, txn)))
+		return rc;
+	/* Quarantined messages take their ids from the outbox's sequence. */
+	if (qlast > info->next_outbox_id)
+		info->next_outbox_id = qlast;
+	info->next_outbox_id++;
+	return 0;
+}
+
+/* One run of the open transaction: check the environment, open the
+ * databases, read what open reports, repair heads, commit. On failure the
+ * transaction is ended and nothing of it is kept. */
+static int open_txn(mn__store *s, mn__store_info *info)
+{
+	MDB_txn *txn;
+	bool fresh = false;
+	int rc;
+	if ((rc = mn__st_txn_begin(s, !s->read_only, &txn)))
+		return mn__st_mdb_fail(s, rc, "beginning the open transaction");
+	if ((rc = check_env(s, txn, &fresh)) || (rc = open_dbs(s, txn, fresh)) ||
+	    (rc = open_read(s, txn, fresh, info)) ||
+	    (rc = mn__st_repair_heads(s, txn, info)))
+		goto out_abort_txn;
+	/* Read-only too: commit, not abort, since LMDB closes the database
+	 * handles an aborted transaction opened, read-only or not. */
+	if ((rc = mn__st_txn_commit(s, txn)))
+		return mn__st_mdb_fail(s, rc,
+				       s->read_only
+					       ? "ending the open transaction"
+					       : "committing the open "
+						 "transaction");
+	return 0;
+
+out_abort_txn:
+	mn__st_txn_abort(s, txn);
+	return rc;
+}
+
+/* Times the open transaction runs again with a doubled map. */
+#define OPEN_GROW_RETRIES 16
+
 int mn__store_open(const char *path, const mn__store_opts *opts,
 		   mn__store **out, mn__store_info *info_out)
 {
 	mn__store_opts o = {0};
 	mn__store_info info = {0};
 	mn__store *s;
-	MDB_txn *txn;
-	uint64_t qlast = 0;
 	int rc;
 
 	mn__st_errdetail_clear();
@@ -202,141 +328,36 @@ int mn__store_open(const char *path, const mn__store_opts *opts,
 	pthread_mutex_init(&s->kinds_mu, NULL);
 	if (!(s->path = strdup(path))) {
 		rc = MN_ENOMEM;
-		goto err_free;
+		goto err_close_store;
 	}
-	if ((rc = mn__dictset_new(o.zstd_level, &s->dicts)))
-		goto err_free;
-
-	if ((rc = check_dir(s, path)))
-		goto err_free;
-	if (!o.read_only && mkdir(path, 0750) != 0 && errno != EEXIST) {
-		rc = mn__st_fail(s, errno == ENOSPC ? MN_ENOSPC : MN_EIO,
-			  "creating the directory: %s", strerror(errno));
-		goto err_free;
-	}
-	/* One writing process per store: LMDB would serialise two writers,
-	 * but two runtimes on one store would deliver the outbox twice. */
-	if (!o.read_only) {
-		char lp[4096];
-		snprintf(lp, sizeof lp, "%s/mnemo.lock", path);
-		s->lock_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-		if (s->lock_fd < 0) {
-			rc = mn__st_fail(s, MN_EIO, "opening %s: %s", lp,
-				  strerror(errno));
-			goto err_free;
-		}
-		if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-			rc = mn__st_fail(s, MN_EBUSY,
-				  "held by another process (%s is locked)", lp);
-			goto err_free;
-		}
-	}
-
-	/* LMDB maps data.mdb and trusts it: refuse a truncated file here
-	 * rather than take SIGBUS reading past its end (mdbfile.h). */
-	char why[256];
-	if ((rc = mn__mdbfile_check(path, why, sizeof why))) {
-		rc = mn__st_fail(s, rc, "%s", why);
-		goto err_free;
-	}
-	if ((rc = mdb_env_create(&s->env))) {
-		rc = mn__st_mdb_fail(s, rc, "mdb_env_create");
-		goto err_free;
-	}
-	mdb_env_set_maxdbs(s->env, DB_COUNT + 4);
-	mdb_env_set_mapsize(s->env, o.map_size);
-	unsigned flags = MDB_NOTLS | (o.relaxed ? MDB_NOSYNC : 0) |
-			 (o.read_only ? MDB_RDONLY : 0);
-	if ((rc = mdb_env_open(s->env, path, flags, 0640))) {
-		rc = mn__st_mdb_fail(s, rc, "opening the LMDB environment");
-		goto err_free;
-	}
-	MDB_envinfo ei;
-	mdb_env_info(s->env, &ei);
-	if (ei.me_mapsize > s->map_size)
-		s->map_size = ei.me_mapsize;
+	if ((rc = mn__dictset_new(o.zstd_level, &s->dicts)) ||
+	    (rc = open_env(s, path, &o)))
+		goto err_close_store;
 	int dead = 0;
 	mdb_reader_check(s->env, &dead);
 
-	int attempts = 0;
-retry:
-	mn__st_last_mdb_rc = 0;
-	if ((rc = mn__st_txn_begin(s, !o.read_only, &txn))) {
-		rc = mn__st_mdb_fail(s, rc, "beginning the open transaction");
-		goto err_free;
+	/* Repairing heads after a crash rewrites up to a checkpoint interval
+	 * of actor records: a map the crashed process had nearly filled may
+	 * not hold them. Then the map grows and the open transaction runs
+	 * again (the aborted one changed nothing). */
+	for (int attempt = 0;; attempt++) {
+		mn__st_last_mdb_rc = 0;
+		info = (mn__store_info){0};
+		s->no_quarantine = false;
+		if ((rc = open_txn(s, &info)) == 0)
+			break;
+		if (o.read_only || mn__st_last_mdb_rc != MDB_MAP_FULL ||
+		    attempt >= OPEN_GROW_RETRIES || mn__st_grow_map(s) != 0)
+			goto err_close_store;
 	}
-	bool fresh = false;
-	if ((rc = check_env(s, txn, &fresh)))
-		goto err_abort;
-	for (int i = 0; i < DB_COUNT; i++) {
-		unsigned f = o.read_only ? 0 : MDB_CREATE;
-		rc = mdb_dbi_open(txn, mn__st_db_name(i), f, &s->dbi[i]);
-		if (rc == MDB_NOTFOUND && i == DB_QUARANTINE) {
-			s->no_quarantine = true; /* nothing was ever held */
-			rc = 0;
-		}
-		if (rc) {
-			rc = rc == MDB_NOTFOUND
-				     ? mn__st_fail(s, fresh ? MN_ENOTSTORE : MN_ECORRUPT,
-					    "not a mnemo store (no %s database)",
-					    mn__st_db_name(i))
-				     : mn__st_mdb_fail(s, rc, "opening a database");
-			goto err_abort;
-		}
-	}
-	if ((rc = check_header(s, txn, fresh, &info)) ||
-	    (rc = mn__st_last_key_u64(s, txn, DB_LOG, &info.last_lsn)) ||
-	    (rc = mn__st_last_key_u64(s, txn, DB_OUTBOX, &info.next_outbox_id)) ||
-	    (rc = count_entries(s, txn, DB_OUTBOX, &info.outbox_entries)) ||
-	    (!s->no_quarantine &&
-	     ((rc = mn__st_last_key_u64(s, txn, DB_QUARANTINE, &qlast)) ||
-	      (rc = count_entries(s, txn, DB_QUARANTINE, &info.quarantined)))) ||
-	    (rc = count_entries(s, txn, DB_TIMERS, &info.timers)) ||
-	    (rc = mn__st_load_dicts(s, txn)) || (rc = mn__st_load_kinds(s, txn)))
-		goto err_abort;
-	/* Quarantined messages take their ids from the outbox's sequence. */
-	if (qlast > info.next_outbox_id)
-		info.next_outbox_id = qlast;
-	info.next_outbox_id++;
 	info.stale_readers = (uint64_t)dead;
-	if (!o.read_only) {
-		if ((rc = mn__st_repair_heads(s, txn, &info)))
-			goto err_abort;
-		if ((rc = mn__st_txn_commit(s, txn))) {
-			rc = mn__st_mdb_fail(s, rc, "committing the open transaction");
-			goto err_grow;
-		}
-	} else {
-		if ((rc = mn__st_repair_heads(s, txn, &info)))
-			goto err_abort;
-		/* Commit, not abort: LMDB closes the database handles an
-		 * aborted transaction opened, read-only or not. */
-		if ((rc = mn__st_txn_commit(s, txn))) {
-			rc = mn__st_mdb_fail(s, rc, "ending the open transaction");
-			goto err_free;
-		}
-	}
 	s->last_lsn = info.last_lsn;
 	if (info_out)
 		*info_out = info;
 	*out = s;
 	return 0;
 
-err_abort:
-	mn__st_txn_abort(s, txn);
-err_grow:
-	/* Repairing heads after a crash rewrites up to a checkpoint interval
-	 * of actor records: a map the crashed process had nearly filled may
-	 * not hold them. Grow it and run the open transaction again (the
-	 * aborted one changed nothing). */
-	if (!o.read_only && mn__st_last_mdb_rc == MDB_MAP_FULL && attempts++ < 16 &&
-	    mn__st_grow_map(s) == 0) {
-		info = (mn__store_info){0};
-		qlast = 0;
-		s->no_quarantine = false;
-		goto retry;
-	}
-err_free:
+err_close_store:
 	mn__store_close(s);
 	return rc;
 }
