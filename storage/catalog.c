@@ -13,75 +13,69 @@
 #include <string.h>
 
 #include "storage/frame.h"
+#include "storage/scan.h"
 #include "storage/store_int.h"
+
+static int load_dict(void *arg, mn__scan_at *at)
+{
+	mn__store *s = arg;
+	const unsigned char *body;
+	size_t len;
+	int e = mn__frame_open(s, &at->v, R_DICT, DB_DICTS, MN__FRAME_NAMED,
+			       "dict", &body, &len);
+	if (e)
+		return e;
+	Mnemo__Dictionary *d = mnemo__dictionary__unpack(NULL, len, body);
+	if (!d)
+		return mn__st_fail(s, MN_ECORRUPT, "dicts: undecodable record");
+	e = mn__dictset_add(s->dicts, d->id, d->dict.data, d->dict.len);
+	mnemo__dictionary__free_unpacked(d, NULL);
+	if (e && e != MN_EEXIST)
+		return mn__st_fail(s, e, "dictionary rejected by zstd");
+	return 0;
+}
 
 int mn__st_load_dicts(mn__store *s, MDB_txn *txn)
 {
-	MDB_cursor *c;
-	MDB_val k, v;
-	int rc = mdb_cursor_open(txn, s->dbi[DB_DICTS], &c);
-	if (rc)
-		return mn__st_mdb_fail(s, rc, "opening the dictionaries");
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		const unsigned char *body;
-		size_t len;
-		int e = mn__frame_open(s, &v, R_DICT, DB_DICTS, MN__FRAME_NAMED, "dict", &body, &len);
-		if (e) {
-			mdb_cursor_close(c);
-			return e;
-		}
-		Mnemo__Dictionary *d = mnemo__dictionary__unpack(NULL, len, body);
-		if (!d) {
-			mdb_cursor_close(c);
-			return mn__st_fail(s, MN_ECORRUPT, "dicts: undecodable record");
-		}
-		e = mn__dictset_add(s->dicts, d->id, d->dict.data, d->dict.len);
-		mnemo__dictionary__free_unpacked(d, NULL);
-		if (e && e != MN_EEXIST) {
-			mdb_cursor_close(c);
-			return mn__st_fail(s, e, "dictionary rejected by zstd");
-		}
-	}
-	mdb_cursor_close(c);
-	return rc == MDB_NOTFOUND ? 0 : mn__st_mdb_fail(s, rc, "reading dictionaries");
+	mn__scan_spec sp = {.dbi = s->dbi[DB_DICTS],
+			    .opening = "opening the dictionaries",
+			    .reading = "reading dictionaries"};
+	return mn__scan(s, txn, &sp, load_dict, s);
 }
 
 /* ---- kinds ----------------------------------------------------------------- */
 
+static int load_kind(void *arg, mn__scan_at *at)
+{
+	mn__store *s = arg;
+	const unsigned char *body;
+	size_t len;
+	int e = mn__frame_open(s, &at->v, R_KIND, DB_KINDS, MN__FRAME_NAMED,
+			       "kind", &body, &len);
+	if (e)
+		return e;
+	Mnemo__KindRecord *kr = mnemo__kind_record__unpack(NULL, len, body);
+	if (!kr || !kr->name || strlen(kr->name) > MN_KIND_NAME_MAX ||
+	    s->nkinds == KINDS_CACHE) {
+		if (kr)
+			mnemo__kind_record__free_unpacked(kr, NULL);
+		return mn__st_fail(s, MN_ECORRUPT, "kinds: bad record");
+	}
+	s->kinds[s->nkinds].id = kr->id;
+	s->kinds[s->nkinds].dict_id = kr->dict_id;
+	strcpy(s->kinds[s->nkinds].name, kr->name);
+	s->nkinds++;
+	mnemo__kind_record__free_unpacked(kr, NULL);
+	return 0;
+}
+
 int mn__st_load_kinds(mn__store *s, MDB_txn *txn)
 {
-	MDB_cursor *c;
-	MDB_val k, v;
-	int rc = mdb_cursor_open(txn, s->dbi[DB_KINDS], &c);
-	if (rc)
-		return mn__st_mdb_fail(s, rc, "opening kinds");
+	mn__scan_spec sp = {.dbi = s->dbi[DB_KINDS],
+			    .opening = "opening kinds",
+			    .reading = "reading kinds"};
 	s->nkinds = 0;
-	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		const unsigned char *body;
-		size_t len;
-		int e = mn__frame_open(s, &v, R_KIND, DB_KINDS, MN__FRAME_NAMED, "kind", &body, &len);
-		if (e) {
-			mdb_cursor_close(c);
-			return e;
-		}
-		Mnemo__KindRecord *kr = mnemo__kind_record__unpack(NULL, len, body);
-		if (!kr || !kr->name || strlen(kr->name) > MN_KIND_NAME_MAX ||
-		    s->nkinds == KINDS_CACHE) {
-			if (kr)
-				mnemo__kind_record__free_unpacked(kr, NULL);
-			mdb_cursor_close(c);
-			return mn__st_fail(s, MN_ECORRUPT, "kinds: bad record");
-		}
-		s->kinds[s->nkinds].id = kr->id;
-		s->kinds[s->nkinds].dict_id = kr->dict_id;
-		strcpy(s->kinds[s->nkinds].name, kr->name);
-		s->nkinds++;
-		mnemo__kind_record__free_unpacked(kr, NULL);
-	}
-	mdb_cursor_close(c);
-	return rc == MDB_NOTFOUND ? 0 : mn__st_mdb_fail(s, rc, "reading kinds");
+	return mn__scan(s, txn, &sp, load_kind, s);
 }
 
 int mn__store_kind_id(mn__store *s, const char *name, uint32_t *id)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "storage/frame.h"
+#include "storage/scan.h"
 #include "storage/store_int.h"
 
 /* A fork that still reads its parent's history up to seq. */
@@ -92,14 +93,119 @@ static uint64_t dep_min(const mn__compaction *c, uint64_t id)
 							    : UINT64_MAX;
 }
 
-/* Compact one actor inside txn. */
+/* Drop actor id's own entries at or before seq base, walking back from its
+ * head (stop at a fork boundary or at what an earlier compaction dropped);
+ * *first_kept: the oldest entry kept. */
+static int drop_entries(mn__store *s, mn__compaction *c, MDB_txn *txn,
+			const Mnemo__ActorMeta *m, uint64_t base,
+			uint64_t *first_kept)
+{
+	uint64_t id = m->id;
+	size_t ndead = 0;
+	unsigned char lk[8];
+	MDB_val lkv = {.mv_size = 8, .mv_data = lk}, lv;
+	uint64_t above_seq = UINT64_MAX, above_lsn = UINT64_MAX;
+	int rc;
+	*first_kept = 0;
+	for (uint64_t lsn = m->last_lsn; lsn;) {
+		Mnemo__JournalEntry *je;
+		be64_put(lk, lsn);
+		int e = mdb_get(txn, s->dbi[DB_LOG], &lkv, &lv);
+		if (e == MDB_NOTFOUND)
+			break;
+		if (e)
+			return mn__st_mdb_fail(s, e, "reading the log");
+		if ((rc = mn__st_decode_entry(s, &lkv, &lv, &je)))
+			return rc;
+		if (je->actor_id != id)
+			break;
+		/* L2: a chain moves strictly back; a loop is damage, never
+		 * a walk without end. */
+		if (lsn >= above_lsn || je->seq >= above_seq)
+			return mn__st_fail(
+				s, MN_ECORRUPT,
+				"log record %llu: actor %llu seq %llu does not "
+				"come before seq %llu (history chain loops)",
+				(unsigned long long)lsn, (unsigned long long)id,
+				(unsigned long long)je->seq,
+				(unsigned long long)above_seq);
+		above_lsn = lsn;
+		above_seq = je->seq;
+		if (je->seq > base) {
+			*first_kept = lsn;
+		} else {
+			if (ndead == c->dead_cap) {
+				size_t cap = c->dead_cap ? c->dead_cap * 2 : 256;
+				uint64_t *n = realloc(c->dead, cap * sizeof *n);
+				if (!n)
+					return MN_ENOMEM;
+				c->dead = n;
+				c->dead_cap = cap;
+			}
+			c->dead[ndead++] = lsn;
+			c->st.bytes += lv.mv_size;
+		}
+		lsn = je->prev_lsn;
+	}
+	for (size_t i = 0; i < ndead; i++) {
+		be64_put(lk, c->dead[i]);
+		int e = mdb_del(txn, s->dbi[DB_LOG], &lkv, NULL);
+		if (e && e != MDB_NOTFOUND)
+			return mn__st_mdb_fail(s, e, "dropping a log record");
+	}
+	c->st.entries += ndead;
+	return 0;
+}
+
+typedef struct snap_drop {
+	mn__store *s;
+	mn__compaction *c;
+	uint64_t id, base;
+} snap_drop;
+
+static int drop_snapshot(void *arg, mn__scan_at *at)
+{
+	snap_drop *d = arg;
+	int e;
+	if (at->k.mv_size != 16 || be64_get(at->k.mv_data) != d->id ||
+	    be64_get((unsigned char *)at->k.mv_data + 8) >= d->base) {
+		at->stop = true;
+		return 0;
+	}
+	d->c->st.bytes += at->v.mv_size;
+	d->c->st.snapshots++;
+	if ((e = mdb_cursor_del(at->cur, 0)))
+		return mn__st_mdb_fail(d->s, e, "dropping a snapshot");
+	return 0;
+}
+
+/* Drop actor id's snapshots before seq base. */
+static int drop_snapshots(mn__store *s, mn__compaction *c, MDB_txn *txn,
+			  uint64_t id, uint64_t base)
+{
+	unsigned char kb[16];
+	MDB_val k = {.mv_size = 16, .mv_data = kb};
+	snap_drop d = {s, c, id, base};
+	/* A failed read ends the drop quietly (reading: NULL): what is left
+	 * goes at the next compaction. */
+	mn__scan_spec sp = {.dbi = s->dbi[DB_SNAPSHOTS],
+			    .from = &k,
+			    .prefix = 8,
+			    .opening = "opening snapshots"};
+	be64_put(kb, id);
+	be64_put(kb + 8, 0);
+	return mn__scan(s, txn, &sp, drop_snapshot, &d);
+}
+
+/* Compact one actor inside txn: its base is its own latest snapshot at or
+ * before limit (last_seq - keep, or the earliest fork point reading its
+ * history); entries and snapshots before the base go. */
 static int compact_actor(mn__store *s, mn__compaction *c, MDB_txn *txn,
 			 uint64_t id)
 {
 	Mnemo__ActorMeta *m;
 	MDB_cursor *sc = NULL;
 	MDB_val k, v;
-	unsigned char kb[16];
 	int rc = mn__st_meta_get(s, txn, id, &m);
 	if (rc)
 		return rc == MN_ENOACTOR ? 0 : rc;
@@ -129,90 +235,10 @@ static int compact_actor(mn__store *s, mn__compaction *c, MDB_txn *txn,
 	Mnemo__Snapshot *sn;
 	if ((rc = mn__st_snap_decode(s, id, &k, &v, &sn)))
 		goto out;
-	uint64_t base_lsn = sn->lsn;
-
-	/* Entries: walk back from the head; keep those after the base, drop
-	 * the rest of this actor's own (stop at a fork boundary or at what an
-	 * earlier compaction dropped). */
-	size_t ndead = 0;
-	uint64_t first_kept = 0;
-	unsigned char lk[8];
-	MDB_val lkv = {.mv_size = 8, .mv_data = lk}, lv;
-	uint64_t above_seq = UINT64_MAX, above_lsn = UINT64_MAX;
-	for (uint64_t lsn = m->last_lsn; lsn;) {
-		Mnemo__JournalEntry *je;
-		be64_put(lk, lsn);
-		int e = mdb_get(txn, s->dbi[DB_LOG], &lkv, &lv);
-		if (e == MDB_NOTFOUND)
-			break;
-		if (e) {
-			rc = mn__st_mdb_fail(s, e, "reading the log");
-			goto out;
-		}
-		if ((rc = mn__st_decode_entry(s, &lkv, &lv, &je)))
-			goto out;
-		if (je->actor_id != id)
-			break;
-		/* L2: a chain moves strictly back; a loop is damage, never
-		 * a walk without end. */
-		if (lsn >= above_lsn || je->seq >= above_seq) {
-			rc = mn__st_fail(s, MN_ECORRUPT,
-				  "log record %llu: actor %llu seq %llu does not "
-				  "come before seq %llu (history chain loops)",
-				  (unsigned long long)lsn,
-				  (unsigned long long)id,
-				  (unsigned long long)je->seq,
-				  (unsigned long long)above_seq);
-			goto out;
-		}
-		above_lsn = lsn;
-		above_seq = je->seq;
-		if (je->seq > base) {
-			first_kept = lsn;
-		} else {
-			if (ndead == c->dead_cap) {
-				size_t cap = c->dead_cap ? c->dead_cap * 2 : 256;
-				uint64_t *n = realloc(c->dead, cap * sizeof *n);
-				if (!n) {
-					rc = MN_ENOMEM;
-					goto out;
-				}
-				c->dead = n;
-				c->dead_cap = cap;
-			}
-			c->dead[ndead++] = lsn;
-			c->st.bytes += lv.mv_size;
-		}
-		lsn = je->prev_lsn;
-	}
-	for (size_t i = 0; i < ndead; i++) {
-		be64_put(lk, c->dead[i]);
-		int e = mdb_del(txn, s->dbi[DB_LOG], &lkv, NULL);
-		if (e && e != MDB_NOTFOUND) {
-			rc = mn__st_mdb_fail(s, e, "dropping a log record");
-			goto out;
-		}
-	}
-	c->st.entries += ndead;
-
-	/* Snapshots before the base. */
-	be64_put(kb, id);
-	be64_put(kb + 8, 0);
-	k.mv_size = 16;
-	k.mv_data = kb;
-	for (int e = mdb_cursor_get(sc, &k, &v, MDB_SET_RANGE); e == 0;
-	     e = mdb_cursor_get(sc, &k, &v, MDB_NEXT)) {
-		if (k.mv_size != 16 || be64_get(k.mv_data) != id ||
-		    be64_get((unsigned char *)k.mv_data + 8) >= base)
-			break;
-		c->st.bytes += v.mv_size;
-		c->st.snapshots++;
-		if ((e = mdb_cursor_del(sc, 0))) {
-			rc = mn__st_mdb_fail(s, e, "dropping a snapshot");
-			goto out;
-		}
-	}
-
+	uint64_t base_lsn = sn->lsn, first_kept;
+	if ((rc = drop_entries(s, c, txn, m, base, &first_kept)) ||
+	    (rc = drop_snapshots(s, c, txn, id, base)))
+		goto out;
 	m->compacted_seq = base;
 	m->compacted_lsn = base_lsn;
 	m->first_lsn = first_kept;
@@ -233,15 +259,37 @@ typedef struct compact_op {
 	uint64_t next_before;
 } compact_op;
 
+typedef struct ids_scan {
+	mn__compaction *c;
+	size_t max, n;
+	bool more; /* an actor after the step's last */
+} ids_scan;
+
+static int step_id(void *arg, mn__scan_at *at)
+{
+	ids_scan *is = arg;
+	if (is->n == is->max) {
+		is->more = true;
+		at->stop = true;
+		return 0;
+	}
+	if (at->k.mv_size == 8)
+		is->c->ids[is->n++] = be64_get(at->k.mv_data);
+	return 0;
+}
+
 static int compact_txn(mn__store *s, void *arg, MDB_txn *txn)
 {
 	compact_op *op = arg;
 	mn__compaction *c = op->c;
-	MDB_cursor *ac;
-	MDB_val k, v;
 	unsigned char kb[8];
-	size_t n = 0;
-	int rc, e;
+	MDB_val k = {.mv_size = 8, .mv_data = kb};
+	ids_scan is = {.c = c, .max = op->max};
+	mn__scan_spec sp = {.dbi = s->dbi[DB_ACTORS],
+			    .from = &k,
+			    .opening = "opening the actors",
+			    .reading = "reading the actors"};
+	int rc;
 
 	/* A retry (map growth) starts the step over. */
 	c->st = op->before;
@@ -259,25 +307,16 @@ static int compact_txn(mn__store *s, void *arg, MDB_txn *txn)
 	}
 	/* This step's actors first: the loop below writes the actors
 	 * database. */
-	if ((rc = mdb_cursor_open(txn, s->dbi[DB_ACTORS], &ac)))
-		return mn__st_mdb_fail(s, rc, "opening the actors");
 	be64_put(kb, c->next_id);
-	k.mv_size = 8;
-	k.mv_data = kb;
-	for (e = mdb_cursor_get(ac, &k, &v, MDB_SET_RANGE); e == 0 && n < op->max;
-	     e = mdb_cursor_get(ac, &k, &v, MDB_NEXT))
-		if (k.mv_size == 8)
-			c->ids[n++] = be64_get(k.mv_data);
-	mdb_cursor_close(ac);
-	if (e && e != MDB_NOTFOUND)
-		return mn__st_mdb_fail(s, e, "reading the actors");
-	for (size_t i = 0; i < n; i++)
+	if ((rc = mn__scan(s, txn, &sp, step_id, &is)))
+		return rc;
+	for (size_t i = 0; i < is.n; i++)
 		if ((rc = compact_actor(s, c, txn, c->ids[i])))
 			return rc;
-	if (n < op->max || e == MDB_NOTFOUND)
+	if (!is.more)
 		c->done = true;
 	else
-		c->next_id = c->ids[n - 1] + 1;
+		c->next_id = c->ids[is.n - 1] + 1;
 	return 0;
 }
 
@@ -323,73 +362,80 @@ typedef struct take_op {
 	uint64_t n;
 } take_op;
 
+typedef struct take_scan {
+	mn__store *s;
+	MDB_txn *txn;
+	take_op *t;
+	uint64_t next; /* the last outbox id handed out */
+} take_scan;
+
+/* Take the quarantined record at the cursor: released (renumbered into
+ * the outbox: the record keeps its frame, only its id changes) or
+ * dropped. */
+static int take_one(void *arg, mn__scan_at *at)
+{
+	take_scan *ts = arg;
+	mn__store *s = ts->s;
+	take_op *t = ts->t;
+	unsigned char ob[8];
+	int rc, e;
+	if (t->release) {
+		const unsigned char *body;
+		size_t len;
+		char where[32];
+		snprintf(where, sizeof where, "%llu",
+			 (unsigned long long)be64_get(at->k.mv_data));
+		if ((rc = mn__frame_open(s, &at->v, R_OUTBOX, DB_QUARANTINE,
+					 MN__FRAME_NAMED, where, &body, &len)))
+			return rc;
+		Mnemo__OutboxEntry *o = mnemo__outbox_entry__unpack(
+			mn__arena_for(len), len, body);
+		if (!o)
+			return mn__st_fail(s, MN_ECORRUPT,
+					   "quarantine record %s: undecodable",
+					   where);
+		o->id = ++ts->next;
+		be64_put(ob, o->id);
+		MDB_val okv = {.mv_size = 8, .mv_data = ob};
+		if ((rc = mn__frame_put(s, ts->txn, DB_OUTBOX, &okv, &o->base,
+					R_OUTBOX, 0)))
+			return mn__st_mdb_fail(s, rc, "writing the outbox");
+	}
+	if ((e = mdb_cursor_del(at->cur, 0)))
+		return mn__st_mdb_fail(s, e, "removing from the quarantine");
+	t->n++;
+	at->stop = t->id != 0; /* one message, or all of them */
+	return 0;
+}
+
 static int take_txn(mn__store *s, void *arg, MDB_txn *txn)
 {
 	take_op *t = arg;
-	MDB_cursor *c;
-	MDB_val k, v;
-	unsigned char kb[8], ob[8];
-	uint64_t next, qlast;
-	int rc, e;
+	unsigned char kb[8];
+	MDB_val k = {.mv_size = 8, .mv_data = kb};
+	take_scan ts = {s, txn, t, 0};
+	uint64_t qlast;
+	/* One id: the scan starts at it and ends past it (an 8-byte key is
+	 * its own prefix). */
+	mn__scan_spec sp = {.dbi = s->dbi[DB_QUARANTINE],
+			    .from = t->id ? &k : NULL,
+			    .prefix = t->id ? 8 : 0,
+			    .opening = "opening the quarantine",
+			    .reading = "reading the quarantine"};
+	int rc;
 
 	t->n = 0;
-	if ((rc = mn__st_last_key_u64(s, txn, DB_OUTBOX, &next)) ||
+	if ((rc = mn__st_last_key_u64(s, txn, DB_OUTBOX, &ts.next)) ||
 	    (rc = mn__st_last_key_u64(s, txn, DB_QUARANTINE, &qlast)))
 		return rc;
-	if (qlast > next)
-		next = qlast;
-	if ((rc = mdb_cursor_open(txn, s->dbi[DB_QUARANTINE], &c)))
-		return mn__st_mdb_fail(s, rc, "opening the quarantine");
+	if (qlast > ts.next)
+		ts.next = qlast;
 	be64_put(kb, t->id);
-	k.mv_size = 8;
-	k.mv_data = kb;
-	for (e = mdb_cursor_get(c, &k, &v, t->id ? MDB_SET_KEY : MDB_FIRST);
-	     e == 0;) {
-		if (t->release) {
-			/* The record keeps its frame; only its id (in the
-			 * record too) changes: decode, renumber, rewrite. */
-			const unsigned char *body;
-			size_t len;
-			char where[32];
-			snprintf(where, sizeof where, "%llu",
-				 (unsigned long long)be64_get(k.mv_data));
-			if ((rc = mn__frame_open(s, &v, R_OUTBOX, DB_QUARANTINE, MN__FRAME_NAMED,
-					     where, &body, &len)))
-				break;
-			Mnemo__OutboxEntry *o = mnemo__outbox_entry__unpack(
-				mn__arena_for(len), len, body);
-			if (!o) {
-				rc = mn__st_fail(s, MN_ECORRUPT,
-					  "quarantine record %s: undecodable",
-					  where);
-				break;
-			}
-			o->id = ++next;
-			be64_put(ob, o->id);
-			MDB_val okv = {.mv_size = 8, .mv_data = ob};
-			if ((rc = mn__frame_put(s, txn, DB_OUTBOX, &okv, &o->base,
-					  R_OUTBOX, 0))) {
-				rc = mn__st_mdb_fail(s, rc, "writing the outbox");
-				break;
-			}
-		}
-		if ((e = mdb_cursor_del(c, 0))) {
-			rc = mn__st_mdb_fail(s, e, "removing from the quarantine");
-			break;
-		}
-		t->n++;
-		if (t->id)
-			break;
-		e = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-	}
-	mdb_cursor_close(c);
-	if (rc)
+	if ((rc = mn__scan(s, txn, &sp, take_one, &ts)))
 		return rc;
-	if (e && e != MDB_NOTFOUND)
-		return mn__st_mdb_fail(s, e, "reading the quarantine");
 	if (t->id && t->n == 0)
 		return mn__st_fail(s, MN_ENOACTOR, "no quarantined message %llu",
-			    (unsigned long long)t->id);
+				   (unsigned long long)t->id);
 	return 0;
 }
 

@@ -10,56 +10,69 @@
 #include <string.h>
 
 #include "storage/frame.h"
+#include "storage/scan.h"
 #include "storage/store_int.h"
+
+typedef struct due_scan {
+	mn__store *s;
+	uint64_t now_ms;
+	size_t max, n;
+	mn__timer_cb cb;
+	void *arg;
+} due_scan;
+
+static int due_timer(void *arg, mn__scan_at *at)
+{
+	due_scan *d = arg;
+	mn__store *s = d->s;
+	const unsigned char *body;
+	size_t len;
+	char where[48];
+	int rc;
+	if (d->n == d->max) {
+		at->stop = true;
+		return 0;
+	}
+	d->n++;
+	if (at->k.mv_size != 16)
+		return mn__st_fail(s, MN_ECORRUPT, "timers: %zu-byte key",
+				   at->k.mv_size);
+	if (be64_get(at->k.mv_data) > d->now_ms) {
+		at->stop = true;
+		return 0;
+	}
+	snprintf(where, sizeof where, "%llu",
+		 (unsigned long long)be64_get((unsigned char *)at->k.mv_data +
+					      8));
+	if ((rc = mn__frame_open(s, &at->v, R_TIMER, DB_TIMERS,
+				 MN__FRAME_NAMED, where, &body, &len)))
+		return rc;
+	Mnemo__Timer *t = mnemo__timer__unpack(mn__arena_for(len), len, body);
+	if (!t)
+		return mn__st_fail(s, MN_ECORRUPT,
+				   "timers record %s: undecodable", where);
+	mn__wtimer wt = {.id = t->id,
+			 .actor_id = t->actor_id,
+			 .due_unix_ms = t->due_unix_ms,
+			 .type = t->type,
+			 .payload = t->payload.data,
+			 .len = t->payload.len};
+	return d->cb(d->arg, &wt);
+}
 
 int mn__store_timers_due(mn__store *s, uint64_t now_ms, size_t max,
 			 mn__timer_cb cb, void *arg)
 {
 	MDB_txn *txn;
-	MDB_cursor *c;
-	MDB_val k, v;
-	size_t n = 0;
-	int rc = mn__st_txn_begin(s, false, &txn), e;
+	due_scan d = {s, now_ms, max, 0, cb, arg};
+	/* Timers are read again at the next tick: a failed read ends this
+	 * one quietly (reading: NULL). */
+	mn__scan_spec sp = {.dbi = s->dbi[DB_TIMERS],
+			    .opening = "opening timers"};
+	int rc = mn__st_txn_begin(s, false, &txn);
 	if (rc)
 		return mn__st_mdb_fail(s, rc, "beginning a read");
-	if ((rc = mdb_cursor_open(txn, s->dbi[DB_TIMERS], &c))) {
-		mn__st_txn_abort(s, txn);
-		return mn__st_mdb_fail(s, rc, "opening timers");
-	}
-	for (e = mdb_cursor_get(c, &k, &v, MDB_FIRST); e == 0 && n < max;
-	     e = mdb_cursor_get(c, &k, &v, MDB_NEXT), n++) {
-		const unsigned char *body;
-		size_t len;
-		char where[48];
-		if (k.mv_size != 16) {
-			rc = mn__st_fail(s, MN_ECORRUPT, "timers: %zu-byte key",
-				  k.mv_size);
-			break;
-		}
-		if (be64_get(k.mv_data) > now_ms)
-			break;
-		snprintf(where, sizeof where, "%llu",
-			 (unsigned long long)be64_get(
-				 (unsigned char *)k.mv_data + 8));
-		if ((rc = mn__frame_open(s, &v, R_TIMER, DB_TIMERS, MN__FRAME_NAMED, where, &body,
-				     &len)))
-			break;
-		Mnemo__Timer *t = mnemo__timer__unpack(mn__arena_for(len), len, body);
-		if (!t) {
-			rc = mn__st_fail(s, MN_ECORRUPT, "timers record %s: undecodable",
-				  where);
-			break;
-		}
-		mn__wtimer wt = {.id = t->id,
-				 .actor_id = t->actor_id,
-				 .due_unix_ms = t->due_unix_ms,
-				 .type = t->type,
-				 .payload = t->payload.data,
-				 .len = t->payload.len};
-		if ((rc = cb(arg, &wt)))
-			break;
-	}
-	mdb_cursor_close(c);
+	rc = mn__scan(s, txn, &sp, due_timer, &d);
 	mn__st_txn_abort(s, txn);
 	return rc;
 }
@@ -95,37 +108,44 @@ uint64_t mn__store_timers_next(mn__store *s)
 	return due;
 }
 
+typedef struct log_scan {
+	mn__store *s;
+	mn__codec *codec;
+	mn_buf dst;
+	mn__entry_cb cb;
+	void *arg;
+} log_scan;
+
+static int log_record(void *arg, mn__scan_at *at)
+{
+	log_scan *l = arg;
+	Mnemo__JournalEntry *je;
+	int rc = mn__st_decode_entry(l->s, &at->k, &at->v, &je);
+	if (rc)
+		return rc;
+	return mn__st_deliver_entry(l->s, l->codec, be64_get(at->k.mv_data),
+				    &at->v, je, &l->dst, l->cb, l->arg);
+}
+
 int mn__store_log_scan(mn__store *s, mn__codec *codec, uint64_t from_lsn,
 		       mn__entry_cb cb, void *arg)
 {
 	MDB_txn *txn;
-	MDB_cursor *c;
 	unsigned char kb[8];
-	MDB_val k = {.mv_size = 8, .mv_data = kb}, v;
-	mn_buf dst;
+	MDB_val k = {.mv_size = 8, .mv_data = kb};
+	log_scan l = {.s = s, .codec = codec, .cb = cb, .arg = arg};
+	mn__scan_spec sp = {.dbi = s->dbi[DB_LOG],
+			    .from = &k,
+			    .opening = "opening the log",
+			    .reading = "scanning the log"};
 	int rc = mn__st_txn_begin(s, false, &txn);
 	if (rc)
 		return mn__st_mdb_fail(s, rc, "beginning a read");
-	if ((rc = mdb_cursor_open(txn, s->dbi[DB_LOG], &c))) {
-		mn__st_txn_abort(s, txn);
-		return mn__st_mdb_fail(s, rc, "opening the log");
-	}
-	mn__buf_init(&dst);
+	mn__buf_init(&l.dst);
 	be64_put(kb, from_lsn);
-	int e;
-	for (e = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); e == 0;
-	     e = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		Mnemo__JournalEntry *je;
-		if ((rc = mn__st_decode_entry(s, &k, &v, &je)) ||
-		    (rc = mn__st_deliver_entry(s, codec, be64_get(k.mv_data), &v, je,
-					&dst, cb, arg)))
-			break;
-	}
-	if (!rc && e != MDB_NOTFOUND)
-		rc = mn__st_mdb_fail(s, e, "scanning the log");
-	mdb_cursor_close(c);
+	rc = mn__scan(s, txn, &sp, log_record, &l);
 	mn__st_txn_abort(s, txn);
-	mn__buf_free(&dst);
+	mn__buf_free(&l.dst);
 	return rc;
 }
 
@@ -135,74 +155,79 @@ int mn__store_outbox_scan(mn__store *s, mn__codec *codec, mn__entry_cb cb,
 	return mn__store_outbox_range(s, codec, 0, UINT64_MAX, cb, arg);
 }
 
-/* The outbox-shaped records of db (outbox or quarantine) with from_id <=
- * id < to_id. */
+typedef struct outbox_scan {
+	mn__store *s;
+	mn__codec *codec;
+	int db;
+	uint64_t to_id;
+	mn_buf dst;
+	mn__entry_cb cb;
+	void *arg;
+} outbox_scan;
+
+static int outbox_record(void *arg, mn__scan_at *at)
+{
+	outbox_scan *o = arg;
+	mn__store *s = o->s;
+	char where[48];
+	const unsigned char *body;
+	size_t len;
+	int rc;
+	uint64_t id = at->k.mv_size == 8 ? be64_get(at->k.mv_data) : 0;
+	if (id >= o->to_id) {
+		at->stop = true;
+		return 0;
+	}
+	snprintf(where, sizeof where, "%llu", (unsigned long long)id);
+	if ((rc = mn__frame_open(s, &at->v, R_OUTBOX, o->db, MN__FRAME_NAMED,
+				 where, &body, &len)))
+		return rc;
+	Mnemo__OutboxEntry *oe =
+		mnemo__outbox_entry__unpack(mn__arena_for(len), len, body);
+	if (!oe || oe->id != id || oe->target_key.len == 0 ||
+	    oe->target_key.len > MN_KEY_MAX)
+		return mn__st_fail(s, MN_ECORRUPT, "%s record %s: undecodable",
+				   mn__st_db_name(o->db), where);
+	mn__entry en = {0};
+	if ((rc = mn__st_unpack_payload(
+		     s, o->codec, oe->codec, oe->dict_id, oe->raw_len,
+		     &oe->payload, &o->dst, &en.payload, &en.len,
+		     o->db == DB_OUTBOX ? "outbox record" : "quarantine record",
+		     id)))
+		return rc;
+	en.lsn = id;
+	en.sender_id = oe->sender_id;
+	en.unix_ms = oe->unix_ms;
+	en.type = oe->type;
+	en.flags = oe->flags;
+	en.kind_id = oe->target_kind_id;
+	en.key = oe->target_key.data;
+	en.key_len = oe->target_key.len;
+	en.stored_len = at->v.mv_size;
+	return o->cb(o->arg, &en);
+}
+
 int mn__st_outbox_db_range(mn__store *s, mn__codec *codec, int db,
 			   uint64_t from_id, uint64_t to_id, mn__entry_cb cb,
 			   void *arg)
 {
 	MDB_txn *txn;
-	MDB_cursor *c;
-	MDB_val k, v;
-	mn_buf dst;
+	unsigned char fk[8];
+	MDB_val k = {.mv_size = 8, .mv_data = fk};
+	outbox_scan o = {.s = s, .codec = codec, .db = db, .to_id = to_id,
+			 .cb = cb, .arg = arg};
+	mn__scan_spec sp = {.dbi = s->dbi[db],
+			    .from = &k,
+			    .opening = "opening the outbox",
+			    .reading = "scanning the outbox"};
 	int rc = mn__st_txn_begin(s, false, &txn);
 	if (rc)
 		return mn__st_mdb_fail(s, rc, "beginning a read");
-	if ((rc = mdb_cursor_open(txn, s->dbi[db], &c))) {
-		mn__st_txn_abort(s, txn);
-		return mn__st_mdb_fail(s, rc, "opening the outbox");
-	}
-	mn__buf_init(&dst);
-	int e;
-	unsigned char fk[8];
+	mn__buf_init(&o.dst);
 	be64_put(fk, from_id);
-	k.mv_size = 8;
-	k.mv_data = fk;
-	for (e = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); e == 0;
-	     e = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		char where[48];
-		const unsigned char *body;
-		size_t len;
-		uint64_t id = k.mv_size == 8 ? be64_get(k.mv_data) : 0;
-		if (id >= to_id)
-			break;
-		snprintf(where, sizeof where, "%llu", (unsigned long long)id);
-		if ((rc = mn__frame_open(s, &v, R_OUTBOX, db, MN__FRAME_NAMED, where, &body,
-				     &len)))
-			break;
-		Mnemo__OutboxEntry *o =
-			mnemo__outbox_entry__unpack(mn__arena_for(len), len, body);
-		if (!o || o->id != id || o->target_key.len == 0 ||
-		    o->target_key.len > MN_KEY_MAX) {
-			rc = mn__st_fail(s, MN_ECORRUPT, "%s record %s: undecodable",
-				  mn__st_db_name(db), where);
-			break;
-		}
-		mn__entry en = {0};
-		if ((rc = mn__st_unpack_payload(s, codec, o->codec, o->dict_id,
-					 o->raw_len, &o->payload, &dst,
-					 &en.payload, &en.len,
-					 db == DB_OUTBOX ? "outbox record"
-							 : "quarantine record",
-					 id)))
-			break;
-		en.lsn = id;
-		en.sender_id = o->sender_id;
-		en.unix_ms = o->unix_ms;
-		en.type = o->type;
-		en.flags = o->flags;
-		en.kind_id = o->target_kind_id;
-		en.key = o->target_key.data;
-		en.key_len = o->target_key.len;
-		en.stored_len = v.mv_size;
-		if ((rc = cb(arg, &en)))
-			break;
-	}
-	if (!rc && e != MDB_NOTFOUND)
-		rc = mn__st_mdb_fail(s, e, "scanning the outbox");
-	mdb_cursor_close(c);
+	rc = mn__scan(s, txn, &sp, outbox_record, &o);
 	mn__st_txn_abort(s, txn);
-	mn__buf_free(&dst);
+	mn__buf_free(&o.dst);
 	return rc;
 }
 
@@ -214,45 +239,49 @@ int mn__store_outbox_range(mn__store *s, mn__codec *codec, uint64_t from_id,
 
 /* ---- inspection (tools) ------------------------------------------------------ */
 
+typedef struct actor_scan {
+	mn__store *s;
+	mn__actor_cb cb;
+	void *arg;
+} actor_scan;
+
+static int actor_record(void *arg, mn__scan_at *at)
+{
+	actor_scan *a = arg;
+	mn__store *s = a->s;
+	const unsigned char *body;
+	size_t len;
+	char desc[32];
+	int rc;
+	uint64_t id = at->k.mv_size == 8 ? be64_get(at->k.mv_data) : 0;
+	snprintf(desc, sizeof desc, "%llu", (unsigned long long)id);
+	if ((rc = mn__frame_open(s, &at->v, R_ACTOR, DB_ACTORS,
+				 MN__FRAME_NAMED, desc, &body, &len)))
+		return rc;
+	Mnemo__ActorMeta *m = mnemo__actor_meta__unpack(NULL, len, body);
+	if (!m || m->key.len == 0 || m->key.len > MN_KEY_MAX) {
+		if (m)
+			mnemo__actor_meta__free_unpacked(m, NULL);
+		return mn__st_fail(s, MN_ECORRUPT,
+				   "actors record %s: undecodable", desc);
+	}
+	mn__actor_meta out;
+	mn__st_meta_copy(s, m, &out);
+	mnemo__actor_meta__free_unpacked(m, NULL);
+	return a->cb(a->arg, &out);
+}
+
 int mn__store_actors_scan(mn__store *s, mn__actor_cb cb, void *arg)
 {
 	MDB_txn *txn;
-	MDB_cursor *c;
-	MDB_val k, v;
-	int rc = mn__st_txn_begin(s, false, &txn), e;
+	actor_scan a = {s, cb, arg};
+	mn__scan_spec sp = {.dbi = s->dbi[DB_ACTORS],
+			    .opening = "opening actors",
+			    .reading = "scanning actors"};
+	int rc = mn__st_txn_begin(s, false, &txn);
 	if (rc)
 		return mn__st_mdb_fail(s, rc, "beginning a read");
-	if ((rc = mdb_cursor_open(txn, s->dbi[DB_ACTORS], &c))) {
-		mn__st_txn_abort(s, txn);
-		return mn__st_mdb_fail(s, rc, "opening actors");
-	}
-	for (e = mdb_cursor_get(c, &k, &v, MDB_FIRST); e == 0;
-	     e = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		const unsigned char *body;
-		size_t len;
-		char desc[32];
-		uint64_t id = k.mv_size == 8 ? be64_get(k.mv_data) : 0;
-		snprintf(desc, sizeof desc, "%llu", (unsigned long long)id);
-		if ((rc = mn__frame_open(s, &v, R_ACTOR, DB_ACTORS, MN__FRAME_NAMED, desc, &body,
-				     &len)))
-			break;
-		Mnemo__ActorMeta *m = mnemo__actor_meta__unpack(NULL, len, body);
-		if (!m || m->key.len == 0 || m->key.len > MN_KEY_MAX) {
-			if (m)
-				mnemo__actor_meta__free_unpacked(m, NULL);
-			rc = mn__st_fail(s, MN_ECORRUPT, "actors record %s: undecodable",
-				  desc);
-			break;
-		}
-		mn__actor_meta out;
-		mn__st_meta_copy(s, m, &out);
-		mnemo__actor_meta__free_unpacked(m, NULL);
-		if ((rc = cb(arg, &out)))
-			break;
-	}
-	if (!rc && e != MDB_NOTFOUND)
-		rc = mn__st_mdb_fail(s, e, "scanning actors");
-	mdb_cursor_close(c);
+	rc = mn__scan(s, txn, &sp, actor_record, &a);
 	mn__st_txn_abort(s, txn);
 	return rc;
 }

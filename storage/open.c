@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "storage/frame.h"
+#include "storage/scan.h"
 #include "storage/store_int.h"
 #include "storage/mdbfile.h"
 
@@ -127,6 +128,35 @@ static bool mnemo_db(const MDB_val *k)
 	return false;
 }
 
+typedef struct env_scan {
+	mn__store *s;
+	bool any, meta;
+} env_scan;
+
+static int env_name(void *arg, mn__scan_at *at)
+{
+	env_scan *es = arg;
+	const MDB_val *k = &at->k;
+	es->any = true;
+	if (!mnemo_db(k)) {
+		char name[64];
+		size_t n = k->mv_size < 40 ? k->mv_size : 40;
+		for (size_t i = 0; i < n; i++) {
+			unsigned char ch = ((unsigned char *)k->mv_data)[i];
+			name[i] = ch >= 32 && ch < 127 ? (char)ch : '?';
+		}
+		name[n] = 0;
+		return mn__st_fail(es->s, MN_ENOTSTORE,
+				   "not a mnemo store: the LMDB environment "
+				   "holds \"%s\"%s, which is not one of "
+				   "mnemo's databases",
+				   name, k->mv_size > n ? "..." : "");
+	}
+	if (k->mv_size == 4 && !memcmp(k->mv_data, "meta", 4))
+		es->meta = true;
+	return 0;
+}
+
 /* An LMDB environment made by another program: its main database names
  * something that is not one of mnemo's databases, or holds databases but
  * no "meta" with a header. An empty environment is a new store. Returns 0
@@ -134,42 +164,18 @@ static bool mnemo_db(const MDB_val *k)
 static int check_env(mn__store *s, MDB_txn *txn, bool *fresh)
 {
 	MDB_dbi main;
-	MDB_cursor *c;
-	MDB_val k, v;
-	bool any = false, meta = false;
-	int rc = mdb_dbi_open(txn, NULL, 0, &main), e;
+	env_scan es = {.s = s};
+	int rc = mdb_dbi_open(txn, NULL, 0, &main);
 	if (rc)
 		return mn__st_mdb_fail(s, rc, "opening the main database");
-	if ((rc = mdb_cursor_open(txn, main, &c)))
-		return mn__st_mdb_fail(s, rc, "opening a cursor");
-	for (e = mdb_cursor_get(c, &k, &v, MDB_FIRST); e == 0 && !rc;
-	     e = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		any = true;
-		if (!mnemo_db(&k)) {
-			char name[64];
-			size_t n = k.mv_size < 40 ? k.mv_size : 40;
-			for (size_t i = 0; i < n; i++) {
-				unsigned char ch = ((unsigned char *)k.mv_data)[i];
-				name[i] = ch >= 32 && ch < 127 ? (char)ch : '?';
-			}
-			name[n] = 0;
-			rc = mn__st_fail(s, MN_ENOTSTORE,
-				  "not a mnemo store: the LMDB environment "
-				  "holds \"%s\"%s, which is not one of "
-				  "mnemo's databases",
-				  name, k.mv_size > n ? "..." : "");
-		} else if (k.mv_size == 4 && !memcmp(k.mv_data, "meta", 4)) {
-			meta = true;
-		}
-	}
-	mdb_cursor_close(c);
-	if (!rc && e != 0 && e != MDB_NOTFOUND)
-		rc = mn__st_mdb_fail(s, e, "reading the main database");
-	if (!rc && any && !meta)
+	mn__scan_spec sp = {.dbi = main,
+			    .opening = "opening a cursor",
+			    .reading = "reading the main database"};
+	if (!(rc = mn__scan(s, txn, &sp, env_name, &es)) && es.any && !es.meta)
 		rc = mn__st_fail(s, MN_ENOTSTORE,
-			  "not a mnemo store: the LMDB environment has "
-			  "databases but no \"meta\"");
-	*fresh = !any;
+				 "not a mnemo store: the LMDB environment has "
+				 "databases but no \"meta\"");
+	*fresh = !es.any;
 	return rc;
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "storage/frame.h"
+#include "storage/scan.h"
 #include "storage/store_int.h"
 
 /* One (actor, seq, lsn) seen in the log tail. */
@@ -33,40 +34,49 @@ static int head_cmp(const void *a, const void *b)
  * by actor id. *out is malloc'd (or NULL when the tail is empty).
  */
 
+/* The tail as read: every entry after the checkpoint, in LSN order. */
+typedef struct tail_scan {
+	mn__store *s;
+	head *h;
+	size_t n, cap;
+} tail_scan;
+
+static int tail_entry(void *arg, mn__scan_at *at)
+{
+	tail_scan *ts = arg;
+	Mnemo__JournalEntry *je;
+	int rc = mn__st_decode_entry(ts->s, &at->k, &at->v, &je);
+	if (rc)
+		return rc;
+	if (ts->n == ts->cap) {
+		size_t cap = ts->cap ? ts->cap * 2 : 1024;
+		head *nh = realloc(ts->h, cap * sizeof *nh);
+		if (!nh)
+			return MN_ENOMEM;
+		ts->h = nh;
+		ts->cap = cap;
+	}
+	ts->h[ts->n++] = (head){je->actor_id, je->seq, be64_get(at->k.mv_data)};
+	return 0;
+}
+
 static int scan_tail(mn__store *s, MDB_txn *txn, uint64_t from_lsn,
 		     tail_head **out, size_t *nout, uint64_t *scanned)
 {
-	MDB_cursor *c;
-	MDB_val k, v;
 	unsigned char kb[8];
-	head *h = NULL;
-	size_t n = 0, cap = 0;
-	int rc = 0;
-
+	MDB_val k = {.mv_size = 8, .mv_data = kb};
+	tail_scan ts = {.s = s};
+	/* A failed read ends the tail quietly (reading: NULL), as it always
+	 * has: the heads found so far are repaired. */
+	mn__scan_spec sp = {.dbi = s->dbi[DB_LOG],
+			    .from = &k,
+			    .opening = "opening the log"};
 	*out = NULL;
 	*nout = 0;
-	if ((rc = mdb_cursor_open(txn, s->dbi[DB_LOG], &c)))
-		return mn__st_mdb_fail(s, rc, "opening the log");
 	be64_put(kb, from_lsn + 1);
-	k.mv_size = 8;
-	k.mv_data = kb;
-	for (int e = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); e == 0;
-	     e = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		Mnemo__JournalEntry *je;
-		if ((rc = mn__st_decode_entry(s, &k, &v, &je)))
-			break;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 1024;
-			head *nh = realloc(h, cap * sizeof *h);
-			if (!nh) {
-				rc = MN_ENOMEM;
-				break;
-			}
-			h = nh;
-		}
-		h[n++] = (head){je->actor_id, je->seq, be64_get(k.mv_data)};
-	}
-	mdb_cursor_close(c);
+	int rc = mn__scan(s, txn, &sp, tail_entry, &ts);
+	head *h = ts.h;
+	size_t n = ts.n;
 	*scanned = n;
 	if (rc || n == 0) {
 		free(h);
