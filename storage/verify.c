@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "storage/frame.h"
+#include "storage/scan.h"
 #include "storage/store_int.h"
 
 /* ---- verify ------------------------------------------------------------------ */
@@ -69,47 +70,50 @@ static bool kind_known(mn__store *s, uint32_t id)
 	return mn__store_kind_name(s, id, name, sizeof name) == 0;
 }
 
+typedef int (*vrecord_fn)(vstate *, const MDB_val *, const unsigned char *,
+			  size_t);
+
+typedef struct vdb_scan {
+	vstate *v;
+	int db;
+	enum rtype t;
+	vrecord_fn fn;
+} vdb_scan;
+
+static int verify_record(void *arg, mn__scan_at *at)
+{
+	vdb_scan *vs = arg;
+	vstate *v = vs->v;
+	const MDB_val *k = &at->k;
+	char desc[64];
+	const unsigned char *body;
+	size_t len;
+	v->records++;
+	if (k->mv_size == 8)
+		snprintf(desc, sizeof desc, "%llu",
+			 (unsigned long long)be64_get(k->mv_data));
+	else if (k->mv_size == 16) /* snapshots: actor/seq; timers: due/id */
+		snprintf(desc, sizeof desc, "%llu/%llu",
+			 (unsigned long long)be64_get(k->mv_data),
+			 (unsigned long long)be64_get(
+				 (unsigned char *)k->mv_data + 8));
+	else
+		snprintf(desc, sizeof desc, "(%zu-byte key)", k->mv_size);
+	if (mn__frame_open(v->s, &at->v, vs->t, vs->db, MN__FRAME_NAMED, desc,
+			   &body, &len))
+		return vproblem(v, "%s", mn__st_errdetail_raw());
+	return vs->fn ? vs->fn(v, k, body, len) : 0;
+}
+
 /* Walk one database checking frames; for each sound record call fn. */
 static int verify_db(vstate *v, MDB_txn *txn, int db, enum rtype t,
-		     int (*fn)(vstate *, const MDB_val *, const unsigned char *,
-			       size_t))
+		     vrecord_fn fn)
 {
-	MDB_cursor *c;
-	MDB_val k, val;
-	int rc = mdb_cursor_open(txn, v->s->dbi[db], &c), e;
-	if (rc)
-		return mn__st_mdb_fail(v->s, rc, "opening a cursor");
-	for (e = mdb_cursor_get(c, &k, &val, MDB_FIRST); e == 0;
-	     e = mdb_cursor_get(c, &k, &val, MDB_NEXT)) {
-		char desc[64];
-		const unsigned char *body;
-		size_t len;
-		v->records++;
-		if (k.mv_size == 8)
-			snprintf(desc, sizeof desc, "%llu",
-				 (unsigned long long)be64_get(k.mv_data));
-		else if (k.mv_size == 16) /* snapshots: actor/seq;
-					     timers: due/id */
-			snprintf(desc, sizeof desc, "%llu/%llu",
-				 (unsigned long long)be64_get(k.mv_data),
-				 (unsigned long long)be64_get(
-					 (unsigned char *)k.mv_data + 8));
-		else
-			snprintf(desc, sizeof desc, "(%zu-byte key)",
-				 k.mv_size);
-		int fr = mn__frame_open(v->s, &val, t, db, MN__FRAME_NAMED, desc, &body, &len);
-		if (fr) {
-			if ((rc = vproblem(v, "%s", mn__st_errdetail_raw())))
-				break;
-			continue;
-		}
-		if (fn && (rc = fn(v, &k, body, len)))
-			break;
-	}
-	if (!rc && e != MDB_NOTFOUND)
-		rc = mn__st_mdb_fail(v->s, e, "walking a database");
-	mdb_cursor_close(c);
-	return rc;
+	vdb_scan vs = {v, db, t, fn};
+	mn__scan_spec sp = {.dbi = v->s->dbi[db],
+			    .opening = "opening a cursor",
+			    .reading = "walking a database"};
+	return mn__scan(v->s, txn, &sp, verify_record, &vs);
 }
 
 /* A compacted actor has its snapshot at the compaction point; a fork's
@@ -427,50 +431,46 @@ static int v_timer(vstate *v, const MDB_val *k, const unsigned char *body,
 	return 0;
 }
 
+static int v_meta_record(void *arg, mn__scan_at *at)
+{
+	vstate *v = arg;
+	const MDB_val *k = &at->k;
+	const unsigned char *body;
+	size_t len;
+	v->records++;
+	if (k->mv_size == 6 && !memcmp(k->mv_data, "header", 6))
+		return 0; /* read and checked at open */
+	if (k->mv_size == 5 && !memcmp(k->mv_data, "state", 5))
+		return 0; /* read at open and by verify */
+	if (k->mv_size == DEL_KEY_LEN && !memcmp(k->mv_data, "del:", 4)) {
+		uint64_t id = be64_get((unsigned char *)k->mv_data + 4);
+		if (mn__frame_open(v->s, &at->v, R_NAME, DB_META,
+				   MN__FRAME_NAMED, "del:", &body, &len))
+			return vproblem(v, "%s", mn__st_errdetail_raw());
+		if (len != 8 || be64_get(body) != id)
+			return vproblem(v,
+					"meta record del:%llu: its key is not "
+					"the actor it names (damaged key?)",
+					(unsigned long long)id);
+		if (!vact_find(v, id))
+			return vproblem(v,
+					"meta record del:%llu: no such actor",
+					(unsigned long long)id);
+		return 0;
+	}
+	return vproblem(v,
+			"meta record (%zu-byte key): not one of mnemo's "
+			"(damaged key?)",
+			k->mv_size);
+}
+
 /* meta holds "header", "state" and deletion markers, nothing else. */
 static int v_meta(vstate *v)
 {
-	MDB_cursor *c;
-	MDB_val k, val;
-	int rc = mdb_cursor_open(v->txn, v->s->dbi[DB_META], &c), e;
-	if (rc)
-		return mn__st_mdb_fail(v->s, rc, "opening a cursor");
-	for (e = mdb_cursor_get(c, &k, &val, MDB_FIRST); e == 0 && !rc;
-	     e = mdb_cursor_get(c, &k, &val, MDB_NEXT)) {
-		const unsigned char *body;
-		size_t len;
-		v->records++;
-		if (k.mv_size == 6 && !memcmp(k.mv_data, "header", 6))
-			continue; /* read and checked at open */
-		if (k.mv_size == 5 && !memcmp(k.mv_data, "state", 5))
-			continue; /* read at open and by verify */
-		if (k.mv_size == DEL_KEY_LEN &&
-		    !memcmp(k.mv_data, "del:", 4)) {
-			uint64_t id = be64_get((unsigned char *)k.mv_data + 4);
-			if (mn__frame_open(v->s, &val, R_NAME, DB_META, MN__FRAME_NAMED, "del:",
-				       &body, &len))
-				rc = vproblem(v, "%s", mn__st_errdetail_raw());
-			else if (len != 8 || be64_get(body) != id)
-				rc = vproblem(v,
-					      "meta record del:%llu: its key "
-					      "is not the actor it names "
-					      "(damaged key?)",
-					      (unsigned long long)id);
-			else if (!vact_find(v, id))
-				rc = vproblem(v,
-					      "meta record del:%llu: no such "
-					      "actor",
-					      (unsigned long long)id);
-			continue;
-		}
-		rc = vproblem(v, "meta record (%zu-byte key): not one of "
-				 "mnemo's (damaged key?)",
-			      k.mv_size);
-	}
-	if (!rc && e != MDB_NOTFOUND)
-		rc = mn__st_mdb_fail(v->s, e, "walking meta");
-	mdb_cursor_close(c);
-	return rc;
+	mn__scan_spec sp = {.dbi = v->s->dbi[DB_META],
+			    .opening = "opening a cursor",
+			    .reading = "walking meta"};
+	return mn__scan(v->s, v->txn, &sp, v_meta_record, v);
 }
 
 /*
@@ -486,82 +486,85 @@ static int v_meta(vstate *v)
  * next write: a damaged one makes the first commit fault or hand out a
  * page that is in use.
  */
+typedef struct fl_scan {
+	vstate *v;
+	size_t txnid, last, nfree;
+	unsigned char *seen; /* a bit per page */
+} fl_scan;
+
+/* One record of the free list: its key, its length, its pages. */
+static int fl_record(void *arg, mn__scan_at *at)
+{
+	fl_scan *fl = arg;
+	vstate *v = fl->v;
+	const MDB_val *k = &at->k, *val = &at->v;
+	size_t key = 0, n = 0, txnid = fl->txnid, last = fl->last;
+	const unsigned char *d = val->mv_data;
+	int rc = 0;
+	v->records++;
+	if (k->mv_size == sizeof key)
+		memcpy(&key, k->mv_data, sizeof key);
+	if (val->mv_size >= sizeof n)
+		memcpy(&n, d, sizeof n);
+	if (k->mv_size != sizeof key || key > txnid)
+		return vproblem(v,
+				"LMDB free list: a record keyed by "
+				"transaction %zu (%zu-byte key; this "
+				"transaction is %zu)",
+				key, k->mv_size, txnid);
+	if (val->mv_size % sizeof n || val->mv_size < sizeof n ||
+	    n != val->mv_size / sizeof n - 1)
+		return vproblem(v,
+				"LMDB free list: transaction %zu's "
+				"record says %zu pages in %zu bytes",
+				key, n, val->mv_size);
+	size_t prev = SIZE_MAX;
+	for (size_t i = 1; i <= n && !rc; i++) {
+		size_t pg;
+		memcpy(&pg, d + i * sizeof pg, sizeof pg);
+		if (pg < 2 || pg > last || pg >= prev)
+			rc = vproblem(v,
+				      "LMDB free list: transaction "
+				      "%zu's record lists page %zu "
+				      "(pages 2..%zu, descending)",
+				      key, pg, last);
+		else if (fl->seen[pg / 8] & (1u << (pg % 8)))
+			rc = vproblem(v,
+				      "LMDB free list: page %zu is "
+				      "listed twice",
+				      pg);
+		else
+			fl->seen[pg / 8] |= (unsigned char)(1u << (pg % 8));
+		prev = pg;
+	}
+	fl->nfree += n;
+	return rc;
+}
+
 static int v_freelist(vstate *v)
 {
 	mn__store *s = v->s;
 	MDB_envinfo ei;
 	MDB_stat st;
-	MDB_cursor *c;
-	MDB_val k, val;
-	size_t txnid = mdb_txn_id(v->txn), nfree = 0;
+	fl_scan fl = {.v = v, .txnid = mdb_txn_id(v->txn)};
 	uint64_t before = v->problems;
-	int rc = mdb_env_info(s->env, &ei), e;
+	mn__scan_spec sp = {.dbi = 0,
+			    .opening = "opening the free list",
+			    .reading = "walking the free list"};
+	int rc = mdb_env_info(s->env, &ei);
 	if (rc)
 		return mn__st_mdb_fail(s, rc, "reading the environment's info");
-	size_t last = ei.me_last_pgno;
-	bool exact = ei.me_last_txnid == txnid;
-	unsigned char *seen = calloc(last / 8 + 1, 1);
-	if (!seen)
+	size_t last = fl.last = ei.me_last_pgno;
+	bool exact = ei.me_last_txnid == fl.txnid;
+	if (!(fl.seen = calloc(last / 8 + 1, 1)))
 		return MN_ENOMEM;
-	if ((rc = mdb_cursor_open(v->txn, 0, &c))) {
-		free(seen);
-		return mn__st_mdb_fail(s, rc, "opening the free list");
-	}
-	for (e = mdb_cursor_get(c, &k, &val, MDB_FIRST); e == 0 && !rc;
-	     e = mdb_cursor_get(c, &k, &val, MDB_NEXT)) {
-		size_t key = 0, n = 0;
-		const unsigned char *d = val.mv_data;
-		v->records++;
-		if (k.mv_size == sizeof key)
-			memcpy(&key, k.mv_data, sizeof key);
-		if (val.mv_size >= sizeof n)
-			memcpy(&n, d, sizeof n);
-		if (k.mv_size != sizeof key || key > txnid) {
-			rc = vproblem(v,
-				      "LMDB free list: a record keyed by "
-				      "transaction %zu (%zu-byte key; this "
-				      "transaction is %zu)",
-				      key, k.mv_size, txnid);
-			continue;
-		}
-		if (val.mv_size % sizeof n || val.mv_size < sizeof n ||
-		    n != val.mv_size / sizeof n - 1) {
-			rc = vproblem(v,
-				      "LMDB free list: transaction %zu's "
-				      "record says %zu pages in %zu bytes",
-				      key, n, val.mv_size);
-			continue;
-		}
-		size_t prev = SIZE_MAX;
-		for (size_t i = 1; i <= n && !rc; i++) {
-			size_t pg;
-			memcpy(&pg, d + i * sizeof pg, sizeof pg);
-			if (pg < 2 || pg > last || pg >= prev)
-				rc = vproblem(v,
-					      "LMDB free list: transaction "
-					      "%zu's record lists page %zu "
-					      "(pages 2..%zu, descending)",
-					      key, pg, last);
-			else if (seen[pg / 8] & (1u << (pg % 8)))
-				rc = vproblem(v,
-					      "LMDB free list: page %zu is "
-					      "listed twice",
-					      pg);
-			else
-				seen[pg / 8] |= (unsigned char)(1u << (pg % 8));
-			prev = pg;
-		}
-		nfree += n;
-	}
-	if (!rc && e != MDB_NOTFOUND)
-		rc = mn__st_mdb_fail(s, e, "walking the free list");
-	mdb_cursor_close(c);
-	free(seen);
+	rc = mn__scan(s, v->txn, &sp, fl_record, &fl);
+	free(fl.seen);
 	if (rc || !exact || v->problems != before)
 		return rc; /* a damaged list counts nothing */
 	/* Count the pages of every tree: the free list's (0), the main
 	 * database's (1, naming the others) and each of ours. */
-	size_t used = 2 + nfree; /* the two meta pages */
+	size_t used = 2 + fl.nfree; /* the two meta pages */
 	for (int i = -2; i < DB_COUNT && !rc; i++) {
 		if (i == DB_QUARANTINE && s->no_quarantine)
 			continue;
