@@ -45,6 +45,14 @@ int mn__st_decode_entry(const mn__store *s, const MDB_val *k, const MDB_val *v,
 	return unpack_entry(s, lsn, v, out);
 }
 
+/* "what key" into buf (the record's name in a detail); returns buf. */
+static const char *where_of(char *buf, size_t cap, const char *what,
+			    uint64_t key)
+{
+	snprintf(buf, cap, "%s %llu", what, (unsigned long long)key);
+	return buf;
+}
+
 /* Decompress a record's payload into dst (grown); sets *p and *n. */
 int mn__st_unpack_payload(const mn__store *s, mn__codec *codec,
 			  uint32_t method, uint32_t dict_id, uint64_t raw_len,
@@ -52,26 +60,29 @@ int mn__st_unpack_payload(const mn__store *s, mn__codec *codec,
 			  const void **p, size_t *n, const char *what,
 			  uint64_t key)
 {
-	char where[96];
-#define WHERE() (snprintf(where, sizeof where, "%s %llu", what,             \
-			  (unsigned long long)key),                           \
-		 where)
+	/* The record's name is formatted only on failure: this runs for
+	 * every payload replayed. */
+	char w[96];
 	if (method > 255)
-		return mn__st_fail(s, MN_ECORRUPT, "%s: codec %u unknown", WHERE(),
-			    method);
+		return mn__st_fail(s, MN_ECORRUPT, "%s: codec %u unknown",
+				   where_of(w, sizeof w, what, key), method);
 	if (method == MN__CODEC_RAW) {
 		if (d->len != raw_len)
-			return mn__st_fail(s, MN_ECORRUPT, "%s: length %zu, expected %llu",
-				    WHERE(), d->len, (unsigned long long)raw_len);
+			return mn__st_fail(s, MN_ECORRUPT,
+					   "%s: length %zu, expected %llu",
+					   where_of(w, sizeof w, what, key),
+					   d->len, (unsigned long long)raw_len);
 		*p = d->data;
 		*n = d->len;
 		return 0;
 	}
 	if (!codec)
-		return mn__st_fail(s, MN_EINVAL, "%s: compressed, no codec", WHERE());
+		return mn__st_fail(s, MN_EINVAL, "%s: compressed, no codec",
+				   where_of(w, sizeof w, what, key));
 	if (raw_len > ((size_t)1 << 31))
-		return mn__st_fail(s, MN_ECORRUPT, "%s: raw length %llu", WHERE(),
-			    (unsigned long long)raw_len);
+		return mn__st_fail(s, MN_ECORRUPT, "%s: raw length %llu",
+				   where_of(w, sizeof w, what, key),
+				   (unsigned long long)raw_len);
 	dst->len = 0;
 	int rc = mn__buf_reserve(dst, (size_t)raw_len ? (size_t)raw_len : 1);
 	if (rc)
@@ -79,13 +90,14 @@ int mn__st_unpack_payload(const mn__store *s, mn__codec *codec,
 	rc = mn__codec_decompress(codec, (uint8_t)method, dict_id, d->data,
 				  d->len, dst->data, (size_t)raw_len);
 	if (rc)
-		return mn__st_fail(s, rc, "%s: payload does not decompress (codec %u, "
-				   "dictionary %u)",
-			    WHERE(), method, dict_id);
+		return mn__st_fail(s, rc,
+				   "%s: payload does not decompress (codec "
+				   "%u, dictionary %u)",
+				   where_of(w, sizeof w, what, key), method,
+				   dict_id);
 	*p = dst->data;
 	*n = (size_t)raw_len;
 	return 0;
-#undef WHERE
 }
 
 int mn__st_deliver_entry(const mn__store *s, mn__codec *codec, uint64_t lsn,

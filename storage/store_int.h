@@ -9,11 +9,12 @@
  * above it):
  *   errmap.c   the error detail of this thread, LMDB/errno -> MN_E*
  *   frame.c    record frames (frame.h) and the decode arena
- *   env.c      transactions, map growth, the state record, open, close
+ *   scan.c     the one cursor-scan helper (scan.h)
+ *   env.c      transactions, map growth, the write runner, the state record
  *   catalog.c  kinds, dictionaries, actor records and names
  *   history.c  decoding entries and payloads, history and snapshot reads
  *   repair.c   open-time head repair from the log tail
- *   scan.c     the one cursor-scan helper (scan.h)
+ *   open.c     is it a store, the writer lock, open (with its retry), close
  *   write.c    batch writes (mn__store_write)
  *   inspect.c  scans for tools: log, outbox, actors, timers, stats
  *   fork.c, compact.c (compaction and quarantine), delete.c, verify.c
