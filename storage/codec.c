@@ -4,18 +4,18 @@
  * The dictset is a small open-addressing table of dictionary pointers that
  * readers probe without a lock. Its protocol:
  *
- *   D1 A dictionary (mn__dict) is fully built, CDict and DDict included,
+ *   DS1 A dictionary (mn__dict) is fully built, CDict and DDict included,
  *      before it is published, and never changes or moves afterwards; it is
  *      freed only by mn__dictset_free. So a reader that found it may use it
  *      for as long as the set lives. Broken: a codec reading a half-built
  *      or freed dictionary.
- *   D2 Writers (mn__dictset_add) are serialised by set->mu. A slot goes from
+ *   DS2 Writers (mn__dictset_add) are serialised by set->mu. A slot goes from
  *      NULL to a dictionary once (release store), and a table is replaced
  *      by a larger copy (release store of set->tab) before it would pass
  *      3/4 full. Readers load set->tab and the slots with acquire, pairing
  *      with those stores. Broken: a reader seeing a slot or table whose
  *      contents it cannot see yet.
- *   D3 A replaced table is kept (set->retired) until the set is freed, as a
+ *   DS3 A replaced table is kept (set->retired) until the set is freed, as a
  *      reader may still be probing it; it is never written again. A reader
  *      on an old table may miss a dictionary added after its load of
  *      set->tab, which is correct: that add did not happen before the
@@ -72,7 +72,7 @@ typedef struct dict_tab {
 struct mn__dictset {
 	/* Immutable after mn__dictset_new. */
 	int level;
-	/* Readers: acquire (D2); written under mu. */
+	/* Readers: acquire (DS2); written under mu. */
 	_Atomic(dict_tab *) tab;
 	/* Under mu. */
 	pthread_mutex_t mu;
@@ -105,17 +105,17 @@ static void dict_tab_put(dict_tab *t, mn__dict *d)
 
 	while (atomic_load_explicit(&t->slot[i], memory_order_relaxed))
 		i = (i + 1) & t->mask;
-	/* release: publishes the built dictionary (D1, D2). */
+	/* release: publishes the built dictionary (DS1, DS2). */
 	atomic_store_explicit(&t->slot[i], d, memory_order_release);
 }
 
 static mn__dict *dict_find(mn__dictset *set, uint32_t id)
 {
-	/* acquire: pairs with the release store of set->tab (D2). */
+	/* acquire: pairs with the release store of set->tab (DS2). */
 	dict_tab *t = atomic_load_explicit(&set->tab, memory_order_acquire);
 
 	for (size_t i = dict_hash(id, t->mask);; i = (i + 1) & t->mask) {
-		/* acquire: pairs with the release in dict_tab_put (D1). */
+		/* acquire: pairs with the release in dict_tab_put (DS1). */
 		mn__dict *d =
 		    atomic_load_explicit(&t->slot[i], memory_order_acquire);
 		if (d == NULL)
@@ -241,9 +241,9 @@ int mn__dictset_add(mn__dictset *set, uint32_t id, const void *dict, size_t len)
 			if (o)
 				dict_tab_put(nt, o);
 		}
-		/* release: readers that load nt see its slots (D2). */
+		/* release: readers that load nt see its slots (DS2). */
 		atomic_store_explicit(&set->tab, nt, memory_order_release);
-		t->retired_next = set->retired; /* D3 */
+		t->retired_next = set->retired; /* DS3 */
 		set->retired = t;
 		t = nt;
 	}

@@ -7,7 +7,7 @@
  * and a meta page whose page size is damaged makes every page address
  * wrong. mn__mdbfile_check reads the two meta pages with pread and refuses
  * such a file with an error before mdb_env_open sees it
- * (storage/store.c, mn__store_open). Damage inside B-tree pages is not
+ * (storage/open.c, mn__store_open). Damage inside B-tree pages is not
  * visible here; the tool runs its commands in a child process for that
  * (recovery/mnemo_cli.c).
  */
