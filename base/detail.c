@@ -35,15 +35,25 @@ int mn__detail_setf(const char *fmt, ...)
 	return n;
 }
 
-void mn__detail_appendf(const char *fmt, ...)
+void mn__detail_vappendf(const char *fmt, va_list ap)
 {
 	size_t used = strlen(detail_buf);
 	if (used + 1 >= sizeof detail_buf)
 		return;
+	vsnprintf(detail_buf + used, sizeof detail_buf - used, fmt, ap);
+}
+
+void mn__detail_appendf(const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(detail_buf + used, sizeof detail_buf - used, fmt, ap);
+	mn__detail_vappendf(fmt, ap);
 	va_end(ap);
+}
+
+const char *mn__detail_raw(void)
+{
+	return detail_buf;
 }
 
 void mn__detail_clear(void)

@@ -32,6 +32,11 @@ int mn__detail_vsetf(const char *fmt, va_list ap);
 __attribute__((format(printf, 1, 2))) void mn__detail_appendf(const char *fmt,
 							      ...);
 
+void mn__detail_vappendf(const char *fmt, va_list ap);
+
+/* The calling thread's detail as stored: "" when none was set. */
+const char *mn__detail_raw(void);
+
 /* Forget the calling thread's detail (mn__detail() reads "no detail"). */
 void mn__detail_clear(void);
 

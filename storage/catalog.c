@@ -189,10 +189,10 @@ int mn__store_dict_add(mn__store *s, uint32_t kind_id, const void *dict,
 	Mnemo__Dictionary d = MNEMO__DICTIONARY__INIT;
 	d.id = next;
 	d.kind_id = kind_id;
-	d.created_unix_ms = mn__st_now_ms();
+	d.created_unix_ms = mn__unix_ms();
 	d.dict.data = (uint8_t *)dict;
 	d.dict.len = len;
-	be32_put(kb, next);
+	mn__be32_put(kb, next);
 	k.mv_size = 4;
 	k.mv_data = kb;
 	Mnemo__KindRecord kr = MNEMO__KIND_RECORD__INIT;
@@ -231,7 +231,7 @@ int mn__st_meta_get(mn__store *s, MDB_txn *txn, uint64_t id,
 	MDB_val k = {.mv_size = 8, .mv_data = kb}, v;
 	const unsigned char *body;
 	size_t len;
-	be64_put(kb, id);
+	mn__be64_put(kb, id);
 	snprintf(desc, sizeof desc, "%llu", (unsigned long long)id);
 	int rc = mdb_get(txn, s->dbi[DB_ACTORS], &k, &v);
 	if (rc == MDB_NOTFOUND)
@@ -255,7 +255,7 @@ int mn__st_meta_put(mn__store *s, MDB_txn *txn, const Mnemo__ActorMeta *m)
 {
 	unsigned char kb[8];
 	MDB_val k = {.mv_size = 8, .mv_data = kb};
-	be64_put(kb, m->id);
+	mn__be64_put(kb, m->id);
 	int rc = mn__frame_put(s, txn, DB_ACTORS, &k, &m->base, R_ACTOR, 0);
 	return rc ? mn__st_mdb_fail(s, rc, "writing an actor") : 0;
 }
@@ -306,7 +306,7 @@ int mn__store_actor_get(mn__store *s, uint64_t id, mn__actor_meta *out)
 size_t mn__st_name_key(unsigned char *kb, uint32_t kind_id, const void *key,
 		       size_t key_len)
 {
-	be32_put(kb, kind_id);
+	mn__be32_put(kb, kind_id);
 	memcpy(kb + 4, key, key_len);
 	return 4 + key_len;
 }
@@ -387,7 +387,7 @@ static int name_damaged(mn__store *s, MDB_txn *txn, const MDB_val *want,
 						&body, &len) ||
 					     len != 8
 					 ? 0
-					 : be64_get(body);
+					 : mn__be64_get(body);
 			e = mdb_cursor_get(c, &k, &v,
 					   pass == 0 ? MDB_NEXT : MDB_PREV);
 		}
@@ -429,7 +429,7 @@ static int name_damaged(mn__store *s, MDB_txn *txn, const MDB_val *want,
 			  (unsigned long long)win[bad].id);
 	mdb_cursor_close(c);
 	if (rc == MN_ENOACTOR)
-		mn__st_errdetail_clear(); /* the neighbours' reads are no detail */
+		mn__detail_clear(); /* the neighbours' reads are no detail */
 	return rc;
 }
 
@@ -460,7 +460,7 @@ int mn__st_actor_find_txn(mn__store *s, MDB_txn *txn, uint32_t kind_id,
 		if (len != 8)
 			return mn__st_fail(s, MN_ECORRUPT, "names record: %zu bytes",
 				    len);
-		id = be64_get(body);
+		id = mn__be64_get(body);
 	}
 	Mnemo__ActorMeta *m;
 	rc = mn__st_meta_get(s, txn, id, &m);

@@ -109,7 +109,7 @@ static int drop_entries(mn__store *s, mn__compaction *c, MDB_txn *txn,
 	*first_kept = 0;
 	for (uint64_t lsn = m->last_lsn; lsn;) {
 		Mnemo__JournalEntry *je;
-		be64_put(lk, lsn);
+		mn__be64_put(lk, lsn);
 		int e = mdb_get(txn, s->dbi[DB_LOG], &lkv, &lv);
 		if (e == MDB_NOTFOUND)
 			break;
@@ -148,7 +148,7 @@ static int drop_entries(mn__store *s, mn__compaction *c, MDB_txn *txn,
 		lsn = je->prev_lsn;
 	}
 	for (size_t i = 0; i < ndead; i++) {
-		be64_put(lk, c->dead[i]);
+		mn__be64_put(lk, c->dead[i]);
 		int e = mdb_del(txn, s->dbi[DB_LOG], &lkv, NULL);
 		if (e && e != MDB_NOTFOUND)
 			return mn__st_mdb_fail(s, e, "dropping a log record");
@@ -167,8 +167,8 @@ static int drop_snapshot(void *arg, mn__scan_at *at)
 {
 	snap_drop *d = arg;
 	int e;
-	if (at->k.mv_size != 16 || be64_get(at->k.mv_data) != d->id ||
-	    be64_get((unsigned char *)at->k.mv_data + 8) >= d->base) {
+	if (at->k.mv_size != 16 || mn__be64_get(at->k.mv_data) != d->id ||
+	    mn__be64_get((unsigned char *)at->k.mv_data + 8) >= d->base) {
 		at->stop = true;
 		return 0;
 	}
@@ -192,8 +192,8 @@ static int drop_snapshots(mn__store *s, mn__compaction *c, MDB_txn *txn,
 			    .from = &k,
 			    .prefix = 8,
 			    .opening = "opening snapshots"};
-	be64_put(kb, id);
-	be64_put(kb + 8, 0);
+	mn__be64_put(kb, id);
+	mn__be64_put(kb + 8, 0);
 	return mn__scan(s, txn, &sp, drop_snapshot, &d);
 }
 
@@ -229,7 +229,7 @@ static int compact_actor(mn__store *s, mn__compaction *c, MDB_txn *txn,
 	}
 	if (rc)
 		goto out;
-	uint64_t base = be64_get((unsigned char *)k.mv_data + 8);
+	uint64_t base = mn__be64_get((unsigned char *)k.mv_data + 8);
 	if (base <= m->compacted_seq || base <= m->fork_seq)
 		goto out; /* nothing new to drop (a fork drops only its own) */
 	Mnemo__Snapshot *sn;
@@ -274,7 +274,7 @@ static int step_id(void *arg, mn__scan_at *at)
 		return 0;
 	}
 	if (at->k.mv_size == 8)
-		is->c->ids[is->n++] = be64_get(at->k.mv_data);
+		is->c->ids[is->n++] = mn__be64_get(at->k.mv_data);
 	return 0;
 }
 
@@ -307,7 +307,7 @@ static int compact_txn(mn__store *s, void *arg, MDB_txn *txn)
 	}
 	/* This step's actors first: the loop below writes the actors
 	 * database. */
-	be64_put(kb, c->next_id);
+	mn__be64_put(kb, c->next_id);
 	if ((rc = mn__scan(s, txn, &sp, step_id, &is)))
 		return rc;
 	for (size_t i = 0; i < is.n; i++)
@@ -384,7 +384,7 @@ static int take_one(void *arg, mn__scan_at *at)
 		size_t len;
 		char where[32];
 		snprintf(where, sizeof where, "%llu",
-			 (unsigned long long)be64_get(at->k.mv_data));
+			 (unsigned long long)mn__be64_get(at->k.mv_data));
 		if ((rc = mn__frame_open(s, &at->v, R_OUTBOX, DB_QUARANTINE,
 					 MN__FRAME_NAMED, where, &body, &len)))
 			return rc;
@@ -395,7 +395,7 @@ static int take_one(void *arg, mn__scan_at *at)
 					   "quarantine record %s: undecodable",
 					   where);
 		o->id = ++ts->next;
-		be64_put(ob, o->id);
+		mn__be64_put(ob, o->id);
 		MDB_val okv = {.mv_size = 8, .mv_data = ob};
 		if ((rc = mn__frame_put(s, ts->txn, DB_OUTBOX, &okv, &o->base,
 					R_OUTBOX, 0)))
@@ -430,7 +430,7 @@ static int take_txn(mn__store *s, void *arg, MDB_txn *txn)
 		return rc;
 	if (qlast > ts.next)
 		ts.next = qlast;
-	be64_put(kb, t->id);
+	mn__be64_put(kb, t->id);
 	if ((rc = mn__scan(s, txn, &sp, take_one, &ts)))
 		return rc;
 	if (t->id && t->n == 0)

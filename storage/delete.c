@@ -21,7 +21,7 @@
 static void del_key(unsigned char *kb, uint64_t id)
 {
 	memcpy(kb, "del:", 4);
-	be64_put(kb + 4, id);
+	mn__be64_put(kb + 4, id);
 }
 
 /* 0 marked, MN_ENOACTOR not, or a store error. */
@@ -67,7 +67,7 @@ static int del_message(void *arg, mn__scan_at *at)
 		return mn__st_fail(s, MN_ECORRUPT, "%s: %zu-byte key",
 				   mn__st_db_name(ms->db), at->k.mv_size);
 	snprintf(where, sizeof where, "%llu",
-		 (unsigned long long)be64_get(at->k.mv_data));
+		 (unsigned long long)mn__be64_get(at->k.mv_data));
 	if ((rc = mn__frame_open(s, &at->v, R_OUTBOX, ms->db, MN__FRAME_NAMED,
 				 where, &body, &len)))
 		return rc;
@@ -95,7 +95,7 @@ static int del_message(void *arg, mn__scan_at *at)
 			ms->fix = n;
 			ms->capfix = cap;
 		}
-		ms->fix[ms->nfix++] = be64_get(at->k.mv_data);
+		ms->fix[ms->nfix++] = mn__be64_get(at->k.mv_data);
 	}
 	return 0;
 }
@@ -108,7 +108,7 @@ static int del_unsend(mn__store *s, MDB_txn *txn, int db, uint64_t id)
 	size_t len;
 	MDB_val fk = {.mv_size = 8, .mv_data = kb}, fv;
 	int rc, e;
-	be64_put(kb, id);
+	mn__be64_put(kb, id);
 	if ((e = mdb_get(txn, s->dbi[db], &fk, &fv)))
 		return mn__st_mdb_fail(s, e, "reading a message");
 	if ((rc = mn__frame_open(s, &fv, R_OUTBOX, db, MN__FRAME_NAMED,
@@ -197,7 +197,7 @@ static int del_name(mn__store *s, MDB_txn *txn, const Mnemo__ActorMeta *m)
 	k.mv_size = mn__st_name_key(kb, m->kind_id, m->key.data, m->key.len);
 	int e = mdb_get(txn, s->dbi[DB_NAMES], &k, &v);
 	if (e == 0 && v.mv_size == FRAME_HDR + 8 &&
-	    be64_get((const unsigned char *)v.mv_data + FRAME_HDR) == m->id)
+	    mn__be64_get((const unsigned char *)v.mv_data + FRAME_HDR) == m->id)
 		e = mdb_del(txn, s->dbi[DB_NAMES], &k, NULL);
 	if (e && e != MDB_NOTFOUND)
 		return mn__st_mdb_fail(s, e, "deleting a name");
@@ -234,8 +234,8 @@ static int del_snapshots(mn__store *s, MDB_txn *txn, del_op *d)
 			    .prefix = 8,
 			    .opening = "opening snapshots",
 			    .reading = "deleting snapshots"};
-	be64_put(sk, d->id);
-	be64_put(sk + 8, 0);
+	mn__be64_put(sk, d->id);
+	mn__be64_put(sk + 8, 0);
 	return mn__scan(s, txn, &sp, del_snapshot, &os);
 }
 
@@ -277,7 +277,7 @@ static int del_mark(mn__store *s, MDB_txn *txn, uint64_t id)
 		mvv = {.mv_size = sizeof mv, .mv_data = mv};
 	int e;
 	del_key(mk, id);
-	be64_put(mv + FRAME_HDR, id);
+	mn__be64_put(mv + FRAME_HDR, id);
 	mn__frame_seal(mv, R_NAME, 8);
 	if ((e = mdb_put(txn, s->dbi[DB_META], &mkv, &mvv, 0)))
 		return mn__st_mdb_fail(s, e, "writing a deletion marker");
@@ -331,7 +331,7 @@ static int del_entries(mn__store *s, MDB_txn *txn, del_op *d,
 			*end = true;
 			return 0;
 		}
-		be64_put(kb, lsn);
+		mn__be64_put(kb, lsn);
 		e = mdb_get(txn, s->dbi[DB_LOG], &k, &v);
 		if (e == MDB_NOTFOUND) {
 			*end = true;
@@ -406,7 +406,7 @@ static int del_step_txn(mn__store *s, void *arg, MDB_txn *txn)
 		bool end;
 		if ((rc = del_entries(s, txn, d, m, &end)) || !end)
 			goto out_free_meta;
-		be64_put(kb, d->id);
+		mn__be64_put(kb, d->id);
 		if ((e = mdb_del(txn, s->dbi[DB_ACTORS], &k, NULL)) &&
 		    e != MDB_NOTFOUND) {
 			rc = mn__st_mdb_fail(s, e, "deleting an actor");
@@ -490,7 +490,7 @@ static int marked_id(void *arg, mn__scan_at *at)
 	}
 	if (*ms->n < ms->cap)
 		ms->ids[*ms->n] =
-			be64_get((const unsigned char *)at->k.mv_data + 4);
+			mn__be64_get((const unsigned char *)at->k.mv_data + 4);
 	(*ms->n)++;
 	return 0;
 }

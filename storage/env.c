@@ -130,13 +130,6 @@ int mn__st_maybe_grow(mn__store *s)
 	return mn__st_grow_map(s);
 }
 
-uint64_t mn__st_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 int mn__st_read_state(mn__store *s, MDB_txn *txn, Mnemo__StoreState **out)
 {
 	MDB_val k = {.mv_size = 5, .mv_data = "state"}, v;
@@ -173,7 +166,7 @@ int mn__st_last_key_u64(mn__store *s, MDB_txn *txn, int db, uint64_t *out)
 		return mn__st_mdb_fail(s, rc, "opening a cursor");
 	rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
 	if (rc == 0 && k.mv_size == 8)
-		*out = be64_get(k.mv_data);
+		*out = mn__be64_get(k.mv_data);
 	else if (rc == 0)
 		rc = mn__st_fail(s, MN_ECORRUPT, "%s: last key of %zu bytes",
 			  mn__st_db_name(db), k.mv_size);

@@ -1,6 +1,6 @@
 /*
  * errmap.c - how the store reports failures: this thread's error detail
- * (the buffer behind mn__store_errdetail, which core/ and the tool read),
+ * (kept by base/detail.c; "store PATH: " then what failed),
  * and the translation of LMDB and errno results into MN_E* codes. LMDB
  * codes never leave storage/: every LMDB failure goes through
  * mn__st_mdb_fail, which also remembers the raw code for the map-growth
@@ -15,38 +15,26 @@
 
 #include "storage/store_int.h"
 
-static _Thread_local char errdetail[512];
 _Thread_local int mn__st_last_mdb_rc;
 
+/* The thread's detail lives in base/detail.c; these two names are the
+ * store's interface to it for core/ (store.h). */
 const char *mn__store_errdetail(void)
 {
-	return errdetail[0] ? errdetail : "no detail";
+	return mn__detail();
 }
 
 void mn__store_set_errdetail(const char *detail)
 {
-	snprintf(errdetail, sizeof errdetail, "%s", detail);
-}
-
-const char *mn__st_errdetail_raw(void)
-{
-	return errdetail;
-}
-
-void mn__st_errdetail_clear(void)
-{
-	errdetail[0] = 0;
+	mn__detail_set(detail);
 }
 
 int mn__st_fail(const mn__store *s, int code, const char *fmt, ...)
 {
 	va_list ap;
-	int n = snprintf(errdetail, sizeof errdetail, "store %s: ",
-			 s && s->path ? s->path : "?");
-	if (n < 0 || (size_t)n >= sizeof errdetail)
-		n = 0;
+	mn__detail_setf("store %s: ", s && s->path ? s->path : "?");
 	va_start(ap, fmt);
-	vsnprintf(errdetail + n, sizeof errdetail - (size_t)n, fmt, ap);
+	mn__detail_vappendf(fmt, ap);
 	va_end(ap);
 	return code;
 }

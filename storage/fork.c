@@ -48,7 +48,7 @@ static int entry_at_seq(mn__store *s, MDB_txn *txn, const Mnemo__ActorMeta *am,
 			}
 			who = up;
 		}
-		be64_put(kb, lsn);
+		mn__be64_put(kb, lsn);
 		if ((rc = mdb_get(txn, s->dbi[DB_LOG], &k, &v)))
 			return rc == MDB_NOTFOUND
 				       ? mn__st_missing_entry(s, txn, lsn, actor, want,
@@ -133,7 +133,7 @@ static int fork_txn(mn__store *s, void *arg, MDB_txn *txn)
 		goto out;
 	uint64_t id = st->next_actor_id > last_actor ? st->next_actor_id
 						     : last_actor + 1;
-	uint64_t now = mn__st_now_ms();
+	uint64_t now = mn__unix_ms();
 	Mnemo__ActorMeta m = MNEMO__ACTOR_META__INIT;
 	m.id = id;
 	m.kind_id = pm->kind_id;
@@ -150,7 +150,7 @@ static int fork_txn(mn__store *s, void *arg, MDB_txn *txn)
 		goto out;
 	unsigned char v8[FRAME_HDR + 8];
 	MDB_val nv = {.mv_size = sizeof v8, .mv_data = v8};
-	be64_put(v8 + FRAME_HDR, id);
+	mn__be64_put(v8 + FRAME_HDR, id);
 	mn__frame_seal(v8, R_NAME, 8);
 	if ((rc = mdb_put(txn, s->dbi[DB_NAMES], &k, &nv, 0))) {
 		rc = mn__st_mdb_fail(s, rc, "writing a name");

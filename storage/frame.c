@@ -38,7 +38,7 @@ void mn__frame_seal(unsigned char *p, enum rtype t, size_t len)
 	p[F_TYPE] = (unsigned char)t;
 	p[F_VERSION] = FRAME_VERSION;
 	p[F_ZERO] = p[F_ZERO + 1] = 0;
-	le32_put(p, mn__crc32c(0, p + F_COVERED, len + FRAME_HDR - F_COVERED));
+	mn__le32_put(p, mn__crc32c(0, p + F_COVERED, len + FRAME_HDR - F_COVERED));
 }
 
 int mn__frame_open(const mn__store *s, const MDB_val *v, enum rtype t,
@@ -48,7 +48,7 @@ int mn__frame_open(const mn__store *s, const MDB_val *v, enum rtype t,
 	const unsigned char *p = v->mv_data;
 	if (how == MN__FRAME_QUIET) {
 		if (v->mv_size < FRAME_HDR ||
-		    le32_get(p) != mn__crc32c(0, p + F_COVERED,
+		    mn__le32_get(p) != mn__crc32c(0, p + F_COVERED,
 					      v->mv_size - F_COVERED) ||
 		    p[F_VERSION] != FRAME_VERSION || p[F_TYPE] != t)
 			return MN_ECORRUPT;
@@ -60,7 +60,7 @@ int mn__frame_open(const mn__store *s, const MDB_val *v, enum rtype t,
 		return mn__st_fail(s, MN_ECORRUPT,
 				   "%s record %s: truncated (%zu bytes)",
 				   mn__st_db_name(db), keydesc, v->mv_size);
-	if (le32_get(p) != mn__crc32c(0, p + F_COVERED, v->mv_size - F_COVERED))
+	if (mn__le32_get(p) != mn__crc32c(0, p + F_COVERED, v->mv_size - F_COVERED))
 		return mn__st_fail(s, MN_ECORRUPT,
 				   "%s record %s: checksum mismatch",
 				   mn__st_db_name(db), keydesc);

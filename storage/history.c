@@ -33,7 +33,7 @@ int mn__st_decode_entry(const mn__store *s, const MDB_val *k, const MDB_val *v,
 {
 	const unsigned char *body;
 	size_t len;
-	uint64_t lsn = k->mv_size == 8 ? be64_get(k->mv_data) : 0;
+	uint64_t lsn = k->mv_size == 8 ? mn__be64_get(k->mv_data) : 0;
 	/* The record's name is formatted only on failure: this runs for
 	 * every entry replayed. */
 	int rc = mn__frame_open(s, v, R_ENTRY, DB_LOG, MN__FRAME_QUIET, NULL, &body, &len);
@@ -231,7 +231,7 @@ int mn__store_history_of(mn__store *s, mn__codec *codec, uint64_t actor_id,
 		Mnemo__JournalEntry *je;
 		if (actor && want_seq <= after_seq)
 			break;
-		be64_put(kb, lsn);
+		mn__be64_put(kb, lsn);
 		if ((rc = mdb_get(txn, s->dbi[DB_LOG], &k, &v))) {
 			rc = rc == MDB_NOTFOUND
 				     ? mn__st_missing_entry(s, txn, lsn, actor,
@@ -312,15 +312,15 @@ int mn__st_snap_find(mn__store *s, MDB_cursor *c, uint64_t actor_id,
 	int e;
 	/* The first key at or after (actor, max_seq): that one if it is
 	 * exactly it, else the one before. */
-	be64_put(kb, actor_id);
-	be64_put(kb + 8, max_seq);
+	mn__be64_put(kb, actor_id);
+	mn__be64_put(kb + 8, max_seq);
 	e = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
 	if (e == 0 && !(k.mv_size == 16 && memcmp(k.mv_data, kb, 16) == 0))
 		e = mdb_cursor_get(c, &k, &v, MDB_PREV);
 	else if (e == MDB_NOTFOUND)
 		e = mdb_cursor_get(c, &k, &v, MDB_LAST);
 	if (e == MDB_NOTFOUND || (e == 0 && (k.mv_size != 16 ||
-					     be64_get(k.mv_data) != actor_id)))
+					     mn__be64_get(k.mv_data) != actor_id)))
 		return MN_ENOACTOR;
 	if (e)
 		return mn__st_mdb_fail(s, e, "reading snapshots");
@@ -337,7 +337,7 @@ int mn__st_snap_decode(mn__store *s, uint64_t actor_id, const MDB_val *k,
 	char where[64];
 	const unsigned char *body;
 	size_t len;
-	uint64_t sseq = be64_get((unsigned char *)k->mv_data + 8);
+	uint64_t sseq = mn__be64_get((unsigned char *)k->mv_data + 8);
 	snprintf(where, sizeof where, "%llu/%llu", (unsigned long long)actor_id,
 		 (unsigned long long)sseq);
 	int rc = mn__frame_open(s, v, R_SNAPSHOT, DB_SNAPSHOTS, MN__FRAME_NAMED, where, &body, &len);

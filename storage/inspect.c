@@ -37,12 +37,12 @@ static int due_timer(void *arg, mn__scan_at *at)
 	if (at->k.mv_size != 16)
 		return mn__st_fail(s, MN_ECORRUPT, "timers: %zu-byte key",
 				   at->k.mv_size);
-	if (be64_get(at->k.mv_data) > d->now_ms) {
+	if (mn__be64_get(at->k.mv_data) > d->now_ms) {
 		at->stop = true;
 		return 0;
 	}
 	snprintf(where, sizeof where, "%llu",
-		 (unsigned long long)be64_get((unsigned char *)at->k.mv_data +
+		 (unsigned long long)mn__be64_get((unsigned char *)at->k.mv_data +
 					      8));
 	if ((rc = mn__frame_open(s, &at->v, R_TIMER, DB_TIMERS,
 				 MN__FRAME_NAMED, where, &body, &len)))
@@ -82,8 +82,8 @@ bool mn__store_timer_exists(mn__store *s, uint64_t due_unix_ms, uint64_t id)
 	MDB_txn *txn;
 	unsigned char tk[16];
 	MDB_val k = {.mv_size = 16, .mv_data = tk}, v;
-	be64_put(tk, due_unix_ms);
-	be64_put(tk + 8, id);
+	mn__be64_put(tk, due_unix_ms);
+	mn__be64_put(tk + 8, id);
 	if (mn__st_txn_begin(s, false, &txn))
 		return false;
 	bool found = mdb_get(txn, s->dbi[DB_TIMERS], &k, &v) == 0;
@@ -101,7 +101,7 @@ uint64_t mn__store_timers_next(mn__store *s)
 		return 0;
 	if (mdb_cursor_open(txn, s->dbi[DB_TIMERS], &c) == 0) {
 		if (mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0 && k.mv_size == 16)
-			due = be64_get(k.mv_data);
+			due = mn__be64_get(k.mv_data);
 		mdb_cursor_close(c);
 	}
 	mn__st_txn_abort(s, txn);
@@ -123,7 +123,7 @@ static int log_record(void *arg, mn__scan_at *at)
 	int rc = mn__st_decode_entry(l->s, &at->k, &at->v, &je);
 	if (rc)
 		return rc;
-	return mn__st_deliver_entry(l->s, l->codec, be64_get(at->k.mv_data),
+	return mn__st_deliver_entry(l->s, l->codec, mn__be64_get(at->k.mv_data),
 				    &at->v, je, &l->dst, l->cb, l->arg);
 }
 
@@ -142,7 +142,7 @@ int mn__store_log_scan(mn__store *s, mn__codec *codec, uint64_t from_lsn,
 	if (rc)
 		return mn__st_mdb_fail(s, rc, "beginning a read");
 	mn__buf_init(&l.dst);
-	be64_put(kb, from_lsn);
+	mn__be64_put(kb, from_lsn);
 	rc = mn__scan(s, txn, &sp, log_record, &l);
 	mn__st_txn_abort(s, txn);
 	mn__buf_free(&l.dst);
@@ -173,7 +173,7 @@ static int outbox_record(void *arg, mn__scan_at *at)
 	const unsigned char *body;
 	size_t len;
 	int rc;
-	uint64_t id = at->k.mv_size == 8 ? be64_get(at->k.mv_data) : 0;
+	uint64_t id = at->k.mv_size == 8 ? mn__be64_get(at->k.mv_data) : 0;
 	if (id >= o->to_id) {
 		at->stop = true;
 		return 0;
@@ -224,7 +224,7 @@ int mn__st_outbox_db_range(mn__store *s, mn__codec *codec, int db,
 	if (rc)
 		return mn__st_mdb_fail(s, rc, "beginning a read");
 	mn__buf_init(&o.dst);
-	be64_put(fk, from_id);
+	mn__be64_put(fk, from_id);
 	rc = mn__scan(s, txn, &sp, outbox_record, &o);
 	mn__st_txn_abort(s, txn);
 	mn__buf_free(&o.dst);
@@ -253,7 +253,7 @@ static int actor_record(void *arg, mn__scan_at *at)
 	size_t len;
 	char desc[32];
 	int rc;
-	uint64_t id = at->k.mv_size == 8 ? be64_get(at->k.mv_data) : 0;
+	uint64_t id = at->k.mv_size == 8 ? mn__be64_get(at->k.mv_data) : 0;
 	snprintf(desc, sizeof desc, "%llu", (unsigned long long)id);
 	if ((rc = mn__frame_open(s, &at->v, R_ACTOR, DB_ACTORS,
 				 MN__FRAME_NAMED, desc, &body, &len)))

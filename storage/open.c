@@ -43,7 +43,7 @@ static int check_header(mn__store *s, MDB_txn *txn, bool fresh,
 		Mnemo__StoreHeader h = MNEMO__STORE_HEADER__INIT;
 		Mnemo__StoreState st = MNEMO__STORE_STATE__INIT;
 		h.format_version = MN__FORMAT_VERSION;
-		h.created_unix_ms = mn__st_now_ms();
+		h.created_unix_ms = mn__unix_ms();
 		h.created_by = (char *)mn_version();
 		st.next_actor_id = 1;
 		st.next_dict_id = 1;
@@ -315,7 +315,7 @@ int mn__store_open(const char *path, const mn__store_opts *opts,
 	mn__store *s;
 	int rc;
 
-	mn__st_errdetail_clear();
+	mn__detail_clear();
 	if (!path || !out)
 		return MN_EINVAL;
 	*out = NULL;

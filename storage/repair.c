@@ -56,7 +56,7 @@ static int tail_entry(void *arg, mn__scan_at *at)
 		ts->h = nh;
 		ts->cap = cap;
 	}
-	ts->h[ts->n++] = (head){je->actor_id, je->seq, be64_get(at->k.mv_data)};
+	ts->h[ts->n++] = (head){je->actor_id, je->seq, mn__be64_get(at->k.mv_data)};
 	return 0;
 }
 
@@ -73,7 +73,7 @@ static int scan_tail(mn__store *s, MDB_txn *txn, uint64_t from_lsn,
 			    .opening = "opening the log"};
 	*out = NULL;
 	*nout = 0;
-	be64_put(kb, from_lsn + 1);
+	mn__be64_put(kb, from_lsn + 1);
 	int rc = mn__scan(s, txn, &sp, tail_entry, &ts);
 	head *h = ts.h;
 	size_t n = ts.n;

@@ -32,6 +32,9 @@
 
 #include "include/mnemo.h"
 #include "schema/mnemo.pb-c.h"
+#include "base/byteorder.h"
+#include "base/clock.h"
+#include "base/detail.h"
 #include "storage/store.h"
 
 /* Record types: byte 4 of every frame (docs/format.md). */
@@ -120,45 +123,7 @@ struct mn__store {
 	} kinds[KINDS_CACHE];
 };
 
-/* ---- byte order of keys and frames -------------------------------------- */
-
-static inline void be64_put(unsigned char *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (unsigned char)v;
-		v >>= 8;
-	}
-}
-
-static inline uint64_t be64_get(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static inline void be32_put(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-static inline void le32_put(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	p[2] = (unsigned char)(v >> 16);
-	p[3] = (unsigned char)(v >> 24);
-}
-
-static inline uint32_t le32_get(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
+/* Byte order of keys (big-endian) and frames (little-endian): base/byteorder.h. */
 
 /* ---- errmap.c: error detail and code mapping ----------------------------- */
 
@@ -178,8 +143,6 @@ int mn__st_mdb_fail(const mn__store *s, int rc, const char *what);
 int mn__st_commit_fail(mn__store *s, int rc);
 
 /* The detail buffer as it stands ("" when none), and clearing it. */
-const char *mn__st_errdetail_raw(void);
-void mn__st_errdetail_clear(void);
 
 /* ---- env.c: transactions, map growth, the state record ------------------- */
 
@@ -199,7 +162,6 @@ int mn__st_maybe_grow(mn__store *s);
 int mn__st_write_txn(mn__store *s, int (*fn)(mn__store *, void *, MDB_txn *),
 		     void *arg);
 
-uint64_t mn__st_now_ms(void); /* wall clock, ms since the epoch */
 
 /* The StoreState record (meta "state"): *out to free_unpacked. */
 int mn__st_read_state(mn__store *s, MDB_txn *txn, Mnemo__StoreState **out);

@@ -91,17 +91,17 @@ static int verify_record(void *arg, mn__scan_at *at)
 	v->records++;
 	if (k->mv_size == 8)
 		snprintf(desc, sizeof desc, "%llu",
-			 (unsigned long long)be64_get(k->mv_data));
+			 (unsigned long long)mn__be64_get(k->mv_data));
 	else if (k->mv_size == 16) /* snapshots: actor/seq; timers: due/id */
 		snprintf(desc, sizeof desc, "%llu/%llu",
-			 (unsigned long long)be64_get(k->mv_data),
-			 (unsigned long long)be64_get(
+			 (unsigned long long)mn__be64_get(k->mv_data),
+			 (unsigned long long)mn__be64_get(
 				 (unsigned char *)k->mv_data + 8));
 	else
 		snprintf(desc, sizeof desc, "(%zu-byte key)", k->mv_size);
 	if (mn__frame_open(v->s, &at->v, vs->t, vs->db, MN__FRAME_NAMED, desc,
 			   &body, &len))
-		return vproblem(v, "%s", mn__st_errdetail_raw());
+		return vproblem(v, "%s", mn__detail_raw());
 	return vs->fn ? vs->fn(v, k, body, len) : 0;
 }
 
@@ -129,8 +129,8 @@ static int v_lineage(vstate *v, const Mnemo__ActorMeta *m)
 	if (!m->compacted_seq && !m->fork_parent_id)
 		return 0;
 	if (m->compacted_seq) {
-		be64_put(kb, m->id);
-		be64_put(kb + 8, m->compacted_seq);
+		mn__be64_put(kb, m->id);
+		mn__be64_put(kb + 8, m->compacted_seq);
 		if (mdb_get(txn, s->dbi[DB_SNAPSHOTS], &k, &val))
 			rc = vproblem(v,
 				      "actors record %llu: compacted to seq "
@@ -152,7 +152,7 @@ static int v_lineage(vstate *v, const Mnemo__ActorMeta *m)
 			bool at_base = pm->compacted_seq == m->fork_seq &&
 				       pm->compacted_lsn == m->fork_lsn;
 			mnemo__actor_meta__free_unpacked(pm, NULL);
-			be64_put(kb, m->fork_lsn);
+			mn__be64_put(kb, m->fork_lsn);
 			k.mv_size = 8;
 			if (needs && !at_base &&
 			    mdb_get(txn, s->dbi[DB_LOG], &k, &val))
@@ -170,7 +170,7 @@ static int v_lineage(vstate *v, const Mnemo__ActorMeta *m)
 static int v_actor(vstate *v, const MDB_val *k, const unsigned char *body,
 		   size_t len)
 {
-	uint64_t id = be64_get(k->mv_data);
+	uint64_t id = mn__be64_get(k->mv_data);
 	Mnemo__ActorMeta *m = mnemo__actor_meta__unpack(NULL, len, body);
 	if (!m || m->id != id || m->key.len == 0 || m->key.len > MN_KEY_MAX) {
 		if (m)
@@ -226,7 +226,7 @@ static int v_actor(vstate *v, const MDB_val *k, const unsigned char *body,
 static int v_entry(vstate *v, const MDB_val *k, const unsigned char *body,
 		   size_t len)
 {
-	uint64_t lsn = be64_get(k->mv_data);
+	uint64_t lsn = mn__be64_get(k->mv_data);
 	Mnemo__JournalEntry *je =
 		mnemo__journal_entry__unpack(mn__arena_for(len), len, body);
 	if (!je)
@@ -261,14 +261,14 @@ static int v_entry(vstate *v, const MDB_val *k, const unsigned char *body,
 		 (unsigned long long)lsn);
 	if (mn__st_unpack_payload(v->s, v->codec, je->codec, je->dict_id, je->raw_len,
 			   &je->payload, &v->dst, &p, &n, "log record", lsn))
-		return vproblem(v, "%s", mn__st_errdetail_raw());
+		return vproblem(v, "%s", mn__detail_raw());
 	return 0;
 }
 
 static int v_outbox(vstate *v, const MDB_val *k, const unsigned char *body,
 		    size_t len)
 {
-	uint64_t id = be64_get(k->mv_data);
+	uint64_t id = mn__be64_get(k->mv_data);
 	Mnemo__OutboxEntry *o =
 		mnemo__outbox_entry__unpack(mn__arena_for(len), len, body);
 	if (!o || o->id != id)
@@ -288,7 +288,7 @@ static int v_outbox(vstate *v, const MDB_val *k, const unsigned char *body,
 		 (unsigned long long)id);
 	if (mn__st_unpack_payload(v->s, v->codec, o->codec, o->dict_id, o->raw_len,
 			   &o->payload, &v->dst, &p, &n, "outbox record", id))
-		return vproblem(v, "%s", mn__st_errdetail_raw());
+		return vproblem(v, "%s", mn__detail_raw());
 	return 0;
 }
 
@@ -335,7 +335,7 @@ static int v_name(vstate *v, const MDB_val *k, const unsigned char *body,
 		return vproblem(v, "names record (%zu-byte key): %zu-byte "
 				   "value, not an actor id",
 				k->mv_size, len);
-	uint64_t id = be64_get(body);
+	uint64_t id = mn__be64_get(body);
 	const unsigned char *kb = k->mv_data;
 	uint32_t kind = (uint32_t)kb[0] << 24 | (uint32_t)kb[1] << 16 |
 			(uint32_t)kb[2] << 8 | kb[3];
@@ -364,8 +364,8 @@ static int v_snapshot(vstate *v, const MDB_val *k, const unsigned char *body,
 		return vproblem(v, "snapshots record (%zu-byte key): not "
 				   "actor and seq",
 				k->mv_size);
-	uint64_t id = be64_get(k->mv_data),
-		 seq = be64_get((unsigned char *)k->mv_data + 8);
+	uint64_t id = mn__be64_get(k->mv_data),
+		 seq = mn__be64_get((unsigned char *)k->mv_data + 8);
 	Mnemo__Snapshot *sn =
 		mnemo__snapshot__unpack(mn__arena_for(len), len, body);
 	if (!sn)
@@ -398,7 +398,7 @@ static int v_snapshot(vstate *v, const MDB_val *k, const unsigned char *body,
 			   id))
 		return vproblem(v, "snapshots record %llu/%llu: %s",
 				(unsigned long long)id, (unsigned long long)seq,
-				mn__st_errdetail_raw());
+				mn__detail_raw());
 	return 0;
 }
 
@@ -409,8 +409,8 @@ static int v_timer(vstate *v, const MDB_val *k, const unsigned char *body,
 		return vproblem(v, "timers record (%zu-byte key): not due "
 				   "time and id",
 				k->mv_size);
-	uint64_t due = be64_get(k->mv_data),
-		 id = be64_get((unsigned char *)k->mv_data + 8);
+	uint64_t due = mn__be64_get(k->mv_data),
+		 id = mn__be64_get((unsigned char *)k->mv_data + 8);
 	Mnemo__Timer *t = mnemo__timer__unpack(mn__arena_for(len), len, body);
 	if (!t)
 		return vproblem(v, "timers record %llu/%llu: undecodable",
@@ -443,11 +443,11 @@ static int v_meta_record(void *arg, mn__scan_at *at)
 	if (k->mv_size == 5 && !memcmp(k->mv_data, "state", 5))
 		return 0; /* read at open and by verify */
 	if (k->mv_size == DEL_KEY_LEN && !memcmp(k->mv_data, "del:", 4)) {
-		uint64_t id = be64_get((unsigned char *)k->mv_data + 4);
+		uint64_t id = mn__be64_get((unsigned char *)k->mv_data + 4);
 		if (mn__frame_open(v->s, &at->v, R_NAME, DB_META,
 				   MN__FRAME_NAMED, "del:", &body, &len))
-			return vproblem(v, "%s", mn__st_errdetail_raw());
-		if (len != 8 || be64_get(body) != id)
+			return vproblem(v, "%s", mn__detail_raw());
+		if (len != 8 || mn__be64_get(body) != id)
 			return vproblem(v,
 					"meta record del:%llu: its key is not "
 					"the actor it names (damaged key?)",

@@ -67,7 +67,7 @@ static int put_outbox(mn__store *s, MDB_txn *txn, mn__codec *codec, int db,
 			       o->len, scratch, &oe.payload, &oe.codec,
 			       &oe.dict_id)))
 		return rc;
-	be64_put(kb, o->id);
+	mn__be64_put(kb, o->id);
 	if ((rc = mn__frame_put(s, txn, db, &k, &oe.base, R_OUTBOX, 0)))
 		return mn__st_mdb_fail(s, rc, db == DB_OUTBOX
 					       ? "writing the outbox"
@@ -96,7 +96,7 @@ static int head_update(mn__store *s, MDB_txn *txn, MDB_cursor **cur,
 	Mnemo__ActorMeta *m = NULL;
 	if (!*cur && mdb_cursor_open(txn, s->dbi[DB_ACTORS], cur))
 		*cur = NULL;
-	be64_put(kb, a->id);
+	mn__be64_put(kb, a->id);
 	/* MDB_SET, not MDB_SET_KEY: k must keep pointing at kb, since a
 	 * put of a new size deletes the node (and its key bytes) first. */
 	if (*cur && mdb_cursor_get(*cur, &k, &v, MDB_SET) == 0 &&
@@ -164,7 +164,7 @@ static int put_new_actor(mn__store *s, MDB_txn *txn, const mn__wactor *a)
 	if ((rc = mdb_put(txn, s->dbi[DB_NAMES], &k, &v, MDB_RESERVE)))
 		return mn__st_mdb_fail(s, rc, "writing a name");
 	v8 = v.mv_data;
-	be64_put(v8 + FRAME_HDR, a->id);
+	mn__be64_put(v8 + FRAME_HDR, a->id);
 	mn__frame_seal(v8, R_NAME, 8);
 	return 0;
 }
@@ -217,7 +217,7 @@ static int put_entry(mn__store *s, MDB_txn *txn, mn__codec *codec,
 		je.payload.data = (uint8_t *)e->payload;
 		je.payload.len = e->len;
 	}
-	be64_put(kb, e->lsn);
+	mn__be64_put(kb, e->lsn);
 	if ((rc = mn__frame_put(s, txn, DB_LOG, &k, &je.base, R_ENTRY,
 				MDB_APPEND)))
 		return mn__st_mdb_fail(s, rc, "appending to the log");
@@ -255,7 +255,7 @@ static int put_outboxes(mn__store *s, MDB_txn *txn, mn__codec *codec,
 				     scratch)))
 			return rc;
 	for (size_t i = 0; i < b->n_outbox_del; i++) {
-		be64_put(kb, b->outbox_del[i]);
+		mn__be64_put(kb, b->outbox_del[i]);
 		rc = mdb_del(txn, s->dbi[DB_OUTBOX], &k, NULL);
 		if (rc && rc != MDB_NOTFOUND)
 			return mn__st_mdb_fail(s, rc,
@@ -282,8 +282,8 @@ static int put_snapshots(mn__store *s, MDB_txn *txn, mn__codec *codec,
 				       sn->len, scratch, &ms.state, &ms.codec,
 				       &ms.dict_id)))
 			return rc;
-		be64_put(sk, sn->actor_id);
-		be64_put(sk + 8, sn->seq);
+		mn__be64_put(sk, sn->actor_id);
+		mn__be64_put(sk + 8, sn->seq);
 		MDB_val skv = {.mv_size = 16, .mv_data = sk};
 		if ((rc = mn__frame_put(s, txn, DB_SNAPSHOTS, &skv, &ms.base,
 					R_SNAPSHOT, 0)))
@@ -307,15 +307,15 @@ static int put_timers(mn__store *s, MDB_txn *txn, const mn__wbatch *b)
 		mt.type = t->type;
 		mt.payload.data = (uint8_t *)t->payload;
 		mt.payload.len = t->len;
-		be64_put(tk, t->due_unix_ms);
-		be64_put(tk + 8, t->id);
+		mn__be64_put(tk, t->due_unix_ms);
+		mn__be64_put(tk + 8, t->id);
 		if ((rc = mn__frame_put(s, txn, DB_TIMERS, &tkv, &mt.base,
 					R_TIMER, 0)))
 			return mn__st_mdb_fail(s, rc, "writing a timer");
 	}
 	for (size_t i = 0; i < b->n_timer_del; i++) {
-		be64_put(tk, b->timer_del[i].due_unix_ms);
-		be64_put(tk + 8, b->timer_del[i].id);
+		mn__be64_put(tk, b->timer_del[i].due_unix_ms);
+		mn__be64_put(tk + 8, b->timer_del[i].id);
 		rc = mdb_del(txn, s->dbi[DB_TIMERS], &tkv, NULL);
 		if (rc && rc != MDB_NOTFOUND)
 			return mn__st_mdb_fail(s, rc, "removing a timer");

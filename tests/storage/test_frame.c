@@ -37,19 +37,19 @@ static int open_both(const MDB_val *v, enum rtype t,
 	size_t ql = 0;
 	int q = mn__frame_open(NULL, v, t, DB_LOG, MN__FRAME_QUIET, NULL, &qb,
 			       &ql);
-	mn__st_errdetail_clear();
+	mn__detail_clear();
 	int n = mn__frame_open(NULL, v, t, DB_LOG, MN__FRAME_NAMED, "4411",
 			       body, len);
 	if (n == 0) {
 		assert_int_equal(q, 0);
 		assert_ptr_equal(qb, *body);
 		assert_int_equal(ql, *len);
-		assert_string_equal(mn__st_errdetail_raw(), "");
+		assert_string_equal(mn__detail_raw(), "");
 	} else {
 		assert_int_equal(q, MN_ECORRUPT);
 		assert_true(n == MN_ECORRUPT || n == MN_EVERSION);
 		/* The detail names the database and the key. */
-		assert_non_null(strstr(mn__st_errdetail_raw(), "log record 4411"));
+		assert_non_null(strstr(mn__detail_raw(), "log record 4411"));
 	}
 	return n;
 }
@@ -80,7 +80,7 @@ static void damage_all(enum rtype t, const unsigned char *body, size_t blen)
 				 mn_err_name(rc));
 		if (cut < FRAME_HDR)
 			assert_non_null(
-				strstr(mn__st_errdetail_raw(), "truncated"));
+				strstr(mn__detail_raw(), "truncated"));
 		free(p);
 	}
 
@@ -100,10 +100,10 @@ static void damage_all(enum rtype t, const unsigned char *body, size_t blen)
 					fail_msg("byte %zu ^ 0x%02x of %zu: "
 						 "decoded wrong",
 						 at, flips[f], n);
-			} else if (!strstr(mn__st_errdetail_raw(),
+			} else if (!strstr(mn__detail_raw(),
 					   "checksum mismatch")) {
 				fail_msg("byte %zu ^ 0x%02x: %s", at, flips[f],
-					 mn__st_errdetail_raw());
+					 mn__detail_raw());
 			}
 			free(p);
 		}
@@ -148,7 +148,7 @@ static void test_header_layout(void **state)
 	assert_int_equal(p[6], 0);
 	assert_int_equal(p[7], 0);
 	uint32_t crc = mn__crc32c(0, p + 4, FRAME_HDR + sizeof body - 4);
-	assert_int_equal(le32_get(p), crc);
+	assert_int_equal(mn__le32_get(p), crc);
 	free(p);
 }
 
@@ -163,13 +163,13 @@ static void test_type_and_version(void **state)
 
 	/* Sound, but not the type the reader wants. */
 	assert_int_equal(open_both(&v, R_NAME, &b, &len), MN_ECORRUPT);
-	assert_non_null(strstr(mn__st_errdetail_raw(), "record type 4 where 5"));
+	assert_non_null(strstr(mn__detail_raw(), "record type 4 where 5"));
 
 	/* A frame version this build does not read (checksum made good). */
 	p[5] = FRAME_VERSION + 1;
-	le32_put(p, mn__crc32c(0, p + 4, v.mv_size - 4));
+	mn__le32_put(p, mn__crc32c(0, p + 4, v.mv_size - 4));
 	assert_int_equal(open_both(&v, R_ACTOR, &b, &len), MN_EVERSION);
-	assert_non_null(strstr(mn__st_errdetail_raw(), "frame version 2"));
+	assert_non_null(strstr(mn__detail_raw(), "frame version 2"));
 	free(p);
 }
 
