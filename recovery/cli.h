@@ -5,10 +5,16 @@
  * The commands are library code: each takes its argv (argv[0] is the
  * command's name) and the two streams to write to, never exits, keeps no
  * state between calls, and returns the process exit code the tool's main()
- * (recovery/mnemo_cli.c) hands back. Every command but import opens the
- * store read-only: LMDB read transactions, no writer lock, so it is safe
- * beside a live runtime writing the same store; import takes the writer
- * lock (recovery/cmd_import.c). docs/tool.md documents them.
+ * (recovery/mnemo_cli.c) hands back. The reading commands (stats, ls,
+ * dump, verify, replay, diff, export, quarantine's listing) open the store
+ * read-only (mn__cli_open): LMDB read transactions, no writer lock, so
+ * they are safe beside a live runtime writing the same store. The writing
+ * commands (fork, compact, rm, import, quarantine --release/--drop) open it
+ * for writing (mn__cli_open_rw, or import's own open): they take the
+ * store's writer lock and refuse beside a live runtime. docs/tool.md
+ * documents them. They are built into the tools library
+ * (libmnemo-tools.a), linked into the tool and the tests that call them,
+ * not into libmnemo.
  *
  * Threads: one command at a time per process (getopt_long's optind and
  * optarg are process globals; each command resets them before parsing).

@@ -11,7 +11,10 @@
  * kind's callbacks run in an offline shell (core/offline.h): a ctx that is
  * always replaying, so sends, replies and timers do nothing, as when a
  * runtime replays a journal (core/persist.c, mn__persist_first_run). The
- * store is opened read-only, like every command of the tool.
+ * store is opened read-only (replay and diff write nothing; fork, compact,
+ * import, rm and quarantine --release/--drop are the tool's writing
+ * commands). A plugin's calls into the mn_* API resolve against the tool,
+ * which links the whole runtime library and exports it (Makefile: $(TOOL)).
  */
 #include <dlfcn.h>
 #include <getopt.h>
@@ -22,48 +25,6 @@
 #include "core/offline.h"
 #include "include/mnemo.h"
 #include "recovery/cli.h"
-
-/*
- * The API a plugin's callbacks call (include/mnemo.h) resolves against the
- * tool itself when the plugin is loaded, so the tool must contain all of it
- * (this table pulls every function in from libmnemo.a) and export it to
- * shared objects (the tool is linked with -rdynamic).
- */
-typedef void (*mn__api_fn)(void);
-const mn__api_fn mn__plugin_api[] = {
-    (mn__api_fn)mn_strerror,
-    (mn__api_fn)mn_err_name,
-    (mn__api_fn)mn_version,
-    (mn__api_fn)mn_errdetail,
-    (mn__api_fn)mn_runtime_open,
-    (mn__api_fn)mn_runtime_shutdown,
-    (mn__api_fn)mn_runtime_drain,
-    (mn__api_fn)mn_runtime_close,
-    (mn__api_fn)mn_runtime_stats_get,
-    (mn__api_fn)mn_kind_register,
-    (mn__api_fn)mn_kind_find,
-    (mn__api_fn)mn_kind_name,
-    (mn__api_fn)mn_send,
-    (mn__api_fn)mn_send_named,
-    (mn__api_fn)mn_spawn,
-    (mn__api_fn)mn_send_durable,
-    (mn__api_fn)mn_send_durable_async,
-    (mn__api_fn)mn_ctx_send,
-    (mn__api_fn)mn_ctx_reply,
-    (mn__api_fn)mn_ctx_self,
-    (mn__api_fn)mn_ctx_sender,
-    (mn__api_fn)mn_ctx_kind,
-    (mn__api_fn)mn_ctx_kind_arg,
-    (mn__api_fn)mn_ctx_runtime,
-    (mn__api_fn)mn_ctx_worker,
-    (mn__api_fn)mn_ctx_after,
-    (mn__api_fn)mn_ctx_cancel,
-    (mn__api_fn)mn_ctx_replaying,
-    (mn__api_fn)mn_ctx_seq,
-    (mn__api_fn)mn_buf_append,
-    (mn__api_fn)mn_buf_data,
-    (mn__api_fn)mn_buf_len,
-};
 
 /* ---- helpers ------------------------------------------------------------ */
 
