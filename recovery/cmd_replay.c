@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/abi.h"
 #include "core/offline.h"
 #include "include/mnemo.h"
 #include "recovery/cli.h"
@@ -142,7 +143,7 @@ static int load_plugin(mn__rp *r, const mn_kind_def **defs, size_t *ndefs)
 int mn__rp_open(mn__rp *r, mn__cli *c, const char *plugin, const char *address)
 {
 	const mn_kind_def *defs;
-	size_t ndefs, kind_end;
+	size_t ndefs, kind_end, stride;
 	uint32_t kind_id;
 	unsigned char key[MN_KEY_MAX];
 	size_t key_len;
@@ -158,13 +159,27 @@ int mn__rp_open(mn__rp *r, mn__cli *c, const char *plugin, const char *address)
 		fprintf(c->err, "mnemo %s: %s\n", c->cmd, mn_strerror(rc));
 		return MN__CLI_USAGE;
 	}
+	/* The plugin's array has the stride of its header's mn_kind_def
+	 * (the first one's size); each def is read into this library's
+	 * layout (core/abi.h). */
+	stride = mn__kind_def_size(defs);
 	for (size_t i = 0; i < ndefs; i++) {
-		rc = mn__offline_add_kind(r->off, defs[i].name, &defs[i], NULL);
-		if (rc || !defs[i].init || !defs[i].handle) {
+		mn_kind_def def;
+		const mn_kind_def *d =
+		    (const void *)((const char *)defs + i * stride);
+		if (mn__kind_def_load(&def, d) || def.size < stride) {
+			fprintf(c->err,
+				"mnemo %s: plugin %s: kind %zu: a mn_kind_def "
+				"of a size this mnemo cannot read (%zu)\n",
+				c->cmd, plugin, i, mn__kind_def_size(d));
+			return MN__CLI_USAGE;
+		}
+		rc = mn__offline_add_kind(r->off, def.name, &def, NULL);
+		if (rc || !def.init || !def.handle) {
 			fprintf(c->err,
 				"mnemo %s: plugin %s: kind %zu ('%s'): %s\n",
 				c->cmd, plugin, i,
-				defs[i].name ? defs[i].name : "(null)",
+				def.name ? def.name : "(null)",
 				rc == MN_EEXIST ? "name defined twice"
 				: rc		? "bad name"
 				     : "init and handle are required");
@@ -208,7 +223,10 @@ int mn__rp_open(mn__rp *r, mn__cli *c, const char *plugin, const char *address)
 			"mnemo %s: plugin %s has no kind '%s' (it has:", c->cmd,
 			plugin, r->kind_name);
 		for (size_t i = 0; i < ndefs; i++)
-			fprintf(c->err, " %s", defs[i].name);
+			fprintf(c->err, " %s",
+				((const mn_kind_def *)((const char *)defs +
+						       i * stride))
+				    ->name);
 		fputs(")\n", c->err);
 		return MN__CLI_USAGE;
 	}
