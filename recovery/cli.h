@@ -88,6 +88,33 @@ void mn__cli_lines(FILE *f, const char *indent, const void *p, size_t len);
  * Returns 0 or -1. */
 int mn__cli_parse_time(const char *s, uint64_t *unix_ms);
 
+/* ---- the tool's commands and how they run (cli_run.c) ---------------- */
+
+typedef int (*mn__cli_cmd_fn)(int argc, char **argv, FILE *out, FILE *err);
+
+/* What a command reads: nothing, a store, or a store and a plugin's code
+ * (what a crash of the child is blamed on). */
+enum mn__cli_reads {
+	MN__CLI_READS_NOTHING,
+	MN__CLI_READS_STORE,
+	MN__CLI_READS_PLUGIN,
+};
+
+/* One command of the tool (recovery/mnemo_cli.c's table). */
+typedef struct mn__cli_command {
+	const char *name;
+	mn__cli_cmd_fn fn;
+	const char *summary;
+	enum mn__cli_reads reads;
+} mn__cli_command;
+
+/*
+ * Run command c with argv (argv[0] is its name) on stdout and stderr: a
+ * command that reads a store in a child process (unless MNEMO_NO_FORK),
+ * whose crash becomes one line and exit 1. Returns the exit code.
+ */
+int mn__cli_run(const mn__cli_command *c, int argc, char **argv);
+
 /* ---- a command's prologue (cli_args.c) ------------------------------- */
 
 /* What a store command takes: the prologue's table. */
