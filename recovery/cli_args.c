@@ -19,7 +19,8 @@
 
 #include "recovery/cli.h"
 
-/* Room for a command's long options plus --json, --help and the end. */
+/* Room for a command's long options plus --json, --help and the end (the
+ * most a command has is 4: replay). */
 #define OPTS_MAX 16
 
 int mn__cli_begin(mn__cli *c, const mn__cli_spec *s, void *arg, int argc,
