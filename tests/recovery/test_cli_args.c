@@ -43,6 +43,7 @@ static const mn__cli_spec spec = {
 typedef struct run {
 	mn__cli c;
 	seen s;
+	char *argv[16]; /* args points into it */
 	char **args;
 	int rc;
 	char out[512], err[512];
@@ -50,7 +51,7 @@ typedef struct run {
 
 static void begin(run *r, const mn__cli_spec *sp, char *line)
 {
-	char *argv[16];
+	char **argv = r->argv;
 	int argc = 0;
 	for (char *t = strtok(line, " "); t && argc < 15; t = strtok(NULL, " "))
 		argv[argc++] = t;
