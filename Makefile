@@ -1,5 +1,6 @@
 # mnemo - plain Makefile (LMDB's shape): CC, OPT, W; out-of-tree objects under
-# $(BUILD). Targets: all test demo bench check-asan check-tsan format clean.
+# $(BUILD). Targets: all test demo bench check-asan check-tsan format
+# format-check install uninstall clean.
 
 CC     ?= cc
 OPT    ?= -O2 -g
@@ -15,7 +16,8 @@ LDLIBS   := -llmdb -lzstd -lprotobuf-c -lpthread -lm
 TEST_LDLIBS := -lcmocka
 
 # Debian packages the build needs (pkg-config names); scripts/install-deps
-# installs them when one is missing.
+# installs them when one is missing. libuv is not linked yet: it stays in the
+# list for the I/O loop the outbound-calls issue brings (docs/architecture.md).
 PKGS := lmdb libuv libprotobuf-c libzstd cmocka
 
 # protobuf-c code generated from schema/*.proto into $(BUILD)/schema.
@@ -24,16 +26,36 @@ PROTO_C   := $(PROTO:%.proto=$(BUILD)/%.pb-c.c)
 PROTO_H   := $(PROTO:%.proto=$(BUILD)/%.pb-c.h)
 PROTO_OBJ := $(PROTO_C:.c=.o)
 
-LIB_SRC   := $(wildcard base/*.c core/*.c storage/*.c recovery/*.c)
-LIB_SRC   := $(filter-out recovery/mnemo_cli.c,$(LIB_SRC))
+# The version, from include/mnemo.h: the shared library's soname carries
+# the major (libmnemo.so.$(MN_MAJOR)).
+MN_VERSION := $(shell sed -n 's/^\#define MN_VERSION_\(MAJOR\|MINOR\|PATCH\) *\([0-9][0-9]*\).*/\2/p' include/mnemo.h | paste -sd. -)
+MN_MAJOR   := $(firstword $(subst ., ,$(MN_VERSION)))
+
+# The runtime library (core/, storage/, the generated schema code), static
+# and shared; the shared one's objects are built with -fPIC under $(BUILD)/pic.
+LIB_SRC   := $(wildcard base/*.c core/*.c storage/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(PROTO_OBJ)
 LIB       := $(BUILD)/libmnemo.a
+PIC_OBJ   := $(LIB_OBJ:$(BUILD)/%=$(BUILD)/pic/%)
+SONAME    := libmnemo.so.$(MN_MAJOR)
+SOLIB     := $(BUILD)/libmnemo.so.$(MN_VERSION)
+
+# The tool's commands (recovery/): a library of their own, linked into the
+# tool and into the tests that call them, never into libmnemo.
+TOOLS_SRC := $(filter-out recovery/mnemo_cli.c,$(wildcard recovery/*.c))
+TOOLS_OBJ := $(TOOLS_SRC:%.c=$(BUILD)/%.o)
+TOOLS_LIB := $(BUILD)/libmnemo-tools.a
 TOOL      := $(BUILD)/mnemo
 
 TEST_SRC  := $(wildcard tests/*/test_*.c)
 TEST_BIN  := $(TEST_SRC:%.c=$(BUILD)/%)
 TEST_SUPPORT_SRC := $(wildcard tests/support/*.c)
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/%.o)
+# Tests that call the tool's commands: those of tests/recovery/ and any
+# other that includes a recovery/ header.
+TOOLS_TEST_SRC := $(sort $(wildcard tests/recovery/test_*.c) \
+	$(shell grep -l '^\#include "recovery/' $(TEST_SRC) /dev/null))
+TOOLS_TEST_BIN := $(TOOLS_TEST_SRC:%.c=$(BUILD)/%)
 
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)
@@ -45,12 +67,13 @@ EXAMPLE_BIN := $(patsubst examples/%/,$(BUILD)/bin/%,$(sort $(dir $(EXAMPLE_SRC)
 
 DEPS_OK := $(BUILD)/.deps-ok
 
-.PHONY: all test demo bench bench-peers soak fuzz check-asan check-tsan format clean deps examples
+.PHONY: all test demo bench bench-peers soak fuzz check-asan check-tsan \
+	format format-check install uninstall clean deps examples
 
 # Keep intermediate objects (tests, benchmarks) between runs.
 .SECONDARY:
 
-all: $(LIB) $(TOOL)
+all: $(LIB) $(BUILD)/libmnemo.so $(TOOL)
 
 # Dependencies: checked once per build dir; install-deps runs when pkg-config
 # or protoc-c cannot find something.
@@ -65,6 +88,14 @@ $(DEPS_OK):
 	@touch $@
 
 deps: $(DEPS_OK)
+
+$(BUILD)/pic/%.o: %.c | $(DEPS_OK) $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -MMD -MP -c -o $@ $<
+
+$(BUILD)/pic/schema/%.pb-c.o: $(BUILD)/schema/%.pb-c.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -c -o $@ $<
 
 $(BUILD)/%.o: %.c | $(DEPS_OK) $(PROTO_H)
 	@mkdir -p $(dir $@)
@@ -81,10 +112,30 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-# -rdynamic: plugins loaded by `mnemo replay` call the mn_* API, which the
-# tool itself must export.
-$(TOOL): $(BUILD)/recovery/mnemo_cli.o $(LIB)
-	$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS)
+# The shared library exports the public API (mn_*) only
+# (scripts/libmnemo.sym); libmnemo.so.MAJOR and libmnemo.so link to it.
+$(SOLIB): $(PIC_OBJ) scripts/libmnemo.sym
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) \
+		-Wl,--version-script=scripts/libmnemo.sym -o $@ $(PIC_OBJ) $(LDLIBS)
+
+$(BUILD)/libmnemo.so: $(SOLIB)
+	ln -sf $(notdir $(SOLIB)) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+$(TOOLS_LIB): $(TOOLS_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# Plugins loaded by `mnemo replay` call the mn_* API, which the tool itself
+# must contain and export: the whole runtime library goes in (not only what
+# the commands use), and -rdynamic exports it.
+$(TOOL): $(BUILD)/recovery/mnemo_cli.o $(TOOLS_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $(BUILD)/recovery/mnemo_cli.o \
+		$(TOOLS_LIB) -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive \
+		$(LDLIBS)
+
+$(TOOLS_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(TOOLS_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LDLIBS)
@@ -99,8 +150,12 @@ $(BUILD)/bin/%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename $$(wildcard e
 
 examples: $(EXAMPLE_BIN) $(BUILD)/bin/agents.so
 
+# The suites, then the layering check and the install test (an install
+# into a temporary prefix, examples/hello built there with pkg-config).
 test: all $(TEST_BIN)
+	@BUILD=$(BUILD) ./scripts/check-layers
 	@BUILD=$(BUILD) ./tests/run $(TEST_BIN)
+	@BUILD=$(BUILD) CC="$(CC)" SAN="$(SAN)" ./scripts/test-install
 
 demo: all $(BUILD)/bin/agents $(BUILD)/bin/agents.so
 	$(BUILD)/bin/agents $(DEMO_ARGS)
@@ -138,14 +193,65 @@ check-asan:
 check-tsan:
 	$(MAKE) BUILD=build/tsan OPT="-O1 -g" SAN="-fsanitize=thread" test
 
+# The sources clang-format holds to .clang-format: `make format` rewrites
+# them, `make format-check` fails on the first that is not formatted.
+FORMAT_SRC := $(wildcard include/*.h base/*.[ch] core/*.[ch] storage/*.[ch] \
+	recovery/*.[ch] tests/*/*.[ch] bench/*.[ch] bench/support/*.[ch] \
+	bench/peers/mnemo/*.[ch] fuzz/*.[ch] examples/*/*.[ch])
+
 format:
-	clang-format -i $(wildcard include/*.h core/*.[ch] storage/*.[ch] recovery/*.[ch] \
-		tests/*/*.[ch] bench/*.[ch] bench/support/*.[ch] examples/*/*.[ch])
+	clang-format -i $(FORMAT_SRC)
+
+format-check:
+	clang-format --dry-run -Werror $(FORMAT_SRC)
+
+# make install PREFIX=/usr/local DESTDIR=: the header, both libraries (and
+# the soname and development links), the tool, mnemo.pc and mnemo.1.
+# make uninstall removes exactly those files.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+PCDIR      ?= $(LIBDIR)/pkgconfig
+INSTALL    ?= install
+
+INSTALLED := $(BINDIR)/mnemo $(INCLUDEDIR)/mnemo.h $(LIBDIR)/libmnemo.a \
+	$(LIBDIR)/$(notdir $(SOLIB)) $(LIBDIR)/$(SONAME) $(LIBDIR)/libmnemo.so \
+	$(PCDIR)/mnemo.pc $(MANDIR)/man1/mnemo.1
+
+$(BUILD)/mnemo.pc: scripts/mnemo.pc.in include/mnemo.h Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(MN_VERSION)|g' \
+		-e 's|@PKGS@|$(filter-out libuv cmocka,$(PKGS))|g' $< > $@
+	@echo "$(PREFIX)" > $(BUILD)/mnemo.pc.prefix
+
+# Regenerated whenever the prefix differs from the last one written.
+ifneq ($(shell cat $(BUILD)/mnemo.pc.prefix 2>/dev/null),$(PREFIX))
+.PHONY: $(BUILD)/mnemo.pc
+endif
+
+install: all $(BUILD)/mnemo.pc
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) \
+		$(DESTDIR)$(LIBDIR) $(DESTDIR)$(PCDIR) $(DESTDIR)$(MANDIR)/man1
+	$(INSTALL) -m 755 $(TOOL) $(DESTDIR)$(BINDIR)/mnemo
+	$(INSTALL) -m 644 include/mnemo.h $(DESTDIR)$(INCLUDEDIR)/mnemo.h
+	$(INSTALL) -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libmnemo.a
+	$(INSTALL) -m 755 $(SOLIB) $(DESTDIR)$(LIBDIR)/$(notdir $(SOLIB))
+	ln -sf $(notdir $(SOLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmnemo.so
+	$(INSTALL) -m 644 $(BUILD)/mnemo.pc $(DESTDIR)$(PCDIR)/mnemo.pc
+	$(INSTALL) -m 644 docs/mnemo.1 $(DESTDIR)$(MANDIR)/man1/mnemo.1
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 clean:
 	rm -rf build
 
 # Header dependencies of every object (written by -MMD).
--include $(LIB_OBJ:.o=.d) $(BUILD)/recovery/mnemo_cli.d \
+-include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(TOOLS_OBJ:.o=.d) \
+	$(BUILD)/recovery/mnemo_cli.d \
 	$(TEST_BIN:=.d) $(TEST_SUPPORT_OBJ:.o=.d) $(BENCH_BIN:=.d) \
 	$(BENCH_SUPPORT_OBJ:.o=.d) $(EXAMPLE_SRC:%.c=$(BUILD)/%.d)

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/abi.h"
 #include "core/assert.h"
 #include "core/hash.h"
 #include "core/evict.h"
@@ -63,8 +64,10 @@ int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
 	if (!out)
 		return MN_EINVAL;
 	*out = NULL;
-	if (opts)
-		o = *opts;
+	/* A caller's opts of any header version: copied into o (zeroed, this
+	 * library's layout), missing fields 0 (core/abi.h). */
+	if (opts && (rc = mn__runtime_opts_load(&o, opts)))
+		return rc;
 	if (o.workers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		o.workers = n > 0 ? (unsigned)n : 1;
@@ -298,15 +301,22 @@ void mn_runtime_stats_get(mn_runtime *rt, mn_runtime_stats *st)
 
 /* ---- kinds -------------------------------------------------------------- */
 
-int mn_kind_register(mn_runtime *rt, const mn_kind_def *def, mn_kind **out)
+int mn_kind_register(mn_runtime *rt, const mn_kind_def *user_def,
+		     mn_kind **out)
 {
+	mn_kind_def def_copy;
+	const mn_kind_def *def = &def_copy;
 	mn_kind *k;
 	size_t nlen;
 	int rc = 0;
 
 	if (out)
 		*out = NULL;
-	if (!rt || !def || !def->init || !def->handle || !def->name)
+	/* A caller's def of any header version: copied into def_copy
+	 * (zeroed, this library's layout), missing fields 0 (core/abi.h). */
+	if (!user_def || mn__kind_def_load(&def_copy, user_def))
+		return MN_EINVAL;
+	if (!rt || !def->init || !def->handle || !def->name)
 		return MN_EINVAL;
 	nlen = strlen(def->name);
 	if (nlen == 0 || nlen > MN_KIND_NAME_MAX)

@@ -13,6 +13,14 @@
  *     may be called concurrently from any number of threads, including from
  *     inside a handler. Functions taking an mn_ctx may only be called from
  *     inside the handler (or init) that received that ctx.
+ *   - Two parts: STABLE (kept source- and binary-compatible from release
+ *     to release: names, meanings, struct layouts only ever extended at
+ *     the end) and EXPERIMENTAL UNTIL 1.0 (may change in any 0.x release;
+ *     docs/api.md says what each part holds).
+ *   - The structs a caller fills in (mn_runtime_opts, mn_kind_def) start
+ *     with a size field so that they can grow: initialise them with
+ *     MN_RUNTIME_OPTS_INIT / MN_KIND_DEF_INIT (or leave size 0 for the 0.1
+ *     layout); a field the caller's header did not have gets its default.
  */
 #ifndef MNEMO_H
 #define MNEMO_H
@@ -27,6 +35,10 @@ extern "C" {
 #define MN_VERSION_MAJOR 0
 #define MN_VERSION_MINOR 1
 #define MN_VERSION_PATCH 0
+
+/* ======================================================================== */
+/* STABLE                                                                   */
+/* ======================================================================== */
 
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                   */
@@ -133,9 +145,13 @@ typedef struct mn_msg {
 	size_t len;
 } mn_msg;
 
-/* mn_msg.flags: the message was sent by a code outside any actor (mn_send);
+/* mn_msg.flags, all of them (bits 0x1..0x80 are public; the runtime keeps
+ * the higher bits for itself and never shows them to a handler). */
+/* The message was sent by code outside any actor (mn_send);
  * mn_ctx_sender() then reports MN_ENOACTOR. */
 #define MN_MSG_EXTERNAL 0x1u
+/* The message is a durable timer firing (mn_ctx_after, experimental). */
+#define MN_MSG_TIMER 0x2u
 
 /*
  * A kind: the behaviour shared by all actors of one name. Callbacks run on a
@@ -148,6 +164,10 @@ typedef struct mn_msg {
  * enter as messages, so a history replays identically.
  */
 typedef struct mn_kind_def {
+	/* sizeof(mn_kind_def) as the caller's header has it: set by
+	 * MN_KIND_DEF_INIT; 0 means the layout of mnemo 0.1. Fields added
+	 * after the caller's size read as 0 (their default). */
+	size_t size;
 	/* Kind name, 1..MN_KIND_NAME_MAX bytes, unique within a runtime.
 	 * Copied at registration. */
 	const char *name;
@@ -193,7 +213,8 @@ typedef struct mn_kind_def {
 	uint32_t snapshot_bytes;
 
 	/* Describe a state for people (the mnemo tool's replay and diff):
-	 * append readable text (or JSON) to out. Optional. */
+	 * append readable text (or JSON) to out. Optional. Experimental
+	 * until 1.0 (as hash below). */
 	int (*describe)(const void *state, mn_buf *out);
 
 	/* A 64-bit hash of a state (persistent kinds; optional). When set,
@@ -204,15 +225,13 @@ typedef struct mn_kind_def {
 	 * across processes, and be cheap: it runs after every message. A
 	 * hash of 0 is stored as 1 (0 means "no hash"). */
 	uint64_t (*hash)(const void *state);
+	/* New fields go here, at the end, each defaulting to 0. */
 } mn_kind_def;
 
-/*
- * Plugins: a shared object that the mnemo tool loads (`mnemo replay
- * --plugin LIB.so`) exports this symbol, returning its kinds' definitions
- * (static storage) and their count. Name: MN_PLUGIN_SYMBOL.
- */
-typedef const mn_kind_def *(*mn_plugin_kinds_fn)(size_t *count);
-#define MN_PLUGIN_SYMBOL "mnemo_plugin_kinds"
+/* Initialiser of an mn_kind_def: `mn_kind_def d = MN_KIND_DEF_INIT;
+ * d.name = ...;` or, with designated initialisers,
+ * `{.size = sizeof(mn_kind_def), .name = ..., ...}`. */
+#define MN_KIND_DEF_INIT {.size = sizeof(mn_kind_def)}
 
 /* Kind flag: sending to an address of this kind that was never created
  * fails with MN_ENOACTOR instead of creating the actor; actors are created
@@ -299,6 +318,10 @@ typedef struct mn_event {
 typedef void (*mn_event_fn)(void *arg, const mn_event *ev);
 
 typedef struct mn_runtime_opts {
+	/* sizeof(mn_runtime_opts) as the caller's header has it: set by
+	 * MN_RUNTIME_OPTS_INIT; 0 means the layout of mnemo 0.1. Fields
+	 * added after the caller's size read as 0 (their default). */
+	size_t size;
 	/* Worker threads; 0 means one per online core. */
 	unsigned workers;
 	/* Largest payload accepted by a send, in bytes; 0 means
@@ -335,7 +358,13 @@ typedef struct mn_runtime_opts {
 	mn_event_fn on_event;
 	void *event_arg;
 	unsigned event_rate;
+	/* New fields go here, at the end, each defaulting to 0. */
 } mn_runtime_opts;
+
+/* Initialiser of an mn_runtime_opts: `mn_runtime_opts o =
+ * MN_RUNTIME_OPTS_INIT; o.workers = 4;` or, with designated initialisers,
+ * `{.size = sizeof(mn_runtime_opts), .workers = 4}`. */
+#define MN_RUNTIME_OPTS_INIT {.size = sizeof(mn_runtime_opts)}
 
 /* Counters of a runtime. Each field is read without stopping the workers, so
  * fields may be a few operations apart from each other. */
@@ -373,7 +402,8 @@ typedef struct mn_runtime_stats {
 
 /*
  * Start a runtime with its worker threads. opts may be NULL for defaults.
- * Returns 0 and *out, or MN_EINVAL (out NULL, workers over MN_WORKERS_MAX),
+ * Returns 0 and *out, or MN_EINVAL (out NULL, workers over MN_WORKERS_MAX,
+ * an opts->size this library cannot read: see MN_RUNTIME_OPTS_INIT),
  * MN_ENOMEM, MN_ESYS (threads could not start); with a store_path, the
  * store's codes too (mn_errdetail() says why): MN_ENOTSTORE (the path
  * holds something that is not a mnemo store: another program's LMDB
@@ -401,55 +431,6 @@ void mn_runtime_shutdown(mn_runtime *rt);
 int mn_runtime_drain(mn_runtime *rt);
 
 /*
- * What opening the store found (open-time recovery, docs/recovery.md), for
- * a runtime with a store_path. All counts as of the open.
- */
-typedef struct mn_recovery {
-	int created;              /* 1: the store did not exist, made empty */
-	uint64_t last_lsn;        /* newest journal entry (0: none) */
-	uint64_t checkpoint_lsn;  /* actor heads were exact up to here */
-	uint64_t entries_scanned; /* log tail read to repair heads */
-	uint64_t heads_repaired;  /* actor heads moved forward by that scan */
-	uint64_t stale_readers;   /* LMDB reader slots of dead processes */
-	uint64_t outbox;          /* stored messages to deliver (lazily) */
-	uint64_t quarantined;     /* messages forks sent, held (mnemo tool) */
-	uint64_t timers;          /* durable timers stored */
-	uint64_t timers_due;      /* of which due at open (fired first) */
-	uint64_t next_actor_id;
-	uint64_t open_us;         /* time the store's open took */
-} mn_recovery;
-
-/* Copy what the open found into *out. MN_ENOTSUP without a store. Any
- * thread. */
-int mn_runtime_recovery(mn_runtime *rt, mn_recovery *out);
-
-/* What a compaction did (mn_runtime_compact, `mnemo compact`). */
-typedef struct mn_compact_stats {
-	uint64_t actors;    /* actors looked at */
-	uint64_t compacted; /* actors whose stored history got shorter */
-	uint64_t entries;   /* journal entries dropped */
-	uint64_t snapshots; /* snapshots dropped */
-	uint64_t bytes;     /* bytes of the dropped records (LMDB reuses the
-			     * pages; the data file does not shrink) */
-	uint64_t held;      /* actors kept longer: a fork shares their history */
-} mn_compact_stats;
-
-/*
- * Compact the store while the runtime runs: for every stored actor, drop
- * the journal entries and snapshots older than its latest snapshot that
- * leaves at least keep_history newer entries (0: drop everything before the
- * latest snapshot). History a fork still shares is kept. Runs on the writer
- * thread between commit groups, in steps of one transaction each (a crash
- * mid-way leaves a consistent store, part compacted). Blocks until done.
- * Replay and `mnemo dump` then start at the snapshot an actor's history now
- * begins with (MN_ECOMPACTED for earlier points). Returns 0 and *st (may be
- * NULL), MN_ENOTSUP (no store), MN_EBUSY (a compaction is running), or the
- * store's error. Any thread but a worker.
- */
-int mn_runtime_compact(mn_runtime *rt, uint64_t keep_history,
-		       mn_compact_stats *st);
-
-/*
  * Shut down, wait for outside sends already admitted, stop the workers after
  * their current turn, drop every message still queued (without handling
  * it), free every actor (kind free()) and the runtime. Call drain first to
@@ -461,33 +442,6 @@ int mn_runtime_compact(mn_runtime *rt, uint64_t keep_history,
  */
 void mn_runtime_close(mn_runtime *rt);
 
-/*
- * Delete the actor (kind, key) of this runtime's store, durably: its
- * journal entries, snapshots, timers, the stored messages to it and its
- * name (docs/semantics.md, "Deleting an actor", says what remains on
- * disk). Messages queued or parked for it are dropped, each reported as
- * MN_EVENT_DROPPED; a message it is handling when the call begins
- * completes first. Sends to it while the call runs are refused (outside
- * sends: MN_ENOACTOR; a handler's send, a stored message or a timer:
- * dropped, MN_EVENT_DROPPED). Its pending timers never fire. Once the
- * call returns 0 the deletion survives a crash (a crash during it leaves
- * the actor unreachable, and the next open finishes the deletion), the
- * address is unknown, and a later message creates a fresh actor (init,
- * seq 1, a new id) unless the kind is MN_KIND_EXPLICIT (then sends fail
- * with MN_ENOACTOR until mn_spawn). key is a NUL-terminated key (the
- * mnemo tool's KIND/KEY form). Blocks until the whole history is gone;
- * commit groups keep flowing meanwhile (the writer removes it in steps of
- * a transaction each between them). Returns 0, MN_EINVAL (rt or kind
- * NULL; called from a worker, i.e. inside any handler, which would wait
- * for itself), MN_EKEY, MN_ENOKIND, MN_ENOTSUP (no store, or a
- * MN_KIND_VOLATILE kind), MN_ENOACTOR (no such actor), MN_EBUSY (a fork
- * shares its history: delete its forks first, `mnemo rm`; or another
- * deletion of it is under way), MN_ECLOSED (after shutdown), MN_ENOMEM,
- * or the store's error, with mn_errdetail() saying why. Any thread but a
- * worker.
- */
-int mn_actor_delete(mn_runtime *rt, const char *kind, const char *key);
-
 /* Fill *st with the runtime's counters. Any thread. */
 void mn_runtime_stats_get(mn_runtime *rt, mn_runtime_stats *st);
 
@@ -498,7 +452,8 @@ void mn_runtime_stats_get(mn_runtime *rt, mn_runtime_stats *st);
 /*
  * Register a kind. def is copied (the name too); def->init and def->handle
  * are required. Returns 0 and *out (valid until the runtime is closed), or
- * MN_EINVAL (a missing callback, a name empty or over MN_KIND_NAME_MAX),
+ * MN_EINVAL (a missing callback, a name empty or over MN_KIND_NAME_MAX, a
+ * def->size this library cannot read: see MN_KIND_DEF_INIT),
  * MN_EEXIST (name taken), MN_ELIMIT (MN_KINDS_MAX reached), MN_ECLOSED.
  * Any thread; a kind may be registered while actors of other kinds run.
  */
@@ -564,20 +519,6 @@ int mn_send_durable(mn_runtime *rt, const mn_kind *kind, const void *key,
 		    size_t key_len, uint32_t type, const void *payload,
 		    size_t len);
 
-/* Completion of mn_send_durable_async: rc 0 once stored, or an error. */
-typedef void (*mn_send_done_cb)(void *arg, int rc);
-
-/*
- * As mn_send_durable(), without blocking: done(arg, rc) runs on the
- * runtime's writer thread once the message is stored (rc 0) or could not
- * be (rc < 0); it must not block. The call itself returns 0 when the
- * message was accepted (done will run), or an error (done will not run).
- */
-int mn_send_durable_async(mn_runtime *rt, const mn_kind *kind,
-			  const void *key, size_t key_len, uint32_t type,
-			  const void *payload, size_t len, mn_send_done_cb done,
-			  void *arg);
-
 /* ------------------------------------------------------------------------ */
 /* Inside a handler                                                         */
 /* ------------------------------------------------------------------------ */
@@ -619,6 +560,54 @@ mn_runtime *mn_ctx_runtime(const mn_ctx *ctx);
 /* Index of the worker thread running this callback, 0..workers-1. */
 unsigned mn_ctx_worker(const mn_ctx *ctx);
 
+/* Non-zero while the actor replays its journal after a restart: handle()
+ * sees the recorded messages again, and its sends are suppressed (their
+ * effects were stored the first time). */
+int mn_ctx_replaying(const mn_ctx *ctx);
+
+/* The sequence number of the message being handled (1 for an actor's first
+ * message); 0 for volatile actors and during init. */
+uint64_t mn_ctx_seq(const mn_ctx *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* Buffers                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Append len bytes to b. Returns 0 or MN_ENOMEM (b unchanged). */
+int mn_buf_append(mn_buf *b, const void *data, size_t len);
+
+/* Bytes appended so far, and their count (valid until the next append). */
+const void *mn_buf_data(const mn_buf *b);
+size_t mn_buf_len(const mn_buf *b);
+
+/* ======================================================================== */
+/* EXPERIMENTAL UNTIL 1.0                                                   */
+/* ======================================================================== */
+
+/*
+ * What follows works and is tested, but its names, arguments or struct
+ * layouts may still change in a 0.x release. So may mn_kind_def's describe
+ * and hash fields (above).
+ */
+
+/* ------------------------------------------------------------------------ */
+/* Sends and timers                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* Completion of mn_send_durable_async: rc 0 once stored, or an error. */
+typedef void (*mn_send_done_cb)(void *arg, int rc);
+
+/*
+ * As mn_send_durable(), without blocking: done(arg, rc) runs on the
+ * runtime's writer thread once the message is stored (rc 0) or could not
+ * be (rc < 0); it must not block. The call itself returns 0 when the
+ * message was accepted (done will run), or an error (done will not run).
+ */
+int mn_send_durable_async(mn_runtime *rt, const mn_kind *kind,
+			  const void *key, size_t key_len, uint32_t type,
+			  const void *payload, size_t len, mn_send_done_cb done,
+			  void *arg);
+
 /*
  * Durable timer: deliver message (type, payload) to this actor after
  * delay_ms. Stored in the same commit as the message being handled, so it
@@ -642,28 +631,97 @@ int mn_ctx_after(mn_ctx *ctx, uint64_t delay_ms, uint32_t type,
  * id, MN_ENOTSUP for volatile actors. */
 int mn_ctx_cancel(mn_ctx *ctx, uint64_t id);
 
-/* mn_msg.flags: the message is a durable timer firing. */
-#define MN_MSG_TIMER 0x2u
-
-/* Non-zero while the actor replays its journal after a restart: handle()
- * sees the recorded messages again, and its sends are suppressed (their
- * effects were stored the first time). */
-int mn_ctx_replaying(const mn_ctx *ctx);
-
-/* The sequence number of the message being handled (1 for an actor's first
- * message); 0 for volatile actors and during init. */
-uint64_t mn_ctx_seq(const mn_ctx *ctx);
-
 /* ------------------------------------------------------------------------ */
-/* Buffers                                                                  */
+/* Store maintenance on a running runtime                                   */
 /* ------------------------------------------------------------------------ */
 
-/* Append len bytes to b. Returns 0 or MN_ENOMEM (b unchanged). */
-int mn_buf_append(mn_buf *b, const void *data, size_t len);
+/*
+ * What opening the store found (open-time recovery, docs/recovery.md), for
+ * a runtime with a store_path. All counts as of the open.
+ */
+typedef struct mn_recovery {
+	int created;              /* 1: the store did not exist, made empty */
+	uint64_t last_lsn;        /* newest journal entry (0: none) */
+	uint64_t checkpoint_lsn;  /* actor heads were exact up to here */
+	uint64_t entries_scanned; /* log tail read to repair heads */
+	uint64_t heads_repaired;  /* actor heads moved forward by that scan */
+	uint64_t stale_readers;   /* LMDB reader slots of dead processes */
+	uint64_t outbox;          /* stored messages to deliver (lazily) */
+	uint64_t quarantined;     /* messages forks sent, held (mnemo tool) */
+	uint64_t timers;          /* durable timers stored */
+	uint64_t timers_due;      /* of which due at open (fired first) */
+	uint64_t next_actor_id;
+	uint64_t open_us;         /* time the store's open took */
+} mn_recovery;
 
-/* Bytes appended so far, and their count (valid until the next append). */
-const void *mn_buf_data(const mn_buf *b);
-size_t mn_buf_len(const mn_buf *b);
+/* Copy what the open found into *out. MN_ENOTSUP without a store. Any
+ * thread. */
+int mn_runtime_recovery(mn_runtime *rt, mn_recovery *out);
+
+/* What a compaction did (mn_runtime_compact, `mnemo compact`). */
+typedef struct mn_compact_stats {
+	uint64_t actors;    /* actors looked at */
+	uint64_t compacted; /* actors whose stored history got shorter */
+	uint64_t entries;   /* journal entries dropped */
+	uint64_t snapshots; /* snapshots dropped */
+	uint64_t bytes;     /* bytes of the dropped records (LMDB reuses the
+			     * pages; the data file does not shrink) */
+	uint64_t held;      /* actors kept longer: a fork shares their history */
+} mn_compact_stats;
+
+/*
+ * Compact the store while the runtime runs: for every stored actor, drop
+ * the journal entries and snapshots older than its latest snapshot that
+ * leaves at least keep_history newer entries (0: drop everything before the
+ * latest snapshot). History a fork still shares is kept. Runs on the writer
+ * thread between commit groups, in steps of one transaction each (a crash
+ * mid-way leaves a consistent store, part compacted). Blocks until done.
+ * Replay and `mnemo dump` then start at the snapshot an actor's history now
+ * begins with (MN_ECOMPACTED for earlier points). Returns 0 and *st (may be
+ * NULL), MN_ENOTSUP (no store), MN_EBUSY (a compaction is running), or the
+ * store's error. Any thread but a worker.
+ */
+int mn_runtime_compact(mn_runtime *rt, uint64_t keep_history,
+		       mn_compact_stats *st);
+
+/*
+ * Delete the actor (kind, key) of this runtime's store, durably: its
+ * journal entries, snapshots, timers, the stored messages to it and its
+ * name (docs/semantics.md, "Deleting an actor", says what remains on
+ * disk). Messages queued or parked for it are dropped, each reported as
+ * MN_EVENT_DROPPED; a message it is handling when the call begins
+ * completes first. Sends to it while the call runs are refused (outside
+ * sends: MN_ENOACTOR; a handler's send, a stored message or a timer:
+ * dropped, MN_EVENT_DROPPED). Its pending timers never fire. Once the
+ * call returns 0 the deletion survives a crash (a crash during it leaves
+ * the actor unreachable, and the next open finishes the deletion), the
+ * address is unknown, and a later message creates a fresh actor (init,
+ * seq 1, a new id) unless the kind is MN_KIND_EXPLICIT (then sends fail
+ * with MN_ENOACTOR until mn_spawn). key is a NUL-terminated key (the
+ * mnemo tool's KIND/KEY form). Blocks until the whole history is gone;
+ * commit groups keep flowing meanwhile (the writer removes it in steps of
+ * a transaction each between them). Returns 0, MN_EINVAL (rt or kind
+ * NULL; called from a worker, i.e. inside any handler, which would wait
+ * for itself), MN_EKEY, MN_ENOKIND, MN_ENOTSUP (no store, or a
+ * MN_KIND_VOLATILE kind), MN_ENOACTOR (no such actor), MN_EBUSY (a fork
+ * shares its history: delete its forks first, `mnemo rm`; or another
+ * deletion of it is under way), MN_ECLOSED (after shutdown), MN_ENOMEM,
+ * or the store's error, with mn_errdetail() saying why. Any thread but a
+ * worker.
+ */
+int mn_actor_delete(mn_runtime *rt, const char *kind, const char *key);
+
+/* ------------------------------------------------------------------------ */
+/* Plugins of the mnemo tool                                                */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Plugins: a shared object that the mnemo tool loads (`mnemo replay
+ * --plugin LIB.so`) exports this symbol, returning its kinds' definitions
+ * (static storage) and their count. Name: MN_PLUGIN_SYMBOL.
+ */
+typedef const mn_kind_def *(*mn_plugin_kinds_fn)(size_t *count);
+#define MN_PLUGIN_SYMBOL "mnemo_plugin_kinds"
 
 #ifdef __cplusplus
 }

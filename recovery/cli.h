@@ -5,10 +5,16 @@
  * The commands are library code: each takes its argv (argv[0] is the
  * command's name) and the two streams to write to, never exits, keeps no
  * state between calls, and returns the process exit code the tool's main()
- * (recovery/mnemo_cli.c) hands back. Every command but import opens the
- * store read-only: LMDB read transactions, no writer lock, so it is safe
- * beside a live runtime writing the same store; import takes the writer
- * lock (recovery/cmd_import.c). docs/tool.md documents them.
+ * (recovery/mnemo_cli.c) hands back. The reading commands (stats, ls,
+ * dump, verify, replay, diff, export, quarantine's listing) open the store
+ * read-only (mn__cli_open): LMDB read transactions, no writer lock, so
+ * they are safe beside a live runtime writing the same store. The writing
+ * commands (fork, compact, rm, import, quarantine --release/--drop) open it
+ * for writing (mn__cli_open_rw, or import's own open): they take the
+ * store's writer lock and refuse beside a live runtime. docs/tool.md
+ * documents them. They are built into the tools library
+ * (libmnemo-tools.a), linked into the tool and the tests that call them,
+ * not into libmnemo.
  *
  * Threads: one command at a time per process (getopt_long's optind and
  * optarg are process globals; each command resets them before parsing).
@@ -21,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <getopt.h>
 
 #include "storage/codec.h"
 #include "storage/store.h"
@@ -34,6 +41,8 @@
 
 /* A callback's "stop, all is well" (positive: never a MN_E* code). */
 #define MN__CLI_STOP 1
+/* mn__cli_begin's "parsed: the command goes on" (never an exit code). */
+#define MN__CLI_GO (-1)
 
 /* Room for a key as mn__cli_key_format writes it: "0x" + 2 hex digits a
  * byte + NUL. */
@@ -70,91 +79,6 @@ int mn__cmd_rm(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_export(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_import(int argc, char **argv, FILE *out, FILE *err);
 
-/* ---- replaying an actor with a plugin's code (cmd_replay.c) ------------ */
-
-struct mn__offline;
-typedef struct mn__rp mn__rp;
-
-/* Called after each state the replay reaches: e is the journal entry just
- * handled (handle_rc what handle() returned), or NULL for the start state
- * (after restore or init, at r->start_seq). Return 0 to go on, or a
- * negative MN_E* code to stop the replay with it. */
-typedef int (*mn__rp_cb)(void *arg, mn__rp *r, const mn__entry *e,
-			 int handle_rc);
-
-/* One actor replayed with a plugin's kind: recovery/cmd_replay.c. */
-struct mn__rp {
-	mn__cli *c;
-	const char *plugin; /* path given to --plugin */
-	void *dl;           /* its dlopen handle */
-	struct mn__offline *off;
-	const mn_kind *kind; /* the actor's kind in the offline shell */
-	const mn_kind_def *def;
-	char kind_name[MN_KIND_NAME_MAX + 1];
-	char addr[MN__CLI_ADDR_CAP];
-	mn__actor_meta meta;
-	void *state;       /* the replayed state (NULL before a run) */
-	bool have_state;   /* init/restore ran (free() owed) */
-	uint64_t start_seq; /* the run started after this message */
-	bool from_snapshot; /* ... restored from the snapshot at start_seq */
-	uint64_t seq;       /* the last message replayed (start_seq at first) */
-	uint64_t replayed;  /* messages handled in the run */
-	uint64_t compared;  /* stored snapshots compared */
-	uint64_t hashed;    /* recorded state hashes compared */
-	bool diverged;
-	uint64_t diverged_seq;
-	/* Stored snapshots after start_seq, up to the target (ascending). */
-	uint64_t *snaps;
-	size_t nsnaps, next_snap;
-	uint64_t target;
-	mn__rp_cb cb;
-	void *cb_arg;
-	/* Last sender resolved. */
-	uint64_t sender_id;
-	const mn_kind *sender_kind;
-	unsigned char sender_key[MN_KEY_MAX];
-	size_t sender_key_len;
-	char sender[MN__CLI_ADDR_CAP];
-	mn_buf scratch;
-};
-
-/*
- * Load the plugin (dlopen, then its MN_PLUGIN_SYMBOL), open c->path, find
- * the actor at address and its kind among the plugin's kinds. Returns
- * MN__CLI_OK, or the exit code after printing why (2: plugin or store
- * errors, a bad address; 1: no such actor or kind in the store).
- * mn__rp_close() must follow in every case.
- */
-int mn__rp_open(mn__rp *r, mn__cli *c, const char *plugin,
-		const char *address);
-
-/*
- * Replay the actor's history up to message target (<= meta.last_seq):
- * from its latest snapshot at or before target (restore()) unless
- * from_start or the kind has no restore (init()), then each journal entry
- * through handle() with the ctx replaying. After each entry that recorded
- * a state hash, when the kind has hash(), compares the replayed state's
- * hash with it; after each stored snapshot after the start, compares
- * snapshot() of the replayed state with it. On the first difference prints
- * the divergence (text or JSON, the states described) and stops. Returns MN__CLI_OK; MN__CLI_FAIL on divergence, a
- * broken actor (init or restore failed) or a damaged record; MN__CLI_USAGE
- * for other store errors. The state stays in r->state until the next run
- * or close.
- */
-int mn__rp_run(mn__rp *r, uint64_t target, bool from_start);
-
-/* The sequence number of the last message handled at or before unix_ms
- * (0 when none). Returns 0, or an exit code after printing why. */
-int mn__rp_seq_at(mn__rp *r, uint64_t unix_ms, uint64_t *seq);
-
-/* Append the kind's describe() of state to out, or "(no describe)", or
- * "(describe failed: MN_X)". Returns 0 or MN_ENOMEM. */
-int mn__rp_describe(mn__rp *r, const void *state, mn_buf *out);
-
-/* Free the state (the kind's free()), the shell, close the store and the
- * plugin. */
-void mn__rp_close(mn__rp *r);
-
 /* Text lines, each after indent (a text without a final newline still ends
  * its last line). */
 void mn__cli_lines(FILE *f, const char *indent, const void *p, size_t len);
@@ -163,6 +87,65 @@ void mn__cli_lines(FILE *f, const char *indent, const void *p, size_t len);
  * YYYY-MM-DDTHH:MM:SS[.fff][Z|+HH:MM|-HH:MM] (UTC when no zone is given).
  * Returns 0 or -1. */
 int mn__cli_parse_time(const char *s, uint64_t *unix_ms);
+
+/* ---- the tool's commands and how they run (cli_run.c) ---------------- */
+
+typedef int (*mn__cli_cmd_fn)(int argc, char **argv, FILE *out, FILE *err);
+
+/* What a command reads: nothing, a store, or a store and a plugin's code
+ * (what a crash of the child is blamed on). */
+enum mn__cli_reads {
+	MN__CLI_READS_NOTHING,
+	MN__CLI_READS_STORE,
+	MN__CLI_READS_PLUGIN,
+};
+
+/* One command of the tool (recovery/mnemo_cli.c's table). */
+typedef struct mn__cli_command {
+	const char *name;
+	mn__cli_cmd_fn fn;
+	const char *summary;
+	enum mn__cli_reads reads;
+} mn__cli_command;
+
+/*
+ * Run command c with argv (argv[0] is its name) on stdout and stderr: a
+ * command that reads a store in a child process (unless MNEMO_NO_FORK),
+ * whose crash becomes one line and exit 1. Returns the exit code.
+ */
+int mn__cli_run(const mn__cli_command *c, int argc, char **argv);
+
+/* ---- a command's prologue (cli_args.c) ------------------------------- */
+
+/* What a store command takes: the prologue's table. */
+typedef struct mn__cli_spec {
+	const char *name;     /* "dump" */
+	const char *synopsis; /* its usage line */
+	const char *help;     /* its manual (--help) */
+	/* Its own options (-j/--json and -h/--help are added): short ones
+	 * as getopt's string ("k:n:b"), long ones NULL-terminated. */
+	const char *shortopts;
+	const struct option *opts;
+	bool json; /* takes -j/--json (sets mn__cli.json) */
+	int nargs; /* positional arguments, STORE the last */
+	/* The usage error for another count (NULL: "missing STORE" or "one
+	 * STORE expected"). */
+	const char *args_wrong;
+	/* One of its own options (ch, with optarg as arg or NULL); 0 to go
+	 * on, or an exit code (mn__cli_usage) to stop. arg: mn__cli_begin's. */
+	int (*option)(mn__cli *c, int ch, const char *optarg, void *arg);
+} mn__cli_spec;
+
+/*
+ * The prologue of a store command: mn__cli_init, then argv's options in
+ * order (-j/--json sets c->json; -h/--help prints s->help on out; a bad
+ * option or a missing value is a usage error; the rest go to s->option),
+ * then the count of positional arguments. Returns MN__CLI_GO with *args
+ * the positional arguments (s->nargs of them) and c->path the last, or
+ * the exit code the command returns at once (MN__CLI_OK after --help).
+ */
+int mn__cli_begin(mn__cli *c, const mn__cli_spec *s, void *arg, int argc,
+		  char **argv, FILE *out, FILE *err, char ***args);
 
 /* ---- running a command (cli_util.c) ---------------------------------- */
 

@@ -501,3 +501,76 @@ void mn__cli_hexdump(FILE *f, const char *indent, const void *p, size_t len,
 		fprintf(f, "%s... %zu more bytes (--full shows all)\n", indent,
 			len - shown);
 }
+
+/* ---- text lines and times (replay, diff) ------------------------------- */
+
+void mn__cli_lines(FILE *f, const char *indent, const void *p, size_t len)
+{
+	const char *s = p, *end = s + len;
+	if (len == 0) {
+		fprintf(f, "%s\n", indent);
+		return;
+	}
+	while (s < end) {
+		const char *nl = memchr(s, '\n', (size_t)(end - s));
+		size_t n = nl ? (size_t)(nl - s) : (size_t)(end - s);
+		fprintf(f, "%s%.*s\n", indent, (int)n, s);
+		s += n + (nl ? 1 : 0);
+	}
+}
+
+static int digits(const char **s, int n, int *v)
+{
+	int x = 0;
+	for (int i = 0; i < n; i++, (*s)++) {
+		if (**s < '0' || **s > '9')
+			return -1;
+		x = x * 10 + (**s - '0');
+	}
+	*v = x;
+	return 0;
+}
+
+int mn__cli_parse_time(const char *s, uint64_t *unix_ms)
+{
+	struct tm tm = {0};
+	int y, mo, d, h, mi, sec, ms = 0, off = 0;
+	if (mn__cli_parse_u64(s, unix_ms) == 0)
+		return 0;
+	if (digits(&s, 4, &y) || *s++ != '-' || digits(&s, 2, &mo) ||
+	    *s++ != '-' || digits(&s, 2, &d) || (*s != 'T' && *s != ' ') ||
+	    !*s++ || digits(&s, 2, &h) || *s++ != ':' || digits(&s, 2, &mi) ||
+	    *s++ != ':' || digits(&s, 2, &sec))
+		return -1;
+	if (*s == '.') {
+		int scale = 100;
+		s++;
+		if (*s < '0' || *s > '9')
+			return -1;
+		for (; *s >= '0' && *s <= '9'; s++, scale /= 10)
+			ms += (*s - '0') * scale; /* digits past ms drop */
+	}
+	if (*s == 'Z') {
+		s++;
+	} else if (*s == '+' || *s == '-') {
+		int sign = *s++ == '-' ? -1 : 1, oh, om;
+		if (digits(&s, 2, &oh) || *s++ != ':' || digits(&s, 2, &om) ||
+		    oh > 23 || om > 59)
+			return -1;
+		off = sign * (oh * 60 + om) * 60;
+	}
+	if (*s || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+	    mi > 59 || sec > 60)
+		return -1;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	time_t t = timegm(&tm);
+	if (t == (time_t)-1 || (int64_t)t - off < 0)
+		return -1;
+	*unix_ms = (uint64_t)((int64_t)t - off) * 1000u + (uint64_t)ms;
+	return 0;
+}

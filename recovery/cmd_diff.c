@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "include/mnemo.h"
-#include "recovery/cli.h"
+#include "recovery/replay.h"
 
 #define MN__DIFF_MAX_CELLS (16u * 1024 * 1024)
 
@@ -214,51 +214,43 @@ static void print_state(mn__rp *r, uint64_t seq, const mn_buf *d)
 	mn__cli_lines(c->out, "    ", d->data, d->len);
 }
 
+static int on_option(mn__cli *c, int ch, const char *arg, void *plugin)
+{
+	(void)c;
+	(void)ch; /* 'p' */
+	*(const char **)plugin = arg;
+	return 0;
+}
+
+static const mn__cli_spec spec = {
+    .name = "diff", .synopsis = synopsis, .help = help, .shortopts = "p:",
+    .opts = (const struct option[]){{"plugin", required_argument, NULL, 'p'},
+				    {NULL, 0, NULL, 0}},
+    .json = true, .nargs = 3,
+    .args_wrong = "ADDRESS, SEQ1..SEQ2 and STORE expected",
+    .option = on_option};
+
 int mn__cmd_diff(int argc, char **argv, FILE *out, FILE *err)
 {
-	static const struct option opts[] = {
-	    {"plugin", required_argument, NULL, 'p'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	mn__cli c;
 	mn__rp r;
 	mn_buf d1, d2;
 	const char *plugin = NULL;
 	uint64_t s1, s2, nchanges = 0;
-	int ch, rc;
+	char **args;
+	int rc;
 
-	mn__cli_init(&c, "diff", synopsis, out, err);
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":p:jh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'p':
-			plugin = optarg;
-			break;
-		case 'j':
-			c.json = true;
-			break;
-		case 'h':
-			fputs(help, out);
-			return MN__CLI_OK;
-		default:
-			return mn__cli_bad_option(&c, ch, argv);
-		}
-	}
-	if (argc - optind != 3)
-		return mn__cli_usage(&c,
-				     "ADDRESS, SEQ1..SEQ2 and STORE expected");
+	if ((rc = mn__cli_begin(&c, &spec, &plugin, argc, argv, out, err,
+				&args)) != MN__CLI_GO)
+		return rc;
 	if (!plugin)
 		return mn__cli_usage(&c, "--plugin LIB.so is required");
-	if (parse_range(argv[optind + 1], &s1, &s2))
+	if (parse_range(args[1], &s1, &s2))
 		return mn__cli_usage(&c, "bad range '%s': SEQ1..SEQ2 expected",
-				     argv[optind + 1]);
-	c.path = argv[optind + 2];
+				     args[1]);
 	mn__buf_init(&d1);
 	mn__buf_init(&d2);
-	if ((rc = mn__rp_open(&r, &c, plugin, argv[optind])))
+	if ((rc = mn__rp_open(&r, &c, plugin, args[0])))
 		goto out;
 	uint64_t hi = s1 > s2 ? s1 : s2;
 	if (hi > r.meta.last_seq) {

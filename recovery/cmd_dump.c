@@ -291,65 +291,66 @@ static void print_meta(mn__cli *c, const mn__actor_meta *m, const char *addr)
 	fprintf(f, "  %-14s%s\n", "last active", t);
 }
 
+/* The options, for on_option. */
+typedef struct dopts {
+	dstate *s;
+	uint64_t from;
+} dopts;
+
+static int on_option(mn__cli *c, int ch, const char *arg, void *u)
+{
+	dopts *o = u;
+	switch (ch) {
+	case 'f':
+	case 't': {
+		uint64_t v;
+		if (mn__cli_parse_u64(arg, &v) || v == 0)
+			return mn__cli_usage(c,
+					     "--%s wants a sequence number >= 1, "
+					     "not '%s'",
+					     ch == 'f' ? "from" : "to", arg);
+		*(ch == 'f' ? &o->from : &o->s->to) = v;
+		break;
+	}
+	case 'F':
+		o->s->full = true;
+		break;
+	}
+	return 0;
+}
+
+static const mn__cli_spec spec = {
+    .name = "dump", .synopsis = synopsis, .help = help, .shortopts = "f:t:F",
+    .opts = (const struct option[]){{"from", required_argument, NULL, 'f'},
+				    {"to", required_argument, NULL, 't'},
+				    {"full", no_argument, NULL, 'F'},
+				    {NULL, 0, NULL, 0}},
+    .json = true, .nargs = 2, .args_wrong = "ADDRESS and STORE expected",
+    .option = on_option};
+
 int mn__cmd_dump(int argc, char **argv, FILE *out, FILE *err)
 {
-	static const struct option opts[] = {
-	    {"from", required_argument, NULL, 'f'},
-	    {"to", required_argument, NULL, 't'},
-	    {"full", no_argument, NULL, 'F'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	mn__cli c;
 	dstate s = {.c = &c};
-	uint64_t from = 1;
+	dopts o = {.s = &s, .from = 1};
 	unsigned char key[MN_KEY_MAX];
 	size_t key_len, kind_end;
 	char addr[MN__CLI_ADDR_CAP];
 	mn__actor_meta m;
 	bool damaged = false;
-	int ch, rc;
+	char **args;
+	int rc;
 
-	mn__cli_init(&c, "dump", synopsis, out, err);
+	if ((rc = mn__cli_begin(&c, &spec, &o, argc, argv, out, err,
+				&args)) != MN__CLI_GO)
+		return rc;
 	mn__buf_init(&s.snap);
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":f:t:Fjh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'f':
-		case 't': {
-			uint64_t v;
-			if (mn__cli_parse_u64(optarg, &v) || v == 0)
-				return mn__cli_usage(
-				    &c,
-				    "--%s wants a sequence number >= 1, "
-				    "not '%s'",
-				    ch == 'f' ? "from" : "to", optarg);
-			*(ch == 'f' ? &from : &s.to) = v;
-			break;
-		}
-		case 'F':
-			s.full = true;
-			break;
-		case 'j':
-			c.json = true;
-			break;
-		case 'h':
-			fputs(help, out);
-			return MN__CLI_OK;
-		default:
-			return mn__cli_bad_option(&c, ch, argv);
-		}
-	}
-	if (argc - optind != 2)
-		return mn__cli_usage(&c, "ADDRESS and STORE expected");
+	uint64_t from = o.from;
 	if (s.to && s.to < from)
 		return mn__cli_usage(&c, "--to %llu is before --from %llu",
 				     (unsigned long long)s.to,
 				     (unsigned long long)from);
-	const char *address = argv[optind];
-	c.path = argv[optind + 1];
+	const char *address = args[0];
 	if ((rc = mn__cli_open(&c)))
 		return rc;
 

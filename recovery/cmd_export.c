@@ -494,43 +494,41 @@ static int find_actor(mn__cli *c, const char *address, mn__actor_meta *m)
 	return 0;
 }
 
+/* The options, for on_option. */
+typedef struct xopts {
+	const char *address, *output;
+} xopts;
+
+static int on_option(mn__cli *c, int ch, const char *arg, void *u)
+{
+	xopts *o = u;
+	(void)c;
+	*(ch == 'a' ? &o->address : &o->output) = arg;
+	return 0;
+}
+
+static const mn__cli_spec spec = {
+    .name = "export", .synopsis = synopsis, .help = help, .shortopts = "a:o:",
+    .opts = (const struct option[]){{"actor", required_argument, NULL, 'a'},
+				    {"output", required_argument, NULL, 'o'},
+				    {NULL, 0, NULL, 0}},
+    .nargs = 1, .args_wrong = "STORE expected", .option = on_option};
+
 int mn__cmd_export(int argc, char **argv, FILE *out, FILE *err)
 {
-	static const struct option opts[] = {
-	    {"actor", required_argument, NULL, 'a'},
-	    {"output", required_argument, NULL, 'o'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	mn__cli c;
 	xstate x = {.c = &c};
-	const char *address = NULL, *output = NULL;
+	xopts o = {NULL, NULL};
 	char partial[4096];
 	mn__actor_meta only;
 	FILE *f = NULL;
-	int ch, rc;
+	char **args;
+	int rc;
 
-	mn__cli_init(&c, "export", synopsis, out, err);
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":a:o:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'a':
-			address = optarg;
-			break;
-		case 'o':
-			output = optarg;
-			break;
-		case 'h':
-			fputs(help, out);
-			return MN__CLI_OK;
-		default:
-			return mn__cli_bad_option(&c, ch, argv);
-		}
-	}
-	if (argc - optind != 1)
-		return mn__cli_usage(&c, "STORE expected");
-	c.path = argv[optind];
+	if ((rc = mn__cli_begin(&c, &spec, &o, argc, argv, out, err,
+				&args)) != MN__CLI_GO)
+		return rc;
+	const char *address = o.address, *output = o.output;
 	if (output && strcmp(output, "-") == 0)
 		output = NULL;
 	if (!output && isatty(fileno(out)))

@@ -725,49 +725,50 @@ static int prepare(istate *x, const char *stream, mn__store_info *info)
 	return 0;
 }
 
+/* The options, for on_option. */
+typedef struct iopts {
+	istate *x;
+	unsigned char as_key[MN_KEY_MAX];
+} iopts;
+
+static int on_option(mn__cli *c, int ch, const char *arg, void *u)
+{
+	iopts *o = u;
+	if (ch == 'm') {
+		o->x->move = true;
+		return 0;
+	}
+	if (mn__cli_key_parse(arg, o->as_key, &o->x->as_len))
+		return mn__cli_usage(c,
+				     "bad key '%s' for --as: text or 0x and "
+				     "hex digits, 1 to %d bytes",
+				     arg, MN_KEY_MAX);
+	o->x->as_key = o->as_key;
+	return 0;
+}
+
+static const mn__cli_spec spec = {
+    .name = "import", .synopsis = synopsis, .help = help, .shortopts = "k:m",
+    .opts = (const struct option[]){{"as", required_argument, NULL, 'k'},
+				    {"move", no_argument, NULL, 'm'},
+				    {NULL, 0, NULL, 0}},
+    .nargs = 2, .args_wrong = "STREAM and STORE expected",
+    .option = on_option};
+
 int mn__cmd_import(int argc, char **argv, FILE *out, FILE *err)
 {
-	static const struct option opts[] = {
-	    {"as", required_argument, NULL, 'k'},
-	    {"move", no_argument, NULL, 'm'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	mn__cli c;
 	istate x = {.c = &c};
-	unsigned char as_key[MN_KEY_MAX];
+	iopts o = {.x = &x};
 	mn__store_info info;
 	char what[160];
-	int ch, rc;
+	char **args;
+	int rc;
 
-	mn__cli_init(&c, "import", synopsis, out, err);
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":k:mh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'k':
-			if (mn__cli_key_parse(optarg, as_key, &x.as_len))
-				return mn__cli_usage(
-				    &c,
-				    "bad key '%s' for --as: text or 0x and "
-				    "hex digits, 1 to %d bytes",
-				    optarg, MN_KEY_MAX);
-			x.as_key = as_key;
-			break;
-		case 'm':
-			x.move = true;
-			break;
-		case 'h':
-			fputs(help, out);
-			return MN__CLI_OK;
-		default:
-			return mn__cli_bad_option(&c, ch, argv);
-		}
-	}
-	if (argc - optind != 2)
-		return mn__cli_usage(&c, "STREAM and STORE expected");
-	const char *stream = argv[optind];
-	c.path = argv[optind + 1];
+	if ((rc = mn__cli_begin(&c, &spec, &o, argc, argv, out, err,
+				&args)) != MN__CLI_GO)
+		return rc;
+	const char *stream = args[0];
 	if ((rc = prepare(&x, stream, &info)))
 		goto out_close;
 

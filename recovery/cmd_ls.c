@@ -59,6 +59,7 @@ typedef struct lsstate {
 	bool snaps;
 	/* --broken: check each actor's history, list the broken ones. */
 	bool broken;
+	const char *kind; /* --kind */
 	mn_buf scratch;
 } lsstate;
 
@@ -151,55 +152,47 @@ static int on_actor(void *arg, const mn__actor_meta *meta)
 	return 0;
 }
 
+static int on_option(mn__cli *c, int ch, const char *arg, void *u)
+{
+	lsstate *s = u;
+	switch (ch) {
+	case 'k':
+		s->kind = arg;
+		break;
+	case 'n':
+		if (mn__cli_parse_u64(arg, &s->limit) || !s->limit)
+			return mn__cli_usage(c,
+					     "--limit wants a number >= 1, not "
+					     "'%s'",
+					     arg);
+		break;
+	case 'b':
+		s->broken = true;
+		break;
+	}
+	return 0;
+}
+
+static const mn__cli_spec ls_spec = {
+    .name = "ls", .synopsis = synopsis, .help = help, .shortopts = "k:n:b",
+    .opts = (const struct option[]){{"kind", required_argument, NULL, 'k'},
+				    {"limit", required_argument, NULL, 'n'},
+				    {"broken", no_argument, NULL, 'b'},
+				    {NULL, 0, NULL, 0}},
+    .json = true, .nargs = 1, .option = on_option};
+
 int mn__cmd_ls(int argc, char **argv, FILE *out, FILE *err)
 {
-	static const struct option opts[] = {
-	    {"kind", required_argument, NULL, 'k'},
-	    {"limit", required_argument, NULL, 'n'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"broken", no_argument, NULL, 'b'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	mn__cli c;
 	lsstate s = {.c = &c};
-	const char *kind = NULL;
-	int ch, rc;
+	char **args;
+	int rc;
 
-	mn__cli_init(&c, "ls", synopsis, out, err);
+	if ((rc = mn__cli_begin(&c, &ls_spec, &s, argc, argv, out, err,
+				&args)) != MN__CLI_GO)
+		return rc;
 	mn__buf_init(&s.scratch);
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":k:n:jbh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'k':
-			kind = optarg;
-			break;
-		case 'n':
-			if (mn__cli_parse_u64(optarg, &s.limit) || !s.limit)
-				return mn__cli_usage(
-				    &c,
-				    "--limit wants a number >= 1, not "
-				    "'%s'",
-				    optarg);
-			break;
-		case 'j':
-			c.json = true;
-			break;
-		case 'b':
-			s.broken = true;
-			break;
-		case 'h':
-			fputs(help, out);
-			return MN__CLI_OK;
-		default:
-			return mn__cli_bad_option(&c, ch, argv);
-		}
-	}
-	if (argc - optind != 1)
-		return mn__cli_usage(&c, argc == optind ? "missing STORE"
-							: "one STORE expected");
-	c.path = argv[optind];
+	const char *kind = s.kind;
 	if ((rc = mn__cli_open(&c)))
 		return rc;
 

@@ -59,35 +59,21 @@ static const char fork_help[] =
     "EXAMPLE\n"
     "    mnemo fork agent/alice@120 alice-try2 ./data\n";
 
+static const mn__cli_spec fork_spec = {
+    .name = "fork", .synopsis = fork_synopsis, .help = fork_help,
+    .json = true, .nargs = 3,
+    .args_wrong = "KIND/KEY@SEQ, NEW_KEY and STORE expected"};
+
 int mn__cmd_fork(int argc, char **argv, FILE *out, FILE *err)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	mn__cli c;
-	int ch, rc;
+	char **args;
+	int rc;
 
-	mn__cli_init(&c, "fork", fork_synopsis, out, err);
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			c.json = true;
-			break;
-		case 'h':
-			fputs(fork_help, out);
-			return MN__CLI_OK;
-		default:
-			return mn__cli_bad_option(&c, ch, argv);
-		}
-	}
-	if (argc - optind != 3)
-		return mn__cli_usage(&c, "KIND/KEY@SEQ, NEW_KEY and STORE "
-					 "expected");
-	const char *at = argv[optind], *newkey = argv[optind + 1];
+	if ((rc = mn__cli_begin(&c, &fork_spec, NULL, argc, argv, out, err,
+				&args)) != MN__CLI_GO)
+		return rc;
+	const char *at = args[0], *newkey = args[1];
 	const char *sep = strrchr(at, '@');
 	char addr[MN__CLI_ADDR_CAP];
 	uint64_t seq;
@@ -105,7 +91,6 @@ int mn__cmd_fork(int argc, char **argv, FILE *out, FILE *err)
 				     "bad NEW_KEY '%s' (1 to %d bytes: text, or "
 				     "0x and hex digits)",
 				     newkey, MN_KEY_MAX);
-	c.path = argv[optind + 2];
 	if ((rc = mn__cli_open_rw(&c)))
 		return rc;
 
@@ -208,44 +193,35 @@ static const char compact_help[] =
     "EXAMPLE\n"
     "    mnemo compact --keep-history 100 ./data\n";
 
+static int compact_option(mn__cli *c, int ch, const char *arg, void *keep)
+{
+	(void)ch; /* 'k' */
+	if (mn__cli_parse_u64(arg, keep))
+		return mn__cli_usage(c,
+				     "--keep-history wants a number >= 0, not "
+				     "'%s'",
+				     arg);
+	return 0;
+}
+
+static const mn__cli_spec compact_spec = {
+    .name = "compact", .synopsis = compact_synopsis, .help = compact_help,
+    .shortopts = "k:",
+    .opts = (const struct option[]){{"keep-history", required_argument, NULL,
+				     'k'},
+				    {NULL, 0, NULL, 0}},
+    .json = true, .nargs = 1, .option = compact_option};
+
 int mn__cmd_compact(int argc, char **argv, FILE *out, FILE *err)
 {
-	static const struct option opts[] = {
-	    {"keep-history", required_argument, NULL, 'k'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	mn__cli c;
 	uint64_t keep = 0;
-	int ch, rc;
+	char **args;
+	int rc;
 
-	mn__cli_init(&c, "compact", compact_synopsis, out, err);
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":k:jh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'k':
-			if (mn__cli_parse_u64(optarg, &keep))
-				return mn__cli_usage(&c,
-						     "--keep-history wants a "
-						     "number >= 0, not '%s'",
-						     optarg);
-			break;
-		case 'j':
-			c.json = true;
-			break;
-		case 'h':
-			fputs(compact_help, out);
-			return MN__CLI_OK;
-		default:
-			return mn__cli_bad_option(&c, ch, argv);
-		}
-	}
-	if (argc - optind != 1)
-		return mn__cli_usage(&c, argc == optind ? "missing STORE"
-							: "one STORE expected");
-	c.path = argv[optind];
+	if ((rc = mn__cli_begin(&c, &compact_spec, &keep, argc, argv, out, err,
+				&args)) != MN__CLI_GO)
+		return rc;
 	if ((rc = mn__cli_open_rw(&c)))
 		return rc;
 
@@ -388,52 +364,47 @@ static int q_print(void *arg, const mn__entry *e)
 	return 0;
 }
 
+/* The options, for q_option. */
+typedef struct qopts {
+	const char *which; /* --release or --drop's value */
+	bool release;
+} qopts;
+
+static int q_option(mn__cli *c, int ch, const char *arg, void *u)
+{
+	qopts *o = u;
+	if (o->which)
+		return mn__cli_usage(c, "one --release or --drop at a time");
+	o->which = arg;
+	o->release = ch == 'r';
+	return 0;
+}
+
+static const mn__cli_spec q_spec = {
+    .name = "quarantine", .synopsis = q_synopsis, .help = q_help,
+    .shortopts = "r:d:",
+    .opts = (const struct option[]){{"release", required_argument, NULL, 'r'},
+				    {"drop", required_argument, NULL, 'd'},
+				    {NULL, 0, NULL, 0}},
+    .json = true, .nargs = 1, .option = q_option};
+
 int mn__cmd_quarantine(int argc, char **argv, FILE *out, FILE *err)
 {
-	static const struct option opts[] = {
-	    {"release", required_argument, NULL, 'r'},
-	    {"drop", required_argument, NULL, 'd'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	mn__cli c;
-	const char *which = NULL;
-	bool release = false;
-	int ch, rc;
+	qopts o = {NULL, false};
+	char **args;
+	int rc;
 
-	mn__cli_init(&c, "quarantine", q_synopsis, out, err);
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":r:d:jh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'r':
-		case 'd':
-			if (which)
-				return mn__cli_usage(&c, "one --release or "
-							 "--drop at a time");
-			which = optarg;
-			release = ch == 'r';
-			break;
-		case 'j':
-			c.json = true;
-			break;
-		case 'h':
-			fputs(q_help, out);
-			return MN__CLI_OK;
-		default:
-			return mn__cli_bad_option(&c, ch, argv);
-		}
-	}
-	if (argc - optind != 1)
-		return mn__cli_usage(&c, argc == optind ? "missing STORE"
-							: "one STORE expected");
+	if ((rc = mn__cli_begin(&c, &q_spec, &o, argc, argv, out, err,
+				&args)) != MN__CLI_GO)
+		return rc;
+	const char *which = o.which;
+	bool release = o.release;
 	uint64_t id = 0;
 	if (which && strcmp(which, "all") != 0 &&
 	    (mn__cli_parse_u64(which, &id) || id == 0))
 		return mn__cli_usage(&c, "'%s' is not a message id or 'all'",
 				     which);
-	c.path = argv[optind];
 	if ((rc = which ? mn__cli_open_rw(&c) : mn__cli_open(&c)))
 		return rc;
 

@@ -56,35 +56,20 @@ static const char rm_help[] =
     "EXAMPLE\n"
     "    mnemo rm agent/alice ./data\n";
 
+static const mn__cli_spec rm_spec = {
+    .name = "rm", .synopsis = rm_synopsis, .help = rm_help, .json = true,
+    .nargs = 2, .args_wrong = "KIND/KEY and STORE expected"};
+
 int mn__cmd_rm(int argc, char **argv, FILE *out, FILE *err)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	mn__cli c;
-	int ch, rc;
+	char **args;
+	int rc;
 
-	mn__cli_init(&c, "rm", rm_synopsis, out, err);
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			c.json = true;
-			break;
-		case 'h':
-			fputs(rm_help, out);
-			return MN__CLI_OK;
-		default:
-			return mn__cli_bad_option(&c, ch, argv);
-		}
-	}
-	if (argc - optind != 2)
-		return mn__cli_usage(&c, "KIND/KEY and STORE expected");
-	const char *addr = argv[optind];
-	c.path = argv[optind + 1];
+	if ((rc = mn__cli_begin(&c, &rm_spec, NULL, argc, argv, out, err,
+				&args)) != MN__CLI_GO)
+		return rc;
+	const char *addr = args[0];
 	if ((rc = mn__cli_open_rw(&c)))
 		return rc;
 

@@ -361,41 +361,33 @@ static void print_json(mn__cli *c, const mn__store_stats *st, sstate *s,
 	}
 }
 
+static int on_option(mn__cli *c, int ch, const char *arg, void *quick)
+{
+	(void)c;
+	(void)arg;
+	(void)ch; /* 'q' */
+	*(bool *)quick = true;
+	return 0;
+}
+
+static const mn__cli_spec spec = {
+    .name = "stats", .synopsis = synopsis, .help = help,
+    .shortopts = "q",
+    .opts = (const struct option[]){{"quick", no_argument, NULL, 'q'},
+				    {NULL, 0, NULL, 0}},
+    .json = true, .nargs = 1, .option = on_option};
+
 int mn__cmd_stats(int argc, char **argv, FILE *out, FILE *err)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"quick", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	mn__cli c;
 	mn__store_stats st;
 	bool quick = false;
-	int ch, rc;
+	char **args;
+	int rc;
 
-	mn__cli_init(&c, "stats", synopsis, out, err);
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":jqh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			c.json = true;
-			break;
-		case 'q':
-			quick = true;
-			break;
-		case 'h':
-			fputs(help, out);
-			return MN__CLI_OK;
-		default:
-			return mn__cli_bad_option(&c, ch, argv);
-		}
-	}
-	if (argc - optind != 1)
-		return mn__cli_usage(&c, argc == optind ? "missing STORE"
-							: "one STORE expected");
-	c.path = argv[optind];
+	if ((rc = mn__cli_begin(&c, &spec, &quick, argc, argv, out, err,
+				&args)) != MN__CLI_GO)
+		return rc;
 	if ((rc = mn__cli_open(&c)))
 		return rc;
 

@@ -70,36 +70,20 @@ static int on_problem(void *arg, const char *text)
 	return 0;
 }
 
+static const mn__cli_spec spec = {
+    .name = "verify", .synopsis = synopsis, .help = help, .json = true,
+    .nargs = 1};
+
 int mn__cmd_verify(int argc, char **argv, FILE *out, FILE *err)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	mn__cli c;
 	uint64_t records = 0, problems = 0;
-	int ch, rc;
+	char **args;
+	int rc;
 
-	mn__cli_init(&c, "verify", synopsis, out, err);
-	optind = 0;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'j':
-			c.json = true;
-			break;
-		case 'h':
-			fputs(help, out);
-			return MN__CLI_OK;
-		default:
-			return mn__cli_bad_option(&c, ch, argv);
-		}
-	}
-	if (argc - optind != 1)
-		return mn__cli_usage(&c, argc == optind ? "missing STORE"
-							: "one STORE expected");
-	c.path = argv[optind];
+	if ((rc = mn__cli_begin(&c, &spec, NULL, argc, argv, out, err,
+				&args)) != MN__CLI_GO)
+		return rc;
 	if ((rc = mn__cli_open(&c)))
 		return rc;
 

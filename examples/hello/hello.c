@@ -1,4 +1,7 @@
-/* hello.c - the smallest mnemo program: one kind, a counter per key. */
+/* hello.c - the smallest mnemo program: one kind, a counter per key. It
+ * uses the public header only, so it builds outside the tree against an
+ * installed mnemo: cc hello.c $(pkg-config --cflags --libs mnemo)
+ * (scripts/test-install does, static and shared). */
 #include <stdio.h>
 #include <stdlib.h>
 #include "mnemo.h"
@@ -28,8 +31,11 @@ int main(void)
 {
 	mn_runtime *rt;
 	mn_kind *kind;
-	mn_kind_def def = {.name = "greeter", .init = greeter_init,
-			   .handle = greeter_handle, .free = free};
+	/* .size: the struct as this program's header has it, so that a
+	 * newer library reads it right (docs/api.md, "Structs that grow"). */
+	mn_kind_def def = {.size = sizeof(mn_kind_def), .name = "greeter",
+			   .init = greeter_init, .handle = greeter_handle,
+			   .free = free};
 	int rc = mn_runtime_open(NULL, &rt);
 	if (rc == 0)
 		rc = mn_kind_register(rt, &def, &kind);

@@ -1,0 +1,49 @@
+/*
+ * abi.c - reading the public structs that grow (core/abi.h): a caller's
+ * mn_runtime_opts or mn_kind_def, of whatever size its header gave it,
+ * copied into a zeroed struct of this library's layout. Owns the rule
+ * "size 0 is the 0.1 layout; missing fields read as 0 (their default); a
+ * larger struct is accepted when the bytes this library does not know are
+ * zero". Any thread; no state.
+ */
+#include <string.h>
+
+#include "core/abi.h"
+
+/* Copy size bytes of in into out (cap bytes, zeroed first). */
+static int load(void *out, size_t cap, const void *in, size_t size)
+{
+	const unsigned char *p = in;
+	memset(out, 0, cap);
+	if (size < sizeof(size_t))
+		return MN_EINVAL;
+	for (size_t i = cap; i < size; i++)
+		if (p[i])
+			return MN_EINVAL;
+	memcpy(out, in, size < cap ? size : cap);
+	return 0;
+}
+
+size_t mn__runtime_opts_size(const mn_runtime_opts *in)
+{
+	return in->size ? in->size : MN__RUNTIME_OPTS_SIZE_0_1;
+}
+
+size_t mn__kind_def_size(const mn_kind_def *in)
+{
+	return in->size ? in->size : MN__KIND_DEF_SIZE_0_1;
+}
+
+int mn__runtime_opts_load(mn_runtime_opts *out, const mn_runtime_opts *in)
+{
+	int rc = load(out, sizeof *out, in, mn__runtime_opts_size(in));
+	out->size = sizeof *out;
+	return rc;
+}
+
+int mn__kind_def_load(mn_kind_def *out, const mn_kind_def *in)
+{
+	int rc = load(out, sizeof *out, in, mn__kind_def_size(in));
+	out->size = sizeof *out;
+	return rc;
+}

@@ -1,0 +1,98 @@
+/*
+ * replay.h - the replay engine shared by `mnemo replay` (cmd_replay.c) and
+ * `mnemo diff` (cmd_diff.c), in recovery/replay.c: load a plugin's kinds,
+ * open the store read-only, and re-run one actor's recorded history with
+ * the plugin's code, comparing the states it reaches with the recorded
+ * state hashes and snapshots.
+ *
+ * Threads: one replay at a time per mn__rp, on the command's thread.
+ */
+#ifndef MN_RECOVERY_REPLAY_H
+#define MN_RECOVERY_REPLAY_H
+
+#include "recovery/cli.h"
+
+struct mn__offline;
+typedef struct mn__rp mn__rp;
+
+/* Called after each state the replay reaches: e is the journal entry just
+ * handled (handle_rc what handle() returned), or NULL for the start state
+ * (after restore or init, at r->start_seq). Return 0 to go on, or a
+ * negative MN_E* code to stop the replay with it. */
+typedef int (*mn__rp_cb)(void *arg, mn__rp *r, const mn__entry *e,
+			 int handle_rc);
+
+/* One actor replayed with a plugin's kind. */
+struct mn__rp {
+	mn__cli *c;
+	const char *plugin; /* path given to --plugin */
+	void *dl;           /* its dlopen handle */
+	struct mn__offline *off;
+	const mn_kind *kind; /* the actor's kind in the offline shell */
+	const mn_kind_def *def;
+	char kind_name[MN_KIND_NAME_MAX + 1];
+	char addr[MN__CLI_ADDR_CAP];
+	mn__actor_meta meta;
+	void *state;       /* the replayed state (NULL before a run) */
+	bool have_state;   /* init/restore ran (free() owed) */
+	uint64_t start_seq; /* the run started after this message */
+	bool from_snapshot; /* ... restored from the snapshot at start_seq */
+	uint64_t seq;       /* the last message replayed (start_seq at first) */
+	uint64_t replayed;  /* messages handled in the run */
+	uint64_t compared;  /* stored snapshots compared */
+	uint64_t hashed;    /* recorded state hashes compared */
+	bool diverged;
+	uint64_t diverged_seq;
+	/* Stored snapshots after start_seq, up to the target (ascending). */
+	uint64_t *snaps;
+	size_t nsnaps, next_snap;
+	uint64_t target;
+	mn__rp_cb cb;
+	void *cb_arg;
+	/* Last sender resolved. */
+	uint64_t sender_id;
+	const mn_kind *sender_kind;
+	unsigned char sender_key[MN_KEY_MAX];
+	size_t sender_key_len;
+	char sender[MN__CLI_ADDR_CAP];
+	mn_buf scratch;
+};
+
+/*
+ * Load the plugin (dlopen, then its MN_PLUGIN_SYMBOL), open c->path, find
+ * the actor at address and its kind among the plugin's kinds. Returns
+ * MN__CLI_OK, or the exit code after printing why (2: plugin or store
+ * errors, a bad address; 1: no such actor or kind in the store).
+ * mn__rp_close() must follow in every case.
+ */
+int mn__rp_open(mn__rp *r, mn__cli *c, const char *plugin,
+		const char *address);
+
+/*
+ * Replay the actor's history up to message target (<= meta.last_seq):
+ * from its latest snapshot at or before target (restore()) unless
+ * from_start or the kind has no restore (init()), then each journal entry
+ * through handle() with the ctx replaying. After each entry that recorded
+ * a state hash, when the kind has hash(), compares the replayed state's
+ * hash with it; after each stored snapshot after the start, compares
+ * snapshot() of the replayed state with it. On the first difference prints
+ * the divergence (text or JSON, the states described) and stops. Returns MN__CLI_OK; MN__CLI_FAIL on divergence, a
+ * broken actor (init or restore failed) or a damaged record; MN__CLI_USAGE
+ * for other store errors. The state stays in r->state until the next run
+ * or close.
+ */
+int mn__rp_run(mn__rp *r, uint64_t target, bool from_start);
+
+/* The sequence number of the last message handled at or before unix_ms
+ * (0 when none). Returns 0, or an exit code after printing why. */
+int mn__rp_seq_at(mn__rp *r, uint64_t unix_ms, uint64_t *seq);
+
+/* Append the kind's describe() of state to out, or "(no describe)", or
+ * "(describe failed: MN_X)". Returns 0 or MN_ENOMEM. */
+int mn__rp_describe(mn__rp *r, const void *state, mn_buf *out);
+
+/* Free the state (the kind's free()), the shell, close the store and the
+ * plugin. */
+void mn__rp_close(mn__rp *r);
+
+#endif /* MN_RECOVERY_REPLAY_H */
