@@ -25,6 +25,7 @@
 
 #include "core/runtime.h"
 #include "storage/store.h"
+#include "base/clock.h"
 
 typedef struct mn__broken_ent {
 	uint16_t kind_idx;
@@ -50,17 +51,10 @@ void mn__events_destroy(mn__events *ev)
 	pthread_mutex_destroy(&ev->broken_mu);
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* True when an event of this limit's type may be delivered now. */
 static bool limit_take(mn__events *ev, mn__evlimit *l)
 {
-	uint64_t now = mono_ms() + 1; /* 0 is "no window yet" */
+	uint64_t now = mn__mono_ms() + 1; /* 0 is "no window yet" */
 	uint64_t ws = atomic_load_explicit(&l->window_ms, memory_order_relaxed);
 	if (ws == 0 || now - ws >= 1000) {
 		/* One thread moves the window and resets its count; an

@@ -18,6 +18,7 @@
 
 #include "include/mnemo.h"
 #include "recovery/cli.h"
+#include "base/grow.h"
 
 void mn__cli_init(mn__cli *c, const char *cmd, const char *synopsis, FILE *out,
 		  FILE *err)
@@ -170,17 +171,8 @@ int mn__cli_store_fail(mn__cli *c, int rc, const char *what)
 
 int mn__cli_grow(void **arr, size_t *cap, size_t n, size_t el)
 {
-	if (n < *cap)
-		return 0;
-	size_t nc = *cap ? *cap * 2 : 64;
-	if (nc < n + 1)
-		nc = n + 1;
-	void *na = realloc(*arr, nc * el);
-	if (!na)
-		return MN_ENOMEM;
-	*arr = na;
-	*cap = nc;
-	return 0;
+	/* Room for index n (n + 1 items), first 64: base/grow.h. */
+	return mn__grow(arr, cap, n + 1, el, 64);
 }
 
 /* ---- values -------------------------------------------------------------- */

@@ -20,6 +20,7 @@
 #include "include/mnemo.h"
 #include "recovery/cli.h"
 #include "recovery/xstream.h"
+#include "base/clock.h"
 
 static const char synopsis[] = "mnemo export [--actor ADDRESS] [-o FILE] STORE";
 
@@ -91,13 +92,6 @@ typedef struct xstate {
 	mn_buf snap;
 	uint64_t nsenders_lost; /* senders not in the store (damage) */
 } xstate;
-
-static uint64_t now_ms(void)
-{
-	struct timeval tv;
-	gettimeofday(&tv, NULL);
-	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-}
 
 /* Fill a with the address of actor id (an empty kind for 0: outside).
  * The bytes live in x until the next call. */
@@ -556,7 +550,7 @@ int mn__cmd_export(int argc, char **argv, FILE *out, FILE *err)
 	h.stream_version = MN__XS_VERSION;
 	h.source_store = (char *)c.path;
 	h.library_version = (char *)mn_version();
-	h.created_unix_ms = now_ms();
+	h.created_unix_ms = mn__unix_ms();
 	h.whole_store = !address;
 	h.store_format_version = mn__store_stats_get(c.store, &st) == 0
 				     ? st.format_version

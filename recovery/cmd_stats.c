@@ -19,6 +19,7 @@
 
 #include "include/mnemo.h"
 #include "recovery/cli.h"
+#include "base/clock.h"
 
 static const char synopsis[] = "mnemo stats [--json] [--quick] STORE";
 
@@ -150,13 +151,6 @@ static int on_timer(void *arg, const mn__wtimer *t)
 	(void)t;
 	s->timers_due++;
 	return 0;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static kstat *kind_of_actor(sstate *s, uint64_t id)
@@ -406,7 +400,7 @@ int mn__cmd_stats(int argc, char **argv, FILE *out, FILE *err)
 		goto out_free;
 	}
 	mn__cli_clear_detail();
-	if ((rc = mn__store_timers_due(c.store, now_ms(), SIZE_MAX, on_timer,
+	if ((rc = mn__store_timers_due(c.store, mn__unix_ms(), SIZE_MAX, on_timer,
 				       s))) {
 		rc = mn__cli_store_fail(&c, rc, "reading timers");
 		goto out_free;
