@@ -8,10 +8,10 @@
 
 int mn__ckpt_dirty_add(mn__persist *p, uint64_t id, uint64_t lsn, uint64_t seq)
 {
-	int rc = grow(&p->dirty, &p->dirty_cap, p->ndirty + 1, sizeof(dirty));
+	int rc = grow(&p->ck.dirty, &p->ck.dirty_cap, p->ck.ndirty + 1, sizeof(dirty));
 	if (rc)
 		return rc;
-	p->dirty[p->ndirty++] = (dirty){id, lsn, seq};
+	p->ck.dirty[p->ck.ndirty++] = (dirty){id, lsn, seq};
 	return 0;
 }
 
@@ -56,21 +56,21 @@ int mn__ckpt_begin(mn__persist *p)
 	size_t n = 0;
 	int rc;
 
-	if (p->ckpt_active || p->ndirty == 0)
+	if (p->ck.ckpt_active || p->ck.ndirty == 0)
 		return 0;
-	if ((rc = grow(&p->ckpt, &p->ckpt_cap, p->ndirty, sizeof *p->ckpt)))
+	if ((rc = grow(&p->ck.ckpt, &p->ck.ckpt_cap, p->ck.ndirty, sizeof *p->ck.ckpt)))
 		return rc;
 	/* The sorted run may end in ckpt itself: the compaction below
 	 * writes at n <= i, so it can run in place. */
-	const dirty *d = dirty_sort(p->dirty, p->ckpt, p->ndirty);
-	for (size_t i = 0; i < p->ndirty; i++)
-		if (i + 1 == p->ndirty || d[i + 1].id != d[i].id)
-			p->ckpt[n++] = d[i]; /* the actor's newest */
-	p->nckpt = n;
-	p->ckpt_pos = 0;
-	p->ckpt_lsn = p->last_lsn;
-	p->ckpt_active = true;
-	p->ndirty = 0;
+	const dirty *d = dirty_sort(p->ck.dirty, p->ck.ckpt, p->ck.ndirty);
+	for (size_t i = 0; i < p->ck.ndirty; i++)
+		if (i + 1 == p->ck.ndirty || d[i + 1].id != d[i].id)
+			p->ck.ckpt[n++] = d[i]; /* the actor's newest */
+	p->ck.nckpt = n;
+	p->ck.ckpt_pos = 0;
+	p->ck.ckpt_lsn = p->last_lsn;
+	p->ck.ckpt_active = true;
+	p->ck.ndirty = 0;
 	return 0;
 }
 
@@ -81,9 +81,9 @@ bool mn__ckpt_take(mn__persist *p, size_t max, size_t *na,
 {
 	size_t k = 0;
 	uint64_t now = now_unix_ms();
-	while (k < max && p->ckpt_pos + k < p->nckpt) {
-		const dirty *d = &p->ckpt[p->ckpt_pos + k];
-		p->acts[(*na)++] = (mn__wactor){
+	while (k < max && p->ck.ckpt_pos + k < p->ck.nckpt) {
+		const dirty *d = &p->ck.ckpt[p->ck.ckpt_pos + k];
+		p->wb.acts[(*na)++] = (mn__wactor){
 			.id = d->id,
 			.last_seq = d->seq,
 			.last_lsn = d->lsn,
@@ -92,7 +92,7 @@ bool mn__ckpt_take(mn__persist *p, size_t max, size_t *na,
 		k++;
 	}
 	*taken = k;
-	return p->ckpt_pos + k == p->nckpt;
+	return p->ck.ckpt_pos + k == p->ck.nckpt;
 }
 
 /* At close: finish the checkpoint in progress and write one of every head
@@ -102,18 +102,18 @@ void mn__ckpt_all(mn__persist *p)
 	for (int round = 0; round < 2; round++) {
 		if (atomic_load_explicit(&p->error, memory_order_relaxed))
 			return;
-		if (!p->ckpt_active && mn__ckpt_begin(p))
+		if (!p->ck.ckpt_active && mn__ckpt_begin(p))
 			return;
-		if (!p->ckpt_active)
+		if (!p->ck.ckpt_active)
 			return;
 		mn__wbatch b = {0};
 		size_t na = 0, taken;
-		if (grow(&p->acts, &p->cap_acts, p->nckpt, sizeof *p->acts))
+		if (grow(&p->wb.acts, &p->wb.cap_acts, p->ck.nckpt, sizeof *p->wb.acts))
 			return;
 		mn__ckpt_take(p, SIZE_MAX, &na, &taken);
-		b.actors = p->acts;
+		b.actors = p->wb.acts;
 		b.n_actors = na;
-		b.checkpoint_lsn = p->ckpt_lsn;
+		b.checkpoint_lsn = p->ck.ckpt_lsn;
 		b.next_actor_id = atomic_load_explicit(&p->next_actor_id,
 						       memory_order_relaxed);
 		int rc = mn__store_write(p->store, p->codec, &b);
@@ -121,7 +121,7 @@ void mn__ckpt_all(mn__persist *p)
 			mn__persist_set_error(p, rc);
 			return;
 		}
-		p->ckpt_active = false;
+		p->ck.ckpt_active = false;
 	}
 }
 
@@ -132,26 +132,26 @@ int mn__ckpt_heads_forget(mn__persist *p, uint64_t id)
 {
 	dirty newest = {0};
 	size_t n = 0;
-	for (size_t i = 0; i < p->ndirty; i++) {
-		if (p->dirty[i].id != id) {
-			p->dirty[n++] = p->dirty[i];
+	for (size_t i = 0; i < p->ck.ndirty; i++) {
+		if (p->ck.dirty[i].id != id) {
+			p->ck.dirty[n++] = p->ck.dirty[i];
 			continue;
 		}
-		if (p->dirty[i].lsn > newest.lsn)
-			newest = p->dirty[i];
+		if (p->ck.dirty[i].lsn > newest.lsn)
+			newest = p->ck.dirty[i];
 	}
-	p->ndirty = n;
-	if (p->ckpt_active) {
-		n = p->ckpt_pos;
-		for (size_t i = p->ckpt_pos; i < p->nckpt; i++) {
-			if (p->ckpt[i].id != id) {
-				p->ckpt[n++] = p->ckpt[i];
+	p->ck.ndirty = n;
+	if (p->ck.ckpt_active) {
+		n = p->ck.ckpt_pos;
+		for (size_t i = p->ck.ckpt_pos; i < p->ck.nckpt; i++) {
+			if (p->ck.ckpt[i].id != id) {
+				p->ck.ckpt[n++] = p->ck.ckpt[i];
 				continue;
 			}
-			if (p->ckpt[i].lsn > newest.lsn)
-				newest = p->ckpt[i];
+			if (p->ck.ckpt[i].lsn > newest.lsn)
+				newest = p->ck.ckpt[i];
 		}
-		p->nckpt = n;
+		p->ck.nckpt = n;
 	}
 	if (!newest.lsn)
 		return 0;

@@ -13,7 +13,7 @@ static void count_done(mn__persist *p, uint64_t n)
 {
 	/* One writer thread: store(load + n), release (drain's D2). */
 	atomic_store_explicit(
-		&p->done, atomic_load_explicit(&p->done, memory_order_relaxed) + n,
+		&p->st.done, atomic_load_explicit(&p->st.done, memory_order_relaxed) + n,
 		memory_order_release);
 }
 
@@ -80,7 +80,7 @@ static void deliver_held(mn__persist *p, wrec *r, const uint64_t *ids)
 
 /*
  * A commit group, as mn__commit_group builds it: counts into the writer's
- * arrays (p->ents, p->obs, ...), the outbox ids assigned to held and
+ * arrays (p->wb.ents, p->wb.obs, ...), the outbox ids assigned to held and
  * durable sends in record order, and the checkpoint share it carries.
  */
 typedef struct group {
@@ -89,7 +89,7 @@ typedef struct group {
 	size_t nsends; /* held items of its ENTRY records */
 	mn__wbatch b;
 	size_t ne, no, nd, na, nsn, nt, ntd, nq;
-	size_t nid, ntid; /* ids[] and p->tids[] used */
+	size_t nid, ntid; /* ids[] and p->wb.tids[] used */
 	uint64_t *ids;    /* outbox ids, in record order */
 	uint64_t first_lsn;
 	size_t ckpt_taken;
@@ -106,19 +106,19 @@ static void group_reserve(mn__persist *p, group *g)
 		nsends += r->rk == REC_ENTRY ? r->nsends : 0;
 	g->nsends = nsends;
 	if (!rc &&
-	    ((rc = grow(&p->ents, &p->cap_ents, count, sizeof *p->ents)) ||
-	     (rc = grow(&p->obs, &p->cap_obs, nsends + count, sizeof *p->obs)) ||
-	     (rc = grow(&p->quar, &p->cap_quar, nsends + 1, sizeof *p->quar)) ||
-	     (rc = grow(&p->dels, &p->cap_dels, count, sizeof *p->dels)) ||
-	     (rc = grow(&p->snaps, &p->cap_snaps, count, sizeof *p->snaps)) ||
-	     (rc = grow(&p->timers, &p->cap_timers, nsends + 1,
-			sizeof *p->timers)) ||
-	     (rc = grow(&p->tids, &p->cap_tids, nsends + 1,
-			sizeof *p->tids)) ||
-	     (rc = grow(&p->tdels, &p->cap_tdels, nsends + count,
-			sizeof *p->tdels)) ||
-	     (rc = grow(&p->acts, &p->cap_acts, count + MN__CKPT_PER_GROUP,
-			sizeof *p->acts)) ||
+	    ((rc = grow(&p->wb.ents, &p->wb.cap_ents, count, sizeof *p->wb.ents)) ||
+	     (rc = grow(&p->wb.obs, &p->wb.cap_obs, nsends + count, sizeof *p->wb.obs)) ||
+	     (rc = grow(&p->wb.quar, &p->wb.cap_quar, nsends + 1, sizeof *p->wb.quar)) ||
+	     (rc = grow(&p->wb.dels, &p->wb.cap_dels, count, sizeof *p->wb.dels)) ||
+	     (rc = grow(&p->wb.snaps, &p->wb.cap_snaps, count, sizeof *p->wb.snaps)) ||
+	     (rc = grow(&p->wb.timers, &p->wb.cap_timers, nsends + 1,
+			sizeof *p->wb.timers)) ||
+	     (rc = grow(&p->wb.tids, &p->wb.cap_tids, nsends + 1,
+			sizeof *p->wb.tids)) ||
+	     (rc = grow(&p->wb.tdels, &p->wb.cap_tdels, nsends + count,
+			sizeof *p->wb.tdels)) ||
+	     (rc = grow(&p->wb.acts, &p->wb.cap_acts, count + MN__CKPT_PER_GROUP,
+			sizeof *p->wb.acts)) ||
 	     !(g->ids = malloc((nsends + count + 1) * sizeof *g->ids))))
 		rc = rc ? rc : MN_ENOMEM;
 	g->rc = rc;
@@ -138,10 +138,10 @@ static void build_held(mn__persist *p, group *g, wrec *r, mn__wentry *e)
 			memcpy(&tid, q + sizeof h, 8);
 			if (h.tag == HELD_TIMER) {
 				if (!e->n_timer_ids)
-					e->timer_ids = &p->tids[g->ntid];
-				p->tids[g->ntid++] = tid;
+					e->timer_ids = &p->wb.tids[g->ntid];
+				p->wb.tids[g->ntid++] = tid;
 				e->n_timer_ids++;
-				p->timers[g->nt++] = (mn__wtimer){
+				p->wb.timers[g->nt++] = (mn__wtimer){
 					.id = tid,
 					.actor_id = mn__ap(a)->id,
 					.due_unix_ms = tid >> 16,
@@ -150,7 +150,7 @@ static void build_held(mn__persist *p, group *g, wrec *r, mn__wentry *e)
 					.len = (size_t)h.len - 8,
 				};
 			} else
-				p->tdels[g->ntd++] = (mn__wtimer){
+				p->wb.tdels[g->ntd++] = (mn__wtimer){
 					.id = tid, .due_unix_ms = tid >> 16};
 			q += held_size(h.key_len, (size_t)h.len);
 			continue;
@@ -158,8 +158,8 @@ static void build_held(mn__persist *p, group *g, wrec *r, mn__wentry *e)
 		uint64_t id = p->next_outbox_id++;
 		g->ids[g->nid++] = id;
 		mn__woutbox *ob = quarantined(a, &h, q + sizeof h)
-					  ? &p->quar[g->nq++]
-					  : &p->obs[g->no++];
+					  ? &p->wb.quar[g->nq++]
+					  : &p->wb.obs[g->no++];
 		*ob = (mn__woutbox){
 			.id = id,
 			.kind_id = p->rt->kinds[h.kind_idx]->store_id,
@@ -185,7 +185,7 @@ static int build_entry(mn__persist *p, group *g, wrec *r)
 	mn__actor *a = r->actor;
 	const mn_kind *k = p->rt->kinds[a->kind_idx];
 	uint64_t lsn = ++p->last_lsn;
-	mn__wentry *e = &p->ents[g->ne];
+	mn__wentry *e = &p->wb.ents[g->ne];
 	int rc;
 	*e = (mn__wentry){
 		.lsn = lsn,
@@ -210,7 +210,7 @@ static int build_entry(mn__persist *p, group *g, wrec *r)
 		mn__dict_sample(p, k, r->data + r->len, (size_t)r->raw_len);
 	g->ne++;
 	if (r->is_new)
-		p->acts[g->na++] = (mn__wactor){
+		p->wb.acts[g->na++] = (mn__wactor){
 			.id = mn__ap(a)->id,
 			.kind_id = k->store_id,
 			.key = a->key,
@@ -226,7 +226,7 @@ static int build_entry(mn__persist *p, group *g, wrec *r)
 	if ((rc = mn__ckpt_dirty_add(p, mn__ap(a)->id, lsn, r->seq)))
 		return rc;
 	if (r->has_snap)
-		p->snaps[g->nsn++] = (mn__wsnap){
+		p->wb.snaps[g->nsn++] = (mn__wsnap){
 			.actor_id = mn__ap(a)->id,
 			.seq = r->seq,
 			.lsn = lsn,
@@ -236,10 +236,10 @@ static int build_entry(mn__persist *p, group *g, wrec *r)
 			.state_hash = r->snap_hash,
 		};
 	if (r->flags & MN_MSG_TIMER)
-		p->tdels[g->ntd++] = (mn__wtimer){
+		p->wb.tdels[g->ntd++] = (mn__wtimer){
 			.id = r->outbox_id, .due_unix_ms = r->outbox_id >> 16};
 	else if (r->outbox_id)
-		p->dels[g->nd++] = r->outbox_id;
+		p->wb.dels[g->nd++] = r->outbox_id;
 	build_held(p, g, r, e);
 	return 0;
 }
@@ -249,7 +249,7 @@ static void build_spawn(mn__persist *p, group *g, wrec *r)
 {
 	mn__actor *a = r->actor;
 	if (r->is_new)
-		p->acts[g->na++] = (mn__wactor){
+		p->wb.acts[g->na++] = (mn__wactor){
 			.id = mn__ap(a)->id,
 			.kind_id = p->rt->kinds[a->kind_idx]->store_id,
 			.key = a->key,
@@ -265,7 +265,7 @@ static void build_durable(mn__persist *p, group *g, wrec *r)
 {
 	uint64_t id = p->next_outbox_id++;
 	g->ids[g->nid++] = id;
-	mn__woutbox *ob = &p->obs[g->no++];
+	mn__woutbox *ob = &p->wb.obs[g->no++];
 	*ob = (mn__woutbox){
 		.id = id,
 		.kind_id = r->target->store_id,
@@ -285,14 +285,14 @@ static void build_durable(mn__persist *p, group *g, wrec *r)
 static void build_evict(mn__persist *p, group *g, wrec *r)
 {
 	mn__actor *a = r->actor;
-	p->acts[g->na++] = (mn__wactor){
+	p->wb.acts[g->na++] = (mn__wactor){
 		.id = mn__ap(a)->id,
 		.last_seq = r->seq,
 		.last_lsn = mn__ap(a)->last_lsn,
 		.last_active_unix_ms = r->unix_ms,
 	};
 	if (r->has_snap)
-		p->snaps[g->nsn++] = (mn__wsnap){
+		p->wb.snaps[g->nsn++] = (mn__wsnap){
 			.actor_id = mn__ap(a)->id,
 			.seq = r->seq,
 			.lsn = mn__ap(a)->last_lsn,
@@ -320,7 +320,7 @@ static void group_build(mn__persist *p, group *g)
 			build_durable(p, g, r);
 			break;
 		case REC_OUTBOX_DEL:
-			p->dels[g->nd++] = r->outbox_id;
+			p->wb.dels[g->nd++] = r->outbox_id;
 			break;
 		case REC_EVICT:
 			build_evict(p, g, r);
@@ -332,18 +332,18 @@ static void group_build(mn__persist *p, group *g)
 /* Phase 3: the group's share of the checkpoint in progress (P6). */
 static void group_checkpoint(mn__persist *p, group *g)
 {
-	if (g->rc || !p->ckpt_active)
+	if (g->rc || !p->ck.ckpt_active)
 		return;
 	/* At least as many heads as the group has records, so a
 	 * checkpoint always ends before the next is due. */
 	size_t quota =
-		p->ckpt_per_group > g->count ? p->ckpt_per_group : g->count;
-	if ((g->rc = grow(&p->acts, &p->cap_acts, g->na + quota,
-			  sizeof *p->acts)))
+		p->ck.ckpt_per_group > g->count ? p->ck.ckpt_per_group : g->count;
+	if ((g->rc = grow(&p->wb.acts, &p->wb.cap_acts, g->na + quota,
+			  sizeof *p->wb.acts)))
 		return;
 	g->ckpt_last = mn__ckpt_take(p, quota, &g->na, &g->ckpt_taken);
 	if (g->ckpt_last) {
-		g->b.checkpoint_lsn = p->ckpt_lsn;
+		g->b.checkpoint_lsn = p->ck.ckpt_lsn;
 		g->b.next_actor_id = atomic_load_explicit(&p->next_actor_id,
 							  memory_order_relaxed);
 	}
@@ -356,21 +356,21 @@ static void group_write(mn__persist *p, group *g)
 	mn__wbatch *b = &g->b;
 	if (g->rc)
 		return;
-	b->entries = p->ents;
+	b->entries = p->wb.ents;
 	b->n_entries = g->ne;
-	b->outbox = p->obs;
+	b->outbox = p->wb.obs;
 	b->n_outbox = g->no;
-	b->outbox_del = p->dels;
+	b->outbox_del = p->wb.dels;
 	b->n_outbox_del = g->nd;
-	b->actors = p->acts;
+	b->actors = p->wb.acts;
 	b->n_actors = g->na;
-	b->snaps = p->snaps;
+	b->snaps = p->wb.snaps;
 	b->n_snaps = g->nsn;
-	b->timers = p->timers;
+	b->timers = p->wb.timers;
 	b->n_timers = g->nt;
-	b->timer_del = p->tdels;
+	b->timer_del = p->wb.tdels;
 	b->n_timer_del = g->ntd;
-	b->quarantine = p->quar;
+	b->quarantine = p->wb.quar;
 	b->n_quarantine = g->nq;
 	g->rc = mn__store_write(p->store, p->codec, b);
 	if (g->rc) {
@@ -385,14 +385,14 @@ static void group_account(mn__persist *p, group *g)
 {
 	if (g->rc)
 		return;
-	p->ckpt_pos += g->ckpt_taken;
+	p->ck.ckpt_pos += g->ckpt_taken;
 	if (g->ckpt_last)
-		p->ckpt_active = false;
-	atomic_fetch_add_explicit(&p->commits, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&p->journaled, g->ne, memory_order_relaxed);
-	atomic_fetch_add_explicit(&p->snapshots, g->nsn, memory_order_relaxed);
+		p->ck.ckpt_active = false;
+	atomic_fetch_add_explicit(&p->st.commits, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->st.journaled, g->ne, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->st.snapshots, g->nsn, memory_order_relaxed);
 	for (size_t i = 0; i < g->ntd; i++)
-		mn__timers_fired_remove(p, p->tdels[i].id);
+		mn__timers_fired_remove(p, p->wb.tdels[i].id);
 }
 
 /* A DURABLE record after the commit: its message pushed (P3) with outbox

@@ -47,8 +47,8 @@ void mn__compact_step(mn__persist *p, compact_req *cr)
 	pthread_mutex_lock(&p->mu);
 	cr->rc = rc;
 	cr->done = true;
-	p->creq = NULL;
-	pthread_cond_broadcast(&p->compact_cv);
+	p->cp.creq = NULL;
+	pthread_cond_broadcast(&p->cp.compact_cv);
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -59,14 +59,14 @@ int mn__persist_compact(mn_runtime *rt, uint64_t keep, mn_compact_stats *st)
 	if (!p)
 		return MN_ENOTSUP;
 	pthread_mutex_lock(&p->mu);
-	if (p->creq || p->stop) {
+	if (p->cp.creq || p->stop) {
 		pthread_mutex_unlock(&p->mu);
 		return p->stop ? MN_ECLOSED : MN_EBUSY;
 	}
-	p->creq = &cr;
+	p->cp.creq = &cr;
 	pthread_cond_signal(&p->cv);
 	while (!cr.done)
-		pthread_cond_wait(&p->compact_cv, &p->mu);
+		pthread_cond_wait(&p->cp.compact_cv, &p->mu);
 	pthread_mutex_unlock(&p->mu);
 	if (st)
 		*st = cr.st;

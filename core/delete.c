@@ -55,8 +55,8 @@
 enum { DEL_WAIT, DEL_STEPS };
 
 typedef struct delete_req {
-	struct delete_req *next;  /* p->dreq_head: under mu */
-	struct delete_req *dnext; /* p->deleting: under del_mu */
+	struct delete_req *next;  /* p->del.dreq_head: under mu */
+	struct delete_req *dnext; /* p->del.deleting: under del_mu */
 	const mn_kind *k;
 	uint64_t hash;
 	unsigned char key[MN_KEY_MAX];
@@ -79,7 +79,7 @@ typedef struct delete_req {
 static delete_req *deleting_find_locked(mn__persist *p, const mn_kind *k,
 					const void *key, size_t key_len)
 {
-	for (delete_req *d = p->deleting; d; d = d->dnext)
+	for (delete_req *d = p->del.deleting; d; d = d->dnext)
 		if (d->k == k && d->key_len == key_len &&
 		    memcmp(d->key, key, key_len) == 0)
 			return d;
@@ -91,13 +91,13 @@ bool mn__persist_deleting(mn_runtime *rt, const mn_kind *k, const void *key,
 {
 	mn__persist *p = rt->persist;
 	if (!p || !k->persistent ||
-	    __builtin_expect(atomic_load_explicit(&p->ndeleting,
+	    __builtin_expect(atomic_load_explicit(&p->del.ndeleting,
 						  memory_order_relaxed) == 0,
 			     1))
 		return false;
-	pthread_mutex_lock(&p->del_mu);
+	pthread_mutex_lock(&p->del.del_mu);
 	bool found = deleting_find_locked(p, k, key, key_len) != NULL;
-	pthread_mutex_unlock(&p->del_mu);
+	pthread_mutex_unlock(&p->del.del_mu);
 	return found;
 }
 
@@ -105,13 +105,13 @@ bool mn__persist_drop_deleted(mn__worker *w, mn__actor *a, const mn_kind *k,
 			      const mn__msg *m)
 {
 	mn__persist *p = w->rt->persist;
-	if (__builtin_expect(atomic_load_explicit(&p->ndeleting,
+	if (__builtin_expect(atomic_load_explicit(&p->del.ndeleting,
 						  memory_order_relaxed) == 0,
 			     1))
 		return false;
 	bool timer = (m->flags & MN_MSG_TIMER) && m->outbox_id;
 	bool remove_now = false;
-	pthread_mutex_lock(&p->del_mu);
+	pthread_mutex_lock(&p->del.del_mu);
 	delete_req *d = deleting_find_locked(p, k, a->key, a->key_len);
 	if (d && timer) {
 		/* Its slot in the fired set goes only once the timer's record
@@ -123,7 +123,7 @@ bool mn__persist_drop_deleted(mn__worker *w, mn__actor *a, const mn_kind *k,
 			d->fired[d->nfired++] = m->outbox_id;
 		}
 	}
-	pthread_mutex_unlock(&p->del_mu);
+	pthread_mutex_unlock(&p->del.del_mu);
 	if (!d)
 		return false;
 	if (remove_now)
@@ -140,8 +140,8 @@ static void drop_parked(mn__persist *p, const delete_req *d)
 {
 	mn_runtime *rt = p->rt;
 	parked *drop = NULL;
-	pthread_mutex_lock(&p->gate_mu);
-	parked **pp = &p->park_head[d->k->idx], *last = NULL;
+	pthread_mutex_lock(&p->gate.gate_mu);
+	parked **pp = &p->gate.park_head[d->k->idx], *last = NULL;
 	while (*pp) {
 		parked *q = *pp;
 		if (q->kind == d->k && q->key_len == d->key_len &&
@@ -149,15 +149,15 @@ static void drop_parked(mn__persist *p, const delete_req *d)
 			*pp = q->next;
 			q->next = drop;
 			drop = q;
-			atomic_fetch_sub_explicit(&p->nparked, 1,
+			atomic_fetch_sub_explicit(&p->gate.nparked, 1,
 						  memory_order_relaxed);
 			continue;
 		}
 		last = q;
 		pp = &q->next;
 	}
-	p->park_tail[d->k->idx] = last;
-	pthread_mutex_unlock(&p->gate_mu);
+	p->gate.park_tail[d->k->idx] = last;
+	pthread_mutex_unlock(&p->gate.gate_mu);
 	while (drop) {
 		parked *q = drop;
 		drop = q->next;
@@ -167,7 +167,7 @@ static void drop_parked(mn__persist *p, const delete_req *d)
 			  "deleted",
 			  (unsigned)q->type);
 		/* Counted as sent when parked: done, for drain. */
-		atomic_fetch_add_explicit(&p->gate_done, 1,
+		atomic_fetch_add_explicit(&p->gate.gate_done, 1,
 					  memory_order_release);
 		free(q);
 	}
@@ -176,27 +176,27 @@ static void drop_parked(mn__persist *p, const delete_req *d)
 /* X4: close the window of d (writer). */
 static void window_close(mn__persist *p, delete_req *d)
 {
-	pthread_mutex_lock(&p->fired_mu);
-	pthread_mutex_lock(&p->del_mu);
+	pthread_mutex_lock(&p->tm.fired_mu);
+	pthread_mutex_lock(&p->del.del_mu);
 	d->begun = true;
-	pthread_mutex_unlock(&p->del_mu);
+	pthread_mutex_unlock(&p->del.del_mu);
 	for (size_t i = 0; i < d->nfired; i++)
-		mn__idset_remove(&p->fired, d->fired[i]);
-	pthread_mutex_unlock(&p->fired_mu);
-	pthread_mutex_lock(&p->redeliver_mu);
-	pthread_mutex_unlock(&p->redeliver_mu);
+		mn__idset_remove(&p->tm.fired, d->fired[i]);
+	pthread_mutex_unlock(&p->tm.fired_mu);
+	pthread_mutex_lock(&p->del.redeliver_mu);
+	pthread_mutex_unlock(&p->del.redeliver_mu);
 	mn__broken_clear(&p->rt->ev, d->k, d->key, d->key_len);
-	pthread_mutex_lock(&p->del_mu);
-	for (delete_req **pp = &p->deleting; *pp; pp = &(*pp)->dnext)
+	pthread_mutex_lock(&p->del.del_mu);
+	for (delete_req **pp = &p->del.deleting; *pp; pp = &(*pp)->dnext)
 		if (*pp == d) {
 			*pp = d->dnext;
 			break;
 		}
-	atomic_store_explicit(&p->ndeleting,
-			      atomic_load_explicit(&p->ndeleting,
+	atomic_store_explicit(&p->del.ndeleting,
+			      atomic_load_explicit(&p->del.ndeleting,
 						   memory_order_relaxed) - 1,
 			      memory_order_relaxed);
-	pthread_mutex_unlock(&p->del_mu);
+	pthread_mutex_unlock(&p->del.del_mu);
 }
 
 /* X3: the resident record of d, once idle, leaves memory. Returns false
@@ -239,7 +239,7 @@ static void delete_finish(mn__persist *p, delete_req *d, int rc)
 	if (d->phase == DEL_WAIT)
 		window_close(p, d);
 	pthread_mutex_lock(&p->mu);
-	for (delete_req **pp = &p->dreq_head; *pp; pp = &(*pp)->next)
+	for (delete_req **pp = &p->del.dreq_head; *pp; pp = &(*pp)->next)
 		if (*pp == d) {
 			*pp = d->next;
 			break;
@@ -249,7 +249,7 @@ static void delete_finish(mn__persist *p, delete_req *d, int rc)
 		snprintf(d->detail, sizeof d->detail, "%s",
 			 mn__store_errdetail());
 	d->done = true;
-	pthread_cond_broadcast(&p->delete_cv);
+	pthread_cond_broadcast(&p->del.delete_cv);
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -323,21 +323,21 @@ int mn__persist_delete(mn_runtime *rt, const mn_kind *k, const void *key,
 	mn__shard *s = mn__reg_shard(&rt->reg, d->hash);
 	mn__reg_lock(s);
 	bool resident = mn__reg_find(s, d->hash, k->idx, key, key_len) != NULL;
-	pthread_mutex_lock(&p->del_mu);
+	pthread_mutex_lock(&p->del.del_mu);
 	if (!resident && found == MN_ENOACTOR)
 		rc = MN_ENOACTOR;
 	else if (deleting_find_locked(p, k, key, key_len))
 		rc = MN_EBUSY; /* another deletion of it is under way */
 	else {
-		d->dnext = p->deleting;
-		p->deleting = d;
-		atomic_store_explicit(&p->ndeleting,
-				      atomic_load_explicit(&p->ndeleting,
+		d->dnext = p->del.deleting;
+		p->del.deleting = d;
+		atomic_store_explicit(&p->del.ndeleting,
+				      atomic_load_explicit(&p->del.ndeleting,
 							   memory_order_relaxed) +
 					  1,
 				      memory_order_relaxed);
 	}
-	pthread_mutex_unlock(&p->del_mu);
+	pthread_mutex_unlock(&p->del.del_mu);
 	mn__reg_unlock(s);
 	if (rc) {
 		if (rc == MN_EBUSY)
@@ -348,13 +348,13 @@ int mn__persist_delete(mn_runtime *rt, const mn_kind *k, const void *key,
 	}
 	drop_parked(p, d); /* X2 */
 	pthread_mutex_lock(&p->mu);
-	delete_req **pp = &p->dreq_head;
+	delete_req **pp = &p->del.dreq_head;
 	while (*pp)
 		pp = &(*pp)->next;
 	*pp = d;
 	pthread_cond_signal(&p->cv);
 	while (!d->done)
-		pthread_cond_wait(&p->delete_cv, &p->mu);
+		pthread_cond_wait(&p->del.delete_cv, &p->mu);
 	pthread_mutex_unlock(&p->mu);
 	rc = d->rc;
 	if (rc) /* the writer's detail, for this thread */

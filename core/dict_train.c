@@ -21,7 +21,7 @@ void mn__dict_codec_choice(const mn_kind *k, size_t len, bool *compress,
 void mn__dict_sample(mn__persist *p, const mn_kind *k, const void *payload,
 		   size_t len)
 {
-	kind_codec *kc = &p->kc[k->idx];
+	kind_codec *kc = &p->dt.kc[k->idx];
 	if (!atomic_load_explicit(&((mn_kind *)k)->sampling,
 				  memory_order_relaxed) ||
 	    len < MN__CODEC_MIN_DICT || len > MN__DICT_SAMPLE_MAX)
@@ -41,7 +41,7 @@ void mn__dict_train_ready(mn__persist *p)
 	mn_runtime *rt = p->rt;
 	unsigned n = atomic_load_explicit(&rt->nkinds, memory_order_acquire);
 	for (unsigned i = 0; i < n; i++) {
-		kind_codec *kc = &p->kc[i];
+		kind_codec *kc = &p->dt.kc[i];
 		mn_kind *k = rt->kinds[i];
 		if (!atomic_load_explicit(&k->sampling, memory_order_relaxed) ||
 		    (kc->nsamples < MN__DICT_SAMPLES &&
@@ -59,7 +59,7 @@ void mn__dict_train_ready(mn__persist *p)
 			 * with the acquire loads of the workers. */
 			atomic_store_explicit(&k->dict_id, id,
 					      memory_order_release);
-			p->dicts_trained++;
+			p->dt.dicts_trained++;
 		}
 		free(dict);
 		atomic_store_explicit(&k->sampling, false, memory_order_relaxed);

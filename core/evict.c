@@ -52,11 +52,11 @@ void mn__evict_finish(mn__persist *p, wrec *r, int rc)
 		atomic_store_explicit(&mn__ap(a)->evicting, 0, memory_order_relaxed);
 	}
 	mn__reg_unlock(s);
-	atomic_fetch_sub_explicit(&p->evicting, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&p->st.evicting, 1, memory_order_relaxed);
 	if (evicted) {
 		if (k->def.free)
 			k->def.free(state);
-		atomic_fetch_add_explicit(&p->evictions, 1,
+		atomic_fetch_add_explicit(&p->st.evictions, 1,
 					  memory_order_relaxed);
 	}
 }
@@ -96,7 +96,7 @@ int mn__persist_evict(mn_runtime *rt, mn__actor *a)
 	}
 	mn__buf_free(&snap);
 	atomic_store_explicit(&mn__ap(a)->evicting, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&p->evicting, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->st.evicting, 1, memory_order_relaxed);
 	mn__persist_enqueue(p, r);
 	return rc;
 }

@@ -41,7 +41,7 @@ typedef struct redeliver {
 static bool redeliver_paced(mn_runtime *rt)
 {
 	uint64_t inflight = mn__runtime_inflight(rt);
-	uint64_t np = atomic_load_explicit(&rt->persist->nparked,
+	uint64_t np = atomic_load_explicit(&rt->persist->gate.nparked,
 					   memory_order_relaxed);
 	return (inflight > np ? inflight - np : 0) > MN__REDELIVER_INFLIGHT;
 }
@@ -102,7 +102,7 @@ int mn__persist_kind_id(mn_runtime *rt, mn_kind *k)
 	atomic_init(&k->dict_id, dict);
 	atomic_init(&k->sampling, dict == 0);
 	/* G1: before the kind is published, so no send can pass it. */
-	atomic_init(&k->gated, rt->persist->stored_at_open);
+	atomic_init(&k->gated, rt->persist->gate.stored_at_open);
 	return 0;
 }
 
@@ -110,17 +110,17 @@ int mn__persist_kind_id(mn_runtime *rt, mn_kind *k)
 static void gate_open(mn_runtime *rt, mn_kind *k)
 {
 	mn__persist *p = rt->persist;
-	pthread_mutex_lock(&p->gate_mu);
-	parked *q = p->park_head[k->idx];
-	p->park_head[k->idx] = p->park_tail[k->idx] = NULL;
+	pthread_mutex_lock(&p->gate.gate_mu);
+	parked *q = p->gate.park_head[k->idx];
+	p->gate.park_head[k->idx] = p->gate.park_tail[k->idx] = NULL;
 	while (q) {
 		parked *next = q->next;
-		atomic_fetch_sub_explicit(&p->nparked, 1, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&p->gate.nparked, 1, memory_order_relaxed);
 		int src = mn__send(rt, NULL, NULL, q->kind, q->key,
 				   q->key_len, q->type, q->data, q->len, &q->x);
 		if (src) {
 			/* Counted as sent when parked: done, for drain. */
-			atomic_fetch_add_explicit(&p->gate_done, 1,
+			atomic_fetch_add_explicit(&p->gate.gate_done, 1,
 						  memory_order_release);
 			if (src == MN__EDELETING)
 				mn__event(&rt->ev, MN_EVENT_DROPPED,
@@ -134,7 +134,7 @@ static void gate_open(mn_runtime *rt, mn_kind *k)
 		q = next;
 	}
 	atomic_store_explicit(&k->gated, false, memory_order_release);
-	pthread_mutex_unlock(&p->gate_mu);
+	pthread_mutex_unlock(&p->gate.gate_mu);
 }
 
 int mn__persist_park(mn_runtime *rt, mn__worker *w, const mn_kind *kind,
@@ -155,28 +155,28 @@ int mn__persist_park(mn_runtime *rt, mn__worker *w, const mn_kind *kind,
 	memcpy(q->key, key, key_len);
 	if (len)
 		memcpy(q->data, payload, len);
-	pthread_mutex_lock(&p->gate_mu);
+	pthread_mutex_lock(&p->gate.gate_mu);
 	if (!atomic_load_explicit(&kind->gated, memory_order_relaxed)) {
 		/* Opened meanwhile: every parked message is queued (G3). */
-		pthread_mutex_unlock(&p->gate_mu);
+		pthread_mutex_unlock(&p->gate.gate_mu);
 		int rc = mn__send(rt, w, NULL, kind, q->key, key_len, type,
 				  q->data, len, &q->x);
 		free(q);
 		return rc;
 	}
-	if (p->park_tail[kind->idx])
-		p->park_tail[kind->idx]->next = q;
+	if (p->gate.park_tail[kind->idx])
+		p->gate.park_tail[kind->idx]->next = q;
 	else
-		p->park_head[kind->idx] = q;
-	p->park_tail[kind->idx] = q;
-	atomic_fetch_add_explicit(&p->nparked, 1, memory_order_relaxed);
-	pthread_mutex_unlock(&p->gate_mu);
+		p->gate.park_head[kind->idx] = q;
+	p->gate.park_tail[kind->idx] = q;
+	atomic_fetch_add_explicit(&p->gate.nparked, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&p->gate.gate_mu);
 	return 0;
 }
 
 void mn__persist_count_parked_done(mn_runtime *rt)
 {
-	atomic_fetch_add_explicit(&rt->persist->gate_done, 1,
+	atomic_fetch_add_explicit(&rt->persist->gate.gate_done, 1,
 				  memory_order_release);
 }
 
@@ -190,7 +190,7 @@ int mn__persist_find(mn_runtime *rt, const mn_kind *k, const void *key,
 int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k)
 {
 	mn__persist *p = rt->persist;
-	if (!p->stored_at_open)
+	if (!p->gate.stored_at_open)
 		return 0; /* nothing was stored before this open */
 	redeliver_job *j = calloc(1, sizeof *j);
 	if (!j) {
@@ -199,17 +199,17 @@ int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k)
 	}
 	j->k = k;
 	j->next_id = 1;
-	j->end_id = p->outbox_end;
-	pthread_mutex_lock(&p->jobs_mu);
-	if (p->jobs_tail)
-		p->jobs_tail->next = j;
+	j->end_id = p->rd.outbox_end;
+	pthread_mutex_lock(&p->rd.jobs_mu);
+	if (p->rd.jobs_tail)
+		p->rd.jobs_tail->next = j;
 	else
-		p->jobs_head = j;
-	p->jobs_tail = j;
+		p->rd.jobs_head = j;
+	p->rd.jobs_tail = j;
 	/* release: a drain that reads 0 later sees every delivery the jobs
 	 * made (counted before their pushes). */
-	atomic_fetch_add_explicit(&p->njobs, 1, memory_order_release);
-	pthread_mutex_unlock(&p->jobs_mu);
+	atomic_fetch_add_explicit(&p->rd.njobs, 1, memory_order_release);
+	pthread_mutex_unlock(&p->rd.jobs_mu);
 	return 0;
 }
 
@@ -220,32 +220,32 @@ uint64_t mn__persist_redeliver_step(mn_runtime *rt, uint64_t max)
 {
 	mn__persist *p = rt->persist;
 	uint64_t total = 0;
-	if (!p || !atomic_load_explicit(&p->njobs, memory_order_acquire))
+	if (!p || !atomic_load_explicit(&p->rd.njobs, memory_order_acquire))
 		return 0;
-	pthread_mutex_lock(&p->jobs_mu);
-	redeliver_job *j = p->jobs_head, *prev = NULL;
-	pthread_mutex_unlock(&p->jobs_mu);
+	pthread_mutex_lock(&p->rd.jobs_mu);
+	redeliver_job *j = p->rd.jobs_head, *prev = NULL;
+	pthread_mutex_unlock(&p->rd.jobs_mu);
 	while (j) {
 		redeliver d = {.rt = rt, .k = j->k, .max = max};
 		/* Held over the scan and its sends: a deletion's barrier
 		 * (X4). */
-		pthread_mutex_lock(&p->redeliver_mu);
-		int rc = mn__store_outbox_range(p->store, p->maint_codec,
+		pthread_mutex_lock(&p->del.redeliver_mu);
+		int rc = mn__store_outbox_range(p->store, p->rd.maint_codec,
 						j->next_id, j->end_id,
 						redeliver_one, &d);
-		pthread_mutex_unlock(&p->redeliver_mu);
-		atomic_fetch_add_explicit(&p->delivered_at_open, d.n,
+		pthread_mutex_unlock(&p->del.redeliver_mu);
+		atomic_fetch_add_explicit(&p->st.delivered_at_open, d.n,
 					  memory_order_relaxed);
 		total += d.n;
 		/* Only this thread unlinks; registration appends (jobs_mu). */
-		pthread_mutex_lock(&p->jobs_mu);
+		pthread_mutex_lock(&p->rd.jobs_mu);
 		redeliver_job *next = j->next;
 		if (rc == 1) {
 			/* Stopped early: go on after the last entry handled. */
 			if (d.last_id)
 				j->next_id = d.last_id + 1;
 			prev = j;
-			pthread_mutex_unlock(&p->jobs_mu);
+			pthread_mutex_unlock(&p->rd.jobs_mu);
 			j = next;
 			continue;
 		}
@@ -255,13 +255,13 @@ uint64_t mn__persist_redeliver_step(mn_runtime *rt, uint64_t max)
 		if (prev)
 			prev->next = next;
 		else
-			p->jobs_head = next;
-		if (p->jobs_tail == j)
-			p->jobs_tail = prev;
-		pthread_mutex_unlock(&p->jobs_mu);
+			p->rd.jobs_head = next;
+		if (p->rd.jobs_tail == j)
+			p->rd.jobs_tail = prev;
+		pthread_mutex_unlock(&p->rd.jobs_mu);
 		gate_open(rt, j->k); /* G3 */
 		free(j);
-		atomic_fetch_sub_explicit(&p->njobs, 1, memory_order_release);
+		atomic_fetch_sub_explicit(&p->rd.njobs, 1, memory_order_release);
 		j = next;
 	}
 	return total;
@@ -270,7 +270,7 @@ uint64_t mn__persist_redeliver_step(mn_runtime *rt, uint64_t max)
 bool mn__persist_busy(mn_runtime *rt)
 {
 	return rt->persist &&
-	       atomic_load_explicit(&rt->persist->njobs, memory_order_acquire);
+	       atomic_load_explicit(&rt->persist->rd.njobs, memory_order_acquire);
 }
 
 int mn__persist_durable(mn_runtime *rt, const mn_kind *kind, const void *key,

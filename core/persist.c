@@ -79,7 +79,7 @@ static void queue_push(mn__persist *p, wrec *r)
 {
 	atomic_store_explicit(&r->qnext, NULL, memory_order_relaxed);
 	wrec *prev =
-		atomic_exchange_explicit(&p->qtail, r, memory_order_seq_cst);
+		atomic_exchange_explicit(&p->q.qtail, r, memory_order_seq_cst);
 	/* release: pairs with the writer's acquire load of qnext. */
 	atomic_store_explicit(&prev->qnext, r, memory_order_release);
 }
@@ -88,11 +88,11 @@ void mn__persist_enqueue(mn__persist *p, wrec *r)
 {
 	queue_push(p, r);
 	if (p->delay_us)
-		atomic_fetch_add_explicit(&p->qlen, 1, memory_order_relaxed);
-	if (atomic_load_explicit(&p->wsleep, memory_order_seq_cst)) {
+		atomic_fetch_add_explicit(&p->q.qlen, 1, memory_order_relaxed);
+	if (atomic_load_explicit(&p->q.wsleep, memory_order_seq_cst)) {
 		pthread_mutex_lock(&p->mu);
-		if (atomic_load_explicit(&p->wsleep, memory_order_relaxed)) {
-			atomic_store_explicit(&p->wsleep, 0,
+		if (atomic_load_explicit(&p->q.wsleep, memory_order_relaxed)) {
+			atomic_store_explicit(&p->q.wsleep, 0,
 					      memory_order_relaxed);
 			pthread_cond_signal(&p->cv);
 		}
@@ -103,21 +103,21 @@ void mn__persist_enqueue(mn__persist *p, wrec *r)
 /* The next record, or NULL: empty, or busy (W1). Writer only. */
 static wrec *queue_pop(mn__persist *p)
 {
-	wrec *stub = p->qstub, *head = p->qhead, *next;
+	wrec *stub = p->q.qstub, *head = p->q.qhead, *next;
 	/* acquire (here and below): pairs with the release link in
 	 * queue_push. */
 	next = atomic_load_explicit(&head->qnext, memory_order_acquire);
 	if (head == stub) {
 		if (!next)
 			return NULL;
-		p->qhead = head = next;
+		p->q.qhead = head = next;
 		next = atomic_load_explicit(&head->qnext, memory_order_acquire);
 	}
 	if (!next) {
 		/* head is the last linked record: put the stub behind it
 		 * so that it can leave (W3), unless a producer is between
 		 * its exchange and its link (W1). */
-		if (atomic_load_explicit(&p->qtail, memory_order_acquire) !=
+		if (atomic_load_explicit(&p->q.qtail, memory_order_acquire) !=
 		    head)
 			return NULL;
 		queue_push(p, stub);
@@ -125,7 +125,7 @@ static wrec *queue_pop(mn__persist *p)
 		if (!next)
 			return NULL;
 	}
-	p->qhead = next;
+	p->q.qhead = next;
 	return head;
 }
 
@@ -147,7 +147,7 @@ static size_t queue_take(mn__persist *p, size_t max, wrec **list,
 		n++;
 	}
 	if (n && p->delay_us)
-		atomic_fetch_sub_explicit(&p->qlen, n, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&p->q.qlen, n, memory_order_relaxed);
 	return n;
 }
 
@@ -158,9 +158,9 @@ static size_t queue_take(mn__persist *p, size_t max, wrec **list,
  * the writer cannot reach; sleeping then stranded them (W4). */
 static bool queue_drained(mn__persist *p)
 {
-	return p->qhead == p->qstub &&
-	       atomic_load_explicit(&p->qtail, memory_order_seq_cst) ==
-		       p->qstub;
+	return p->q.qhead == p->q.qstub &&
+	       atomic_load_explicit(&p->q.qtail, memory_order_seq_cst) ==
+		       p->q.qstub;
 }
 
 /* ---- errors ---------------------------------------------------------------- */
@@ -199,16 +199,16 @@ static void writer_sleep(mn__persist *p, unsigned timeout_us)
 	ts.tv_sec += ts.tv_nsec / 1000000000;
 	ts.tv_nsec %= 1000000000;
 	pthread_mutex_lock(&p->mu);
-	atomic_store_explicit(&p->wsleep, 1, memory_order_seq_cst);
-	while (atomic_load_explicit(&p->wsleep, memory_order_relaxed) &&
-	       !p->stop && !p->creq && (timeout_us || !p->dreq_head) &&
+	atomic_store_explicit(&p->q.wsleep, 1, memory_order_seq_cst);
+	while (atomic_load_explicit(&p->q.wsleep, memory_order_relaxed) &&
+	       !p->stop && !p->cp.creq && (timeout_us || !p->del.dreq_head) &&
 	       queue_drained(p)) {
 		if (!timeout_us)
 			pthread_cond_wait(&p->cv, &p->mu);
 		else if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) != 0)
 			break;
 	}
-	atomic_store_explicit(&p->wsleep, 0, memory_order_relaxed);
+	atomic_store_explicit(&p->q.wsleep, 0, memory_order_relaxed);
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -223,14 +223,14 @@ static void writer_delay(mn__persist *p)
 	ts.tv_nsec %= 1000000000;
 	pthread_mutex_lock(&p->mu);
 	while (!p->stop &&
-	       atomic_load_explicit(&p->qlen, memory_order_relaxed) <
+	       atomic_load_explicit(&p->q.qlen, memory_order_relaxed) <
 		       p->max_records) {
 		/* Woken by a producer (any record) or the timeout. */
-		atomic_store_explicit(&p->wsleep, 1, memory_order_seq_cst);
+		atomic_store_explicit(&p->q.wsleep, 1, memory_order_seq_cst);
 		if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) != 0)
 			break;
 	}
-	atomic_store_explicit(&p->wsleep, 0, memory_order_relaxed);
+	atomic_store_explicit(&p->q.wsleep, 0, memory_order_relaxed);
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -241,13 +241,13 @@ static void *writer_main(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
-		struct compact_req *cr = p->creq;
-		struct delete_req *dr = p->dreq_head;
+		struct compact_req *cr = p->cp.creq;
+		struct delete_req *dr = p->del.dreq_head;
 		bool stop = p->stop;
 		pthread_mutex_unlock(&p->mu);
 
 		if (p->delay_us && !stop && !queue_drained(p) &&
-		    atomic_load_explicit(&p->qlen, memory_order_relaxed) <
+		    atomic_load_explicit(&p->q.qlen, memory_order_relaxed) <
 			    p->max_records)
 			writer_delay(p);
 		wrec *list = NULL, *last = NULL;
@@ -273,7 +273,7 @@ static void *writer_main(void *arg)
 		mn__commit_group(p, list, n);
 		if (!atomic_load_explicit(&p->error, memory_order_relaxed))
 			mn__dict_train_ready(p);
-		if (p->ndirty >= p->checkpoint_every)
+		if (p->ck.ndirty >= p->ck.checkpoint_every)
 			mn__ckpt_begin(p);
 		if (dr)
 			(void)mn__delete_step(p, dr);
@@ -342,30 +342,30 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	p->max_records =
 		o->commit_max_records ? o->commit_max_records : MN__COMMIT_MAX_DEFAULT;
 	p->delay_us = o->commit_delay_us;
-	p->checkpoint_every = o->checkpoint_every ? o->checkpoint_every
+	p->ck.checkpoint_every = o->checkpoint_every ? o->checkpoint_every
 						  : MN__CHECKPOINT_EVERY;
 	/* A checkpoint spreads over about 8 commit groups or more. */
-	p->ckpt_per_group = p->checkpoint_every / 8;
-	if (p->ckpt_per_group > MN__CKPT_PER_GROUP)
-		p->ckpt_per_group = MN__CKPT_PER_GROUP;
-	if (p->ckpt_per_group < 1)
-		p->ckpt_per_group = 1;
-	if (!(p->qstub = calloc(1, sizeof *p->qstub))) {
+	p->ck.ckpt_per_group = p->ck.checkpoint_every / 8;
+	if (p->ck.ckpt_per_group > MN__CKPT_PER_GROUP)
+		p->ck.ckpt_per_group = MN__CKPT_PER_GROUP;
+	if (p->ck.ckpt_per_group < 1)
+		p->ck.ckpt_per_group = 1;
+	if (!(p->q.qstub = calloc(1, sizeof *p->q.qstub))) {
 		free(p);
 		return MN_ENOMEM;
 	}
-	p->qhead = p->qstub;
-	atomic_init(&p->qtail, p->qstub);
+	p->q.qhead = p->q.qstub;
+	atomic_init(&p->q.qtail, p->q.qstub);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
-	pthread_cond_init(&p->compact_cv, NULL);
-	pthread_cond_init(&p->delete_cv, NULL);
-	pthread_mutex_init(&p->del_mu, NULL);
-	pthread_mutex_init(&p->redeliver_mu, NULL);
-	pthread_mutex_init(&p->fired_mu, NULL);
-	pthread_mutex_init(&p->jobs_mu, NULL);
-	pthread_mutex_init(&p->gate_mu, NULL);
-	atomic_init(&p->timer_seq, now_unix_ms() * 7919);
+	pthread_cond_init(&p->cp.compact_cv, NULL);
+	pthread_cond_init(&p->del.delete_cv, NULL);
+	pthread_mutex_init(&p->del.del_mu, NULL);
+	pthread_mutex_init(&p->del.redeliver_mu, NULL);
+	pthread_mutex_init(&p->tm.fired_mu, NULL);
+	pthread_mutex_init(&p->rd.jobs_mu, NULL);
+	pthread_mutex_init(&p->gate.gate_mu, NULL);
+	atomic_init(&p->tm.timer_seq, now_unix_ms() * 7919);
 	uint64_t t0 = mono_us();
 	if ((rc = mn__store_open(o->store_path, &so, &p->store, &info)))
 		goto err_free;
@@ -392,10 +392,10 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 				       count_due, &p->recovery.timers_due)))
 		goto err_close;
 	if ((rc = mn__codec_new(mn__store_dicts(p->store), &p->codec)) ||
-	    (rc = mn__codec_new(mn__store_dicts(p->store), &p->maint_codec)))
+	    (rc = mn__codec_new(mn__store_dicts(p->store), &p->rd.maint_codec)))
 		goto err_close;
-	p->outbox_end = info.next_outbox_id;
-	p->stored_at_open = info.outbox_entries > 0;
+	p->rd.outbox_end = info.next_outbox_id;
+	p->gate.stored_at_open = info.outbox_entries > 0;
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		struct mn__wring *g;
 		if ((rc = mn__codec_new(mn__store_dicts(p->store),
@@ -424,19 +424,19 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 err_close:
 	workers_free(rt);
 	mn__codec_free(p->codec);
-	mn__codec_free(p->maint_codec);
+	mn__codec_free(p->rd.maint_codec);
 	mn__store_close(p->store);
 err_free:
 	pthread_cond_destroy(&p->cv);
-	pthread_cond_destroy(&p->compact_cv);
-	pthread_cond_destroy(&p->delete_cv);
-	pthread_mutex_destroy(&p->del_mu);
-	pthread_mutex_destroy(&p->redeliver_mu);
+	pthread_cond_destroy(&p->cp.compact_cv);
+	pthread_cond_destroy(&p->del.delete_cv);
+	pthread_mutex_destroy(&p->del.del_mu);
+	pthread_mutex_destroy(&p->del.redeliver_mu);
 	pthread_mutex_destroy(&p->mu);
-	pthread_mutex_destroy(&p->fired_mu);
-	pthread_mutex_destroy(&p->jobs_mu);
-	pthread_mutex_destroy(&p->gate_mu);
-	free(p->qstub);
+	pthread_mutex_destroy(&p->tm.fired_mu);
+	pthread_mutex_destroy(&p->rd.jobs_mu);
+	pthread_mutex_destroy(&p->gate.gate_mu);
+	free(p->q.qstub);
 	free(p);
 	return rc;
 }
@@ -453,48 +453,48 @@ void mn__persist_close(mn_runtime *rt)
 	pthread_join(p->thread, NULL);
 	workers_free(rt);
 	mn__codec_free(p->codec);
-	mn__codec_free(p->maint_codec);
+	mn__codec_free(p->rd.maint_codec);
 	mn__store_close(p->store);
-	while (p->jobs_head) {
-		struct redeliver_job *j = p->jobs_head;
-		p->jobs_head = j->next;
+	while (p->rd.jobs_head) {
+		struct redeliver_job *j = p->rd.jobs_head;
+		p->rd.jobs_head = j->next;
 		free(j);
 	}
-	pthread_mutex_destroy(&p->jobs_mu);
+	pthread_mutex_destroy(&p->rd.jobs_mu);
 	/* Parked messages are dropped like queued ones (durable ones stay
 	 * stored for the next open). */
 	for (unsigned i = 0; i < MN_KINDS_MAX; i++) {
-		while (p->park_head[i]) {
-			parked *q = p->park_head[i];
-			p->park_head[i] = q->next;
+		while (p->gate.park_head[i]) {
+			parked *q = p->gate.park_head[i];
+			p->gate.park_head[i] = q->next;
 			free(q);
 		}
 	}
-	pthread_mutex_destroy(&p->gate_mu);
+	pthread_mutex_destroy(&p->gate.gate_mu);
 	for (unsigned i = 0; i < MN_KINDS_MAX; i++) {
-		mn__buf_free(&p->kc[i].samples);
-		free(p->kc[i].sizes);
+		mn__buf_free(&p->dt.kc[i].samples);
+		free(p->dt.kc[i].sizes);
 	}
-	free(p->dirty);
-	free(p->ckpt);
-	free(p->snaps);
-	free(p->timers);
-	free(p->tids);
-	free(p->tdels);
-	mn__idset_free(&p->fired);
-	pthread_mutex_destroy(&p->fired_mu);
-	free(p->ents);
-	free(p->obs);
-	free(p->quar);
-	free(p->dels);
-	free(p->acts);
+	free(p->ck.dirty);
+	free(p->ck.ckpt);
+	free(p->wb.snaps);
+	free(p->wb.timers);
+	free(p->wb.tids);
+	free(p->wb.tdels);
+	mn__idset_free(&p->tm.fired);
+	pthread_mutex_destroy(&p->tm.fired_mu);
+	free(p->wb.ents);
+	free(p->wb.obs);
+	free(p->wb.quar);
+	free(p->wb.dels);
+	free(p->wb.acts);
 	pthread_cond_destroy(&p->cv);
-	pthread_cond_destroy(&p->compact_cv);
-	pthread_cond_destroy(&p->delete_cv);
-	pthread_mutex_destroy(&p->del_mu);
-	pthread_mutex_destroy(&p->redeliver_mu);
+	pthread_cond_destroy(&p->cp.compact_cv);
+	pthread_cond_destroy(&p->del.delete_cv);
+	pthread_mutex_destroy(&p->del.del_mu);
+	pthread_mutex_destroy(&p->del.redeliver_mu);
 	pthread_mutex_destroy(&p->mu);
-	free(p->qstub);
+	free(p->q.qstub);
 	free(p);
 	rt->persist = NULL;
 }
@@ -661,16 +661,16 @@ int mn__persist_outbox_done(mn__worker *w, uint64_t outbox_id)
 
 uint64_t mn__persist_evicting(mn_runtime *rt)
 {
-	return rt->persist ? atomic_load_explicit(&rt->persist->evicting,
+	return rt->persist ? atomic_load_explicit(&rt->persist->st.evicting,
 						  memory_order_relaxed)
 			   : 0;
 }
 
 uint64_t mn__persist_done(mn_runtime *rt)
 {
-	return rt->persist ? atomic_load_explicit(&rt->persist->done,
+	return rt->persist ? atomic_load_explicit(&rt->persist->st.done,
 						  memory_order_acquire) +
-				     atomic_load_explicit(&rt->persist->gate_done,
+				     atomic_load_explicit(&rt->persist->gate.gate_done,
 							  memory_order_acquire)
 			   : 0;
 }
@@ -685,19 +685,19 @@ void mn__persist_stats(mn_runtime *rt, mn_runtime_stats *st)
 	mn__persist *p = rt->persist;
 	if (!p)
 		return;
-	st->commits = atomic_load_explicit(&p->commits, memory_order_relaxed);
+	st->commits = atomic_load_explicit(&p->st.commits, memory_order_relaxed);
 	st->journaled =
-		atomic_load_explicit(&p->journaled, memory_order_relaxed);
-	st->outbox_delivered = atomic_load_explicit(&p->delivered_at_open,
+		atomic_load_explicit(&p->st.journaled, memory_order_relaxed);
+	st->outbox_delivered = atomic_load_explicit(&p->st.delivered_at_open,
 						    memory_order_relaxed);
 	st->store_bytes = mn__store_disk_bytes(p->store);
 	st->store_error = atomic_load_explicit(&p->error, memory_order_relaxed);
-	st->evictions = atomic_load_explicit(&p->evictions, memory_order_relaxed);
+	st->evictions = atomic_load_explicit(&p->st.evictions, memory_order_relaxed);
 	st->rehydrations =
-		atomic_load_explicit(&p->rehydrations, memory_order_relaxed);
-	st->snapshots = atomic_load_explicit(&p->snapshots, memory_order_relaxed);
-	st->replayed = atomic_load_explicit(&p->replayed, memory_order_relaxed);
-	st->broken = atomic_load_explicit(&p->broken, memory_order_relaxed);
+		atomic_load_explicit(&p->st.rehydrations, memory_order_relaxed);
+	st->snapshots = atomic_load_explicit(&p->st.snapshots, memory_order_relaxed);
+	st->replayed = atomic_load_explicit(&p->st.replayed, memory_order_relaxed);
+	st->broken = atomic_load_explicit(&p->st.broken, memory_order_relaxed);
 	st->timers_fired =
-		atomic_load_explicit(&p->timers_fired, memory_order_relaxed);
+		atomic_load_explicit(&p->st.timers_fired, memory_order_relaxed);
 }

@@ -89,26 +89,145 @@ typedef struct parked {
 	unsigned char data[];
 } parked;
 
+/*
+ * The state of a runtime's persistence: immutable fields first, then one
+ * sub-struct per concern, each next to the comment on which threads touch
+ * it; the file that owns the concern is named with it.
+ */
+
+/* The writer's queue (persist.c, W1-W4): qtail is exchanged by producers;
+ * qhead and qstub are the writer's. qlen counts queued records only with a
+ * group delay (delay_us), where the writer needs it (relaxed). wsleep: the
+ * writer sleeps on mn__persist.cv (seq_cst, W2). */
+struct mn__persist_queue {
+	alignas(64) _Atomic(wrec *) qtail;
+	_Atomic uint64_t qlen;
+	_Atomic int wsleep;
+	alignas(64) wrec *qhead;
+	wrec *qstub;
+};
+
+/* The arrays a commit group is built in (commit.c): writer thread only,
+ * grown as needed, kept between groups. */
+struct mn__persist_batch {
+	mn__wentry *ents;
+	mn__woutbox *obs, *quar;
+	size_t cap_quar;
+	uint64_t *dels;
+	mn__wactor *acts;
+	size_t cap_ents, cap_obs, cap_dels, cap_acts;
+	mn__wsnap *snaps;
+	mn__wtimer *timers, *tdels;
+	size_t cap_snaps, cap_timers, cap_tdels;
+	uint64_t *tids; /* the group's entries' timer ids (wentry.timer_ids) */
+	size_t cap_tids;
+};
+
+/* Checkpoints of heads (checkpoint.c, P6): writer thread only; the two
+ * settings are immutable after open. */
+struct mn__persist_ckpt {
+	unsigned checkpoint_every;
+	unsigned ckpt_per_group; /* heads per commit group */
+	dirty *dirty;
+	size_t ndirty, dirty_cap;
+	dirty *ckpt; /* the checkpoint in progress: heads still to write */
+	size_t nckpt, ckpt_cap, ckpt_pos;
+	uint64_t ckpt_lsn;
+	bool ckpt_active;
+};
+
+/* Dictionary training (dict_train.c): writer thread only. */
+struct mn__persist_dicts {
+	kind_codec kc[MN_KINDS_MAX];
+	uint64_t dicts_trained;
+};
+
+/* Durable timers (timers.c): timers fired and queued but not yet
+ * processed (their record is still stored): the maintenance thread adds,
+ * the writer removes after the processing commit; under fired_mu. Keys
+ * are timer ids (never 0 or 1, I1). timer_seq: the ids' low bits. */
+struct mn__persist_timers {
+	pthread_mutex_t fired_mu;
+	mn__idset fired;
+	_Atomic uint64_t timer_seq;
+};
+
+/* Redelivery after open (outbox.c, lazy restart): jobs under jobs_mu, their
+ * count in njobs (drain waits for 0). outbox_end and maint_codec: set at
+ * open; the codec is the maintenance thread's. */
+struct mn__persist_redeliver {
+	pthread_mutex_t jobs_mu;
+	struct redeliver_job *jobs_head, *jobs_tail;
+	_Atomic unsigned njobs;
+	uint64_t outbox_end;
+	mn__codec *maint_codec;
+};
+
+/* The gate (outbox.c, G1-G3): stored at open: the store held outbox
+ * entries; parked lists per kind index under gate_mu; nparked counts them
+ * (the pacing leaves them out); gate_done counts parked messages that could
+ * not be delivered (done for drain). */
+struct mn__persist_gate {
+	bool stored_at_open;
+	pthread_mutex_t gate_mu;
+	parked *park_head[MN_KINDS_MAX], *park_tail[MN_KINDS_MAX];
+	_Atomic uint64_t nparked;
+	_Atomic uint64_t gate_done;
+};
+
+/* Shared counters: written by the writer (release), read by any thread
+ * (acquire); the maintenance thread and workers count evictions,
+ * rehydrations and the like (relaxed). */
+struct mn__persist_stats {
+	_Atomic uint64_t done;
+	_Atomic uint64_t commits;
+	_Atomic uint64_t journaled;
+	_Atomic uint64_t delivered_at_open;
+	_Atomic uint64_t evictions, rehydrations, snapshots, replayed, broken,
+		timers_fired;
+	/* EVICT records queued and not finished (evict.c: the evictor adds,
+	 * the writer subtracts): the evictor counts them as already gone. */
+	_Atomic uint64_t evicting;
+};
+
+/* Online compaction (compact.c, mn_runtime_compact): the request is set
+ * by the caller and cleared by the writer, both under mn__persist.mu; the
+ * writer runs it in steps between commit groups; the caller waits on
+ * compact_cv. */
+struct mn__persist_compact {
+	struct compact_req *creq;
+	pthread_cond_t compact_cv;
+};
+
+/* Online deletions (delete.c, mn_actor_delete, X1-X5): requests queued to
+ * the writer under mn__persist.mu (dreq_head, oldest first), each caller
+ * waiting on delete_cv. The addresses being deleted, until X4 closes their
+ * window: under del_mu (lock order: a shard lock, then del_mu); ndeleting
+ * mirrors their count (written under del_mu, read without it: senders and
+ * workers look only when it is not 0). redeliver_mu: held by the
+ * maintenance thread over each redelivery scan, taken by the writer as a
+ * barrier (X4). */
+struct mn__persist_delete {
+	struct delete_req *dreq_head;
+	pthread_cond_t delete_cv;
+	pthread_mutex_t del_mu;
+	struct delete_req *deleting;
+	_Atomic size_t ndeleting;
+	pthread_mutex_t redeliver_mu;
+};
+
 struct mn__persist {
 	/* Immutable after open. */
 	mn_runtime *rt;
 	mn__store *store;
 	unsigned max_records;
 	unsigned delay_us;
-	unsigned checkpoint_every;
-	unsigned ckpt_per_group; /* heads per commit group */
 	pthread_t thread;
 
-	/* The queue of commit records (W1-W3 at enqueue): qtail is
-	 * exchanged by producers; qhead and qstub are the writer's. qlen
-	 * counts queued records only with a group delay (delay_us), where
-	 * the writer needs it (relaxed). wsleep: the writer sleeps on cv
-	 * (seq_cst, W2). mu guards the sleep, stop and creq. */
-	alignas(64) _Atomic(wrec *) qtail;
-	_Atomic uint64_t qlen;
-	_Atomic int wsleep;
-	alignas(64) wrec *qhead;
-	wrec *qstub;
+	/* The queue of commit records (W1-W4). */
+	struct mn__persist_queue q;
+	/* mu guards the writer's sleep, stop and the compaction and
+	 * deletion requests; cv wakes the writer. */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
@@ -117,93 +236,28 @@ struct mn__persist {
 	mn__codec *codec;
 	uint64_t last_lsn;
 	uint64_t next_outbox_id;
-	dirty *dirty;
-	size_t ndirty, dirty_cap;
-	dirty *ckpt; /* the checkpoint in progress: heads still to write */
-	size_t nckpt, ckpt_cap, ckpt_pos;
-	uint64_t ckpt_lsn;
-	bool ckpt_active;
-	mn__wentry *ents;
-	mn__woutbox *obs, *quar;
-	size_t cap_quar;
-	uint64_t *dels;
-	mn__wactor *acts;
-	size_t cap_ents, cap_obs, cap_dels, cap_acts;
-	kind_codec kc[MN_KINDS_MAX];
-	uint64_t dicts_trained;
-	mn__wsnap *snaps;
-	mn__wtimer *timers, *tdels;
-	size_t cap_snaps, cap_timers, cap_tdels;
-	uint64_t *tids; /* the group's entries' timer ids (wentry.timer_ids) */
-	size_t cap_tids;
+	struct mn__persist_batch wb;
+	struct mn__persist_ckpt ck;
+	struct mn__persist_dicts dt;
 
-	/* Timers fired and queued but not yet processed (their record is
-	 * still stored): the maintenance thread adds, the writer removes
-	 * after the processing commit; under fired_mu. Keys are timer ids
-	 * (never 0 or 1: 0 marks an empty slot, 1 a removed one). */
-	pthread_mutex_t fired_mu;
-	mn__idset fired;
-	_Atomic uint64_t timer_seq;
+	struct mn__persist_timers tm;
+	struct mn__persist_redeliver rd;
+	struct mn__persist_gate gate;
+	struct mn__persist_stats st;
+	struct mn__persist_compact cp;
+	struct mn__persist_delete del;
 
-	/* Redelivery after open (lazy restart): jobs under jobs_mu, their
-	 * count in njobs (drain waits for 0). outbox_end and maint_codec:
-	 * set at open; the codec is the maintenance thread's. */
-	pthread_mutex_t jobs_mu;
-	struct redeliver_job *jobs_head, *jobs_tail;
-	_Atomic unsigned njobs;
-	uint64_t outbox_end;
-	mn__codec *maint_codec;
-
-	/* The gate (G1-G3): stored at open: the store held outbox entries;
-	 * parked lists per kind index under gate_mu; nparked counts them (the
-	 * pacing leaves them out); gate_done counts parked messages that could
-	 * not be delivered (done for drain). */
-	bool stored_at_open;
-	pthread_mutex_t gate_mu;
-	parked *park_head[MN_KINDS_MAX], *park_tail[MN_KINDS_MAX];
-	_Atomic uint64_t nparked;
-	_Atomic uint64_t gate_done;
-
-	/* Shared counters: written by the writer (release), read by any
-	 * thread (acquire). next_actor_id: fetch_add by workers. error:
-	 * sticky, set once by the writer. */
-	_Atomic uint64_t done;
-	_Atomic uint64_t commits;
-	_Atomic uint64_t journaled;
-	_Atomic uint64_t delivered_at_open;
+	/* next_actor_id: fetch_add by workers (new actors). */
 	_Atomic uint64_t next_actor_id;
-	_Atomic uint64_t evictions, rehydrations, snapshots, replayed, broken,
-		timers_fired;
-	/* EVICT records queued and not finished (evictor adds, writer
-	 * subtracts): the evictor counts them as already gone. */
-	_Atomic uint64_t evicting;
-	/* Online compaction (mn_runtime_compact): the request is set by the
-	 * caller and cleared by the writer, both under mu; the writer runs it
-	 * in steps between commit groups; the caller waits on compact_cv. */
-	struct compact_req *creq;
-	pthread_cond_t compact_cv;
-	/* Online deletions (mn_actor_delete, X1-X5): requests queued to the
-	 * writer under mu (dreq_head, oldest first), each caller waiting on
-	 * delete_cv. The addresses being deleted, until X4 closes their
-	 * window: under del_mu (lock order: a shard lock, then del_mu);
-	 * ndeleting mirrors their count (written under del_mu, read
-	 * without it: senders and workers look only when it is not 0).
-	 * redeliver_mu: held by the maintenance thread over each redelivery
-	 * scan, taken by the writer as a barrier (X4). */
-	struct delete_req *dreq_head;
-	pthread_cond_t delete_cv;
-	pthread_mutex_t del_mu;
-	struct delete_req *deleting;
-	_Atomic size_t ndeleting;
-	pthread_mutex_t redeliver_mu;
 
 	/* What the open found: written before the writer starts, then
 	 * immutable. */
 	mn_recovery recovery;
 
+	/* Sticky, set once by the writer (P7). The detail: written once by
+	 * the writer before the release CAS on error, read after an acquire
+	 * load of it. */
 	_Atomic int error;
-	/* The detail of the sticky error: written once by the writer before
-	 * the release CAS on error, read after an acquire load of it. */
 	char error_detail[512];
 };
 

@@ -128,9 +128,9 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 		a->state = NULL;
 		goto err_broken;
 	}
-	atomic_fetch_add_explicit(&p->replayed, r.last_seq - snap_seq,
+	atomic_fetch_add_explicit(&p->st.replayed, r.last_seq - snap_seq,
 				  memory_order_relaxed);
-	atomic_fetch_add_explicit(&p->rehydrations, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->st.rehydrations, 1, memory_order_relaxed);
 	mn__ap(a)->seq = m.last_seq;
 	mn__ap(a)->snap_msgs = (uint16_t)(m.last_seq - snap_seq > UINT16_MAX
 					  ? UINT16_MAX
@@ -154,7 +154,7 @@ err_broken:
 			d = mn_strerror(rc);
 		snprintf(why, sizeof why, "%s (%s)", d, mn_err_name(rc));
 		a->flags |= MN__ACTOR_BROKEN;
-		atomic_fetch_add_explicit(&p->broken, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&p->st.broken, 1, memory_order_relaxed);
 		mn__broken_mark(&w->rt->ev, k, a->key, a->key_len, rc, why);
 		mn__event(&w->rt->ev, MN_EVENT_BROKEN, rc, k, a->key,
 			  a->key_len, 0, "%s", why);

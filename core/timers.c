@@ -18,9 +18,9 @@
  */
 void mn__timers_fired_remove(mn__persist *p, uint64_t id)
 {
-	pthread_mutex_lock(&p->fired_mu);
-	mn__idset_remove(&p->fired, id);
-	pthread_mutex_unlock(&p->fired_mu);
+	pthread_mutex_lock(&p->tm.fired_mu);
+	mn__idset_remove(&p->tm.fired, id);
+	pthread_mutex_unlock(&p->tm.fired_mu);
 }
 
 int mn__persist_after(mn_ctx *ctx, uint64_t delay_ms, uint32_t type,
@@ -39,7 +39,7 @@ int mn__persist_after(mn_ctx *ctx, uint64_t delay_ms, uint32_t type,
 	uint64_t tid = 0;
 	for (int tries = 0; tries < 64; tries++) {
 		tid = due << 16 |
-		      (atomic_fetch_add_explicit(&p->timer_seq, 1,
+		      (atomic_fetch_add_explicit(&p->tm.timer_seq, 1,
 						 memory_order_relaxed) &
 		       0xffff);
 		if (tid < 2)
@@ -73,12 +73,12 @@ static int fire_one(void *arg, const mn__wtimer *t)
 	const mn_kind *k;
 
 	/* fired_mu is held for the whole scan (mn__persist_fire_timers). */
-	if (!mn__idset_insert(&p->fired, t->id))
+	if (!mn__idset_insert(&p->tm.fired, t->id))
 		return 0; /* fired already, its message is queued */
 	if (mn__store_actor_get(p->store, t->actor_id, &m) != 0 ||
 	    !(k = kind_by_store_id(rt, m.kind_id))) {
 		/* Its kind is not registered yet: try again later. */
-		mn__idset_remove(&p->fired, t->id);
+		mn__idset_remove(&p->tm.fired, t->id);
 		return 0;
 	}
 	mn__sendx x = {.outbox_id = t->id, .mflags = MN_MSG_TIMER};
@@ -86,7 +86,7 @@ static int fire_one(void *arg, const mn__wtimer *t)
 			  t->payload, t->len, &x);
 	if (rc == MN__EDELETING) {
 		/* The deletion's first transaction removes its record. */
-		mn__idset_remove(&p->fired, t->id);
+		mn__idset_remove(&p->tm.fired, t->id);
 		mn__event(&rt->ev, MN_EVENT_DROPPED, MN_ENOACTOR, k, m.key,
 			  m.key_len, 0,
 			  "timer %llu dropped: the actor is being deleted",
@@ -94,7 +94,7 @@ static int fire_one(void *arg, const mn__wtimer *t)
 		return 0;
 	}
 	if (rc != 0) {
-		mn__idset_remove(&p->fired, t->id);
+		mn__idset_remove(&p->tm.fired, t->id);
 		/* Under fired_mu, which no worker takes. */
 		mn__event(&rt->ev, MN_EVENT_UNDELIVERED, rc, k, m.key,
 			  m.key_len, 0,
@@ -104,7 +104,7 @@ static int fire_one(void *arg, const mn__wtimer *t)
 			  mn_err_name(rc));
 		return 0;
 	}
-	atomic_fetch_add_explicit(&p->timers_fired, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->st.timers_fired, 1, memory_order_relaxed);
 	f->n++;
 	return 0;
 }
@@ -115,9 +115,9 @@ uint64_t mn__persist_fire_timers(mn_runtime *rt, size_t max)
 	fire_ctx f = {.p = p};
 	if (!p || atomic_load_explicit(&p->error, memory_order_relaxed))
 		return 0;
-	pthread_mutex_lock(&p->fired_mu);
+	pthread_mutex_lock(&p->tm.fired_mu);
 	mn__store_timers_due(p->store, now_unix_ms(), max, fire_one, &f);
-	pthread_mutex_unlock(&p->fired_mu);
+	pthread_mutex_unlock(&p->tm.fired_mu);
 	return f.n;
 }
 
