@@ -26,7 +26,7 @@
 /* Due timers delivered per tick: a restart with many due timers does not
  * flood the runtime at once. */
 #define MN__TIMERS_PER_TICK 2048
-/* Stored messages redelivered per tick after a restart (persist.c paces
+/* Stored messages redelivered per tick after a restart (core/outbox.c paces
  * them further by the messages in flight). */
 #define MN__REDELIVER_PER_TICK 16384
 
