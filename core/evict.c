@@ -1,187 +1,102 @@
 /*
- * evict.c - the maintenance thread of a runtime with a store: eviction of
- * idle actors (approximate LRU by a CLOCK sweep over the registry) and
- * firing of due durable timers.
- *
- * The clock is the registry itself: the sweep walks each shard's table,
- * under the shard lock, a bounded number of slots per tick. A worker sets an
- * actor's ref bit at each turn (one relaxed store, O(1) per message); the
- * sweep clears it (second chance) and evicts idle actors whose bit is
- * already clear, as long as the runtime holds more than max_resident
- * actors, or, with idle_evict_ms, those idle for a whole sweep period. The
- * eviction protocol itself (E1-E5) is in persist.c.
+ * evict.c - the eviction protocol E1-E5: an idle actor's record leaves
+ * memory only after the writer committed its exact head (and a snapshot),
+ * and only if nothing arrived meanwhile. The evictor (the maintenance
+ * thread, core/maint.c, holding the actor's shard lock) checks E1 and
+ * queues the EVICT record (mn__persist_evict, E2); the writer commits it
+ * in a commit group (core/commit.c, E3) and then finishes it here
+ * (mn__evict_finish, E4-E5).
  */
 #include "core/evict.h"
 
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
+#include "core/persist_int.h"
 
-#include "core/mailbox.h"
-#include "core/persist.h"
-
-/* Tick of the maintenance thread; slots visited per shard per tick. */
-#define MN__MAINT_TICK_MS 5
-#define MN__SWEEP_SLOTS 4096
-/* Due timers delivered per tick: a restart with many due timers does not
- * flood the runtime at once. */
-#define MN__TIMERS_PER_TICK 2048
-/* Stored messages redelivered per tick after a restart (persist.c paces
- * them further by the messages in flight). */
-#define MN__REDELIVER_PER_TICK 16384
-
-struct mn__maint {
-	mn_runtime *rt;
-	pthread_t thread;
-	uint64_t max_resident;
-	unsigned idle_ms;
-	/* Under mu: stop request; cv wakes the thread early. */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	bool stop;
-	/* Maintenance thread only. */
-	size_t hand_shard;
-	size_t hand_pos[MN__REG_SHARDS];
-	uint64_t last_idle_sweep_ms;
-};
-
-typedef struct sweep {
-	mn_runtime *rt;
-	uint64_t want;     /* evictions still wanted for the count limit */
-	bool idle_pass;    /* evict whatever has been idle a whole period */
-	uint64_t started;
-} sweep;
-
-static uint64_t mono_ms(void)
+/*
+ * Eviction (docs/architecture.md, E1-E5):
+ *  E1  Only an idle actor is chosen: mailbox marked empty, no commit record
+ *      in flight, initialised and already in the store. The evictor checks
+ *      this holding the actor's shard lock, so no message can arrive while
+ *      it looks (M5), and captures seq and, if messages came after the
+ *      last snapshot, a snapshot of the state.
+ *  E2  The evictor queues an EVICT record; the actor stays resident and
+ *      usable meanwhile.
+ *  E3  The writer commits the actor's exact head (and snapshot) first. Only
+ *      then may the record leave memory, so a later rehydration reads a
+ *      complete history from the store.
+ *  E4  After the commit, the writer takes the shard lock and removes the
+ *      actor only if it is still idle, with nothing in flight and the same
+ *      seq: a message that arrived meanwhile cancels the eviction, never
+ *      lands in freed memory, and is never reordered.
+ *  E5  The kind's free() runs on the state after the record left the
+ *      registry, outside the lock.
+ */
+void mn__evict_finish(mn__persist *p, wrec *r, int rc)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+	mn__actor *a = r->actor;
+	mn_runtime *rt = p->rt;
+	uint64_t h = mn__hash(a->kind_idx, a->key, a->key_len);
+	mn__shard *s = mn__reg_shard(&rt->reg, h);
+	void *state = NULL;
+	bool evicted = false;
+	const mn_kind *k = rt->kinds[a->kind_idx];
 
-/* One actor under the clock hand (shard lock held). */
-static void visit(void *arg, mn__shard *s, mn__actor *a)
-{
-	sweep *sw = arg;
-	mn_runtime *rt = sw->rt;
-	(void)s;
-	if (!sw->want && !sw->idle_pass)
-		return;
-	/* E1: idle (acquire: pairs with the release CAS of mark-empty, so
-	 * the last turn's writes to the actor are visible), nothing in
-	 * flight, initialised and in the store. */
-	if (!rt->kinds[a->kind_idx]->persistent || !mn__mb_idle(a) ||
-	    atomic_load_explicit(&mn__ap(a)->inflight, memory_order_acquire) != 0 ||
-	    atomic_load_explicit(&mn__ap(a)->evicting, memory_order_relaxed))
-		return;
-	if ((a->flags & (MN__ACTOR_NEW | MN__ACTOR_BROKEN)) ||
-	    !(a->flags & MN__ACTOR_INITIALIZED))
-		return;
-	if (atomic_load_explicit(&mn__ap(a)->ref, memory_order_relaxed)) {
-		atomic_store_explicit(&mn__ap(a)->ref, 0, memory_order_relaxed);
-		return; /* second chance */
+	mn__reg_lock(s);
+	if (!rc && mn__mb_idle(a) &&
+	    atomic_load_explicit(&mn__ap(a)->inflight, memory_order_acquire) == 0 &&
+	    mn__ap(a)->seq == r->seq) {
+		mn__reg_remove(s, a);
+		state = a->state;
+		evicted = true;
+		mn__reg_record_free(s, a, true);
+	} else {
+		atomic_store_explicit(&mn__ap(a)->evicting, 0, memory_order_relaxed);
 	}
-	if (mn__persist_evict(rt, a) == 0) {
-		sw->started++;
-		if (sw->want)
-			sw->want--;
+	mn__reg_unlock(s);
+	atomic_fetch_sub_explicit(&p->st.evicting, 1, memory_order_relaxed);
+	if (evicted) {
+		if (k->def.free)
+			k->def.free(state);
+		atomic_fetch_add_explicit(&p->st.evictions, 1,
+					  memory_order_relaxed);
 	}
 }
 
-static void maint_tick(mn__maint *m)
+int mn__persist_evict(mn_runtime *rt, mn__actor *a)
 {
-	mn_runtime *rt = m->rt;
-	sweep sw = {.rt = rt};
-	uint64_t now = mono_ms();
+	mn__persist *p = rt->persist;
+	const mn_kind *k = rt->kinds[a->kind_idx];
+	mn_buf snap;
+	int rc = 0;
 
-	mn__persist_fire_timers(rt, MN__TIMERS_PER_TICK);
-	mn__persist_redeliver_step(rt, MN__REDELIVER_PER_TICK);
-
-	if (m->max_resident) {
-		/* Evictions under way still hold their records: count them
-		 * as gone, or every tick would start another round. */
-		uint64_t resident = mn__reg_count(&rt->reg);
-		uint64_t going = mn__persist_evicting(rt);
-		resident = resident > going ? resident - going : 0;
-		if (resident > m->max_resident)
-			sw.want = resident - m->max_resident;
+	mn__buf_init(&snap);
+	bool want_snap = k->def.snapshot && mn__ap(a)->snap_msgs > 0;
+	if (want_snap && k->def.snapshot(a->state, &snap) < 0) {
+		/* No snapshot: the history alone brings it back. */
+		want_snap = false;
 	}
-	if (m->idle_ms && now - m->last_idle_sweep_ms >= m->idle_ms / 2) {
-		/* Actors whose ref bit survived no sweep in idle_ms/2 and
-		 * was cleared the sweep before: idle for about idle_ms. */
-		sw.idle_pass = true;
-		m->last_idle_sweep_ms = now;
-	}
-	if (!sw.want && !sw.idle_pass)
-		return;
-	/* A full revolution at most: every shard, its whole table when the
-	 * idle pass runs, else until enough evictions are under way. */
-	for (size_t i = 0; i < MN__REG_SHARDS && (sw.want || sw.idle_pass);
-	     i++) {
-		size_t si = (m->hand_shard + i) % MN__REG_SHARDS;
-		mn__shard *s = &rt->reg.shards[si];
-		mn__reg_lock(s);
-		mn__reg_sweep(s, &m->hand_pos[si],
-			      sw.idle_pass ? SIZE_MAX : MN__SWEEP_SLOTS, visit,
-			      &sw);
-		mn__reg_unlock(s);
-	}
-	m->hand_shard = (m->hand_shard + 1) % MN__REG_SHARDS;
-}
-
-static void *maint_main(void *arg)
-{
-	mn__maint *m = arg;
-	pthread_setname_np(pthread_self(), "mn-maint");
-	pthread_mutex_lock(&m->mu);
-	while (!m->stop) {
-		pthread_mutex_unlock(&m->mu);
-		maint_tick(m);
-		pthread_mutex_lock(&m->mu);
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += MN__MAINT_TICK_MS * 1000000L;
-		ts.tv_sec += ts.tv_nsec / 1000000000;
-		ts.tv_nsec %= 1000000000;
-		if (!m->stop)
-			pthread_cond_timedwait(&m->cv, &m->mu, &ts);
-	}
-	pthread_mutex_unlock(&m->mu);
-	return NULL;
-}
-
-int mn__maint_start(mn_runtime *rt, const mn_runtime_opts *o,
-		    mn__maint **out)
-{
-	mn__maint *m = calloc(1, sizeof *m);
-	if (!m)
+	wrec *r = malloc(sizeof *r + (want_snap ? snap.len : 0));
+	if (!r) {
+		mn__buf_free(&snap);
 		return MN_ENOMEM;
-	m->rt = rt;
-	m->max_resident = o->max_resident;
-	m->idle_ms = o->idle_evict_ms;
-	m->last_idle_sweep_ms = mono_ms();
-	pthread_mutex_init(&m->mu, NULL);
-	pthread_cond_init(&m->cv, NULL);
-	if (pthread_create(&m->thread, NULL, maint_main, m) != 0) {
-		pthread_cond_destroy(&m->cv);
-		pthread_mutex_destroy(&m->mu);
-		free(m);
-		return MN_ESYS;
 	}
-	*out = m;
-	return 0;
-}
-
-void mn__maint_stop(mn__maint *m)
-{
-	if (!m)
-		return;
-	pthread_mutex_lock(&m->mu);
-	m->stop = true;
-	pthread_cond_signal(&m->cv);
-	pthread_mutex_unlock(&m->mu);
-	pthread_join(m->thread, NULL);
-	pthread_cond_destroy(&m->cv);
-	pthread_mutex_destroy(&m->mu);
-	free(m);
+	memset(r, 0, sizeof *r);
+	r->rk = REC_EVICT;
+	r->actor = a;
+	r->seq = mn__ap(a)->seq;
+	r->unix_ms = now_unix_ms();
+	if (want_snap) {
+		r->has_snap = true;
+		r->snap_off = 0;
+		r->snap_len = snap.len;
+		if (snap.len)
+			memcpy(r->data, snap.data, snap.len);
+		r->snap_hash = mn__snap_hash(snap.data, snap.len);
+		mn__ap(a)->snap_msgs = 0;
+		mn__ap(a)->snap_bytes = 0;
+	}
+	mn__buf_free(&snap);
+	atomic_store_explicit(&mn__ap(a)->evicting, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->st.evicting, 1, memory_order_relaxed);
+	mn__persist_enqueue(p, r);
+	return rc;
 }

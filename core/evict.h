@@ -1,19 +1,11 @@
 /*
- * evict.h - the maintenance thread: eviction sweeps and due timers.
+ * evict.h - the eviction protocol E1-E5 (evict.c). E2 (queue the EVICT
+ * record) is mn__persist_evict in persist.h, called by the maintenance
+ * thread; the writer's side (E4-E5) is mn__evict_finish in persist_int.h.
  */
 #ifndef MN_CORE_EVICT_H
 #define MN_CORE_EVICT_H
 
-#include "core/runtime.h"
-
-typedef struct mn__maint mn__maint;
-
-/* Start the thread (runtimes with a store). Returns 0 or MN_ENOMEM /
- * MN_ESYS. */
-int mn__maint_start(mn_runtime *rt, const mn_runtime_opts *o,
-		    mn__maint **out);
-
-/* Stop and free it; NULL is a no-op. */
-void mn__maint_stop(mn__maint *m);
+#include "core/persist.h"
 
 #endif

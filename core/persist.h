@@ -2,7 +2,10 @@
  * persist.h - the runtime side of durability: the writer thread (group
  * commit), output commit, the outbox, durable sends, and bringing an actor
  * back from the journal. storage/ does the LMDB work; this file decides what
- * is written when, and what becomes visible after which commit.
+ * is written when, and what becomes visible after which commit. The calls
+ * are implemented across the durable core's files (core/persist_int.h
+ * lists them: persist.c, commit.c, record.c, checkpoint.c, timers.c,
+ * evict.c, delete.c, compact.c, outbox.c, rehydrate.c, dict_train.c).
  */
 #ifndef MN_CORE_PERSIST_H
 #define MN_CORE_PERSIST_H
@@ -72,8 +75,9 @@ int mn__persist_durable(mn_runtime *rt, const mn_kind *kind, const void *key,
 			size_t key_len, uint32_t type, const void *payload,
 			size_t len, mn_send_done_cb done, void *arg);
 
-/* Eviction step E2 (evictor, shard lock held, actor idle per E1): queue
- * the EVICT record, with a snapshot if messages came after the last. */
+/* Eviction step E2 (core/evict.c; evictor, shard lock held, actor idle
+ * per E1): queue the EVICT record, with a snapshot if messages came after
+ * the last. */
 int mn__persist_evict(mn_runtime *rt, mn__actor *a);
 
 /* Timers held in the ctx until the commit (mn_ctx_after/cancel). */
@@ -104,7 +108,7 @@ uint64_t mn__persist_evicting(mn_runtime *rt);
 int mn__persist_compact(mn_runtime *rt, uint64_t keep, mn_compact_stats *st);
 void mn__persist_recovery(mn_runtime *rt, mn_recovery *out);
 
-/* Online deletion (mn_actor_delete; persist.c X1-X5). A send to an
+/* Online deletion (mn_actor_delete; core/delete.c X1-X5). A send to an
  * address being deleted is refused with MN__EDELETING (never returned
  * to an application: the public calls say MN_ENOACTOR, or drop it). */
 #define MN__EDELETING (-1000)

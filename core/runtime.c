@@ -33,7 +33,7 @@
 #include "core/abi.h"
 #include "core/assert.h"
 #include "core/hash.h"
-#include "core/evict.h"
+#include "core/maint.h"
 #include "core/mailbox.h"
 #include "core/persist.h"
 #include "core/runtime.h"

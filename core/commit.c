@@ -1,0 +1,496 @@
+/*
+ * commit.c - commit groups (P2-P5): the writer turns the records it took
+ * from the queue into one store batch (journal entries, outbox entries and
+ * removals, heads, snapshots, timers, a share of the checkpoint), writes it
+ * in one transaction, and only then makes its effects visible: held sends
+ * pushed to their recipients (output commit, P3), evictions finished (E4),
+ * durable sends' callbacks run, messages counted done (P5). Writer thread
+ * only.
+ */
+#include "core/persist_int.h"
+
+static void count_done(mn__persist *p, uint64_t n)
+{
+	/* One writer thread: store(load + n), release (drain's D2). */
+	atomic_store_explicit(
+		&p->st.done, atomic_load_explicit(&p->st.done, memory_order_relaxed) + n,
+		memory_order_release);
+}
+
+/* Is held send h (target key) of actor a one to hold in the quarantine:
+ * a fork's send to any actor but itself? */
+static bool quarantined(const mn__actor *a, const held_send *h,
+			const unsigned char *key)
+{
+	return (mn__ap(a)->pflags & MN__AP_QUARANTINED) &&
+	       !(h->kind_idx == a->kind_idx && h->key_len == a->key_len &&
+		 memcmp(key, a->key, a->key_len) == 0);
+}
+
+/* Deliver the held sends of an ENTRY record (P3); ids[] are their outbox
+ * ids. */
+static void deliver_held(mn__persist *p, wrec *r, const uint64_t *ids)
+{
+	mn_runtime *rt = p->rt;
+	const unsigned char *q = r->data + r->sends_off;
+	size_t k = 0;
+	for (uint32_t i = 0; i < r->nsends; i++) {
+		held_send h;
+		memcpy(&h, q, sizeof h);
+		const unsigned char *key = q + sizeof h;
+		if (h.tag != HELD_SEND) {
+			q += held_size(h.key_len, (size_t)h.len);
+			continue;
+		}
+		if (quarantined(r->actor, &h, key)) {
+			/* Held in the quarantine, not delivered: done. */
+			k++;
+			count_done(p, 1);
+			q += held_size(h.key_len, (size_t)h.len);
+			continue;
+		}
+		mn__sendx x = {.outbox_id = ids[k++], .counted = true};
+		int rc = mn__send(rt, NULL, r->actor, rt->kinds[h.kind_idx], key,
+				  h.key_len, h.type, key + h.key_len,
+				  (size_t)h.len, &x);
+		if (rc == MN__EDELETING) {
+			/* Its deletion's first transaction removed it from
+			 * the outbox (X3). */
+			count_done(p, 1);
+			mn__event(&rt->ev, MN_EVENT_DROPPED, MN_ENOACTOR,
+				  rt->kinds[h.kind_idx], key, h.key_len, 0,
+				  "message type %u dropped: the actor is being "
+				  "deleted",
+				  (unsigned)h.type);
+		} else if (rc) {
+			/* Counted as sent by the worker: count it done so
+			 * drain does not wait forever. The outbox keeps it
+			 * for the next open. */
+			count_done(p, 1);
+			mn__event(&rt->ev, MN_EVENT_UNDELIVERED, rc,
+				  rt->kinds[h.kind_idx], key, h.key_len, 0,
+				  "stored message %llu (type %u) not delivered "
+				  "(%s); it stays stored for the next open",
+				  (unsigned long long)x.outbox_id,
+				  (unsigned)h.type, mn_err_name(rc));
+		}
+		q += held_size(h.key_len, (size_t)h.len);
+	}
+}
+
+/*
+ * A commit group, as mn__commit_group builds it: counts into the writer's
+ * arrays (p->wb.ents, p->wb.obs, ...), the outbox ids assigned to held and
+ * durable sends in record order, and the checkpoint share it carries.
+ */
+typedef struct group {
+	wrec *list;
+	size_t count;  /* records in list */
+	size_t nsends; /* held items of its ENTRY records */
+	mn__wbatch b;
+	size_t ne, no, nd, na, nsn, nt, ntd, nq;
+	size_t nid, ntid; /* ids[] and p->wb.tids[] used */
+	uint64_t *ids;    /* outbox ids, in record order */
+	uint64_t first_lsn;
+	size_t ckpt_taken;
+	bool ckpt_last;
+	int rc; /* the sticky error, a failed allocation or the write's */
+} group;
+
+/* Phase 1: room in every array for the group's worst case. */
+static void group_reserve(mn__persist *p, group *g)
+{
+	size_t count = g->count, nsends = 0;
+	int rc = g->rc;
+	for (wrec *r = g->list; r; r = r->next)
+		nsends += r->rk == REC_ENTRY ? r->nsends : 0;
+	g->nsends = nsends;
+	if (!rc &&
+	    ((rc = grow(&p->wb.ents, &p->wb.cap_ents, count, sizeof *p->wb.ents)) ||
+	     (rc = grow(&p->wb.obs, &p->wb.cap_obs, nsends + count, sizeof *p->wb.obs)) ||
+	     (rc = grow(&p->wb.quar, &p->wb.cap_quar, nsends + 1, sizeof *p->wb.quar)) ||
+	     (rc = grow(&p->wb.dels, &p->wb.cap_dels, count, sizeof *p->wb.dels)) ||
+	     (rc = grow(&p->wb.snaps, &p->wb.cap_snaps, count, sizeof *p->wb.snaps)) ||
+	     (rc = grow(&p->wb.timers, &p->wb.cap_timers, nsends + 1,
+			sizeof *p->wb.timers)) ||
+	     (rc = grow(&p->wb.tids, &p->wb.cap_tids, nsends + 1,
+			sizeof *p->wb.tids)) ||
+	     (rc = grow(&p->wb.tdels, &p->wb.cap_tdels, nsends + count,
+			sizeof *p->wb.tdels)) ||
+	     (rc = grow(&p->wb.acts, &p->wb.cap_acts, count + MN__CKPT_PER_GROUP,
+			sizeof *p->wb.acts)) ||
+	     !(g->ids = malloc((nsends + count + 1) * sizeof *g->ids))))
+		rc = rc ? rc : MN_ENOMEM;
+	g->rc = rc;
+}
+
+/* The held items of ENTRY record r (journal entry e) into the batch:
+ * timers and cancels, then sends as outbox entries (or the quarantine's). */
+static void build_held(mn__persist *p, group *g, wrec *r, mn__wentry *e)
+{
+	mn__actor *a = r->actor;
+	const unsigned char *q = r->data + r->sends_off;
+	for (uint32_t i = 0; i < r->nsends; i++) {
+		held_send h;
+		memcpy(&h, q, sizeof h);
+		if (h.tag != HELD_SEND) {
+			uint64_t tid;
+			memcpy(&tid, q + sizeof h, 8);
+			if (h.tag == HELD_TIMER) {
+				if (!e->n_timer_ids)
+					e->timer_ids = &p->wb.tids[g->ntid];
+				p->wb.tids[g->ntid++] = tid;
+				e->n_timer_ids++;
+				p->wb.timers[g->nt++] = (mn__wtimer){
+					.id = tid,
+					.actor_id = mn__ap(a)->id,
+					.due_unix_ms = tid >> 16,
+					.type = h.type,
+					.payload = q + sizeof h + 8,
+					.len = (size_t)h.len - 8,
+				};
+			} else
+				p->wb.tdels[g->ntd++] = (mn__wtimer){
+					.id = tid, .due_unix_ms = tid >> 16};
+			q += held_size(h.key_len, (size_t)h.len);
+			continue;
+		}
+		uint64_t id = p->next_outbox_id++;
+		g->ids[g->nid++] = id;
+		mn__woutbox *ob = quarantined(a, &h, q + sizeof h)
+					  ? &p->wb.quar[g->nq++]
+					  : &p->wb.obs[g->no++];
+		*ob = (mn__woutbox){
+			.id = id,
+			.kind_id = p->rt->kinds[h.kind_idx]->store_id,
+			.key = q + sizeof h,
+			.key_len = h.key_len,
+			.type = h.type,
+			.sender_id = mn__ap(a)->id,
+			.unix_ms = r->unix_ms,
+			.payload = q + sizeof h + h.key_len,
+			.len = (size_t)h.len,
+		};
+		mn__dict_codec_choice(p->rt->kinds[h.kind_idx], ob->len,
+				      &ob->compress, &ob->dict_id);
+		q += held_size(h.key_len, (size_t)h.len);
+	}
+}
+
+/* An ENTRY record: its journal entry (the next LSN), a new actor's name,
+ * its dirty head, its snapshot, the removal of the stored message or timer
+ * it handled, its held items. 0 or MN_ENOMEM. */
+static int build_entry(mn__persist *p, group *g, wrec *r)
+{
+	mn__actor *a = r->actor;
+	const mn_kind *k = p->rt->kinds[a->kind_idx];
+	uint64_t lsn = ++p->last_lsn;
+	mn__wentry *e = &p->wb.ents[g->ne];
+	int rc;
+	*e = (mn__wentry){
+		.lsn = lsn,
+		.actor_id = mn__ap(a)->id,
+		.seq = r->seq,
+		.prev_lsn = mn__ap(a)->last_lsn,
+		.sender_id = r->sender_id,
+		.unix_ms = r->unix_ms,
+		.outbox_id = r->outbox_id,
+		.type = r->type,
+		.flags = r->flags,
+		.method = r->method,
+		.dict_id = r->dict_id,
+		.raw_len = r->raw_len,
+		.payload = r->data,
+		.len = r->len,
+		.state_hash = r->state_hash,
+	};
+	if (r->method == MN__CODEC_RAW)
+		mn__dict_sample(p, k, r->data, r->len);
+	else if (r->has_raw)
+		mn__dict_sample(p, k, r->data + r->len, (size_t)r->raw_len);
+	g->ne++;
+	if (r->is_new)
+		p->wb.acts[g->na++] = (mn__wactor){
+			.id = mn__ap(a)->id,
+			.kind_id = k->store_id,
+			.key = a->key,
+			.key_len = a->key_len,
+			.last_seq = r->seq,
+			.last_lsn = lsn,
+			.first_lsn = lsn,
+			.created_unix_ms = r->unix_ms,
+			.last_active_unix_ms = r->unix_ms,
+			.is_new = true,
+		};
+	mn__ap(a)->last_lsn = lsn;
+	if ((rc = mn__ckpt_dirty_add(p, mn__ap(a)->id, lsn, r->seq)))
+		return rc;
+	if (r->has_snap)
+		p->wb.snaps[g->nsn++] = (mn__wsnap){
+			.actor_id = mn__ap(a)->id,
+			.seq = r->seq,
+			.lsn = lsn,
+			.dict_id = r->dict_id,
+			.state = r->data + r->snap_off,
+			.len = r->snap_len,
+			.state_hash = r->snap_hash,
+		};
+	if (r->flags & MN_MSG_TIMER)
+		p->wb.tdels[g->ntd++] = (mn__wtimer){
+			.id = r->outbox_id, .due_unix_ms = r->outbox_id >> 16};
+	else if (r->outbox_id)
+		p->wb.dels[g->nd++] = r->outbox_id;
+	build_held(p, g, r, e);
+	return 0;
+}
+
+/* A SPAWN record: a new actor's name. */
+static void build_spawn(mn__persist *p, group *g, wrec *r)
+{
+	mn__actor *a = r->actor;
+	if (r->is_new)
+		p->wb.acts[g->na++] = (mn__wactor){
+			.id = mn__ap(a)->id,
+			.kind_id = p->rt->kinds[a->kind_idx]->store_id,
+			.key = a->key,
+			.key_len = a->key_len,
+			.created_unix_ms = r->unix_ms,
+			.last_active_unix_ms = r->unix_ms,
+			.is_new = true,
+		};
+}
+
+/* A DURABLE record: its outbox entry, with the next outbox id. */
+static void build_durable(mn__persist *p, group *g, wrec *r)
+{
+	uint64_t id = p->next_outbox_id++;
+	g->ids[g->nid++] = id;
+	mn__woutbox *ob = &p->wb.obs[g->no++];
+	*ob = (mn__woutbox){
+		.id = id,
+		.kind_id = r->target->store_id,
+		.key = r->data + r->len,
+		.key_len = r->key_len,
+		.type = r->type,
+		.flags = MN_MSG_EXTERNAL,
+		.unix_ms = r->unix_ms,
+		.payload = r->data,
+		.len = r->len,
+	};
+	mn__dict_codec_choice(r->target, r->len, &ob->compress, &ob->dict_id);
+}
+
+/* An EVICT record (E3): the head becomes exact in the store before the
+ * record leaves memory (rehydration reads it), with its snapshot. */
+static void build_evict(mn__persist *p, group *g, wrec *r)
+{
+	mn__actor *a = r->actor;
+	p->wb.acts[g->na++] = (mn__wactor){
+		.id = mn__ap(a)->id,
+		.last_seq = r->seq,
+		.last_lsn = mn__ap(a)->last_lsn,
+		.last_active_unix_ms = r->unix_ms,
+	};
+	if (r->has_snap)
+		p->wb.snaps[g->nsn++] = (mn__wsnap){
+			.actor_id = mn__ap(a)->id,
+			.seq = r->seq,
+			.lsn = mn__ap(a)->last_lsn,
+			.dict_id = atomic_load_explicit(
+				&p->rt->kinds[a->kind_idx]->dict_id,
+				memory_order_acquire),
+			.state = r->data + r->snap_off,
+			.len = r->snap_len,
+			.state_hash = r->snap_hash,
+		};
+}
+
+/* Phase 2: every record into the batch's arrays, in queue order. */
+static void group_build(mn__persist *p, group *g)
+{
+	for (wrec *r = g->list; !g->rc && r; r = r->next) {
+		switch (r->rk) {
+		case REC_ENTRY:
+			g->rc = build_entry(p, g, r);
+			break;
+		case REC_SPAWN:
+			build_spawn(p, g, r);
+			break;
+		case REC_DURABLE:
+			build_durable(p, g, r);
+			break;
+		case REC_OUTBOX_DEL:
+			p->wb.dels[g->nd++] = r->outbox_id;
+			break;
+		case REC_EVICT:
+			build_evict(p, g, r);
+			break;
+		}
+	}
+}
+
+/* Phase 3: the group's share of the checkpoint in progress (P6). */
+static void group_checkpoint(mn__persist *p, group *g)
+{
+	if (g->rc || !p->ck.ckpt_active)
+		return;
+	/* At least as many heads as the group has records, so a
+	 * checkpoint always ends before the next is due. */
+	size_t quota =
+		p->ck.ckpt_per_group > g->count ? p->ck.ckpt_per_group : g->count;
+	if ((g->rc = grow(&p->wb.acts, &p->wb.cap_acts, g->na + quota,
+			  sizeof *p->wb.acts)))
+		return;
+	g->ckpt_last = mn__ckpt_take(p, quota, &g->na, &g->ckpt_taken);
+	if (g->ckpt_last) {
+		g->b.checkpoint_lsn = p->ck.ckpt_lsn;
+		g->b.next_actor_id = atomic_load_explicit(&p->next_actor_id,
+							  memory_order_relaxed);
+	}
+}
+
+/* Phase 4: the one transaction (P2). A failure is sticky (P7), and the
+ * LSNs the group took are given back. */
+static void group_write(mn__persist *p, group *g)
+{
+	mn__wbatch *b = &g->b;
+	if (g->rc)
+		return;
+	b->entries = p->wb.ents;
+	b->n_entries = g->ne;
+	b->outbox = p->wb.obs;
+	b->n_outbox = g->no;
+	b->outbox_del = p->wb.dels;
+	b->n_outbox_del = g->nd;
+	b->actors = p->wb.acts;
+	b->n_actors = g->na;
+	b->snaps = p->wb.snaps;
+	b->n_snaps = g->nsn;
+	b->timers = p->wb.timers;
+	b->n_timers = g->nt;
+	b->timer_del = p->wb.tdels;
+	b->n_timer_del = g->ntd;
+	b->quarantine = p->wb.quar;
+	b->n_quarantine = g->nq;
+	g->rc = mn__store_write(p->store, p->codec, b);
+	if (g->rc) {
+		mn__persist_set_error(p, g->rc);
+		p->last_lsn = g->first_lsn;
+	}
+}
+
+/* Phase 5, after a successful commit: the checkpoint's progress, the
+ * counters, and the fired-set slots of the timers it removed. */
+static void group_account(mn__persist *p, group *g)
+{
+	if (g->rc)
+		return;
+	p->ck.ckpt_pos += g->ckpt_taken;
+	if (g->ckpt_last)
+		p->ck.ckpt_active = false;
+	atomic_fetch_add_explicit(&p->st.commits, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->st.journaled, g->ne, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->st.snapshots, g->nsn, memory_order_relaxed);
+	for (size_t i = 0; i < g->ntd; i++)
+		mn__timers_fired_remove(p, p->wb.tdels[i].id);
+}
+
+/* A DURABLE record after the commit: its message pushed (P3) with outbox
+ * id id, or counted done if it cannot be; its callback. Returns the
+ * messages to count done. */
+static uint64_t effect_durable(mn__persist *p, wrec *r, uint64_t id, int rc)
+{
+	uint64_t ndone = 0;
+	if (rc) {
+		ndone++; /* counted as sent, never delivered */
+	} else {
+		mn__sendx x = {.outbox_id = id,
+			       .counted = true,
+			       .mflags = MN_MSG_EXTERNAL};
+		int src = mn__send(p->rt, NULL, NULL, r->target,
+				   r->data + r->len, r->key_len, r->type,
+				   r->data, r->len, &x);
+		if (src == MN__EDELETING) {
+			ndone++;
+			mn__event(&p->rt->ev, MN_EVENT_DROPPED, MN_ENOACTOR,
+				  r->target, r->data + r->len, r->key_len, 0,
+				  "durable message type %u dropped: the actor "
+				  "is being deleted",
+				  (unsigned)r->type);
+		} else if (src) {
+			ndone++;
+			mn__event(&p->rt->ev, MN_EVENT_UNDELIVERED, src,
+				  r->target, r->data + r->len, r->key_len, 0,
+				  "durable message %llu (type %u) not delivered "
+				  "(%s); it stays stored for the next open",
+				  (unsigned long long)x.outbox_id,
+				  (unsigned)r->type, mn_err_name(src));
+		}
+	}
+	if (r->done)
+		r->done(r->done_arg, rc);
+	return ndone;
+}
+
+/* Phase 6, after the commit or its failure: each record's effects (output
+ * commit, P3; the eviction's end, E4-E5; completions), its release, and
+ * the messages done (P5). */
+static void group_effects(mn__persist *p, group *g)
+{
+	size_t nid = 0;
+	uint64_t ndone = 0;
+	int rc = g->rc;
+	for (wrec *r = g->list, *next; r; r = next) {
+		next = r->next;
+		switch (r->rk) {
+		case REC_ENTRY:
+			if (!rc)
+				deliver_held(p, r, g->ids + nid);
+			else
+				ndone += r->nmsgs; /* never delivered */
+			nid += r->nmsgs;
+			ndone++;
+			/* release: the evictor's acquire load sees every
+			 * use of the record by this thread as done. */
+			atomic_fetch_sub_explicit(&mn__ap(r->actor)->inflight, 1,
+						  memory_order_release);
+			break;
+		case REC_SPAWN:
+			ndone++;
+			atomic_fetch_sub_explicit(&mn__ap(r->actor)->inflight, 1,
+						  memory_order_release);
+			break;
+		case REC_OUTBOX_DEL:
+			ndone++;
+			break;
+		case REC_EVICT:
+			mn__evict_finish(p, r, rc);
+			break;
+		case REC_DURABLE:
+			ndone += effect_durable(p, r, rc ? 0 : g->ids[nid], rc);
+			nid++;
+			break;
+		}
+		mn__wrec_release(r);
+	}
+	count_done(p, ndone);
+}
+
+/* Write one commit group and make its effects visible (P2, P3, P5). The
+ * phases, in order: */
+void mn__commit_group(mn__persist *p, wrec *list, size_t count)
+{
+	group g = {
+		.list = list,
+		.count = count,
+		.first_lsn = p->last_lsn,
+		.rc = atomic_load_explicit(&p->error, memory_order_relaxed),
+	};
+	group_reserve(p, &g);    /* 1: room for the worst case */
+	group_build(p, &g);      /* 2: each record into the batch */
+	group_checkpoint(p, &g); /* 3: a share of the checkpoint (P6) */
+	group_write(p, &g);      /* 4: one transaction (P2, P7) */
+	group_account(p, &g);    /* 5: counters, fired timers' slots */
+	group_effects(p, &g);    /* 6: output commit, completions (P3, P5) */
+	free(g.ids);
+}

@@ -1,0 +1,338 @@
+/*
+ * persist_int.h - private to the durable core (core/persist.c and the files
+ * it was split into: record, commit, checkpoint, dict_train, timers, evict,
+ * delete, compact, outbox, rehydrate): the state of a runtime's persistence,
+ * struct mn__persist, and the calls those files make into each other. The
+ * invariants are stated in the file that owns them (P1-P7 persist.c, R1
+ * record.h, W1-W4 persist.c, E1-E5 evict.c, G1-G3 outbox.c, X1-X5
+ * delete.c, I1-I2 idset.h).
+ */
+#ifndef MN_CORE_PERSIST_INT_H
+#define MN_CORE_PERSIST_INT_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/assert.h"
+#include "core/hash.h"
+#include "core/idset.h"
+#include "core/mailbox.h"
+#include "core/persist.h"
+#include "core/record.h"
+#include "storage/store.h"
+
+/* A checkpoint of actor heads begins after this many journal entries
+ * (mn_runtime_opts.checkpoint_every), and each commit group then writes
+ * max(ckpt_per_group, its own record count) of them; ckpt_per_group is
+ * checkpoint_every / 8, at most MN__CKPT_PER_GROUP. */
+#define MN__CHECKPOINT_EVERY 65536
+/* Measured (bench/peers/mnemo/durable_latency.c, 300 B at 25,000/s, five
+ * runs each): 1,024 heads a group put p99 at 1.1-2.6 ms, 64 at 1.0-1.2 ms,
+ * where p99 without a checkpoint in the window is 1.0-1.1 ms: a small
+ * group then waited behind a thousand head updates. */
+#define MN__CKPT_PER_GROUP 64
+#define MN__COMMIT_MAX_DEFAULT 4096
+
+/*
+ * Compression policy (docs/compression.md). A kind's first payloads are
+ * sampled; after MN__DICT_SAMPLES of them (or MN__DICT_SAMPLE_BYTES) the
+ * writer trains a dictionary for the kind (about 40 ms, once) and stores it;
+ * from then on its payloads are compressed with it (about 500k records/s
+ * per core, 4x smaller on agent traffic). Until then, only payloads of
+ * MN__PLAIN_MIN bytes or more are compressed: zstd without a dictionary
+ * manages about 170k small records/s per core for a 1.5x gain, which would
+ * make compression, not the disk, the writer's limit.
+ */
+#define MN__DICT_SAMPLES 1000
+#define MN__DICT_SAMPLE_BYTES (1u << 20)
+#define MN__DICT_SAMPLE_MAX 16384
+#define MN__PLAIN_MIN 1024
+/* A worker keeps a compression scratch buffer up to this size between
+ * messages (the bound of a 64 KiB payload); a larger one is freed. */
+#define MN__ZBUF_KEEP (mn__codec_bound(64 * 1024))
+
+/* The writer's sampling state of one kind (writer thread only); the kind's
+ * dictionary itself is published in mn_kind.dict_id. */
+typedef struct kind_codec {
+	mn_buf samples;
+	size_t *sizes;
+	size_t sizes_cap;
+	unsigned nsamples;
+} kind_codec;
+
+/* How often the writer looks again at an actor that is not idle yet
+ * (delete.c, X3). */
+#define MN__DELETE_POLL_US 1000
+
+/* Stored messages of one kind still to deliver after open: entries with
+ * next_id <= id < end_id (end_id: the first id this process assigns). */
+typedef struct redeliver_job {
+	struct redeliver_job *next;
+	mn_kind *k;
+	uint64_t next_id, end_id;
+} redeliver_job;
+
+typedef struct dirty {
+	uint64_t id, lsn, seq;
+} dirty;
+
+/* A message parked at a gated kind (G2): its send, copied. */
+typedef struct parked {
+	struct parked *next;
+	const mn_kind *kind;
+	uint32_t type;
+	size_t len, key_len;
+	mn__sendx x;
+	unsigned char key[MN_KEY_MAX];
+	unsigned char data[];
+} parked;
+
+/*
+ * The state of a runtime's persistence: immutable fields first, then one
+ * sub-struct per concern, each next to the comment on which threads touch
+ * it; the file that owns the concern is named with it.
+ */
+
+/* The writer's queue (persist.c, W1-W4): qtail is exchanged by producers;
+ * qhead and qstub are the writer's. qlen counts queued records only with a
+ * group delay (delay_us), where the writer needs it (relaxed). wsleep: the
+ * writer sleeps on mn__persist.cv (seq_cst, W2). */
+struct mn__persist_queue {
+	alignas(64) _Atomic(wrec *) qtail;
+	_Atomic uint64_t qlen;
+	_Atomic int wsleep;
+	alignas(64) wrec *qhead;
+	wrec *qstub;
+};
+
+/* The arrays a commit group is built in (commit.c): writer thread only,
+ * grown as needed, kept between groups. */
+struct mn__persist_batch {
+	mn__wentry *ents;
+	mn__woutbox *obs, *quar;
+	size_t cap_quar;
+	uint64_t *dels;
+	mn__wactor *acts;
+	size_t cap_ents, cap_obs, cap_dels, cap_acts;
+	mn__wsnap *snaps;
+	mn__wtimer *timers, *tdels;
+	size_t cap_snaps, cap_timers, cap_tdels;
+	uint64_t *tids; /* the group's entries' timer ids (wentry.timer_ids) */
+	size_t cap_tids;
+};
+
+/* Checkpoints of heads (checkpoint.c, P6): writer thread only; the two
+ * settings are immutable after open. */
+struct mn__persist_ckpt {
+	unsigned checkpoint_every;
+	unsigned ckpt_per_group; /* heads per commit group */
+	dirty *dirty;
+	size_t ndirty, dirty_cap;
+	dirty *ckpt; /* the checkpoint in progress: heads still to write */
+	size_t nckpt, ckpt_cap, ckpt_pos;
+	uint64_t ckpt_lsn;
+	bool ckpt_active;
+};
+
+/* Dictionary training (dict_train.c): writer thread only. */
+struct mn__persist_dicts {
+	kind_codec kc[MN_KINDS_MAX];
+	uint64_t dicts_trained;
+};
+
+/* Durable timers (timers.c): timers fired and queued but not yet
+ * processed (their record is still stored): the maintenance thread adds,
+ * the writer removes after the processing commit; under fired_mu. Keys
+ * are timer ids (never 0 or 1, I1). timer_seq: the ids' low bits. */
+struct mn__persist_timers {
+	pthread_mutex_t fired_mu;
+	mn__idset fired;
+	_Atomic uint64_t timer_seq;
+};
+
+/* Redelivery after open (outbox.c, lazy restart): jobs under jobs_mu, their
+ * count in njobs (drain waits for 0). outbox_end and maint_codec: set at
+ * open; the codec is the maintenance thread's. */
+struct mn__persist_redeliver {
+	pthread_mutex_t jobs_mu;
+	struct redeliver_job *jobs_head, *jobs_tail;
+	_Atomic unsigned njobs;
+	uint64_t outbox_end;
+	mn__codec *maint_codec;
+};
+
+/* The gate (outbox.c, G1-G3): stored at open: the store held outbox
+ * entries; parked lists per kind index under gate_mu; nparked counts them
+ * (the pacing leaves them out); gate_done counts parked messages that could
+ * not be delivered (done for drain). */
+struct mn__persist_gate {
+	bool stored_at_open;
+	pthread_mutex_t gate_mu;
+	parked *park_head[MN_KINDS_MAX], *park_tail[MN_KINDS_MAX];
+	_Atomic uint64_t nparked;
+	_Atomic uint64_t gate_done;
+};
+
+/* Shared counters: written by the writer (release), read by any thread
+ * (acquire); the maintenance thread and workers count evictions,
+ * rehydrations and the like (relaxed). */
+struct mn__persist_stats {
+	_Atomic uint64_t done;
+	_Atomic uint64_t commits;
+	_Atomic uint64_t journaled;
+	_Atomic uint64_t delivered_at_open;
+	_Atomic uint64_t evictions, rehydrations, snapshots, replayed, broken,
+		timers_fired;
+	/* EVICT records queued and not finished (evict.c: the evictor adds,
+	 * the writer subtracts): the evictor counts them as already gone. */
+	_Atomic uint64_t evicting;
+};
+
+/* Online compaction (compact.c, mn_runtime_compact): the request is set
+ * by the caller and cleared by the writer, both under mn__persist.mu; the
+ * writer runs it in steps between commit groups; the caller waits on
+ * compact_cv. */
+struct mn__persist_compact {
+	struct compact_req *creq;
+	pthread_cond_t compact_cv;
+};
+
+/* Online deletions (delete.c, mn_actor_delete, X1-X5): requests queued to
+ * the writer under mn__persist.mu (dreq_head, oldest first), each caller
+ * waiting on delete_cv. The addresses being deleted, until X4 closes their
+ * window: under del_mu (lock order: a shard lock, then del_mu); ndeleting
+ * mirrors their count (written under del_mu, read without it: senders and
+ * workers look only when it is not 0). redeliver_mu: held by the
+ * maintenance thread over each redelivery scan, taken by the writer as a
+ * barrier (X4). */
+struct mn__persist_delete {
+	struct delete_req *dreq_head;
+	pthread_cond_t delete_cv;
+	pthread_mutex_t del_mu;
+	struct delete_req *deleting;
+	_Atomic size_t ndeleting;
+	pthread_mutex_t redeliver_mu;
+};
+
+struct mn__persist {
+	/* Immutable after open. */
+	mn_runtime *rt;
+	mn__store *store;
+	unsigned max_records;
+	unsigned delay_us;
+	pthread_t thread;
+
+	/* The queue of commit records (W1-W4). */
+	struct mn__persist_queue q;
+	/* mu guards the writer's sleep, stop and the compaction and
+	 * deletion requests; cv wakes the writer. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop;
+
+	/* Writer thread only. */
+	mn__codec *codec;
+	uint64_t last_lsn;
+	uint64_t next_outbox_id;
+	struct mn__persist_batch wb;
+	struct mn__persist_ckpt ck;
+	struct mn__persist_dicts dt;
+
+	struct mn__persist_timers tm;
+	struct mn__persist_redeliver rd;
+	struct mn__persist_gate gate;
+	struct mn__persist_stats st;
+	struct mn__persist_compact cp;
+	struct mn__persist_delete del;
+
+	/* next_actor_id: fetch_add by workers (new actors). */
+	_Atomic uint64_t next_actor_id;
+
+	/* What the open found: written before the writer starts, then
+	 * immutable. */
+	mn_recovery recovery;
+
+	/* Sticky, set once by the writer (P7). The detail: written once by
+	 * the writer before the release CAS on error, read after an acquire
+	 * load of it. */
+	_Atomic int error;
+	char error_detail[512];
+};
+
+static inline uint64_t now_unix_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Grow *arr (of elem-byte items, capacity *cap) to hold n. */
+static inline int grow(void *arr, size_t *cap, size_t n, size_t elem)
+{
+	void **pa = arr;
+	if (n <= *cap)
+		return 0;
+	size_t c = *cap ? *cap : 256;
+	while (c < n)
+		c *= 2;
+	void *na = realloc(*pa, c * elem);
+	if (!na)
+		return MN_ENOMEM;
+	*pa = na;
+	*cap = c;
+	return 0;
+}
+
+static inline const mn_kind *kind_by_store_id(mn_runtime *rt, uint32_t id)
+{
+	unsigned n = atomic_load_explicit(&rt->nkinds, memory_order_acquire);
+	for (unsigned i = 0; i < n; i++)
+		if (rt->kinds[i]->store_id == id)
+			return rt->kinds[i];
+	return NULL;
+}
+
+/* ---- persist.c ---- */
+
+/* Queue record r to the writer (W1-W2). Any thread. */
+void mn__persist_enqueue(mn__persist *p, wrec *r);
+/* Make a store failure sticky (P7), with its detail (writer only). */
+void mn__persist_set_error(mn__persist *p, int rc);
+/* The sticky error, with its detail copied to this thread's errdetail. */
+int mn__persist_sticky_error(mn__persist *p);
+
+/* ---- commit.c: write one commit group, then its effects (P2-P5) ---- */
+void mn__commit_group(mn__persist *p, wrec *list, size_t count);
+
+/* ---- checkpoint.c (P6), writer only ---- */
+int mn__ckpt_dirty_add(mn__persist *p, uint64_t id, uint64_t lsn,
+		       uint64_t seq);
+int mn__ckpt_begin(mn__persist *p);
+bool mn__ckpt_take(mn__persist *p, size_t max, size_t *na, size_t *taken);
+void mn__ckpt_all(mn__persist *p);
+int mn__ckpt_heads_forget(mn__persist *p, uint64_t id);
+
+/* ---- dict_train.c, writer only ---- */
+void mn__dict_codec_choice(const mn_kind *k, size_t len, bool *compress,
+			   uint32_t *dict_id);
+void mn__dict_sample(mn__persist *p, const mn_kind *k, const void *payload,
+		     size_t len);
+void mn__dict_train_ready(mn__persist *p);
+
+/* ---- timers.c ---- */
+void mn__timers_fired_remove(mn__persist *p, uint64_t id);
+
+/* ---- evict.c (E3-E5), writer ---- */
+void mn__evict_finish(mn__persist *p, wrec *r, int rc);
+
+/* ---- delete.c (X3-X5), writer; true while it waits (X3) ---- */
+struct delete_req;
+bool mn__delete_step(mn__persist *p, struct delete_req *d);
+
+/* ---- compact.c, writer ---- */
+struct compact_req;
+void mn__compact_step(mn__persist *p, struct compact_req *cr);
+
+#endif

@@ -1,0 +1,127 @@
+/*
+ * timers.c - durable timers (mn_ctx_after, mn_ctx_cancel): their ids, held
+ * in the ctx until the commit, and their firing by the maintenance thread
+ * from the store's due timers. The fired set (an id set, idset.h) holds the
+ * timers fired and queued but not yet processed, so that a scan does not
+ * fire one twice: the maintenance thread adds, the writer removes after the
+ * processing commit, both under fired_mu. Threads: workers (after, cancel),
+ * the maintenance thread (firing), the writer (removal).
+ */
+#include "core/persist_int.h"
+
+/*
+ * The writer removes a timer from the set after the commit that deleted
+ * its record. The maintenance thread holds fired_mu for a whole scan of due
+ * timers (one read transaction): a scan that began before that commit still
+ * sees the record, and must still find the id in the set, or it would fire
+ * the timer a second time (found by the crash harness).
+ */
+void mn__timers_fired_remove(mn__persist *p, uint64_t id)
+{
+	pthread_mutex_lock(&p->tm.fired_mu);
+	mn__idset_remove(&p->tm.fired, id);
+	pthread_mutex_unlock(&p->tm.fired_mu);
+}
+
+int mn__persist_after(mn_ctx *ctx, uint64_t delay_ms, uint32_t type,
+		      const void *payload, size_t len, uint64_t *id)
+{
+	mn__persist *p = ctx->rt->persist;
+	uint64_t due = now_unix_ms() + delay_ms;
+	if (due >> 47)
+		return MN_EINVAL;
+	/* The id's low 16 bits come from this process's counter, unique
+	 * among its own timers of one due millisecond; a timer a previous
+	 * process stored for the same millisecond could have the same bits
+	 * (its record would be overwritten, the timer lost), so skip ids the
+	 * store holds. Only this process writes the store: an id free now
+	 * stays free until this process uses it. */
+	uint64_t tid = 0;
+	for (int tries = 0; tries < 64; tries++) {
+		tid = due << 16 |
+		      (atomic_fetch_add_explicit(&p->tm.timer_seq, 1,
+						 memory_order_relaxed) &
+		       0xffff);
+		if (tid < 2)
+			continue; /* 0 and 1 are the fired set's markers */
+		if (!mn__store_timer_exists(p->store, due, tid))
+			break;
+	}
+	if (tid < 2)
+		return MN_ELIMIT;
+	if (id)
+		*id = tid;
+	return mn__persist_hold_timer(ctx, HELD_TIMER, tid, type, payload, len);
+}
+
+int mn__persist_cancel(mn_ctx *ctx, uint64_t id)
+{
+	return mn__persist_hold_timer(ctx, HELD_CANCEL, id, 0, NULL, 0);
+}
+
+typedef struct fire_ctx {
+	mn__persist *p;
+	size_t n;
+} fire_ctx;
+
+static int fire_one(void *arg, const mn__wtimer *t)
+{
+	fire_ctx *f = arg;
+	mn__persist *p = f->p;
+	mn_runtime *rt = p->rt;
+	mn__actor_meta m;
+	const mn_kind *k;
+
+	/* fired_mu is held for the whole scan (mn__persist_fire_timers). */
+	if (!mn__idset_insert(&p->tm.fired, t->id))
+		return 0; /* fired already, its message is queued */
+	if (mn__store_actor_get(p->store, t->actor_id, &m) != 0 ||
+	    !(k = kind_by_store_id(rt, m.kind_id))) {
+		/* Its kind is not registered yet: try again later. */
+		mn__idset_remove(&p->tm.fired, t->id);
+		return 0;
+	}
+	mn__sendx x = {.outbox_id = t->id, .mflags = MN_MSG_TIMER};
+	int rc = mn__send(rt, NULL, NULL, k, m.key, m.key_len, t->type,
+			  t->payload, t->len, &x);
+	if (rc == MN__EDELETING) {
+		/* The deletion's first transaction removes its record. */
+		mn__idset_remove(&p->tm.fired, t->id);
+		mn__event(&rt->ev, MN_EVENT_DROPPED, MN_ENOACTOR, k, m.key,
+			  m.key_len, 0,
+			  "timer %llu dropped: the actor is being deleted",
+			  (unsigned long long)t->id);
+		return 0;
+	}
+	if (rc != 0) {
+		mn__idset_remove(&p->tm.fired, t->id);
+		/* Under fired_mu, which no worker takes. */
+		mn__event(&rt->ev, MN_EVENT_UNDELIVERED, rc, k, m.key,
+			  m.key_len, 0,
+			  "timer %llu (type %u) not delivered (%s); tried again "
+			  "at the next tick",
+			  (unsigned long long)t->id, (unsigned)t->type,
+			  mn_err_name(rc));
+		return 0;
+	}
+	atomic_fetch_add_explicit(&p->st.timers_fired, 1, memory_order_relaxed);
+	f->n++;
+	return 0;
+}
+
+uint64_t mn__persist_fire_timers(mn_runtime *rt, size_t max)
+{
+	mn__persist *p = rt->persist;
+	fire_ctx f = {.p = p};
+	if (!p || atomic_load_explicit(&p->error, memory_order_relaxed))
+		return 0;
+	pthread_mutex_lock(&p->tm.fired_mu);
+	mn__store_timers_due(p->store, now_unix_ms(), max, fire_one, &f);
+	pthread_mutex_unlock(&p->tm.fired_mu);
+	return f.n;
+}
+
+uint64_t mn__persist_timers_next(mn_runtime *rt)
+{
+	return rt->persist ? mn__store_timers_next(rt->persist->store) : 0;
+}
