@@ -40,4 +40,13 @@ static inline uint64_t mn__unix_ms(void)
 	return mn__clock_ns(CLOCK_REALTIME) / 1000000u;
 }
 
+/* The CLOCK_REALTIME instant us microseconds from now, for
+ * pthread_cond_timedwait (whose default clock is the wall clock). */
+static inline struct timespec mn__deadline_us(uint64_t us)
+{
+	uint64_t t = mn__clock_ns(CLOCK_REALTIME) + us * 1000u;
+	struct timespec ts = {(time_t)(t / 1000000000u), (long)(t % 1000000000u)};
+	return ts;
+}
+
 #endif

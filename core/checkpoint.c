@@ -5,6 +5,7 @@
  * once at close or before a compaction. Writer thread only.
  */
 #include "core/persist_int.h"
+#include "base/clock.h"
 
 int mn__ckpt_dirty_add(mn__persist *p, uint64_t id, uint64_t lsn, uint64_t seq)
 {
@@ -80,7 +81,7 @@ bool mn__ckpt_take(mn__persist *p, size_t max, size_t *na,
 			    size_t *taken)
 {
 	size_t k = 0;
-	uint64_t now = now_unix_ms();
+	uint64_t now = mn__unix_ms();
 	while (k < max && p->ck.ckpt_pos + k < p->ck.nckpt) {
 		const dirty *d = &p->ck.ckpt[p->ck.ckpt_pos + k];
 		p->wb.acts[(*na)++] = (mn__wactor){
@@ -158,7 +159,7 @@ int mn__ckpt_heads_forget(mn__persist *p, uint64_t id)
 	mn__wactor a = {.id = id,
 			.last_seq = newest.seq,
 			.last_lsn = newest.lsn,
-			.last_active_unix_ms = now_unix_ms()};
+			.last_active_unix_ms = mn__unix_ms()};
 	mn__wbatch b = {.actors = &a, .n_actors = 1};
 	int rc = mn__store_write(p->store, p->codec, &b);
 	if (rc)

@@ -10,6 +10,7 @@
 #include "core/evict.h"
 
 #include "core/persist_int.h"
+#include "base/clock.h"
 
 /*
  * Eviction (docs/architecture.md, E1-E5):
@@ -83,7 +84,7 @@ int mn__persist_evict(mn_runtime *rt, mn__actor *a)
 	r->rk = REC_EVICT;
 	r->actor = a;
 	r->seq = mn__ap(a)->seq;
-	r->unix_ms = now_unix_ms();
+	r->unix_ms = mn__unix_ms();
 	if (want_snap) {
 		r->has_snap = true;
 		r->snap_off = 0;

@@ -19,6 +19,7 @@
 
 #include "core/mailbox.h"
 #include "core/persist.h"
+#include "base/clock.h"
 
 /* Tick of the maintenance thread; slots visited per shard per tick. */
 #define MN__MAINT_TICK_MS 5
@@ -51,13 +52,6 @@ typedef struct sweep {
 	bool idle_pass;    /* evict whatever has been idle a whole period */
 	uint64_t started;
 } sweep;
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* One actor under the clock hand (shard lock held). */
 static void visit(void *arg, mn__shard *s, mn__actor *a)
@@ -92,7 +86,7 @@ static void maint_tick(mn__maint *m)
 {
 	mn_runtime *rt = m->rt;
 	sweep sw = {.rt = rt};
-	uint64_t now = mono_ms();
+	uint64_t now = mn__mono_ms();
 
 	mn__persist_fire_timers(rt, MN__TIMERS_PER_TICK);
 	mn__persist_redeliver_step(rt, MN__REDELIVER_PER_TICK);
@@ -138,11 +132,7 @@ static void *maint_main(void *arg)
 		pthread_mutex_unlock(&m->mu);
 		maint_tick(m);
 		pthread_mutex_lock(&m->mu);
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += MN__MAINT_TICK_MS * 1000000L;
-		ts.tv_sec += ts.tv_nsec / 1000000000;
-		ts.tv_nsec %= 1000000000;
+		struct timespec ts = mn__deadline_us(MN__MAINT_TICK_MS * 1000u);
 		if (!m->stop)
 			pthread_cond_timedwait(&m->cv, &m->mu, &ts);
 	}
@@ -159,7 +149,7 @@ int mn__maint_start(mn_runtime *rt, const mn_runtime_opts *o,
 	m->rt = rt;
 	m->max_resident = o->max_resident;
 	m->idle_ms = o->idle_evict_ms;
-	m->last_idle_sweep_ms = mono_ms();
+	m->last_idle_sweep_ms = mn__mono_ms();
 	pthread_mutex_init(&m->mu, NULL);
 	pthread_cond_init(&m->cv, NULL);
 	if (pthread_create(&m->thread, NULL, maint_main, m) != 0) {

@@ -20,6 +20,7 @@
  *      mailbox before any message sent to it after the open.
  */
 #include "core/persist_int.h"
+#include "base/clock.h"
 
 typedef struct redeliver {
 	mn_runtime *rt;
@@ -290,7 +291,7 @@ int mn__persist_durable(mn_runtime *rt, const mn_kind *kind, const void *key,
 	r->key_len = (uint8_t)key_len;
 	r->type = type;
 	r->flags = MN_MSG_EXTERNAL;
-	r->unix_ms = now_unix_ms();
+	r->unix_ms = mn__unix_ms();
 	r->len = len;
 	r->done = done;
 	r->done_arg = arg;

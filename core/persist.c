@@ -41,6 +41,7 @@
 
  */
 #include "core/persist_int.h"
+#include "base/clock.h"
 
 #include <sched.h>
 
@@ -193,11 +194,7 @@ int mn__persist_sticky_error(mn__persist *p)
  * actor to go idle, X3). */
 static void writer_sleep(mn__persist *p, unsigned timeout_us)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += (long)timeout_us * 1000;
-	ts.tv_sec += ts.tv_nsec / 1000000000;
-	ts.tv_nsec %= 1000000000;
+	struct timespec ts = mn__deadline_us(timeout_us);
 	pthread_mutex_lock(&p->mu);
 	atomic_store_explicit(&p->q.wsleep, 1, memory_order_seq_cst);
 	while (atomic_load_explicit(&p->q.wsleep, memory_order_relaxed) &&
@@ -216,11 +213,7 @@ static void writer_sleep(mn__persist *p, unsigned timeout_us)
  * queued or delay_us has passed. */
 static void writer_delay(mn__persist *p)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += (long)p->delay_us * 1000;
-	ts.tv_sec += ts.tv_nsec / 1000000000;
-	ts.tv_nsec %= 1000000000;
+	struct timespec ts = mn__deadline_us(p->delay_us);
 	pthread_mutex_lock(&p->mu);
 	while (!p->stop &&
 	       atomic_load_explicit(&p->q.qlen, memory_order_relaxed) <
@@ -285,13 +278,6 @@ static void *writer_main(void *arg)
 }
 
 /* ---- open and close -------------------------------------------------------- */
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static int count_due(void *arg, const mn__wtimer *t)
 {
@@ -365,8 +351,8 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	pthread_mutex_init(&p->tm.fired_mu, NULL);
 	pthread_mutex_init(&p->rd.jobs_mu, NULL);
 	pthread_mutex_init(&p->gate.gate_mu, NULL);
-	atomic_init(&p->tm.timer_seq, now_unix_ms() * 7919);
-	uint64_t t0 = mono_us();
+	atomic_init(&p->tm.timer_seq, mn__unix_ms() * 7919);
+	uint64_t t0 = mn__mono_us();
 	if ((rc = mn__store_open(o->store_path, &so, &p->store, &info)))
 		goto err_free;
 	/* Deletions a crash interrupted (mn_actor_delete, mnemo rm) are
@@ -385,10 +371,10 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 		.quarantined = info.quarantined,
 		.timers = info.timers,
 		.next_actor_id = info.next_actor_id,
-		.open_us = mono_us() - t0,
+		.open_us = mn__mono_us() - t0,
 	};
 	if (info.timers &&
-	    (rc = mn__store_timers_due(p->store, now_unix_ms(), SIZE_MAX,
+	    (rc = mn__store_timers_due(p->store, mn__unix_ms(), SIZE_MAX,
 				       count_due, &p->recovery.timers_due)))
 		goto err_close;
 	if ((rc = mn__codec_new(mn__store_dicts(p->store), &p->codec)) ||
@@ -599,7 +585,7 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 	r->seq = mn__ap(a)->seq;
 	r->sender_id = m->sender_id;
 	r->outbox_id = m->outbox_id;
-	r->unix_ms = now_unix_ms();
+	r->unix_ms = mn__unix_ms();
 	r->type = m->type;
 	r->flags = m->flags & MN__MSG_PUBLIC_MASK;
 	if (k->def.hash) {
@@ -638,7 +624,7 @@ int mn__persist_spawned(mn__worker *w, mn__actor *a)
 	r->actor = a;
 	r->is_new = (a->flags & MN__ACTOR_NEW) != 0;
 	a->flags &= (uint8_t)~MN__ACTOR_NEW;
-	r->unix_ms = now_unix_ms();
+	r->unix_ms = mn__unix_ms();
 	atomic_fetch_add_explicit(&mn__ap(a)->inflight, 1, memory_order_relaxed);
 	mn__persist_enqueue(w->rt->persist, r);
 	return 0;

@@ -22,6 +22,8 @@
 #include "core/persist.h"
 #include "core/record.h"
 #include "storage/store.h"
+#include "base/clock.h"
+#include "base/grow.h"
 
 /* A checkpoint of actor heads begins after this many journal entries
  * (mn_runtime_opts.checkpoint_every), and each commit group then writes
@@ -261,28 +263,11 @@ struct mn__persist {
 	char error_detail[512];
 };
 
-static inline uint64_t now_unix_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Grow *arr (of elem-byte items, capacity *cap) to hold n. */
+/* Grow *arr (of elem-byte items, capacity *cap) to hold n: the one growth
+ * rule (base/grow.h), first capacity 256. */
 static inline int grow(void *arr, size_t *cap, size_t n, size_t elem)
 {
-	void **pa = arr;
-	if (n <= *cap)
-		return 0;
-	size_t c = *cap ? *cap : 256;
-	while (c < n)
-		c *= 2;
-	void *na = realloc(*pa, c * elem);
-	if (!na)
-		return MN_ENOMEM;
-	*pa = na;
-	*cap = c;
-	return 0;
+	return mn__grow(arr, cap, n, elem, 256);
 }
 
 static inline const mn_kind *kind_by_store_id(mn_runtime *rt, uint32_t id)

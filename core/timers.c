@@ -8,6 +8,7 @@
  * the maintenance thread (firing), the writer (removal).
  */
 #include "core/persist_int.h"
+#include "base/clock.h"
 
 /*
  * The writer removes a timer from the set after the commit that deleted
@@ -27,7 +28,7 @@ int mn__persist_after(mn_ctx *ctx, uint64_t delay_ms, uint32_t type,
 		      const void *payload, size_t len, uint64_t *id)
 {
 	mn__persist *p = ctx->rt->persist;
-	uint64_t due = now_unix_ms() + delay_ms;
+	uint64_t due = mn__unix_ms() + delay_ms;
 	if (due >> 47)
 		return MN_EINVAL;
 	/* The id's low 16 bits come from this process's counter, unique
@@ -116,7 +117,7 @@ uint64_t mn__persist_fire_timers(mn_runtime *rt, size_t max)
 	if (!p || atomic_load_explicit(&p->error, memory_order_relaxed))
 		return 0;
 	pthread_mutex_lock(&p->tm.fired_mu);
-	mn__store_timers_due(p->store, now_unix_ms(), max, fire_one, &f);
+	mn__store_timers_due(p->store, mn__unix_ms(), max, fire_one, &f);
 	pthread_mutex_unlock(&p->tm.fired_mu);
 	return f.n;
 }
