@@ -6,7 +6,7 @@
  *   1. validate, then copy payload and sender key into one new allocation;
  *   2. hash the address and lock its registry shard;
  *   3. find the actor, or create it (virtual actor) and insert it;
- *   4. count the message as sent (before the push: drain's D1);
+ *   4. count the message as sent (before the push: drain's DR1);
  *   5. push it into the mailbox (still under the shard lock: M5);
  *   6. unlock, and if the push found the mailbox idle, schedule the actor
  *      (M1): on the sending worker's own run queue, or the inject queue.
@@ -213,13 +213,13 @@ void mn_runtime_close(mn_runtime *rt)
 
 /*
  * Quiescence (docs/architecture.md):
- *  D1  Every message is counted in a sent counter before it is pushed.
- *  D2  A message is counted in its worker's n_done after its handler
- *      returned, hence after the sends it made were counted.
- *  D3  Drain reads all n_done first, then all sent counters, each with
- *      acquire. A message whose n_done it saw was sent (and its children
- *      counted) before, so the sent sum it reads later includes them;
- *      equal sums then mean nothing was queued or running in between.
+ *  DR1  Every message is counted in a sent counter before it is pushed.
+ *  DR2  A message is counted in its worker's n_done after its handler
+ *       returned, hence after the sends it made were counted.
+ *  DR3  Drain reads all n_done first, then all sent counters, each with
+ *       acquire. A message whose n_done it saw was sent (and its children
+ *       counted) before, so the sent sum it reads later includes them;
+ *       equal sums then mean nothing was queued or running in between.
  */
 static void counter_sums(mn_runtime *rt, uint64_t *sent, uint64_t *done)
 {
@@ -433,7 +433,7 @@ static mn__actor *actor_new(mn__shard *s, const mn_kind *kind, uint64_t hash,
 	return a;
 }
 
-/* D1: a message is counted as sent before its push (unless its sender
+/* DR1: a message is counted as sent before its push (unless its sender
  * counted it). */
 static inline void count_sent(mn_runtime *rt, mn__worker *w,
 			      const mn__sendx *x)

@@ -127,7 +127,7 @@ typedef struct mn__worker {
 	 * store: no read-modify-write needed with one writer), read by any
 	 * thread with acquire (drain, stats). n_sent is bumped before the
 	 * push of the message it counts, n_done after the handling; drain's
-	 * proof relies on that order (docs/architecture.md, D1-D3). */
+	 * proof relies on that order (docs/architecture.md, DR1-DR3). */
 	alignas(64) _Atomic uint64_t n_sent;
 	_Atomic uint64_t n_done;
 	_Atomic uint64_t n_errors;
@@ -216,7 +216,7 @@ typedef struct mn__sendx {
 	uint32_t mflags;    /* MN_MSG_* | MN__MSG_* */
 	uint64_t outbox_id; /* the message is stored in the outbox */
 	uint64_t sender_id; /* sender's store id when from is NULL */
-	bool counted;       /* already counted as sent (D1) by its sender */
+	bool counted;       /* already counted as sent (DR1) by its sender */
 	bool ungated;       /* a stored or parked message: passes the gate (G1) */
 	/* The sender when from is NULL and it is an actor (redelivery of a
 	 * stored message): its kind and key. */

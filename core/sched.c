@@ -491,7 +491,7 @@ static void process(mn__worker *w, mn__actor *a, const mn_kind *k,
 		report_handler_error(w, a, k, m, rc);
 	}
 	/* After the handler (and the sends it made, counted in n_sent
-	 * before their pushes): drain's D2. */
+	 * before their pushes): drain's DR2. */
 	if (m->outbox_id && w->rt->persist)
 		mn__persist_outbox_done(w, m->outbox_id);
 	else
