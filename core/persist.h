@@ -8,6 +8,7 @@
 #define MN_CORE_PERSIST_H
 
 #include "core/runtime.h"
+#include "core/send.h"
 
 typedef struct mn__persist mn__persist;
 

@@ -194,44 +194,6 @@ struct mn_runtime {
 	struct mn__maint *maint;
 };
 
-/* sched.c */
-int mn__sched_start(mn_runtime *rt);
-void mn__sched_stop(mn_runtime *rt);
-/* Put a newly scheduled actor (M1: the caller's push found it idle) in a
- * run queue: w's own when called from worker w, else the inject queue, and
- * wake a sleeping worker if one may be needed. Any thread. */
-void mn__sched_submit(mn_runtime *rt, mn__worker *w, mn__actor *a);
-void mn__runq_init(mn__runq *q);
-void mn__runq_destroy(mn__runq *q);
-/* An empty inject queue; MN_ENOMEM if its stub cannot be allocated. */
-int mn__injectq_init(mn__injectq *q);
-/* Free the stub (NULL-tolerant: after a failed init too). */
-void mn__injectq_destroy(mn__injectq *q);
-
-/* runtime.c */
-/* Messages sent and not yet done (an estimate: a hint for pacing). */
-uint64_t mn__runtime_inflight(mn_runtime *rt);
-/* Extra inputs of a send. */
-typedef struct mn__sendx {
-	uint32_t mflags;    /* MN_MSG_* | MN__MSG_* */
-	uint64_t outbox_id; /* the message is stored in the outbox */
-	uint64_t sender_id; /* sender's store id when from is NULL */
-	bool counted;       /* already counted as sent (DR1) by its sender */
-	bool ungated;       /* a stored or parked message: passes the gate (G1) */
-	/* The sender when from is NULL and it is an actor (redelivery of a
-	 * stored message): its kind and key. */
-	const mn_kind *sender_kind;
-	unsigned char sender_key[MN_KEY_MAX];
-	size_t sender_key_len;
-} mn__sendx;
-/* The send path (steps 1-6 of runtime.c). w: the calling worker or NULL;
- * from: the sending actor or NULL. */
-int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
-	     const mn_kind *kind, const void *key, size_t key_len,
-	     uint32_t type, const void *payload, size_t len,
-	     const mn__sendx *x);
-int mn__check_send(mn_runtime *rt, const mn_kind *kind, const void *key,
-		   size_t key_len, const void *payload, size_t len);
 /* A message buffer of total bytes (header included): from w's pool when w
  * (the calling worker) is not NULL, else from the calling thread's outside
  * cache and rt's depot (msgpool.h). Returns NULL when out of memory. */

@@ -40,6 +40,7 @@
 #include "core/mailbox.h"
 #include "core/persist.h"
 #include "core/runtime.h"
+#include "core/sched.h"
 
 /* How often (in turns) a busy worker looks at the inject queue first. */
 #define MN__INJECT_EVERY 61
