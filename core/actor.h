@@ -13,15 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/mpsc.h"
 #include "include/mnemo.h"
 
-/* A link of an intrusive queue. Message records start with one; an actor
- * embeds one as the stub of its mailbox. */
-typedef struct mn__mnode {
-	/* Written once by the producer that links the next node (release),
-	 * read by the consumer (acquire). */
-	_Atomic(struct mn__mnode *) next;
-} mn__mnode;
+/* A link of an intrusive queue (mpsc.h). Message records start with one;
+ * an actor embeds one as the stub of its mailbox. */
+typedef mn__mpsc_node mn__mnode;
 
 /* Message flags private to the runtime (above the public MN_MSG_* bits). */
 #define MN__MSG_SPAWN 0x100u /* created by mn_spawn: runs init, not handle */
@@ -85,7 +82,7 @@ typedef struct mn__actor {
 	 * links the next actor (release) and read by the consumer (acquire),
 	 * see sched.c. Relaxed everywhere else (mn__rq_next). Reused to list
 	 * actors at close. */
-	_Atomic(struct mn__actor *) rq_next;
+	mn__mpsc_node rq_next;
 
 	unsigned char key[]; /* key_len bytes */
 } mn__actor;
@@ -93,16 +90,24 @@ typedef struct mn__actor {
 _Static_assert(offsetof(mn__actor, key) == 48,
 	       "actor record header grew: update docs/architecture.md");
 
+/* The actor whose run-queue link is n (NULL for NULL). */
+static inline mn__actor *mn__actor_of_rq(mn__mpsc_node *n)
+{
+	return n ? (mn__actor *)((char *)n - offsetof(mn__actor, rq_next))
+		 : NULL;
+}
+
 /* The run-queue link, where a lock (or single ownership) orders it. */
 static inline mn__actor *mn__rq_next(const mn__actor *a)
 {
-	return atomic_load_explicit(&((mn__actor *)a)->rq_next,
-				    memory_order_relaxed);
+	return mn__actor_of_rq(atomic_load_explicit(
+		&((mn__actor *)a)->rq_next.next, memory_order_relaxed));
 }
 
 static inline void mn__rq_set_next(mn__actor *a, mn__actor *next)
 {
-	atomic_store_explicit(&a->rq_next, next, memory_order_relaxed);
+	atomic_store_explicit(&a->rq_next.next, next ? &next->rq_next : NULL,
+			      memory_order_relaxed);
 }
 
 /*

@@ -82,20 +82,14 @@ typedef struct mn__runq {
 } mn__runq;
 
 
-/* The inject queue: actors scheduled from outside the workers. A
- * lock-free multi-producer queue (sched.c, I1-I3): producers (any thread)
- * touch only tail; consumers (workers) take turns under cmu, acquired with
- * a try-lock, and own head. The stub is a separately allocated record (a
- * struct with a flexible array cannot be a member). */
+/* The inject queue: actors scheduled from outside the workers, linked
+ * through mn__actor.rq_next. mpsc.h's detaching queue (MQ1-MQ4), with I1-I3
+ * (sched.c): producers (any thread) touch only q.end; consumers (workers)
+ * take turns under cmu, acquired with a try-lock (MQ2), and own q.head.
+ * Sleeping workers read the ends as a hint (seq_cst fence first, S1). */
 typedef struct mn__injectq {
-	/* Producers: one atomic exchange each (acq_rel). Read by sleeping
-	 * workers as a hint (seq_cst fence first, S1). */
-	alignas(64) _Atomic(mn__actor *) tail;
-	/* Consumers: head is written under cmu (relaxed) and read without it
-	 * as a hint. */
-	alignas(64) mn__lock cmu;
-	_Atomic(mn__actor *) head;
-	mn__actor *stub; /* immutable after init */
+	mn__mpsc q;
+	mn__lock cmu; /* in q.head's cache line */
 } mn__injectq;
 
 /* The last actor of a volatile kind a thread sent to (runtime.c, "the send

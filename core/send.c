@@ -123,7 +123,7 @@ static mn__actor *actor_new(mn__shard *s, const mn_kind *kind, uint64_t hash,
 	a->key_len = (uint8_t)key_len;
 	a->kind_idx = kind->idx;
 	a->hash = (uint32_t)hash;
-	atomic_init(&a->rq_next, NULL);
+	atomic_init(&a->rq_next.next, NULL);
 	if (kind->persistent) {
 		mn__actor_p *ap = mn__ap(a);
 		ap->id = 0;
