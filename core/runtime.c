@@ -3,8 +3,8 @@
  * kinds, sends from outside (mn_send*, mn_spawn, durable sends), drain and
  * counters, and store maintenance. The send engine they call is send.c;
  * the handler context's calls (mn_ctx_*) are ctx.c; the workers are
- * sched.c. Nothing in core/ calls into this file: it is the top of the
- * core.
+ * sched.c. No other core/ file calls into this one (offline.c uses the
+ * public mn_kind_find only): it is the top of the core.
  *
  * Threads: caller threads (any application thread); mn_runtime_open and
  * mn_runtime_close on the thread that owns the runtime.

@@ -2,9 +2,11 @@
  * sched.h - what the scheduler (sched.c) offers the rest of the core:
  * starting and stopping the workers, submitting a newly scheduled actor,
  * the run and inject queues' set-up, and the calling thread's worker.
- * Invariants: S1-S3 and I1-I3 (sched.c). Layer: below send.c and
- * runtime.c; sched.c calls down into persist.h only for the handler
- * hooks of persistent kinds.
+ * Invariants: S1-S3 and I1-I3 (sched.c). Layer: below send.c, persist.c
+ * and runtime.c; its one call upward is a turn of a persistent actor,
+ * which calls persist.h's handler hooks (first run, before/after handle,
+ * spawned, outbox done, deleted). Threads: the workers run sched.c;
+ * mn__sched_submit any thread; start/stop the runtime's owner.
  */
 #ifndef MN_CORE_SCHED_H
 #define MN_CORE_SCHED_H
