@@ -59,6 +59,15 @@ static inline const unsigned char *mn__msg_sender_key(const mn__msg *m)
 #define MN__ACTOR_BROKEN 0x4u /* could not be brought back from the store */
 
 typedef struct mn__actor {
+	/* Run-queue link: owned by whoever holds the lock of the run queue the
+	 * actor is in (an actor is in at most one run queue, and only while
+	 * scheduled); in the inject queue, written once by the producer that
+	 * links the next actor (release) and read by the consumer (acquire),
+	 * see sched.c. Relaxed everywhere else (mn__rq_next). Reused to list
+	 * actors at close. First, so that the link is the actor (a cast,
+	 * NULL for NULL: no test on the run queues' paths). */
+	mn__mpsc_node rq_next;
+
 	/* Producer end of the mailbox: any thread pushes with an atomic
 	 * exchange while holding the actor's registry shard lock (see
 	 * mailbox.h, invariant M1). Low bit 1 = empty and not scheduled. */
@@ -76,25 +85,19 @@ typedef struct mn__actor {
 	uint16_t kind_idx;
 	uint32_t hash; /* low 32 bits of the address hash */
 
-	/* Run-queue link: owned by whoever holds the lock of the run queue the
-	 * actor is in (an actor is in at most one run queue, and only while
-	 * scheduled); in the inject queue, written once by the producer that
-	 * links the next actor (release) and read by the consumer (acquire),
-	 * see sched.c. Relaxed everywhere else (mn__rq_next). Reused to list
-	 * actors at close. */
-	mn__mpsc_node rq_next;
-
 	unsigned char key[]; /* key_len bytes */
 } mn__actor;
 
 _Static_assert(offsetof(mn__actor, key) == 48,
 	       "actor record header grew: update docs/architecture.md");
 
+_Static_assert(offsetof(mn__actor, rq_next) == 0,
+	       "the run-queue link must be first: mn__actor_of_rq casts");
+
 /* The actor whose run-queue link is n (NULL for NULL). */
 static inline mn__actor *mn__actor_of_rq(mn__mpsc_node *n)
 {
-	return n ? (mn__actor *)((char *)n - offsetof(mn__actor, rq_next))
-		 : NULL;
+	return (mn__actor *)n;
 }
 
 /* The run-queue link, where a lock (or single ownership) orders it. */
@@ -106,7 +109,7 @@ static inline mn__actor *mn__rq_next(const mn__actor *a)
 
 static inline void mn__rq_set_next(mn__actor *a, mn__actor *next)
 {
-	atomic_store_explicit(&a->rq_next.next, next ? &next->rq_next : NULL,
+	atomic_store_explicit(&a->rq_next.next, (mn__mpsc_node *)next,
 			      memory_order_relaxed);
 }
 
