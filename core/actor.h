@@ -13,15 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/mpsc.h"
 #include "include/mnemo.h"
 
-/* A link of an intrusive queue. Message records start with one; an actor
- * embeds one as the stub of its mailbox. */
-typedef struct mn__mnode {
-	/* Written once by the producer that links the next node (release),
-	 * read by the consumer (acquire). */
-	_Atomic(struct mn__mnode *) next;
-} mn__mnode;
+/* A link of an intrusive queue (mpsc.h). Message records start with one;
+ * an actor embeds one as the stub of its mailbox. */
+typedef mn__mpsc_node mn__mnode;
 
 /* Message flags private to the runtime (above the public MN_MSG_* bits). */
 #define MN__MSG_SPAWN 0x100u /* created by mn_spawn: runs init, not handle */
@@ -62,6 +59,15 @@ static inline const unsigned char *mn__msg_sender_key(const mn__msg *m)
 #define MN__ACTOR_BROKEN 0x4u /* could not be brought back from the store */
 
 typedef struct mn__actor {
+	/* Run-queue link: owned by whoever holds the lock of the run queue the
+	 * actor is in (an actor is in at most one run queue, and only while
+	 * scheduled); in the inject queue, written once by the producer that
+	 * links the next actor (release) and read by the consumer (acquire),
+	 * see sched.c. Relaxed everywhere else (mn__rq_next). Reused to list
+	 * actors at close. First, so that the link is the actor (a cast,
+	 * NULL for NULL: no test on the run queues' paths). */
+	mn__mpsc_node rq_next;
+
 	/* Producer end of the mailbox: any thread pushes with an atomic
 	 * exchange while holding the actor's registry shard lock (see
 	 * mailbox.h, invariant M1). Low bit 1 = empty and not scheduled. */
@@ -79,30 +85,32 @@ typedef struct mn__actor {
 	uint16_t kind_idx;
 	uint32_t hash; /* low 32 bits of the address hash */
 
-	/* Run-queue link: owned by whoever holds the lock of the run queue the
-	 * actor is in (an actor is in at most one run queue, and only while
-	 * scheduled); in the inject queue, written once by the producer that
-	 * links the next actor (release) and read by the consumer (acquire),
-	 * see sched.c. Relaxed everywhere else (mn__rq_next). Reused to list
-	 * actors at close. */
-	_Atomic(struct mn__actor *) rq_next;
-
 	unsigned char key[]; /* key_len bytes */
 } mn__actor;
 
 _Static_assert(offsetof(mn__actor, key) == 48,
 	       "actor record header grew: update docs/architecture.md");
 
+_Static_assert(offsetof(mn__actor, rq_next) == 0,
+	       "the run-queue link must be first: mn__actor_of_rq casts");
+
+/* The actor whose run-queue link is n (NULL for NULL). */
+static inline mn__actor *mn__actor_of_rq(mn__mpsc_node *n)
+{
+	return (mn__actor *)n;
+}
+
 /* The run-queue link, where a lock (or single ownership) orders it. */
 static inline mn__actor *mn__rq_next(const mn__actor *a)
 {
-	return atomic_load_explicit(&((mn__actor *)a)->rq_next,
-				    memory_order_relaxed);
+	return mn__actor_of_rq(atomic_load_explicit(
+		&((mn__actor *)a)->rq_next.next, memory_order_relaxed));
 }
 
 static inline void mn__rq_set_next(mn__actor *a, mn__actor *next)
 {
-	atomic_store_explicit(&a->rq_next, next, memory_order_relaxed);
+	atomic_store_explicit(&a->rq_next.next, (mn__mpsc_node *)next,
+			      memory_order_relaxed);
 }
 
 /*

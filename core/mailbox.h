@@ -2,10 +2,11 @@
  * mailbox.h - an actor's mailbox: a lock-free multi-producer single-consumer
  * queue of messages, whose empty state doubles as "not scheduled".
  *
- * The queue is an intrusive linked list with a stub node embedded in the
- * actor. Producers append with one atomic exchange on the head; the single
- * consumer (the worker running the actor) walks from the tail. The low bit
- * of the head pointer is the "empty and not scheduled" mark.
+ * The queue is mpsc.h's, in its retaining shape, with a stub node embedded
+ * in the actor: mb_head is the producer end (MQ1), mb_tail the consumer's
+ * cursor, and the end's mark bit (MQ5) is "empty and not scheduled".
+ * Producers append with one atomic exchange on the head; the single
+ * consumer (the worker running the actor) walks from the tail.
  *
  * Invariants (docs/architecture.md repeats them):
  *  M1  Exactly one party schedules an actor: the producer whose exchange
@@ -16,7 +17,7 @@
  *      marks empty or touches the consumer fields, until it puts the actor
  *      back in a run queue or marks it empty. Violation: data race on tail.
  *  M3  mark_empty succeeds only when head == tail, i.e. no producer has
- *      exchanged the head since the last linked node; a producer that has
+ *      exchanged the head since the last linked node (MQ5); a producer that has
  *      exchanged but not yet linked makes it fail, and the consumer keeps
  *      the actor scheduled. Violation: a message stranded in an idle actor.
  *  M4  The node at the tail is the message being (or last) handled; it is
@@ -37,8 +38,9 @@
 #include <stdbool.h>
 
 #include "core/actor.h"
+#include "core/mpsc.h"
 
-#define MN__MB_EMPTY ((uintptr_t)1)
+#define MN__MB_EMPTY MN__MPSC_MARK
 
 /* Initialise an empty, unscheduled mailbox. Cannot fail. */
 static inline void mn__mb_init(mn__actor *a)
@@ -54,18 +56,9 @@ static inline void mn__mb_init(mn__actor *a)
  */
 static inline bool mn__mb_push(mn__actor *a, mn__msg *m)
 {
-	mn__mnode *n = &m->node;
-	atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
-	/* acq_rel: release publishes nothing yet (the link below does), but
-	 * acquire pairs with the release CAS in mn__mb_mark_empty so that the
-	 * consumer's reset of stub.next happens before our store to it. */
-	uintptr_t prev = atomic_exchange_explicit(&a->mb_head, (uintptr_t)n,
-						  memory_order_acq_rel);
-	mn__mnode *p = (mn__mnode *)(prev & ~MN__MB_EMPTY);
-	/* release: pairs with the acquire load in mn__mb_pop; publishes the
-	 * message's contents to the consumer. */
-	atomic_store_explicit(&p->next, n, memory_order_release);
-	return (prev & MN__MB_EMPTY) != 0;
+	/* MQ1 (acq_rel exchange: its acquire pairs with the release CAS in
+	 * mn__mb_mark_empty, MQ5). */
+	return (mn__mpsc_push(&a->mb_head, &m->node) & MN__MB_EMPTY) != 0;
 }
 
 /*
@@ -76,9 +69,8 @@ static inline bool mn__mb_push(mn__actor *a, mn__msg *m)
 static inline mn__msg *mn__mb_pop(mn__actor *a, mn__msg **done)
 {
 	mn__mnode *tail = a->mb_tail;
-	/* acquire: pairs with the release store in mn__mb_push. */
-	mn__mnode *next =
-		atomic_load_explicit(&tail->next, memory_order_acquire);
+	/* acquire: pairs with the release link in mn__mb_push. */
+	mn__mnode *next = mn__mpsc_next(tail);
 	*done = NULL;
 	if (!next)
 		return NULL;
@@ -100,7 +92,6 @@ static inline bool mn__mb_mark_empty(mn__actor *a, mn__msg **done)
 {
 	mn__mnode *tail = a->mb_tail;
 	mn__mnode *stub = &a->mb_stub;
-	uintptr_t expect = (uintptr_t)tail;
 
 	*done = NULL;
 	/* The consumer fields are reset before the CAS: once it succeeds,
@@ -109,11 +100,9 @@ static inline bool mn__mb_mark_empty(mn__actor *a, mn__msg **done)
 		atomic_store_explicit(&stub->next, NULL, memory_order_relaxed);
 		a->mb_tail = stub;
 	}
-	/* release: pairs with the acquire exchange in mn__mb_push (the
-	 * resets above happen before a producer links to the stub). */
-	if (!atomic_compare_exchange_strong_explicit(
-		    &a->mb_head, &expect, (uintptr_t)stub | MN__MB_EMPTY,
-		    memory_order_release, memory_order_relaxed)) {
+	/* MQ5 (release CAS: the resets above happen before a producer links
+	 * to the stub). */
+	if (!mn__mpsc_close(&a->mb_head, tail, stub)) {
 		a->mb_tail = tail;
 		return false;
 	}

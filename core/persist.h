@@ -11,6 +11,7 @@
 #define MN_CORE_PERSIST_H
 
 #include "core/runtime.h"
+#include "core/send.h"
 
 typedef struct mn__persist mn__persist;
 
@@ -98,7 +99,7 @@ uint64_t mn__persist_redeliver_step(mn_runtime *rt, uint64_t max);
 bool mn__persist_busy(mn_runtime *rt);
 
 /* Counters for mn_runtime_stats_get; messages the writer finished count in
- * done (drain, D2). */
+ * done (drain, DR2). */
 void mn__persist_stats(mn_runtime *rt, mn_runtime_stats *st);
 uint64_t mn__persist_done(mn_runtime *rt);
 /* Evictions queued and not finished. */

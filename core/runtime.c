@@ -1,27 +1,13 @@
 /*
  * runtime.c - the public face of the core: opening and closing a runtime,
- * kinds, sends from outside and from handlers, drain, and counters.
+ * kinds, sends from outside (mn_send*, mn_spawn, durable sends), drain and
+ * counters, and store maintenance. The send engine they call is send.c;
+ * the handler context's calls (mn_ctx_*) are ctx.c; the workers are
+ * sched.c. No other core/ file calls into this one (offline.c uses the
+ * public mn_kind_find only): it is the top of the core.
  *
- * The send path, for every message:
- *   1. validate, then copy payload and sender key into one new allocation;
- *   2. hash the address and lock its registry shard;
- *   3. find the actor, or create it (virtual actor) and insert it;
- *   4. count the message as sent (before the push: drain's D1);
- *   5. push it into the mailbox (still under the shard lock: M5);
- *   6. unlock, and if the push found the mailbox idle, schedule the actor
- *      (M1): on the sending worker's own run queue, or the inject queue.
- *
- * The send cache: actors of volatile kinds are never evicted, so they
- * leave the registry only at close, after every worker has stopped and
- * every admitted outside send has returned. M5 (push under the shard lock)
- * guards against eviction only, so a thread that has resolved such an
- * actor may push into it again without the registry: each worker and each
- * outside thread remembers the last volatile actor it sent to (its kind,
- * address hash and record), and a send to the same address skips steps
- * 2-3 and the lock. The key is compared in the record (immutable after
- * creation). Persistent kinds, and spawns (which must see whether the
- * actor exists), always take the registry path. With many senders and one
- * receiver this removes the one shard lock they all spun on.
+ * Threads: caller threads (any application thread); mn_runtime_open and
+ * mn_runtime_close on the thread that owns the runtime.
  */
 #include <sched.h>
 #include <stdio.h>
@@ -37,16 +23,12 @@
 #include "core/mailbox.h"
 #include "core/persist.h"
 #include "core/runtime.h"
+#include "core/sched.h"
+#include "core/send.h"
 #include "storage/store.h"
-
-/* The worker this thread is, if it is one (set by worker_main). */
-extern _Thread_local mn__worker *mn__tls_worker;
 
 /* Runtime generations (mn_runtime.gen): 0 is never used. */
 static _Atomic uint64_t next_gen = 1;
-
-/* The send cache of a thread that is not a worker (owner-only). */
-static _Thread_local mn__sendcache tls_sendcache;
 
 const char *mn_errdetail(void)
 {
@@ -214,39 +196,7 @@ void mn_runtime_close(mn_runtime *rt)
 
 /* ---- drain and counters ------------------------------------------------- */
 
-/*
- * Quiescence (docs/architecture.md):
- *  D1  Every message is counted in a sent counter before it is pushed.
- *  D2  A message is counted in its worker's n_done after its handler
- *      returned, hence after the sends it made were counted.
- *  D3  Drain reads all n_done first, then all sent counters, each with
- *      acquire. A message whose n_done it saw was sent (and its children
- *      counted) before, so the sent sum it reads later includes them;
- *      equal sums then mean nothing was queued or running in between.
- */
-static void counter_sums(mn_runtime *rt, uint64_t *sent, uint64_t *done)
-{
-	uint64_t d = 0, s = 0;
-
-	for (unsigned i = 0; i < rt->nworkers; i++)
-		d += atomic_load_explicit(&rt->workers[i].n_done,
-					  memory_order_acquire);
-	d += mn__persist_done(rt);
-	for (unsigned i = 0; i < rt->nworkers; i++)
-		s += atomic_load_explicit(&rt->workers[i].n_sent,
-					  memory_order_acquire);
-	s += atomic_load_explicit(&rt->ext_sent, memory_order_acquire);
-	*sent = s;
-	*done = d;
-}
-
-uint64_t mn__runtime_inflight(mn_runtime *rt)
-{
-	uint64_t sent, done;
-	counter_sums(rt, &sent, &done);
-	return sent > done ? sent - done : 0;
-}
-
+/* Quiescence: DR1-DR3 (send.c, mn__counter_sums). */
 int mn_runtime_drain(mn_runtime *rt)
 {
 	long delay_ns = 10000;
@@ -261,7 +211,7 @@ int mn_runtime_drain(mn_runtime *rt)
 		 * flight; read first (acquire), so the deliveries the jobs
 		 * made are in the sums below. */
 		bool busy = mn__persist_busy(rt);
-		counter_sums(rt, &sent, &done);
+		mn__counter_sums(rt, &sent, &done);
 		mn_assert(done <= sent);
 		if (done == sent && !busy)
 			return 0;
@@ -277,7 +227,7 @@ void mn_runtime_stats_get(mn_runtime *rt, mn_runtime_stats *st)
 	memset(st, 0, sizeof *st);
 	if (!rt)
 		return;
-	counter_sums(rt, &st->sent, &st->processed);
+	mn__counter_sums(rt, &st->sent, &st->processed);
 	st->handler_errors =
 		atomic_load_explicit(&rt->ext_errors, memory_order_acquire);
 	for (unsigned i = 0; i < rt->nworkers; i++) {
@@ -383,223 +333,7 @@ const char *mn_kind_name(const mn_kind *kind)
 	return kind ? kind->name : NULL;
 }
 
-/* ---- sending ------------------------------------------------------------ */
-
-int mn__check_send(mn_runtime *rt, const mn_kind *kind, const void *key,
-		      size_t key_len, const void *payload, size_t len)
-{
-	if (!rt || !kind)
-		return MN_EINVAL;
-	if (kind->rt != rt)
-		return MN_ENOKIND;
-	if (!key || key_len == 0 || key_len > MN_KEY_MAX)
-		return MN_EKEY;
-	if (!payload && len)
-		return MN_EINVAL;
-	if (len > rt->max_payload)
-		return MN_ETOOBIG;
-	return 0;
-}
-
-/* An actor of an explicit persistent kind that is not resident may exist
- * in the store (spawned before a restart). Called with the shard lock
- * held: a store read, but only on this rare path. */
-static bool explicit_stored(mn_runtime *rt, const mn_kind *kind,
-			    const void *key, size_t key_len)
-{
-	mn__actor_meta m;
-	if (!kind->persistent || !rt->persist)
-		return false;
-	return mn__persist_find(rt, kind, key, key_len, &m) == 0;
-}
-
-/* A new actor record, from the shard's slab (shard locked). */
-static mn__actor *actor_new(mn__shard *s, const mn_kind *kind, uint64_t hash,
-			    const void *key, size_t key_len)
-{
-	mn__actor *a = mn__reg_record_alloc(s, key_len, kind->persistent);
-	if (!a)
-		return NULL;
-	mn__mb_init(a);
-	a->state = NULL;
-	a->flags = 0;
-	a->key_len = (uint8_t)key_len;
-	a->kind_idx = kind->idx;
-	a->hash = (uint32_t)hash;
-	atomic_init(&a->rq_next, NULL);
-	if (kind->persistent) {
-		mn__actor_p *ap = mn__ap(a);
-		ap->id = 0;
-		ap->seq = 0;
-		ap->last_lsn = 0;
-		atomic_init(&ap->inflight, 0);
-		atomic_init(&ap->ref, 1);
-		atomic_init(&ap->evicting, 0);
-		ap->snap_msgs = 0;
-		ap->snap_bytes = 0;
-		ap->pflags = 0;
-	}
-	memcpy(a->key, key, key_len);
-	return a;
-}
-
-/* D1: a message is counted as sent before its push (unless its sender
- * counted it). */
-static inline void count_sent(mn_runtime *rt, mn__worker *w,
-			      const mn__sendx *x)
-{
-	if (x->counted)
-		return;
-	if (w)
-		mn__count(&w->n_sent, 1);
-	else
-		atomic_fetch_add_explicit(&rt->ext_sent, 1,
-					  memory_order_release);
-}
-
-/* The calling thread's send cache holding the actor of this address, or
- * NULL (see "the send cache" above). */
-static mn__actor *sendcache_find(const mn__sendcache *c, mn_runtime *rt,
-				 const mn_kind *kind, uint64_t h,
-				 const void *key, size_t key_len)
-{
-	/* The hash first: it tells a miss in one compare. */
-	if (c->hash != h || c->gen != rt->gen || c->kind != kind)
-		return NULL;
-	mn__actor *a = c->actor;
-	if (a->key_len != key_len || memcmp(a->key, key, key_len) != 0)
-		return NULL;
-	return a;
-}
-
-static bool actor_known(mn_runtime *rt, const mn_kind *kind, const void *key,
-			size_t key_len);
-
-/* A send to a kind whose stored messages are not all queued yet (G2): an
- * explicit kind's unknown actor is refused now, as it would be later; the
- * message, with its sender resolved, is counted as sent and parked. */
-static int send_gated(mn_runtime *rt, mn__worker *w, const mn__actor *from,
-		      const mn_kind *kind, const void *key, size_t key_len,
-		      uint32_t type, const void *payload, size_t len,
-		      const mn__sendx *x)
-{
-	if ((kind->def.flags & MN_KIND_EXPLICIT) &&
-	    !actor_known(rt, kind, key, key_len))
-		return MN_ENOACTOR;
-	if (mn__persist_deleting(rt, kind, key, key_len))
-		return MN__EDELETING; /* X1; rechecked when it is pushed */
-	mn__sendx y = *x;
-	if (from) {
-		const mn_kind *sk = rt->kinds[from->kind_idx];
-		y.sender_kind = sk;
-		memcpy(y.sender_key, from->key, from->key_len);
-		y.sender_key_len = from->key_len;
-		y.sender_id = sk->persistent ? mn__ap(from)->id : 0;
-	}
-	count_sent(rt, w, x);
-	y.counted = true;
-	int rc = mn__persist_park(rt, w, kind, key, key_len, type, payload, len,
-				  &y);
-	/* A caller that counted the message counts its failure done. */
-	if (rc && !x->counted)
-		mn__persist_count_parked_done(rt);
-	return rc;
-}
-
-/*
- * Deliver one message (steps 1-6 above). w is the sending worker or NULL
- * (outside, or the writer thread); from is the sending actor or NULL; x
- * carries flags, the outbox id of a stored message, and whether the
- * message was already counted as sent.
- */
-int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
-	     const mn_kind *kind, const void *key, size_t key_len,
-	     uint32_t type, const void *payload, size_t len,
-	     const mn__sendx *x)
-{
-	const mn_kind *sk = from ? rt->kinds[from->kind_idx] : x->sender_kind;
-	const void *skey = from ? from->key : x->sender_key;
-	size_t skl = from ? from->key_len : (sk ? x->sender_key_len : 0);
-	uint32_t mflags = x->mflags;
-	mn__msg *m;
-	mn__actor *a;
-	int rc;
-
-	if (atomic_load_explicit(&kind->gated, memory_order_acquire) &&
-	    !x->ungated && !(mflags & MN__MSG_SPAWN))
-		return send_gated(rt, w, from, kind, key, key_len, type,
-				  payload, len, x);
-	m = mn__msg_alloc(rt, w, sizeof *m + len + skl);
-	if (!m)
-		return MN_ENOMEM;
-	m->type = type;
-	m->flags = mflags | (skl ? 0 : MN_MSG_EXTERNAL);
-	m->len = len;
-	m->sender_key_len = (uint8_t)skl;
-	m->sender_kind = sk ? sk->idx : 0;
-	m->sender_id = from && sk->persistent ? mn__ap(from)->id : x->sender_id;
-	m->outbox_id = x->outbox_id;
-	if (len)
-		memcpy(m->data, payload, len);
-	if (skl)
-		memcpy(m->data + len, skey, skl);
-
-	uint64_t h = mn__hash(kind->idx, key, key_len);
-	mn__sendcache *cache = NULL;
-	if (!kind->persistent && !(mflags & MN__MSG_SPAWN)) {
-		cache = w ? &w->sendcache : &tls_sendcache;
-		if ((a = sendcache_find(cache, rt, kind, h, key, key_len))) {
-			/* No lock: a volatile actor stays until close. */
-			count_sent(rt, w, x);
-			if (mn__mb_push(a, m))
-				mn__sched_submit(rt, w, a);
-			return 0;
-		}
-	}
-	mn__shard *s = mn__reg_shard(&rt->reg, h);
-	mn__reg_lock(s);
-	/* X1 (persist.c): nothing reaches an address being deleted. */
-	if (kind->persistent && mn__persist_deleting(rt, kind, key, key_len)) {
-		rc = MN__EDELETING;
-		goto err_unlock;
-	}
-	a = mn__reg_find(s, h, kind->idx, key, key_len);
-	if (!a) {
-		if ((kind->def.flags & MN_KIND_EXPLICIT) &&
-		    !(mflags & MN__MSG_SPAWN) && !explicit_stored(rt, kind, key,
-								  key_len)) {
-			rc = MN_ENOACTOR;
-			goto err_unlock;
-		}
-		a = actor_new(s, kind, h, key, key_len);
-		if (!a) {
-			rc = MN_ENOMEM;
-			goto err_unlock;
-		}
-		rc = mn__reg_insert(s, h, a);
-		if (rc) {
-			mn__reg_record_free(s, a, kind->persistent);
-			goto err_unlock;
-		}
-	} else if (mflags & MN__MSG_SPAWN) {
-		rc = MN_EEXIST;
-		goto err_unlock;
-	}
-	count_sent(rt, w, x);
-	bool sched = mn__mb_push(a, m);
-	mn__reg_unlock(s);
-	if (cache)
-		*cache = (mn__sendcache){
-			.gen = rt->gen, .kind = kind, .hash = h, .actor = a};
-	if (sched)
-		mn__sched_submit(rt, w, a);
-	return 0;
-
-err_unlock:
-	mn__reg_unlock(s);
-	mn__msg_free(w, m);
-	return rc;
-}
+/* ---- sending from outside ------------------------------------------------ */
 
 /* Admit a call from outside: fails once the runtime is shut down; a call
  * admitted here is waited for by close (pairs with mn_runtime_close). */
@@ -688,19 +422,6 @@ int mn_spawn(mn_runtime *rt, const mn_kind *kind, const void *key,
 	return send_outside(rt, kind, key, key_len, 0, NULL, 0, MN__MSG_SPAWN);
 }
 
-/* Resident, or (persistent kinds) in the store. */
-static bool actor_known(mn_runtime *rt, const mn_kind *kind, const void *key,
-			size_t key_len)
-{
-	uint64_t h = mn__hash(kind->idx, key, key_len);
-	mn__shard *s = mn__reg_shard(&rt->reg, h);
-	mn__reg_lock(s);
-	bool found = mn__reg_find(s, h, kind->idx, key, key_len) != NULL ||
-		     explicit_stored(rt, kind, key, key_len);
-	mn__reg_unlock(s);
-	return found;
-}
-
 typedef struct durable_wait {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -729,7 +450,7 @@ int mn_send_durable_async(mn_runtime *rt, const mn_kind *kind,
 	if (!rt->persist)
 		return MN_EINVAL;
 	if ((kind->def.flags & MN_KIND_EXPLICIT) &&
-	    !actor_known(rt, kind, key, key_len))
+	    !mn__actor_known(rt, kind, key, key_len))
 		return MN_ENOACTOR;
 	if ((rc = mn__broken_check(&rt->ev, kind, key, key_len)))
 		return rc;
@@ -766,146 +487,6 @@ int mn_send_durable(mn_runtime *rt, const mn_kind *kind, const void *key,
 	pthread_cond_destroy(&d.cv);
 	pthread_mutex_destroy(&d.mu);
 	return rc;
-}
-
-/* ---- inside a handler --------------------------------------------------- */
-
-int mn_ctx_send(mn_ctx *ctx, const mn_kind *kind, const void *key,
-		size_t key_len, uint32_t type, const void *payload, size_t len)
-{
-	if (!ctx)
-		return MN_EINVAL;
-	int rc = mn__check_send(ctx->rt, kind, key, key_len, payload, len);
-	if (rc)
-		return rc;
-	if (ctx->replaying)
-		return 0; /* its effect was stored the first time */
-	if (ctx->hold_sends)
-		return mn__persist_hold_send(ctx, kind, key, key_len, type,
-					     payload, len);
-	mn__sendx x = {0};
-	rc = mn__send(ctx->rt, ctx->w, ctx->actor, kind, key, key_len, type,
-		      payload, len, &x);
-	if (rc == MN__EDELETING) {
-		/* As for a broken recipient: dropped there, not an error of
-		 * this handler. */
-		mn__event(&ctx->rt->ev, MN_EVENT_DROPPED, MN_ENOACTOR, kind, key,
-			  key_len, 0,
-			  "message type %u dropped: the actor is being deleted",
-			  (unsigned)type);
-		rc = 0;
-	}
-	return rc;
-}
-
-int mn_ctx_reply(mn_ctx *ctx, uint32_t type, const void *payload, size_t len)
-{
-	if (!ctx)
-		return MN_EINVAL;
-	mn_addr from;
-	int rc = mn_ctx_sender(ctx, &from);
-	if (rc)
-		return rc;
-	const mn_kind *k = ctx->replaying
-				   ? ctx->replay_sender_kind
-				   : ctx->rt->kinds[ctx->msg->sender_kind];
-	return mn_ctx_send(ctx, k, from.key, from.key_len, type, payload, len);
-}
-
-void mn_ctx_self(const mn_ctx *ctx, mn_addr *out)
-{
-	out->kind = ctx->kind->name;
-	out->key = ctx->actor->key;
-	out->key_len = ctx->actor->key_len;
-}
-
-int mn_ctx_sender(const mn_ctx *ctx, mn_addr *out)
-{
-	const mn__msg *m = ctx->msg;
-	if (ctx->replaying && ctx->replay_sender_kind) {
-		out->kind = ctx->replay_sender_kind->name;
-		out->key = ctx->replay_sender_key;
-		out->key_len = ctx->replay_sender_key_len;
-		return 0;
-	}
-	if (ctx->replaying || !m || m->sender_key_len == 0) {
-		out->kind = NULL;
-		out->key = NULL;
-		out->key_len = 0;
-		return MN_ENOACTOR;
-	}
-	out->kind = ctx->rt->kinds[m->sender_kind]->name;
-	out->key = mn__msg_sender_key(m);
-	out->key_len = m->sender_key_len;
-	return 0;
-}
-
-const mn_kind *mn_ctx_kind(const mn_ctx *ctx)
-{
-	return ctx->kind;
-}
-
-void *mn_ctx_kind_arg(const mn_ctx *ctx)
-{
-	return ctx->kind->def.arg;
-}
-
-mn_runtime *mn_ctx_runtime(const mn_ctx *ctx)
-{
-	return ctx->rt;
-}
-
-unsigned mn_ctx_worker(const mn_ctx *ctx)
-{
-	return ctx->w->idx;
-}
-
-int mn_ctx_after(mn_ctx *ctx, uint64_t delay_ms, uint32_t type,
-		 const void *payload, size_t len, uint64_t *id)
-{
-	if (!ctx || (!payload && len))
-		return MN_EINVAL;
-	if (!ctx->kind->persistent)
-		return MN_ENOTSUP;
-	if (len > ctx->rt->max_payload)
-		return MN_ETOOBIG;
-	if (ctx->replaying) {
-		/* The id the first run returned, recorded in the entry. */
-		size_t i = ctx->replay_timer_next++;
-		if (id)
-			*id = i < ctx->replay_ntimer_ids ? ctx->replay_timer_ids[i]
-							 : 0;
-		return 0;
-	}
-	if (!ctx->hold_sends) {
-		if (id)
-			*id = 0;
-		return MN_EINVAL; /* not during init */
-	}
-	return mn__persist_after(ctx, delay_ms, type, payload, len, id);
-}
-
-int mn_ctx_cancel(mn_ctx *ctx, uint64_t id)
-{
-	if (!ctx || id < 2)
-		return MN_EINVAL;
-	if (!ctx->kind->persistent)
-		return MN_ENOTSUP;
-	if (ctx->replaying)
-		return 0;
-	if (!ctx->hold_sends)
-		return MN_EINVAL;
-	return mn__persist_cancel(ctx, id);
-}
-
-int mn_ctx_replaying(const mn_ctx *ctx)
-{
-	return ctx->replaying;
-}
-
-uint64_t mn_ctx_seq(const mn_ctx *ctx)
-{
-	return ctx->seq;
 }
 
 /* ---- store maintenance --------------------------------------------------- */

@@ -82,20 +82,14 @@ typedef struct mn__runq {
 } mn__runq;
 
 
-/* The inject queue: actors scheduled from outside the workers. A
- * lock-free multi-producer queue (sched.c, I1-I3): producers (any thread)
- * touch only tail; consumers (workers) take turns under cmu, acquired with
- * a try-lock, and own head. The stub is a separately allocated record (a
- * struct with a flexible array cannot be a member). */
+/* The inject queue: actors scheduled from outside the workers, linked
+ * through mn__actor.rq_next. mpsc.h's detaching queue (MQ1-MQ4), with I1-I3
+ * (sched.c): producers (any thread) touch only q.end; consumers (workers)
+ * take turns under cmu, acquired with a try-lock (MQ2), and own q.head.
+ * Sleeping workers read the ends as a hint (seq_cst fence first, S1). */
 typedef struct mn__injectq {
-	/* Producers: one atomic exchange each (acq_rel). Read by sleeping
-	 * workers as a hint (seq_cst fence first, S1). */
-	alignas(64) _Atomic(mn__actor *) tail;
-	/* Consumers: head is written under cmu (relaxed) and read without it
-	 * as a hint. */
-	alignas(64) mn__lock cmu;
-	_Atomic(mn__actor *) head;
-	mn__actor *stub; /* immutable after init */
+	mn__mpsc q;
+	mn__lock cmu; /* in q.head's cache line */
 } mn__injectq;
 
 /* The last actor of a volatile kind a thread sent to (runtime.c, "the send
@@ -127,7 +121,7 @@ typedef struct mn__worker {
 	 * store: no read-modify-write needed with one writer), read by any
 	 * thread with acquire (drain, stats). n_sent is bumped before the
 	 * push of the message it counts, n_done after the handling; drain's
-	 * proof relies on that order (docs/architecture.md, D1-D3). */
+	 * proof relies on that order (docs/architecture.md, DR1-DR3). */
 	alignas(64) _Atomic uint64_t n_sent;
 	_Atomic uint64_t n_done;
 	_Atomic uint64_t n_errors;
@@ -194,44 +188,6 @@ struct mn_runtime {
 	struct mn__maint *maint;
 };
 
-/* sched.c */
-int mn__sched_start(mn_runtime *rt);
-void mn__sched_stop(mn_runtime *rt);
-/* Put a newly scheduled actor (M1: the caller's push found it idle) in a
- * run queue: w's own when called from worker w, else the inject queue, and
- * wake a sleeping worker if one may be needed. Any thread. */
-void mn__sched_submit(mn_runtime *rt, mn__worker *w, mn__actor *a);
-void mn__runq_init(mn__runq *q);
-void mn__runq_destroy(mn__runq *q);
-/* An empty inject queue; MN_ENOMEM if its stub cannot be allocated. */
-int mn__injectq_init(mn__injectq *q);
-/* Free the stub (NULL-tolerant: after a failed init too). */
-void mn__injectq_destroy(mn__injectq *q);
-
-/* runtime.c */
-/* Messages sent and not yet done (an estimate: a hint for pacing). */
-uint64_t mn__runtime_inflight(mn_runtime *rt);
-/* Extra inputs of a send. */
-typedef struct mn__sendx {
-	uint32_t mflags;    /* MN_MSG_* | MN__MSG_* */
-	uint64_t outbox_id; /* the message is stored in the outbox */
-	uint64_t sender_id; /* sender's store id when from is NULL */
-	bool counted;       /* already counted as sent (D1) by its sender */
-	bool ungated;       /* a stored or parked message: passes the gate (G1) */
-	/* The sender when from is NULL and it is an actor (redelivery of a
-	 * stored message): its kind and key. */
-	const mn_kind *sender_kind;
-	unsigned char sender_key[MN_KEY_MAX];
-	size_t sender_key_len;
-} mn__sendx;
-/* The send path (steps 1-6 of runtime.c). w: the calling worker or NULL;
- * from: the sending actor or NULL. */
-int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
-	     const mn_kind *kind, const void *key, size_t key_len,
-	     uint32_t type, const void *payload, size_t len,
-	     const mn__sendx *x);
-int mn__check_send(mn_runtime *rt, const mn_kind *kind, const void *key,
-		   size_t key_len, const void *payload, size_t len);
 /* A message buffer of total bytes (header included): from w's pool when w
  * (the calling worker) is not NULL, else from the calling thread's outside
  * cache and rt's depot (msgpool.h). Returns NULL when out of memory. */

@@ -40,6 +40,7 @@
 #include "core/mailbox.h"
 #include "core/persist.h"
 #include "core/runtime.h"
+#include "core/sched.h"
 
 /* How often (in turns) a busy worker looks at the inject queue first. */
 #define MN__INJECT_EVERY 61
@@ -154,106 +155,62 @@ static inline mn__actor *runq_pop(mn__runq *q)
 /* ---- the inject queue ---------------------------------------------------- */
 
 /*
- * An intrusive multi-producer queue (Vyukov's), linked through rq_next,
- * with a stub record; consumers are serialised by a try-lock. Before it
- * was a locked FIFO like the workers' queues, and one outside thread
- * creating actors spent 13% of its time in that lock (pushing while the
- * workers popped), then yielded its core when a preempted worker held it.
+ * mpsc.h's detaching queue, linked through rq_next; consumers are
+ * serialised by a try-lock. Before it was a locked FIFO like the workers'
+ * queues, and one outside thread creating actors spent 13% of its time in
+ * that lock (pushing while the workers popped), then yielded its core when
+ * a preempted worker held it.
  *
- *  I1  A producer sets its actor's rq_next to NULL, exchanges tail
- *      (acq_rel) and then links the previous tail to it (release). Between
- *      the two the queue is "busy": a consumer may see no next actor while
- *      tail shows one, and must try again later, never conclude "empty".
+ *  I1  The queue's MQ1 (push, the busy state) with an acq_rel exchange:
+ *      a worker that finds it busy returns NULL and looks again on its
+ *      next round (its spin, or S1's re-check), never concludes "empty".
  *      Violation: an actor skipped, or read before its link.
- *  I2  Only the worker holding cmu moves head or re-inserts the stub; an
- *      actor is returned only once its rq_next is non-NULL or it was the
- *      last one and the stub was re-inserted behind it, so no producer
- *      writes its rq_next after it leaves. Violation: a link written into
- *      an actor already in another queue.
- *  I3  Emptiness as a hint: non-empty when tail or head is not the stub or
- *      the stub has a next. A sleeping worker reads it after its seq_cst
- *      fence (S1) and so sees every push ordered before the submitter's
- *      fence through tail; the one state where tail is the stub with
- *      actors queued (a consumer re-inserted the stub behind a racing
- *      producer) exists only while that consumer is awake with head past
- *      the stub, so it takes them. Violation: a lost wake-up.
+ *  I2  MQ2 and MQ3: only the worker holding cmu pops (moves head, puts the
+ *      stub back); an actor is returned only once detached, so no producer
+ *      writes its rq_next after it leaves, and the worker may put it in a
+ *      run queue. Violation: a link written into an actor already in
+ *      another queue.
+ *  I3  Emptiness as a hint (mn__mpsc_nonempty_hint): non-empty when the
+ *      end or head is not the stub or the stub has a next. A sleeping
+ *      worker reads it after its seq_cst fence (S1) and so sees every push
+ *      ordered before the submitter's fence through the end; the one state
+ *      where the end is the stub with actors queued (a consumer put the
+ *      stub back behind a racing producer, MQ4) exists only while that
+ *      consumer is awake with head past the stub, so it takes them.
+ *      Violation: a lost wake-up.
  */
 int mn__injectq_init(mn__injectq *q)
 {
-	q->stub = calloc(1, sizeof *q->stub);
-	if (!q->stub)
-		return MN_ENOMEM;
-	atomic_init(&q->stub->rq_next, NULL);
-	atomic_init(&q->tail, q->stub);
-	atomic_init(&q->head, q->stub);
+	mn__mpsc_init(&q->q);
 	mn__lock_init(&q->cmu);
 	return 0;
 }
 
 void mn__injectq_destroy(mn__injectq *q)
 {
-	free(q->stub);
-	q->stub = NULL;
+	(void)q;
 }
 
 /* I1. Any thread. */
-static void inject_push(mn__injectq *q, mn__actor *a)
+static inline void inject_push(mn__injectq *q, mn__actor *a)
 {
-	mn__rq_set_next(a, NULL);
-	/* acq_rel: release orders the NULL link before the actor is
-	 * reachable; acquire pairs with the previous producer's exchange. */
-	mn__actor *prev = atomic_exchange_explicit(&q->tail, a,
-						   memory_order_acq_rel);
-	/* release: pairs with the consumer's acquire load of rq_next. */
-	atomic_store_explicit(&prev->rq_next, a, memory_order_release);
+	mn__mpsc_push(&q->q.end, &a->rq_next);
 }
 
 /* I3: a hint, no lock. */
 static inline bool inject_nonempty(mn__injectq *q)
 {
-	mn__actor *stub = q->stub;
-	return atomic_load_explicit(&q->head, memory_order_relaxed) != stub ||
-	       atomic_load_explicit(&stub->rq_next, memory_order_relaxed) ||
-	       atomic_load_explicit(&q->tail, memory_order_relaxed) != stub;
+	return mn__mpsc_nonempty_hint(&q->q);
 }
 
 /* The next actor, or NULL (empty, busy, or another worker consuming). */
 static mn__actor *inject_pop(mn__injectq *q)
 {
-	mn__actor *stub = q->stub, *head, *next;
-
 	if (!inject_nonempty(q) || !mn__lock_try(&q->cmu))
 		return NULL;
-	head = atomic_load_explicit(&q->head, memory_order_relaxed);
-	/* acquire (here and below): pairs with the release link in
-	 * inject_push. */
-	next = atomic_load_explicit(&head->rq_next, memory_order_acquire);
-	if (head == stub) {
-		if (!next)
-			goto out_none;
-		head = next;
-		atomic_store_explicit(&q->head, head, memory_order_relaxed);
-		next = atomic_load_explicit(&head->rq_next,
-					    memory_order_acquire);
-	}
-	if (next)
-		goto out_take;
-	/* head is the last linked actor: if it is also the tail, put the
-	 * stub behind it so that it can leave (I2); otherwise a producer is
-	 * between its exchange and its link (I1). */
-	if (atomic_load_explicit(&q->tail, memory_order_acquire) != head)
-		goto out_none;
-	inject_push(q, stub);
-	next = atomic_load_explicit(&head->rq_next, memory_order_acquire);
-	if (!next)
-		goto out_none;
-out_take:
-	atomic_store_explicit(&q->head, next, memory_order_relaxed);
+	mn__actor *a = mn__actor_of_rq(mn__mpsc_pop(&q->q));
 	mn__lock_release(&q->cmu);
-	return head;
-out_none:
-	mn__lock_release(&q->cmu);
-	return NULL;
+	return a;
 }
 
 /* ---- sleeping and waking ------------------------------------------------ */
@@ -491,7 +448,7 @@ static void process(mn__worker *w, mn__actor *a, const mn_kind *k,
 		report_handler_error(w, a, k, m, rc);
 	}
 	/* After the handler (and the sends it made, counted in n_sent
-	 * before their pushes): drain's D2. */
+	 * before their pushes): drain's DR2. */
 	if (m->outbox_id && w->rt->persist)
 		mn__persist_outbox_done(w, m->outbox_id);
 	else

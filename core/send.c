@@ -1,0 +1,309 @@
+/*
+ * send.c - the send engine: every message, from outside, from a handler,
+ * from the writer or the maintenance thread, reaches a mailbox through
+ * mn__send; and the sent/done accounting that drain reads (DR1-DR3).
+ *
+ * The send path, for every message:
+ *   1. validate, then copy payload and sender key into one new allocation;
+ *   2. hash the address and lock its registry shard;
+ *   3. find the actor, or create it (virtual actor) and insert it;
+ *   4. count the message as sent (before the push: drain's DR1);
+ *   5. push it into the mailbox (still under the shard lock: M5);
+ *   6. unlock, and if the push found the mailbox idle, schedule the actor
+ *      (M1): on the sending worker's own run queue, or the inject queue.
+ *
+ * The send cache: actors of volatile kinds are never evicted, so they
+ * leave the registry only at close, after every worker has stopped and
+ * every admitted outside send has returned. M5 (push under the shard lock)
+ * guards against eviction only, so a thread that has resolved such an
+ * actor may push into it again without the registry: each worker and each
+ * outside thread remembers the last volatile actor it sent to (its kind,
+ * address hash and record), and a send to the same address skips steps
+ * 2-3 and the lock. The key is compared in the record (immutable after
+ * creation). Persistent kinds, and spawns (which must see whether the
+ * actor exists), always take the registry path. With many senders and one
+ * receiver this removes the one shard lock they all spun on.
+ *
+ * Invariants owned here: DR1-DR3 (below; docs/architecture.md), and the
+ * send cache's validity (gen, M5's volatile exception). M1 and M5 are the
+ * mailbox's (mailbox.h); G1/G2 and X1 are persistence's (persist.c), which
+ * this file consults through persist.h.
+ *
+ * Threads: any (workers, caller threads, the writer, the maintenance
+ * thread); per-thread state is the send cache only (owner-only).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hash.h"
+#include "core/mailbox.h"
+#include "core/persist.h"
+#include "core/sched.h"
+#include "core/send.h"
+#include "storage/store.h"
+
+/* The send cache of a thread that is not a worker (owner-only). */
+static _Thread_local mn__sendcache tls_sendcache;
+
+/* ---- drain's counters ------------------------------------------------------ */
+
+/*
+ * Quiescence (docs/architecture.md):
+ *  DR1  Every message is counted in a sent counter before it is pushed.
+ *  DR2  A message is counted in its worker's n_done after its handler
+ *       returned, hence after the sends it made were counted.
+ *  DR3  Drain reads all n_done first, then all sent counters, each with
+ *       acquire. A message whose n_done it saw was sent (and its children
+ *       counted) before, so the sent sum it reads later includes them;
+ *       equal sums then mean nothing was queued or running in between.
+ */
+void mn__counter_sums(mn_runtime *rt, uint64_t *sent, uint64_t *done)
+{
+	uint64_t d = 0, s = 0;
+
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		d += atomic_load_explicit(&rt->workers[i].n_done,
+					  memory_order_acquire);
+	d += mn__persist_done(rt);
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		s += atomic_load_explicit(&rt->workers[i].n_sent,
+					  memory_order_acquire);
+	s += atomic_load_explicit(&rt->ext_sent, memory_order_acquire);
+	*sent = s;
+	*done = d;
+}
+
+uint64_t mn__runtime_inflight(mn_runtime *rt)
+{
+	uint64_t sent, done;
+	mn__counter_sums(rt, &sent, &done);
+	return sent > done ? sent - done : 0;
+}
+
+/* ---- the send engine ------------------------------------------------------- */
+
+int mn__check_send(mn_runtime *rt, const mn_kind *kind, const void *key,
+		      size_t key_len, const void *payload, size_t len)
+{
+	if (!rt || !kind)
+		return MN_EINVAL;
+	if (kind->rt != rt)
+		return MN_ENOKIND;
+	if (!key || key_len == 0 || key_len > MN_KEY_MAX)
+		return MN_EKEY;
+	if (!payload && len)
+		return MN_EINVAL;
+	if (len > rt->max_payload)
+		return MN_ETOOBIG;
+	return 0;
+}
+
+/* An actor of an explicit persistent kind that is not resident may exist
+ * in the store (spawned before a restart). Called with the shard lock
+ * held: a store read, but only on this rare path. */
+static bool explicit_stored(mn_runtime *rt, const mn_kind *kind,
+			    const void *key, size_t key_len)
+{
+	mn__actor_meta m;
+	if (!kind->persistent || !rt->persist)
+		return false;
+	return mn__persist_find(rt, kind, key, key_len, &m) == 0;
+}
+
+/* A new actor record, from the shard's slab (shard locked). */
+static mn__actor *actor_new(mn__shard *s, const mn_kind *kind, uint64_t hash,
+			    const void *key, size_t key_len)
+{
+	mn__actor *a = mn__reg_record_alloc(s, key_len, kind->persistent);
+	if (!a)
+		return NULL;
+	mn__mb_init(a);
+	a->state = NULL;
+	a->flags = 0;
+	a->key_len = (uint8_t)key_len;
+	a->kind_idx = kind->idx;
+	a->hash = (uint32_t)hash;
+	atomic_init(&a->rq_next.next, NULL);
+	if (kind->persistent) {
+		mn__actor_p *ap = mn__ap(a);
+		ap->id = 0;
+		ap->seq = 0;
+		ap->last_lsn = 0;
+		atomic_init(&ap->inflight, 0);
+		atomic_init(&ap->ref, 1);
+		atomic_init(&ap->evicting, 0);
+		ap->snap_msgs = 0;
+		ap->snap_bytes = 0;
+		ap->pflags = 0;
+	}
+	memcpy(a->key, key, key_len);
+	return a;
+}
+
+/* DR1: a message is counted as sent before its push (unless its sender
+ * counted it). */
+static inline void count_sent(mn_runtime *rt, mn__worker *w,
+			      const mn__sendx *x)
+{
+	if (x->counted)
+		return;
+	if (w)
+		mn__count(&w->n_sent, 1);
+	else
+		atomic_fetch_add_explicit(&rt->ext_sent, 1,
+					  memory_order_release);
+}
+
+/* The calling thread's send cache holding the actor of this address, or
+ * NULL (see "the send cache" above). */
+static mn__actor *sendcache_find(const mn__sendcache *c, mn_runtime *rt,
+				 const mn_kind *kind, uint64_t h,
+				 const void *key, size_t key_len)
+{
+	/* The hash first: it tells a miss in one compare. */
+	if (c->hash != h || c->gen != rt->gen || c->kind != kind)
+		return NULL;
+	mn__actor *a = c->actor;
+	if (a->key_len != key_len || memcmp(a->key, key, key_len) != 0)
+		return NULL;
+	return a;
+}
+
+/* Resident, or (persistent kinds) in the store. */
+bool mn__actor_known(mn_runtime *rt, const mn_kind *kind, const void *key,
+		     size_t key_len)
+{
+	uint64_t h = mn__hash(kind->idx, key, key_len);
+	mn__shard *s = mn__reg_shard(&rt->reg, h);
+	mn__reg_lock(s);
+	bool found = mn__reg_find(s, h, kind->idx, key, key_len) != NULL ||
+		     explicit_stored(rt, kind, key, key_len);
+	mn__reg_unlock(s);
+	return found;
+}
+
+/* A send to a kind whose stored messages are not all queued yet (G2): an
+ * explicit kind's unknown actor is refused now, as it would be later; the
+ * message, with its sender resolved, is counted as sent and parked. */
+static int send_gated(mn_runtime *rt, mn__worker *w, const mn__actor *from,
+		      const mn_kind *kind, const void *key, size_t key_len,
+		      uint32_t type, const void *payload, size_t len,
+		      const mn__sendx *x)
+{
+	if ((kind->def.flags & MN_KIND_EXPLICIT) &&
+	    !mn__actor_known(rt, kind, key, key_len))
+		return MN_ENOACTOR;
+	if (mn__persist_deleting(rt, kind, key, key_len))
+		return MN__EDELETING; /* X1; rechecked when it is pushed */
+	mn__sendx y = *x;
+	if (from) {
+		const mn_kind *sk = rt->kinds[from->kind_idx];
+		y.sender_kind = sk;
+		memcpy(y.sender_key, from->key, from->key_len);
+		y.sender_key_len = from->key_len;
+		y.sender_id = sk->persistent ? mn__ap(from)->id : 0;
+	}
+	count_sent(rt, w, x);
+	y.counted = true;
+	int rc = mn__persist_park(rt, w, kind, key, key_len, type, payload, len,
+				  &y);
+	/* A caller that counted the message counts its failure done. */
+	if (rc && !x->counted)
+		mn__persist_count_parked_done(rt);
+	return rc;
+}
+
+/*
+ * Deliver one message (steps 1-6 above). w is the sending worker or NULL
+ * (outside, or the writer thread); from is the sending actor or NULL; x
+ * carries flags, the outbox id of a stored message, and whether the
+ * message was already counted as sent.
+ */
+int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
+	     const mn_kind *kind, const void *key, size_t key_len,
+	     uint32_t type, const void *payload, size_t len,
+	     const mn__sendx *x)
+{
+	const mn_kind *sk = from ? rt->kinds[from->kind_idx] : x->sender_kind;
+	const void *skey = from ? from->key : x->sender_key;
+	size_t skl = from ? from->key_len : (sk ? x->sender_key_len : 0);
+	uint32_t mflags = x->mflags;
+	mn__msg *m;
+	mn__actor *a;
+	int rc;
+
+	if (atomic_load_explicit(&kind->gated, memory_order_acquire) &&
+	    !x->ungated && !(mflags & MN__MSG_SPAWN))
+		return send_gated(rt, w, from, kind, key, key_len, type,
+				  payload, len, x);
+	m = mn__msg_alloc(rt, w, sizeof *m + len + skl);
+	if (!m)
+		return MN_ENOMEM;
+	m->type = type;
+	m->flags = mflags | (skl ? 0 : MN_MSG_EXTERNAL);
+	m->len = len;
+	m->sender_key_len = (uint8_t)skl;
+	m->sender_kind = sk ? sk->idx : 0;
+	m->sender_id = from && sk->persistent ? mn__ap(from)->id : x->sender_id;
+	m->outbox_id = x->outbox_id;
+	if (len)
+		memcpy(m->data, payload, len);
+	if (skl)
+		memcpy(m->data + len, skey, skl);
+
+	uint64_t h = mn__hash(kind->idx, key, key_len);
+	mn__sendcache *cache = NULL;
+	if (!kind->persistent && !(mflags & MN__MSG_SPAWN)) {
+		cache = w ? &w->sendcache : &tls_sendcache;
+		if ((a = sendcache_find(cache, rt, kind, h, key, key_len))) {
+			/* No lock: a volatile actor stays until close. */
+			count_sent(rt, w, x);
+			if (mn__mb_push(a, m))
+				mn__sched_submit(rt, w, a);
+			return 0;
+		}
+	}
+	mn__shard *s = mn__reg_shard(&rt->reg, h);
+	mn__reg_lock(s);
+	/* X1 (persist.c): nothing reaches an address being deleted. */
+	if (kind->persistent && mn__persist_deleting(rt, kind, key, key_len)) {
+		rc = MN__EDELETING;
+		goto err_unlock;
+	}
+	a = mn__reg_find(s, h, kind->idx, key, key_len);
+	if (!a) {
+		if ((kind->def.flags & MN_KIND_EXPLICIT) &&
+		    !(mflags & MN__MSG_SPAWN) && !explicit_stored(rt, kind, key,
+								  key_len)) {
+			rc = MN_ENOACTOR;
+			goto err_unlock;
+		}
+		a = actor_new(s, kind, h, key, key_len);
+		if (!a) {
+			rc = MN_ENOMEM;
+			goto err_unlock;
+		}
+		rc = mn__reg_insert(s, h, a);
+		if (rc) {
+			mn__reg_record_free(s, a, kind->persistent);
+			goto err_unlock;
+		}
+	} else if (mflags & MN__MSG_SPAWN) {
+		rc = MN_EEXIST;
+		goto err_unlock;
+	}
+	count_sent(rt, w, x);
+	bool sched = mn__mb_push(a, m);
+	mn__reg_unlock(s);
+	if (cache)
+		*cache = (mn__sendcache){
+			.gen = rt->gen, .kind = kind, .hash = h, .actor = a};
+	if (sched)
+		mn__sched_submit(rt, w, a);
+	return 0;
+
+err_unlock:
+	mn__reg_unlock(s);
+	mn__msg_free(w, m);
+	return rc;
+}
