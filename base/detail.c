@@ -16,6 +16,12 @@ const char *mn__detail(void)
 	return detail_buf[0] ? detail_buf : "no detail";
 }
 
+/* The public face (mnemo.h): the same text. */
+const char *mn_errdetail(void)
+{
+	return mn__detail();
+}
+
 void mn__detail_set(const char *text)
 {
 	snprintf(detail_buf, sizeof detail_buf, "%s", text ? text : "");

@@ -18,7 +18,7 @@
 
 #include "core/abi.h"
 #include "core/assert.h"
-#include "core/hash.h"
+#include "base/hash.h"
 #include "core/maint.h"
 #include "core/mailbox.h"
 #include "core/persist.h"
@@ -29,11 +29,6 @@
 
 /* Runtime generations (mn_runtime.gen): 0 is never used. */
 static _Atomic uint64_t next_gen = 1;
-
-const char *mn_errdetail(void)
-{
-	return mn__store_errdetail();
-}
 
 /* ---- opening and closing ---------------------------------------------- */
 
@@ -87,7 +82,7 @@ int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
 		mn__worker *w = &rt->workers[i];
 		w->rt = rt;
 		w->idx = i;
-		w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
+		w->rng = MN__HASH_K1 * (i + 1);
 		w->ctx.rt = rt;
 		w->ctx.w = w;
 		mn__runq_init(&w->q);

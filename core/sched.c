@@ -41,6 +41,7 @@
 #include "core/persist.h"
 #include "core/runtime.h"
 #include "core/sched.h"
+#include "base/clock.h"
 
 /* How often (in turns) a busy worker looks at the inject queue first. */
 #define MN__INJECT_EVERY 61
@@ -55,13 +56,6 @@
  * rate went from 1.36-1.45M/s to 1.77-1.88M/s (medians of 6-8 interleaved
  * runs, docs/performance.md). */
 #define MN__SPIN_PAUSE_NS 5000
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- run queues -------------------------------------------------------- */
 
@@ -516,9 +510,9 @@ static void *worker_main(void *arg)
 		 * workloads the next actor is usually microseconds away.
 		 * Busy-wait first, then yield between looks so that a
 		 * thread sharing this core (the sender) can run. */
-		uint64_t t0 = now_ns(), t;
+		uint64_t t0 = mn__mono_ns(), t;
 		while (!(a = find_work(w)) &&
-		       (t = now_ns()) < t0 + MN__SPIN_NS &&
+		       (t = mn__mono_ns()) < t0 + MN__SPIN_NS &&
 		       !atomic_load_explicit(&rt->stop, memory_order_acquire)) {
 			if (t > t0 + MN__SPIN_PAUSE_NS)
 				sched_yield();
