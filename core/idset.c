@@ -1,6 +1,6 @@
 /*
  * idset.c - the id set of idset.h: open addressing, linear probing,
- * tombstones (I1), doubling at half full (I2). Used by the durable timers
+ * tombstones (IS1), doubling at half full (IS2). Used by the durable timers
  * (core/timers.c) under fired_mu; no locking of its own.
  */
 #include "core/idset.h"
@@ -77,9 +77,9 @@ static size_t probe(const mn__idset *s, uint64_t id, size_t *free_slot)
 bool mn__idset_insert(mn__idset *s, uint64_t id)
 {
 	size_t at, free_slot;
-	mn_assert(id > SLOT_REMOVED); /* I1 */
+	mn_assert(id > SLOT_REMOVED); /* IS1 */
 	if ((s->used + 1) * 2 > s->cap)
-		grow(s); /* I2 */
+		grow(s); /* IS2 */
 	if (!s->cap)
 		return false;
 	if ((at = probe(s, id, &free_slot)) != SIZE_MAX ||

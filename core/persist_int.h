@@ -5,7 +5,7 @@
  * struct mn__persist, and the calls those files make into each other. The
  * invariants are stated in the file that owns them (P1-P7 persist.c, R1
  * record.h, W1-W4 persist.c, E1-E5 evict.c, G1-G3 outbox.c, X1-X5
- * delete.c, I1-I2 idset.h).
+ * delete.c, IS1-IS2 idset.h).
  */
 #ifndef MN_CORE_PERSIST_INT_H
 #define MN_CORE_PERSIST_INT_H
@@ -147,7 +147,7 @@ struct mn__persist_dicts {
 /* Durable timers (timers.c): timers fired and queued but not yet
  * processed (their record is still stored): the maintenance thread adds,
  * the writer removes after the processing commit; under fired_mu. Keys
- * are timer ids (never 0 or 1, I1). timer_seq: the ids' low bits. */
+ * are timer ids (never 0 or 1, IS1). timer_seq: the ids' low bits. */
 struct mn__persist_timers {
 	pthread_mutex_t fired_mu;
 	mn__idset fired;

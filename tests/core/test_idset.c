@@ -1,6 +1,6 @@
 /*
  * test_idset.c - the id set (core/idset.h): insert, contains, remove,
- * tombstones and their reuse (I1), growth (I2), ids that collide in the
+ * tombstones and their reuse (IS1), growth (IS2), ids that collide in the
  * hash, and a model check against a plain array over a few thousand random
  * operations with a fixed seed.
  */
@@ -53,7 +53,7 @@ static void test_collisions_and_tombstones(void **state)
 		assert_true(mn__idset_insert(&s, colliding(i)));
 	assert_int_equal(s.cap, MN__IDSET_CAP0); /* no growth: all collide */
 	/* A run of N slots: removing from its middle leaves tombstones the
-	 * probes for the later ids must pass (I1). */
+	 * probes for the later ids must pass (IS1). */
 	for (unsigned i = 10; i < 20; i++)
 		assert_true(mn__idset_remove(&s, colliding(i)));
 	for (unsigned i = 0; i < N; i++)
@@ -85,7 +85,7 @@ static void test_growth(void **state)
 	for (uint64_t id = 2; id < 2 + N; id++)
 		assert_true(mn__idset_insert(&s, id * 7919));
 	assert_int_equal(mn__idset_count(&s), N);
-	assert_true(s.cap >= 2 * N); /* I2 */
+	assert_true(s.cap >= 2 * N); /* IS2 */
 	assert_int_equal(s.cap & (s.cap - 1), 0);
 	for (uint64_t id = 2; id < 2 + N; id++)
 		assert_true(mn__idset_contains(&s, id * 7919));
