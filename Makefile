@@ -81,7 +81,8 @@ $(DEPS_OK):
 	@mkdir -p $(BUILD)
 	@if ! command -v pkg-config >/dev/null 2>&1 || \
 	    ! pkg-config --exists $(PKGS) || \
-	    ! command -v protoc-c >/dev/null 2>&1; then \
+	    ! command -v protoc-c >/dev/null 2>&1 || \
+	    ! command -v clang-format >/dev/null 2>&1; then \
 		echo "make: build dependencies missing; running scripts/install-deps"; \
 		./scripts/install-deps || exit 1; \
 	fi
@@ -199,10 +200,10 @@ FORMAT_SRC := $(wildcard include/*.h base/*.[ch] core/*.[ch] storage/*.[ch] \
 	recovery/*.[ch] tests/*/*.[ch] bench/*.[ch] bench/support/*.[ch] \
 	bench/peers/mnemo/*.[ch] fuzz/*.[ch] examples/*/*.[ch])
 
-format:
+format: | $(DEPS_OK)
 	clang-format -i $(FORMAT_SRC)
 
-format-check:
+format-check: | $(DEPS_OK)
 	clang-format --dry-run -Werror $(FORMAT_SRC)
 
 # make install PREFIX=/usr/local DESTDIR=: the header, both libraries (and
