@@ -328,13 +328,155 @@ static const mn__cli_spec spec = {
     .json = true, .nargs = 2, .args_wrong = "ADDRESS and STORE expected",
     .option = on_option};
 
+/* The command in steps: find the target, show its metadata and snapshot,
+ * its journal, then what waits for it in the outbox and the timers. Each
+ * step returns 0 to go on or the command's exit code (its message
+ * printed). */
+
+/* The target named by address (key its buffer of MN_KEY_MAX bytes, addr
+ * its formatted address) and its metadata. */
+static int find_target(dstate *s, const char *address, unsigned char *key,
+		       char *addr, mn__actor_meta *m)
+{
+	mn__cli *c = s->c;
+	size_t key_len, kind_end;
+	int rc = mn__cli_addr_parse(c, address, &s->kind_id, key, &key_len,
+				    &kind_end);
+	if (rc == MN_ENOKIND) {
+		fprintf(c->err, "mnemo dump: no kind named '%.*s' in store %s\n",
+			(int)kind_end, address, c->path);
+		return MN__CLI_FAIL;
+	}
+	if (rc) {
+		mn__cli_close(c);
+		return mn__cli_usage(c,
+				     "bad address '%s': KIND/KEY expected, the "
+				     "key as text or 0x and hex digits, 1 to "
+				     "%d bytes",
+				     address, MN_KEY_MAX);
+	}
+	s->key = key;
+	s->key_len = key_len;
+
+	mn__cli_clear_detail();
+	rc = mn__store_actor_find(c->store, s->kind_id, key, key_len, m);
+	mn__cli_addr_format(c, addr, s->kind_id, key, key_len);
+	if (rc == MN_ENOACTOR) {
+		/* Messages may wait for an actor not created yet. */
+		s->shown = 0;
+		int orc =
+		    mn__store_outbox_scan(c->store, c->codec, count_outbox, s);
+		fprintf(c->err, "mnemo dump: no actor %s in store %s", addr,
+			c->path);
+		if (!orc && s->shown)
+			fprintf(c->err,
+				" (%llu message%s for it wait%s in the "
+				"outbox)",
+				(unsigned long long)s->shown,
+				s->shown == 1 ? "" : "s",
+				s->shown == 1 ? "s" : "");
+		fputc('\n', c->err);
+		return MN__CLI_FAIL;
+	}
+	if (rc)
+		return mn__cli_store_fail(c, rc, "reading the actor");
+	s->actor_id = m->id;
+	return 0;
+}
+
+/* The metadata and the latest snapshot; a damaged snapshot sets *damaged
+ * and goes on. */
+static int show_actor(dstate *s, mn__actor_meta *m, const char *addr,
+		      bool *damaged)
+{
+	mn__cli *c = s->c;
+	int rc;
+	if ((rc = fetch_snapshot(s))) {
+		/* A damaged snapshot does not hide the journal: say so, go
+		 * on, and exit 1 at the end. */
+		rc = mn__cli_store_fail(c, rc, "reading the snapshot");
+		if (rc != MN__CLI_FAIL)
+			return rc;
+		*damaged = s->snap_damaged = true;
+	}
+	/* ActorMeta.snapshot_seq is not kept up to date by the runtime;
+	 * the snapshots database is. */
+	if (s->have_snap && s->snap_seq > m->snapshot_seq)
+		m->snapshot_seq = s->snap_seq;
+	if (c->json)
+		mn__cli_actor_json(c, m);
+	else
+		print_meta(c, m, addr);
+	print_snapshot(s);
+	return 0;
+}
+
+/* The journal from seq from (to s->to, if set). */
+static int show_journal(dstate *s, const mn__actor_meta *m, uint64_t from)
+{
+	mn__cli *c = s->c;
+	FILE *out = c->out;
+	int rc;
+	s->shown = 0;
+	mn__cli_clear_detail();
+	/* Compacted: the journal starts after the compaction point. */
+	uint64_t start = mn__cli_history_start(c, m);
+	if (from <= start) {
+		if (!c->json)
+			fprintf(out,
+				"\njournal: entries up to seq %llu were "
+				"compacted; showing from seq %llu\n",
+				(unsigned long long)start,
+				(unsigned long long)start + 1);
+		from = start + 1;
+	}
+	rc = from > m->last_seq ? 0
+				: mn__store_history(c->store, c->codec,
+						    m->last_lsn, from - 1,
+						    on_entry, s);
+	if (rc && rc != MN__CLI_STOP) {
+		fflush(out);
+		return mn__cli_store_fail(c, rc, "reading the journal");
+	}
+	if (!c->json && !s->shown)
+		fprintf(out, "\njournal: no entries%s\n",
+			from > 1 || s->to ? " in the range asked" : "");
+	return 0;
+}
+
+/* Its messages waiting in the outbox, then its pending timers. */
+static int show_waiting(dstate *s)
+{
+	mn__cli *c = s->c;
+	FILE *out = c->out;
+	int rc;
+	s->shown = 0;
+	mn__cli_clear_detail();
+	if ((rc = mn__store_outbox_scan(c->store, c->codec, on_outbox, s))) {
+		fflush(out);
+		return mn__cli_store_fail(c, rc, "scanning the outbox");
+	}
+	if (!c->json && !s->shown)
+		fputs("\noutbox: no messages waiting\n", out);
+
+	s->shown = 0;
+	mn__cli_clear_detail();
+	if ((rc = mn__store_timers_due(c->store, UINT64_MAX, SIZE_MAX, on_timer,
+				       s))) {
+		fflush(out);
+		return mn__cli_store_fail(c, rc, "reading timers");
+	}
+	if (!c->json && !s->shown)
+		fputs("\ntimers: none pending\n", out);
+	return 0;
+}
+
 int mn__cmd_dump(int argc, char **argv, FILE *out, FILE *err)
 {
 	mn__cli c;
 	dstate s = {.c = &c};
 	dopts o = {.s = &s, .from = 1};
 	unsigned char key[MN_KEY_MAX];
-	size_t key_len, kind_end;
 	char addr[MN__CLI_ADDR_CAP];
 	mn__actor_meta m;
 	bool damaged = false;
@@ -350,119 +492,13 @@ int mn__cmd_dump(int argc, char **argv, FILE *out, FILE *err)
 		return mn__cli_usage(&c, "--to %llu is before --from %llu",
 				     (unsigned long long)s.to,
 				     (unsigned long long)from);
-	const char *address = args[0];
 	if ((rc = mn__cli_open(&c)))
 		return rc;
 
-	rc = mn__cli_addr_parse(&c, address, &s.kind_id, key, &key_len,
-				&kind_end);
-	if (rc == MN_ENOKIND) {
-		fprintf(err, "mnemo dump: no kind named '%.*s' in store %s\n",
-			(int)kind_end, address, c.path);
-		rc = MN__CLI_FAIL;
+	if ((rc = find_target(&s, args[0], key, addr, &m)) ||
+	    (rc = show_actor(&s, &m, addr, &damaged)) ||
+	    (rc = show_journal(&s, &m, from)) || (rc = show_waiting(&s)))
 		goto out_close;
-	}
-	if (rc) {
-		mn__cli_close(&c);
-		return mn__cli_usage(&c,
-				     "bad address '%s': KIND/KEY expected, the "
-				     "key as text or 0x and hex digits, 1 to "
-				     "%d bytes",
-				     address, MN_KEY_MAX);
-	}
-	s.key = key;
-	s.key_len = key_len;
-
-	mn__cli_clear_detail();
-	rc = mn__store_actor_find(c.store, s.kind_id, key, key_len, &m);
-	mn__cli_addr_format(&c, addr, s.kind_id, key, key_len);
-	if (rc == MN_ENOACTOR) {
-		/* Messages may wait for an actor not created yet. */
-		s.shown = 0;
-		int orc =
-		    mn__store_outbox_scan(c.store, c.codec, count_outbox, &s);
-		fprintf(err, "mnemo dump: no actor %s in store %s", addr,
-			c.path);
-		if (!orc && s.shown)
-			fprintf(err,
-				" (%llu message%s for it wait%s in the "
-				"outbox)",
-				(unsigned long long)s.shown,
-				s.shown == 1 ? "" : "s",
-				s.shown == 1 ? "s" : "");
-		fputc('\n', err);
-		rc = MN__CLI_FAIL;
-		goto out_close;
-	}
-	if (rc) {
-		rc = mn__cli_store_fail(&c, rc, "reading the actor");
-		goto out_close;
-	}
-
-	s.actor_id = m.id;
-	if ((rc = fetch_snapshot(&s))) {
-		/* A damaged snapshot does not hide the journal: say so, go
-		 * on, and exit 1 at the end. */
-		rc = mn__cli_store_fail(&c, rc, "reading the snapshot");
-		if (rc != MN__CLI_FAIL)
-			goto out_close;
-		damaged = s.snap_damaged = true;
-	}
-	/* ActorMeta.snapshot_seq is not kept up to date by the runtime;
-	 * the snapshots database is. */
-	if (s.have_snap && s.snap_seq > m.snapshot_seq)
-		m.snapshot_seq = s.snap_seq;
-	if (c.json)
-		mn__cli_actor_json(&c, &m);
-	else
-		print_meta(&c, &m, addr);
-	print_snapshot(&s);
-
-	s.shown = 0;
-	mn__cli_clear_detail();
-	/* Compacted: the journal starts after the compaction point. */
-	uint64_t start = mn__cli_history_start(&c, &m);
-	if (from <= start) {
-		if (!c.json)
-			fprintf(out,
-				"\njournal: entries up to seq %llu were "
-				"compacted; showing from seq %llu\n",
-				(unsigned long long)start,
-				(unsigned long long)start + 1);
-		from = start + 1;
-	}
-	rc = from > m.last_seq ? 0
-			       : mn__store_history(c.store, c.codec, m.last_lsn,
-						   from - 1, on_entry, &s);
-	if (rc && rc != MN__CLI_STOP) {
-		fflush(out);
-		rc = mn__cli_store_fail(&c, rc, "reading the journal");
-		goto out_close;
-	}
-	if (!c.json && !s.shown)
-		fprintf(out, "\njournal: no entries%s\n",
-			from > 1 || s.to ? " in the range asked" : "");
-
-	s.shown = 0;
-	mn__cli_clear_detail();
-	if ((rc = mn__store_outbox_scan(c.store, c.codec, on_outbox, &s))) {
-		fflush(out);
-		rc = mn__cli_store_fail(&c, rc, "scanning the outbox");
-		goto out_close;
-	}
-	if (!c.json && !s.shown)
-		fputs("\noutbox: no messages waiting\n", out);
-
-	s.shown = 0;
-	mn__cli_clear_detail();
-	if ((rc = mn__store_timers_due(c.store, UINT64_MAX, SIZE_MAX, on_timer,
-				       &s))) {
-		fflush(out);
-		rc = mn__cli_store_fail(&c, rc, "reading timers");
-		goto out_close;
-	}
-	if (!c.json && !s.shown)
-		fputs("\ntimers: none pending\n", out);
 	rc = damaged ? MN__CLI_FAIL : MN__CLI_OK;
 out_close:
 	mn__buf_free(&s.snap);

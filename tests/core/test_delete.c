@@ -22,7 +22,6 @@
 
 #include <lmdb.h>
 
-#include "recovery/cli.h"
 #include "tests/support/support.h"
 
 enum { T_NOTE = 1, T_TIMER = 2, T_SLOW = 3 };
@@ -196,29 +195,8 @@ static void fresh_dir(char *dir, size_t cap, const char *name)
 	assert_int_equal(system(cmd), 0);
 }
 
-static mn__store *store_ro(const char *dir)
-{
-	mn__store *s;
-	mn__store_info info;
-	assert_rc(mn__store_open(dir, &(mn__store_opts){.read_only = true},
-				 &s, &info),
-		  0);
-	return s;
-}
-
 /* The store id of kind/key, or 0 if the store has no such actor. */
-static uint64_t actor_id(const char *dir, const char *kind, const char *key)
-{
-	mn__store *s = store_ro(dir);
-	mn__actor_meta m;
-	uint32_t kind_id;
-	uint64_t id = 0;
-	assert_rc(mn__store_kind_id(s, kind, &kind_id), 0);
-	if (mn__store_actor_find(s, kind_id, key, strlen(key), &m) == 0)
-		id = m.id;
-	mn__store_close(s);
-	return id;
-}
+#define actor_id(dir, kind, key) mt_store_actor_id((dir), (kind), (key))
 
 #define expect_gone(dir, id, key) mt_store_expect_gone((dir), "agent", (id), (key))
 
@@ -725,11 +703,8 @@ static void test_delete_crash(void **unused)
 	int status;
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-	mn__store *ms = store_ro(dir);
 	uint64_t mids[CRASH_ACTORS];
-	size_t marked;
-	assert_rc(mn__store_delete_marked(ms, mids, CRASH_ACTORS, &marked), 0);
-	mn__store_close(ms);
+	size_t marked = mt_store_delete_marked(dir, mids, CRASH_ACTORS);
 	print_message("killed after %u of %u deletions returned (%u us), "
 		      "%zu marked and unfinished\n",
 		      got, CRASH_ACTORS, delay_us, marked);
@@ -748,11 +723,7 @@ static void test_delete_crash(void **unused)
 			continue;
 		}
 		assert_true(i >= got); /* returned 0: must be gone */
-		mn__store *s = store_ro(dir);
-		mn__actor_meta m;
-		assert_rc(mn__store_actor_get(s, ids[i], &m), 0);
-		mn__store_close(s);
-		assert_int_equal(m.last_seq, CRASH_MSGS);
+		assert_int_equal(mt_store_actor_seq(dir, ids[i]), CRASH_MSGS);
 	}
 	assert_true(gone >= got);
 	/* Whole: the survivors run on from their last seq. */

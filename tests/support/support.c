@@ -734,3 +734,45 @@ void mt_store_expect_gone(const char *dir, const char *kind, uint64_t id,
 	assert_int_equal(l.timers, 0);
 	assert_int_equal(marked, 0);
 }
+
+static mn__store *store_ro(const char *dir)
+{
+	mn__store *s;
+	mn__store_info info;
+	assert_rc(mn__store_open(dir, &(mn__store_opts){.read_only = true},
+				 &s, &info),
+		  0);
+	return s;
+}
+
+uint64_t mt_store_actor_id(const char *dir, const char *kind,
+			   const char *key)
+{
+	mn__store *s = store_ro(dir);
+	mn__actor_meta m;
+	uint32_t kind_id;
+	uint64_t id = 0;
+	assert_rc(mn__store_kind_id(s, kind, &kind_id), 0);
+	if (mn__store_actor_find(s, kind_id, key, strlen(key), &m) == 0)
+		id = m.id;
+	mn__store_close(s);
+	return id;
+}
+
+uint64_t mt_store_actor_seq(const char *dir, uint64_t id)
+{
+	mn__store *s = store_ro(dir);
+	mn__actor_meta m;
+	assert_rc(mn__store_actor_get(s, id, &m), 0);
+	mn__store_close(s);
+	return m.last_seq;
+}
+
+size_t mt_store_delete_marked(const char *dir, uint64_t *ids, size_t cap)
+{
+	mn__store *s = store_ro(dir);
+	size_t marked;
+	assert_rc(mn__store_delete_marked(s, ids, cap, &marked), 0);
+	mn__store_close(s);
+	return marked;
+}

@@ -173,6 +173,17 @@ void mt_store_flip(const char *dir, uint64_t off, unsigned char x);
 void mt_store_expect_gone(const char *dir, const char *kind, uint64_t id,
 			  const char *key);
 
+/* The store id of actor kind/key (key as text), 0 if the store has no such
+ * actor; fails the test if it has no kind of that name. Opens the store
+ * read-only with the store's own API, as the next two. */
+uint64_t mt_store_actor_id(const char *dir, const char *kind,
+			   const char *key);
+/* The last seq of the actor of store id id (fails if it has none). */
+uint64_t mt_store_actor_seq(const char *dir, uint64_t id);
+/* The count of actors marked for deletion whose deletion is unfinished
+ * (the first cap of their ids into ids). */
+size_t mt_store_delete_marked(const char *dir, uint64_t *ids, size_t cap);
+
 /* Replace the store's meta header with one saying format_version (framed
  * and checksummed as the store writes it). */
 void mt_store_set_format(const char *dir, uint32_t format_version);

@@ -4,6 +4,10 @@
  * history, rehydration, quarantined sends, release), per-message state
  * hashes, and the open-time recovery report.
  *
+ * It sits beside the tool's tests: it runs the tool's fork, compact and
+ * quarantine (recovery/cmd_maint.c) and drives the store steps under them
+ * (compaction, fork, quarantine scans) through the tool's header.
+ *
  * The kind "acc" folds every value it receives into (count, digest) in
  * order, so a lost, repeated or reordered message changes its state; the
  * tests keep a model of every actor and compare after each step.
@@ -14,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "storage/store.h"
+#include "recovery/cli.h"
 #include "tests/support/support.h"
 
 enum { T_ADD = 1, T_CHECK = 2, T_FWD = 3 };
