@@ -29,7 +29,7 @@ typedef struct wrec {
 	uint64_t seq, sender_id, outbox_id, unix_ms;
 	uint32_t type, flags;
 	uint32_t nsends;  /* held items (sends, timers, cancels) */
-	uint32_t nmsgs;   /* of which sends (counted as sent, D1) */
+	uint32_t nmsgs;   /* of which sends (counted as sent, DR1) */
 	bool has_snap;    /* ENTRY, EVICT: a snapshot's state follows */
 	size_t snap_off, snap_len;
 	uint64_t snap_hash;   /* hash of the snapshot's bytes */
