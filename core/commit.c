@@ -11,7 +11,7 @@
 
 static void count_done(mn__persist *p, uint64_t n)
 {
-	/* One writer thread: store(load + n), release (drain's D2). */
+	/* One writer thread: store(load + n), release (drain's DR2). */
 	atomic_store_explicit(
 		&p->st.done, atomic_load_explicit(&p->st.done, memory_order_relaxed) + n,
 		memory_order_release);

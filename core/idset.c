@@ -7,8 +7,8 @@
 
 #include <stdlib.h>
 
-#include "core/assert.h"
-#include "core/hash.h"
+#include "base/assert.h"
+#include "base/hash.h"
 
 enum { SLOT_EMPTY = 0, SLOT_REMOVED = 1 };
 

@@ -298,7 +298,7 @@ int mn__persist_durable(mn_runtime *rt, const mn_kind *kind, const void *key,
 	if (len)
 		memcpy(r->data, payload, len);
 	memcpy(r->data + len, key, key_len);
-	/* D1: counted before the writer pushes it. */
+	/* DR1: counted before the writer pushes it. */
 	atomic_fetch_add_explicit(&rt->ext_sent, 1, memory_order_release);
 	mn__persist_enqueue(p, r);
 	return 0;

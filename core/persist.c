@@ -1,6 +1,6 @@
 /*
  * persist.c - durability for a runtime with a store: open and close, the
- * writer thread's queue (W1-W4) and loop, and the handler hooks that turn
+ * writer thread's queue (mpsc.h's, MQ1-MQ4, with W2) and loop, and the handler hooks that turn
  * a handled message into a commit record. The rest of the durable core is
  * in the files named for what they hold (persist_int.h lists them): commit
  * groups in commit.c, checkpoints in checkpoint.c, the record and its ring
@@ -49,45 +49,33 @@
 
 /*
  * The queue from workers (and outside threads, the maintenance thread) to
- * the writer: an intrusive multi-producer queue (Vyukov's), linked through
- * wrec.qnext, with a stub record; the writer is its only consumer. It was
- * a list under mu: with two workers queueing 500k records a second, the
- * mutex's futex waits and wakes were 4-6% of the workers' time (perf, the
- * 1 KiB durable benchmark).
- *  W1  A producer sets its record's qnext to NULL, exchanges qtail
- *      (seq_cst) and then links the previous tail to it (release).
- *      Between the two the queue is "busy": the writer may find no next
- *      record while qtail shows one, and must try again, never sleep.
- *      Violation: a record skipped, or read before its link.
+ * the writer: mpsc.h's detaching queue (MQ1-MQ4), linked through
+ * wrec.qnode, its stub embedded in mn__persist_queue; the writer is its
+ * only consumer (MQ2). It was a list under mu: with two workers queueing
+ * 500k records a second, the mutex's futex waits and wakes were 4-6% of the
+ * workers' time (perf, the 1 KiB durable benchmark). Producers push with a
+ * seq_cst exchange (mn__mpsc_push_sc) for W2; a busy queue (MQ1) is looked
+ * at again, never slept on; a record the writer took has left (MQ3), so
+ * the writer may reuse next for its group list.
  *  W2  The writer sleeps only after storing wsleep = 1 and then finding
- *      the queue drained (W4; its load of qtail seq_cst); a producer loads
- *      wsleep (seq_cst) after its exchange and, if set, clears it and
- *      signals cv under mu. In the single order of seq_cst operations
- *      either the writer sees the record or the producer sees the flag.
- *      Violation: a record stranded while the writer sleeps.
- *  W3  The writer returns a record only once its qnext is linked or the
- *      stub was put back behind it, so no producer writes its qnext after
- *      it left; the writer may then reuse next for its group list.
- *      Violation: a link written into a committed (freed) record.
- *  W4  The queue is drained only when the stub is the head and the tail.
- *      A producer can exchange between the writer's check that the tail
- *      is its head record and the writer's push of the stub: the stub
- *      then becomes the tail behind that producer's record, which is not
- *      linked yet. Violation: the writer sleeps with records queued and a
- *      durable send waits for ever (test_writer_sleeps_only_when_drained).
+ *      the queue drained (MQ4, mn__mpsc_drained: its load of the end
+ *      seq_cst); a producer loads wsleep (seq_cst) after its exchange and,
+ *      if set, clears it and signals cv under mu. In the single order of
+ *      seq_cst operations either the writer sees the record or the
+ *      producer sees the flag. (The writer's own stub push inside
+ *      mn__mpsc_pop is acq_rel: it is sequenced before the writer's
+ *      seq_cst store of wsleep and load of the end, and an exchange always
+ *      reads the latest end.) Violation: a record stranded while the
+ *      writer sleeps (test_writer_sleeps_only_when_drained).
  */
-static void queue_push(mn__persist *p, wrec *r)
+static wrec *wrec_of_qnode(mn__mpsc_node *n)
 {
-	atomic_store_explicit(&r->qnext, NULL, memory_order_relaxed);
-	wrec *prev =
-		atomic_exchange_explicit(&p->q.qtail, r, memory_order_seq_cst);
-	/* release: pairs with the writer's acquire load of qnext. */
-	atomic_store_explicit(&prev->qnext, r, memory_order_release);
+	return n ? (wrec *)((char *)n - offsetof(wrec, qnode)) : NULL;
 }
 
 void mn__persist_enqueue(mn__persist *p, wrec *r)
 {
-	queue_push(p, r);
+	mn__mpsc_push_sc(&p->q.q.end, &r->qnode);
 	if (p->delay_us)
 		atomic_fetch_add_explicit(&p->q.qlen, 1, memory_order_relaxed);
 	if (atomic_load_explicit(&p->q.wsleep, memory_order_seq_cst)) {
@@ -101,35 +89,6 @@ void mn__persist_enqueue(mn__persist *p, wrec *r)
 	}
 }
 
-/* The next record, or NULL: empty, or busy (W1). Writer only. */
-static wrec *queue_pop(mn__persist *p)
-{
-	wrec *stub = p->q.qstub, *head = p->q.qhead, *next;
-	/* acquire (here and below): pairs with the release link in
-	 * queue_push. */
-	next = atomic_load_explicit(&head->qnext, memory_order_acquire);
-	if (head == stub) {
-		if (!next)
-			return NULL;
-		p->q.qhead = head = next;
-		next = atomic_load_explicit(&head->qnext, memory_order_acquire);
-	}
-	if (!next) {
-		/* head is the last linked record: put the stub behind it
-		 * so that it can leave (W3), unless a producer is between
-		 * its exchange and its link (W1). */
-		if (atomic_load_explicit(&p->q.qtail, memory_order_acquire) !=
-		    head)
-			return NULL;
-		queue_push(p, stub);
-		next = atomic_load_explicit(&head->qnext, memory_order_acquire);
-		if (!next)
-			return NULL;
-	}
-	p->q.qhead = next;
-	return head;
-}
-
 /* Up to max records from the queue, linked through next in queue order,
  * after *last (or starting the list when *list is NULL); returns how many.
  * Writer only. */
@@ -138,7 +97,7 @@ static size_t queue_take(mn__persist *p, size_t max, wrec **list,
 {
 	size_t n = 0;
 	wrec *r;
-	while (n < max && (r = queue_pop(p))) {
+	while (n < max && (r = wrec_of_qnode(mn__mpsc_pop(&p->q.q)))) {
 		r->next = NULL;
 		if (*last)
 			(*last)->next = r;
@@ -152,16 +111,10 @@ static size_t queue_take(mn__persist *p, size_t max, wrec **list,
 	return n;
 }
 
-/* True when the writer has taken everything: its stub is both the head and
- * the tail (W2). The tail alone is not enough: the stub put back behind a
- * record (W3) can become the tail while a producer that exchanged just
- * before it has not linked its record yet, so the head still holds records
- * the writer cannot reach; sleeping then stranded them (W4). */
+/* True when the writer has taken everything (MQ4, for W2). */
 static bool queue_drained(mn__persist *p)
 {
-	return p->q.qhead == p->q.qstub &&
-	       atomic_load_explicit(&p->q.qtail, memory_order_seq_cst) ==
-		       p->q.qstub;
+	return mn__mpsc_drained(&p->q.q);
 }
 
 /* ---- errors ---------------------------------------------------------------- */
@@ -254,7 +207,7 @@ static void *writer_main(void *arg)
 				continue;
 			}
 			if (!queue_drained(p)) {
-				sched_yield(); /* a producer mid-push (W1) */
+				sched_yield(); /* a producer mid-push (MQ1) */
 				continue;
 			}
 			if (stop && !dr)
@@ -336,12 +289,7 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 		p->ck.ckpt_per_group = MN__CKPT_PER_GROUP;
 	if (p->ck.ckpt_per_group < 1)
 		p->ck.ckpt_per_group = 1;
-	if (!(p->q.qstub = calloc(1, sizeof *p->q.qstub))) {
-		free(p);
-		return MN_ENOMEM;
-	}
-	p->q.qhead = p->q.qstub;
-	atomic_init(&p->q.qtail, p->q.qstub);
+	mn__mpsc_init(&p->q.q);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	pthread_cond_init(&p->cp.compact_cv, NULL);
@@ -422,7 +370,6 @@ err_free:
 	pthread_mutex_destroy(&p->tm.fired_mu);
 	pthread_mutex_destroy(&p->rd.jobs_mu);
 	pthread_mutex_destroy(&p->gate.gate_mu);
-	free(p->q.qstub);
 	free(p);
 	return rc;
 }
@@ -480,7 +427,6 @@ void mn__persist_close(mn_runtime *rt)
 	pthread_mutex_destroy(&p->del.del_mu);
 	pthread_mutex_destroy(&p->del.redeliver_mu);
 	pthread_mutex_destroy(&p->mu);
-	free(p->q.qstub);
 	free(p);
 	rt->persist = NULL;
 }

@@ -4,8 +4,8 @@
  * delete, compact, outbox, rehydrate): the state of a runtime's persistence,
  * struct mn__persist, and the calls those files make into each other. The
  * invariants are stated in the file that owns them (P1-P7 persist.c, R1
- * record.h, W1-W4 persist.c, E1-E5 evict.c, G1-G3 outbox.c, X1-X5
- * delete.c, IS1-IS2 idset.h).
+ * record.h, W2 persist.c, its queue MQ1-MQ4 mpsc.h, E1-E5 evict.c, G1-G3
+ * outbox.c, X1-X5 delete.c, IS1-IS2 idset.h).
  */
 #ifndef MN_CORE_PERSIST_INT_H
 #define MN_CORE_PERSIST_INT_H
@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/assert.h"
-#include "core/hash.h"
+#include "base/assert.h"
+#include "base/hash.h"
 #include "core/idset.h"
 #include "core/mailbox.h"
 #include "core/persist.h"
@@ -97,16 +97,15 @@ typedef struct parked {
  * it; the file that owns the concern is named with it.
  */
 
-/* The writer's queue (persist.c, W1-W4): qtail is exchanged by producers;
- * qhead and qstub are the writer's. qlen counts queued records only with a
+/* The writer's queue (persist.c; mpsc.h's detaching queue, MQ1-MQ4, and
+ * W2): q.end is exchanged by producers; q.head and q.stub are the
+ * writer's. qlen counts queued records only with a
  * group delay (delay_us), where the writer needs it (relaxed). wsleep: the
  * writer sleeps on mn__persist.cv (seq_cst, W2). */
 struct mn__persist_queue {
-	alignas(64) _Atomic(wrec *) qtail;
-	_Atomic uint64_t qlen;
+	mn__mpsc q;
+	alignas(64) _Atomic uint64_t qlen;
 	_Atomic int wsleep;
-	alignas(64) wrec *qhead;
-	wrec *qstub;
 };
 
 /* The arrays a commit group is built in (commit.c): writer thread only,
@@ -226,7 +225,7 @@ struct mn__persist {
 	unsigned delay_us;
 	pthread_t thread;
 
-	/* The queue of commit records (W1-W4). */
+	/* The queue of commit records (MQ1-MQ4, W2). */
 	struct mn__persist_queue q;
 	/* mu guards the writer's sleep, stop and the compaction and
 	 * deletion requests; cv wakes the writer. */
@@ -281,7 +280,7 @@ static inline const mn_kind *kind_by_store_id(mn_runtime *rt, uint32_t id)
 
 /* ---- persist.c ---- */
 
-/* Queue record r to the writer (W1-W2). Any thread. */
+/* Queue record r to the writer (MQ1, W2). Any thread. */
 void mn__persist_enqueue(mn__persist *p, wrec *r);
 /* Make a store failure sticky (P7), with its detail (writer only). */
 void mn__persist_set_error(mn__persist *p, int rc);

@@ -77,7 +77,7 @@ int mn__persist_hold_send(mn_ctx *ctx, const mn_kind *kind, const void *key,
 	ctx->pending.len += sz;
 	ctx->npending++;
 	ctx->npending_msgs++;
-	/* D1: counted before the writer pushes it, after the commit. */
+	/* DR1: counted before the writer pushes it, after the commit. */
 	mn__count(&ctx->w->n_sent, 1);
 	return 0;
 }

@@ -20,7 +20,7 @@ enum rec_kind { REC_ENTRY, REC_SPAWN, REC_DURABLE, REC_OUTBOX_DEL, REC_EVICT };
  * target key (DURABLE). */
 typedef struct wrec {
 	struct wrec *next;            /* the writer's group list */
-	_Atomic(struct wrec *) qnext; /* the queue (W1-W4) */
+	mn__mpsc_node qnode;          /* the writer queue (MQ1-MQ4) */
 	uint8_t rk;
 	bool is_new;
 	uint8_t key_len;      /* DURABLE: target key length */
@@ -29,7 +29,7 @@ typedef struct wrec {
 	uint64_t seq, sender_id, outbox_id, unix_ms;
 	uint32_t type, flags;
 	uint32_t nsends;  /* held items (sends, timers, cancels) */
-	uint32_t nmsgs;   /* of which sends (counted as sent, D1) */
+	uint32_t nmsgs;   /* of which sends (counted as sent, DR1) */
 	bool has_snap;    /* ENTRY, EVICT: a snapshot's state follows */
 	size_t snap_off, snap_len;
 	uint64_t snap_hash;   /* hash of the snapshot's bytes */
@@ -52,7 +52,7 @@ typedef struct wrec {
  * A worker's commit records live in a ring of its own instead of the heap:
  * the worker allocates at head, the writer releases in the order it
  * commits, which for one worker's records is the order they were queued
- * (one producer's pushes keep their order in the queue, W1). So releasing
+ * (one producer's pushes keep their order in the queue, MQ1). So releasing
  * is adding a record's span to tail. With malloc a record was allocated on
  * the worker and freed on the writer (a free into another thread's arena,
  * under its lock, and the arena's top trimmed and faulted in again): with

@@ -4,13 +4,13 @@
  */
 #include "core/registry.h"
 
-#include "core/assert.h"
+#include "base/assert.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#include "core/assert.h"
+#include "base/assert.h"
 
 /* Tables of this many bytes or more are mapped directly, so that freeing
  * one returns its memory at once. (Through malloc, large blocks churn the

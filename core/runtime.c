@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "core/abi.h"
-#include "core/assert.h"
+#include "base/assert.h"
 #include "base/hash.h"
 #include "core/maint.h"
 #include "core/mailbox.h"

@@ -20,7 +20,7 @@
 #include "core/events.h"
 #include "core/lock.h"
 #include "core/msgpool.h"
-#include "storage/buf.h"
+#include "base/buf.h"
 #include "core/registry.h"
 #include "include/mnemo.h"
 

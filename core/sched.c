@@ -36,7 +36,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/assert.h"
+#include "base/assert.h"
 #include "core/mailbox.h"
 #include "core/persist.h"
 #include "core/runtime.h"

@@ -35,7 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/hash.h"
+#include "base/hash.h"
 #include "core/mailbox.h"
 #include "core/persist.h"
 #include "core/sched.h"

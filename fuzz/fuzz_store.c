@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #include "include/mnemo.h"
-#include "storage/crc32c.h"
+#include "base/crc32c.h"
 #include "storage/store.h"
 
 static const char *db_names[] = {"meta",      "kinds",	"names",

@@ -20,7 +20,7 @@
 
 #include "include/mnemo.h"
 #include "recovery/xstream.h"
-#include "storage/crc32c.h"
+#include "base/crc32c.h"
 
 /* ---- writing ------------------------------------------------------------- */
 

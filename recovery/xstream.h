@@ -23,7 +23,7 @@
 
 #include "include/mnemo.h"
 #include "schema/export.pb-c.h"
-#include "storage/buf.h"
+#include "base/buf.h"
 
 /* The stream version this code writes and the newest it reads. */
 #define MN__XS_VERSION 1

@@ -25,7 +25,7 @@
  * it check (method, dict id, sizes, the zstd structure) and never reads or
  * writes out of bounds, whatever the input. Without a checksum of its own it
  * cannot see every flipped bit of a literal: callers verify the record's
- * CRC-32C (storage/crc32c.h) before decoding.
+ * CRC-32C (base/crc32c.h) before decoding.
  */
 #ifndef MN_STORAGE_CODEC_H
 #define MN_STORAGE_CODEC_H

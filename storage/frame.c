@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/crc32c.h"
+#include "base/crc32c.h"
 
 _Static_assert(sizeof(struct mn__frame_hdr) == FRAME_HDR,
 	       "the frame header is 8 bytes (docs/format.md)");

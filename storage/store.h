@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "include/mnemo.h"
-#include "storage/buf.h"
+#include "base/buf.h"
 #include "storage/codec.h"
 
 /* The on-disk format this code writes; stores with a newer one are refused

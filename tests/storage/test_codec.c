@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "storage/codec.h"
-#include "storage/crc32c.h"
+#include "base/crc32c.h"
 #include "tests/support/support.h"
 
 /* ---- payloads ---------------------------------------------------------- */

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "storage/crc32c.h"
+#include "base/crc32c.h"
 #include "storage/frame.h"
 #include "tests/support/support.h"
 

@@ -20,7 +20,7 @@
 
 #include "schema/mnemo.pb-c.h"
 #include "storage/store.h"
-#include "storage/crc32c.h"
+#include "base/crc32c.h"
 
 #define MT_SEED_DEFAULT 0x6d6e656d6f2d7465ull
 
