@@ -279,6 +279,20 @@ typedef struct race {
 	unsigned per;
 } race;
 
+/* Thread 0, half-way: wait (bounded) until the runtime has evicted an
+ * actor. The other senders keep sending meanwhile, so evictions race with
+ * their messages; once they are done every actor goes idle and the clock
+ * sweep evicts, so at least one eviction no longer depends on how the
+ * scheduler interleaves (under TSan the senders sometimes kept all eight
+ * actors busy to the end: no eviction, 2 runs in 5). Thread 0's second
+ * half then lands on evicted actors and races with their rehydration. */
+static void race_wait_eviction(race *rc)
+{
+	double until = mt_now() + 20.0;
+	while (mt_stats(rc->rt).evictions == 0 && mt_now() < until)
+		mt_sleep_ms(5);
+}
+
 static void race_sender(unsigned t, void *arg)
 {
 	race *rc = arg;
@@ -287,6 +301,8 @@ static void race_sender(unsigned t, void *arg)
 	mt_rng r;
 	mt_rng_init(&r, 100 + t);
 	for (unsigned i = 0; i < rc->per; i++) {
+		if (t == 0 && i == rc->per / 2)
+			race_wait_eviction(rc);
 		uint64_t key = mt_rng_below(&r, 8);
 		mt_key_put(kb, key);
 		mt_put_u64(p, t);

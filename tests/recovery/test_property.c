@@ -8,8 +8,9 @@
  * The kind is tests/recovery/plugin_prop.c (state: count, a running hash of
  * payloads and seqs, the last seq; a one-hour timer for every payload
  * divisible by 4), built into a plugin for `mnemo replay`. Each stream
- * (MN_TEST_SEED, stream number) runs MN_PROP_STEPS steps (default 80) on a
- * fresh store, snapshot_every 1, 2 or 3 by stream, over at most SLOTS
+ * (MN_TEST_SEED, stream number) runs MN_PROP_STEPS steps (default 80; 24
+ * in ASan and TSan builds, see PROP_STEPS) on a fresh store, snapshot_every
+ * 1, 2 or 3 by stream, over at most SLOTS
  * actors: base actors a0..a3, forks f*, copies c*. A step is one of:
  *
  *   - a durable send to an actor (live, deleted, or new): the state the
@@ -51,6 +52,35 @@
 struct prop_state;
 static void prop_peek(mn_ctx *ctx, const struct prop_state *s);
 #include "tests/recovery/plugin_prop.c"
+
+/*
+ * The default number of steps per stream. The plain build runs the full
+ * property (80). ASan and TSan builds run the first 24 steps of the same
+ * three streams (the seeds are fixed, so it is a prefix of the plain run):
+ * they are there to check memory and threads on these paths, which the
+ * first steps already take (sends, reopens, both compactions, forks and
+ * refused forks, replays, copies, mn_actor_delete; not the offline `mnemo
+ * rm`, first reached after step 40, which test_rm runs under them), not to
+ * find more sequences. Where the time goes: each step runs `mnemo
+ * verify` and most run one to four more tool processes (about 500 for 80
+ * steps x 3 streams); under ASan one `mnemo verify` costs about 150 ms
+ * (60 ms to start and run, 90 ms for LeakSanitizer's check at exit)
+ * against 7 ms plain, so 80 steps took well over 60 s idle and 2-2.5 min
+ * on a loaded 2-core machine, past the 60 s watchdog. fsyncs are not it (the runtime is relaxed; 10
+ * fdatasync in a 15-step run). MN_PROP_STEPS overrides in every build.
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define PROP_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define PROP_SANITIZED 1
+#endif
+#endif
+#ifdef PROP_SANITIZED
+#define PROP_STEPS 24
+#else
+#define PROP_STEPS 80
+#endif
 
 #define SLOTS 16
 #define MAXH 2048
@@ -541,7 +571,7 @@ static void test_property(void **unused)
 {
 	(void)unused;
 	const char *env = getenv("MN_PROP_STEPS");
-	unsigned steps = env ? (unsigned)atoi(env) : 80;
+	unsigned steps = env ? (unsigned)atoi(env) : PROP_STEPS;
 	double t0 = mt_now();
 	for (unsigned stream = 0; stream < 3; stream++)
 		run_stream(stream, steps);
