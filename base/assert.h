@@ -13,7 +13,8 @@
 #define mn_assert(expr) ((void)0)
 #else
 #define mn_assert(expr)                                                        \
-	((expr) ? (void)0 : mn__assert_fail(#expr, __FILE__, __LINE__, __func__))
+	((expr) ? (void)0                                                      \
+		: mn__assert_fail(#expr, __FILE__, __LINE__, __func__))
 #endif
 
 _Noreturn void mn__assert_fail(const char *expr, const char *file, int line,

@@ -45,7 +45,8 @@ static inline uint64_t mn__unix_ms(void)
 static inline struct timespec mn__deadline_us(uint64_t us)
 {
 	uint64_t t = mn__clock_ns(CLOCK_REALTIME) + us * 1000u;
-	struct timespec ts = {(time_t)(t / 1000000000u), (long)(t % 1000000000u)};
+	struct timespec ts = {(time_t)(t / 1000000000u),
+			      (long)(t % 1000000000u)};
 	return ts;
 }
 

@@ -24,8 +24,7 @@ void mn__detail_set(const char *text);
 
 /* Replace it with a formatted text (vsnprintf rules, truncated). Returns the
  * length that was written (as vsnprintf, may exceed MN__DETAIL_MAX - 1). */
-__attribute__((format(printf, 1, 2))) int mn__detail_setf(const char *fmt,
-							   ...);
+__attribute__((format(printf, 1, 2))) int mn__detail_setf(const char *fmt, ...);
 int mn__detail_vsetf(const char *fmt, va_list ap);
 
 /* Append a formatted text to the current detail (truncated). */

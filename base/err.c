@@ -9,7 +9,7 @@
 #include "include/mnemo.h"
 
 #define MN__STR2(x) #x
-#define MN__STR(x) MN__STR2(x)
+#define MN__STR(x)  MN__STR2(x)
 
 const char *mn_strerror(int err)
 {
@@ -42,13 +42,13 @@ const char *mn_err_name(int err)
 const char *mn_version(void)
 {
 	return MN__STR(MN_VERSION_MAJOR) "." MN__STR(
-		MN_VERSION_MINOR) "." MN__STR(MN_VERSION_PATCH);
+	    MN_VERSION_MINOR) "." MN__STR(MN_VERSION_PATCH);
 }
 
 _Noreturn void mn__assert_fail(const char *expr, const char *file, int line,
 			       const char *func)
 {
-	fprintf(stderr, "mnemo: assertion failed: %s (%s:%d, %s)\n", expr,
-		file, line, func);
+	fprintf(stderr, "mnemo: assertion failed: %s (%s:%d, %s)\n", expr, file,
+		line, func);
 	abort();
 }

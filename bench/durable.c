@@ -53,7 +53,6 @@ static int d_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	return 0;
 }
 
-
 /* Payloads of exactly size bytes, cut from consecutive corpus records. */
 static unsigned char *make_pool(size_t size)
 {
@@ -88,8 +87,7 @@ static double avg_log_record(const char *dir, uint64_t *count)
 	if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 16) ||
 	    mdb_env_open(env, dir, MDB_RDONLY, 0640) ||
 	    mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) ||
-	    mdb_dbi_open(txn, "log", 0, &dbi) ||
-	    mdb_cursor_open(txn, dbi, &c))
+	    mdb_dbi_open(txn, "log", 0, &dbi) || mdb_cursor_open(txn, dbi, &c))
 		bench_die("cannot read the store's log");
 	for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
@@ -142,7 +140,8 @@ static double bare_lmdb(const char *dir, uint64_t n, size_t vsize,
 	return (double)n / wall;
 }
 
-/* ---- commit latency --------------------------------------------------------- */
+/* ---- commit latency ---------------------------------------------------------
+ */
 
 typedef struct lat {
 	double *t_sent;
@@ -195,8 +194,8 @@ static void run(size_t size, uint64_t nactors, uint64_t nmsgs)
 			    "mn_send");
 	}
 	bench_drain(rt);
-	bench_note("%zu B: created %llu persistent actors in %.2f s",
-		   size, (unsigned long long)nactors, bench_now() - c0);
+	bench_note("%zu B: created %llu persistent actors in %.2f s", size,
+		   (unsigned long long)nactors, bench_now() - c0);
 	mn_runtime_stats st0, st1;
 	mn_runtime_stats_get(rt, &st0);
 
@@ -244,10 +243,9 @@ static void run(size_t size, uint64_t nactors, uint64_t nmsgs)
 			usleep(100);
 		bench_key_put(key, (i * 7919) % nactors);
 		L.t_sent[i] = bench_now();
-		bench_check(mn_send_durable_async(rt, kind, key, 8, 3,
-						  pool + (i % POOL) * size,
-						  size, lat_done,
-						  (void *)(uintptr_t)i),
+		bench_check(mn_send_durable_async(
+				rt, kind, key, 8, 3, pool + (i % POOL) * size,
+				size, lat_done, (void *)(uintptr_t)i),
 			    "mn_send_durable_async");
 	}
 	bench_drain(rt);

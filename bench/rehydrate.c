@@ -73,7 +73,6 @@ static void make_pool(void)
 		    corpus_record(11, i, pool + i * PAYLOAD_CAP, PAYLOAD_CAP);
 }
 
-
 /* ---- the kind ------------------------------------------------------------ */
 
 typedef struct rh_state {
@@ -176,10 +175,6 @@ static const char *kind_name(int c)
 }
 
 /* ---- runtime ------------------------------------------------------------- */
-
-
-
-
 
 static mn_runtime *open_store(const char *dir, unsigned workers,
 			      mn_kind *kinds[NCFG])

@@ -58,7 +58,6 @@ static void make_pool(void)
 		    corpus_record(7, i, pool + i * PAYLOAD_CAP, PAYLOAD_CAP);
 }
 
-
 /* ---- the kind -------------------------------------------------------------
  */
 
@@ -114,10 +113,6 @@ static void r_free(void *state)
 }
 
 /* ---- helpers ------------------------------------------------------------ */
-
-
-
-
 
 static mn_runtime *open_store(const char *dir, unsigned workers, mn_kind **kind)
 {

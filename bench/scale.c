@@ -100,10 +100,6 @@ static int a_restore(mn_ctx *ctx, const void *bytes, size_t len, void **state)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-
-
-
-
 /* RssAnon and RssFile of this process, in bytes. */
 static void rss(uint64_t *anon, uint64_t *file)
 {

@@ -50,8 +50,8 @@ static int spawner_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	memcpy(&idx, msg->payload, sizeof idx);
 	for (uint64_t i = 0; i < per_spawner; i++) {
 		bench_key_put(key, idx * per_spawner + i);
-		int rc = mn_ctx_send(ctx, child_kind, key, sizeof key, 0, NULL,
-				     0);
+		int rc =
+		    mn_ctx_send(ctx, child_kind, key, sizeof key, 0, NULL, 0);
 		if (rc)
 			return rc;
 	}
@@ -77,8 +77,7 @@ static void check_run(mn_runtime *rt, uint64_t n, uint64_t extra)
 			  (unsigned long long)st.handler_errors);
 }
 
-static void report(uint64_t n, double wall, unsigned workers,
-		   const char *from)
+static void report(uint64_t n, double wall, unsigned workers, const char *from)
 {
 	struct bench_json j;
 	bench_json_begin(&j, "spawn", "spawns_per_s", (double)n / wall,

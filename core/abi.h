@@ -23,7 +23,7 @@
 #define MN__RUNTIME_OPTS_SIZE_0_1                                              \
 	(offsetof(mn_runtime_opts, event_rate) + sizeof(unsigned))
 #define MN__KIND_DEF_SIZE_0_1                                                  \
-	(offsetof(mn_kind_def, hash) + sizeof(uint64_t (*)(const void *)))
+	(offsetof(mn_kind_def, hash) + sizeof(uint64_t(*)(const void *)))
 
 /* The caller's struct size: in->size, or the 0.1 size for 0. */
 size_t mn__runtime_opts_size(const mn_runtime_opts *in);

@@ -34,14 +34,14 @@ typedef mn__mpsc_node mn__mnode;
 typedef struct mn__msg {
 	mn__mnode node; /* must stay first: the mailbox links messages */
 	uint32_t type;
-	uint32_t flags;      /* MN_MSG_* | MN__MSG_* */
-	size_t len;          /* payload bytes at data[0] */
-	uint16_t sender_kind; /* kind index of the sender; valid if key_len */
+	uint32_t flags;		/* MN_MSG_* | MN__MSG_* */
+	size_t len;		/* payload bytes at data[0] */
+	uint16_t sender_kind;	/* kind index of the sender; valid if key_len */
 	uint8_t sender_key_len; /* 0 means external sender */
-	uint8_t size_class;     /* message pool class, MN__MSG_UNPOOLED */
+	uint8_t size_class;	/* message pool class, MN__MSG_UNPOOLED */
 	uint32_t reserved;
-	uint64_t sender_id;     /* the sender's store id (0: none/outside) */
-	uint64_t outbox_id;     /* stored in the outbox under this id (0: not) */
+	uint64_t sender_id;   /* the sender's store id (0: none/outside) */
+	uint64_t outbox_id;   /* stored in the outbox under this id (0: not) */
 	unsigned char data[]; /* payload, then sender key */
 } mn__msg;
 
@@ -55,8 +55,8 @@ static inline const unsigned char *mn__msg_sender_key(const mn__msg *m)
 
 /* Actor flags (owner-only field: the worker running the actor). */
 #define MN__ACTOR_INITIALIZED 0x1u
-#define MN__ACTOR_NEW 0x2u /* persistent, not yet in the store */
-#define MN__ACTOR_BROKEN 0x4u /* could not be brought back from the store */
+#define MN__ACTOR_NEW	      0x2u /* persistent, not yet in the store */
+#define MN__ACTOR_BROKEN      0x4u /* could not be brought back from the store */
 
 typedef struct mn__actor {
 	/* Run-queue link: owned by whoever holds the lock of the run queue the
@@ -104,7 +104,7 @@ static inline mn__actor *mn__actor_of_rq(mn__mpsc_node *n)
 static inline mn__actor *mn__rq_next(const mn__actor *a)
 {
 	return mn__actor_of_rq(atomic_load_explicit(
-		&((mn__actor *)a)->rq_next.next, memory_order_relaxed));
+	    &((mn__actor *)a)->rq_next.next, memory_order_relaxed));
 }
 
 static inline void mn__rq_set_next(mn__actor *a, mn__actor *next)

@@ -9,7 +9,8 @@
 
 int mn__ckpt_dirty_add(mn__persist *p, uint64_t id, uint64_t lsn, uint64_t seq)
 {
-	int rc = grow(&p->ck.dirty, &p->ck.dirty_cap, p->ck.ndirty + 1, sizeof(dirty));
+	int rc = grow(&p->ck.dirty, &p->ck.dirty_cap, p->ck.ndirty + 1,
+		      sizeof(dirty));
 	if (rc)
 		return rc;
 	p->ck.dirty[p->ck.ndirty++] = (dirty){id, lsn, seq};
@@ -59,7 +60,8 @@ int mn__ckpt_begin(mn__persist *p)
 
 	if (p->ck.ckpt_active || p->ck.ndirty == 0)
 		return 0;
-	if ((rc = grow(&p->ck.ckpt, &p->ck.ckpt_cap, p->ck.ndirty, sizeof *p->ck.ckpt)))
+	if ((rc = grow(&p->ck.ckpt, &p->ck.ckpt_cap, p->ck.ndirty,
+		       sizeof *p->ck.ckpt)))
 		return rc;
 	/* The sorted run may end in ckpt itself: the compaction below
 	 * writes at n <= i, so it can run in place. */
@@ -77,18 +79,17 @@ int mn__ckpt_begin(mn__persist *p)
 
 /* Append up to max pending heads to acts[*na...]; returns true when they
  * were the last ones (the batch then records the checkpoint). */
-bool mn__ckpt_take(mn__persist *p, size_t max, size_t *na,
-			    size_t *taken)
+bool mn__ckpt_take(mn__persist *p, size_t max, size_t *na, size_t *taken)
 {
 	size_t k = 0;
 	uint64_t now = mn__unix_ms();
 	while (k < max && p->ck.ckpt_pos + k < p->ck.nckpt) {
 		const dirty *d = &p->ck.ckpt[p->ck.ckpt_pos + k];
 		p->wb.acts[(*na)++] = (mn__wactor){
-			.id = d->id,
-			.last_seq = d->seq,
-			.last_lsn = d->lsn,
-			.last_active_unix_ms = now,
+		    .id = d->id,
+		    .last_seq = d->seq,
+		    .last_lsn = d->lsn,
+		    .last_active_unix_ms = now,
 		};
 		k++;
 	}
@@ -109,7 +110,8 @@ void mn__ckpt_all(mn__persist *p)
 			return;
 		mn__wbatch b = {0};
 		size_t na = 0, taken;
-		if (grow(&p->wb.acts, &p->wb.cap_acts, p->ck.nckpt, sizeof *p->wb.acts))
+		if (grow(&p->wb.acts, &p->wb.cap_acts, p->ck.nckpt,
+			 sizeof *p->wb.acts))
 			return;
 		mn__ckpt_take(p, SIZE_MAX, &na, &taken);
 		b.actors = p->wb.acts;

@@ -13,8 +13,9 @@ static void count_done(mn__persist *p, uint64_t n)
 {
 	/* One writer thread: store(load + n), release (drain's DR2). */
 	atomic_store_explicit(
-		&p->st.done, atomic_load_explicit(&p->st.done, memory_order_relaxed) + n,
-		memory_order_release);
+	    &p->st.done,
+	    atomic_load_explicit(&p->st.done, memory_order_relaxed) + n,
+	    memory_order_release);
 }
 
 /* Is held send h (target key) of actor a one to hold in the quarantine:
@@ -50,8 +51,8 @@ static void deliver_held(mn__persist *p, wrec *r, const uint64_t *ids)
 			continue;
 		}
 		mn__sendx x = {.outbox_id = ids[k++], .counted = true};
-		int rc = mn__send(rt, NULL, r->actor, rt->kinds[h.kind_idx], key,
-				  h.key_len, h.type, key + h.key_len,
+		int rc = mn__send(rt, NULL, r->actor, rt->kinds[h.kind_idx],
+				  key, h.key_len, h.type, key + h.key_len,
 				  (size_t)h.len, &x);
 		if (rc == MN__EDELETING) {
 			/* Its deletion's first transaction removed it from
@@ -90,7 +91,7 @@ typedef struct group {
 	mn__wbatch b;
 	size_t ne, no, nd, na, nsn, nt, ntd, nq;
 	size_t nid, ntid; /* ids[] and p->wb.tids[] used */
-	uint64_t *ids;    /* outbox ids, in record order */
+	uint64_t *ids;	  /* outbox ids, in record order */
 	uint64_t first_lsn;
 	size_t ckpt_taken;
 	bool ckpt_last;
@@ -106,19 +107,24 @@ static void group_reserve(mn__persist *p, group *g)
 		nsends += r->rk == REC_ENTRY ? r->nsends : 0;
 	g->nsends = nsends;
 	if (!rc &&
-	    ((rc = grow(&p->wb.ents, &p->wb.cap_ents, count, sizeof *p->wb.ents)) ||
-	     (rc = grow(&p->wb.obs, &p->wb.cap_obs, nsends + count, sizeof *p->wb.obs)) ||
-	     (rc = grow(&p->wb.quar, &p->wb.cap_quar, nsends + 1, sizeof *p->wb.quar)) ||
-	     (rc = grow(&p->wb.dels, &p->wb.cap_dels, count, sizeof *p->wb.dels)) ||
-	     (rc = grow(&p->wb.snaps, &p->wb.cap_snaps, count, sizeof *p->wb.snaps)) ||
+	    ((rc = grow(&p->wb.ents, &p->wb.cap_ents, count,
+			sizeof *p->wb.ents)) ||
+	     (rc = grow(&p->wb.obs, &p->wb.cap_obs, nsends + count,
+			sizeof *p->wb.obs)) ||
+	     (rc = grow(&p->wb.quar, &p->wb.cap_quar, nsends + 1,
+			sizeof *p->wb.quar)) ||
+	     (rc = grow(&p->wb.dels, &p->wb.cap_dels, count,
+			sizeof *p->wb.dels)) ||
+	     (rc = grow(&p->wb.snaps, &p->wb.cap_snaps, count,
+			sizeof *p->wb.snaps)) ||
 	     (rc = grow(&p->wb.timers, &p->wb.cap_timers, nsends + 1,
 			sizeof *p->wb.timers)) ||
 	     (rc = grow(&p->wb.tids, &p->wb.cap_tids, nsends + 1,
 			sizeof *p->wb.tids)) ||
 	     (rc = grow(&p->wb.tdels, &p->wb.cap_tdels, nsends + count,
 			sizeof *p->wb.tdels)) ||
-	     (rc = grow(&p->wb.acts, &p->wb.cap_acts, count + MN__CKPT_PER_GROUP,
-			sizeof *p->wb.acts)) ||
+	     (rc = grow(&p->wb.acts, &p->wb.cap_acts,
+			count + MN__CKPT_PER_GROUP, sizeof *p->wb.acts)) ||
 	     !(g->ids = malloc((nsends + count + 1) * sizeof *g->ids))))
 		rc = rc ? rc : MN_ENOMEM;
 	g->rc = rc;
@@ -142,34 +148,34 @@ static void build_held(mn__persist *p, group *g, wrec *r, mn__wentry *e)
 				p->wb.tids[g->ntid++] = tid;
 				e->n_timer_ids++;
 				p->wb.timers[g->nt++] = (mn__wtimer){
-					.id = tid,
-					.actor_id = mn__ap(a)->id,
-					.due_unix_ms = tid >> 16,
-					.type = h.type,
-					.payload = q + sizeof h + 8,
-					.len = (size_t)h.len - 8,
+				    .id = tid,
+				    .actor_id = mn__ap(a)->id,
+				    .due_unix_ms = tid >> 16,
+				    .type = h.type,
+				    .payload = q + sizeof h + 8,
+				    .len = (size_t)h.len - 8,
 				};
 			} else
 				p->wb.tdels[g->ntd++] = (mn__wtimer){
-					.id = tid, .due_unix_ms = tid >> 16};
+				    .id = tid, .due_unix_ms = tid >> 16};
 			q += held_size(h.key_len, (size_t)h.len);
 			continue;
 		}
 		uint64_t id = p->next_outbox_id++;
 		g->ids[g->nid++] = id;
 		mn__woutbox *ob = quarantined(a, &h, q + sizeof h)
-					  ? &p->wb.quar[g->nq++]
-					  : &p->wb.obs[g->no++];
+				      ? &p->wb.quar[g->nq++]
+				      : &p->wb.obs[g->no++];
 		*ob = (mn__woutbox){
-			.id = id,
-			.kind_id = p->rt->kinds[h.kind_idx]->store_id,
-			.key = q + sizeof h,
-			.key_len = h.key_len,
-			.type = h.type,
-			.sender_id = mn__ap(a)->id,
-			.unix_ms = r->unix_ms,
-			.payload = q + sizeof h + h.key_len,
-			.len = (size_t)h.len,
+		    .id = id,
+		    .kind_id = p->rt->kinds[h.kind_idx]->store_id,
+		    .key = q + sizeof h,
+		    .key_len = h.key_len,
+		    .type = h.type,
+		    .sender_id = mn__ap(a)->id,
+		    .unix_ms = r->unix_ms,
+		    .payload = q + sizeof h + h.key_len,
+		    .len = (size_t)h.len,
 		};
 		mn__dict_codec_choice(p->rt->kinds[h.kind_idx], ob->len,
 				      &ob->compress, &ob->dict_id);
@@ -188,21 +194,21 @@ static int build_entry(mn__persist *p, group *g, wrec *r)
 	mn__wentry *e = &p->wb.ents[g->ne];
 	int rc;
 	*e = (mn__wentry){
-		.lsn = lsn,
-		.actor_id = mn__ap(a)->id,
-		.seq = r->seq,
-		.prev_lsn = mn__ap(a)->last_lsn,
-		.sender_id = r->sender_id,
-		.unix_ms = r->unix_ms,
-		.outbox_id = r->outbox_id,
-		.type = r->type,
-		.flags = r->flags,
-		.method = r->method,
-		.dict_id = r->dict_id,
-		.raw_len = r->raw_len,
-		.payload = r->data,
-		.len = r->len,
-		.state_hash = r->state_hash,
+	    .lsn = lsn,
+	    .actor_id = mn__ap(a)->id,
+	    .seq = r->seq,
+	    .prev_lsn = mn__ap(a)->last_lsn,
+	    .sender_id = r->sender_id,
+	    .unix_ms = r->unix_ms,
+	    .outbox_id = r->outbox_id,
+	    .type = r->type,
+	    .flags = r->flags,
+	    .method = r->method,
+	    .dict_id = r->dict_id,
+	    .raw_len = r->raw_len,
+	    .payload = r->data,
+	    .len = r->len,
+	    .state_hash = r->state_hash,
 	};
 	if (r->method == MN__CODEC_RAW)
 		mn__dict_sample(p, k, r->data, r->len);
@@ -211,33 +217,33 @@ static int build_entry(mn__persist *p, group *g, wrec *r)
 	g->ne++;
 	if (r->is_new)
 		p->wb.acts[g->na++] = (mn__wactor){
-			.id = mn__ap(a)->id,
-			.kind_id = k->store_id,
-			.key = a->key,
-			.key_len = a->key_len,
-			.last_seq = r->seq,
-			.last_lsn = lsn,
-			.first_lsn = lsn,
-			.created_unix_ms = r->unix_ms,
-			.last_active_unix_ms = r->unix_ms,
-			.is_new = true,
+		    .id = mn__ap(a)->id,
+		    .kind_id = k->store_id,
+		    .key = a->key,
+		    .key_len = a->key_len,
+		    .last_seq = r->seq,
+		    .last_lsn = lsn,
+		    .first_lsn = lsn,
+		    .created_unix_ms = r->unix_ms,
+		    .last_active_unix_ms = r->unix_ms,
+		    .is_new = true,
 		};
 	mn__ap(a)->last_lsn = lsn;
 	if ((rc = mn__ckpt_dirty_add(p, mn__ap(a)->id, lsn, r->seq)))
 		return rc;
 	if (r->has_snap)
 		p->wb.snaps[g->nsn++] = (mn__wsnap){
-			.actor_id = mn__ap(a)->id,
-			.seq = r->seq,
-			.lsn = lsn,
-			.dict_id = r->dict_id,
-			.state = r->data + r->snap_off,
-			.len = r->snap_len,
-			.state_hash = r->snap_hash,
+		    .actor_id = mn__ap(a)->id,
+		    .seq = r->seq,
+		    .lsn = lsn,
+		    .dict_id = r->dict_id,
+		    .state = r->data + r->snap_off,
+		    .len = r->snap_len,
+		    .state_hash = r->snap_hash,
 		};
 	if (r->flags & MN_MSG_TIMER)
 		p->wb.tdels[g->ntd++] = (mn__wtimer){
-			.id = r->outbox_id, .due_unix_ms = r->outbox_id >> 16};
+		    .id = r->outbox_id, .due_unix_ms = r->outbox_id >> 16};
 	else if (r->outbox_id)
 		p->wb.dels[g->nd++] = r->outbox_id;
 	build_held(p, g, r, e);
@@ -250,13 +256,13 @@ static void build_spawn(mn__persist *p, group *g, wrec *r)
 	mn__actor *a = r->actor;
 	if (r->is_new)
 		p->wb.acts[g->na++] = (mn__wactor){
-			.id = mn__ap(a)->id,
-			.kind_id = p->rt->kinds[a->kind_idx]->store_id,
-			.key = a->key,
-			.key_len = a->key_len,
-			.created_unix_ms = r->unix_ms,
-			.last_active_unix_ms = r->unix_ms,
-			.is_new = true,
+		    .id = mn__ap(a)->id,
+		    .kind_id = p->rt->kinds[a->kind_idx]->store_id,
+		    .key = a->key,
+		    .key_len = a->key_len,
+		    .created_unix_ms = r->unix_ms,
+		    .last_active_unix_ms = r->unix_ms,
+		    .is_new = true,
 		};
 }
 
@@ -267,15 +273,15 @@ static void build_durable(mn__persist *p, group *g, wrec *r)
 	g->ids[g->nid++] = id;
 	mn__woutbox *ob = &p->wb.obs[g->no++];
 	*ob = (mn__woutbox){
-		.id = id,
-		.kind_id = r->target->store_id,
-		.key = r->data + r->len,
-		.key_len = r->key_len,
-		.type = r->type,
-		.flags = MN_MSG_EXTERNAL,
-		.unix_ms = r->unix_ms,
-		.payload = r->data,
-		.len = r->len,
+	    .id = id,
+	    .kind_id = r->target->store_id,
+	    .key = r->data + r->len,
+	    .key_len = r->key_len,
+	    .type = r->type,
+	    .flags = MN_MSG_EXTERNAL,
+	    .unix_ms = r->unix_ms,
+	    .payload = r->data,
+	    .len = r->len,
 	};
 	mn__dict_codec_choice(r->target, r->len, &ob->compress, &ob->dict_id);
 }
@@ -286,22 +292,22 @@ static void build_evict(mn__persist *p, group *g, wrec *r)
 {
 	mn__actor *a = r->actor;
 	p->wb.acts[g->na++] = (mn__wactor){
-		.id = mn__ap(a)->id,
-		.last_seq = r->seq,
-		.last_lsn = mn__ap(a)->last_lsn,
-		.last_active_unix_ms = r->unix_ms,
+	    .id = mn__ap(a)->id,
+	    .last_seq = r->seq,
+	    .last_lsn = mn__ap(a)->last_lsn,
+	    .last_active_unix_ms = r->unix_ms,
 	};
 	if (r->has_snap)
 		p->wb.snaps[g->nsn++] = (mn__wsnap){
-			.actor_id = mn__ap(a)->id,
-			.seq = r->seq,
-			.lsn = mn__ap(a)->last_lsn,
-			.dict_id = atomic_load_explicit(
-				&p->rt->kinds[a->kind_idx]->dict_id,
-				memory_order_acquire),
-			.state = r->data + r->snap_off,
-			.len = r->snap_len,
-			.state_hash = r->snap_hash,
+		    .actor_id = mn__ap(a)->id,
+		    .seq = r->seq,
+		    .lsn = mn__ap(a)->last_lsn,
+		    .dict_id = atomic_load_explicit(
+			&p->rt->kinds[a->kind_idx]->dict_id,
+			memory_order_acquire),
+		    .state = r->data + r->snap_off,
+		    .len = r->snap_len,
+		    .state_hash = r->snap_hash,
 		};
 }
 
@@ -337,7 +343,7 @@ static void group_checkpoint(mn__persist *p, group *g)
 	/* At least as many heads as the group has records, so a
 	 * checkpoint always ends before the next is due. */
 	size_t quota =
-		p->ck.ckpt_per_group > g->count ? p->ck.ckpt_per_group : g->count;
+	    p->ck.ckpt_per_group > g->count ? p->ck.ckpt_per_group : g->count;
 	if ((g->rc = grow(&p->wb.acts, &p->wb.cap_acts, g->na + quota,
 			  sizeof *p->wb.acts)))
 		return;
@@ -389,8 +395,10 @@ static void group_account(mn__persist *p, group *g)
 	if (g->ckpt_last)
 		p->ck.ckpt_active = false;
 	atomic_fetch_add_explicit(&p->st.commits, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&p->st.journaled, g->ne, memory_order_relaxed);
-	atomic_fetch_add_explicit(&p->st.snapshots, g->nsn, memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->st.journaled, g->ne,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&p->st.snapshots, g->nsn,
+				  memory_order_relaxed);
 	for (size_t i = 0; i < g->ntd; i++)
 		mn__timers_fired_remove(p, p->wb.tdels[i].id);
 }
@@ -407,9 +415,9 @@ static uint64_t effect_durable(mn__persist *p, wrec *r, uint64_t id, int rc)
 		mn__sendx x = {.outbox_id = id,
 			       .counted = true,
 			       .mflags = MN_MSG_EXTERNAL};
-		int src = mn__send(p->rt, NULL, NULL, r->target,
-				   r->data + r->len, r->key_len, r->type,
-				   r->data, r->len, &x);
+		int src =
+		    mn__send(p->rt, NULL, NULL, r->target, r->data + r->len,
+			     r->key_len, r->type, r->data, r->len, &x);
 		if (src == MN__EDELETING) {
 			ndone++;
 			mn__event(&p->rt->ev, MN_EVENT_DROPPED, MN_ENOACTOR,
@@ -419,12 +427,13 @@ static uint64_t effect_durable(mn__persist *p, wrec *r, uint64_t id, int rc)
 				  (unsigned)r->type);
 		} else if (src) {
 			ndone++;
-			mn__event(&p->rt->ev, MN_EVENT_UNDELIVERED, src,
-				  r->target, r->data + r->len, r->key_len, 0,
-				  "durable message %llu (type %u) not delivered "
-				  "(%s); it stays stored for the next open",
-				  (unsigned long long)x.outbox_id,
-				  (unsigned)r->type, mn_err_name(src));
+			mn__event(
+			    &p->rt->ev, MN_EVENT_UNDELIVERED, src, r->target,
+			    r->data + r->len, r->key_len, 0,
+			    "durable message %llu (type %u) not delivered "
+			    "(%s); it stays stored for the next open",
+			    (unsigned long long)x.outbox_id, (unsigned)r->type,
+			    mn_err_name(src));
 		}
 	}
 	if (r->done)
@@ -452,13 +461,13 @@ static void group_effects(mn__persist *p, group *g)
 			ndone++;
 			/* release: the evictor's acquire load sees every
 			 * use of the record by this thread as done. */
-			atomic_fetch_sub_explicit(&mn__ap(r->actor)->inflight, 1,
-						  memory_order_release);
+			atomic_fetch_sub_explicit(&mn__ap(r->actor)->inflight,
+						  1, memory_order_release);
 			break;
 		case REC_SPAWN:
 			ndone++;
-			atomic_fetch_sub_explicit(&mn__ap(r->actor)->inflight, 1,
-						  memory_order_release);
+			atomic_fetch_sub_explicit(&mn__ap(r->actor)->inflight,
+						  1, memory_order_release);
 			break;
 		case REC_OUTBOX_DEL:
 			ndone++;
@@ -481,16 +490,16 @@ static void group_effects(mn__persist *p, group *g)
 void mn__commit_group(mn__persist *p, wrec *list, size_t count)
 {
 	group g = {
-		.list = list,
-		.count = count,
-		.first_lsn = p->last_lsn,
-		.rc = atomic_load_explicit(&p->error, memory_order_relaxed),
+	    .list = list,
+	    .count = count,
+	    .first_lsn = p->last_lsn,
+	    .rc = atomic_load_explicit(&p->error, memory_order_relaxed),
 	};
-	group_reserve(p, &g);    /* 1: room for the worst case */
-	group_build(p, &g);      /* 2: each record into the batch */
+	group_reserve(p, &g);	 /* 1: room for the worst case */
+	group_build(p, &g);	 /* 2: each record into the batch */
 	group_checkpoint(p, &g); /* 3: a share of the checkpoint (P6) */
-	group_write(p, &g);      /* 4: one transaction (P2, P7) */
-	group_account(p, &g);    /* 5: counters, fired timers' slots */
-	group_effects(p, &g);    /* 6: output commit, completions (P3, P5) */
+	group_write(p, &g);	 /* 4: one transaction (P2, P7) */
+	group_account(p, &g);	 /* 5: counters, fired timers' slots */
+	group_effects(p, &g);	 /* 6: output commit, completions (P3, P5) */
 	free(g.ids);
 }

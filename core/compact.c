@@ -28,7 +28,8 @@ void mn__compact_step(mn__persist *p, compact_req *cr)
 		mn__ckpt_all(p);
 		rc = atomic_load_explicit(&p->error, memory_order_relaxed);
 		if (!rc)
-			rc = mn__store_compact_begin(p->store, cr->keep, &cr->c);
+			rc =
+			    mn__store_compact_begin(p->store, cr->keep, &cr->c);
 	}
 	if (!rc)
 		rc = mn__store_compact_step(p->store, cr->c, MN__COMPACT_STEP,
@@ -38,9 +39,9 @@ void mn__compact_step(mn__persist *p, compact_req *cr)
 	if (cr->c) {
 		mn__compact_stats cs;
 		mn__store_compact_stats(cr->c, &cs);
-		cr->st = (mn_compact_stats){cs.actors,	 cs.compacted,
-					    cs.entries,	 cs.snapshots,
-					    cs.bytes,	 cs.held};
+		cr->st =
+		    (mn_compact_stats){cs.actors,    cs.compacted, cs.entries,
+				       cs.snapshots, cs.bytes,	   cs.held};
 		mn__store_compact_end(cr->c);
 		cr->c = NULL;
 	}

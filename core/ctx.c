@@ -32,8 +32,8 @@ int mn_ctx_send(mn_ctx *ctx, const mn_kind *kind, const void *key,
 	if (rc == MN__EDELETING) {
 		/* As for a broken recipient: dropped there, not an error of
 		 * this handler. */
-		mn__event(&ctx->rt->ev, MN_EVENT_DROPPED, MN_ENOACTOR, kind, key,
-			  key_len, 0,
+		mn__event(&ctx->rt->ev, MN_EVENT_DROPPED, MN_ENOACTOR, kind,
+			  key, key_len, 0,
 			  "message type %u dropped: the actor is being deleted",
 			  (unsigned)type);
 		rc = 0;
@@ -50,8 +50,8 @@ int mn_ctx_reply(mn_ctx *ctx, uint32_t type, const void *payload, size_t len)
 	if (rc)
 		return rc;
 	const mn_kind *k = ctx->replaying
-				   ? ctx->replay_sender_kind
-				   : ctx->rt->kinds[ctx->msg->sender_kind];
+			       ? ctx->replay_sender_kind
+			       : ctx->rt->kinds[ctx->msg->sender_kind];
 	return mn_ctx_send(ctx, k, from.key, from.key_len, type, payload, len);
 }
 
@@ -116,8 +116,9 @@ int mn_ctx_after(mn_ctx *ctx, uint64_t delay_ms, uint32_t type,
 		/* The id the first run returned, recorded in the entry. */
 		size_t i = ctx->replay_timer_next++;
 		if (id)
-			*id = i < ctx->replay_ntimer_ids ? ctx->replay_timer_ids[i]
-							 : 0;
+			*id = i < ctx->replay_ntimer_ids
+				  ? ctx->replay_timer_ids[i]
+				  : 0;
 		return 0;
 	}
 	if (!ctx->hold_sends) {

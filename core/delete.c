@@ -115,7 +115,8 @@ bool mn__persist_drop_deleted(mn__worker *w, mn__actor *a, const mn_kind *k,
 	delete_req *d = deleting_find_locked(p, k, a->key, a->key_len);
 	if (d && timer) {
 		/* Its slot in the fired set goes only once the timer's record
-		 * is gone from the store (X4), or a scan would fire it again. */
+		 * is gone from the store (X4), or a scan would fire it again.
+		 */
 		if (d->begun) {
 			remove_now = true;
 		} else if (grow(&d->fired, &d->cap_fired, d->nfired + 1,
@@ -129,7 +130,8 @@ bool mn__persist_drop_deleted(mn__worker *w, mn__actor *a, const mn_kind *k,
 	if (remove_now)
 		mn__timers_fired_remove(p, m->outbox_id);
 	mn__event(&w->rt->ev, MN_EVENT_DROPPED, MN_ENOACTOR, k, a->key,
-		  a->key_len, 0, "%s type %u dropped: the actor is being deleted",
+		  a->key_len, 0,
+		  "%s type %u dropped: the actor is being deleted",
 		  timer ? "timer" : "message", (unsigned)m->type);
 	mn__count(&w->n_done, 1);
 	return true;
@@ -192,10 +194,10 @@ static void window_close(mn__persist *p, delete_req *d)
 			*pp = d->dnext;
 			break;
 		}
-	atomic_store_explicit(&p->del.ndeleting,
-			      atomic_load_explicit(&p->del.ndeleting,
-						   memory_order_relaxed) - 1,
-			      memory_order_relaxed);
+	atomic_store_explicit(
+	    &p->del.ndeleting,
+	    atomic_load_explicit(&p->del.ndeleting, memory_order_relaxed) - 1,
+	    memory_order_relaxed);
 	pthread_mutex_unlock(&p->del.del_mu);
 }
 
@@ -307,8 +309,8 @@ int mn__persist_delete(mn_runtime *rt, const mn_kind *k, const void *key,
 		return rc;
 	/* X1: a parent with a live fork is refused before anything is
 	 * touched. */
-	int found = mn__store_actor_find(p->store, k->store_id, key, key_len,
-					 &m);
+	int found =
+	    mn__store_actor_find(p->store, k->store_id, key, key_len, &m);
 	if (found && found != MN_ENOACTOR)
 		return found;
 	if (found == 0 && (rc = mn__store_delete_check(p->store, m.id)))
@@ -331,11 +333,12 @@ int mn__persist_delete(mn_runtime *rt, const mn_kind *k, const void *key,
 	else {
 		d->dnext = p->del.deleting;
 		p->del.deleting = d;
-		atomic_store_explicit(&p->del.ndeleting,
-				      atomic_load_explicit(&p->del.ndeleting,
-							   memory_order_relaxed) +
-					  1,
-				      memory_order_relaxed);
+		atomic_store_explicit(
+		    &p->del.ndeleting,
+		    atomic_load_explicit(&p->del.ndeleting,
+					 memory_order_relaxed) +
+			1,
+		    memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&p->del.del_mu);
 	mn__reg_unlock(s);

@@ -9,7 +9,7 @@
 /* How the writer stores a payload of kind k (outbox entries; journal
  * payloads arrive compressed by their worker). */
 void mn__dict_codec_choice(const mn_kind *k, size_t len, bool *compress,
-			 uint32_t *dict_id)
+			   uint32_t *dict_id)
 {
 	*dict_id = atomic_load_explicit(&((mn_kind *)k)->dict_id,
 					memory_order_acquire);
@@ -19,7 +19,7 @@ void mn__dict_codec_choice(const mn_kind *k, size_t len, bool *compress,
 /* Keep a raw payload of kind k as a training sample while it has no
  * dictionary. */
 void mn__dict_sample(mn__persist *p, const mn_kind *k, const void *payload,
-		   size_t len)
+		     size_t len)
 {
 	kind_codec *kc = &p->dt.kc[k->idx];
 	if (!atomic_load_explicit(&((mn_kind *)k)->sampling,
@@ -62,7 +62,8 @@ void mn__dict_train_ready(mn__persist *p)
 			p->dt.dicts_trained++;
 		}
 		free(dict);
-		atomic_store_explicit(&k->sampling, false, memory_order_relaxed);
+		atomic_store_explicit(&k->sampling, false,
+				      memory_order_relaxed);
 		mn__buf_free(&kc->samples);
 		free(kc->sizes);
 		kc->sizes = NULL;

@@ -43,14 +43,16 @@ void mn__evict_finish(mn__persist *p, wrec *r, int rc)
 
 	mn__reg_lock(s);
 	if (!rc && mn__mb_idle(a) &&
-	    atomic_load_explicit(&mn__ap(a)->inflight, memory_order_acquire) == 0 &&
+	    atomic_load_explicit(&mn__ap(a)->inflight, memory_order_acquire) ==
+		0 &&
 	    mn__ap(a)->seq == r->seq) {
 		mn__reg_remove(s, a);
 		state = a->state;
 		evicted = true;
 		mn__reg_record_free(s, a, true);
 	} else {
-		atomic_store_explicit(&mn__ap(a)->evicting, 0, memory_order_relaxed);
+		atomic_store_explicit(&mn__ap(a)->evicting, 0,
+				      memory_order_relaxed);
 	}
 	mn__reg_unlock(s);
 	atomic_fetch_sub_explicit(&p->st.evicting, 1, memory_order_relaxed);

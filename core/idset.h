@@ -23,8 +23,8 @@
 
 typedef struct mn__idset {
 	uint64_t *slots; /* cap slots: 0 empty, 1 removed, else an id */
-	size_t cap;      /* 0 or a power of two (IS2) */
-	size_t used;     /* live ids */
+	size_t cap;	 /* 0 or a power of two (IS2) */
+	size_t used;	 /* live ids */
 } mn__idset;
 
 /* An empty set; allocates nothing. Cannot fail. */

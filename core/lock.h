@@ -41,8 +41,8 @@ static inline void mn__lock_acquire(mn__lock *l)
 		if (!atomic_exchange_explicit(&l->held, 1,
 					      memory_order_acquire))
 			return;
-		for (unsigned spins = 0; atomic_load_explicit(
-					     &l->held, memory_order_relaxed);) {
+		for (unsigned spins = 0;
+		     atomic_load_explicit(&l->held, memory_order_relaxed);) {
 			if (++spins < MN__LOCK_SPINS)
 				mn__cpu_relax();
 			else

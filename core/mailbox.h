@@ -51,8 +51,9 @@ static inline void mn__mb_init(mn__actor *a)
 }
 
 /*
- * Append m (any thread; shard lock held for persistent kinds: M5). Returns true when the mailbox
- * was empty and unscheduled: the caller now owns scheduling the actor (M1).
+ * Append m (any thread; shard lock held for persistent kinds: M5). Returns true
+ * when the mailbox was empty and unscheduled: the caller now owns scheduling
+ * the actor (M1).
  */
 static inline bool mn__mb_push(mn__actor *a, mn__msg *m)
 {

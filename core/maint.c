@@ -23,7 +23,7 @@
 
 /* Tick of the maintenance thread; slots visited per shard per tick. */
 #define MN__MAINT_TICK_MS 5
-#define MN__SWEEP_SLOTS 4096
+#define MN__SWEEP_SLOTS	  4096
 /* Due timers delivered per tick: a restart with many due timers does not
  * flood the runtime at once. */
 #define MN__TIMERS_PER_TICK 2048
@@ -48,8 +48,8 @@ struct mn__maint {
 
 typedef struct sweep {
 	mn_runtime *rt;
-	uint64_t want;     /* evictions still wanted for the count limit */
-	bool idle_pass;    /* evict whatever has been idle a whole period */
+	uint64_t want;	/* evictions still wanted for the count limit */
+	bool idle_pass; /* evict whatever has been idle a whole period */
 	uint64_t started;
 } sweep;
 
@@ -65,7 +65,8 @@ static void visit(void *arg, mn__shard *s, mn__actor *a)
 	 * the last turn's writes to the actor are visible), nothing in
 	 * flight, initialised and in the store. */
 	if (!rt->kinds[a->kind_idx]->persistent || !mn__mb_idle(a) ||
-	    atomic_load_explicit(&mn__ap(a)->inflight, memory_order_acquire) != 0 ||
+	    atomic_load_explicit(&mn__ap(a)->inflight, memory_order_acquire) !=
+		0 ||
 	    atomic_load_explicit(&mn__ap(a)->evicting, memory_order_relaxed))
 		return;
 	if ((a->flags & (MN__ACTOR_NEW | MN__ACTOR_BROKEN)) ||
@@ -140,8 +141,7 @@ static void *maint_main(void *arg)
 	return NULL;
 }
 
-int mn__maint_start(mn_runtime *rt, const mn_runtime_opts *o,
-		    mn__maint **out)
+int mn__maint_start(mn_runtime *rt, const mn_runtime_opts *o, mn__maint **out)
 {
 	mn__maint *m = calloc(1, sizeof *m);
 	if (!m)

@@ -69,7 +69,8 @@ static inline mn__mpsc_node *mn__mpsc_unmark(uintptr_t w)
 	return (mn__mpsc_node *)(w & ~MN__MPSC_MARK);
 }
 
-/* ---- producers (any thread) ------------------------------------------------ */
+/* ---- producers (any thread) ------------------------------------------------
+ */
 
 static inline uintptr_t mn__mpsc_push_order(_Atomic(uintptr_t) *end,
 					    mn__mpsc_node *n, memory_order mo)
@@ -88,8 +89,7 @@ static inline uintptr_t mn__mpsc_push_order(_Atomic(uintptr_t) *end,
 }
 
 /* Append n (MQ1). Returns the previous end word, mark bit included. */
-static inline uintptr_t mn__mpsc_push(_Atomic(uintptr_t) *end,
-				      mn__mpsc_node *n)
+static inline uintptr_t mn__mpsc_push(_Atomic(uintptr_t) *end, mn__mpsc_node *n)
 {
 	return mn__mpsc_push_order(end, n, memory_order_acq_rel);
 }
@@ -102,7 +102,8 @@ static inline uintptr_t mn__mpsc_push_sc(_Atomic(uintptr_t) *end,
 	return mn__mpsc_push_order(end, n, memory_order_seq_cst);
 }
 
-/* ---- the retaining consumer (the mailbox) ---------------------------------- */
+/* ---- the retaining consumer (the mailbox) ----------------------------------
+ */
 
 /* The node linked after cur, or NULL: none yet, or busy (MQ1). */
 static inline mn__mpsc_node *mn__mpsc_next(mn__mpsc_node *cur)
@@ -113,17 +114,18 @@ static inline mn__mpsc_node *mn__mpsc_next(mn__mpsc_node *cur)
 
 /* MQ5: mark the end closed if last is still the end. The caller reset
  * stub.next and its cursor first. True on success. */
-static inline bool mn__mpsc_close(_Atomic(uintptr_t) *end,
-				  mn__mpsc_node *last, mn__mpsc_node *stub)
+static inline bool mn__mpsc_close(_Atomic(uintptr_t) *end, mn__mpsc_node *last,
+				  mn__mpsc_node *stub)
 {
 	uintptr_t expect = (uintptr_t)last;
 	/* release: pairs with the acquire exchange of the next producer. */
 	return atomic_compare_exchange_strong_explicit(
-		end, &expect, (uintptr_t)stub | MN__MPSC_MARK,
-		memory_order_release, memory_order_relaxed);
+	    end, &expect, (uintptr_t)stub | MN__MPSC_MARK, memory_order_release,
+	    memory_order_relaxed);
 }
 
-/* ---- the detaching consumer (inject queue, writer queue) ------------------- */
+/* ---- the detaching consumer (inject queue, writer queue) -------------------
+ */
 
 typedef struct mn__mpsc {
 	/* The producer end: exchanged by producers (MQ1). */
@@ -179,9 +181,9 @@ static inline mn__mpsc_node *mn__mpsc_pop(mn__mpsc *q)
 static inline bool mn__mpsc_drained(mn__mpsc *q)
 {
 	return atomic_load_explicit(&q->head, memory_order_relaxed) ==
-		       &q->stub &&
+		   &q->stub &&
 	       atomic_load_explicit(&q->end, memory_order_seq_cst) ==
-		       (uintptr_t)&q->stub;
+		   (uintptr_t)&q->stub;
 }
 
 /* A hint, any thread, no ordering of its own: something may be queued
@@ -192,7 +194,7 @@ static inline bool mn__mpsc_nonempty_hint(mn__mpsc *q)
 	return atomic_load_explicit(&q->head, memory_order_relaxed) != stub ||
 	       atomic_load_explicit(&stub->next, memory_order_relaxed) ||
 	       atomic_load_explicit(&q->end, memory_order_relaxed) !=
-		       (uintptr_t)stub;
+		   (uintptr_t)stub;
 }
 
 #endif

@@ -99,14 +99,14 @@ static void depot_give(mn__msgdepot *d, unsigned c, mn__msg *chain)
 	/* Q3: counted before it can be taken. */
 	atomic_fetch_add_explicit(&d->nchains[c], 1, memory_order_relaxed);
 	mn__msg *head =
-		atomic_load_explicit(&d->chains[c], memory_order_relaxed);
+	    atomic_load_explicit(&d->chains[c], memory_order_relaxed);
 	do
 		set_next_chain(chain, head);
 	/* release: pairs with the acquire exchange in depot_take; publishes
 	 * the chain's links and the buffers' last writes (Q1). */
 	while (!atomic_compare_exchange_weak_explicit(
-		&d->chains[c], &head, chain, memory_order_release,
-		memory_order_relaxed));
+	    &d->chains[c], &head, chain, memory_order_release,
+	    memory_order_relaxed));
 }
 
 /* Take every chain of class c (Q2), or NULL. */
@@ -116,8 +116,8 @@ static mn__msg *depot_take(mn__msgdepot *d, unsigned c)
 	if (!atomic_load_explicit(&d->chains[c], memory_order_relaxed))
 		return NULL;
 	/* acquire: pairs with the release CAS in depot_give. */
-	mn__msg *all = atomic_exchange_explicit(&d->chains[c], NULL,
-						memory_order_acquire);
+	mn__msg *all =
+	    atomic_exchange_explicit(&d->chains[c], NULL, memory_order_acquire);
 	uint32_t k = 0;
 	for (mn__msg *h = all; h; h = next_chain(h))
 		k++;

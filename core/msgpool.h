@@ -58,9 +58,9 @@
  * outside were malloc'd by the sender and freed by a worker; the fifth made
  * bench/durable.c's 1 KiB phase 15% faster (median 252k against 219k msg/s,
  * 8 interleaved runs). */
-#define MN__MSG_CLASSES 5
+#define MN__MSG_CLASSES	      5
 #define MN__MSG_CLASS_SIZE(c) ((size_t)80 << (c))
-#define MN__MSG_UNPOOLED 0xff
+#define MN__MSG_UNPOOLED      0xff
 /* Most bytes a worker's pool keeps per class. */
 #define MN__POOL_BYTES (64 * 1024)
 /* Buffers per depot chain. */

@@ -51,7 +51,8 @@ static int redeliver_one(void *arg, const mn__entry *e)
 {
 	redeliver *d = arg;
 	mn_runtime *rt = d->rt;
-	mn__sendx x = {.outbox_id = e->lsn, .sender_id = e->sender_id,
+	mn__sendx x = {.outbox_id = e->lsn,
+		       .sender_id = e->sender_id,
 		       .mflags = e->flags & MN__MSG_PUBLIC_MASK,
 		       .ungated = true};
 	mn__actor_meta m;
@@ -116,9 +117,10 @@ static void gate_open(mn_runtime *rt, mn_kind *k)
 	p->gate.park_head[k->idx] = p->gate.park_tail[k->idx] = NULL;
 	while (q) {
 		parked *next = q->next;
-		atomic_fetch_sub_explicit(&p->gate.nparked, 1, memory_order_relaxed);
-		int src = mn__send(rt, NULL, NULL, q->kind, q->key,
-				   q->key_len, q->type, q->data, q->len, &q->x);
+		atomic_fetch_sub_explicit(&p->gate.nparked, 1,
+					  memory_order_relaxed);
+		int src = mn__send(rt, NULL, NULL, q->kind, q->key, q->key_len,
+				   q->type, q->data, q->len, &q->x);
 		if (src) {
 			/* Counted as sent when parked: done, for drain. */
 			atomic_fetch_add_explicit(&p->gate.gate_done, 1,
@@ -262,7 +264,8 @@ uint64_t mn__persist_redeliver_step(mn_runtime *rt, uint64_t max)
 		pthread_mutex_unlock(&p->rd.jobs_mu);
 		gate_open(rt, j->k); /* G3 */
 		free(j);
-		atomic_fetch_sub_explicit(&p->rd.njobs, 1, memory_order_release);
+		atomic_fetch_sub_explicit(&p->rd.njobs, 1,
+					  memory_order_release);
 		j = next;
 	}
 	return total;
@@ -270,8 +273,8 @@ uint64_t mn__persist_redeliver_step(mn_runtime *rt, uint64_t max)
 
 bool mn__persist_busy(mn_runtime *rt)
 {
-	return rt->persist &&
-	       atomic_load_explicit(&rt->persist->rd.njobs, memory_order_acquire);
+	return rt->persist && atomic_load_explicit(&rt->persist->rd.njobs,
+						   memory_order_acquire);
 }
 
 int mn__persist_durable(mn_runtime *rt, const mn_kind *kind, const void *key,

@@ -1,6 +1,7 @@
 /*
  * persist.c - durability for a runtime with a store: open and close, the
- * writer thread's queue (mpsc.h's, MQ1-MQ4, with W2) and loop, and the handler hooks that turn
+ * writer thread's queue (mpsc.h's, MQ1-MQ4, with W2) and loop, and the handler
+ hooks that turn
  * a handled message into a commit record. The rest of the durable core is
  * in the files named for what they hold (persist_int.h lists them): commit
  * groups in commit.c, checkpoints in checkpoint.c, the record and its ring
@@ -45,7 +46,8 @@
 
 #include <sched.h>
 
-/* ---- the queue ------------------------------------------------------------- */
+/* ---- the queue -------------------------------------------------------------
+ */
 
 /*
  * The queue from workers (and outside threads, the maintenance thread) to
@@ -92,8 +94,7 @@ void mn__persist_enqueue(mn__persist *p, wrec *r)
 /* Up to max records from the queue, linked through next in queue order,
  * after *last (or starting the list when *list is NULL); returns how many.
  * Writer only. */
-static size_t queue_take(mn__persist *p, size_t max, wrec **list,
-			 wrec **last)
+static size_t queue_take(mn__persist *p, size_t max, wrec **list, wrec **last)
 {
 	size_t n = 0;
 	wrec *r;
@@ -117,7 +118,8 @@ static bool queue_drained(mn__persist *p)
 	return mn__mpsc_drained(&p->q.q);
 }
 
-/* ---- errors ---------------------------------------------------------------- */
+/* ---- errors ----------------------------------------------------------------
+ */
 
 /* Make a store failure sticky (P7), with its detail (writer only). */
 void mn__persist_set_error(mn__persist *p, int rc)
@@ -140,7 +142,8 @@ int mn__persist_sticky_error(mn__persist *p)
 	return rc;
 }
 
-/* ---- the writer ------------------------------------------------------------ */
+/* ---- the writer ------------------------------------------------------------
+ */
 
 /* Sleep until a record, a compaction or deletion request or stop arrives
  * (W2); with timeout_us, at most that long (a deletion waiting for its
@@ -170,7 +173,7 @@ static void writer_delay(mn__persist *p)
 	pthread_mutex_lock(&p->mu);
 	while (!p->stop &&
 	       atomic_load_explicit(&p->q.qlen, memory_order_relaxed) <
-		       p->max_records) {
+		   p->max_records) {
 		/* Woken by a producer (any record) or the timeout. */
 		atomic_store_explicit(&p->q.wsleep, 1, memory_order_seq_cst);
 		if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) != 0)
@@ -194,7 +197,7 @@ static void *writer_main(void *arg)
 
 		if (p->delay_us && !stop && !queue_drained(p) &&
 		    atomic_load_explicit(&p->q.qlen, memory_order_relaxed) <
-			    p->max_records)
+			p->max_records)
 			writer_delay(p);
 		wrec *list = NULL, *last = NULL;
 		size_t n = queue_take(p, p->max_records, &list, &last);
@@ -230,7 +233,8 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-/* ---- open and close -------------------------------------------------------- */
+/* ---- open and close --------------------------------------------------------
+ */
 
 static int count_due(void *arg, const mn__wtimer *t)
 {
@@ -278,11 +282,11 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	if (!p)
 		return MN_ENOMEM;
 	p->rt = rt;
-	p->max_records =
-		o->commit_max_records ? o->commit_max_records : MN__COMMIT_MAX_DEFAULT;
+	p->max_records = o->commit_max_records ? o->commit_max_records
+					       : MN__COMMIT_MAX_DEFAULT;
 	p->delay_us = o->commit_delay_us;
-	p->ck.checkpoint_every = o->checkpoint_every ? o->checkpoint_every
-						  : MN__CHECKPOINT_EVERY;
+	p->ck.checkpoint_every =
+	    o->checkpoint_every ? o->checkpoint_every : MN__CHECKPOINT_EVERY;
 	/* A checkpoint spreads over about 8 commit groups or more. */
 	p->ck.ckpt_per_group = p->ck.checkpoint_every / 8;
 	if (p->ck.ckpt_per_group > MN__CKPT_PER_GROUP)
@@ -309,17 +313,17 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	if ((rc = mn__store_delete_pending(p->store, &ndeleted)))
 		goto err_close;
 	p->recovery = (mn_recovery){
-		.created = info.created,
-		.last_lsn = info.last_lsn,
-		.checkpoint_lsn = info.checkpoint_lsn,
-		.entries_scanned = info.entries_scanned,
-		.heads_repaired = info.heads_repaired,
-		.stale_readers = info.stale_readers,
-		.outbox = info.outbox_entries,
-		.quarantined = info.quarantined,
-		.timers = info.timers,
-		.next_actor_id = info.next_actor_id,
-		.open_us = mn__mono_us() - t0,
+	    .created = info.created,
+	    .last_lsn = info.last_lsn,
+	    .checkpoint_lsn = info.checkpoint_lsn,
+	    .entries_scanned = info.entries_scanned,
+	    .heads_repaired = info.heads_repaired,
+	    .stale_readers = info.stale_readers,
+	    .outbox = info.outbox_entries,
+	    .quarantined = info.quarantined,
+	    .timers = info.timers,
+	    .next_actor_id = info.next_actor_id,
+	    .open_us = mn__mono_us() - t0,
 	};
 	if (info.timers &&
 	    (rc = mn__store_timers_due(p->store, mn__unix_ms(), SIZE_MAX,
@@ -431,7 +435,8 @@ void mn__persist_close(mn_runtime *rt)
 	rt->persist = NULL;
 }
 
-/* ---- the handler hooks ----------------------------------------------------- */
+/* ---- the handler hooks -----------------------------------------------------
+ */
 
 void mn__persist_before_handle(mn__worker *w, mn__actor *a)
 {
@@ -474,8 +479,9 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 			stored_len = clen;
 		}
 	}
-	bool keep_raw = method != MN__CODEC_RAW && !dict &&
-			atomic_load_explicit(&k->sampling, memory_order_relaxed);
+	bool keep_raw =
+	    method != MN__CODEC_RAW && !dict &&
+	    atomic_load_explicit(&k->sampling, memory_order_relaxed);
 	size_t raw_extra = keep_raw ? m->len : 0;
 
 	/* Snapshot policy: every snapshot_every messages or snapshot_bytes
@@ -483,15 +489,18 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 	mn_buf snap;
 	bool want_snap = false;
 	mn__buf_init(&snap);
-	mn__ap(a)->snap_msgs = mn__ap(a)->snap_msgs < UINT16_MAX ? mn__ap(a)->snap_msgs + 1 : UINT16_MAX;
+	mn__ap(a)->snap_msgs = mn__ap(a)->snap_msgs < UINT16_MAX
+				   ? mn__ap(a)->snap_msgs + 1
+				   : UINT16_MAX;
 	mn__ap(a)->snap_bytes += m->len < UINT32_MAX - mn__ap(a)->snap_bytes
-				 ? (uint32_t)m->len
-				 : UINT32_MAX - mn__ap(a)->snap_bytes;
+				     ? (uint32_t)m->len
+				     : UINT32_MAX - mn__ap(a)->snap_bytes;
 	if (k->def.snapshot &&
-	    (mn__ap(a)->snap_msgs >= (k->def.snapshot_every ? k->def.snapshot_every
-						      : 1000) ||
-	     mn__ap(a)->snap_bytes >= (k->def.snapshot_bytes ? k->def.snapshot_bytes
-						       : (1u << 20)))) {
+	    (mn__ap(a)->snap_msgs >=
+		 (k->def.snapshot_every ? k->def.snapshot_every : 1000) ||
+	     mn__ap(a)->snap_bytes >= (k->def.snapshot_bytes
+					   ? k->def.snapshot_bytes
+					   : (1u << 20)))) {
 		want_snap = k->def.snapshot(a->state, &snap) >= 0;
 		if (want_snap) {
 			mn__ap(a)->snap_msgs = 0;
@@ -500,7 +509,7 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 	}
 	size_t snap_extra = want_snap ? snap.len : 0;
 	wrec *r = mn__wrec_alloc(w, sizeof *r + stored_len + raw_extra +
-				       ctx->pending.len + snap_extra);
+					ctx->pending.len + snap_extra);
 	if (!r) {
 		if (w->zbuf.cap > MN__ZBUF_KEEP)
 			mn__buf_free(&w->zbuf);
@@ -554,7 +563,8 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 	}
 	mn__buf_free(&snap);
 	/* E1: in flight until the writer is done with the record. */
-	atomic_fetch_add_explicit(&mn__ap(a)->inflight, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&mn__ap(a)->inflight, 1,
+				  memory_order_relaxed);
 	mn__persist_enqueue(w->rt->persist, r);
 	return 0;
 }
@@ -571,7 +581,8 @@ int mn__persist_spawned(mn__worker *w, mn__actor *a)
 	r->is_new = (a->flags & MN__ACTOR_NEW) != 0;
 	a->flags &= (uint8_t)~MN__ACTOR_NEW;
 	r->unix_ms = mn__unix_ms();
-	atomic_fetch_add_explicit(&mn__ap(a)->inflight, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&mn__ap(a)->inflight, 1,
+				  memory_order_relaxed);
 	mn__persist_enqueue(w->rt->persist, r);
 	return 0;
 }
@@ -589,7 +600,8 @@ int mn__persist_outbox_done(mn__worker *w, uint64_t outbox_id)
 	return 0;
 }
 
-/* ---- counters -------------------------------------------------------------- */
+/* ---- counters --------------------------------------------------------------
+ */
 
 uint64_t mn__persist_evicting(mn_runtime *rt)
 {
@@ -600,11 +612,12 @@ uint64_t mn__persist_evicting(mn_runtime *rt)
 
 uint64_t mn__persist_done(mn_runtime *rt)
 {
-	return rt->persist ? atomic_load_explicit(&rt->persist->st.done,
-						  memory_order_acquire) +
-				     atomic_load_explicit(&rt->persist->gate.gate_done,
-							  memory_order_acquire)
-			   : 0;
+	return rt->persist
+		   ? atomic_load_explicit(&rt->persist->st.done,
+					  memory_order_acquire) +
+			 atomic_load_explicit(&rt->persist->gate.gate_done,
+					      memory_order_acquire)
+		   : 0;
 }
 
 int mn__persist_error(mn_runtime *rt)
@@ -617,19 +630,23 @@ void mn__persist_stats(mn_runtime *rt, mn_runtime_stats *st)
 	mn__persist *p = rt->persist;
 	if (!p)
 		return;
-	st->commits = atomic_load_explicit(&p->st.commits, memory_order_relaxed);
+	st->commits =
+	    atomic_load_explicit(&p->st.commits, memory_order_relaxed);
 	st->journaled =
-		atomic_load_explicit(&p->st.journaled, memory_order_relaxed);
+	    atomic_load_explicit(&p->st.journaled, memory_order_relaxed);
 	st->outbox_delivered = atomic_load_explicit(&p->st.delivered_at_open,
 						    memory_order_relaxed);
 	st->store_bytes = mn__store_disk_bytes(p->store);
 	st->store_error = atomic_load_explicit(&p->error, memory_order_relaxed);
-	st->evictions = atomic_load_explicit(&p->st.evictions, memory_order_relaxed);
+	st->evictions =
+	    atomic_load_explicit(&p->st.evictions, memory_order_relaxed);
 	st->rehydrations =
-		atomic_load_explicit(&p->st.rehydrations, memory_order_relaxed);
-	st->snapshots = atomic_load_explicit(&p->st.snapshots, memory_order_relaxed);
-	st->replayed = atomic_load_explicit(&p->st.replayed, memory_order_relaxed);
+	    atomic_load_explicit(&p->st.rehydrations, memory_order_relaxed);
+	st->snapshots =
+	    atomic_load_explicit(&p->st.snapshots, memory_order_relaxed);
+	st->replayed =
+	    atomic_load_explicit(&p->st.replayed, memory_order_relaxed);
 	st->broken = atomic_load_explicit(&p->st.broken, memory_order_relaxed);
 	st->timers_fired =
-		atomic_load_explicit(&p->st.timers_fired, memory_order_relaxed);
+	    atomic_load_explicit(&p->st.timers_fired, memory_order_relaxed);
 }

@@ -34,7 +34,7 @@
  * runs each): 1,024 heads a group put p99 at 1.1-2.6 ms, 64 at 1.0-1.2 ms,
  * where p99 without a checkpoint in the window is 1.0-1.1 ms: a small
  * group then waited behind a thousand head updates. */
-#define MN__CKPT_PER_GROUP 64
+#define MN__CKPT_PER_GROUP     64
 #define MN__COMMIT_MAX_DEFAULT 4096
 
 /*
@@ -47,10 +47,10 @@
  * manages about 170k small records/s per core for a 1.5x gain, which would
  * make compression, not the disk, the writer's limit.
  */
-#define MN__DICT_SAMPLES 1000
+#define MN__DICT_SAMPLES      1000
 #define MN__DICT_SAMPLE_BYTES (1u << 20)
-#define MN__DICT_SAMPLE_MAX 16384
-#define MN__PLAIN_MIN 1024
+#define MN__DICT_SAMPLE_MAX   16384
+#define MN__PLAIN_MIN	      1024
 /* A worker keeps a compression scratch buffer up to this size between
  * messages (the bound of a 64 KiB payload); a larger one is freed. */
 #define MN__ZBUF_KEEP (mn__codec_bound(64 * 1024))
@@ -185,7 +185,7 @@ struct mn__persist_stats {
 	_Atomic uint64_t journaled;
 	_Atomic uint64_t delivered_at_open;
 	_Atomic uint64_t evictions, rehydrations, snapshots, replayed, broken,
-		timers_fired;
+	    timers_fired;
 	/* EVICT records queued and not finished (evict.c: the evictor adds,
 	 * the writer subtracts): the evictor counts them as already gone. */
 	_Atomic uint64_t evicting;
@@ -291,8 +291,7 @@ int mn__persist_sticky_error(mn__persist *p);
 void mn__commit_group(mn__persist *p, wrec *list, size_t count);
 
 /* ---- checkpoint.c (P6), writer only ---- */
-int mn__ckpt_dirty_add(mn__persist *p, uint64_t id, uint64_t lsn,
-		       uint64_t seq);
+int mn__ckpt_dirty_add(mn__persist *p, uint64_t id, uint64_t lsn, uint64_t seq);
 int mn__ckpt_begin(mn__persist *p);
 bool mn__ckpt_take(mn__persist *p, size_t max, size_t *na, size_t *taken);
 void mn__ckpt_all(mn__persist *p);

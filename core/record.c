@@ -21,8 +21,8 @@ wrec *mn__wrec_alloc(mn__worker *w, size_t size)
 	size_t span = 0;
 	if (g && n <= MN__WRING_MAX) {
 		/* acquire: pairs with the writer's release of the bytes. */
-		size_t tail = atomic_load_explicit(&g->tail,
-						   memory_order_acquire);
+		size_t tail =
+		    atomic_load_explicit(&g->tail, memory_order_acquire);
 		size_t off = g->head & (MN__WRING_CAP - 1);
 		size_t pad = off + n > MN__WRING_CAP ? MN__WRING_CAP - off : 0;
 		if (g->head + pad + n - tail <= MN__WRING_CAP) {
@@ -51,9 +51,9 @@ void mn__wrec_release(wrec *r)
 	/* One writer: load + store. release: every use of the record
 	 * happens before the worker may reuse its bytes (R1). */
 	atomic_store_explicit(
-		&g->tail,
-		atomic_load_explicit(&g->tail, memory_order_relaxed) + span,
-		memory_order_release);
+	    &g->tail,
+	    atomic_load_explicit(&g->tail, memory_order_relaxed) + span,
+	    memory_order_release);
 }
 
 int mn__persist_hold_send(mn_ctx *ctx, const mn_kind *kind, const void *key,
@@ -84,7 +84,7 @@ int mn__persist_hold_send(mn_ctx *ctx, const mn_kind *kind, const void *key,
 
 /* Hold a timer (tag HELD_TIMER, with payload) or a cancel (HELD_CANCEL). */
 int mn__persist_hold_timer(mn_ctx *ctx, uint8_t tag, uint64_t id, uint32_t type,
-		      const void *payload, size_t len)
+			   const void *payload, size_t len)
 {
 	size_t sz = held_size(0, 8 + len);
 	int rc = mn__buf_reserve(&ctx->pending, sz);

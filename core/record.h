@@ -19,32 +19,32 @@ enum rec_kind { REC_ENTRY, REC_SPAWN, REC_DURABLE, REC_OUTBOX_DEL, REC_EVICT };
  * writer. One allocation: header, payload, then held sends (ENTRY) or the
  * target key (DURABLE). */
 typedef struct wrec {
-	struct wrec *next;            /* the writer's group list */
-	mn__mpsc_node qnode;          /* the writer queue (MQ1-MQ4) */
+	struct wrec *next;   /* the writer's group list */
+	mn__mpsc_node qnode; /* the writer queue (MQ1-MQ4) */
 	uint8_t rk;
 	bool is_new;
-	uint8_t key_len;      /* DURABLE: target key length */
-	mn__actor *actor;     /* ENTRY, SPAWN */
+	uint8_t key_len;       /* DURABLE: target key length */
+	mn__actor *actor;      /* ENTRY, SPAWN */
 	const mn_kind *target; /* DURABLE */
 	uint64_t seq, sender_id, outbox_id, unix_ms;
 	uint32_t type, flags;
-	uint32_t nsends;  /* held items (sends, timers, cancels) */
-	uint32_t nmsgs;   /* of which sends (counted as sent, DR1) */
-	bool has_snap;    /* ENTRY, EVICT: a snapshot's state follows */
+	uint32_t nsends; /* held items (sends, timers, cancels) */
+	uint32_t nmsgs;	 /* of which sends (counted as sent, DR1) */
+	bool has_snap;	 /* ENTRY, EVICT: a snapshot's state follows */
 	size_t snap_off, snap_len;
-	uint64_t snap_hash;   /* hash of the snapshot's bytes */
-	uint64_t state_hash;  /* ENTRY: kind hash() after the message, 0 none */
-	size_t len;       /* payload bytes as stored at data[0] */
-	uint64_t raw_len; /* payload bytes before compression */
-	uint8_t method;   /* MN__CODEC_*: how data[0..len) is stored */
-	bool has_raw;     /* the raw payload follows, for sampling */
+	uint64_t snap_hash;  /* hash of the snapshot's bytes */
+	uint64_t state_hash; /* ENTRY: kind hash() after the message, 0 none */
+	size_t len;	     /* payload bytes as stored at data[0] */
+	uint64_t raw_len;    /* payload bytes before compression */
+	uint8_t method;	     /* MN__CODEC_*: how data[0..len) is stored */
+	bool has_raw;	     /* the raw payload follows, for sampling */
 	uint32_t dict_id;
 	size_t sends_off; /* held sends start at data[sends_off] */
 	size_t sends_len; /* bytes of held sends */
 	mn_send_done_cb done;
 	void *done_arg;
 	struct mn__wring *ring; /* the ring it lives in, or NULL: malloc'd */
-	size_t ring_span;       /* ring bytes it holds (wrap padding too) */
+	size_t ring_span;	/* ring bytes it holds (wrap padding too) */
 	unsigned char data[];
 } wrec;
 
@@ -68,7 +68,7 @@ typedef struct wrec {
 #define MN__WRING_MAX (MN__WRING_CAP / 16)
 struct mn__wring {
 	unsigned char *buf; /* MN__WRING_CAP bytes, 64-byte aligned */
-	size_t head;        /* the worker's */
+	size_t head;	    /* the worker's */
 	alignas(64) _Atomic size_t tail;
 };
 
@@ -100,7 +100,7 @@ void mn__wrec_release(wrec *r);
 
 /* Hold a timer (tag HELD_TIMER, with payload) or a cancel (HELD_CANCEL)
  * in the ctx until the commit (worker). 0 or MN_ENOMEM. */
-int mn__persist_hold_timer(mn_ctx *ctx, uint8_t tag, uint64_t id,
-			   uint32_t type, const void *payload, size_t len);
+int mn__persist_hold_timer(mn_ctx *ctx, uint8_t tag, uint64_t id, uint32_t type,
+			   const void *payload, size_t len);
 
 #endif

@@ -219,8 +219,8 @@ void mn__reg_remove(mn__shard *s, mn__actor *a)
 	 * home lies cyclically in (hole, entry]. */
 	for (size_t j = (i + 1) & mask; t[j]; j = (j + 1) & mask) {
 		size_t home = slot_actor(t[j])->hash & mask;
-		bool stays = i <= j ? (home > i && home <= j)
-				    : (home > i || home <= j);
+		bool stays =
+		    i <= j ? (home > i && home <= j) : (home > i || home <= j);
 		if (!stays) {
 			t[i] = t[j];
 			t[j] = 0;
@@ -243,8 +243,7 @@ void mn__reg_remove(mn__shard *s, mn__actor *a)
 }
 
 void mn__reg_sweep(mn__shard *s, size_t *pos, size_t max,
-		   void (*fn)(void *arg, mn__shard *s, mn__actor *a),
-		   void *arg)
+		   void (*fn)(void *arg, mn__shard *s, mn__actor *a), void *arg)
 {
 	finish_growth(s);
 	if (!s->tab[0])

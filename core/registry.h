@@ -34,8 +34,8 @@
 #include "core/slab.h"
 
 #define MN__REG_SHARD_BITS 8
-#define MN__REG_SHARDS (1u << MN__REG_SHARD_BITS)
-#define MN__REG_MIN_SLOTS 16
+#define MN__REG_SHARDS	   (1u << MN__REG_SHARD_BITS)
+#define MN__REG_MIN_SLOTS  16
 /* Old-table slots copied per operation while a shard grows. The new table
  * has twice the slots; growth starts at 3/4 full, so copying all C old slots
  * takes C/16 operations, far fewer than the 3C/4 inserts that would make the
@@ -47,9 +47,9 @@ typedef struct mn__shard {
 	/* All fields below: under mu. */
 	uint64_t *tab[2]; /* tab[1]: the new table, only while growing */
 	size_t nslots[2];
-	size_t rehash_pos;  /* next old slot to copy */
-	size_t count;       /* actors in the shard */
-	mn__slab slab;      /* the memory of the shard's actor records */
+	size_t rehash_pos; /* next old slot to copy */
+	size_t count;	   /* actors in the shard */
+	mn__slab slab;	   /* the memory of the shard's actor records */
 } mn__shard;
 
 typedef struct mn__registry {
@@ -82,7 +82,7 @@ mn__actor *mn__reg_find(mn__shard *s, uint64_t hash, uint16_t kind_idx,
 			const void *key, size_t key_len);
 
 _Static_assert(sizeof(mn__actor_p) + sizeof(mn__actor) + MN_KEY_MAX <=
-		       MN__SLAB_MAX,
+		   MN__SLAB_MAX,
 	       "the largest actor record must fit the largest slab class");
 
 /* Memory for an actor record with a key of key_len bytes and, if prefix,
@@ -98,12 +98,10 @@ static inline mn__actor *mn__reg_record_alloc(mn__shard *s, size_t key_len,
 
 /* Give back a record that was never inserted, or that was removed (prefix
  * as it was allocated). Shard locked. */
-static inline void mn__reg_record_free(mn__shard *s, mn__actor *a,
-				       bool prefix)
+static inline void mn__reg_record_free(mn__shard *s, mn__actor *a, bool prefix)
 {
 	size_t pre = prefix ? sizeof(mn__actor_p) : 0;
-	mn__slab_free(&s->slab, (char *)a - pre,
-		      pre + sizeof *a + a->key_len);
+	mn__slab_free(&s->slab, (char *)a - pre, pre + sizeof *a + a->key_len);
 }
 
 /* Insert a new actor (a->hash, kind, key set; address not present).

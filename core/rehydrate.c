@@ -20,10 +20,10 @@ static int replay_one(void *arg, const mn__entry *e)
 	mn_ctx *ctx = &r->w->ctx;
 	mn_runtime *rt = r->w->rt;
 	mn_msg view = {
-		.type = e->type,
-		.flags = e->flags & MN__MSG_PUBLIC_MASK,
-		.payload = e->len ? e->payload : NULL,
-		.len = e->len,
+	    .type = e->type,
+	    .flags = e->flags & MN__MSG_PUBLIC_MASK,
+	    .payload = e->len ? e->payload : NULL,
+	    .len = e->len,
 	};
 	mn__actor_meta m;
 
@@ -55,13 +55,13 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 
 	/* A stale detail must not name the reason of this failure. */
 	mn__store_set_errdetail("");
-	rc = mn__store_actor_find(p->store, k->store_id, a->key, a->key_len,
-				  &m);
+	rc =
+	    mn__store_actor_find(p->store, k->store_id, a->key, a->key_len, &m);
 	ctx->msg = NULL;
 	if (rc == MN_ENOACTOR) {
 		if (!mn__ap(a)->id) {
 			mn__ap(a)->id = atomic_fetch_add_explicit(
-				&p->next_actor_id, 1, memory_order_relaxed);
+			    &p->next_actor_id, 1, memory_order_relaxed);
 			a->flags |= MN__ACTOR_NEW;
 		}
 		return k->def.init(ctx, &a->state);
@@ -106,9 +106,9 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 	/* Nothing after the snapshot: its head entry may have been
 	 * compacted away, so do not look it up. */
 	rc = snap_seq >= m.last_seq
-		     ? 0
-		     : mn__store_history(p->store, w->codec, m.last_lsn,
-					 snap_seq, replay_one, &r);
+		 ? 0
+		 : mn__store_history(p->store, w->codec, m.last_lsn, snap_seq,
+				     replay_one, &r);
 	ctx->replaying = false;
 	ctx->replay_sender_kind = NULL;
 	ctx->replay_timer_ids = NULL;
@@ -133,9 +133,10 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 	atomic_fetch_add_explicit(&p->st.rehydrations, 1, memory_order_relaxed);
 	mn__ap(a)->seq = m.last_seq;
 	mn__ap(a)->snap_msgs = (uint16_t)(m.last_seq - snap_seq > UINT16_MAX
-					  ? UINT16_MAX
-					  : m.last_seq - snap_seq);
-	mn__ap(a)->last_lsn = m.last_lsn; /* before the first record is queued */
+					      ? UINT16_MAX
+					      : m.last_seq - snap_seq);
+	mn__ap(a)->last_lsn =
+	    m.last_lsn; /* before the first record is queued */
 	if (a->flags & MN__ACTOR_BROKEN) {
 		/* It came back after all (a retry after a passing failure). */
 		a->flags &= (uint8_t)~MN__ACTOR_BROKEN;
@@ -154,7 +155,8 @@ err_broken:
 			d = mn_strerror(rc);
 		snprintf(why, sizeof why, "%s (%s)", d, mn_err_name(rc));
 		a->flags |= MN__ACTOR_BROKEN;
-		atomic_fetch_add_explicit(&p->st.broken, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&p->st.broken, 1,
+					  memory_order_relaxed);
 		mn__broken_mark(&w->rt->ev, k, a->key, a->key_len, rc, why);
 		mn__event(&w->rt->ev, MN_EVENT_BROKEN, rc, k, a->key,
 			  a->key_len, 0, "%s", why);

@@ -63,8 +63,8 @@ int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
 	rt->gen = atomic_fetch_add_explicit(&next_gen, 1, memory_order_relaxed);
 	rt->nworkers = o.workers;
 	rt->max_payload = o.max_payload;
-	rt->workers = aligned_alloc(
-		64, (o.workers * sizeof *rt->workers + 63) & ~(size_t)63);
+	rt->workers = aligned_alloc(64, (o.workers * sizeof *rt->workers + 63) &
+					    ~(size_t)63);
 	if (!rt->workers) {
 		rc = MN_ENOMEM;
 		goto err_free_rt;
@@ -224,30 +224,29 @@ void mn_runtime_stats_get(mn_runtime *rt, mn_runtime_stats *st)
 		return;
 	mn__counter_sums(rt, &st->sent, &st->processed);
 	st->handler_errors =
-		atomic_load_explicit(&rt->ext_errors, memory_order_acquire);
+	    atomic_load_explicit(&rt->ext_errors, memory_order_acquire);
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		mn__worker *w = &rt->workers[i];
-		st->handler_errors += atomic_load_explicit(
-			&w->n_errors, memory_order_acquire);
+		st->handler_errors +=
+		    atomic_load_explicit(&w->n_errors, memory_order_acquire);
 		st->steals +=
-			atomic_load_explicit(&w->n_steals, memory_order_acquire);
+		    atomic_load_explicit(&w->n_steals, memory_order_acquire);
 		st->sleeps +=
-			atomic_load_explicit(&w->n_sleeps, memory_order_acquire);
+		    atomic_load_explicit(&w->n_sleeps, memory_order_acquire);
 	}
 	mn__reg_totals(&rt->reg, &st->actors, &st->actor_bytes,
 		       &st->registry_bytes);
 	st->workers = rt->nworkers;
-	st->events = atomic_load_explicit(&rt->ev.delivered,
-					  memory_order_relaxed);
-	st->events_suppressed = atomic_load_explicit(&rt->ev.suppressed,
-						     memory_order_relaxed);
+	st->events =
+	    atomic_load_explicit(&rt->ev.delivered, memory_order_relaxed);
+	st->events_suppressed =
+	    atomic_load_explicit(&rt->ev.suppressed, memory_order_relaxed);
 	mn__persist_stats(rt, st);
 }
 
 /* ---- kinds -------------------------------------------------------------- */
 
-int mn_kind_register(mn_runtime *rt, const mn_kind_def *user_def,
-		     mn_kind **out)
+int mn_kind_register(mn_runtime *rt, const mn_kind_def *user_def, mn_kind **out)
 {
 	mn_kind_def def_copy;
 	const mn_kind_def *def = &def_copy;
@@ -434,10 +433,9 @@ static void durable_wake(void *arg, int rc)
 	pthread_mutex_unlock(&d->mu);
 }
 
-int mn_send_durable_async(mn_runtime *rt, const mn_kind *kind,
-			  const void *key, size_t key_len, uint32_t type,
-			  const void *payload, size_t len, mn_send_done_cb done,
-			  void *arg)
+int mn_send_durable_async(mn_runtime *rt, const mn_kind *kind, const void *key,
+			  size_t key_len, uint32_t type, const void *payload,
+			  size_t len, mn_send_done_cb done, void *arg)
 {
 	int rc = mn__check_send(rt, kind, key, key_len, payload, len);
 	if (rc)

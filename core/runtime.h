@@ -28,7 +28,7 @@ struct mn_kind {
 	/* Immutable after registration. */
 	mn_runtime *rt;
 	uint16_t idx;
-	bool persistent;   /* journaled (the runtime has a store, not VOLATILE) */
+	bool persistent; /* journaled (the runtime has a store, not VOLATILE) */
 	uint32_t store_id; /* the kind's id in the store (persistent kinds) */
 	/* Compression: the kind's current dictionary (0: none), and whether
 	 * the writer still samples its payloads to train one. Written by the
@@ -41,7 +41,7 @@ struct mn_kind {
 	 * gate lock) once the kind's stored messages are all queued; while
 	 * set, new messages to the kind are parked behind them. */
 	_Atomic bool gated;
-	mn_kind_def def;   /* def.name points at name[] below */
+	mn_kind_def def; /* def.name points at name[] below */
 	char name[MN_KIND_NAME_MAX + 1];
 };
 
@@ -50,17 +50,17 @@ struct mn_kind {
 struct mn_ctx {
 	mn_runtime *rt;
 	struct mn__worker *w;
-	mn__actor *actor;   /* the running actor */
+	mn__actor *actor;    /* the running actor */
 	const mn_kind *kind; /* its kind */
-	const mn__msg *msg; /* the message being handled; NULL during init
-			       and replay */
-	uint64_t seq;       /* its sequence number (persistent actors) */
+	const mn__msg *msg;  /* the message being handled; NULL during init
+				and replay */
+	uint64_t seq;	     /* its sequence number (persistent actors) */
 	/* Persistent actors: sends are held until the commit (output
 	 * commit), serialised into pending (see persist.c). */
 	bool hold_sends;
-	bool replaying;     /* suppress sends: replay of the journal */
+	bool replaying; /* suppress sends: replay of the journal */
 	mn_buf pending;
-	uint32_t npending;      /* held items: sends, timers, cancels */
+	uint32_t npending;	/* held items: sends, timers, cancels */
 	uint32_t npending_msgs; /* of which sends */
 	/* Replay: the recorded sender of the entry being replayed. */
 	const mn_kind *replay_sender_kind;
@@ -81,7 +81,6 @@ typedef struct mn__runq {
 	_Atomic size_t len;
 } mn__runq;
 
-
 /* The inject queue: actors scheduled from outside the workers, linked
  * through mn__actor.rq_next. mpsc.h's detaching queue (MQ1-MQ4), with I1-I3
  * (sched.c): producers (any thread) touch only q.end; consumers (workers)
@@ -97,7 +96,7 @@ typedef struct mn__injectq {
  * while gen is its runtime's generation: volatile actors never leave the
  * registry while their runtime is open. */
 typedef struct mn__sendcache {
-	uint64_t gen;         /* mn_runtime.gen when filled; 0: empty */
+	uint64_t gen; /* mn_runtime.gen when filled; 0: empty */
 	const mn_kind *kind;
 	uint64_t hash;
 	mn__actor *actor;
@@ -210,9 +209,9 @@ static inline void mn__msg_free(mn__worker *w, mn__msg *m)
 static inline void mn__count(_Atomic uint64_t *c, uint64_t n)
 {
 	/* release: pairs with the acquire loads of drain and stats. */
-	atomic_store_explicit(
-		c, atomic_load_explicit(c, memory_order_relaxed) + n,
-		memory_order_release);
+	atomic_store_explicit(c,
+			      atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_release);
 }
 
 #endif

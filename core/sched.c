@@ -106,8 +106,8 @@ static void runq_push_list(mn__runq *q, mn__actor *first, mn__actor *last,
 		q->head = first;
 	q->tail = last;
 	atomic_store_explicit(
-		&q->len, atomic_load_explicit(&q->len, memory_order_relaxed) + n,
-		memory_order_relaxed);
+	    &q->len, atomic_load_explicit(&q->len, memory_order_relaxed) + n,
+	    memory_order_relaxed);
 	mn__lock_release(&q->mu);
 }
 
@@ -246,7 +246,7 @@ static void wake_one(mn_runtime *rt)
 		return;
 	pthread_mutex_lock(&rt->sleep_mu);
 	unsigned sleepers =
-		atomic_load_explicit(&rt->nsleeping, memory_order_relaxed);
+	    atomic_load_explicit(&rt->nsleeping, memory_order_relaxed);
 	if (rt->wake_tokens < sleepers) {
 		rt->wake_tokens++;
 		pthread_cond_signal(&rt->sleep_cv);
@@ -355,8 +355,8 @@ static mn__actor *find_work(mn__worker *w)
 static void report_handler_error(mn__worker *w, const mn__actor *a,
 				 const mn_kind *k, const mn__msg *m, int rc)
 {
-	mn__event(&w->rt->ev, MN_EVENT_HANDLER_ERROR, rc, k, a->key,
-		  a->key_len, w->ctx.seq, "handle() returned %s (message type %u)",
+	mn__event(&w->rt->ev, MN_EVENT_HANDLER_ERROR, rc, k, a->key, a->key_len,
+		  w->ctx.seq, "handle() returned %s (message type %u)",
 		  mn_err_name(rc), (unsigned)m->type);
 }
 
@@ -369,25 +369,25 @@ static void report_drop(mn__worker *w, const mn__actor *a, const mn_kind *k,
 	mn__events *ev = &w->rt->ev;
 	bool broken = a->flags & MN__ACTOR_BROKEN;
 	if (!broken)
-		mn__event(ev, MN_EVENT_HANDLER_ERROR, rc, k, a->key,
-			  a->key_len, 0, "init() returned %s",
-			  mn_err_name(rc));
+		mn__event(ev, MN_EVENT_HANDLER_ERROR, rc, k, a->key, a->key_len,
+			  0, "init() returned %s", mn_err_name(rc));
 	const char *why = broken ? "the actor is broken" : "init() failed";
 	if (m->outbox_id && w->rt->persist)
 		mn__event(ev, MN_EVENT_UNDELIVERED, rc, k, a->key, a->key_len,
 			  0, "%s %llu not handled: %s; it stays stored",
-			  (m->flags & MN_MSG_TIMER) ? "timer" : "stored message",
+			  (m->flags & MN_MSG_TIMER) ? "timer"
+						    : "stored message",
 			  (unsigned long long)m->outbox_id, why);
 	else
 		mn__event(ev, MN_EVENT_DROPPED, rc, k, a->key, a->key_len, 0,
-			  "message type %u dropped: %s", (unsigned)m->type, why);
+			  "message type %u dropped: %s", (unsigned)m->type,
+			  why);
 }
 
 /* Handle (or drop) one message on the running actor. Volatile actors
  * count it done here; for persistent ones the writer does after the commit
  * (persist.c, P5). */
-static void process(mn__worker *w, mn__actor *a, const mn_kind *k,
-		    mn__msg *m)
+static void process(mn__worker *w, mn__actor *a, const mn_kind *k, mn__msg *m)
 {
 	mn_ctx *ctx = &w->ctx;
 	int rc;
@@ -419,10 +419,10 @@ static void process(mn__worker *w, mn__actor *a, const mn_kind *k,
 		return;
 	}
 	mn_msg view = {
-		.type = m->type,
-		.flags = m->flags & MN__MSG_PUBLIC_MASK,
-		.payload = m->len ? m->data : NULL,
-		.len = m->len,
+	    .type = m->type,
+	    .flags = m->flags & MN__MSG_PUBLIC_MASK,
+	    .payload = m->len ? m->data : NULL,
+	    .len = m->len,
 	};
 	ctx->msg = m;
 	if (k->persistent) {

@@ -45,7 +45,8 @@
 /* The send cache of a thread that is not a worker (owner-only). */
 static _Thread_local mn__sendcache tls_sendcache;
 
-/* ---- drain's counters ------------------------------------------------------ */
+/* ---- drain's counters ------------------------------------------------------
+ */
 
 /*
  * Quiescence (docs/architecture.md):
@@ -80,10 +81,11 @@ uint64_t mn__runtime_inflight(mn_runtime *rt)
 	return sent > done ? sent - done : 0;
 }
 
-/* ---- the send engine ------------------------------------------------------- */
+/* ---- the send engine -------------------------------------------------------
+ */
 
 int mn__check_send(mn_runtime *rt, const mn_kind *kind, const void *key,
-		      size_t key_len, const void *payload, size_t len)
+		   size_t key_len, const void *payload, size_t len)
 {
 	if (!rt || !kind)
 		return MN_EINVAL;
@@ -142,8 +144,7 @@ static mn__actor *actor_new(mn__shard *s, const mn_kind *kind, uint64_t hash,
 
 /* DR1: a message is counted as sent before its push (unless its sender
  * counted it). */
-static inline void count_sent(mn_runtime *rt, mn__worker *w,
-			      const mn__sendx *x)
+static inline void count_sent(mn_runtime *rt, mn__worker *w, const mn__sendx *x)
 {
 	if (x->counted)
 		return;
@@ -205,8 +206,8 @@ static int send_gated(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	}
 	count_sent(rt, w, x);
 	y.counted = true;
-	int rc = mn__persist_park(rt, w, kind, key, key_len, type, payload, len,
-				  &y);
+	int rc =
+	    mn__persist_park(rt, w, kind, key, key_len, type, payload, len, &y);
 	/* A caller that counted the message counts its failure done. */
 	if (rc && !x->counted)
 		mn__persist_count_parked_done(rt);
@@ -221,8 +222,7 @@ static int send_gated(mn_runtime *rt, mn__worker *w, const mn__actor *from,
  */
 int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	     const mn_kind *kind, const void *key, size_t key_len,
-	     uint32_t type, const void *payload, size_t len,
-	     const mn__sendx *x)
+	     uint32_t type, const void *payload, size_t len, const mn__sendx *x)
 {
 	const mn_kind *sk = from ? rt->kinds[from->kind_idx] : x->sender_kind;
 	const void *skey = from ? from->key : x->sender_key;
@@ -273,8 +273,8 @@ int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	a = mn__reg_find(s, h, kind->idx, key, key_len);
 	if (!a) {
 		if ((kind->def.flags & MN_KIND_EXPLICIT) &&
-		    !(mflags & MN__MSG_SPAWN) && !explicit_stored(rt, kind, key,
-								  key_len)) {
+		    !(mflags & MN__MSG_SPAWN) &&
+		    !explicit_stored(rt, kind, key, key_len)) {
 			rc = MN_ENOACTOR;
 			goto err_unlock;
 		}
@@ -297,7 +297,7 @@ int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	mn__reg_unlock(s);
 	if (cache)
 		*cache = (mn__sendcache){
-			.gen = rt->gen, .kind = kind, .hash = h, .actor = a};
+		    .gen = rt->gen, .kind = kind, .hash = h, .actor = a};
 	if (sched)
 		mn__sched_submit(rt, w, a);
 	return 0;

@@ -19,8 +19,8 @@ typedef struct mn__sendx {
 	uint32_t mflags;    /* MN_MSG_* | MN__MSG_* */
 	uint64_t outbox_id; /* the message is stored in the outbox */
 	uint64_t sender_id; /* sender's store id when from is NULL */
-	bool counted;       /* already counted as sent (DR1) by its sender */
-	bool ungated;       /* a stored or parked message: passes the gate (G1) */
+	bool counted;	    /* already counted as sent (DR1) by its sender */
+	bool ungated; /* a stored or parked message: passes the gate (G1) */
 	/* The sender when from is NULL and it is an actor (redelivery of a
 	 * stored message): its kind and key. */
 	const mn_kind *sender_kind;

@@ -18,7 +18,7 @@
 struct mn__slab_chunk {
 	mn__slab_chunk *next;
 	size_t size; /* bytes of the whole chunk, this header included */
-	/* 16-byte aligned records follow */
+		     /* 16-byte aligned records follow */
 };
 
 #define CHUNK_HDR ((sizeof(mn__slab_chunk) + 15) & ~(size_t)15)

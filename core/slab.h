@@ -18,9 +18,10 @@
 #include <stddef.h>
 
 #define MN__SLAB_GRAIN 16
-#define MN__SLAB_MIN 64   /* smallest record class */
-#define MN__SLAB_MAX 352  /* largest: 40-byte prefix + 48-byte header + 255-byte key */
-#define MN__SLAB_CLASSES ((MN__SLAB_MAX - MN__SLAB_MIN) / MN__SLAB_GRAIN + 1)
+#define MN__SLAB_MIN   64 /* smallest record class */
+#define MN__SLAB_MAX                                                           \
+	352 /* largest: 40-byte prefix + 48-byte header + 255-byte key */
+#define MN__SLAB_CLASSES   ((MN__SLAB_MAX - MN__SLAB_MIN) / MN__SLAB_GRAIN + 1)
 #define MN__SLAB_CHUNK_MIN 4096
 #define MN__SLAB_CHUNK_MAX (256 * 1024)
 
@@ -28,11 +29,11 @@ typedef struct mn__slab_chunk mn__slab_chunk;
 
 typedef struct mn__slab {
 	void *free[MN__SLAB_CLASSES]; /* free records, linked through word 0 */
-	unsigned char *bump;          /* unused tail of the newest chunk */
+	unsigned char *bump;	      /* unused tail of the newest chunk */
 	size_t bump_left;
-	mn__slab_chunk *chunks;       /* every chunk, newest first */
-	size_t next_chunk;            /* size of the next chunk to map */
-	size_t chunk_bytes;           /* total bytes of chunks */
+	mn__slab_chunk *chunks; /* every chunk, newest first */
+	size_t next_chunk;	/* size of the next chunk to map */
+	size_t chunk_bytes;	/* total bytes of chunks */
 } mn__slab;
 
 /* An empty slab; maps nothing until the first allocation. */

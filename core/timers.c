@@ -97,12 +97,12 @@ static int fire_one(void *arg, const mn__wtimer *t)
 	if (rc != 0) {
 		mn__idset_remove(&p->tm.fired, t->id);
 		/* Under fired_mu, which no worker takes. */
-		mn__event(&rt->ev, MN_EVENT_UNDELIVERED, rc, k, m.key,
-			  m.key_len, 0,
-			  "timer %llu (type %u) not delivered (%s); tried again "
-			  "at the next tick",
-			  (unsigned long long)t->id, (unsigned)t->type,
-			  mn_err_name(rc));
+		mn__event(
+		    &rt->ev, MN_EVENT_UNDELIVERED, rc, k, m.key, m.key_len, 0,
+		    "timer %llu (type %u) not delivered (%s); tried again "
+		    "at the next tick",
+		    (unsigned long long)t->id, (unsigned)t->type,
+		    mn_err_name(rc));
 		return 0;
 	}
 	atomic_fetch_add_explicit(&p->st.timers_fired, 1, memory_order_relaxed);

@@ -119,9 +119,9 @@ const char *mn_errdetail(void);
 /* ------------------------------------------------------------------------ */
 
 typedef struct mn_runtime mn_runtime; /* a running set of actors */
-typedef struct mn_kind mn_kind;       /* a registered behaviour */
-typedef struct mn_ctx mn_ctx;         /* a handler's view of the runtime */
-typedef struct mn_buf mn_buf;         /* a growable byte buffer */
+typedef struct mn_kind mn_kind;	      /* a registered behaviour */
+typedef struct mn_ctx mn_ctx;	      /* a handler's view of the runtime */
+typedef struct mn_buf mn_buf;	      /* a growable byte buffer */
 
 /*
  * An actor's address: its kind's name and its key. Views of addresses handed
@@ -131,7 +131,7 @@ typedef struct mn_buf mn_buf;         /* a growable byte buffer */
 typedef struct mn_addr {
 	const char *kind; /* NUL-terminated kind name */
 	const void *key;  /* key bytes, not NUL-terminated */
-	size_t key_len;   /* 1..MN_KEY_MAX */
+	size_t key_len;	  /* 1..MN_KEY_MAX */
 } mn_addr;
 
 /*
@@ -139,8 +139,8 @@ typedef struct mn_addr {
  * and valid until handle() returns; copy what must outlive the call.
  */
 typedef struct mn_msg {
-	uint32_t type;       /* application-defined message type */
-	uint32_t flags;      /* MN_MSG_* */
+	uint32_t type;	     /* application-defined message type */
+	uint32_t flags;	     /* MN_MSG_* */
 	const void *payload; /* len bytes; NULL when len is 0 */
 	size_t len;
 } mn_msg;
@@ -231,7 +231,10 @@ typedef struct mn_kind_def {
 /* Initialiser of an mn_kind_def: `mn_kind_def d = MN_KIND_DEF_INIT;
  * d.name = ...;` or, with designated initialisers,
  * `{.size = sizeof(mn_kind_def), .name = ..., ...}`. */
-#define MN_KIND_DEF_INIT {.size = sizeof(mn_kind_def)}
+#define MN_KIND_DEF_INIT                                                       \
+	{                                                                      \
+		.size = sizeof(mn_kind_def)                                    \
+	}
 
 /* Kind flag: sending to an address of this kind that was never created
  * fails with MN_ENOACTOR instead of creating the actor; actors are created
@@ -291,12 +294,12 @@ enum mn_event_type {
  * returns (copy what must outlive it).
  */
 typedef struct mn_event {
-	int type;      /* enum mn_event_type */
-	int err;       /* the MN_E* code of the failure */
+	int type; /* enum mn_event_type */
+	int err;  /* the MN_E* code of the failure */
 	/* The actor concerned; addr.kind is NULL and addr.key_len 0 when
 	 * there is none (MN_EVENT_STORE_ERROR). */
 	mn_addr addr;
-	uint64_t seq;  /* the message's sequence number, 0 if none */
+	uint64_t seq; /* the message's sequence number, 0 if none */
 	/* Readable reason, e.g. "restore() refused the snapshot (returned
 	 * MN_EINVAL)"; NUL-terminated, never NULL. */
 	const char *reason;
@@ -364,35 +367,38 @@ typedef struct mn_runtime_opts {
 /* Initialiser of an mn_runtime_opts: `mn_runtime_opts o =
  * MN_RUNTIME_OPTS_INIT; o.workers = 4;` or, with designated initialisers,
  * `{.size = sizeof(mn_runtime_opts), .workers = 4}`. */
-#define MN_RUNTIME_OPTS_INIT {.size = sizeof(mn_runtime_opts)}
+#define MN_RUNTIME_OPTS_INIT                                                   \
+	{                                                                      \
+		.size = sizeof(mn_runtime_opts)                                \
+	}
 
 /* Counters of a runtime. Each field is read without stopping the workers, so
  * fields may be a few operations apart from each other. */
 typedef struct mn_runtime_stats {
-	uint64_t actors;          /* actors resident in memory */
-	uint64_t actor_bytes;     /* bytes of actor records (state excluded) */
-	uint64_t registry_bytes;  /* heap bytes of the address registry tables */
-	uint64_t sent;            /* messages accepted by a send or spawn */
-	uint64_t processed;       /* messages handled (or dropped); a spawn
-				     counts once, when its init has run */
-	uint64_t handler_errors;  /* init/handle calls that returned an error */
-	uint64_t steals;          /* actors taken from another worker's queue */
-	uint64_t sleeps;          /* times a worker went to sleep */
+	uint64_t actors;	 /* actors resident in memory */
+	uint64_t actor_bytes;	 /* bytes of actor records (state excluded) */
+	uint64_t registry_bytes; /* heap bytes of the address registry tables */
+	uint64_t sent;		 /* messages accepted by a send or spawn */
+	uint64_t processed;	 /* messages handled (or dropped); a spawn
+				    counts once, when its init has run */
+	uint64_t handler_errors; /* init/handle calls that returned an error */
+	uint64_t steals;	 /* actors taken from another worker's queue */
+	uint64_t sleeps;	 /* times a worker went to sleep */
 	unsigned workers;
 	/* With a store: */
-	uint64_t commits;         /* commit groups written */
-	uint64_t journaled;       /* journal entries written */
+	uint64_t commits;	   /* commit groups written */
+	uint64_t journaled;	   /* journal entries written */
 	uint64_t outbox_delivered; /* stored messages delivered at open */
-	uint64_t store_bytes;     /* size of the store on disk */
-	int store_error;          /* sticky store failure (0 = none) */
-	uint64_t evictions;       /* actors taken out of memory */
-	uint64_t rehydrations;    /* actors brought back from the store */
-	uint64_t snapshots;       /* snapshots written */
-	uint64_t replayed;        /* journal entries replayed */
-	uint64_t broken;          /* actors that could not be brought back */
-	uint64_t timers_fired;    /* durable timers delivered */
+	uint64_t store_bytes;	   /* size of the store on disk */
+	int store_error;	   /* sticky store failure (0 = none) */
+	uint64_t evictions;	   /* actors taken out of memory */
+	uint64_t rehydrations;	   /* actors brought back from the store */
+	uint64_t snapshots;	   /* snapshots written */
+	uint64_t replayed;	   /* journal entries replayed */
+	uint64_t broken;	   /* actors that could not be brought back */
+	uint64_t timers_fired;	   /* durable timers delivered */
 	/* Failure events (mn_runtime_opts.on_event): */
-	uint64_t events;            /* delivered to the callback */
+	uint64_t events;	    /* delivered to the callback */
 	uint64_t events_suppressed; /* dropped by the rate limit */
 } mn_runtime_stats;
 
@@ -534,13 +540,11 @@ int mn_send_durable(mn_runtime *rt, const mn_kind *kind, const void *key,
  * they were sent.
  */
 int mn_ctx_send(mn_ctx *ctx, const mn_kind *kind, const void *key,
-		size_t key_len, uint32_t type, const void *payload,
-		size_t len);
+		size_t key_len, uint32_t type, const void *payload, size_t len);
 
 /* Send to the sender of the message being handled. MN_ENOACTOR if it came
  * from outside (MN_MSG_EXTERNAL) or during init. */
-int mn_ctx_reply(mn_ctx *ctx, uint32_t type, const void *payload,
-		 size_t len);
+int mn_ctx_reply(mn_ctx *ctx, uint32_t type, const void *payload, size_t len);
 
 /* This actor's address (borrowed, valid until the callback returns). */
 void mn_ctx_self(const mn_ctx *ctx, mn_addr *out);
@@ -603,10 +607,9 @@ typedef void (*mn_send_done_cb)(void *arg, int rc);
  * be (rc < 0); it must not block. The call itself returns 0 when the
  * message was accepted (done will run), or an error (done will not run).
  */
-int mn_send_durable_async(mn_runtime *rt, const mn_kind *kind,
-			  const void *key, size_t key_len, uint32_t type,
-			  const void *payload, size_t len, mn_send_done_cb done,
-			  void *arg);
+int mn_send_durable_async(mn_runtime *rt, const mn_kind *kind, const void *key,
+			  size_t key_len, uint32_t type, const void *payload,
+			  size_t len, mn_send_done_cb done, void *arg);
 
 /*
  * Durable timer: deliver message (type, payload) to this actor after
@@ -640,18 +643,18 @@ int mn_ctx_cancel(mn_ctx *ctx, uint64_t id);
  * a runtime with a store_path. All counts as of the open.
  */
 typedef struct mn_recovery {
-	int created;              /* 1: the store did not exist, made empty */
-	uint64_t last_lsn;        /* newest journal entry (0: none) */
+	int created;		  /* 1: the store did not exist, made empty */
+	uint64_t last_lsn;	  /* newest journal entry (0: none) */
 	uint64_t checkpoint_lsn;  /* actor heads were exact up to here */
 	uint64_t entries_scanned; /* log tail read to repair heads */
 	uint64_t heads_repaired;  /* actor heads moved forward by that scan */
-	uint64_t stale_readers;   /* LMDB reader slots of dead processes */
-	uint64_t outbox;          /* stored messages to deliver (lazily) */
-	uint64_t quarantined;     /* messages forks sent, held (mnemo tool) */
-	uint64_t timers;          /* durable timers stored */
-	uint64_t timers_due;      /* of which due at open (fired first) */
+	uint64_t stale_readers;	  /* LMDB reader slots of dead processes */
+	uint64_t outbox;	  /* stored messages to deliver (lazily) */
+	uint64_t quarantined;	  /* messages forks sent, held (mnemo tool) */
+	uint64_t timers;	  /* durable timers stored */
+	uint64_t timers_due;	  /* of which due at open (fired first) */
 	uint64_t next_actor_id;
-	uint64_t open_us;         /* time the store's open took */
+	uint64_t open_us; /* time the store's open took */
 } mn_recovery;
 
 /* Copy what the open found into *out. MN_ENOTSUP without a store. Any
@@ -664,9 +667,9 @@ typedef struct mn_compact_stats {
 	uint64_t compacted; /* actors whose stored history got shorter */
 	uint64_t entries;   /* journal entries dropped */
 	uint64_t snapshots; /* snapshots dropped */
-	uint64_t bytes;     /* bytes of the dropped records (LMDB reuses the
+	uint64_t bytes;	    /* bytes of the dropped records (LMDB reuses the
 			     * pages; the data file does not shrink) */
-	uint64_t held;      /* actors kept longer: a fork shares their history */
+	uint64_t held; /* actors kept longer: a fork shares their history */
 } mn_compact_stats;
 
 /*

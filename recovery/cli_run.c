@@ -170,7 +170,8 @@ static int run_isolated(const mn__cli_command *c, int argc, char **argv)
 	int st;
 	while (waitpid(pid, &st, 0) < 0) {
 		if (errno != EINTR) {
-			fprintf(stderr, "mnemo %s: waiting for the reader: %s\n",
+			fprintf(stderr,
+				"mnemo %s: waiting for the reader: %s\n",
 				c->name, strerror(errno));
 			return MN__CLI_USAGE;
 		}

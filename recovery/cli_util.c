@@ -107,7 +107,8 @@ static int open_store(mn__cli *c, bool write)
 			"%llu; %llu log entries scanned, %llu heads repaired, "
 			"%llu stale readers cleared; outbox %llu, quarantine "
 			"%llu, timers %llu\n",
-			c->cmd, c->path, (unsigned long long)info.checkpoint_lsn,
+			c->cmd, c->path,
+			(unsigned long long)info.checkpoint_lsn,
 			(unsigned long long)info.last_lsn,
 			(unsigned long long)info.entries_scanned,
 			(unsigned long long)info.heads_repaired,
@@ -166,7 +167,7 @@ int mn__cli_store_fail(mn__cli *c, int rc, const char *what)
 	/* Damage, or history that compaction dropped: what was asked for
 	 * is not in the store. */
 	return rc == MN_ECORRUPT || rc == MN_ECOMPACTED ? MN__CLI_FAIL
-							 : MN__CLI_USAGE;
+							: MN__CLI_USAGE;
 }
 
 int mn__cli_grow(void **arr, size_t *cap, size_t n, size_t el)
@@ -341,15 +342,15 @@ uint64_t mn__cli_history_start(mn__cli *c, const mn__actor_meta *m)
 	mn__actor_meta cur = *m, parent;
 	uint64_t start = m->compacted_seq;
 	/* Through the forks whose shared part is still needed. */
-	for (int depth = 0; cur.fork_parent_id && start < cur.fork_seq &&
-			    depth < 64;
+	for (int depth = 0;
+	     cur.fork_parent_id && start < cur.fork_seq && depth < 64;
 	     depth++) {
 		if (mn__store_actor_get(c->store, cur.fork_parent_id, &parent))
 			break;
 		if (parent.compacted_seq > start)
 			start = parent.compacted_seq < cur.fork_seq
-					? parent.compacted_seq
-					: cur.fork_seq;
+				    ? parent.compacted_seq
+				    : cur.fork_seq;
 		cur = parent;
 	}
 	return start;
@@ -404,8 +405,7 @@ int mn__cli_actor_check(mn__cli *c, const mn__actor_meta *m, mn_buf *scratch,
 	return 0;
 }
 
-void mn__cli_lineage(mn__cli *c, char *buf, size_t cap,
-		     const mn__actor_meta *m)
+void mn__cli_lineage(mn__cli *c, char *buf, size_t cap, const mn__actor_meta *m)
 {
 	char parent[MN__CLI_ADDR_CAP];
 	size_t n = 0;

@@ -223,10 +223,14 @@ static int on_option(mn__cli *c, int ch, const char *arg, void *plugin)
 }
 
 static const mn__cli_spec spec = {
-    .name = "diff", .synopsis = synopsis, .help = help, .shortopts = "p:",
+    .name = "diff",
+    .synopsis = synopsis,
+    .help = help,
+    .shortopts = "p:",
     .opts = (const struct option[]){{"plugin", required_argument, NULL, 'p'},
 				    {NULL, 0, NULL, 0}},
-    .json = true, .nargs = 3,
+    .json = true,
+    .nargs = 3,
     .args_wrong = "ADDRESS, SEQ1..SEQ2 and STORE expected",
     .option = on_option};
 

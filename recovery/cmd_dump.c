@@ -277,13 +277,15 @@ static void print_meta(mn__cli *c, const mn__actor_meta *m, const char *addr)
 	if (m->fork_parent_id) {
 		char parent[MN__CLI_ADDR_CAP];
 		mn__cli_actor_name(c, parent, m->fork_parent_id);
-		fprintf(f, "  %-14s%s at seq %llu (shared history; sends "
-			   "quarantined)\n",
+		fprintf(f,
+			"  %-14s%s at seq %llu (shared history; sends "
+			"quarantined)\n",
 			"forked from", parent, (unsigned long long)m->fork_seq);
 	}
 	if (m->compacted_seq)
-		fprintf(f, "  %-14sentries up to seq %llu dropped; history "
-			   "starts at the snapshot there\n",
+		fprintf(f,
+			"  %-14sentries up to seq %llu dropped; history "
+			"starts at the snapshot there\n",
 			"compacted", (unsigned long long)m->compacted_seq);
 	mn__cli_time(t, m->created_unix_ms);
 	fprintf(f, "  %-14s%s\n", "created", t);
@@ -305,10 +307,11 @@ static int on_option(mn__cli *c, int ch, const char *arg, void *u)
 	case 't': {
 		uint64_t v;
 		if (mn__cli_parse_u64(arg, &v) || v == 0)
-			return mn__cli_usage(c,
-					     "--%s wants a sequence number >= 1, "
-					     "not '%s'",
-					     ch == 'f' ? "from" : "to", arg);
+			return mn__cli_usage(
+			    c,
+			    "--%s wants a sequence number >= 1, "
+			    "not '%s'",
+			    ch == 'f' ? "from" : "to", arg);
 		*(ch == 'f' ? &o->from : &o->s->to) = v;
 		break;
 	}
@@ -320,12 +323,17 @@ static int on_option(mn__cli *c, int ch, const char *arg, void *u)
 }
 
 static const mn__cli_spec spec = {
-    .name = "dump", .synopsis = synopsis, .help = help, .shortopts = "f:t:F",
+    .name = "dump",
+    .synopsis = synopsis,
+    .help = help,
+    .shortopts = "f:t:F",
     .opts = (const struct option[]){{"from", required_argument, NULL, 'f'},
 				    {"to", required_argument, NULL, 't'},
 				    {"full", no_argument, NULL, 'F'},
 				    {NULL, 0, NULL, 0}},
-    .json = true, .nargs = 2, .args_wrong = "ADDRESS and STORE expected",
+    .json = true,
+    .nargs = 2,
+    .args_wrong = "ADDRESS and STORE expected",
     .option = on_option};
 
 /* The command in steps: find the target, show its metadata and snapshot,
@@ -343,7 +351,8 @@ static int find_target(dstate *s, const char *address, unsigned char *key,
 	int rc = mn__cli_addr_parse(c, address, &s->kind_id, key, &key_len,
 				    &kind_end);
 	if (rc == MN_ENOKIND) {
-		fprintf(c->err, "mnemo dump: no kind named '%.*s' in store %s\n",
+		fprintf(c->err,
+			"mnemo dump: no kind named '%.*s' in store %s\n",
 			(int)kind_end, address, c->path);
 		return MN__CLI_FAIL;
 	}
@@ -430,10 +439,10 @@ static int show_journal(dstate *s, const mn__actor_meta *m, uint64_t from)
 				(unsigned long long)start + 1);
 		from = start + 1;
 	}
-	rc = from > m->last_seq ? 0
-				: mn__store_history(c->store, c->codec,
-						    m->last_lsn, from - 1,
-						    on_entry, s);
+	rc = from > m->last_seq
+		 ? 0
+		 : mn__store_history(c->store, c->codec, m->last_lsn, from - 1,
+				     on_entry, s);
 	if (rc && rc != MN__CLI_STOP) {
 		fflush(out);
 		return mn__cli_store_fail(c, rc, "reading the journal");
@@ -483,8 +492,8 @@ int mn__cmd_dump(int argc, char **argv, FILE *out, FILE *err)
 	char **args;
 	int rc;
 
-	if ((rc = mn__cli_begin(&c, &spec, &o, argc, argv, out, err,
-				&args)) != MN__CLI_GO)
+	if ((rc = mn__cli_begin(&c, &spec, &o, argc, argv, out, err, &args)) !=
+	    MN__CLI_GO)
 		return rc;
 	mn__buf_init(&s.snap);
 	uint64_t from = o.from;

@@ -80,7 +80,7 @@ typedef struct xstate {
 	size_t nids, capids;
 	/* The actor being written. */
 	const mn__actor_meta *m;
-	uint64_t seen;  /* its entries written */
+	uint64_t seen;	 /* its entries written */
 	uint64_t *fired; /* timer ids its history shows firing */
 	size_t nfired, capfired;
 	/* Last sender resolved. */
@@ -128,7 +128,7 @@ static int on_timer(void *arg, const mn__wtimer *t)
 	if (x->only_id && t->actor_id != x->only_id)
 		return 0;
 	if (mn__cli_grow((void **)&x->timers, &x->captimers, x->ntimers,
-		 sizeof *x->timers))
+			 sizeof *x->timers))
 		return MN_ENOMEM;
 	xtimer *xt = &x->timers[x->ntimers];
 	*xt = (xtimer){.id = t->id,
@@ -162,7 +162,7 @@ static int on_entry(void *arg, const mn__entry *e)
 	Mnemo__Export__Address from;
 	if ((e->flags & MN_MSG_TIMER) && e->outbox_id) {
 		if (mn__cli_grow((void **)&x->fired, &x->capfired, x->nfired,
-			 sizeof *x->fired))
+				 sizeof *x->fired))
 			return MN_ENOMEM;
 		x->fired[x->nfired++] = e->outbox_id;
 	}
@@ -223,8 +223,7 @@ static int export_actor(xstate *x, const mn__actor_meta *m, const char *kind)
 {
 	Mnemo__Export__Record r = MNEMO__EXPORT__RECORD__INIT;
 	Mnemo__Export__Actor a = MNEMO__EXPORT__ACTOR__INIT;
-	Mnemo__Export__Address addr = MNEMO__EXPORT__ADDRESS__INIT,
-			       parent;
+	Mnemo__Export__Address addr = MNEMO__EXPORT__ADDRESS__INIT, parent;
 	/* Where the stored history starts: a compaction point of the actor,
 	 * or of the parent whose history a fork shares. */
 	uint64_t base = mn__cli_history_start(x->c, m), *seqs = NULL;
@@ -283,16 +282,16 @@ static int export_actor(xstate *x, const mn__actor_meta *m, const char *kind)
 	mn__cli_clear_detail();
 	/* Nothing after the base: its head entry may be compacted away. */
 	if (m->last_seq > base &&
-	    (rc = mn__store_history(x->c->store, x->c->codec, m->last_lsn,
-				    base, on_entry, x)))
+	    (rc = mn__store_history(x->c->store, x->c->codec, m->last_lsn, base,
+				    on_entry, x)))
 		goto out;
 	if (x->seen != m->last_seq - base) {
 		char d[160];
 		snprintf(d, sizeof d,
 			 "history of actor %llu: %llu entries after seq %llu, "
 			 "its head says %llu",
-			 (unsigned long long)m->id,
-			 (unsigned long long)x->seen, (unsigned long long)base,
+			 (unsigned long long)m->id, (unsigned long long)x->seen,
+			 (unsigned long long)base,
 			 (unsigned long long)(m->last_seq - base));
 		mn__store_set_errdetail(d);
 		rc = MN_ECORRUPT;
@@ -459,8 +458,8 @@ static int find_actor(mn__cli *c, const char *address, mn__actor_meta *m)
 	size_t key_len, kind_end;
 	uint32_t kind_id;
 	char addr[MN__CLI_ADDR_CAP];
-	int rc = mn__cli_addr_parse(c, address, &kind_id, key, &key_len,
-				    &kind_end);
+	int rc =
+	    mn__cli_addr_parse(c, address, &kind_id, key, &key_len, &kind_end);
 	if (rc == MN_ENOKIND) {
 		fprintf(c->err,
 			"mnemo export: no kind named '%.*s' in store %s\n",
@@ -502,11 +501,16 @@ static int on_option(mn__cli *c, int ch, const char *arg, void *u)
 }
 
 static const mn__cli_spec spec = {
-    .name = "export", .synopsis = synopsis, .help = help, .shortopts = "a:o:",
+    .name = "export",
+    .synopsis = synopsis,
+    .help = help,
+    .shortopts = "a:o:",
     .opts = (const struct option[]){{"actor", required_argument, NULL, 'a'},
 				    {"output", required_argument, NULL, 'o'},
 				    {NULL, 0, NULL, 0}},
-    .nargs = 1, .args_wrong = "STORE expected", .option = on_option};
+    .nargs = 1,
+    .args_wrong = "STORE expected",
+    .option = on_option};
 
 int mn__cmd_export(int argc, char **argv, FILE *out, FILE *err)
 {
@@ -519,8 +523,8 @@ int mn__cmd_export(int argc, char **argv, FILE *out, FILE *err)
 	char **args;
 	int rc;
 
-	if ((rc = mn__cli_begin(&c, &spec, &o, argc, argv, out, err,
-				&args)) != MN__CLI_GO)
+	if ((rc = mn__cli_begin(&c, &spec, &o, argc, argv, out, err, &args)) !=
+	    MN__CLI_GO)
 		return rc;
 	const char *address = o.address, *output = o.output;
 	if (output && strcmp(output, "-") == 0)
@@ -529,9 +533,8 @@ int mn__cmd_export(int argc, char **argv, FILE *out, FILE *err)
 		return mn__cli_usage(&c,
 				     "standard output is a terminal: give -o "
 				     "FILE, or redirect it");
-	if (output &&
-	    (size_t)snprintf(partial, sizeof partial, "%s.partial", output) >=
-		sizeof partial)
+	if (output && (size_t)snprintf(partial, sizeof partial, "%s.partial",
+				       output) >= sizeof partial)
 		return mn__cli_usage(&c, "output path too long");
 	if ((rc = mn__cli_open(&c)))
 		return rc;

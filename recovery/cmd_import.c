@@ -102,7 +102,8 @@ static void addr_text(char *buf, const Mnemo__Export__Address *a,
 	snprintf(buf, MN__CLI_ADDR_CAP, "%s/%s", a->kind, k);
 }
 
-/* ---- reading the stream ---------------------------------------------------- */
+/* ---- reading the stream ----------------------------------------------------
+ */
 
 /* The stream's bytes: a regular file is mapped, anything else read. *map
  * says which (munmap or free). Returns 0 or errno. */
@@ -170,8 +171,8 @@ static int check_conflicts(istate *x)
 		if (!kind)
 			continue;
 		mn__cli_clear_detail();
-		int rc = mn__store_actor_find(x->c->store, kind, key, key_len,
-					      &m);
+		int rc =
+		    mn__store_actor_find(x->c->store, kind, key, key_len, &m);
 		if (rc == MN_ENOACTOR)
 			continue;
 		if (rc)
@@ -252,8 +253,9 @@ static int prepare(istate *x, const char *stream, mn__store_info *info)
 	else
 		free(p);
 	if (rc) {
-		fprintf(c->err, "mnemo import: stream %s: %s (%s); nothing "
-				"imported\n",
+		fprintf(c->err,
+			"mnemo import: stream %s: %s (%s); nothing "
+			"imported\n",
 			stream, mn_err_name(rc), why);
 		return rc == MN_ECORRUPT ? MN__CLI_FAIL : MN__CLI_USAGE;
 	}
@@ -278,8 +280,8 @@ static int prepare(istate *x, const char *stream, mn__store_info *info)
 		return MN__CLI_USAGE;
 	}
 	if ((rc = mn__codec_new(mn__store_dicts(c->store), &c->codec))) {
-		fprintf(c->err, "mnemo import: opening store %s: %s\n",
-			c->path, mn_err_name(rc));
+		fprintf(c->err, "mnemo import: opening store %s: %s\n", c->path,
+			mn_err_name(rc));
 		return MN__CLI_USAGE;
 	}
 	return 0;
@@ -308,11 +310,15 @@ static int on_option(mn__cli *c, int ch, const char *arg, void *u)
 }
 
 static const mn__cli_spec spec = {
-    .name = "import", .synopsis = synopsis, .help = help, .shortopts = "k:m",
+    .name = "import",
+    .synopsis = synopsis,
+    .help = help,
+    .shortopts = "k:m",
     .opts = (const struct option[]){{"as", required_argument, NULL, 'k'},
 				    {"move", no_argument, NULL, 'm'},
 				    {NULL, 0, NULL, 0}},
-    .nargs = 2, .args_wrong = "STREAM and STORE expected",
+    .nargs = 2,
+    .args_wrong = "STREAM and STORE expected",
     .option = on_option};
 
 int mn__cmd_import(int argc, char **argv, FILE *out, FILE *err)
@@ -325,8 +331,8 @@ int mn__cmd_import(int argc, char **argv, FILE *out, FILE *err)
 	char **args;
 	int rc;
 
-	if ((rc = mn__cli_begin(&c, &spec, &o, argc, argv, out, err,
-				&args)) != MN__CLI_GO)
+	if ((rc = mn__cli_begin(&c, &spec, &o, argc, argv, out, err, &args)) !=
+	    MN__CLI_GO)
 		return rc;
 	const char *stream = args[0];
 	if ((rc = prepare(&x, stream, &info)))
@@ -347,8 +353,9 @@ int mn__cmd_import(int argc, char **argv, FILE *out, FILE *err)
 		fprintf(err,
 			"mnemo import: nothing imported (import refuses "
 			"addresses that exist%s)\n",
-			x.xs.nactors == 1 ? "; --as KEY imports under another key"
-					  : "");
+			x.xs.nactors == 1
+			    ? "; --as KEY imports under another key"
+			    : "");
 		rc = MN__CLI_FAIL;
 		goto out_close;
 	}

@@ -174,12 +174,17 @@ static int on_option(mn__cli *c, int ch, const char *arg, void *u)
 }
 
 static const mn__cli_spec ls_spec = {
-    .name = "ls", .synopsis = synopsis, .help = help, .shortopts = "k:n:b",
+    .name = "ls",
+    .synopsis = synopsis,
+    .help = help,
+    .shortopts = "k:n:b",
     .opts = (const struct option[]){{"kind", required_argument, NULL, 'k'},
 				    {"limit", required_argument, NULL, 'n'},
 				    {"broken", no_argument, NULL, 'b'},
 				    {NULL, 0, NULL, 0}},
-    .json = true, .nargs = 1, .option = on_option};
+    .json = true,
+    .nargs = 1,
+    .option = on_option};
 
 int mn__cmd_ls(int argc, char **argv, FILE *out, FILE *err)
 {

@@ -16,7 +16,8 @@
 #include "include/mnemo.h"
 #include "recovery/cli.h"
 
-/* ---- fork ------------------------------------------------------------------ */
+/* ---- fork ------------------------------------------------------------------
+ */
 
 static const char fork_synopsis[] =
     "mnemo fork [--json] KIND/KEY@SEQ NEW_KEY STORE";
@@ -60,8 +61,11 @@ static const char fork_help[] =
     "    mnemo fork agent/alice@120 alice-try2 ./data\n";
 
 static const mn__cli_spec fork_spec = {
-    .name = "fork", .synopsis = fork_synopsis, .help = fork_help,
-    .json = true, .nargs = 3,
+    .name = "fork",
+    .synopsis = fork_synopsis,
+    .help = fork_help,
+    .json = true,
+    .nargs = 3,
     .args_wrong = "KIND/KEY@SEQ, NEW_KEY and STORE expected"};
 
 int mn__cmd_fork(int argc, char **argv, FILE *out, FILE *err)
@@ -79,18 +83,18 @@ int mn__cmd_fork(int argc, char **argv, FILE *out, FILE *err)
 	uint64_t seq;
 	if (!sep || (size_t)(sep - at) >= sizeof addr ||
 	    mn__cli_parse_u64(sep + 1, &seq) || seq == 0)
-		return mn__cli_usage(&c,
-				     "'%s' is not KIND/KEY@SEQ (SEQ from 1)",
-				     at);
+		return mn__cli_usage(
+		    &c, "'%s' is not KIND/KEY@SEQ (SEQ from 1)", at);
 	memcpy(addr, at, (size_t)(sep - at));
 	addr[sep - at] = 0;
 	unsigned char nk[MN_KEY_MAX];
 	size_t nk_len;
 	if (mn__cli_key_parse(newkey, nk, &nk_len))
-		return mn__cli_usage(&c,
-				     "bad NEW_KEY '%s' (1 to %d bytes: text, or "
-				     "0x and hex digits)",
-				     newkey, MN_KEY_MAX);
+		return mn__cli_usage(
+		    &c,
+		    "bad NEW_KEY '%s' (1 to %d bytes: text, or "
+		    "0x and hex digits)",
+		    newkey, MN_KEY_MAX);
 	if ((rc = mn__cli_open_rw(&c)))
 		return rc;
 
@@ -129,8 +133,8 @@ int mn__cmd_fork(int argc, char **argv, FILE *out, FILE *err)
 			 (unsigned long long)seq);
 		int code = mn__cli_store_fail(&c, rc, what);
 		rc = rc == MN_EEXIST || rc == MN_EINVAL || rc == MN_ECOMPACTED
-			     ? MN__CLI_FAIL
-			     : code;
+			 ? MN__CLI_FAIL
+			 : code;
 		goto out;
 	}
 	if (c.json) {
@@ -138,11 +142,12 @@ int mn__cmd_fork(int argc, char **argv, FILE *out, FILE *err)
 	} else {
 		char naddr[MN__CLI_ADDR_CAP];
 		mn__cli_addr_format(&c, naddr, f.kind_id, f.key, f.key_len);
-		fprintf(out,
-			"forked %s at seq %llu: %s (id %llu); its sends to other "
-			"actors are quarantined\n",
-			addr, (unsigned long long)seq, naddr,
-			(unsigned long long)f.id);
+		fprintf(
+		    out,
+		    "forked %s at seq %llu: %s (id %llu); its sends to other "
+		    "actors are quarantined\n",
+		    addr, (unsigned long long)seq, naddr,
+		    (unsigned long long)f.id);
 	}
 	rc = MN__CLI_OK;
 out:
@@ -150,7 +155,8 @@ out:
 	return rc;
 }
 
-/* ---- compact --------------------------------------------------------------- */
+/* ---- compact ---------------------------------------------------------------
+ */
 
 static const char compact_synopsis[] =
     "mnemo compact [--keep-history N] [--json] STORE";
@@ -205,12 +211,16 @@ static int compact_option(mn__cli *c, int ch, const char *arg, void *keep)
 }
 
 static const mn__cli_spec compact_spec = {
-    .name = "compact", .synopsis = compact_synopsis, .help = compact_help,
+    .name = "compact",
+    .synopsis = compact_synopsis,
+    .help = compact_help,
     .shortopts = "k:",
-    .opts = (const struct option[]){{"keep-history", required_argument, NULL,
-				     'k'},
-				    {NULL, 0, NULL, 0}},
-    .json = true, .nargs = 1, .option = compact_option};
+    .opts =
+	(const struct option[]){{"keep-history", required_argument, NULL, 'k'},
+				{NULL, 0, NULL, 0}},
+    .json = true,
+    .nargs = 1,
+    .option = compact_option};
 
 int mn__cmd_compact(int argc, char **argv, FILE *out, FILE *err)
 {
@@ -270,20 +280,21 @@ int mn__cmd_compact(int argc, char **argv, FILE *out, FILE *err)
 		mn__cli_size(b1, cs.bytes);
 		mn__cli_size(b2, before.log_bytes);
 		mn__cli_size(b3, after.log_bytes);
-		fprintf(out,
-			"compact %s (keep %llu): %llu of %llu actors compacted, "
-			"%llu journal entries and %llu snapshots dropped (%s); "
-			"%llu actors held by forks\n"
-			"journal: %llu -> %llu entries, log pages %s -> %s "
-			"(freed pages are reused; the file does not shrink)\n",
-			c.path, (unsigned long long)keep,
-			(unsigned long long)cs.compacted,
-			(unsigned long long)cs.actors,
-			(unsigned long long)cs.entries,
-			(unsigned long long)cs.snapshots, b1,
-			(unsigned long long)cs.held,
-			(unsigned long long)before.log_entries,
-			(unsigned long long)after.log_entries, b2, b3);
+		fprintf(
+		    out,
+		    "compact %s (keep %llu): %llu of %llu actors compacted, "
+		    "%llu journal entries and %llu snapshots dropped (%s); "
+		    "%llu actors held by forks\n"
+		    "journal: %llu -> %llu entries, log pages %s -> %s "
+		    "(freed pages are reused; the file does not shrink)\n",
+		    c.path, (unsigned long long)keep,
+		    (unsigned long long)cs.compacted,
+		    (unsigned long long)cs.actors,
+		    (unsigned long long)cs.entries,
+		    (unsigned long long)cs.snapshots, b1,
+		    (unsigned long long)cs.held,
+		    (unsigned long long)before.log_entries,
+		    (unsigned long long)after.log_entries, b2, b3);
 	}
 	rc = MN__CLI_OK;
 out:
@@ -292,7 +303,8 @@ out:
 	return rc;
 }
 
-/* ---- quarantine ------------------------------------------------------------ */
+/* ---- quarantine ------------------------------------------------------------
+ */
 
 static const char q_synopsis[] =
     "mnemo quarantine [--release ID|all | --drop ID|all] [--json] STORE";
@@ -381,12 +393,16 @@ static int q_option(mn__cli *c, int ch, const char *arg, void *u)
 }
 
 static const mn__cli_spec q_spec = {
-    .name = "quarantine", .synopsis = q_synopsis, .help = q_help,
+    .name = "quarantine",
+    .synopsis = q_synopsis,
+    .help = q_help,
     .shortopts = "r:d:",
     .opts = (const struct option[]){{"release", required_argument, NULL, 'r'},
 				    {"drop", required_argument, NULL, 'd'},
 				    {NULL, 0, NULL, 0}},
-    .json = true, .nargs = 1, .option = q_option};
+    .json = true,
+    .nargs = 1,
+    .option = q_option};
 
 int mn__cmd_quarantine(int argc, char **argv, FILE *out, FILE *err)
 {
@@ -418,15 +434,16 @@ int mn__cmd_quarantine(int argc, char **argv, FILE *out, FILE *err)
 	uint64_t n = 0;
 	rc = mn__store_quarantine_take(c.store, id, release, &n);
 	if (rc == MN_ENOACTOR) {
-		fprintf(err, "mnemo quarantine: no quarantined message %llu in "
-			     "store %s\n",
+		fprintf(err,
+			"mnemo quarantine: no quarantined message %llu in "
+			"store %s\n",
 			(unsigned long long)id, c.path);
 		rc = MN__CLI_FAIL;
 		goto out;
 	}
 	if (rc) {
-		rc = mn__cli_store_fail(&c, rc, release ? "releasing"
-							: "dropping");
+		rc = mn__cli_store_fail(&c, rc,
+					release ? "releasing" : "dropping");
 		goto out;
 	}
 	if (c.json) {

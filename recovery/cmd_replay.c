@@ -176,14 +176,18 @@ static int on_option(mn__cli *c, int ch, const char *arg, void *u)
 }
 
 static const mn__cli_spec spec = {
-    .name = "replay", .synopsis = synopsis, .help = help,
+    .name = "replay",
+    .synopsis = synopsis,
+    .help = help,
     .shortopts = "p:t:a:s",
     .opts = (const struct option[]){{"plugin", required_argument, NULL, 'p'},
 				    {"to", required_argument, NULL, 't'},
 				    {"at", required_argument, NULL, 'a'},
 				    {"from-start", no_argument, NULL, 's'},
 				    {NULL, 0, NULL, 0}},
-    .json = true, .nargs = 2, .args_wrong = "ADDRESS and STORE expected",
+    .json = true,
+    .nargs = 2,
+    .args_wrong = "ADDRESS and STORE expected",
     .option = on_option};
 
 int mn__cmd_replay(int argc, char **argv, FILE *out, FILE *err)
@@ -195,8 +199,8 @@ int mn__cmd_replay(int argc, char **argv, FILE *out, FILE *err)
 	char **args;
 	int rc;
 
-	if ((rc = mn__cli_begin(&c, &spec, &op, argc, argv, out, err,
-				&args)) != MN__CLI_GO)
+	if ((rc = mn__cli_begin(&c, &spec, &op, argc, argv, out, err, &args)) !=
+	    MN__CLI_GO)
 		return rc;
 	const char *plugin = op.plugin;
 	uint64_t to = op.to, at = op.at;

@@ -56,9 +56,13 @@ static const char rm_help[] =
     "EXAMPLE\n"
     "    mnemo rm agent/alice ./data\n";
 
-static const mn__cli_spec rm_spec = {
-    .name = "rm", .synopsis = rm_synopsis, .help = rm_help, .json = true,
-    .nargs = 2, .args_wrong = "KIND/KEY and STORE expected"};
+static const mn__cli_spec rm_spec = {.name = "rm",
+				     .synopsis = rm_synopsis,
+				     .help = rm_help,
+				     .json = true,
+				     .nargs = 2,
+				     .args_wrong =
+					 "KIND/KEY and STORE expected"};
 
 int mn__cmd_rm(int argc, char **argv, FILE *out, FILE *err)
 {

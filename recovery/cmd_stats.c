@@ -8,8 +8,8 @@
  * compression and stored record bytes, by kind), so stats reads every
  * journal entry once; the actors scan also checks that each actor's
  * history can be read (mn__cli_actor_check: broken actors, counted), which
- * reads each actor's journal after its latest snapshot once more. On a live store, numbers from different scans may be
- * a few commits apart.
+ * reads each actor's journal after its latest snapshot once more. On a live
+ * store, numbers from different scans may be a few commits apart.
  */
 #include <getopt.h>
 #include <math.h>
@@ -365,11 +365,15 @@ static int on_option(mn__cli *c, int ch, const char *arg, void *quick)
 }
 
 static const mn__cli_spec spec = {
-    .name = "stats", .synopsis = synopsis, .help = help,
+    .name = "stats",
+    .synopsis = synopsis,
+    .help = help,
     .shortopts = "q",
     .opts = (const struct option[]){{"quick", no_argument, NULL, 'q'},
 				    {NULL, 0, NULL, 0}},
-    .json = true, .nargs = 1, .option = on_option};
+    .json = true,
+    .nargs = 1,
+    .option = on_option};
 
 int mn__cmd_stats(int argc, char **argv, FILE *out, FILE *err)
 {
@@ -400,8 +404,8 @@ int mn__cmd_stats(int argc, char **argv, FILE *out, FILE *err)
 		goto out_free;
 	}
 	mn__cli_clear_detail();
-	if ((rc = mn__store_timers_due(c.store, mn__unix_ms(), SIZE_MAX, on_timer,
-				       s))) {
+	if ((rc = mn__store_timers_due(c.store, mn__unix_ms(), SIZE_MAX,
+				       on_timer, s))) {
 		rc = mn__cli_store_fail(&c, rc, "reading timers");
 		goto out_free;
 	}

@@ -70,9 +70,11 @@ static int on_problem(void *arg, const char *text)
 	return 0;
 }
 
-static const mn__cli_spec spec = {
-    .name = "verify", .synopsis = synopsis, .help = help, .json = true,
-    .nargs = 1};
+static const mn__cli_spec spec = {.name = "verify",
+				  .synopsis = synopsis,
+				  .help = help,
+				  .json = true,
+				  .nargs = 1};
 
 int mn__cmd_verify(int argc, char **argv, FILE *out, FILE *err)
 {

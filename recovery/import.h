@@ -40,9 +40,9 @@ typedef struct istate {
 	size_t as_len;
 	kindent *kinds;
 	size_t nkinds, capkinds;
-	uint32_t *kind_ids; /* per stream actor */
-	uint64_t *ids;      /* per stream actor: its id in the store */
-	mapent *map;        /* sorted by address */
+	uint32_t *kind_ids;  /* per stream actor */
+	uint64_t *ids;	     /* per stream actor: its id in the store */
+	mapent *map;	     /* sorted by address */
 	uint64_t *timer_ids; /* timer ids in use, sorted */
 	size_t ntimer_ids, captimer_ids;
 	/* Last sender resolved. */

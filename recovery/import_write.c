@@ -21,7 +21,8 @@
 
 static int cmp_map(const void *x, const void *y)
 {
-	return mn__xs_addr_cmp(((const mapent *)x)->addr, ((const mapent *)y)->addr);
+	return mn__xs_addr_cmp(((const mapent *)x)->addr,
+			       ((const mapent *)y)->addr);
 }
 
 static int cmp_u64(const void *x, const void *y)
@@ -30,13 +31,15 @@ static int cmp_u64(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-/* ---- the destination ------------------------------------------------------- */
+/* ---- the destination -------------------------------------------------------
+ */
 
 int mn__import_on_kind(void *arg, uint32_t id, const char *name, uint32_t dict)
 {
 	istate *x = arg;
 	(void)dict;
-	if (mn__cli_grow((void **)&x->kinds, &x->capkinds, x->nkinds, sizeof *x->kinds))
+	if (mn__cli_grow((void **)&x->kinds, &x->capkinds, x->nkinds,
+			 sizeof *x->kinds))
 		return MN_ENOMEM;
 	snprintf(x->kinds[x->nkinds].name, sizeof x->kinds[0].name, "%s", name);
 	x->kinds[x->nkinds++].id = id;
@@ -66,8 +69,8 @@ static int kind_make(istate *x, const char *name, uint32_t *id)
 static int on_timer_id(void *arg, const mn__wtimer *t)
 {
 	istate *x = arg;
-	if (mn__cli_grow((void **)&x->timer_ids, &x->captimer_ids, x->ntimer_ids,
-		 sizeof *x->timer_ids))
+	if (mn__cli_grow((void **)&x->timer_ids, &x->captimer_ids,
+			 x->ntimer_ids, sizeof *x->timer_ids))
 		return MN_ENOMEM;
 	x->timer_ids[x->ntimer_ids++] = t->id;
 	return 0;
@@ -96,7 +99,7 @@ static uint64_t timer_id(istate *x, uint64_t due, uint64_t want)
 			continue;
 		}
 		if (mn__cli_grow((void **)&x->timer_ids, &x->captimer_ids,
-			 x->ntimer_ids, sizeof *x->timer_ids))
+				 x->ntimer_ids, sizeof *x->timer_ids))
 			return 0;
 		memmove(x->timer_ids + lo + 1, x->timer_ids + lo,
 			(x->ntimer_ids - lo) * sizeof *x->timer_ids);
@@ -116,8 +119,8 @@ static uint64_t resolve(istate *x, const Mnemo__Export__Address *a)
 		return x->last_id;
 	uint64_t id = 0;
 	mapent key = {.addr = a};
-	mapent *hit = bsearch(&key, x->map, x->xs.nactors, sizeof *x->map,
-			      cmp_map);
+	mapent *hit =
+	    bsearch(&key, x->map, x->xs.nactors, sizeof *x->map, cmp_map);
 	if (hit) {
 		id = hit->id;
 	} else {
@@ -132,7 +135,8 @@ static uint64_t resolve(istate *x, const Mnemo__Export__Address *a)
 	return id;
 }
 
-/* ---- writing --------------------------------------------------------------- */
+/* ---- writing ---------------------------------------------------------------
+ */
 
 /* Write the batch built so far (one transaction) and empty it. */
 static int flush(istate *x, uint64_t next_actor_id)
@@ -175,7 +179,7 @@ typedef struct adding {
 	uint64_t id;
 	uint32_t kind, dict;
 	uint64_t base_lsn; /* its compaction point's LSN, 0 if none */
-	uint64_t first;    /* the LSN of its first entry */
+	uint64_t first;	   /* the LSN of its first entry */
 } adding;
 
 /* Its entries, under fresh LSNs chained from base_lsn. */
@@ -185,7 +189,7 @@ static int add_entries(istate *x, const adding *d)
 	for (size_t j = 0; j < g->nentries; j++) {
 		const Mnemo__Export__Entry *e = g->entries[j];
 		if (mn__cli_grow((void **)&x->ents, &x->capents, x->nents,
-			 sizeof *x->ents))
+				 sizeof *x->ents))
 			return MN_ENOMEM;
 		uint64_t lsn = x->next_lsn++;
 		x->ents[x->nents++] = (mn__wentry){
@@ -224,7 +228,7 @@ static int add_snaps(istate *x, const adding *d)
 		uint64_t lsn = sn->seq == a->base_seq ? d->base_lsn : 0,
 			 hash = sn->state_hash;
 		if (mn__cli_grow((void **)&x->snaps, &x->capsnaps, x->nsnaps,
-			 sizeof *x->snaps))
+				 sizeof *x->snaps))
 			return MN_ENOMEM;
 		if (sn->seq > a->base_seq) {
 			/* The entry of that seq: its LSN, and its state hash
@@ -268,10 +272,9 @@ static int add_timers(istate *x, const adding *d)
 			x->quar[x->nquar++] = (mn__woutbox){
 			    .id = x->next_outbox++,
 			    .kind_id = d->kind,
-			    .key = x->as_key ? x->as_key
-					     : a->address->key.data,
-			    .key_len = x->as_key ? x->as_len
-						 : a->address->key.len,
+			    .key = x->as_key ? x->as_key : a->address->key.data,
+			    .key_len =
+				x->as_key ? x->as_len : a->address->key.len,
 			    .type = t->type,
 			    .sender_id = d->id,
 			    .unix_ms = t->due_unix_ms,
@@ -284,9 +287,8 @@ static int add_timers(istate *x, const adding *d)
 			continue;
 		}
 		uint64_t tid = timer_id(x, t->due_unix_ms, t->id);
-		if (!tid ||
-		    mn__cli_grow((void **)&x->timers, &x->captimers, x->ntimers,
-			 sizeof *x->timers))
+		if (!tid || mn__cli_grow((void **)&x->timers, &x->captimers,
+					 x->ntimers, sizeof *x->timers))
 			return MN_ENOMEM;
 		x->timers[x->ntimers++] = (mn__wtimer){
 		    .id = tid,
@@ -303,15 +305,18 @@ static int add_timers(istate *x, const adding *d)
 /* Add actor i of the stream to the batch. */
 static int add_actor(istate *x, size_t i)
 {
-	adding d = {.g = &x->xs.actors[i], .a = x->xs.actors[i].a,
-		    .id = x->ids[i], .kind = x->kind_ids[i],
+	adding d = {.g = &x->xs.actors[i],
+		    .a = x->xs.actors[i].a,
+		    .id = x->ids[i],
+		    .kind = x->kind_ids[i],
 		    .first = x->next_lsn};
 	const mn__xs_actor *g = d.g;
 	const Mnemo__Export__Actor *a = d.a;
 	int rc;
 	d.dict = mn__store_kind_dict(x->c->store, d.kind);
 
-	if (mn__cli_grow((void **)&x->acts, &x->capacts, x->nacts, sizeof *x->acts))
+	if (mn__cli_grow((void **)&x->acts, &x->capacts, x->nacts,
+			 sizeof *x->acts))
 		return MN_ENOMEM;
 	/* History after a compaction point: the entry at base_seq is not in
 	 * the stream; give it an LSN of its own (never written, reserved by
@@ -360,8 +365,8 @@ int mn__import_write_all(istate *x, const mn__store_info *info, char *what,
 				    &x->kind_ids[i])))
 			return rc;
 		x->ids[i] = next_id++;
-		x->map[i] = (mapent){.addr = xs->actors[i].a->address,
-				     .id = x->ids[i]};
+		x->map[i] =
+		    (mapent){.addr = xs->actors[i].a->address, .id = x->ids[i]};
 	}
 	qsort(x->map, xs->nactors, sizeof *x->map, cmp_map);
 	snprintf(what, whatcap, "reading timers");
@@ -380,7 +385,8 @@ int mn__import_write_all(istate *x, const mn__store_info *info, char *what,
 		if (x->nacts && (x->nacts >= MN__IMPORT_BATCH_ACTORS ||
 				 x->batch_bytes + xs->actors[i].bytes >
 				     MN__IMPORT_BATCH_BYTES)) {
-			snprintf(what, whatcap, "writing actors %zu..%zu of %zu",
+			snprintf(what, whatcap,
+				 "writing actors %zu..%zu of %zu",
 				 x->batch_first + 1, i, xs->nactors);
 			if ((rc = flush(x, x->ids[i - 1] + 1)))
 				return rc;
@@ -404,18 +410,18 @@ int mn__import_write_all(istate *x, const mn__store_info *info, char *what,
 		uint32_t kind;
 		if ((rc = kind_make(x, o->target->kind, &kind)) ||
 		    (rc = mn__cli_grow((void **)&x->obs, &x->capobs, x->nobs,
-			       sizeof *x->obs)))
+				       sizeof *x->obs)))
 			return rc;
 		uint64_t sender = resolve(x, o->sender);
 		if (!sender && !mn__xs_outside(o->sender))
 			x->senders_lost++;
 		/* A copy: held in the quarantine. */
 		if (!x->move &&
-		    (rc = mn__cli_grow((void **)&x->quar, &x->capquar,
-				       x->nquar, sizeof *x->quar)))
+		    (rc = mn__cli_grow((void **)&x->quar, &x->capquar, x->nquar,
+				       sizeof *x->quar)))
 			return rc;
-		mn__woutbox *ob = x->move ? &x->obs[x->nobs++]
-					  : &x->quar[x->nquar++];
+		mn__woutbox *ob =
+		    x->move ? &x->obs[x->nobs++] : &x->quar[x->nquar++];
 		if (!x->move)
 			x->held_outbox++;
 		*ob = (mn__woutbox){

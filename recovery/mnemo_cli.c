@@ -30,11 +30,12 @@ static const mn__cli_command commands[] = {
      MN__CLI_READS_STORE},
     {"ls", mn__cmd_ls, "list actors (by kind, at most N)", MN__CLI_READS_STORE},
     {"dump", mn__cmd_dump,
-     "an actor: metadata, snapshot, journal, outbox, timers", MN__CLI_READS_STORE},
+     "an actor: metadata, snapshot, journal, outbox, timers",
+     MN__CLI_READS_STORE},
     {"verify", mn__cmd_verify, "check every record; exit 1 if damaged",
      MN__CLI_READS_STORE},
-    {"replay", mn__cmd_replay,
-     "re-run an actor's history with a plugin's code", MN__CLI_READS_PLUGIN},
+    {"replay", mn__cmd_replay, "re-run an actor's history with a plugin's code",
+     MN__CLI_READS_PLUGIN},
     {"diff", mn__cmd_diff, "an actor's state at two points, and the change",
      MN__CLI_READS_PLUGIN},
     {"fork", mn__cmd_fork, "branch an actor at a seq (shared history)",
@@ -49,23 +50,26 @@ static const mn__cli_command commands[] = {
     {"import", mn__cmd_import, "load an export stream into a store (writes)",
      MN__CLI_READS_STORE},
     {"errors", cmd_errors, "list the MN_E* error codes", MN__CLI_READS_NOTHING},
-    {"version", cmd_version, "print the library version", MN__CLI_READS_NOTHING},
+    {"version", cmd_version, "print the library version",
+     MN__CLI_READS_NOTHING},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mnemo <command> [options] [STORE]\n"
-		   "\n"
-		   "Inspect a mnemo store. The reading commands open it "
-		   "read-only: safe\nwhile a runtime writes it. fork, compact, "
-		   "import, rm and quarantine\n--release/--drop write: they refuse "
-		   "while a runtime holds the store.\n"
-		   "\n"
-		   "commands:\n");
+	fprintf(
+	    f, "usage: mnemo <command> [options] [STORE]\n"
+	       "\n"
+	       "Inspect a mnemo store. The reading commands open it "
+	       "read-only: safe\nwhile a runtime writes it. fork, compact, "
+	       "import, rm and quarantine\n--release/--drop write: they refuse "
+	       "while a runtime holds the store.\n"
+	       "\n"
+	       "commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %-11s%s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-11s%s\n", commands[i].name,
+			commands[i].summary);
 	fprintf(f, "  %-11s%s\n", "help",
 		"this text; `mnemo help COMMAND` for a command's manual");
 	fprintf(f, "\n"

@@ -305,8 +305,7 @@ static uint64_t state_hash(mn__rp *r)
 /* Print a divergence by hash at r->seq: the replayed state's hash and
  * description, the recorded hash (the recorded state itself is stored only
  * at snapshots). */
-static int report_hash_divergence(mn__rp *r, uint64_t mine,
-				  uint64_t recorded)
+static int report_hash_divergence(mn__rp *r, uint64_t mine, uint64_t recorded)
 {
 	mn__cli *c = r->c;
 	mn_buf a;

@@ -26,18 +26,18 @@ typedef int (*mn__rp_cb)(void *arg, mn__rp *r, const mn__entry *e,
 struct mn__rp {
 	mn__cli *c;
 	const char *plugin; /* path given to --plugin */
-	void *dl;           /* its dlopen handle */
+	void *dl;	    /* its dlopen handle */
 	struct mn__offline *off;
 	const mn_kind *kind; /* the actor's kind in the offline shell */
 	const mn_kind_def *def;
 	char kind_name[MN_KIND_NAME_MAX + 1];
 	char addr[MN__CLI_ADDR_CAP];
 	mn__actor_meta meta;
-	void *state;       /* the replayed state (NULL before a run) */
-	bool have_state;   /* init/restore ran (free() owed) */
+	void *state;	    /* the replayed state (NULL before a run) */
+	bool have_state;    /* init/restore ran (free() owed) */
 	uint64_t start_seq; /* the run started after this message */
 	bool from_snapshot; /* ... restored from the snapshot at start_seq */
-	uint64_t seq;       /* the last message replayed (start_seq at first) */
+	uint64_t seq;	    /* the last message replayed (start_seq at first) */
 	uint64_t replayed;  /* messages handled in the run */
 	uint64_t compared;  /* stored snapshots compared */
 	uint64_t hashed;    /* recorded state hashes compared */
@@ -65,8 +65,7 @@ struct mn__rp {
  * errors, a bad address; 1: no such actor or kind in the store).
  * mn__rp_close() must follow in every case.
  */
-int mn__rp_open(mn__rp *r, mn__cli *c, const char *plugin,
-		const char *address);
+int mn__rp_open(mn__rp *r, mn__cli *c, const char *plugin, const char *address);
 
 /*
  * Replay the actor's history up to message target (<= meta.last_seq):
@@ -76,10 +75,10 @@ int mn__rp_open(mn__rp *r, mn__cli *c, const char *plugin,
  * a state hash, when the kind has hash(), compares the replayed state's
  * hash with it; after each stored snapshot after the start, compares
  * snapshot() of the replayed state with it. On the first difference prints
- * the divergence (text or JSON, the states described) and stops. Returns MN__CLI_OK; MN__CLI_FAIL on divergence, a
- * broken actor (init or restore failed) or a damaged record; MN__CLI_USAGE
- * for other store errors. The state stays in r->state until the next run
- * or close.
+ * the divergence (text or JSON, the states described) and stops. Returns
+ * MN__CLI_OK; MN__CLI_FAIL on divergence, a broken actor (init or restore
+ * failed) or a damaged record; MN__CLI_USAGE for other store errors. The state
+ * stays in r->state until the next run or close.
  */
 int mn__rp_run(mn__rp *r, uint64_t target, bool from_start);
 

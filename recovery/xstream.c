@@ -143,10 +143,10 @@ bool mn__xs_outside(const Mnemo__Export__Address *a)
 typedef struct dec {
 	mn__xs_stream *s;
 	char *why;
-	uint64_t rec;    /* number of the record being read, from 1 */
-	size_t off;      /* its byte offset */
+	uint64_t rec;	   /* number of the record being read, from 1 */
+	size_t off;	   /* its byte offset */
 	mn__xs_actor *cur; /* the open actor group, or NULL */
-	int phase;       /* 0 actors, 1 outbox (no more actors) */
+	int phase;	   /* 0 actors, 1 outbox (no more actors) */
 } dec;
 
 __attribute__((format(printf, 3, 4))) static int bad(dec *d, int rc,
@@ -155,7 +155,8 @@ __attribute__((format(printf, 3, 4))) static int bad(dec *d, int rc,
 	va_list ap;
 	int n = 0;
 	if (d->rec)
-		n = snprintf(d->why, MN__XS_WHY_CAP, "record %llu at byte %zu: ",
+		n = snprintf(d->why, MN__XS_WHY_CAP,
+			     "record %llu at byte %zu: ",
 			     (unsigned long long)d->rec, d->off);
 	if (n < 0 || n >= MN__XS_WHY_CAP)
 		n = 0;
@@ -212,11 +213,11 @@ static int close_actor(dec *d)
 			   (unsigned long long)g->a->last_seq,
 			   (unsigned long long)g->a->base_seq,
 			   (unsigned long long)want);
-	if (g->a->base_seq && (!g->nsnaps || g->snaps[0]->seq != g->a->base_seq))
-		return bad(d, MN_ECORRUPT,
-			   "actor %s: no snapshot at base_seq %llu",
-			   g->a->address->kind,
-			   (unsigned long long)g->a->base_seq);
+	if (g->a->base_seq &&
+	    (!g->nsnaps || g->snaps[0]->seq != g->a->base_seq))
+		return bad(
+		    d, MN_ECORRUPT, "actor %s: no snapshot at base_seq %llu",
+		    g->a->address->kind, (unsigned long long)g->a->base_seq);
 	return 0;
 }
 
@@ -255,7 +256,8 @@ static int on_snapshot(dec *d, const Mnemo__Export__Snapshot *sn)
 	if (!g)
 		return bad(d, MN_ECORRUPT, "a snapshot outside an actor");
 	if (g->nentries || g->ntimers)
-		return bad(d, MN_ECORRUPT, "a snapshot after entries or timers");
+		return bad(d, MN_ECORRUPT,
+			   "a snapshot after entries or timers");
 	if (sn->seq < g->a->base_seq || sn->seq > g->a->last_seq ||
 	    (g->nsnaps && sn->seq <= g->snaps[g->nsnaps - 1]->seq))
 		return bad(d, MN_ECORRUPT,
@@ -480,8 +482,7 @@ int mn__xs_decode(const void *p, size_t len, mn__xs_stream *out, char *why)
 				   left);
 		uint32_t n = get_u32le(b + off), want = get_u32le(b + off + 4);
 		if (n > MN__XS_RECORD_MAX)
-			return bad(&d, MN_ECORRUPT,
-				   "length %lu over the limit",
+			return bad(&d, MN_ECORRUPT, "length %lu over the limit",
 				   (unsigned long)n);
 		if (n > left - MN__XS_FRAME)
 			return bad(&d, MN_ECORRUPT,

@@ -30,7 +30,7 @@
 
 /* "\x89MNX\r\n\x1a\n": a high byte, then line endings and a ^Z that a text
  * mode transfer would alter (as PNG's signature does). */
-#define MN__XS_MAGIC     "\x89MNX\r\n\x1a\n"
+#define MN__XS_MAGIC	 "\x89MNX\r\n\x1a\n"
 #define MN__XS_MAGIC_LEN 8
 
 /* Bytes before each record: length, then CRC-32C. */
@@ -49,7 +49,7 @@ typedef struct mn__xs_writer {
 	mn_buf buf; /* the record being framed */
 	uint64_t records, actors, snapshots, entries, timers, outbox;
 	uint64_t bytes; /* written so far */
-	int err;        /* first failure (sticky): MN_EIO or MN_ENOMEM */
+	int err;	/* first failure (sticky): MN_EIO or MN_ENOMEM */
 } mn__xs_writer;
 
 /* Start a stream on f (magic, then h as the Header record). Returns 0 or

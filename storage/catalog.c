@@ -43,7 +43,8 @@ int mn__st_load_dicts(mn__store *s, MDB_txn *txn)
 	return mn__scan(s, txn, &sp, load_dict, s);
 }
 
-/* ---- kinds ----------------------------------------------------------------- */
+/* ---- kinds -----------------------------------------------------------------
+ */
 
 static int load_kind(void *arg, mn__scan_at *at)
 {
@@ -170,20 +171,23 @@ int mn__store_dict_add(mn__store *s, uint32_t kind_id, const void *dict,
 		;
 	if (ki == s->nkinds) {
 		pthread_mutex_unlock(&s->kinds_mu);
-		return mn__st_fail(s, MN_ENOKIND, "dictionary for unknown kind %u",
-			    kind_id);
+		return mn__st_fail(s, MN_ENOKIND,
+				   "dictionary for unknown kind %u", kind_id);
 	}
-	if ((rc = mn__st_maybe_grow(s)) || (rc = mn__st_txn_begin(s, true, &txn))) {
+	if ((rc = mn__st_maybe_grow(s)) ||
+	    (rc = mn__st_txn_begin(s, true, &txn))) {
 		pthread_mutex_unlock(&s->kinds_mu);
-		return rc > 0 ? mn__st_mdb_fail(s, rc, "storing a dictionary") : rc;
+		return rc > 0 ? mn__st_mdb_fail(s, rc, "storing a dictionary")
+			      : rc;
 	}
 	if ((rc = mdb_cursor_open(txn, s->dbi[DB_DICTS], &c)) == 0) {
 		if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == 4)
-			next = ((uint32_t)((unsigned char *)k.mv_data)[0] << 24 |
-				(uint32_t)((unsigned char *)k.mv_data)[1] << 16 |
-				(uint32_t)((unsigned char *)k.mv_data)[2] << 8 |
-				((unsigned char *)k.mv_data)[3]) +
-			       1;
+			next =
+			    ((uint32_t)((unsigned char *)k.mv_data)[0] << 24 |
+			     (uint32_t)((unsigned char *)k.mv_data)[1] << 16 |
+			     (uint32_t)((unsigned char *)k.mv_data)[2] << 8 |
+			     ((unsigned char *)k.mv_data)[3]) +
+			    1;
 		mdb_cursor_close(c);
 	}
 	Mnemo__Dictionary d = MNEMO__DICTIONARY__INIT;
@@ -200,7 +204,8 @@ int mn__store_dict_add(mn__store *s, uint32_t kind_id, const void *dict,
 	kr.name = s->kinds[ki].name;
 	kr.dict_id = next;
 	MDB_val kk = {.mv_size = strlen(kr.name), .mv_data = kr.name};
-	if (rc || (rc = mn__frame_put(s, txn, DB_DICTS, &k, &d.base, R_DICT, 0)) ||
+	if (rc ||
+	    (rc = mn__frame_put(s, txn, DB_DICTS, &k, &d.base, R_DICT, 0)) ||
 	    (rc = mn__frame_put(s, txn, DB_KINDS, &kk, &kr.base, R_KIND, 0))) {
 		mn__st_txn_abort(s, txn);
 		pthread_mutex_unlock(&s->kinds_mu);
@@ -216,12 +221,14 @@ int mn__store_dict_add(mn__store *s, uint32_t kind_id, const void *dict,
 		s->kinds[ki].dict_id = next;
 	pthread_mutex_unlock(&s->kinds_mu);
 	if (rc)
-		return mn__st_fail(s, rc, "dictionary %u rejected by zstd", next);
+		return mn__st_fail(s, rc, "dictionary %u rejected by zstd",
+				   next);
 	*id = next;
 	return 0;
 }
 
-/* ---- actors ---------------------------------------------------------------- */
+/* ---- actors ----------------------------------------------------------------
+ */
 
 int mn__st_meta_get(mn__store *s, MDB_txn *txn, uint64_t id,
 		    Mnemo__ActorMeta **out)
@@ -235,18 +242,20 @@ int mn__st_meta_get(mn__store *s, MDB_txn *txn, uint64_t id,
 	snprintf(desc, sizeof desc, "%llu", (unsigned long long)id);
 	int rc = mdb_get(txn, s->dbi[DB_ACTORS], &k, &v);
 	if (rc == MDB_NOTFOUND)
-		return mn__st_fail(s, MN_ENOACTOR, "actors record %s: missing", desc);
+		return mn__st_fail(s, MN_ENOACTOR, "actors record %s: missing",
+				   desc);
 	if (rc)
 		return mn__st_mdb_fail(s, rc, "reading an actor");
-	if ((rc = mn__frame_open(s, &v, R_ACTOR, DB_ACTORS, MN__FRAME_NAMED, desc, &body, &len)))
+	if ((rc = mn__frame_open(s, &v, R_ACTOR, DB_ACTORS, MN__FRAME_NAMED,
+				 desc, &body, &len)))
 		return rc;
 	*out = mnemo__actor_meta__unpack(NULL, len, body);
 	if (!*out || (*out)->id != id || (*out)->key.len == 0 ||
 	    (*out)->key.len > MN_KEY_MAX) {
 		if (*out)
 			mnemo__actor_meta__free_unpacked(*out, NULL);
-		return mn__st_fail(s, MN_ECORRUPT, "actors record %s: undecodable",
-			    desc);
+		return mn__st_fail(s, MN_ECORRUPT,
+				   "actors record %s: undecodable", desc);
 	}
 	return 0;
 }
@@ -375,16 +384,16 @@ static int name_damaged(mn__store *s, MDB_txn *txn, const MDB_val *want,
 		k = *want;
 		e = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
 		if (pass == 1)
-			e = mdb_cursor_get(c, &k, &v,
-					   e == MDB_NOTFOUND ? MDB_LAST
-							     : MDB_PREV);
+			e = mdb_cursor_get(
+			    c, &k, &v, e == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
 		for (int i = 0; i < NAME_SIDE && e == 0; i++) {
 			const unsigned char *body;
 			size_t len;
 			int at = pass == 0 ? hi++ : --lo;
 			win[at].k = k;
-			win[at].id = mn__frame_open(s, &v, R_NAME, DB_NAMES, MN__FRAME_NAMED, "name",
-						&body, &len) ||
+			win[at].id = mn__frame_open(s, &v, R_NAME, DB_NAMES,
+						    MN__FRAME_NAMED, "name",
+						    &body, &len) ||
 					     len != 8
 					 ? 0
 					 : mn__be64_get(body);
@@ -415,18 +424,20 @@ static int name_damaged(mn__store *s, MDB_txn *txn, const MDB_val *want,
 				*found = win[i].id;
 				rc = 0;
 			} else {
-				rc = mn__st_fail(s, MN_ECORRUPT,
-					  "names record of actor %llu: damaged "
-					  "key",
-					  (unsigned long long)win[i].id);
+				rc = mn__st_fail(
+				    s, MN_ECORRUPT,
+				    "names record of actor %llu: damaged "
+				    "key",
+				    (unsigned long long)win[i].id);
 			}
 		}
 	if (rc == MN_ENOACTOR && bad)
-		rc = mn__st_fail(s, MN_ECORRUPT,
-			  "names: keys out of order by actor %llu or %llu "
-			  "(damaged key)",
-			  (unsigned long long)win[bad - 1].id,
-			  (unsigned long long)win[bad].id);
+		rc = mn__st_fail(
+		    s, MN_ECORRUPT,
+		    "names: keys out of order by actor %llu or %llu "
+		    "(damaged key)",
+		    (unsigned long long)win[bad - 1].id,
+		    (unsigned long long)win[bad].id);
 	mdb_cursor_close(c);
 	if (rc == MN_ENOACTOR)
 		mn__detail_clear(); /* the neighbours' reads are no detail */
@@ -454,12 +465,13 @@ int mn__st_actor_find_txn(mn__store *s, MDB_txn *txn, uint32_t kind_id,
 	} else if (rc) {
 		return mn__st_mdb_fail(s, rc, "reading a name");
 	} else {
-		rc = mn__frame_open(s, &v, R_NAME, DB_NAMES, MN__FRAME_NAMED, "name", &body, &len);
+		rc = mn__frame_open(s, &v, R_NAME, DB_NAMES, MN__FRAME_NAMED,
+				    "name", &body, &len);
 		if (rc)
 			return rc;
 		if (len != 8)
-			return mn__st_fail(s, MN_ECORRUPT, "names record: %zu bytes",
-				    len);
+			return mn__st_fail(s, MN_ECORRUPT,
+					   "names record: %zu bytes", len);
 		id = mn__be64_get(body);
 	}
 	Mnemo__ActorMeta *m;
@@ -468,10 +480,11 @@ int mn__st_actor_find_txn(mn__store *s, MDB_txn *txn, uint32_t kind_id,
 		/* Names and actors are written in one transaction, and a
 		 * deletion removes the name first: a name without its actor
 		 * is damage (an actors key changed), never a new actor. */
-		return mn__st_fail(s, MN_ECORRUPT,
-			    "actors record %llu is missing, its name leads "
-			    "to it (damaged key)",
-			    (unsigned long long)id);
+		return mn__st_fail(
+		    s, MN_ECORRUPT,
+		    "actors record %llu is missing, its name leads "
+		    "to it (damaged key)",
+		    (unsigned long long)id);
 	if (rc)
 		return rc;
 	mn__st_meta_copy(s, m, out);
@@ -479,8 +492,8 @@ int mn__st_actor_find_txn(mn__store *s, MDB_txn *txn, uint32_t kind_id,
 	if (out->kind_id != kind_id || out->key_len != key_len ||
 	    memcmp(out->key, key, key_len) != 0)
 		return mn__st_fail(s, MN_ECORRUPT,
-			    "names and actors disagree for actor %llu",
-			    (unsigned long long)out->id);
+				   "names and actors disagree for actor %llu",
+				   (unsigned long long)out->id);
 	return 0;
 }
 
@@ -522,4 +535,3 @@ int mn__store_kinds_scan(mn__store *s, mn__kind_cb cb, void *arg)
 	free(k);
 	return rc;
 }
-

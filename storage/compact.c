@@ -24,12 +24,12 @@ struct mn__compaction {
 	uint64_t keep;
 	uint64_t next_id; /* the next actor to look at */
 	bool done;
-	fork_dep *deps;   /* sorted by parent, then seq */
+	fork_dep *deps; /* sorted by parent, then seq */
 	size_t ndeps;
 	mn__compact_stats st;
-	uint64_t *ids;    /* one step's actors */
+	uint64_t *ids; /* one step's actors */
 	size_t ids_cap;
-	uint64_t *dead;   /* one actor's entries to drop */
+	uint64_t *dead; /* one actor's entries to drop */
 	size_t dead_cap;
 };
 
@@ -123,19 +123,20 @@ static int drop_entries(mn__store *s, mn__compaction *c, MDB_txn *txn,
 		 * a walk without end. */
 		if (lsn >= above_lsn || je->seq >= above_seq)
 			return mn__st_fail(
-				s, MN_ECORRUPT,
-				"log record %llu: actor %llu seq %llu does not "
-				"come before seq %llu (history chain loops)",
-				(unsigned long long)lsn, (unsigned long long)id,
-				(unsigned long long)je->seq,
-				(unsigned long long)above_seq);
+			    s, MN_ECORRUPT,
+			    "log record %llu: actor %llu seq %llu does not "
+			    "come before seq %llu (history chain loops)",
+			    (unsigned long long)lsn, (unsigned long long)id,
+			    (unsigned long long)je->seq,
+			    (unsigned long long)above_seq);
 		above_lsn = lsn;
 		above_seq = je->seq;
 		if (je->seq > base) {
 			*first_kept = lsn;
 		} else {
 			if (ndead == c->dead_cap) {
-				size_t cap = c->dead_cap ? c->dead_cap * 2 : 256;
+				size_t cap =
+				    c->dead_cap ? c->dead_cap * 2 : 256;
 				uint64_t *n = realloc(c->dead, cap * sizeof *n);
 				if (!n)
 					return MN_ENOMEM;
@@ -320,8 +321,8 @@ static int compact_txn(mn__store *s, void *arg, MDB_txn *txn)
 	return 0;
 }
 
-int mn__store_compact_step(mn__store *s, mn__compaction *c,
-			   size_t max_actors, bool *done)
+int mn__store_compact_step(mn__store *s, mn__compaction *c, size_t max_actors,
+			   bool *done)
 {
 	compact_op op = {c, max_actors ? max_actors : 1, c->st, c->next_id};
 	int rc = c->done ? 0 : mn__st_write_txn(s, compact_txn, &op);
@@ -353,7 +354,8 @@ int mn__store_quarantine_scan(mn__store *s, mn__codec *codec, mn__entry_cb cb,
 {
 	if (s->no_quarantine)
 		return 0;
-	return mn__st_outbox_db_range(s, codec, DB_QUARANTINE, 0, UINT64_MAX, cb, arg);
+	return mn__st_outbox_db_range(s, codec, DB_QUARANTINE, 0, UINT64_MAX,
+				      cb, arg);
 }
 
 typedef struct take_op {
@@ -388,8 +390,8 @@ static int take_one(void *arg, mn__scan_at *at)
 		if ((rc = mn__frame_open(s, &at->v, R_OUTBOX, DB_QUARANTINE,
 					 MN__FRAME_NAMED, where, &body, &len)))
 			return rc;
-		Mnemo__OutboxEntry *o = mnemo__outbox_entry__unpack(
-			mn__arena_for(len), len, body);
+		Mnemo__OutboxEntry *o =
+		    mnemo__outbox_entry__unpack(mn__arena_for(len), len, body);
 		if (!o)
 			return mn__st_fail(s, MN_ECORRUPT,
 					   "quarantine record %s: undecodable",
@@ -434,7 +436,8 @@ static int take_txn(mn__store *s, void *arg, MDB_txn *txn)
 	if ((rc = mn__scan(s, txn, &sp, take_one, &ts)))
 		return rc;
 	if (t->id && t->n == 0)
-		return mn__st_fail(s, MN_ENOACTOR, "no quarantined message %llu",
+		return mn__st_fail(s, MN_ENOACTOR,
+				   "no quarantined message %llu",
 				   (unsigned long long)t->id);
 	return 0;
 }
@@ -447,4 +450,3 @@ int mn__store_quarantine_take(mn__store *s, uint64_t id, bool release,
 	*n = rc ? 0 : t.n;
 	return rc;
 }
-

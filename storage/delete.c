@@ -14,9 +14,9 @@
 #include "storage/scan.h"
 #include "storage/store_int.h"
 
-/* ---- deleting an actor (mn_actor_delete, mnemo rm) ---------------------------
- * store.h says the protocol. The marker: meta key "del:" + id (big-endian),
- * an R_NAME frame holding the id. */
+/* ---- deleting an actor (mn_actor_delete, mnemo rm)
+ * --------------------------- store.h says the protocol. The marker: meta key
+ * "del:" + id (big-endian), an R_NAME frame holding the id. */
 
 static void del_key(unsigned char *kb, uint64_t id)
 {
@@ -72,7 +72,7 @@ static int del_message(void *arg, mn__scan_at *at)
 				 where, &body, &len)))
 		return rc;
 	Mnemo__OutboxEntry *o =
-		mnemo__outbox_entry__unpack(mn__arena_for(len), len, body);
+	    mnemo__outbox_entry__unpack(mn__arena_for(len), len, body);
 	if (!o)
 		return mn__st_fail(s, MN_ECORRUPT, "%s record %s: undecodable",
 				   mn__st_db_name(ms->db), where);
@@ -115,7 +115,7 @@ static int del_unsend(mn__store *s, MDB_txn *txn, int db, uint64_t id)
 				 "message", &body, &len)))
 		return rc;
 	Mnemo__OutboxEntry *o =
-		mnemo__outbox_entry__unpack(mn__arena_for(len), len, body);
+	    mnemo__outbox_entry__unpack(mn__arena_for(len), len, body);
 	if (!o)
 		return mn__st_fail(s, MN_ECORRUPT, "%s: undecodable",
 				   mn__st_db_name(db));
@@ -133,8 +133,8 @@ static int del_outbox_db(mn__store *s, MDB_txn *txn, int db,
 			 const Mnemo__ActorMeta *m, bool drop_from,
 			 uint64_t *count)
 {
-	msg_scan ms = {.s = s, .db = db, .m = m, .drop_from = drop_from,
-		       .count = count};
+	msg_scan ms = {
+	    .s = s, .db = db, .m = m, .drop_from = drop_from, .count = count};
 	mn__scan_spec sp = {.dbi = s->dbi[db],
 			    .opening = "opening a cursor",
 			    .reading = "reading messages"};
@@ -164,7 +164,7 @@ static int fork_of(void *arg, mn__scan_at *at)
 			   "actor", &body, &len))
 		return 0;
 	Mnemo__ActorMeta *f =
-		mnemo__actor_meta__unpack(mn__arena_for(len), len, body);
+	    mnemo__actor_meta__unpack(mn__arena_for(len), len, body);
 	if (!f || f->fork_parent_id != fs->id)
 		return 0;
 	uint64_t fid = f->id;
@@ -299,8 +299,7 @@ static int del_begin_txn(mn__store *s, void *arg, MDB_txn *txn)
 	if ((d->check_forks && (rc = live_fork(s, txn, d->id))) ||
 	    (rc = del_name(s, txn, m)) || (rc = del_snapshots(s, txn, d)) ||
 	    (rc = del_timers(s, txn, d)) ||
-	    (rc = del_outbox_db(s, txn, DB_OUTBOX, m, false,
-				&d->st->outbox)) ||
+	    (rc = del_outbox_db(s, txn, DB_OUTBOX, m, false, &d->st->outbox)) ||
 	    (!s->no_quarantine &&
 	     (rc = del_outbox_db(s, txn, DB_QUARANTINE, m, true,
 				 &d->st->quarantine))))
@@ -339,12 +338,12 @@ static int del_entries(mn__store *s, MDB_txn *txn, del_op *d,
 		}
 		if (e)
 			return mn__st_mdb_fail(s, e, "reading the log");
-		if ((rc = mn__frame_open(s, &v, R_ENTRY, DB_LOG,
-					 MN__FRAME_NAMED, "entry", &body,
-					 &len)))
+		if ((rc =
+			 mn__frame_open(s, &v, R_ENTRY, DB_LOG, MN__FRAME_NAMED,
+					"entry", &body, &len)))
 			return rc;
-		Mnemo__JournalEntry *je = mnemo__journal_entry__unpack(
-			mn__arena_for(len), len, body);
+		Mnemo__JournalEntry *je =
+		    mnemo__journal_entry__unpack(mn__arena_for(len), len, body);
 		if (!je)
 			return mn__st_fail(s, MN_ECORRUPT,
 					   "log record %llu: undecodable",
@@ -355,14 +354,13 @@ static int del_entries(mn__store *s, MDB_txn *txn, del_op *d,
 		}
 		if (je->seq >= seq || je->prev_lsn >= lsn)
 			return mn__st_fail(
-				s, MN_ECORRUPT,
-				"log record %llu: actor %llu seq "
-				"%llu, prev_lsn %llu: the chain does "
-				"not move back",
-				(unsigned long long)lsn,
-				(unsigned long long)d->id,
-				(unsigned long long)je->seq,
-				(unsigned long long)je->prev_lsn);
+			    s, MN_ECORRUPT,
+			    "log record %llu: actor %llu seq "
+			    "%llu, prev_lsn %llu: the chain does "
+			    "not move back",
+			    (unsigned long long)lsn, (unsigned long long)d->id,
+			    (unsigned long long)je->seq,
+			    (unsigned long long)je->prev_lsn);
 		seq = je->seq;
 		uint64_t prev = je->prev_lsn;
 		if ((e = mdb_del(txn, s->dbi[DB_LOG], &k, NULL)))
@@ -395,10 +393,10 @@ static int del_step_txn(mn__store *s, void *arg, MDB_txn *txn)
 		return rc;
 	if ((rc = mn__st_del_marked(s, txn, d->id)))
 		return rc == MN_ENOACTOR
-			       ? mn__st_fail(s, MN_EINVAL,
-					     "actor %llu: no deletion begun",
-					     (unsigned long long)d->id)
-			       : rc;
+			   ? mn__st_fail(s, MN_EINVAL,
+					 "actor %llu: no deletion begun",
+					 (unsigned long long)d->id)
+			   : rc;
 	rc = mn__st_meta_get(s, txn, d->id, &m);
 	if (rc && rc != MN_ENOACTOR)
 		return rc;
@@ -490,13 +488,12 @@ static int marked_id(void *arg, mn__scan_at *at)
 	}
 	if (*ms->n < ms->cap)
 		ms->ids[*ms->n] =
-			mn__be64_get((const unsigned char *)at->k.mv_data + 4);
+		    mn__be64_get((const unsigned char *)at->k.mv_data + 4);
 	(*ms->n)++;
 	return 0;
 }
 
-int mn__store_delete_marked(mn__store *s, uint64_t *ids, size_t cap,
-			    size_t *n)
+int mn__store_delete_marked(mn__store *s, uint64_t *ids, size_t cap, size_t *n)
 {
 	MDB_txn *txn;
 	MDB_val k = {.mv_size = 4, .mv_data = "del:"};
@@ -536,4 +533,3 @@ int mn__store_delete_pending(mn__store *s, size_t *n)
 	*n = done;
 	return 0;
 }
-

@@ -18,7 +18,8 @@
 #include "storage/frame.h"
 #include "storage/store_int.h"
 
-/* ---- transactions ---------------------------------------------------------- */
+/* ---- transactions ----------------------------------------------------------
+ */
 
 /* Transactions this thread holds open (of any store): a thread that holds
  * one must never wait for map_lock's write side, which waits for it. */
@@ -45,8 +46,8 @@ int mn__st_txn_begin(mn__store *s, bool write, MDB_txn **txn)
 	}
 	for (int attempt = 0;; attempt++) {
 		pthread_rwlock_rdlock(&s->map_lock);
-		int rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY,
-				       txn);
+		int rc =
+		    mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, txn);
 		if (rc == 0) {
 			txns_held++;
 			if (!write && s->read_only && !rd_txn.txn) {
@@ -138,18 +139,20 @@ int mn__st_read_state(mn__store *s, MDB_txn *txn, Mnemo__StoreState **out)
 	int rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
 	if (rc)
 		return rc == MDB_NOTFOUND
-			       ? mn__st_fail(s, MN_ECORRUPT, "meta record state: missing")
-			       : mn__st_mdb_fail(s, rc, "reading meta state");
-	if ((rc = mn__frame_open(s, &v, R_STATE, DB_META, MN__FRAME_NAMED, "state", &body, &len)))
+			   ? mn__st_fail(s, MN_ECORRUPT,
+					 "meta record state: missing")
+			   : mn__st_mdb_fail(s, rc, "reading meta state");
+	if ((rc = mn__frame_open(s, &v, R_STATE, DB_META, MN__FRAME_NAMED,
+				 "state", &body, &len)))
 		return rc;
 	*out = mnemo__store_state__unpack(NULL, len, body);
 	if (!*out)
-		return mn__st_fail(s, MN_ECORRUPT, "meta record state: undecodable");
+		return mn__st_fail(s, MN_ECORRUPT,
+				   "meta record state: undecodable");
 	return 0;
 }
 
-int mn__st_write_state(mn__store *s, MDB_txn *txn,
-		       const Mnemo__StoreState *st)
+int mn__st_write_state(mn__store *s, MDB_txn *txn, const Mnemo__StoreState *st)
 {
 	MDB_val k = {.mv_size = 5, .mv_data = "state"};
 	int rc = mn__frame_put(s, txn, DB_META, &k, &st->base, R_STATE, 0);
@@ -169,7 +172,7 @@ int mn__st_last_key_u64(mn__store *s, MDB_txn *txn, int db, uint64_t *out)
 		*out = mn__be64_get(k.mv_data);
 	else if (rc == 0)
 		rc = mn__st_fail(s, MN_ECORRUPT, "%s: last key of %zu bytes",
-			  mn__st_db_name(db), k.mv_size);
+				 mn__st_db_name(db), k.mv_size);
 	else if (rc == MDB_NOTFOUND)
 		rc = 0;
 	else
@@ -224,4 +227,3 @@ int mn__st_keep_lsn_high(mn__store *s, MDB_txn *txn)
 	mnemo__store_state__free_unpacked(st, NULL);
 	return rc;
 }
-

@@ -92,10 +92,10 @@ int mn__st_commit_fail(mn__store *s, int rc)
 		if (avail < ((uint64_t)1 << 20) || rc == ENOSPC) {
 			mn__st_last_mdb_rc = rc;
 			return mn__st_fail(
-				s, MN_ENOSPC,
-				"committing: disk full (%llu bytes free; "
-				"%s); nothing of this commit is stored",
-				(unsigned long long)avail, mdb_strerror(rc));
+			    s, MN_ENOSPC,
+			    "committing: disk full (%llu bytes free; "
+			    "%s); nothing of this commit is stored",
+			    (unsigned long long)avail, mdb_strerror(rc));
 		}
 	}
 	return mn__st_mdb_fail(s, rc, "committing");

@@ -29,14 +29,13 @@ static int entry_at_seq(mn__store *s, MDB_txn *txn, const Mnemo__ActorMeta *am,
 		 * fork may start there (from its snapshot). A fork whose head
 		 * is its fork point holds its parent's entry there: look in
 		 * the parent (and its parent) for that compaction point. */
-		for (uint64_t who = actor, depth = 0; want == seq && who &&
-						      depth < 64;
-		     depth++) {
+		for (uint64_t who = actor, depth = 0;
+		     want == seq && who && depth < 64; depth++) {
 			Mnemo__ActorMeta *m;
 			if ((rc = mn__st_meta_get(s, txn, who, &m)))
 				return rc;
-			bool at_base = m->compacted_seq == seq &&
-				       m->compacted_lsn == lsn;
+			bool at_base =
+			    m->compacted_seq == seq && m->compacted_lsn == lsn;
 			uint64_t up = m->fork_seq == seq && m->fork_lsn == lsn
 					  ? m->fork_parent_id
 					  : 0;
@@ -51,23 +50,25 @@ static int entry_at_seq(mn__store *s, MDB_txn *txn, const Mnemo__ActorMeta *am,
 		mn__be64_put(kb, lsn);
 		if ((rc = mdb_get(txn, s->dbi[DB_LOG], &k, &v)))
 			return rc == MDB_NOTFOUND
-				       ? mn__st_missing_entry(s, txn, lsn, actor, want,
-						       0, seq - 1)
-				       : mn__st_mdb_fail(s, rc, "reading the log");
+				   ? mn__st_missing_entry(s, txn, lsn, actor,
+							  want, 0, seq - 1)
+				   : mn__st_mdb_fail(s, rc, "reading the log");
 		if ((rc = mn__st_decode_entry(s, &k, &v, &je)))
 			return rc;
 		if (je->actor_id != actor && je->seq == want &&
-		    mn__st_fork_boundary(s, txn, actor, je->actor_id, want, lsn))
+		    mn__st_fork_boundary(s, txn, actor, je->actor_id, want,
+					 lsn))
 			actor = je->actor_id;
 		if (je->actor_id != actor || je->seq != want)
-			return mn__st_fail(s, MN_ECORRUPT,
-				    "log record %llu: actor %llu seq %llu where "
-				    "actor %llu seq %llu belongs",
-				    (unsigned long long)lsn,
-				    (unsigned long long)je->actor_id,
-				    (unsigned long long)je->seq,
-				    (unsigned long long)actor,
-				    (unsigned long long)want);
+			return mn__st_fail(
+			    s, MN_ECORRUPT,
+			    "log record %llu: actor %llu seq %llu where "
+			    "actor %llu seq %llu belongs",
+			    (unsigned long long)lsn,
+			    (unsigned long long)je->actor_id,
+			    (unsigned long long)je->seq,
+			    (unsigned long long)actor,
+			    (unsigned long long)want);
 		if (je->seq == seq) {
 			*lsn_out = lsn;
 			*owner_out = actor;
@@ -77,7 +78,7 @@ static int entry_at_seq(mn__store *s, MDB_txn *txn, const Mnemo__ActorMeta *am,
 		lsn = je->prev_lsn;
 	}
 	return mn__st_fail(s, MN_ECORRUPT, "actor %llu: no entry at seq %llu",
-		    (unsigned long long)am->id, (unsigned long long)seq);
+			   (unsigned long long)am->id, (unsigned long long)seq);
 }
 
 typedef struct fork_op {
@@ -100,20 +101,22 @@ static int fork_txn(mn__store *s, void *arg, MDB_txn *txn)
 	if ((rc = mn__st_meta_get(s, txn, f->parent_id, &pm)))
 		return rc;
 	if (f->seq < 1 || f->seq > pm->last_seq) {
-		rc = mn__st_fail(s, MN_EINVAL,
-			  "actor %llu has seq 1..%llu; cannot fork at %llu",
-			  (unsigned long long)pm->id,
-			  (unsigned long long)pm->last_seq,
-			  (unsigned long long)f->seq);
+		rc = mn__st_fail(
+		    s, MN_EINVAL,
+		    "actor %llu has seq 1..%llu; cannot fork at %llu",
+		    (unsigned long long)pm->id,
+		    (unsigned long long)pm->last_seq,
+		    (unsigned long long)f->seq);
 		goto out;
 	}
 	if (f->seq < pm->compacted_seq) {
-		rc = mn__st_fail(s, MN_ECOMPACTED,
-			  "actor %llu: history up to seq %llu was compacted; "
-			  "fork at %llu or later",
-			  (unsigned long long)pm->id,
-			  (unsigned long long)pm->compacted_seq,
-			  (unsigned long long)pm->compacted_seq);
+		rc = mn__st_fail(
+		    s, MN_ECOMPACTED,
+		    "actor %llu: history up to seq %llu was compacted; "
+		    "fork at %llu or later",
+		    (unsigned long long)pm->id,
+		    (unsigned long long)pm->compacted_seq,
+		    (unsigned long long)pm->compacted_seq);
 		goto out;
 	}
 	if ((rc = entry_at_seq(s, txn, pm, f->seq, &lsn, &owner)))
@@ -121,7 +124,8 @@ static int fork_txn(mn__store *s, void *arg, MDB_txn *txn)
 	k.mv_size = mn__st_name_key(kb, pm->kind_id, f->key, f->key_len);
 	rc = mdb_get(txn, s->dbi[DB_NAMES], &k, &v);
 	if (rc == 0) {
-		rc = mn__st_fail(s, MN_EEXIST, "the new address is already an actor");
+		rc = mn__st_fail(s, MN_EEXIST,
+				 "the new address is already an actor");
 		goto out;
 	}
 	if (rc != MDB_NOTFOUND) {
@@ -131,8 +135,8 @@ static int fork_txn(mn__store *s, void *arg, MDB_txn *txn)
 	if ((rc = mn__st_read_state(s, txn, &st)) ||
 	    (rc = mn__st_last_key_u64(s, txn, DB_ACTORS, &last_actor)))
 		goto out;
-	uint64_t id = st->next_actor_id > last_actor ? st->next_actor_id
-						     : last_actor + 1;
+	uint64_t id =
+	    st->next_actor_id > last_actor ? st->next_actor_id : last_actor + 1;
 	uint64_t now = mn__unix_ms();
 	Mnemo__ActorMeta m = MNEMO__ACTOR_META__INIT;
 	m.id = id;
@@ -176,4 +180,3 @@ int mn__store_fork(mn__store *s, uint64_t parent_id, uint64_t seq,
 	fork_op f = {parent_id, seq, key, key_len, out};
 	return mn__st_write_txn(s, fork_txn, &f);
 }
-

@@ -21,35 +21,37 @@
 _Static_assert(sizeof(struct mn__frame_hdr) == FRAME_HDR,
 	       "the frame header is 8 bytes (docs/format.md)");
 _Static_assert(offsetof(struct mn__frame_hdr, crc) == 0 &&
-		       offsetof(struct mn__frame_hdr, type) == 4 &&
-		       offsetof(struct mn__frame_hdr, version) == 5 &&
-		       offsetof(struct mn__frame_hdr, zero) == 6,
+		   offsetof(struct mn__frame_hdr, type) == 4 &&
+		   offsetof(struct mn__frame_hdr, version) == 5 &&
+		   offsetof(struct mn__frame_hdr, zero) == 6,
 	       "frame: crc 0..3, type 4, version 5, zero 6..7");
 
-#define F_TYPE offsetof(struct mn__frame_hdr, type)
+#define F_TYPE	  offsetof(struct mn__frame_hdr, type)
 #define F_VERSION offsetof(struct mn__frame_hdr, version)
-#define F_ZERO offsetof(struct mn__frame_hdr, zero)
+#define F_ZERO	  offsetof(struct mn__frame_hdr, zero)
 #define F_COVERED F_TYPE /* the CRC covers from here to the end */
 
-/* ---- frames ---------------------------------------------------------------- */
+/* ---- frames ----------------------------------------------------------------
+ */
 
 void mn__frame_seal(unsigned char *p, enum rtype t, size_t len)
 {
 	p[F_TYPE] = (unsigned char)t;
 	p[F_VERSION] = FRAME_VERSION;
 	p[F_ZERO] = p[F_ZERO + 1] = 0;
-	mn__le32_put(p, mn__crc32c(0, p + F_COVERED, len + FRAME_HDR - F_COVERED));
+	mn__le32_put(p,
+		     mn__crc32c(0, p + F_COVERED, len + FRAME_HDR - F_COVERED));
 }
 
-int mn__frame_open(const mn__store *s, const MDB_val *v, enum rtype t,
-		   int db, enum mn__frame_report how, const char *keydesc,
+int mn__frame_open(const mn__store *s, const MDB_val *v, enum rtype t, int db,
+		   enum mn__frame_report how, const char *keydesc,
 		   const unsigned char **body, size_t *len)
 {
 	const unsigned char *p = v->mv_data;
 	if (how == MN__FRAME_QUIET) {
 		if (v->mv_size < FRAME_HDR ||
-		    mn__le32_get(p) != mn__crc32c(0, p + F_COVERED,
-					      v->mv_size - F_COVERED) ||
+		    mn__le32_get(p) !=
+			mn__crc32c(0, p + F_COVERED, v->mv_size - F_COVERED) ||
 		    p[F_VERSION] != FRAME_VERSION || p[F_TYPE] != t)
 			return MN_ECORRUPT;
 		*body = p + FRAME_HDR;
@@ -60,21 +62,21 @@ int mn__frame_open(const mn__store *s, const MDB_val *v, enum rtype t,
 		return mn__st_fail(s, MN_ECORRUPT,
 				   "%s record %s: truncated (%zu bytes)",
 				   mn__st_db_name(db), keydesc, v->mv_size);
-	if (mn__le32_get(p) != mn__crc32c(0, p + F_COVERED, v->mv_size - F_COVERED))
+	if (mn__le32_get(p) !=
+	    mn__crc32c(0, p + F_COVERED, v->mv_size - F_COVERED))
 		return mn__st_fail(s, MN_ECORRUPT,
 				   "%s record %s: checksum mismatch",
 				   mn__st_db_name(db), keydesc);
 	if (p[F_VERSION] != FRAME_VERSION)
 		return mn__st_fail(
-			s, MN_EVERSION,
-			"%s record %s: frame version %u, this build reads %u",
-			mn__st_db_name(db), keydesc, p[F_VERSION],
-			FRAME_VERSION);
+		    s, MN_EVERSION,
+		    "%s record %s: frame version %u, this build reads %u",
+		    mn__st_db_name(db), keydesc, p[F_VERSION], FRAME_VERSION);
 	if (p[F_TYPE] != t)
 		return mn__st_fail(
-			s, MN_ECORRUPT,
-			"%s record %s: record type %u where %u belongs",
-			mn__st_db_name(db), keydesc, p[F_TYPE], (unsigned)t);
+		    s, MN_ECORRUPT,
+		    "%s record %s: record type %u where %u belongs",
+		    mn__st_db_name(db), keydesc, p[F_TYPE], (unsigned)t);
 	*body = p + FRAME_HDR;
 	*len = v->mv_size - FRAME_HDR;
 	return 0;
@@ -93,7 +95,8 @@ int mn__frame_put(const mn__store *s, MDB_txn *txn, int db, MDB_val *key,
 	return 0;
 }
 
-/* ---- the decode arena ------------------------------------------------------ */
+/* ---- the decode arena ------------------------------------------------------
+ */
 
 typedef struct arena {
 	unsigned char *buf;

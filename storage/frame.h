@@ -15,13 +15,13 @@
 
 #include "storage/store_int.h"
 
-#define FRAME_HDR 8
+#define FRAME_HDR     8
 #define FRAME_VERSION 1
 
 /* The header's layout, asserted in frame.c against FRAME_HDR. */
 struct mn__frame_hdr {
-	unsigned char crc[4]; /* CRC-32C of bytes 4..end, little-endian */
-	unsigned char type;   /* enum rtype */
+	unsigned char crc[4];  /* CRC-32C of bytes 4..end, little-endian */
+	unsigned char type;    /* enum rtype */
 	unsigned char version; /* FRAME_VERSION */
 	unsigned char zero[2];
 };
@@ -43,8 +43,8 @@ void mn__frame_seal(unsigned char *p, enum rtype t, size_t len);
 /* Check the stored value v as a record of type t (in database db, key
  * keydesc: both used only by MN__FRAME_NAMED). On success 0, and *body,
  * *len describe the record (pointing into v). s may be NULL. */
-int mn__frame_open(const mn__store *s, const MDB_val *v, enum rtype t,
-		   int db, enum mn__frame_report how, const char *keydesc,
+int mn__frame_open(const mn__store *s, const MDB_val *v, enum rtype t, int db,
+		   enum mn__frame_report how, const char *keydesc,
 		   const unsigned char **body, size_t *len);
 
 /* Put a protobuf message framed into db (MDB_RESERVE: packed in place).

@@ -13,7 +13,8 @@
 #include "storage/frame.h"
 #include "storage/store_int.h"
 
-/* ---- reading --------------------------------------------------------------- */
+/* ---- reading ---------------------------------------------------------------
+ */
 
 /* Unpack a journal entry whose frame was already checked. */
 static int unpack_entry(const mn__store *s, uint64_t lsn, const MDB_val *v,
@@ -21,10 +22,11 @@ static int unpack_entry(const mn__store *s, uint64_t lsn, const MDB_val *v,
 {
 	size_t len = v->mv_size - FRAME_HDR;
 	*out = mnemo__journal_entry__unpack(
-		mn__arena_for(len), len, (const uint8_t *)v->mv_data + FRAME_HDR);
+	    mn__arena_for(len), len, (const uint8_t *)v->mv_data + FRAME_HDR);
 	if (!*out)
-		return mn__st_fail(s, MN_ECORRUPT, "log record %llu: undecodable",
-			    (unsigned long long)lsn);
+		return mn__st_fail(s, MN_ECORRUPT,
+				   "log record %llu: undecodable",
+				   (unsigned long long)lsn);
 	return 0;
 }
 
@@ -36,11 +38,13 @@ int mn__st_decode_entry(const mn__store *s, const MDB_val *k, const MDB_val *v,
 	uint64_t lsn = k->mv_size == 8 ? mn__be64_get(k->mv_data) : 0;
 	/* The record's name is formatted only on failure: this runs for
 	 * every entry replayed. */
-	int rc = mn__frame_open(s, v, R_ENTRY, DB_LOG, MN__FRAME_QUIET, NULL, &body, &len);
+	int rc = mn__frame_open(s, v, R_ENTRY, DB_LOG, MN__FRAME_QUIET, NULL,
+				&body, &len);
 	if (rc) {
 		char desc[32];
 		snprintf(desc, sizeof desc, "%llu", (unsigned long long)lsn);
-		return mn__frame_open(s, v, R_ENTRY, DB_LOG, MN__FRAME_NAMED, desc, &body, &len);
+		return mn__frame_open(s, v, R_ENTRY, DB_LOG, MN__FRAME_NAMED,
+				      desc, &body, &len);
 	}
 	return unpack_entry(s, lsn, v, out);
 }
@@ -54,8 +58,8 @@ static const char *where_of(char *buf, size_t cap, const char *what,
 }
 
 /* Decompress a record's payload into dst (grown); sets *p and *n. */
-int mn__st_unpack_payload(const mn__store *s, mn__codec *codec,
-			  uint32_t method, uint32_t dict_id, uint64_t raw_len,
+int mn__st_unpack_payload(const mn__store *s, mn__codec *codec, uint32_t method,
+			  uint32_t dict_id, uint64_t raw_len,
 			  const ProtobufCBinaryData *d, mn_buf *dst,
 			  const void **p, size_t *n, const char *what,
 			  uint64_t key)
@@ -101,13 +105,13 @@ int mn__st_unpack_payload(const mn__store *s, mn__codec *codec,
 }
 
 int mn__st_deliver_entry(const mn__store *s, mn__codec *codec, uint64_t lsn,
-			 const MDB_val *v, Mnemo__JournalEntry *je,
-			 mn_buf *dst, mn__entry_cb cb, void *arg)
+			 const MDB_val *v, Mnemo__JournalEntry *je, mn_buf *dst,
+			 mn__entry_cb cb, void *arg)
 {
 	mn__entry e = {0};
-	int rc = mn__st_unpack_payload(s, codec, je->codec, je->dict_id, je->raw_len,
-				&je->payload, dst, &e.payload, &e.len,
-				"log record", lsn);
+	int rc = mn__st_unpack_payload(s, codec, je->codec, je->dict_id,
+				       je->raw_len, &je->payload, dst,
+				       &e.payload, &e.len, "log record", lsn);
 	if (rc)
 		return rc;
 	e.lsn = lsn;
@@ -159,28 +163,29 @@ int mn__st_missing_entry(mn__store *s, MDB_txn *txn, uint64_t lsn,
 		mnemo__actor_meta__free_unpacked(m, NULL);
 		if (want_seq && want_seq <= c) {
 			if (cur == who)
-				return mn__st_fail(s, MN_ECOMPACTED,
-					    "actor %llu: history up to seq %llu "
-					    "was compacted (seq %llu asked for)",
-					    (unsigned long long)who,
-					    (unsigned long long)c,
-					    (unsigned long long)after_seq + 1);
-			return mn__st_fail(s, MN_ECOMPACTED,
-				    "actor %llu: history up to seq %llu was "
-				    "compacted in actor %llu, whose history it "
-				    "shares as a fork (seq %llu asked for)",
+				return mn__st_fail(
+				    s, MN_ECOMPACTED,
+				    "actor %llu: history up to seq %llu "
+				    "was compacted (seq %llu asked for)",
 				    (unsigned long long)who,
 				    (unsigned long long)c,
-				    (unsigned long long)cur,
 				    (unsigned long long)after_seq + 1);
+			return mn__st_fail(
+			    s, MN_ECOMPACTED,
+			    "actor %llu: history up to seq %llu was "
+			    "compacted in actor %llu, whose history it "
+			    "shares as a fork (seq %llu asked for)",
+			    (unsigned long long)who, (unsigned long long)c,
+			    (unsigned long long)cur,
+			    (unsigned long long)after_seq + 1);
 		}
 		if (!parent || want_seq > fseq)
 			break;
 		cur = parent; /* the entry is the fork parent's */
 	}
 	return mn__st_fail(s, MN_ECORRUPT,
-		    "log record %llu: missing (history chain broken)",
-		    (unsigned long long)lsn);
+			   "log record %llu: missing (history chain broken)",
+			   (unsigned long long)lsn);
 }
 
 /* Is the entry at lsn (of parent, seq) where fork actor's history joins its
@@ -204,8 +209,8 @@ int mn__store_history(mn__store *s, mn__codec *codec, uint64_t head_lsn,
 }
 
 int mn__store_history_of(mn__store *s, mn__codec *codec, uint64_t actor_id,
-			 uint64_t head_lsn, uint64_t after_seq,
-			 mn__entry_cb cb, void *arg)
+			 uint64_t head_lsn, uint64_t after_seq, mn__entry_cb cb,
+			 void *arg)
 {
 	MDB_txn *txn;
 	/* The entries found walking back: their values stay valid for the
@@ -234,26 +239,28 @@ int mn__store_history_of(mn__store *s, mn__codec *codec, uint64_t actor_id,
 		mn__be64_put(kb, lsn);
 		if ((rc = mdb_get(txn, s->dbi[DB_LOG], &k, &v))) {
 			rc = rc == MDB_NOTFOUND
-				     ? mn__st_missing_entry(s, txn, lsn, actor,
-						     want_seq, actor_id,
-						     after_seq)
-				     : mn__st_mdb_fail(s, rc, "reading the log");
+				 ? mn__st_missing_entry(s, txn, lsn, actor,
+							want_seq, actor_id,
+							after_seq)
+				 : mn__st_mdb_fail(s, rc, "reading the log");
 			goto out;
 		}
 		if ((rc = mn__st_decode_entry(s, &k, &v, &je)))
 			goto out;
 		if (actor && je->actor_id != actor && je->seq == want_seq &&
-		    mn__st_fork_boundary(s, txn, actor, je->actor_id, want_seq, lsn))
+		    mn__st_fork_boundary(s, txn, actor, je->actor_id, want_seq,
+					 lsn))
 			actor = je->actor_id; /* into the fork's parent */
 		if (actor && (je->actor_id != actor || je->seq != want_seq)) {
-			rc = mn__st_fail(s, MN_ECORRUPT,
-				  "log record %llu: actor %llu seq %llu where "
-				  "actor %llu seq %llu belongs",
-				  (unsigned long long)lsn,
-				  (unsigned long long)je->actor_id,
-				  (unsigned long long)je->seq,
-				  (unsigned long long)actor,
-				  (unsigned long long)want_seq);
+			rc = mn__st_fail(
+			    s, MN_ECORRUPT,
+			    "log record %llu: actor %llu seq %llu where "
+			    "actor %llu seq %llu belongs",
+			    (unsigned long long)lsn,
+			    (unsigned long long)je->actor_id,
+			    (unsigned long long)je->seq,
+			    (unsigned long long)actor,
+			    (unsigned long long)want_seq);
 			goto out;
 		}
 		actor = je->actor_id;
@@ -272,17 +279,19 @@ int mn__store_history_of(mn__store *s, mn__codec *codec, uint64_t actor_id,
 		lsns[n].lsn = lsn;
 		lsns[n++].v = v;
 		if (je->seq == 1 && je->prev_lsn) {
-			rc = mn__st_fail(s, MN_ECORRUPT,
-				  "log record %llu: seq 1 with a predecessor",
-				  (unsigned long long)lsn);
+			rc = mn__st_fail(
+			    s, MN_ECORRUPT,
+			    "log record %llu: seq 1 with a predecessor",
+			    (unsigned long long)lsn);
 			goto out;
 		}
 		lsn = je->prev_lsn;
 		if (!lsn && je->seq != 1 && je->seq - 1 > after_seq) {
-			rc = mn__st_fail(s, MN_ECORRUPT,
-				  "actor %llu: history starts at seq %llu",
-				  (unsigned long long)actor,
-				  (unsigned long long)je->seq);
+			rc = mn__st_fail(
+			    s, MN_ECORRUPT,
+			    "actor %llu: history starts at seq %llu",
+			    (unsigned long long)actor,
+			    (unsigned long long)je->seq);
 			goto out;
 		}
 	}
@@ -291,8 +300,8 @@ int mn__store_history_of(mn__store *s, mn__codec *codec, uint64_t actor_id,
 		Mnemo__JournalEntry *je;
 		n--;
 		if ((rc = unpack_entry(s, lsns[n].lsn, &lsns[n].v, &je)) ||
-		    (rc = mn__st_deliver_entry(s, codec, lsns[n].lsn, &lsns[n].v, je,
-					&dst, cb, arg)))
+		    (rc = mn__st_deliver_entry(s, codec, lsns[n].lsn,
+					       &lsns[n].v, je, &dst, cb, arg)))
 			goto out;
 	}
 out:
@@ -319,8 +328,9 @@ int mn__st_snap_find(mn__store *s, MDB_cursor *c, uint64_t actor_id,
 		e = mdb_cursor_get(c, &k, &v, MDB_PREV);
 	else if (e == MDB_NOTFOUND)
 		e = mdb_cursor_get(c, &k, &v, MDB_LAST);
-	if (e == MDB_NOTFOUND || (e == 0 && (k.mv_size != 16 ||
-					     mn__be64_get(k.mv_data) != actor_id)))
+	if (e == MDB_NOTFOUND ||
+	    (e == 0 &&
+	     (k.mv_size != 16 || mn__be64_get(k.mv_data) != actor_id)))
 		return MN_ENOACTOR;
 	if (e)
 		return mn__st_mdb_fail(s, e, "reading snapshots");
@@ -340,20 +350,22 @@ int mn__st_snap_decode(mn__store *s, uint64_t actor_id, const MDB_val *k,
 	uint64_t sseq = mn__be64_get((unsigned char *)k->mv_data + 8);
 	snprintf(where, sizeof where, "%llu/%llu", (unsigned long long)actor_id,
 		 (unsigned long long)sseq);
-	int rc = mn__frame_open(s, v, R_SNAPSHOT, DB_SNAPSHOTS, MN__FRAME_NAMED, where, &body, &len);
+	int rc = mn__frame_open(s, v, R_SNAPSHOT, DB_SNAPSHOTS, MN__FRAME_NAMED,
+				where, &body, &len);
 	if (rc)
 		return rc;
-	Mnemo__Snapshot *sn = mnemo__snapshot__unpack(mn__arena_for(len), len, body);
+	Mnemo__Snapshot *sn =
+	    mnemo__snapshot__unpack(mn__arena_for(len), len, body);
 	if (!sn || sn->actor_id != actor_id || sn->seq != sseq)
-		return mn__st_fail(s, MN_ECORRUPT, "snapshots record %s: undecodable",
-			    where);
+		return mn__st_fail(s, MN_ECORRUPT,
+				   "snapshots record %s: undecodable", where);
 	*out = sn;
 	return 0;
 }
 
-int mn__store_snapshot_latest(mn__store *s, mn__codec *codec,
-			      uint64_t actor_id, uint64_t max_seq, mn_buf *out,
-			      uint64_t *seq, uint64_t *lsn)
+int mn__store_snapshot_latest(mn__store *s, mn__codec *codec, uint64_t actor_id,
+			      uint64_t max_seq, mn_buf *out, uint64_t *seq,
+			      uint64_t *lsn)
 {
 	MDB_txn *txn;
 	MDB_cursor *c;
@@ -387,9 +399,10 @@ int mn__store_snapshot_latest(mn__store *s, mn__codec *codec,
 		const void *p;
 		size_t n;
 		if (!(rc = mn__st_snap_decode(s, actor_id, &k, &v, &sn)) &&
-		    !(rc = mn__st_unpack_payload(s, codec, sn->codec, sn->dict_id,
-					  sn->raw_len, &sn->state, out, &p, &n,
-					  "snapshot of actor", actor_id))) {
+		    !(rc = mn__st_unpack_payload(
+			  s, codec, sn->codec, sn->dict_id, sn->raw_len,
+			  &sn->state, out, &p, &n, "snapshot of actor",
+			  actor_id))) {
 			if (p != out->data) {
 				out->len = 0;
 				rc = mn_buf_append(out, p, n);
@@ -403,4 +416,3 @@ int mn__store_snapshot_latest(mn__store *s, mn__codec *codec,
 	mn__st_txn_abort(s, txn);
 	return rc;
 }
-

@@ -42,10 +42,10 @@ static int due_timer(void *arg, mn__scan_at *at)
 		return 0;
 	}
 	snprintf(where, sizeof where, "%llu",
-		 (unsigned long long)mn__be64_get((unsigned char *)at->k.mv_data +
-					      8));
-	if ((rc = mn__frame_open(s, &at->v, R_TIMER, DB_TIMERS,
-				 MN__FRAME_NAMED, where, &body, &len)))
+		 (unsigned long long)mn__be64_get(
+		     (unsigned char *)at->k.mv_data + 8));
+	if ((rc = mn__frame_open(s, &at->v, R_TIMER, DB_TIMERS, MN__FRAME_NAMED,
+				 where, &body, &len)))
 		return rc;
 	Mnemo__Timer *t = mnemo__timer__unpack(mn__arena_for(len), len, body);
 	if (!t)
@@ -100,7 +100,8 @@ uint64_t mn__store_timers_next(mn__store *s)
 	if (mn__st_txn_begin(s, false, &txn))
 		return 0;
 	if (mdb_cursor_open(txn, s->dbi[DB_TIMERS], &c) == 0) {
-		if (mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0 && k.mv_size == 16)
+		if (mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0 &&
+		    k.mv_size == 16)
 			due = mn__be64_get(k.mv_data);
 		mdb_cursor_close(c);
 	}
@@ -183,17 +184,17 @@ static int outbox_record(void *arg, mn__scan_at *at)
 				 where, &body, &len)))
 		return rc;
 	Mnemo__OutboxEntry *oe =
-		mnemo__outbox_entry__unpack(mn__arena_for(len), len, body);
+	    mnemo__outbox_entry__unpack(mn__arena_for(len), len, body);
 	if (!oe || oe->id != id || oe->target_key.len == 0 ||
 	    oe->target_key.len > MN_KEY_MAX)
 		return mn__st_fail(s, MN_ECORRUPT, "%s record %s: undecodable",
 				   mn__st_db_name(o->db), where);
 	mn__entry en = {0};
 	if ((rc = mn__st_unpack_payload(
-		     s, o->codec, oe->codec, oe->dict_id, oe->raw_len,
-		     &oe->payload, &o->dst, &en.payload, &en.len,
-		     o->db == DB_OUTBOX ? "outbox record" : "quarantine record",
-		     id)))
+		 s, o->codec, oe->codec, oe->dict_id, oe->raw_len, &oe->payload,
+		 &o->dst, &en.payload, &en.len,
+		 o->db == DB_OUTBOX ? "outbox record" : "quarantine record",
+		 id)))
 		return rc;
 	en.lsn = id;
 	en.sender_id = oe->sender_id;
@@ -214,8 +215,12 @@ int mn__st_outbox_db_range(mn__store *s, mn__codec *codec, int db,
 	MDB_txn *txn;
 	unsigned char fk[8];
 	MDB_val k = {.mv_size = 8, .mv_data = fk};
-	outbox_scan o = {.s = s, .codec = codec, .db = db, .to_id = to_id,
-			 .cb = cb, .arg = arg};
+	outbox_scan o = {.s = s,
+			 .codec = codec,
+			 .db = db,
+			 .to_id = to_id,
+			 .cb = cb,
+			 .arg = arg};
 	mn__scan_spec sp = {.dbi = s->dbi[db],
 			    .from = &k,
 			    .opening = "opening the outbox",
@@ -234,10 +239,12 @@ int mn__st_outbox_db_range(mn__store *s, mn__codec *codec, int db,
 int mn__store_outbox_range(mn__store *s, mn__codec *codec, uint64_t from_id,
 			   uint64_t to_id, mn__entry_cb cb, void *arg)
 {
-	return mn__st_outbox_db_range(s, codec, DB_OUTBOX, from_id, to_id, cb, arg);
+	return mn__st_outbox_db_range(s, codec, DB_OUTBOX, from_id, to_id, cb,
+				      arg);
 }
 
-/* ---- inspection (tools) ------------------------------------------------------ */
+/* ---- inspection (tools)
+ * ------------------------------------------------------ */
 
 typedef struct actor_scan {
 	mn__store *s;
@@ -255,8 +262,8 @@ static int actor_record(void *arg, mn__scan_at *at)
 	int rc;
 	uint64_t id = at->k.mv_size == 8 ? mn__be64_get(at->k.mv_data) : 0;
 	snprintf(desc, sizeof desc, "%llu", (unsigned long long)id);
-	if ((rc = mn__frame_open(s, &at->v, R_ACTOR, DB_ACTORS,
-				 MN__FRAME_NAMED, desc, &body, &len)))
+	if ((rc = mn__frame_open(s, &at->v, R_ACTOR, DB_ACTORS, MN__FRAME_NAMED,
+				 desc, &body, &len)))
 		return rc;
 	Mnemo__ActorMeta *m = mnemo__actor_meta__unpack(NULL, len, body);
 	if (!m || m->key.len == 0 || m->key.len > MN_KEY_MAX) {
@@ -296,11 +303,11 @@ int mn__store_stats_get(mn__store *s, mn__store_stats *st)
 	if (rc)
 		return mn__st_mdb_fail(s, rc, "beginning a read");
 	uint64_t *counts[DB_COUNT] = {
-		[DB_KINDS] = &st->kinds,	 [DB_NAMES] = &st->names,
-		[DB_ACTORS] = &st->actors,	 [DB_LOG] = &st->log_entries,
-		[DB_SNAPSHOTS] = &st->snapshots, [DB_OUTBOX] = &st->outbox,
-		[DB_TIMERS] = &st->timers,	 [DB_DICTS] = &st->dicts,
-		[DB_QUARANTINE] = &st->quarantine,
+	    [DB_KINDS] = &st->kinds,	       [DB_NAMES] = &st->names,
+	    [DB_ACTORS] = &st->actors,	       [DB_LOG] = &st->log_entries,
+	    [DB_SNAPSHOTS] = &st->snapshots,   [DB_OUTBOX] = &st->outbox,
+	    [DB_TIMERS] = &st->timers,	       [DB_DICTS] = &st->dicts,
+	    [DB_QUARANTINE] = &st->quarantine,
 	};
 	for (int i = 0; i < DB_COUNT; i++) {
 		if (!counts[i] || (i == DB_QUARANTINE && s->no_quarantine))
@@ -330,4 +337,3 @@ int mn__store_stats_get(mn__store *s, mn__store_stats *st)
 	st->format_version = MN__FORMAT_VERSION;
 	return rc;
 }
-

@@ -20,11 +20,11 @@
 
 #include "include/mnemo.h"
 
-#define MDB_MAGIC_WORD	  0xBEEFC0DEu
-#define MDB_DATA_VERSION  1u
-#define MDB_P_META	  0x08u
-#define MDB_PSIZE_MIN	  512u
-#define MDB_PSIZE_MAX	  65536u
+#define MDB_MAGIC_WORD	 0xBEEFC0DEu
+#define MDB_DATA_VERSION 1u
+#define MDB_P_META	 0x08u
+#define MDB_PSIZE_MIN	 512u
+#define MDB_PSIZE_MAX	 65536u
 
 typedef struct mdb_page_hdr {
 	size_t pgno;
@@ -157,10 +157,11 @@ int mn__mdbfile_check(const char *dir, char *why, size_t cap)
 	 * pages, and every commit writes the roots it names: a file that is
 	 * not whole pages, or that ends before a root, was cut. */
 	if (size % psize) {
-		rc = bad(why, cap, MN_ECORRUPT,
-			 "data file truncated: %llu bytes is not a whole number "
-			 "of %zu-byte pages",
-			 (unsigned long long)size, psize);
+		rc =
+		    bad(why, cap, MN_ECORRUPT,
+			"data file truncated: %llu bytes is not a whole number "
+			"of %zu-byte pages",
+			(unsigned long long)size, psize);
 		goto out_close;
 	}
 	uint64_t pages = size / psize;

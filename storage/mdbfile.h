@@ -28,8 +28,9 @@
  * version; MN_ECORRUPT
  * when it is damaged or truncated. On an error, why (cap bytes) says what
  * was found, e.g. "data file truncated: 24576 bytes, the last transaction
- * (342) has a root at page 23". Reads only; safe beside a writer (pages are written before
- * the meta page that names them, and the size is taken after the metas).
+ * (342) has a root at page 23". Reads only; safe beside a writer (pages are
+ * written before the meta page that names them, and the size is taken after the
+ * metas).
  */
 int mn__mdbfile_check(const char *dir, char *why, size_t cap);
 

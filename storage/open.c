@@ -39,7 +39,7 @@ static int check_header(mn__store *s, MDB_txn *txn, bool fresh,
 		 * like mnemo's without one are someone else's. */
 		if (s->read_only || !fresh)
 			return mn__st_fail(s, MN_ENOTSTORE,
-				    "not a mnemo store (no header)");
+					   "not a mnemo store (no header)");
 		Mnemo__StoreHeader h = MNEMO__STORE_HEADER__INIT;
 		Mnemo__StoreState st = MNEMO__STORE_STATE__INIT;
 		h.format_version = MN__FORMAT_VERSION;
@@ -47,24 +47,28 @@ static int check_header(mn__store *s, MDB_txn *txn, bool fresh,
 		h.created_by = (char *)mn_version();
 		st.next_actor_id = 1;
 		st.next_dict_id = 1;
-		if ((rc = mn__frame_put(s, txn, DB_META, &k, &h.base, R_HEADER, 0)))
+		if ((rc = mn__frame_put(s, txn, DB_META, &k, &h.base, R_HEADER,
+					0)))
 			return mn__st_mdb_fail(s, rc, "writing the header");
 		info->created = true;
 		return mn__st_write_state(s, txn, &st);
 	}
 	if (rc)
 		return mn__st_mdb_fail(s, rc, "reading the header");
-	if ((rc = mn__frame_open(s, &v, R_HEADER, DB_META, MN__FRAME_NAMED, "header", &body, &len)))
+	if ((rc = mn__frame_open(s, &v, R_HEADER, DB_META, MN__FRAME_NAMED,
+				 "header", &body, &len)))
 		return rc;
 	Mnemo__StoreHeader *h = mnemo__store_header__unpack(NULL, len, body);
 	if (!h)
-		return mn__st_fail(s, MN_ECORRUPT, "meta record header: undecodable");
+		return mn__st_fail(s, MN_ECORRUPT,
+				   "meta record header: undecodable");
 	uint32_t ver = h->format_version;
 	mnemo__store_header__free_unpacked(h, NULL);
 	if (ver > MN__FORMAT_VERSION || ver == 0)
-		return mn__st_fail(s, MN_EVERSION,
-			    "format version %u; this build reads up to %u", ver,
-			    MN__FORMAT_VERSION);
+		return mn__st_fail(
+		    s, MN_EVERSION,
+		    "format version %u; this build reads up to %u", ver,
+		    MN__FORMAT_VERSION);
 	return 0;
 }
 
@@ -76,7 +80,8 @@ static int count_entries(mn__store *s, MDB_txn *txn, int db, uint64_t *out)
 	return rc ? mn__st_mdb_fail(s, rc, "stat") : 0;
 }
 
-/* ---- is it a mnemo store? -------------------------------------------------- */
+/* ---- is it a mnemo store? --------------------------------------------------
+ */
 
 /* The files a store directory holds (docs/format.md). */
 static bool store_file(const char *name)
@@ -112,11 +117,12 @@ static int check_dir(mn__store *s, const char *path)
 	closedir(d);
 	if (!other[0])
 		return 0;
-	return mn__st_fail(s, MN_ENOTSTORE,
-		    "not a mnemo store: the directory holds other files "
-		    "(\"%s\") and no data.mdb; a new store needs an empty or "
-		    "missing directory",
-		    other);
+	return mn__st_fail(
+	    s, MN_ENOTSTORE,
+	    "not a mnemo store: the directory holds other files "
+	    "(\"%s\") and no data.mdb; a new store needs an empty or "
+	    "missing directory",
+	    other);
 }
 
 static bool mnemo_db(const MDB_val *k)
@@ -201,8 +207,8 @@ static int open_env(mn__store *s, const char *path, const mn__store_opts *o)
 					   strerror(errno));
 		if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0)
 			return mn__st_fail(
-				s, MN_EBUSY,
-				"held by another process (%s is locked)", lp);
+			    s, MN_EBUSY,
+			    "held by another process (%s is locked)", lp);
 	}
 
 	/* LMDB maps data.mdb and trusts it: refuse a truncated file here
@@ -238,14 +244,13 @@ static int open_dbs(mn__store *s, MDB_txn *txn, bool fresh)
 		}
 		if (rc)
 			return rc == MDB_NOTFOUND
-				       ? mn__st_fail(s,
-						     fresh ? MN_ENOTSTORE
-							   : MN_ECORRUPT,
-						     "not a mnemo store (no %s "
-						     "database)",
-						     mn__st_db_name(i))
-				       : mn__st_mdb_fail(s, rc,
-							 "opening a database");
+				   ? mn__st_fail(
+					 s, fresh ? MN_ENOTSTORE : MN_ECORRUPT,
+					 "not a mnemo store (no %s "
+					 "database)",
+					 mn__st_db_name(i))
+				   : mn__st_mdb_fail(s, rc,
+						     "opening a database");
 	}
 	return 0;
 }
@@ -266,7 +271,8 @@ static int open_read(mn__store *s, MDB_txn *txn, bool fresh,
 	      (rc = count_entries(s, txn, DB_QUARANTINE,
 				  &info->quarantined)))) ||
 	    (rc = count_entries(s, txn, DB_TIMERS, &info->timers)) ||
-	    (rc = mn__st_load_dicts(s, txn)) || (rc = mn__st_load_kinds(s, txn)))
+	    (rc = mn__st_load_dicts(s, txn)) ||
+	    (rc = mn__st_load_kinds(s, txn)))
 		return rc;
 	/* Quarantined messages take their ids from the outbox's sequence. */
 	if (qlast > info->next_outbox_id)
@@ -285,7 +291,8 @@ static int open_txn(mn__store *s, mn__store_info *info)
 	int rc;
 	if ((rc = mn__st_txn_begin(s, !s->read_only, &txn)))
 		return mn__st_mdb_fail(s, rc, "beginning the open transaction");
-	if ((rc = check_env(s, txn, &fresh)) || (rc = open_dbs(s, txn, fresh)) ||
+	if ((rc = check_env(s, txn, &fresh)) ||
+	    (rc = open_dbs(s, txn, fresh)) ||
 	    (rc = open_read(s, txn, fresh, info)) ||
 	    (rc = mn__st_repair_heads(s, txn, info)))
 		goto out_abort_txn;
@@ -294,9 +301,9 @@ static int open_txn(mn__store *s, mn__store_info *info)
 	if ((rc = mn__st_txn_commit(s, txn)))
 		return mn__st_mdb_fail(s, rc,
 				       s->read_only
-					       ? "ending the open transaction"
-					       : "committing the open "
-						 "transaction");
+					   ? "ending the open transaction"
+					   : "committing the open "
+					     "transaction");
 	return 0;
 
 out_abort_txn:
@@ -401,4 +408,3 @@ uint64_t mn__store_disk_bytes(mn__store *s)
 	snprintf(p, sizeof p, "%s/data.mdb", s->path);
 	return stat(p, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
 }
-

@@ -56,7 +56,8 @@ static int tail_entry(void *arg, mn__scan_at *at)
 		ts->h = nh;
 		ts->cap = cap;
 	}
-	ts->h[ts->n++] = (head){je->actor_id, je->seq, mn__be64_get(at->k.mv_data)};
+	ts->h[ts->n++] =
+	    (head){je->actor_id, je->seq, mn__be64_get(at->k.mv_data)};
 	return 0;
 }
 
@@ -68,9 +69,8 @@ static int scan_tail(mn__store *s, MDB_txn *txn, uint64_t from_lsn,
 	tail_scan ts = {.s = s};
 	/* A failed read ends the tail quietly (reading: NULL), as it always
 	 * has: the heads found so far are repaired. */
-	mn__scan_spec sp = {.dbi = s->dbi[DB_LOG],
-			    .from = &k,
-			    .opening = "opening the log"};
+	mn__scan_spec sp = {
+	    .dbi = s->dbi[DB_LOG], .from = &k, .opening = "opening the log"};
 	*out = NULL;
 	*nout = 0;
 	mn__be64_put(kb, from_lsn + 1);
@@ -185,4 +185,3 @@ out_free_state:
 	mnemo__store_state__free_unpacked(st, NULL);
 	return rc;
 }
-

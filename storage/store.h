@@ -32,23 +32,24 @@
 typedef struct mn__store mn__store;
 
 typedef struct mn__store_opts {
-	bool relaxed;     /* no fsync per commit (MDB_NOSYNC) */
-	bool read_only;   /* tools: open an existing store for reading */
-	size_t map_size;  /* initial map size; 0 = MN__STORE_MAP_INIT */
-	int zstd_level;   /* 0 = codec default */
+	bool relaxed;	 /* no fsync per commit (MDB_NOSYNC) */
+	bool read_only;	 /* tools: open an existing store for reading */
+	size_t map_size; /* initial map size; 0 = MN__STORE_MAP_INIT */
+	int zstd_level;	 /* 0 = codec default */
 } mn__store_opts;
 
 /* What opening found (open-time recovery). */
 typedef struct mn__store_info {
-	bool created;            /* the store did not exist */
-	uint64_t last_lsn;       /* newest journal entry, 0 if none */
+	bool created;		 /* the store did not exist */
+	uint64_t last_lsn;	 /* newest journal entry, 0 if none */
 	uint64_t checkpoint_lsn; /* heads were exact up to here */
 	uint64_t heads_repaired; /* actor heads rebuilt from the log tail */
 	uint64_t entries_scanned;
-	uint64_t outbox_entries;  /* stored messages waiting for delivery */
-	uint64_t quarantined;     /* messages forks sent, held */
-	uint64_t timers;          /* durable timers stored */
-	uint64_t stale_readers;   /* LMDB reader slots of dead processes cleared */
+	uint64_t outbox_entries; /* stored messages waiting for delivery */
+	uint64_t quarantined;	 /* messages forks sent, held */
+	uint64_t timers;	 /* durable timers stored */
+	uint64_t
+	    stale_readers; /* LMDB reader slots of dead processes cleared */
 	uint64_t next_actor_id;
 	uint64_t next_outbox_id;
 } mn__store_info;
@@ -60,8 +61,9 @@ typedef struct mn__store_info {
  * Returns 0 and *out, or MN_EINVAL, MN_EIO (cannot create or access the
  * directory), MN_EVERSION (newer format), MN_ENOTSTORE (not a mnemo store:
  * a data.mdb that is not LMDB's, an LMDB environment another program made,
- * or a directory of other files without a data.mdb), MN_ECORRUPT, MN_EBUSY (another process has it open for writing),
- * MN_ENOSPC, MN_ENOMEM. info may be NULL.
+ * or a directory of other files without a data.mdb), MN_ECORRUPT, MN_EBUSY
+ * (another process has it open for writing), MN_ENOSPC, MN_ENOMEM. info may be
+ * NULL.
  */
 int mn__store_open(const char *path, const mn__store_opts *opts,
 		   mn__store **out, mn__store_info *info);
@@ -107,7 +109,7 @@ typedef struct mn__wentry {
 	uint64_t lsn; /* assigned by the writer, strictly increasing */
 	uint64_t actor_id, seq, prev_lsn, sender_id, unix_ms, outbox_id;
 	uint32_t type, flags;
-	bool compress;    /* compress the payload now (with dict_id) */
+	bool compress;	  /* compress the payload now (with dict_id) */
 	uint32_t dict_id; /* the dictionary (0 = none) */
 	/* When compress is false: how payload is already stored (a
 	 * MN__CODEC_* method; the caller compressed it) and its length
@@ -141,7 +143,7 @@ typedef struct mn__wactor {
 	const void *key;
 	size_t key_len;
 	uint64_t last_seq, last_lsn, first_lsn, created_unix_ms,
-		last_active_unix_ms;
+	    last_active_unix_ms;
 	bool is_new; /* also write the (kind, key) -> id name */
 	/* New actors only (mnemo import): history starts after this seq,
 	 * whose snapshot the batch holds; compacted_lsn is what the first
@@ -204,7 +206,8 @@ typedef struct mn__wbatch {
  */
 int mn__store_write(mn__store *s, mn__codec *codec, const mn__wbatch *b);
 
-/* ---- reading (any thread) ------------------------------------------------- */
+/* ---- reading (any thread) -------------------------------------------------
+ */
 
 typedef struct mn__actor_meta {
 	uint64_t id;
@@ -233,13 +236,13 @@ typedef struct mn__entry {
 	uint64_t lsn; /* journal: the LSN; outbox: the outbox id */
 	uint64_t actor_id, seq, prev_lsn, sender_id, unix_ms, outbox_id;
 	uint32_t type, flags;
-	uint32_t kind_id;     /* outbox: target kind */
-	const void *key;      /* outbox: target key */
+	uint32_t kind_id; /* outbox: target kind */
+	const void *key;  /* outbox: target key */
 	size_t key_len;
 	const void *payload;
 	size_t len;
-	size_t stored_len;    /* bytes of the record in the store */
-	uint64_t state_hash;  /* journal: kind hash() after it; 0 = none */
+	size_t stored_len;   /* bytes of the record in the store */
+	uint64_t state_hash; /* journal: kind hash() after it; 0 = none */
 	/* journal: ids of the timers it set, in order (none in entries
 	 * written before the field existed) */
 	const uint64_t *timer_ids;
@@ -266,17 +269,17 @@ int mn__store_history(mn__store *s, mn__codec *codec, uint64_t head_lsn,
  * MN_ECORRUPT only for history that should be there.
  */
 int mn__store_history_of(mn__store *s, mn__codec *codec, uint64_t actor_id,
-			 uint64_t head_lsn, uint64_t after_seq,
-			 mn__entry_cb cb, void *arg);
+			 uint64_t head_lsn, uint64_t after_seq, mn__entry_cb cb,
+			 void *arg);
 
 /*
  * The latest snapshot of actor_id taken at a seq <= max_seq: its state
  * (decompressed into out), seq and LSN. MN_ENOACTOR if there is none;
  * MN_ECORRUPT if it does not decode. Any thread.
  */
-int mn__store_snapshot_latest(mn__store *s, mn__codec *codec,
-			      uint64_t actor_id, uint64_t max_seq, mn_buf *out,
-			      uint64_t *seq, uint64_t *lsn);
+int mn__store_snapshot_latest(mn__store *s, mn__codec *codec, uint64_t actor_id,
+			      uint64_t max_seq, mn_buf *out, uint64_t *seq,
+			      uint64_t *lsn);
 
 /* Timers due at or before now_ms, in due order, at most max of them. */
 typedef int (*mn__timer_cb)(void *arg, const mn__wtimer *t);
@@ -314,8 +317,8 @@ int mn__store_kinds_scan(mn__store *s, mn__kind_cb cb, void *arg);
 /* Counts and sizes (no scan of values: LMDB's own statistics). */
 typedef struct mn__store_stats {
 	uint64_t kinds, actors, names, log_entries, outbox, snapshots, timers,
-		dicts, quarantine;
-	uint64_t log_bytes;   /* pages of the log database, in bytes */
+	    dicts, quarantine;
+	uint64_t log_bytes; /* pages of the log database, in bytes */
 	uint64_t map_size, page_size, disk_bytes;
 	uint64_t last_lsn, checkpoint_lsn;
 	uint32_t format_version;
@@ -353,13 +356,13 @@ int mn__store_fork(mn__store *s, uint64_t parent_id, uint64_t seq,
 		   const void *key, size_t key_len, mn__actor_meta *out);
 
 typedef struct mn__compact_stats {
-	uint64_t actors;      /* actors looked at */
-	uint64_t compacted;   /* actors whose stored history got shorter */
-	uint64_t entries;     /* journal entries dropped */
-	uint64_t snapshots;   /* snapshots dropped */
-	uint64_t bytes;       /* bytes of the records dropped */
-	uint64_t held;        /* actors kept longer because a fork shares
-			       * their history */
+	uint64_t actors;    /* actors looked at */
+	uint64_t compacted; /* actors whose stored history got shorter */
+	uint64_t entries;   /* journal entries dropped */
+	uint64_t snapshots; /* snapshots dropped */
+	uint64_t bytes;	    /* bytes of the records dropped */
+	uint64_t held;	    /* actors kept longer because a fork shares
+			     * their history */
 } mn__compact_stats;
 
 /*
@@ -373,8 +376,8 @@ typedef struct mn__compact_stats {
  */
 typedef struct mn__compaction mn__compaction;
 int mn__store_compact_begin(mn__store *s, uint64_t keep, mn__compaction **out);
-int mn__store_compact_step(mn__store *s, mn__compaction *c,
-			   size_t max_actors, bool *done);
+int mn__store_compact_step(mn__store *s, mn__compaction *c, size_t max_actors,
+			   bool *done);
 void mn__store_compact_stats(const mn__compaction *c, mn__compact_stats *st);
 void mn__store_compact_end(mn__compaction *c);
 
@@ -421,8 +424,7 @@ int mn__store_delete_check(mn__store *s, uint64_t id);
 int mn__store_delete(mn__store *s, uint64_t id, mn__delete_stats *st);
 /* Ids of the actors whose deletion began and did not finish (up to cap;
  * *n is how many there are). */
-int mn__store_delete_marked(mn__store *s, uint64_t *ids, size_t cap,
-			    size_t *n);
+int mn__store_delete_marked(mn__store *s, uint64_t *ids, size_t cap, size_t *n);
 /* Finish every deletion that began and did not finish; *n how many. */
 int mn__store_delete_pending(mn__store *s, size_t *n);
 

@@ -71,8 +71,8 @@ enum dbi_index {
 static inline const char *mn__st_db_name(int db)
 {
 	static const char *const names[DB_COUNT] = {
-		"meta",	     "kinds",  "names",	 "actors", "log",
-		"snapshots", "outbox", "timers", "dicts",  "quarantine",
+	    "meta",	 "kinds",  "names",  "actors", "log",
+	    "snapshots", "outbox", "timers", "dicts",  "quarantine",
 	};
 	return names[db];
 }
@@ -123,7 +123,8 @@ struct mn__store {
 	} kinds[KINDS_CACHE];
 };
 
-/* Byte order of keys (big-endian) and frames (little-endian): base/byteorder.h. */
+/* Byte order of keys (big-endian) and frames (little-endian): base/byteorder.h.
+ */
 
 /* ---- errmap.c: error detail and code mapping ----------------------------- */
 
@@ -162,11 +163,9 @@ int mn__st_maybe_grow(mn__store *s);
 int mn__st_write_txn(mn__store *s, int (*fn)(mn__store *, void *, MDB_txn *),
 		     void *arg);
 
-
 /* The StoreState record (meta "state"): *out to free_unpacked. */
 int mn__st_read_state(mn__store *s, MDB_txn *txn, Mnemo__StoreState **out);
-int mn__st_write_state(mn__store *s, MDB_txn *txn,
-		       const Mnemo__StoreState *st);
+int mn__st_write_state(mn__store *s, MDB_txn *txn, const Mnemo__StoreState *st);
 
 /* Raise StoreState.lsn_high to the newest log key in txn (L1). */
 int mn__st_keep_lsn_high(mn__store *s, MDB_txn *txn);
@@ -200,21 +199,21 @@ int mn__st_actor_find_txn(mn__store *s, MDB_txn *txn, uint32_t kind_id,
 /* ---- history.c: entries, payloads, history walks, snapshots -------------- */
 
 /* Check and decode the log record (k, v) into the thread's arena. */
-int mn__st_decode_entry(const mn__store *s, const MDB_val *k,
-			const MDB_val *v, Mnemo__JournalEntry **out);
+int mn__st_decode_entry(const mn__store *s, const MDB_val *k, const MDB_val *v,
+			Mnemo__JournalEntry **out);
 
 /* Decompress a record's payload into dst (grown); sets *p and *n. what and
  * key name the record in the detail. */
-int mn__st_unpack_payload(const mn__store *s, mn__codec *codec,
-			  uint32_t method, uint32_t dict_id, uint64_t raw_len,
+int mn__st_unpack_payload(const mn__store *s, mn__codec *codec, uint32_t method,
+			  uint32_t dict_id, uint64_t raw_len,
 			  const ProtobufCBinaryData *d, mn_buf *dst,
 			  const void **p, size_t *n, const char *what,
 			  uint64_t key);
 
 /* Hand the decoded entry at lsn (stored as v) to cb. */
 int mn__st_deliver_entry(const mn__store *s, mn__codec *codec, uint64_t lsn,
-			 const MDB_val *v, Mnemo__JournalEntry *je,
-			 mn_buf *dst, mn__entry_cb cb, void *arg);
+			 const MDB_val *v, Mnemo__JournalEntry *je, mn_buf *dst,
+			 mn__entry_cb cb, void *arg);
 
 /* No entry at lsn where a history walk needed one: MN_ECOMPACTED or
  * MN_ECORRUPT (history.c says when). */
@@ -241,7 +240,8 @@ int mn__st_repair_heads(mn__store *s, MDB_txn *txn, mn__store_info *info);
 /* The tail head of actor id (read-only opens), or NULL. */
 const tail_head *mn__st_tail_find(const mn__store *s, uint64_t id);
 
-/* ---- inspect.c ------------------------------------------------------------ */
+/* ---- inspect.c ------------------------------------------------------------
+ */
 
 /* The outbox-shaped records of db (outbox or quarantine) with from_id <=
  * id < to_id. */
@@ -249,7 +249,8 @@ int mn__st_outbox_db_range(mn__store *s, mn__codec *codec, int db,
 			   uint64_t from_id, uint64_t to_id, mn__entry_cb cb,
 			   void *arg);
 
-/* ---- delete.c ------------------------------------------------------------- */
+/* ---- delete.c -------------------------------------------------------------
+ */
 
 /* 0 marked for deletion, MN_ENOACTOR not, or a store error. */
 int mn__st_del_marked(mn__store *s, MDB_txn *txn, uint64_t id);

@@ -15,7 +15,8 @@
 #include "storage/scan.h"
 #include "storage/store_int.h"
 
-/* ---- verify ------------------------------------------------------------------ */
+/* ---- verify
+ * ------------------------------------------------------------------ */
 
 typedef struct vstate {
 	mn__store *s;
@@ -34,13 +35,12 @@ typedef struct vstate {
 		uint64_t id, seq, lsn;
 		uint32_t kind_id;
 		uint64_t head, lsn_ckpt;
-	} *acts;
+	} * acts;
 	size_t nacts, cap;
 } vstate;
 
 __attribute__((format(printf, 2, 3))) static int vproblem(vstate *v,
-							   const char *fmt,
-							   ...)
+							  const char *fmt, ...)
 {
 	char text[600];
 	va_list ap;
@@ -96,7 +96,7 @@ static int verify_record(void *arg, mn__scan_at *at)
 		snprintf(desc, sizeof desc, "%llu/%llu",
 			 (unsigned long long)mn__be64_get(k->mv_data),
 			 (unsigned long long)mn__be64_get(
-				 (unsigned char *)k->mv_data + 8));
+			     (unsigned char *)k->mv_data + 8));
 	else
 		snprintf(desc, sizeof desc, "(%zu-byte key)", k->mv_size);
 	if (mn__frame_open(v->s, &at->v, vs->t, vs->db, MN__FRAME_NAMED, desc,
@@ -207,11 +207,12 @@ static int v_actor(vstate *v, const MDB_val *k, const unsigned char *body,
 	/* Its name must point back at it. */
 	if (!rc) {
 		mn__actor_meta am;
-		int fr = mn__st_actor_find_txn(v->s, v->txn, m->kind_id, m->key.data,
-					m->key.len, &am);
+		int fr = mn__st_actor_find_txn(v->s, v->txn, m->kind_id,
+					       m->key.data, m->key.len, &am);
 		/* A deletion that began and did not finish (its name went
 		 * first): not damage; the next open or rm finishes it. */
-		if ((fr || am.id != id) && mn__st_del_marked(v->s, v->txn, id) == 0)
+		if ((fr || am.id != id) &&
+		    mn__st_del_marked(v->s, v->txn, id) == 0)
 			fr = 0, am.id = id;
 		if (fr || am.id != id)
 			rc = vproblem(v,
@@ -228,7 +229,7 @@ static int v_entry(vstate *v, const MDB_val *k, const unsigned char *body,
 {
 	uint64_t lsn = mn__be64_get(k->mv_data);
 	Mnemo__JournalEntry *je =
-		mnemo__journal_entry__unpack(mn__arena_for(len), len, body);
+	    mnemo__journal_entry__unpack(mn__arena_for(len), len, body);
 	if (!je)
 		return vproblem(v, "log record %llu: undecodable",
 				(unsigned long long)lsn);
@@ -238,15 +239,14 @@ static int v_entry(vstate *v, const MDB_val *k, const unsigned char *body,
 				(unsigned long long)lsn,
 				(unsigned long long)je->actor_id);
 	if (je->seq != a->seq + 1 || je->prev_lsn != a->lsn) {
-		int rc = vproblem(v,
-				  "log record %llu: actor %llu seq %llu after "
-				  "seq %llu (prev_lsn %llu, expected %llu)",
-				  (unsigned long long)lsn,
-				  (unsigned long long)je->actor_id,
-				  (unsigned long long)je->seq,
-				  (unsigned long long)a->seq,
-				  (unsigned long long)je->prev_lsn,
-				  (unsigned long long)a->lsn);
+		int rc = vproblem(
+		    v,
+		    "log record %llu: actor %llu seq %llu after "
+		    "seq %llu (prev_lsn %llu, expected %llu)",
+		    (unsigned long long)lsn, (unsigned long long)je->actor_id,
+		    (unsigned long long)je->seq, (unsigned long long)a->seq,
+		    (unsigned long long)je->prev_lsn,
+		    (unsigned long long)a->lsn);
 		if (rc)
 			return rc;
 	}
@@ -259,8 +259,9 @@ static int v_entry(vstate *v, const MDB_val *k, const unsigned char *body,
 	size_t n;
 	snprintf(where, sizeof where, "log record %llu",
 		 (unsigned long long)lsn);
-	if (mn__st_unpack_payload(v->s, v->codec, je->codec, je->dict_id, je->raw_len,
-			   &je->payload, &v->dst, &p, &n, "log record", lsn))
+	if (mn__st_unpack_payload(v->s, v->codec, je->codec, je->dict_id,
+				  je->raw_len, &je->payload, &v->dst, &p, &n,
+				  "log record", lsn))
 		return vproblem(v, "%s", mn__detail_raw());
 	return 0;
 }
@@ -270,7 +271,7 @@ static int v_outbox(vstate *v, const MDB_val *k, const unsigned char *body,
 {
 	uint64_t id = mn__be64_get(k->mv_data);
 	Mnemo__OutboxEntry *o =
-		mnemo__outbox_entry__unpack(mn__arena_for(len), len, body);
+	    mnemo__outbox_entry__unpack(mn__arena_for(len), len, body);
 	if (!o || o->id != id)
 		return vproblem(v, "outbox record %llu: undecodable",
 				(unsigned long long)id);
@@ -286,8 +287,9 @@ static int v_outbox(vstate *v, const MDB_val *k, const unsigned char *body,
 	size_t n;
 	snprintf(where, sizeof where, "outbox record %llu",
 		 (unsigned long long)id);
-	if (mn__st_unpack_payload(v->s, v->codec, o->codec, o->dict_id, o->raw_len,
-			   &o->payload, &v->dst, &p, &n, "outbox record", id))
+	if (mn__st_unpack_payload(v->s, v->codec, o->codec, o->dict_id,
+				  o->raw_len, &o->payload, &v->dst, &p, &n,
+				  "outbox record", id))
 		return vproblem(v, "%s", mn__detail_raw());
 	return 0;
 }
@@ -299,7 +301,7 @@ static int v_kind(vstate *v, const MDB_val *k, const unsigned char *body,
 		  size_t len)
 {
 	Mnemo__KindRecord *kr =
-		mnemo__kind_record__unpack(mn__arena_for(len), len, body);
+	    mnemo__kind_record__unpack(mn__arena_for(len), len, body);
 	if (!kr || !kr->name || strlen(kr->name) != k->mv_size ||
 	    memcmp(kr->name, k->mv_data, k->mv_size) != 0)
 		return vproblem(v,
@@ -313,12 +315,12 @@ static int v_dict(vstate *v, const MDB_val *k, const unsigned char *body,
 		  size_t len)
 {
 	Mnemo__Dictionary *d =
-		mnemo__dictionary__unpack(mn__arena_for(len), len, body);
+	    mnemo__dictionary__unpack(mn__arena_for(len), len, body);
 	const unsigned char *kb = k->mv_data;
-	uint32_t id = k->mv_size == 4 ? (uint32_t)kb[0] << 24 |
-						(uint32_t)kb[1] << 16 |
-						(uint32_t)kb[2] << 8 | kb[3]
-				      : 0;
+	uint32_t id = k->mv_size == 4
+			  ? (uint32_t)kb[0] << 24 | (uint32_t)kb[1] << 16 |
+				(uint32_t)kb[2] << 8 | kb[3]
+			  : 0;
 	if (!d || k->mv_size != 4 || d->id != id)
 		return vproblem(v,
 				"dicts record %u: undecodable, or its key is "
@@ -332,8 +334,9 @@ static int v_name(vstate *v, const MDB_val *k, const unsigned char *body,
 		  size_t len)
 {
 	if (len != 8 || k->mv_size < 5 || k->mv_size > 4 + MN_KEY_MAX)
-		return vproblem(v, "names record (%zu-byte key): %zu-byte "
-				   "value, not an actor id",
+		return vproblem(v,
+				"names record (%zu-byte key): %zu-byte "
+				"value, not an actor id",
 				k->mv_size, len);
 	uint64_t id = mn__be64_get(body);
 	const unsigned char *kb = k->mv_data;
@@ -361,13 +364,14 @@ static int v_snapshot(vstate *v, const MDB_val *k, const unsigned char *body,
 		      size_t len)
 {
 	if (k->mv_size != 16)
-		return vproblem(v, "snapshots record (%zu-byte key): not "
-				   "actor and seq",
+		return vproblem(v,
+				"snapshots record (%zu-byte key): not "
+				"actor and seq",
 				k->mv_size);
 	uint64_t id = mn__be64_get(k->mv_data),
 		 seq = mn__be64_get((unsigned char *)k->mv_data + 8);
 	Mnemo__Snapshot *sn =
-		mnemo__snapshot__unpack(mn__arena_for(len), len, body);
+	    mnemo__snapshot__unpack(mn__arena_for(len), len, body);
 	if (!sn)
 		return vproblem(v, "snapshots record %llu/%llu: undecodable",
 				(unsigned long long)id,
@@ -393,9 +397,9 @@ static int v_snapshot(vstate *v, const MDB_val *k, const unsigned char *body,
 				(unsigned long long)a->seq);
 	const void *p;
 	size_t n;
-	if (mn__st_unpack_payload(v->s, v->codec, sn->codec, sn->dict_id, sn->raw_len,
-			   &sn->state, &v->dst, &p, &n, "snapshot of actor",
-			   id))
+	if (mn__st_unpack_payload(v->s, v->codec, sn->codec, sn->dict_id,
+				  sn->raw_len, &sn->state, &v->dst, &p, &n,
+				  "snapshot of actor", id))
 		return vproblem(v, "snapshots record %llu/%llu: %s",
 				(unsigned long long)id, (unsigned long long)seq,
 				mn__detail_raw());
@@ -406,8 +410,9 @@ static int v_timer(vstate *v, const MDB_val *k, const unsigned char *body,
 		   size_t len)
 {
 	if (k->mv_size != 16)
-		return vproblem(v, "timers record (%zu-byte key): not due "
-				   "time and id",
+		return vproblem(v,
+				"timers record (%zu-byte key): not due "
+				"time and id",
 				k->mv_size);
 	uint64_t due = mn__be64_get(k->mv_data),
 		 id = mn__be64_get((unsigned char *)k->mv_data + 8);
@@ -424,8 +429,9 @@ static int v_timer(vstate *v, const MDB_val *k, const unsigned char *body,
 				(unsigned long long)t->id,
 				(unsigned long long)t->due_unix_ms);
 	if (!vact_find(v, t->actor_id))
-		return vproblem(v, "timers record %llu/%llu: unknown actor "
-				   "%llu",
+		return vproblem(v,
+				"timers record %llu/%llu: unknown actor "
+				"%llu",
 				(unsigned long long)due, (unsigned long long)id,
 				(unsigned long long)t->actor_id);
 	return 0;
@@ -634,4 +640,3 @@ int mn__store_verify(mn__store *s, mn__codec *codec, mn__problem_cb problem,
 	*nproblems = v.problems;
 	return rc;
 }
-

@@ -13,7 +13,8 @@
 #include "storage/frame.h"
 #include "storage/store_int.h"
 
-/* ---- writing --------------------------------------------------------------- */
+/* ---- writing ---------------------------------------------------------------
+ */
 
 /* Compress payload into scratch (grown as needed); sets codec fields. */
 static int pack_payload(mn__codec *codec, bool compress, uint32_t dict_id,
@@ -69,9 +70,10 @@ static int put_outbox(mn__store *s, MDB_txn *txn, mn__codec *codec, int db,
 		return rc;
 	mn__be64_put(kb, o->id);
 	if ((rc = mn__frame_put(s, txn, db, &k, &oe.base, R_OUTBOX, 0)))
-		return mn__st_mdb_fail(s, rc, db == DB_OUTBOX
-					       ? "writing the outbox"
-					       : "writing the quarantine");
+		return mn__st_mdb_fail(s, rc,
+				       db == DB_OUTBOX
+					   ? "writing the outbox"
+					   : "writing the quarantine");
 	return 0;
 }
 
@@ -100,7 +102,8 @@ static int head_update(mn__store *s, MDB_txn *txn, MDB_cursor **cur,
 	/* MDB_SET, not MDB_SET_KEY: k must keep pointing at kb, since a
 	 * put of a new size deletes the node (and its key bytes) first. */
 	if (*cur && mdb_cursor_get(*cur, &k, &v, MDB_SET) == 0 &&
-	    mn__frame_open(s, &v, R_ACTOR, DB_ACTORS, MN__FRAME_QUIET, NULL, &body, &len) == 0)
+	    mn__frame_open(s, &v, R_ACTOR, DB_ACTORS, MN__FRAME_QUIET, NULL,
+			   &body, &len) == 0)
 		m = mnemo__actor_meta__unpack(mn__arena_for(len), len, body);
 	if (!m || m->id != a->id || m->key.len == 0 ||
 	    m->key.len > MN_KEY_MAX) {
@@ -360,7 +363,8 @@ static int put_state(mn__store *s, MDB_txn *txn, const mn__wbatch *b,
 	return rc;
 }
 
-/* ---- the batch ---------------------------------------------------------------- */
+/* ---- the batch
+ * ---------------------------------------------------------------- */
 
 /* One attempt at batch b: every record kind in one transaction, committed
  * or (on any failure) aborted whole. */
@@ -416,4 +420,3 @@ int mn__store_write(mn__store *s, mn__codec *codec, const mn__wbatch *b)
 	mn__buf_free(&scratch);
 	return rc;
 }
-

@@ -377,7 +377,8 @@ void bench_json_end(struct bench_json *j)
 	fflush(stdout);
 }
 
-/* ---- store directories and hashing ---------------------------------------- */
+/* ---- store directories and hashing ----------------------------------------
+ */
 
 /* The store directory of the run in progress, removed at exit. */
 static char store_dir[256];

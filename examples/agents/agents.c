@@ -39,11 +39,16 @@
 
 #include "mnemo.h"
 
-enum { MSG_TURN = 1, MSG_ESCALATE = 2, MSG_CHECK = 3, MSG_REPORT = 4,
-       MSG_PING = 5 };
+enum {
+	MSG_TURN = 1,
+	MSG_ESCALATE = 2,
+	MSG_CHECK = 3,
+	MSG_REPORT = 4,
+	MSG_PING = 5
+};
 
-#define LAST_TURNS 3
-#define TURN_MAX 64
+#define LAST_TURNS  3
+#define TURN_MAX    64
 #define SUPERVISORS 100
 
 typedef struct agent {
@@ -90,17 +95,21 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
 #define FNV_SEED 0xcbf29ce484222325ull
 
 static const char *topics[] = {
-	"where is my parcel", "my invoice looks wrong", "I want a refund",
-	"how do I reset my password", "the app crashes on start",
-	"can I change my plan", "I want a refund for the extra charge",
-	"thanks, that worked",
+    "where is my parcel",
+    "my invoice looks wrong",
+    "I want a refund",
+    "how do I reset my password",
+    "the app crashes on start",
+    "can I change my plan",
+    "I want a refund for the extra charge",
+    "thanks, that worked",
 };
 
 static size_t turn_text(uint64_t i, uint32_t r, char *out)
 {
 	const char *t = topics[(i * 7 + r * 3) % 8];
-	int n = snprintf(out, TURN_MAX, "turn %u: %s (order %" PRIu64 ")", r,
-			 t, (i * 2654435761u) % 100000);
+	int n = snprintf(out, TURN_MAX, "turn %u: %s (order %" PRIu64 ")", r, t,
+			 (i * 2654435761u) % 100000);
 	return (size_t)n < TURN_MAX ? (size_t)n : TURN_MAX - 1;
 }
 
@@ -123,7 +132,8 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* ---- the kinds -------------------------------------------------------------- */
+/* ---- the kinds --------------------------------------------------------------
+ */
 
 static int agent_init(mn_ctx *ctx, void **state)
 {
@@ -177,17 +187,16 @@ static int agent_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 				  msg->payload, msg->len);
 		if (wants_refund(msg->payload, msg->len)) {
 			char key[16];
-			int kn = snprintf(key, sizeof key, "sup-%02u",
-					  (unsigned)(self_index(ctx) %
-						     SUPERVISORS));
+			int kn =
+			    snprintf(key, sizeof key, "sup-%02u",
+				     (unsigned)(self_index(ctx) % SUPERVISORS));
 			a->escalations++;
 			/* As a plugin of the mnemo tool (replay), the kind is
 			 * found in the tool's offline runtime. */
 			const mn_kind *sk =
-				supervisor_kind
-					? supervisor_kind
-					: mn_kind_find(mn_ctx_runtime(ctx),
-						       "supervisor");
+			    supervisor_kind ? supervisor_kind
+					    : mn_kind_find(mn_ctx_runtime(ctx),
+							   "supervisor");
 			return mn_ctx_send(ctx, sk, key, (size_t)kn,
 					   MSG_ESCALATE, msg->payload,
 					   msg->len);
@@ -229,8 +238,7 @@ static int sup_snapshot(const void *state, mn_buf *out)
 	return mn_buf_append(out, state, sizeof(supervisor));
 }
 
-static int sup_restore(mn_ctx *ctx, const void *bytes, size_t len,
-		       void **state)
+static int sup_restore(mn_ctx *ctx, const void *bytes, size_t len, void **state)
 {
 	(void)ctx;
 	if (len != sizeof(supervisor))
@@ -297,13 +305,23 @@ static int sup_describe(const void *state, mn_buf *out)
 }
 
 static const mn_kind_def kind_defs[] = {
-	{.name = "supervisor", .init = sup_init, .handle = sup_handle,
-	 .snapshot = sup_snapshot, .restore = sup_restore, .free = free,
-	 .describe = sup_describe, .snapshot_every = 64},
-	{.name = "support-agent", .init = agent_init, .handle = agent_handle,
-	 .snapshot = agent_snapshot, .restore = agent_restore, .free = free,
-	 .describe = agent_describe, .hash = agent_hash,
-	 .snapshot_every = 16},
+    {.name = "supervisor",
+     .init = sup_init,
+     .handle = sup_handle,
+     .snapshot = sup_snapshot,
+     .restore = sup_restore,
+     .free = free,
+     .describe = sup_describe,
+     .snapshot_every = 64},
+    {.name = "support-agent",
+     .init = agent_init,
+     .handle = agent_handle,
+     .snapshot = agent_snapshot,
+     .restore = agent_restore,
+     .free = free,
+     .describe = agent_describe,
+     .hash = agent_hash,
+     .snapshot_every = 16},
 };
 
 /* The kinds as a plugin of the mnemo tool: build/bin/agents.so (the same
@@ -316,7 +334,8 @@ const mn_kind_def *mnemo_plugin_kinds(size_t *count)
 	return kind_defs;
 }
 
-/* ---- runtime ---------------------------------------------------------------- */
+/* ---- runtime ----------------------------------------------------------------
+ */
 
 typedef struct demo {
 	uint64_t agents;
@@ -354,7 +373,8 @@ static int agent_key(uint64_t i, char *key)
 	return snprintf(key, 24, "customer-%07" PRIu64, i);
 }
 
-/* ---- the child: traffic until killed ---------------------------------------- */
+/* ---- the child: traffic until killed ----------------------------------------
+ */
 
 typedef struct ack {
 	uint32_t agent, turn;
@@ -385,8 +405,8 @@ static void child(const demo *d, int fd)
 			int kn = agent_key(i, key);
 			size_t tn = turn_text(i, r, text);
 			int rc = mn_send_durable_async(
-				rt, ak, key, (size_t)kn, MSG_TURN, text, tn,
-				on_stored, (void *)(uintptr_t)(i << 8 | r));
+			    rt, ak, key, (size_t)kn, MSG_TURN, text, tn,
+			    on_stored, (void *)(uintptr_t)(i << 8 | r));
 			if (rc)
 				_exit(5);
 		}
@@ -396,7 +416,8 @@ static void child(const demo *d, int fd)
 	_exit(0);
 }
 
-/* ---- the parent ---------------------------------------------------------------- */
+/* ---- the parent
+ * ---------------------------------------------------------------- */
 
 /* A progress line on stderr, rewritten in place on a terminal. */
 static void progress(const char *fmt, ...)
@@ -488,12 +509,12 @@ int main(int argc, char **argv)
 	uint64_t nacked = 0, next_note = 0;
 	ack buf[512];
 	ssize_t got;
-	while (nacked < kill_at &&
-	       (got = read(fds[0], buf, sizeof buf)) > 0) {
+	while (nacked < kill_at && (got = read(fds[0], buf, sizeof buf)) > 0) {
 		for (size_t j = 0; j < (size_t)got / sizeof(ack); j++) {
 			if (buf[j].agent < d.agents &&
 			    buf[j].turn + 1u > acked[buf[j].agent])
-				acked[buf[j].agent] = (uint8_t)(buf[j].turn + 1);
+				acked[buf[j].agent] =
+				    (uint8_t)(buf[j].turn + 1);
 			nacked++;
 		}
 		if (nacked >= next_note) {
@@ -509,7 +530,8 @@ int main(int argc, char **argv)
 		for (size_t j = 0; j < (size_t)got / sizeof(ack); j++) {
 			if (buf[j].agent < d.agents &&
 			    buf[j].turn + 1u > acked[buf[j].agent])
-				acked[buf[j].agent] = (uint8_t)(buf[j].turn + 1);
+				acked[buf[j].agent] =
+				    (uint8_t)(buf[j].turn + 1);
 			nacked++;
 		}
 	close(fds[0]);
@@ -580,8 +602,8 @@ int main(int argc, char **argv)
 			if (wants_refund(text, tn))
 				c.want[r + 1].escalations++;
 		}
-		int rc = mn_send(rt, ak, key, (size_t)kn, MSG_CHECK, &c,
-				 sizeof c);
+		int rc =
+		    mn_send(rt, ak, key, (size_t)kn, MSG_CHECK, &c, sizeof c);
 		if (rc)
 			return fail("sending a check", rc);
 		if ((i & 0xffff) == 0xffff)
@@ -614,8 +636,8 @@ int main(int argc, char **argv)
 	printf("  memory:    %" PRIu64 " agents resident of %" PRIu64
 	       " persisted; %" PRIu64 " evictions, %" PRIu64
 	       " rehydrations, %" PRIu64 " snapshots\n",
-	       st.actors, d.agents + SUPERVISORS, st.evictions,
-	       st.rehydrations, st.snapshots);
+	       st.actors, d.agents + SUPERVISORS, st.evictions, st.rehydrations,
+	       st.snapshots);
 	mn_runtime_close(rt);
 	printf("  disk:      %.1f MiB (%.0f bytes per agent)\n",
 	       dir_bytes(d.store) / 1048576.0,

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include "mnemo.h"
 
-typedef struct { unsigned long greetings; } greeter;
+typedef struct {
+	unsigned long greetings;
+} greeter;
 
 static int greeter_init(mn_ctx *ctx, void **state)
 {
@@ -33,8 +35,10 @@ int main(void)
 	mn_kind *kind;
 	/* .size: the struct as this program's header has it, so that a
 	 * newer library reads it right (docs/api.md, "Structs that grow"). */
-	mn_kind_def def = {.size = sizeof(mn_kind_def), .name = "greeter",
-			   .init = greeter_init, .handle = greeter_handle,
+	mn_kind_def def = {.size = sizeof(mn_kind_def),
+			   .name = "greeter",
+			   .init = greeter_init,
+			   .handle = greeter_handle,
 			   .free = free};
 	int rc = mn_runtime_open(NULL, &rt);
 	if (rc == 0)

@@ -92,8 +92,7 @@ static void test_grow(void **st)
 		assert_int_equal(a[i], i); /* contents kept */
 	/* Overflow of the count or of count * elem: refused, array kept. */
 	size_t c2 = cap;
-	assert_int_equal(mn__grow(&a, &c2, SIZE_MAX, sizeof *a, 16),
-			 MN_ENOMEM);
+	assert_int_equal(mn__grow(&a, &c2, SIZE_MAX, sizeof *a, 16), MN_ENOMEM);
 	assert_int_equal(mn__grow(&a, &c2, SIZE_MAX / 2, sizeof *a, 16),
 			 MN_ENOMEM);
 	assert_int_equal(c2, cap);
@@ -155,13 +154,13 @@ static void test_error_table(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_detail_set_and_clear),
-		cmocka_unit_test(test_detail_truncates),
-		cmocka_unit_test(test_detail_is_per_thread),
-		cmocka_unit_test(test_grow),
-		cmocka_unit_test(test_byteorder),
-		cmocka_unit_test(test_clock),
-		cmocka_unit_test(test_error_table),
+	    cmocka_unit_test(test_detail_set_and_clear),
+	    cmocka_unit_test(test_detail_truncates),
+	    cmocka_unit_test(test_detail_is_per_thread),
+	    cmocka_unit_test(test_grow),
+	    cmocka_unit_test(test_byteorder),
+	    cmocka_unit_test(test_clock),
+	    cmocka_unit_test(test_error_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -165,7 +165,8 @@ static void test_size_zero(void **state)
 	o.workers = 3;
 	mn_runtime *rt;
 	assert_int_equal(mn_runtime_open(&o, &rt), 0);
-	mn_kind_def d = {.name = "zero", .init = nop_init, .handle = nop_handle};
+	mn_kind_def d = {
+	    .name = "zero", .init = nop_init, .handle = nop_handle};
 	mn_kind *k;
 	assert_int_equal(mn_kind_register(rt, &d, &k), 0);
 	assert_int_equal(mn_send(rt, k, "a", 1, 1, "x", 1), 0);

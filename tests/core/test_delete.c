@@ -32,8 +32,8 @@ enum { T_NOTE = 1, T_TIMER = 2, T_SLOW = 3 };
 static mn_kind *agent_kind, *fixed_kind;
 static char base[256];
 static mt_tool_res res;
-#define run(...) mt_tool(&res, __VA_ARGS__)
-#define expect_exit(want) mt_expect_exit(&res, (want))
+#define run(...)	       mt_tool(&res, __VA_ARGS__)
+#define expect_exit(want)      mt_expect_exit(&res, (want))
 #define expect_in(hay, needle) mt_expect_in((hay), (needle))
 
 typedef struct agent_state {
@@ -181,9 +181,9 @@ static void send_n(mn_runtime *rt, const mn_kind *k, const char *key,
 	for (unsigned i = 0; i < n; i++) {
 		char p[32];
 		int len = snprintf(p, sizeof p, "%s-%u", key, i);
-		assert_rc(mn_send(rt, k, key, strlen(key), T_NOTE, p,
-				  (size_t)len),
-			  0);
+		assert_rc(
+		    mn_send(rt, k, key, strlen(key), T_NOTE, p, (size_t)len),
+		    0);
 	}
 }
 
@@ -198,7 +198,8 @@ static void fresh_dir(char *dir, size_t cap, const char *name)
 /* The store id of kind/key, or 0 if the store has no such actor. */
 #define actor_id(dir, kind, key) mt_store_actor_id((dir), (kind), (key))
 
-#define expect_gone(dir, id, key) mt_store_expect_gone((dir), "agent", (id), (key))
+#define expect_gone(dir, id, key)                                              \
+	mt_store_expect_gone((dir), "agent", (id), (key))
 
 /* Whether the file holds the bytes of needle. */
 static bool file_has(const char *path, const char *needle)
@@ -238,8 +239,7 @@ static void test_delete_then_reopen(void **unused)
 	assert_rc(mn_actor_delete(rt, "fixed", "e"), 0);
 	/* At once: unknown, and a fresh actor from the next message. */
 	assert_rc(mn_actor_delete(rt, "agent", "a"), MN_ENOACTOR);
-	assert_rc(mn_send(rt, fixed_kind, "e", 1, T_NOTE, "x", 1),
-		  MN_ENOACTOR);
+	assert_rc(mn_send(rt, fixed_kind, "e", 1, T_NOTE, "x", 1), MN_ENOACTOR);
 	mn_runtime_close(rt);
 
 	run("dump agent/a '%s'", dir);
@@ -255,8 +255,7 @@ static void test_delete_then_reopen(void **unused)
 
 	counters_reset();
 	rt = open_rt(dir);
-	assert_rc(mn_send(rt, fixed_kind, "e", 1, T_NOTE, "x", 1),
-		  MN_ENOACTOR);
+	assert_rc(mn_send(rt, fixed_kind, "e", 1, T_NOTE, "x", 1), MN_ENOACTOR);
 	send_n(rt, agent_kind, "a", 1);
 	send_n(rt, agent_kind, "b", 1);
 	mt_drain(rt);
@@ -294,8 +293,10 @@ static void test_delete_errors(void **unused)
 
 	/* Without a store, and for a volatile kind. */
 	rt = mt_open(1, 0);
-	mn_kind_def v = {.name = "agent", .init = agent_init,
-			 .handle = agent_handle, .free = free};
+	mn_kind_def v = {.name = "agent",
+			 .init = agent_init,
+			 .handle = agent_handle,
+			 .free = free};
 	mn_kind *vk;
 	assert_rc(mn_kind_register(rt, &v, &vk), 0);
 	assert_rc(mn_send(rt, vk, "a", 1, T_NOTE, "x", 1), 0);
@@ -428,8 +429,10 @@ static void test_delete_drops_parked(void **unused)
 			     .on_event = on_event,
 			     .event_rate = 1000000};
 	assert_rc(mn_runtime_open(&o, &rt), 0);
-	mn_kind_def sink = {.name = "sink", .flags = MN_KIND_VOLATILE,
-			    .init = agent_init, .handle = sink_handle,
+	mn_kind_def sink = {.name = "sink",
+			    .flags = MN_KIND_VOLATILE,
+			    .init = agent_init,
+			    .handle = sink_handle,
 			    .free = free};
 	mn_kind *sk;
 	assert_rc(mn_kind_register(rt, &sink, &sk), 0);
@@ -441,9 +444,12 @@ static void test_delete_drops_parked(void **unused)
 	assert_true(atomic_load(&slow_in));
 	for (int i = 0; i < 70000; i++)
 		assert_rc(mn_send(rt, sk, "s", 1, 0, NULL, 0), 0);
-	mn_kind_def agent = {.name = "agent", .init = agent_init,
-			     .handle = agent_handle, .snapshot = agent_snapshot,
-			     .restore = agent_restore, .free = free,
+	mn_kind_def agent = {.name = "agent",
+			     .init = agent_init,
+			     .handle = agent_handle,
+			     .snapshot = agent_snapshot,
+			     .restore = agent_restore,
+			     .free = free,
 			     .snapshot_every = 2};
 	assert_rc(mn_kind_register(rt, &agent, &agent_kind), 0);
 	mt_sleep_ms(30); /* a few ticks: the redelivery stays paced */
@@ -541,8 +547,8 @@ static void test_delete_bytes(void **unused)
 	fresh_dir(dir, sizeof dir, "bytes");
 	mn_runtime *rt = open_rt(dir);
 	for (int i = 0; i < 5; i++)
-		assert_rc(mn_send_durable(rt, agent_kind, "x", 1, T_NOTE, SECRET,
-					  strlen(SECRET)),
+		assert_rc(mn_send_durable(rt, agent_kind, "x", 1, T_NOTE,
+					  SECRET, strlen(SECRET)),
 			  0);
 	send_n(rt, agent_kind, "y", 3);
 	mt_drain(rt);
@@ -647,7 +653,7 @@ static void test_delete_concurrent(void **unused)
  * marked one is finished by the next open. */
 /* Histories of 2,500 entries: three deletion steps each (1,024 a step). */
 #define CRASH_ACTORS 12
-#define CRASH_MSGS 2500
+#define CRASH_MSGS   2500
 
 static void test_delete_crash(void **unused)
 {

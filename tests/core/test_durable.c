@@ -25,8 +25,8 @@
 
 #include "tests/support/support.h"
 
-#define MAXID 4096
-#define ACCTS 64
+#define MAXID	4096
+#define ACCTS	64
 #define LEDGERS 16
 
 enum { T_ADD = 1, T_FWD = 2, T_CHECK = 3, T_BIG = 4 };
@@ -112,10 +112,10 @@ static int ledger_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	return 0;
 }
 
-static mn_kind_def acct_def = {.name = "acct", .init = book_init,
-			       .handle = acct_handle, .free = free};
-static mn_kind_def ledger_def = {.name = "ledger", .init = book_init,
-				 .handle = ledger_handle, .free = free};
+static mn_kind_def acct_def = {
+    .name = "acct", .init = book_init, .handle = acct_handle, .free = free};
+static mn_kind_def ledger_def = {
+    .name = "ledger", .init = book_init, .handle = ledger_handle, .free = free};
 
 static char store_dir[256];
 
@@ -185,9 +185,9 @@ static void collect(mn_runtime *rt, mn_kind *acct)
 	}
 	for (uint64_t k = 0; k < LEDGERS; k++) {
 		mt_key_put(key, k);
-		assert_rc(mn_send(rt, ledger_kind, key, sizeof key, T_CHECK,
-				  NULL, 0),
-			  0);
+		assert_rc(
+		    mn_send(rt, ledger_kind, key, sizeof key, T_CHECK, NULL, 0),
+		    0);
 	}
 	mt_drain(rt);
 	assert_int_equal(atomic_load(&checks), ACCTS + LEDGERS);
@@ -267,8 +267,8 @@ static int ck_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	return 0;
 }
 
-static mn_kind_def ck_def = {.name = "ck", .init = ck_init,
-			     .handle = ck_handle, .free = free};
+static mn_kind_def ck_def = {
+    .name = "ck", .init = ck_init, .handle = ck_handle, .free = free};
 
 static void test_checkpoint_heads_many_actors(void **unused)
 {
@@ -294,9 +294,9 @@ static void test_checkpoint_heads_many_actors(void **unused)
 		for (uint64_t k = 0; k < CK_ACTORS; k++) {
 			atomic_store(&ck_count[k], UINT64_MAX);
 			mt_key_put(key, k);
-			assert_rc(mn_send(rt, ck, key, sizeof key, T_CHECK,
-					  NULL, 0),
-				  0);
+			assert_rc(
+			    mn_send(rt, ck, key, sizeof key, T_CHECK, NULL, 0),
+			    0);
 		}
 		mt_drain(rt);
 		for (uint64_t k = 0; k < CK_ACTORS; k++)
@@ -305,16 +305,16 @@ static void test_checkpoint_heads_many_actors(void **unused)
 					 "messages, want %llu",
 					 round, (unsigned long long)k,
 					 (unsigned long long)atomic_load(
-						 &ck_count[k]),
+					     &ck_count[k]),
 					 (unsigned long long)want[k]);
 		/* Random actors, in random order: many checkpoints. */
 		for (int i = 0; i < 20000; i++) {
 			uint64_t k = mt_rng_below(&r, CK_ACTORS);
 			want[k]++;
 			mt_key_put(key, k);
-			assert_rc(mn_send(rt, ck, key, sizeof key, T_ADD, NULL,
-					  0),
-				  0);
+			assert_rc(
+			    mn_send(rt, ck, key, sizeof key, T_ADD, NULL, 0),
+			    0);
 		}
 		mt_drain(rt);
 		mt_assert_no_failures();
@@ -358,8 +358,8 @@ static int big_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	return 0;
 }
 
-static mn_kind_def big_def = {.name = "big", .init = big_init,
-			      .handle = big_handle, .free = free};
+static mn_kind_def big_def = {
+    .name = "big", .init = big_init, .handle = big_handle, .free = free};
 
 static void test_records_of_every_size(void **unused)
 {
@@ -390,23 +390,24 @@ static void test_records_of_every_size(void **unused)
 		/* About 30 MiB of records a round. */
 		for (int i = 0; round < 2 && i < 900; i++) {
 			uint64_t k = mt_rng_below(&r, BIG_ACTORS);
-			size_t n = i % 10 == 0  ? 1 + mt_rng_below(&r, max)
-				   : i % 4 == 0 ? 1 + mt_rng_below(&r, 64)
-						: 1 + mt_rng_below(&r, 64 * 1024);
+			size_t n = i % 10 == 0 ? 1 + mt_rng_below(&r, max)
+				   : i % 4 == 0
+				       ? 1 + mt_rng_below(&r, 64)
+				       : 1 + mt_rng_below(&r, 64 * 1024);
 			for (size_t j = 0; j < n; j++)
 				p[j] = (unsigned char)mt_rng_next(&r);
 			want[k] = fnv_step(want[k], p, n);
 			mt_key_put(key, k);
-			assert_rc(mn_send(rt, big, key, sizeof key, T_BIG, p, n),
-				  0);
+			assert_rc(
+			    mn_send(rt, big, key, sizeof key, T_BIG, p, n), 0);
 		}
 		mt_drain(rt);
 		for (uint64_t k = 0; k < BIG_ACTORS; k++) {
 			atomic_store(&big_hash[k], 0);
 			mt_key_put(key, k);
-			assert_rc(mn_send(rt, big, key, sizeof key, T_CHECK,
-					  NULL, 0),
-				  0);
+			assert_rc(
+			    mn_send(rt, big, key, sizeof key, T_CHECK, NULL, 0),
+			    0);
 		}
 		mt_drain(rt);
 		mt_assert_no_failures();
@@ -432,9 +433,10 @@ static void test_records_of_every_size(void **unused)
 static void test_large_payloads(void **unused)
 {
 	(void)unused;
-	static const size_t sizes[] = {1,	   4095,	   65536,
-				       70 * 1024,  100 * 1024, 300000,
-				       512 * 1024, 999999,	   MN_PAYLOAD_MAX_DEFAULT};
+	static const size_t sizes[] = {
+	    1,		4095,	    65536,
+	    70 * 1024,	100 * 1024, 300000,
+	    512 * 1024, 999999,	    MN_PAYLOAD_MAX_DEFAULT};
 	const size_t n = sizeof sizes / sizeof sizes[0];
 	uint64_t want[BIG_ACTORS];
 	unsigned char key[MT_KEY_LEN];
@@ -458,8 +460,8 @@ static void test_large_payloads(void **unused)
 			uint64_t k = i % BIG_ACTORS;
 			for (size_t j = 0; j < len; j++)
 				p[j] = compressible
-					       ? (unsigned char)("abcab"[j % 5])
-					       : (unsigned char)mt_rng_next(&r);
+					   ? (unsigned char)("abcab"[j % 5])
+					   : (unsigned char)mt_rng_next(&r);
 			want[k] = fnv_step(want[k], p, len);
 			mt_key_put(key, k);
 			assert_rc(mn_send_durable(rt, big, key, sizeof key,
@@ -478,9 +480,9 @@ static void test_large_payloads(void **unused)
 		for (uint64_t k = 0; k < BIG_ACTORS; k++) {
 			atomic_store(&big_hash[k], 0);
 			mt_key_put(key, k);
-			assert_rc(mn_send(rt, big, key, sizeof key, T_CHECK,
-					  NULL, 0),
-				  0);
+			assert_rc(
+			    mn_send(rt, big, key, sizeof key, T_CHECK, NULL, 0),
+			    0);
 		}
 		mt_drain(rt);
 		mt_assert_no_failures();
@@ -536,8 +538,8 @@ static void test_durable_survives_close(void **unused)
 typedef struct handoff {
 	mn_runtime *rt;
 	mn_kind *acct;
-	_Atomic unsigned round;	 /* the round both threads send in */
-	_Atomic uint64_t acked;	 /* acknowledgements so far */
+	_Atomic unsigned round; /* the round both threads send in */
+	_Atomic uint64_t acked; /* acknowledgements so far */
 	_Atomic unsigned stop;
 	unsigned rounds;
 } handoff;
@@ -561,9 +563,9 @@ static void handoff_thread(unsigned i, void *arg)
 		unsigned char key[MT_KEY_LEN], p[8];
 		mt_key_put(key, i);
 		mt_put_u64(p, (uint64_t)r % MAXID);
-		int rc = mn_send_durable_async(h->rt, h->acct, key, sizeof key,
-					       T_ADD, p, sizeof p, handoff_ack,
-					       h);
+		int rc =
+		    mn_send_durable_async(h->rt, h->acct, key, sizeof key,
+					  T_ADD, p, sizeof p, handoff_ack, h);
 		if (!MT_CHECKF(rc == 0, "send: %s", mn_err_name(rc)))
 			atomic_store(&h->stop, 1);
 	}
@@ -592,7 +594,8 @@ static void handoff_senders(unsigned i, void *arg)
 				   "round %u: %llu of %llu durable sends "
 				   "acknowledged after 5 s (a record stranded "
 				   "while the writer sleeps)",
-				   r, (unsigned long long)atomic_load(&h->acked),
+				   r,
+				   (unsigned long long)atomic_load(&h->acked),
 				   (unsigned long long)want);
 			atomic_store(&h->stop, 1);
 		}
@@ -608,14 +611,14 @@ static void test_writer_sleeps_only_when_drained(void **unused)
 	mn_kind *acct;
 	fresh_store("handoff");
 	mn_runtime *rt = open_durable(MN_DURABILITY_RELAXED, 0, &acct);
-	handoff h = {.rt = rt, .acct = acct,
+	handoff h = {.rt = rt,
+		     .acct = acct,
 		     .rounds = (unsigned)mt_scaled(200000, 1000)};
 	handoff_run hr = {.h = &h, .nthreads = 2};
 	double t0 = mt_now();
 	mt_parallel(3, handoff_senders, &hr);
 	print_message("%llu durable sends acknowledged in %.2f s\n",
-		      (unsigned long long)atomic_load(&h.acked),
-		      mt_now() - t0);
+		      (unsigned long long)atomic_load(&h.acked), mt_now() - t0);
 	mt_assert_no_failures();
 	mn_runtime_close(rt);
 	remove_store();
@@ -644,7 +647,8 @@ static void test_output_commit(void **unused)
 	remove_store();
 }
 
-/* ---- exactly once across SIGKILL ------------------------------------------ */
+/* ---- exactly once across SIGKILL ------------------------------------------
+ */
 
 typedef struct child_sender {
 	mn_runtime *rt;
@@ -674,9 +678,8 @@ static void child_send(unsigned t, void *arg)
  * once mn_send_durable returned. Runs until killed. */
 static void child_main(int fd, int durability)
 {
-	mn_runtime_opts o = {.workers = 2,
-			     .store_path = store_dir,
-			     .durability = durability};
+	mn_runtime_opts o = {
+	    .workers = 2, .store_path = store_dir, .durability = durability};
 	if (mn_runtime_open(&o, &cs.rt) ||
 	    mn_kind_register(cs.rt, &ledger_def, &ledger_kind) ||
 	    mn_kind_register(cs.rt, &acct_def, &cs.acct))
@@ -758,13 +761,12 @@ static void test_exactly_once_across_sigkill(void **unused)
 	uint64_t seed = mt_seed();
 	unsigned runs = MT_TSAN ? 2 : 4;
 	for (unsigned i = 0; i < runs; i++)
-		crash_once(seed + i, i == 0 ? MN_DURABILITY_SYNC
-					    : MN_DURABILITY_RELAXED);
+		crash_once(seed + i,
+			   i == 0 ? MN_DURABILITY_SYNC : MN_DURABILITY_RELAXED);
 }
 
-/* ---- bad input ------------------------------------------------------------- */
-
-
+/* ---- bad input -------------------------------------------------------------
+ */
 
 static void test_newer_format_refused(void **unused)
 {
@@ -849,8 +851,8 @@ static void test_full_disk(void **unused)
 		 "mount -t tmpfs -o size=8m tmpfs '%s' 2>/dev/null", store_dir);
 	int mounted = system(cmd) == 0;
 	int want = mounted ? MN_ENOSPC : MN_EIO;
-	printf("# full disk: %s\n", mounted ? "8 MiB tmpfs"
-					     : "RLIMIT_FSIZE (not root)");
+	printf("# full disk: %s\n",
+	       mounted ? "8 MiB tmpfs" : "RLIMIT_FSIZE (not root)");
 	assert_int_equal(pipe(fds), 0);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
@@ -886,7 +888,8 @@ static void test_full_disk(void **unused)
 			if (rc == 0 && write(fds[1], &i, 4) != 4)
 				_exit(4);
 		}
-		int rc2 = mn_send_durable(rt, k, key, sizeof key, T_BIG, "x", 1);
+		int rc2 =
+		    mn_send_durable(rt, k, key, sizeof key, T_BIG, "x", 1);
 		mn_runtime_close(rt);
 		printf("# full disk child: %s then %s (%s)\n", mn_err_name(rc),
 		       mn_err_name(rc2), mn_errdetail());
@@ -925,21 +928,19 @@ int main(void)
 {
 	mt_init("core/durable");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_restart_replays_state, mt_setup),
-		cmocka_unit_test_setup(test_checkpoint_heads_many_actors,
-				       mt_setup),
-		cmocka_unit_test_setup(test_records_of_every_size, mt_setup),
-		cmocka_unit_test_setup(test_large_payloads, mt_setup),
-		cmocka_unit_test_setup(test_durable_survives_close, mt_setup),
-		cmocka_unit_test_setup(test_writer_sleeps_only_when_drained,
-				       mt_setup),
-		cmocka_unit_test_setup(test_output_commit, mt_setup),
-		cmocka_unit_test_setup(test_exactly_once_across_sigkill,
-				       mt_setup),
-		cmocka_unit_test_setup(test_newer_format_refused, mt_setup),
-		cmocka_unit_test_setup(test_corrupt_record_detected, mt_setup),
-		cmocka_unit_test_setup(test_unusable_directory, mt_setup),
-		cmocka_unit_test_setup(test_full_disk, mt_setup),
+	    cmocka_unit_test_setup(test_restart_replays_state, mt_setup),
+	    cmocka_unit_test_setup(test_checkpoint_heads_many_actors, mt_setup),
+	    cmocka_unit_test_setup(test_records_of_every_size, mt_setup),
+	    cmocka_unit_test_setup(test_large_payloads, mt_setup),
+	    cmocka_unit_test_setup(test_durable_survives_close, mt_setup),
+	    cmocka_unit_test_setup(test_writer_sleeps_only_when_drained,
+				   mt_setup),
+	    cmocka_unit_test_setup(test_output_commit, mt_setup),
+	    cmocka_unit_test_setup(test_exactly_once_across_sigkill, mt_setup),
+	    cmocka_unit_test_setup(test_newer_format_refused, mt_setup),
+	    cmocka_unit_test_setup(test_corrupt_record_detected, mt_setup),
+	    cmocka_unit_test_setup(test_unusable_directory, mt_setup),
+	    cmocka_unit_test_setup(test_full_disk, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

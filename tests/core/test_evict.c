@@ -19,7 +19,7 @@ enum { T_ADD = 1, T_CHECK = 2, T_SET_TIMER = 3, T_FIRE = 4, T_SEQ = 5 };
 
 typedef struct acc {
 	uint64_t count, sum, digest;
-	uint64_t fired;        /* timer firings seen */
+	uint64_t fired;	       /* timer firings seen */
 	uint64_t last[8];      /* last sequence number per sender thread */
 	uint64_t order_errors; /* out-of-order sequence numbers */
 } acc;
@@ -51,8 +51,7 @@ static int acc_snapshot(const void *state, mn_buf *out)
 	return mn_buf_append(out, state, sizeof(acc));
 }
 
-static int acc_restore(mn_ctx *ctx, const void *bytes, size_t len,
-		       void **state)
+static int acc_restore(mn_ctx *ctx, const void *bytes, size_t len, void **state)
 {
 	uint64_t k;
 	if (len != sizeof(acc))
@@ -182,13 +181,15 @@ static void check_all(mn_runtime *rt, mn_kind *k, unsigned n)
 	mt_drain(rt);
 	assert_int_equal(atomic_load(&checks), n);
 	for (unsigned i = 0; i < n; i++) {
-		if (got[i].count != want[i].count || got[i].sum != want[i].sum ||
+		if (got[i].count != want[i].count ||
+		    got[i].sum != want[i].sum ||
 		    got[i].digest != want[i].digest)
-			fail_msg("actor %u: count %llu sum %llu, model %llu %llu",
-				 i, (unsigned long long)got[i].count,
-				 (unsigned long long)got[i].sum,
-				 (unsigned long long)want[i].count,
-				 (unsigned long long)want[i].sum);
+			fail_msg(
+			    "actor %u: count %llu sum %llu, model %llu %llu", i,
+			    (unsigned long long)got[i].count,
+			    (unsigned long long)got[i].sum,
+			    (unsigned long long)want[i].count,
+			    (unsigned long long)want[i].sum);
 	}
 	mt_assert_no_failures();
 }
@@ -233,8 +234,7 @@ static void test_state_survives_evictions_and_restarts(void **unused)
 	evictions += st.evictions;
 	rehydrations += st.rehydrations;
 	printf("# evictions %llu, rehydrations %llu (all runtimes)\n",
-	       (unsigned long long)evictions,
-	       (unsigned long long)rehydrations);
+	       (unsigned long long)evictions, (unsigned long long)rehydrations);
 	assert_true(evictions > 0);
 	assert_true(rehydrations > 0);
 	assert_int_equal(st.broken, 0);
@@ -354,8 +354,8 @@ static void test_timer_across_restart(void **unused)
 	mn_kind *k;
 	fresh("timer");
 	mn_runtime *rt = open_rt(0, &k);
-	send_u64(rt, k, 1, T_SET_TIMER, 300);  /* fires after the restart */
-	send_u64(rt, k, 2, T_SET_TIMER, 50);   /* fires before it */
+	send_u64(rt, k, 1, T_SET_TIMER, 300); /* fires after the restart */
+	send_u64(rt, k, 2, T_SET_TIMER, 50);  /* fires before it */
 	mt_drain(rt);
 	mt_sleep_ms(150);
 	mt_drain(rt);
@@ -426,14 +426,13 @@ int main(void)
 {
 	mt_init("core/evict");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_state_survives_evictions_and_restarts,
-				       mt_setup),
-		cmocka_unit_test_setup(test_evicted_actors_leave_memory,
-				       mt_setup),
-		cmocka_unit_test_setup(test_eviction_races_messages, mt_setup),
-		cmocka_unit_test_setup(test_timer_across_restart, mt_setup),
-		cmocka_unit_test_setup(test_bad_snapshot_breaks_one_actor,
-				       mt_setup),
+	    cmocka_unit_test_setup(test_state_survives_evictions_and_restarts,
+				   mt_setup),
+	    cmocka_unit_test_setup(test_evicted_actors_leave_memory, mt_setup),
+	    cmocka_unit_test_setup(test_eviction_races_messages, mt_setup),
+	    cmocka_unit_test_setup(test_timer_across_restart, mt_setup),
+	    cmocka_unit_test_setup(test_bad_snapshot_breaks_one_actor,
+				   mt_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -150,10 +150,10 @@ static void test_model(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_insert_contains_remove),
-		cmocka_unit_test(test_collisions_and_tombstones),
-		cmocka_unit_test(test_growth),
-		cmocka_unit_test(test_model),
+	    cmocka_unit_test(test_insert_contains_remove),
+	    cmocka_unit_test(test_collisions_and_tombstones),
+	    cmocka_unit_test(test_growth),
+	    cmocka_unit_test(test_model),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

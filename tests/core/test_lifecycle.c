@@ -375,9 +375,9 @@ static void test_send_cache_across_runtimes(void **state)
 		/* Close one, keep sending to the other from this thread. */
 		mn_runtime_close(r1);
 		for (unsigned j = 0; j < 50; j++)
-			assert_rc(mn_send(r2, k2, key, sizeof key, 0, &j,
-					  sizeof j),
-				  0);
+			assert_rc(
+			    mn_send(r2, k2, key, sizeof key, 0, &j, sizeof j),
+			    0);
 		mt_drain(r2);
 		assert_int_equal(atomic_load(&c2.handles), 150);
 		mn_runtime_close(r2);

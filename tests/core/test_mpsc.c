@@ -20,7 +20,7 @@
 #include "core/mpsc.h"
 #include "tests/support/support.h"
 
-#define PRODUCERS 4
+#define PRODUCERS    4
 #define PER_PRODUCER 20000
 
 typedef struct item {
@@ -29,7 +29,7 @@ typedef struct item {
 	unsigned seq;
 } item;
 
-static item *items; /* [PRODUCERS][PER_PRODUCER] */
+static item *items;		     /* [PRODUCERS][PER_PRODUCER] */
 static _Atomic(uintptr_t) *push_end; /* the end producers push to */
 static _Atomic unsigned marks_seen;  /* (b): pushes that found a close */
 
@@ -82,7 +82,8 @@ static void received(const item *it, unsigned *next, unsigned char *seen)
 	next[it->producer]++;
 }
 
-/* ---- (a) detaching ---------------------------------------------------------- */
+/* ---- (a) detaching ----------------------------------------------------------
+ */
 
 static void test_detaching_many_producers(void **state)
 {
@@ -172,7 +173,8 @@ static void test_retaining_close_many_producers(void **state)
 	free(items);
 }
 
-/* ---- (c) the stub and the empty queue ------------------------------------- */
+/* ---- (c) the stub and the empty queue -------------------------------------
+ */
 
 static void test_empty_and_stub(void **state)
 {
@@ -206,7 +208,8 @@ static void test_empty_and_stub(void **state)
 	}
 }
 
-/* ---- (d) a producer between exchange and link ------------------------------ */
+/* ---- (d) a producer between exchange and link ------------------------------
+ */
 
 /* MQ1's first half, by hand: the exchange without the link. */
 static uintptr_t exchange_only(_Atomic(uintptr_t) *end, mn__mpsc_node *n)
@@ -256,7 +259,7 @@ static void test_busy_is_empty_not_lost(void **state)
 	 * still holds nodes, so the queue is not drained. */
 	mn__mpsc_push(&q.end, &a.node);
 	prev = exchange_only(&q.end, &b.node);
-	assert_null(mn__mpsc_pop(&q)); /* head moved to a; b busy */
+	assert_null(mn__mpsc_pop(&q));	/* head moved to a; b busy */
 	mn__mpsc_push(&q.end, &q.stub); /* the racing stub push, by hand */
 	assert_true(atomic_load(&q.end) == (uintptr_t)&q.stub);
 	assert_false(mn__mpsc_drained(&q));

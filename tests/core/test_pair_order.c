@@ -102,10 +102,10 @@ static int s_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 			   msg->len);
 }
 
-static mn_kind_def r_def = {.name = "po_r", .init = st_init,
-			    .handle = r_handle, .free = st_free};
-static mn_kind_def s_def = {.name = "po_s", .init = st_init,
-			    .handle = s_handle, .free = st_free};
+static mn_kind_def r_def = {
+    .name = "po_r", .init = st_init, .handle = r_handle, .free = st_free};
+static mn_kind_def s_def = {
+    .name = "po_s", .init = st_init, .handle = s_handle, .free = st_free};
 
 static void ack_cb(void *arg, int rc)
 {
@@ -158,8 +158,8 @@ static void po_child(int fd)
 	mt_key_put(key, 1);
 	for (uint64_t i = 0; i < FILL; i++) {
 		mt_put_u64(p, i);
-		if (mn_send_durable_async(rt, r_kind, key, sizeof key, T_FILL, p,
-					  sizeof p, ack_cb, NULL))
+		if (mn_send_durable_async(rt, r_kind, key, sizeof key, T_FILL,
+					  p, sizeof p, ack_cb, NULL))
 			_exit(3);
 	}
 	if (!mt_wait_u64(&acks, FILL, 60))
@@ -235,7 +235,6 @@ static void test_stored_before_new(void **unused)
 	remove_store();
 }
 
-
 /* ---- the bank model: per-pair counters across SIGKILLs and eviction ---- */
 
 /*
@@ -247,7 +246,7 @@ static void test_stored_before_new(void **unused)
  * SIGKILLed KILLS times at seeded points; the parent then drains and
  * checks every pair's counters equal and the money conserved.
  */
-#define ACC 24
+#define ACC   24
 #define KILLS 3
 enum { T_XFER = 10, T_CREDIT = 11, T_DUMP = 12 };
 
@@ -430,16 +429,17 @@ static void test_bank_order_across_kills(void **unused)
 	for (uint64_t i = 0; i < ACC; i++) {
 		unsigned char key[MT_KEY_LEN];
 		mt_key_put(key, i);
-		assert_rc(mn_send(rt, bank_kind, key, sizeof key, T_DUMP, NULL,
-				  0),
-			  0);
+		assert_rc(
+		    mn_send(rt, bank_kind, key, sizeof key, T_DUMP, NULL, 0),
+		    0);
 	}
 	mt_drain(rt);
 	assert_int_equal(atomic_load(&bank_dumps), ACC);
 	if (atomic_load(&bsh->bad))
 		fail_msg("seed %llu: %llu bad credits; first: %s",
 			 (unsigned long long)seed,
-			 (unsigned long long)atomic_load(&bsh->bad), bsh->first);
+			 (unsigned long long)atomic_load(&bsh->bad),
+			 bsh->first);
 	int64_t total = 0;
 	uint64_t credits = 0;
 	for (unsigned a = 0; a < ACC; a++) {
@@ -466,8 +466,8 @@ int main(void)
 {
 	mt_init("core/pair_order");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_stored_before_new, mt_setup),
-		cmocka_unit_test_setup(test_bank_order_across_kills, mt_setup),
+	    cmocka_unit_test_setup(test_stored_before_new, mt_setup),
+	    cmocka_unit_test_setup(test_bank_order_across_kills, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,11 +47,13 @@ static int user_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	switch (msg->type) {
 	case T_REMIND: {
 		uint64_t delay = mt_get_u64(msg->payload);
-		const unsigned char *tag = (const unsigned char *)msg->payload + 8;
+		const unsigned char *tag =
+		    (const unsigned char *)msg->payload + 8;
 		int rc;
 		if (u->pending && (rc = mn_ctx_cancel(ctx, u->pending)))
 			return rc;
-		if ((rc = mn_ctx_after(ctx, delay, T_FIRE, tag, 8, &u->pending)))
+		if ((rc =
+			 mn_ctx_after(ctx, delay, T_FIRE, tag, 8, &u->pending)))
 			return rc;
 		if (mn_ctx_replaying(ctx)) {
 			replay_id[k] = u->pending;
@@ -76,10 +78,8 @@ static int user_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	return MN_EINVAL;
 }
 
-static mn_kind_def user_def = {.name = "user",
-			       .init = user_init,
-			       .handle = user_handle,
-			       .free = free};
+static mn_kind_def user_def = {
+    .name = "user", .init = user_init, .handle = user_handle, .free = free};
 
 static char dir[256];
 
@@ -96,16 +96,15 @@ static mn_runtime *open_rt(mn_kind **k)
 	return rt;
 }
 
-static void remind_all(mn_runtime *rt, mn_kind *k, uint64_t delay,
-		       uint64_t tag)
+static void remind_all(mn_runtime *rt, mn_kind *k, uint64_t delay, uint64_t tag)
 {
 	unsigned char key[MT_KEY_LEN], p[16];
 	mt_put_u64(p, delay);
 	mt_put_u64(p + 8, tag);
 	for (uint64_t u = 0; u < USERS; u++) {
 		mt_key_put(key, u);
-		assert_rc(mn_send(rt, k, key, sizeof key, T_REMIND, p, sizeof p),
-			  0);
+		assert_rc(
+		    mn_send(rt, k, key, sizeof key, T_REMIND, p, sizeof p), 0);
 	}
 	mt_drain(rt);
 }

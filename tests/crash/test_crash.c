@@ -33,8 +33,8 @@
  *     set it (none for an id never processed);
  *   - count, sum and per-sender order of each actor agree;
  *   - `mnemo verify` exits 0 on the store as the crash left it, after
- *     recovery, and after `mnemo compact`; a further clean restart (replay from snapshots) gives the
- *     same states and fires nothing again.
+ *     recovery, and after `mnemo compact`; a further clean restart (replay from
+ * snapshots) gives the same states and fires nothing again.
  *
  * Seeds: run r of a binary uses seed MN_TEST_SEED + r (printed); to
  * reproduce one: MN_TEST_SEED=<seed> MN_CRASH_RUNS=1 build/tests/crash/
@@ -133,7 +133,8 @@ typedef struct pad_gen {
 static pad_gen pad_start(uint64_t id)
 {
 	uint64_t h = mix(mix(pay_seed ^ mix(id)) ^ 0x5bd1e995u);
-	return (pad_gen){.s = h, .period = 2 + (unsigned)(h % 5),
+	return (pad_gen){.s = h,
+			 .period = 2 + (unsigned)(h % 5),
 			 .random = (h >> 8) % 2 == 0};
 }
 
@@ -285,7 +286,6 @@ static void rm_store(void)
 	assert_int_equal(system(cmd), 0);
 }
 
-
 /* `mnemo verify STORE` must exit 0; its output is shown on failure. */
 static void tool_verify(uint64_t seed, const char *when)
 {
@@ -323,7 +323,7 @@ static void tool_entries(uint64_t *held, uint64_t *written)
 	snprintf(args, sizeof args, "stats --json --quick '%s'", store_dir);
 	snprintf(ep, sizeof ep, "%s.err", store_dir);
 	assert_int_equal(
-		mt_tool_run(tool, args, ep, out, sizeof out, err, sizeof err), 0);
+	    mt_tool_run(tool, args, ep, out, sizeof out, err, sizeof err), 0);
 	*held = json_u64(out, "journal_entries");
 	*written = json_u64(out, "last_lsn");
 }

@@ -99,8 +99,8 @@ static int prop_describe(const void *state, mn_buf *out)
 	const prop_state *s = state;
 	char text[96];
 	int n = snprintf(text, sizeof text, "count=%llu h=%016llx seq=%llu",
-			 (unsigned long long)s->count,
-			 (unsigned long long)s->h, (unsigned long long)s->seq);
+			 (unsigned long long)s->count, (unsigned long long)s->h,
+			 (unsigned long long)s->seq);
 	return mn_buf_append(out, text, (size_t)n);
 }
 

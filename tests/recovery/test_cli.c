@@ -191,8 +191,6 @@ typedef struct result {
 
 static result res;
 
-
-
 /* Run `mnemo ARGS` (args formatted, passed to sh); stdout and stderr land
  * in res. */
 __attribute__((format(printf, 1, 2))) static int run(const char *fmt, ...)
@@ -386,8 +384,6 @@ static uint64_t field_u64(const char *line, const char *key)
 
 /* ---- LMDB directly (the corruption test) ----------------------------------
  */
-
-
 
 /* ---- the store
  * ------------------------------------------------------------------ */

@@ -31,12 +31,16 @@ static int on_option(mn__cli *c, int ch, const char *arg, void *u)
 }
 
 static const mn__cli_spec spec = {
-    .name = "probe", .synopsis = "mnemo probe [-k V] [-x] A STORE",
-    .help = "PROBE MANUAL\n", .shortopts = "k:x",
+    .name = "probe",
+    .synopsis = "mnemo probe [-k V] [-x] A STORE",
+    .help = "PROBE MANUAL\n",
+    .shortopts = "k:x",
     .opts = (const struct option[]){{"key", required_argument, NULL, 'k'},
 				    {"extra", no_argument, NULL, 'x'},
 				    {NULL, 0, NULL, 0}},
-    .json = true, .nargs = 2, .args_wrong = "A and STORE expected",
+    .json = true,
+    .nargs = 2,
+    .args_wrong = "A and STORE expected",
     .option = on_option};
 
 /* One run: argv from a space-separated line; out and err captured. */
@@ -115,8 +119,9 @@ static void test_options_in_order(void **state)
 	assert_int_equal(f.rc, MN__CLI_USAGE);
 	assert_string_equal(f.s.log, "k=v;x=;");
 	assert_string_equal(f.out, "");
-	assert_non_null(strstr(f.err, "mnemo probe: bad -x\n"
-				      "usage: mnemo probe [-k V] [-x] A STORE\n"));
+	assert_non_null(strstr(f.err,
+			       "mnemo probe: bad -x\n"
+			       "usage: mnemo probe [-k V] [-x] A STORE\n"));
 }
 
 static void test_usage_errors(void **state)

@@ -59,7 +59,8 @@ static mt_tool_res res;
 /* Outcomes of the random runs, for the closing line. */
 static unsigned n_exit[3], n_crash_reported;
 
-/* ---- the store's kinds ---------------------------------------------------- */
+/* ---- the store's kinds ----------------------------------------------------
+ */
 
 typedef struct agent {
 	uint64_t count, bytes;
@@ -78,8 +79,8 @@ static int agent_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	a->count++;
 	a->bytes += msg->len;
 	if (msg->type == T_TELL) {
-		int rc = mn_ctx_after(ctx, 3600 * 1000, T_NOTE, "later", 5,
-				      NULL);
+		int rc =
+		    mn_ctx_after(ctx, 3600 * 1000, T_NOTE, "later", 5, NULL);
 		return rc ? rc
 			  : mn_ctx_send(ctx, mn_ctx_kind(ctx), "a1", 2, T_NOTE,
 					msg->payload, msg->len);
@@ -148,10 +149,10 @@ static void make_store(void)
 			continue;
 		}
 		uint32_t type = i == 100 ? T_TELL : T_NOTE;
-		int n = snprintf(text, sizeof text, "note %u for agent %s", i,
-				 key);
-		assert_rc(mn_send(rt, agent_kind, key, (size_t)klen, type,
-				  text, (size_t)n),
+		int n =
+		    snprintf(text, sizeof text, "note %u for agent %s", i, key);
+		assert_rc(mn_send(rt, agent_kind, key, (size_t)klen, type, text,
+				  (size_t)n),
 			  0);
 		mt_drain(rt);
 	}
@@ -175,7 +176,8 @@ static int teardown_all(void **state)
 	return mt_scratch_remove(dir);
 }
 
-/* ---- files ---------------------------------------------------------------- */
+/* ---- files ----------------------------------------------------------------
+ */
 
 /* A fresh copy of the store's data.mdb in dir/name; its path in out. */
 static void copy_store(const char *name, char *out, size_t cap)
@@ -186,8 +188,8 @@ static void copy_store(const char *name, char *out, size_t cap)
 		fail_msg("mkdir %s: %s", out, strerror(errno));
 	snprintf(from, sizeof from, "%s/data.mdb", orig);
 	snprintf(to, sizeof to, "%s/data.mdb", out);
-	int in = open(from, O_RDONLY), o = open(to, O_WRONLY | O_CREAT |
-							  O_TRUNC, 0600);
+	int in = open(from, O_RDONLY),
+	    o = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	assert_true(in >= 0 && o >= 0);
 	ssize_t n;
 	while ((n = read(in, buf, sizeof buf)) > 0)
@@ -226,7 +228,8 @@ static uint64_t page_size(void)
 	return ms.ms_psize;
 }
 
-/* ---- running the tool ----------------------------------------------------- */
+/* ---- running the tool -----------------------------------------------------
+ */
 
 #define run(...)	  mt_tool(&res, __VA_ARGS__)
 #define expect_exit(want) mt_expect_exit(&res, (want))
@@ -270,13 +273,14 @@ static void survive_all(const char *store, const char *what)
 	expect_survived("dump", what);
 }
 
-/* ---- random damage -------------------------------------------------------- */
+/* ---- random damage --------------------------------------------------------
+ */
 
 static void test_random_flips(void **state)
 {
 	(void)state;
-	static const uint64_t seeds[] = {1,  2,  3,  4,  5,  6,  7,
-					 8,  9,  10, 11, 12, 13, 14,
+	static const uint64_t seeds[] = {1,  2,	 3,  4,	 5,  6,	 7,
+					 8,  9,	 10, 11, 12, 13, 14,
 					 15, 16, 17, 18, 19, 20};
 	uint64_t size = data_size(orig);
 	for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
@@ -292,16 +296,17 @@ static void test_random_flips(void **state)
 			unsigned char x =
 			    (unsigned char)(1 + mt_rng_below(&r, 255));
 			mt_store_flip(store, off, x);
-			len += snprintf(what + len, sizeof what - (size_t)len,
-					" %llu^%02x", (unsigned long long)off,
-					x);
+			len +=
+			    snprintf(what + len, sizeof what - (size_t)len,
+				     " %llu^%02x", (unsigned long long)off, x);
 		}
 		survive_all(store, what);
 	}
 	printf("# damage: %zu stores, %u runs of the tool: exit 0 %u, exit "
 	       "1 %u, exit 2 %u; %u crashes of the reader reported\n",
-	       sizeof seeds / sizeof seeds[0], n_exit[0] + n_exit[1] + n_exit[2],
-	       n_exit[0], n_exit[1], n_exit[2], n_crash_reported);
+	       sizeof seeds / sizeof seeds[0],
+	       n_exit[0] + n_exit[1] + n_exit[2], n_exit[0], n_exit[1],
+	       n_exit[2], n_crash_reported);
 }
 
 /* ---- damage inside record values ----------------------------------------- */
@@ -312,7 +317,7 @@ typedef struct target {
 	const char *db;
 	uint64_t key_u64;
 	bool big;
-	char name[64]; /* as verify names it: "log record 2:" */
+	char name[64];	   /* as verify names it: "log record 2:" */
 	uint64_t off, len; /* the value in data.mdb */
 } target;
 
@@ -409,7 +414,8 @@ static void test_record_flips(void **state)
 	expect_survived("dump", "record flips");
 }
 
-/* ---- truncated data files ------------------------------------------------- */
+/* ---- truncated data files -------------------------------------------------
+ */
 
 static void expect_truncated(const char *store, const char *detail)
 {
@@ -469,7 +475,8 @@ static void test_truncated(void **state)
 	expect_truncated(store, "its two meta pages need");
 }
 
-/* ---- not a store, newer format, bad addresses ----------------------------- */
+/* ---- not a store, newer format, bad addresses -----------------------------
+ */
 
 static void test_not_a_store(void **state)
 {
@@ -618,8 +625,7 @@ static void test_bad_addresses(void **state)
 	char longkey[300];
 	memset(longkey, 'k', 256);
 	longkey[256] = 0;
-	const char *const bad[] = {"agent/0xZZ", "agent/", "agent/0x",
-				   longkey};
+	const char *const bad[] = {"agent/0xZZ", "agent/", "agent/0x", longkey};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char addr[320];
 		snprintf(addr, sizeof addr, "%s%s", i == 3 ? "agent/" : "",

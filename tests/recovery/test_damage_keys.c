@@ -38,8 +38,8 @@
 
 #include "tests/support/support.h"
 
-#define ACTORS 1500
-#define DEEP   10 /* k0000..k0009 get DEEP_MSGS messages, the others one */
+#define ACTORS	  1500
+#define DEEP	  10 /* k0000..k0009 get DEEP_MSGS messages, the others one */
 #define DEEP_MSGS 3
 
 enum { T_NOTE = 1, T_LATER = 2 };
@@ -173,8 +173,9 @@ static void copy_store(const char *name, char *out, size_t cap)
 {
 	char cmd[1400];
 	assert_true(snprintf(out, cap, "%s/%s", dir, name) < (int)cap);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir '%s' && cp '%s/data.mdb' '%s/'",
-		 out, out, orig, out);
+	snprintf(cmd, sizeof cmd,
+		 "rm -rf '%s' && mkdir '%s' && cp '%s/data.mdb' '%s/'", out,
+		 out, orig, out);
 	assert_int_equal(system(cmd), 0);
 }
 
@@ -207,9 +208,8 @@ static uint64_t actor_id(const char *store, unsigned i)
 {
 	unsigned char nk[9], v[64];
 	name_key(i, nk);
-	assert_int_equal(mt_store_peek(store, "names", nk, sizeof nk, v,
-				       sizeof v),
-			 16);
+	assert_int_equal(
+	    mt_store_peek(store, "names", nk, sizeof nk, v, sizeof v), 16);
 	return be64(v + 8);
 }
 
@@ -398,13 +398,13 @@ static void test_verify_snapshot_key(void **state)
 	uint64_t id = actor_id(store, 2);
 	be64_put(sk, id);
 	be64_put(sk + 8, 2); /* snapshot_every 2: the one at seq 2 */
-	mt_store_flip(store, mt_store_key_offset(store, "snapshots", sk, 16) + 15,
-		      0x40);
+	mt_store_flip(
+	    store, mt_store_key_offset(store, "snapshots", sk, 16) + 15, 0x40);
 	run("verify '%s'", store);
 	expect_exit(1);
 	char want[96];
-	snprintf(want, sizeof want, "snapshots record %llu/66:",
-		 (unsigned long long)id);
+	snprintf(want, sizeof want,
+		 "snapshots record %llu/66:", (unsigned long long)id);
 	expect_in(res.out, want);
 	expect_in(res.out, "damaged key");
 	expect_in(res.out, "DAMAGED");
@@ -474,7 +474,7 @@ static void test_verify_free_list(void **state)
 				 (ssize_t)sizeof m[i]);
 	const unsigned char *meta =
 	    le_at(m[1] + META_TXNID, 8) > le_at(m[0] + META_TXNID, 8) ? m[1]
-									: m[0];
+								      : m[0];
 	uint64_t root = le_at(meta + META_FREE_ROOT, 8);
 	unsigned depth = (unsigned)le_at(meta + META_FREE_DEPTH, 2);
 	if (root == UINT64_MAX || depth != 1)
@@ -491,8 +491,8 @@ static void test_verify_free_list(void **state)
 	size_t node = (size_t)le_at(pg + 16, 2);
 	unsigned flags = (unsigned)le_at(pg + node + 4, 2);
 	size_t ksize = (size_t)le_at(pg + node + 6, 2);
-	size_t dsize = (size_t)le_at(pg + node, 2) |
-		       (size_t)le_at(pg + node + 2, 2) << 16;
+	size_t dsize =
+	    (size_t)le_at(pg + node, 2) | (size_t)le_at(pg + node + 2, 2) << 16;
 	assert_int_equal(flags, 0);
 	assert_int_equal(ksize, 8);
 	uint64_t count = le_at(pg + node + 8 + ksize, 8);

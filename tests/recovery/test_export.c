@@ -31,8 +31,16 @@
 #include "recovery/xstream.h"
 #include "tests/support/support.h"
 
-enum { T_HELLO = 1, T_ASK = 2, T_TELL = 3, T_NOTE = 4, T_REMIND = 5,
-       T_CALL = 7, T_RESULT = 8, T_SOON = 9 };
+enum {
+	T_HELLO = 1,
+	T_ASK = 2,
+	T_TELL = 3,
+	T_NOTE = 4,
+	T_REMIND = 5,
+	T_CALL = 7,
+	T_RESULT = 8,
+	T_SOON = 9
+};
 
 static const char HELLO[] = "hello alice";
 static const char ASK[] = "find restaurants near the station";
@@ -57,7 +65,8 @@ static _Atomic bool dave_starts;
 static _Atomic uint64_t dave_notes, carol_reminds;
 #define SOON_MS 700
 
-/* ---- the kinds -------------------------------------------------------------- */
+/* ---- the kinds --------------------------------------------------------------
+ */
 
 typedef struct agent_state {
 	uint64_t count, hash;
@@ -96,9 +105,9 @@ static int agent_snapshot(const void *state, mn_buf *out)
 {
 	const agent_state *s = state;
 	char text[64];
-	int n = snprintf(text, sizeof text, "n=%llu h=%016llx",
-			 (unsigned long long)s->count,
-			 (unsigned long long)s->hash);
+	int n =
+	    snprintf(text, sizeof text, "n=%llu h=%016llx",
+		     (unsigned long long)s->count, (unsigned long long)s->hash);
 	return mn_buf_append(out, text, (size_t)n);
 }
 
@@ -205,12 +214,13 @@ static void send_agent(mn_runtime *rt, const void *key, size_t key_len,
 	assert_rc(mn_send(rt, agent_kind, key, key_len, type, p, len), 0);
 }
 
-/* ---- running the tool -------------------------------------------------------- */
+/* ---- running the tool
+ * -------------------------------------------------------- */
 
 /* tests/support: mt_tool runs the tool of this build. */
 static mt_tool_res res;
-#define run(...) mt_tool(&res, __VA_ARGS__)
-#define expect_exit(want) mt_expect_exit(&res, (want))
+#define run(...)	       mt_tool(&res, __VA_ARGS__)
+#define expect_exit(want)      mt_expect_exit(&res, (want))
 #define expect_in(hay, needle) mt_expect_in((hay), (needle))
 
 /* Remove "name":<digits>[,] everywhere in s (store-local numbers). */
@@ -230,11 +240,10 @@ static void strip_field(char *s, const char *name)
 
 /* `mnemo dump --json ADDRESS DIR`, without the store-local numbers, into
  * out (a static buffer of the caller's). */
-static void dump_norm(const char *addr, const char *dir, char *out,
-		      size_t cap)
+static void dump_norm(const char *addr, const char *dir, char *out, size_t cap)
 {
-	static const char *local[] = {"id",	    "kind_id",	 "lsn",
-				      "last_lsn",   "first_lsn", "outbox_id",
+	static const char *local[] = {"id",	   "kind_id",	  "lsn",
+				      "last_lsn",  "first_lsn",	  "outbox_id",
 				      "sender_id", "stored_bytes"};
 	run("dump --json '%s' '%s'", addr, dir);
 	expect_exit(0);
@@ -299,7 +308,8 @@ static bool exists(const char *path)
 	return stat(path, &st) == 0;
 }
 
-/* ---- files ------------------------------------------------------------------ */
+/* ---- files ------------------------------------------------------------------
+ */
 
 static unsigned char *slurp(const char *path, size_t *len)
 {
@@ -345,7 +355,8 @@ static void path_in(char *buf, size_t cap, const char *name)
 	assert_true((size_t)snprintf(buf, cap, "%s/%s", base, name) < cap);
 }
 
-/* ---- the tests -------------------------------------------------------------- */
+/* ---- the tests --------------------------------------------------------------
+ */
 
 static uint64_t alice_model(bool with_after)
 {

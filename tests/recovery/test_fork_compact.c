@@ -73,9 +73,8 @@ static void test_fork_after_compaction(void **unused)
 	assert_int_equal(system(cmd), 0);
 	snprintf(store, sizeof store, "%s/data", dir);
 	snprintf(plugin, sizeof plugin, "%s/counter.so", dir);
-	assert_int_equal(mt_build_plugin("tests/recovery/plugin_counter.c",
-					 plugin),
-			 0);
+	assert_int_equal(
+	    mt_build_plugin("tests/recovery/plugin_counter.c", plugin), 0);
 
 	mn_runtime *rt = open_rt();
 	for (uint64_t i = 1; i <= 12; i++)
@@ -176,7 +175,7 @@ int main(void)
 {
 	mt_init("test_fork_compact");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_fork_after_compaction, mt_setup),
+	    cmocka_unit_test_setup(test_fork_after_compaction, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,7 +34,7 @@
 #include "tests/recovery/plugin_prop.c"
 #include "tests/support/support.h"
 
-#define ACTORS 2000
+#define ACTORS	2000
 #define PAYLOAD 3000
 /* The writer stops (and the test fails) past this size of data.mdb. */
 #define WRITER_MAX_BYTES (2ull << 30)
@@ -138,11 +138,12 @@ static void writer_main(int fd, bool with_prop)
 		for (size_t j = 0; j < len; j += 8)
 			mt_put_u64(p + j, mt_rng_next(&r));
 		mt_key_put(key, mt_rng_below(&r, ACTORS));
-		int rc = i % 4 ? mn_send(rt, k, key, sizeof key, 1, p, len)
-			       : mn_send_durable(rt, k, key, sizeof key, 1, p,
-						 len);
+		int rc =
+		    i % 4 ? mn_send(rt, k, key, sizeof key, 1, p, len)
+			  : mn_send_durable(rt, k, key, sizeof key, 1, p, len);
 		if (!rc && pk && i % 8 == 0)
-			rc = prop_send(rt, pk, mt_rng_below(&r, PROP_ACTORS), &r);
+			rc = prop_send(rt, pk, mt_rng_below(&r, PROP_ACTORS),
+				       &r);
 		if (rc)
 			_exit(6);
 		if (i % 5000 == 4999) {
@@ -196,9 +197,9 @@ static void test_tools_beside_writer(void **unused)
 				     errtext, sizeof errtext);
 		runs++;
 		if (st != 0) {
-			print_message("mnemo %s: exit %d%s\n%.2000s\n%.2000s\n",
-				      what, st, st == 137 ? " (hung: killed)" : "",
-				      out, errtext);
+			print_message(
+			    "mnemo %s: exit %d%s\n%.2000s\n%.2000s\n", what, st,
+			    st == 137 ? " (hung: killed)" : "", out, errtext);
 			failed = 1;
 		} else if (runs % 4 == 1) {
 			healthy++;
@@ -218,8 +219,8 @@ static void test_tools_beside_writer(void **unused)
 	assert_int_equal(failed, 0);
 	/* After the kill: the store verifies and the writer's work is back. */
 	snprintf(cmd, sizeof cmd, "verify '%s'", store_dir);
-	assert_int_equal(mt_tool_run(tool, cmd, err, out, sizeof out,
-				     errtext, sizeof errtext),
+	assert_int_equal(mt_tool_run(tool, cmd, err, out, sizeof out, errtext,
+				     sizeof errtext),
 			 0);
 	/* The store stays for test_more_tools_beside_writer: its map, grown
 	 * once, grows again under that test's writer. */
@@ -276,8 +277,8 @@ static void test_more_tools_beside_writer(void **unused)
 	snprintf(xfile, sizeof xfile, "%s/x.mnx", dir);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
 	assert_int_equal(system(cmd), 0);
-	assert_int_equal(mt_build_plugin("tests/recovery/plugin_prop.c", plugin),
-			 0);
+	assert_int_equal(
+	    mt_build_plugin("tests/recovery/plugin_prop.c", plugin), 0);
 
 	/* Before the writer: prop/q0 with 4 timers, copied to prop/q0 of
 	 * the store (a copy: its timers held in the quarantine). */
@@ -289,9 +290,9 @@ static void test_more_tools_beside_writer(void **unused)
 	assert_rc(mn_runtime_open(&o, &rt), 0);
 	assert_rc(mn_kind_register(rt, &mnemo_plugin_kinds(&npk)[0], &pk), 0);
 	for (uint64_t v = 4; v <= 16; v += 4)
-		assert_rc(mn_send_durable(rt, pk, "q0", 2, PROP_ADD, &v,
-					  sizeof v),
-			  0);
+		assert_rc(
+		    mn_send_durable(rt, pk, "q0", 2, PROP_ADD, &v, sizeof v),
+		    0);
 	mt_drain(rt);
 	mn_runtime_close(rt);
 	snprintf(cmd, sizeof cmd,
@@ -314,8 +315,8 @@ static void test_more_tools_beside_writer(void **unused)
 		 plugin);
 	snprintf(cmds[5], sizeof cmds[5],
 		 "replay --from-start prop/p%%u --plugin '%s' ", plugin);
-	snprintf(cmds[6], sizeof cmds[6],
-		 "diff prop/p%%u 2..6 --plugin '%s' ", plugin);
+	snprintf(cmds[6], sizeof cmds[6], "diff prop/p%%u 2..6 --plugin '%s' ",
+		 plugin);
 	snprintf(cmds[7], sizeof cmds[7], "ls --broken ");
 	snprintf(cmds[8], sizeof cmds[8], "stats --quick ");
 	snprintf(cmds[9], sizeof cmds[9], "dump --json prop/p%%u ");
@@ -338,10 +339,10 @@ static void test_more_tools_beside_writer(void **unused)
 		runs++;
 		const char *why = st ? NULL : live_check(what, out);
 		if (st != 0 || why) {
-			print_message("mnemo %s: exit %d%s %s\n%.2000s\n%.2000s\n",
-				      what, st,
-				      st == 137 ? " (hung: killed)" : "",
-				      why ? why : "", out, errtext);
+			print_message(
+			    "mnemo %s: exit %d%s %s\n%.2000s\n%.2000s\n", what,
+			    st, st == 137 ? " (hung: killed)" : "",
+			    why ? why : "", out, errtext);
 			failed = 1;
 		} else {
 			per[w]++;
@@ -362,8 +363,8 @@ static void test_more_tools_beside_writer(void **unused)
 		print_message("du failed\n");
 	assert_int_equal(failed, 0);
 	snprintf(cmd, sizeof cmd, "verify '%s'", store_dir);
-	assert_int_equal(mt_tool_run(tool, cmd, err, out, sizeof out,
-				     errtext, sizeof errtext),
+	assert_int_equal(mt_tool_run(tool, cmd, err, out, sizeof out, errtext,
+				     sizeof errtext),
 			 0);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir, store_dir);
 	assert_int_equal(system(cmd), 0);
@@ -381,8 +382,9 @@ static int teardown(void **unused)
 	}
 	if (getenv("MN_TEST_KEEP"))
 		return 0;
-	snprintf(cmd, sizeof cmd, "rm -rf /tmp/mnemo-live-%d /tmp/mnemo-live2-%d",
-		 (int)getpid(), (int)getpid());
+	snprintf(cmd, sizeof cmd,
+		 "rm -rf /tmp/mnemo-live-%d /tmp/mnemo-live2-%d", (int)getpid(),
+		 (int)getpid());
 	return system(cmd) == 0 ? 0 : -1;
 }
 

@@ -27,7 +27,7 @@ typedef struct acc {
 	uint64_t count, digest;
 } acc;
 
-#define NACT 64
+#define NACT	 64
 #define FORK_KEY 1000 /* forks get keys from here */
 static acc want[FORK_KEY + 8];
 static acc got[FORK_KEY + 8];
@@ -56,8 +56,7 @@ static int acc_snapshot(const void *state, mn_buf *out)
 	return mn_buf_append(out, state, sizeof(acc));
 }
 
-static int acc_restore(mn_ctx *ctx, const void *bytes, size_t len,
-		       void **state)
+static int acc_restore(mn_ctx *ctx, const void *bytes, size_t len, void **state)
 {
 	(void)ctx;
 	if (len != sizeof(acc))
@@ -220,7 +219,8 @@ static void verify_clean(void)
 	mn__codec *c;
 	uint64_t nrec, nprob;
 	assert_rc(mn__codec_new(mn__store_dicts(s), &c), 0);
-	assert_rc(mn__store_verify(s, c, count_problem, NULL, &nrec, &nprob), 0);
+	assert_rc(mn__store_verify(s, c, count_problem, NULL, &nrec, &nprob),
+		  0);
 	assert_int_equal(nprob, 0);
 	mn__codec_free(c);
 	mn__store_close(s);
@@ -267,13 +267,12 @@ static void test_compaction(void **unused)
 
 	mn_compact_stats cs;
 	assert_rc(mn_runtime_compact(rt, 0, &cs), 0);
-	print_message("online: %llu actors, %llu compacted, %llu entries, "
-		      "%llu snapshots, %llu bytes\n",
-		      (unsigned long long)cs.actors,
-		      (unsigned long long)cs.compacted,
-		      (unsigned long long)cs.entries,
-		      (unsigned long long)cs.snapshots,
-		      (unsigned long long)cs.bytes);
+	print_message(
+	    "online: %llu actors, %llu compacted, %llu entries, "
+	    "%llu snapshots, %llu bytes\n",
+	    (unsigned long long)cs.actors, (unsigned long long)cs.compacted,
+	    (unsigned long long)cs.entries, (unsigned long long)cs.snapshots,
+	    (unsigned long long)cs.bytes);
 	assert_int_equal(cs.actors, NACT);
 	assert_true(cs.compacted > NACT / 2);
 	assert_true(cs.entries >= cs.compacted * 5);
@@ -331,9 +330,9 @@ static void add_durable(mn_runtime *rt, uint64_t key, uint64_t v)
 	unsigned char kb[MT_KEY_LEN], p[8];
 	mt_key_put(kb, key);
 	mt_put_u64(p, v);
-	assert_rc(mn_send_durable(rt, the_kind, kb, sizeof kb, T_ADD, p,
-				  sizeof p),
-		  0);
+	assert_rc(
+	    mn_send_durable(rt, the_kind, kb, sizeof kb, T_ADD, p, sizeof p),
+	    0);
 	model_add(key, v);
 }
 
@@ -377,8 +376,8 @@ static void test_compaction_drops_newest(void **unused)
 			bool done = false;
 			assert_rc(mn__store_compact_begin(s, 0, &c), 0);
 			while (!done)
-				assert_rc(mn__store_compact_step(s, c, 3, &done),
-					  0);
+				assert_rc(
+				    mn__store_compact_step(s, c, 3, &done), 0);
 			mn__store_compact_end(c);
 			mn__store_close(s);
 		}
@@ -401,12 +400,13 @@ static void test_compaction_drops_newest(void **unused)
 		for (uint64_t k = 0; k < N; k++)
 			/* seq counts the CHECKs too: one a mode */
 			if (meta_of(s, k).last_seq != want[k].count + mode + 1)
-				fail_msg("mode %d: actor %llu at seq %llu, "
-					 "model %llu",
-					 mode, (unsigned long long)k,
-					 (unsigned long long)meta_of(s, k).last_seq,
-					 (unsigned long long)want[k].count +
-						 mode + 1);
+				fail_msg(
+				    "mode %d: actor %llu at seq %llu, "
+				    "model %llu",
+				    mode, (unsigned long long)k,
+				    (unsigned long long)meta_of(s, k).last_seq,
+				    (unsigned long long)want[k].count + mode +
+					1);
 		mn__store_close(s);
 	}
 	mt_assert_no_failures();
@@ -449,13 +449,25 @@ static void test_chain_loop_is_corrupt(void **unused)
 					    .raw_len = 8};
 		e[2].prev_lsn = 4;
 		e[3].prev_lsn = 3;
-		mn__wactor wa = {.id = 1, .kind_id = kid, .key = kb,
-				 .key_len = sizeof kb, .last_seq = 4,
-				 .last_lsn = 4, .first_lsn = 1, .is_new = true};
-		mn__wsnap sn = {.actor_id = 1, .seq = 4, .lsn = 4,
-				.state = &a, .len = sizeof a};
-		mn__wbatch b = {.entries = e, .n_entries = 4, .actors = &wa,
-				.n_actors = 1, .snaps = &sn, .n_snaps = 1,
+		mn__wactor wa = {.id = 1,
+				 .kind_id = kid,
+				 .key = kb,
+				 .key_len = sizeof kb,
+				 .last_seq = 4,
+				 .last_lsn = 4,
+				 .first_lsn = 1,
+				 .is_new = true};
+		mn__wsnap sn = {.actor_id = 1,
+				.seq = 4,
+				.lsn = 4,
+				.state = &a,
+				.len = sizeof a};
+		mn__wbatch b = {.entries = e,
+				.n_entries = 4,
+				.actors = &wa,
+				.n_actors = 1,
+				.snaps = &sn,
+				.n_snaps = 1,
 				.next_actor_id = 2};
 		if (mn__store_write(s, codec, &b))
 			_exit(4);
@@ -474,7 +486,8 @@ static void test_chain_loop_is_corrupt(void **unused)
 	int st;
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		fail_msg("child: %s %d", WIFEXITED(st) ? "exit" : "signal (hung?)",
+		fail_msg("child: %s %d",
+			 WIFEXITED(st) ? "exit" : "signal (hung?)",
 			 WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
 	cleanup();
 }
@@ -637,27 +650,34 @@ static void test_tool_commands(void **unused)
 	/* A runtime holds the store: writing commands refuse. */
 	assert_int_equal(run("compact '%s'", dir), 2);
 	mt_expect_in(tr.err, "in use by a running runtime");
-	assert_int_equal(run("fork acc/0x0300000000000000@4 0x0a00000000000000 '%s'", dir),
-			 2);
+	assert_int_equal(
+	    run("fork acc/0x0300000000000000@4 0x0a00000000000000 '%s'", dir),
+	    2);
 	/* Reading ones do not. */
 	assert_int_equal(run("quarantine '%s'", dir), 0);
 	mn_runtime_close(rt);
 
-	assert_int_equal(run("fork acc/0x0300000000000000@4 0x0a00000000000000 '%s'", dir),
-			 0);
+	assert_int_equal(
+	    run("fork acc/0x0300000000000000@4 0x0a00000000000000 '%s'", dir),
+	    0);
 	mt_expect_in(tr.out, "forked acc/0x0300000000000000 at seq 4");
 	mt_expect_in(tr.err, "mnemo fork: opened"); /* the recovery line */
-	assert_int_equal(run("fork acc/0x0300000000000000@4 0x0a00000000000000 '%s'", dir),
-			 1);
+	assert_int_equal(
+	    run("fork acc/0x0300000000000000@4 0x0a00000000000000 '%s'", dir),
+	    1);
 	mt_expect_in(tr.err, "MN_EEXIST");
-	assert_int_equal(run("fork acc/0x0300000000000000@99 0x0b00000000000000 '%s'", dir),
-			 1);
-	assert_int_equal(run("fork acc/0x0900000000000000@1 0x0b00000000000000 '%s'", dir),
-			 1);
+	assert_int_equal(
+	    run("fork acc/0x0300000000000000@99 0x0b00000000000000 '%s'", dir),
+	    1);
+	assert_int_equal(
+	    run("fork acc/0x0900000000000000@1 0x0b00000000000000 '%s'", dir),
+	    1);
 	mt_expect_in(tr.err, "no actor");
-	assert_int_equal(run("fork acc/0x03@x 0x0b00000000000000 '%s'", dir), 2);
+	assert_int_equal(run("fork acc/0x03@x 0x0b00000000000000 '%s'", dir),
+			 2);
 	assert_int_equal(run("fork --json acc/0x0300000000000000@12 0x0c "
-			     "'%s'", dir),
+			     "'%s'",
+			     dir),
 			 0);
 	mt_expect_in(tr.out, "\"fork_seq\":12");
 	assert_int_equal(run("ls '%s'", dir), 0);
@@ -669,7 +689,8 @@ static void test_tool_commands(void **unused)
 	mt_drain(rt);
 	mn_runtime_close(rt);
 	assert_int_equal(run("quarantine '%s'", dir), 0);
-	mt_expect_in(tr.out, "acc/0x0a00000000000000 -> acc/0x0300000000000000");
+	mt_expect_in(tr.out,
+		     "acc/0x0a00000000000000 -> acc/0x0300000000000000");
 	assert_int_equal(run("quarantine --json '%s'", dir), 0);
 	mt_expect_in(tr.out, "\"record\":\"quarantined\"");
 	assert_int_equal(run("quarantine --drop 99999 '%s'", dir), 1);
@@ -696,8 +717,8 @@ static void test_tool_commands(void **unused)
 	memset(&want[10], 0, sizeof(acc));
 	for (unsigned i = 1; i <= 4; i++)
 		model_add(10, i);
-	want[10].count++;   /* the T_FWD */
-	model_add(10, 1);   /* its +1 to itself */
+	want[10].count++; /* the T_FWD */
+	model_add(10, 1); /* its +1 to itself */
 	uint64_t keys[] = {3, 10};
 	check_keys(rt, keys, 2);
 	mn_runtime_close(rt);
@@ -727,12 +748,12 @@ int main(void)
 {
 	mt_init("test_maint");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_compaction, mt_setup),
-		cmocka_unit_test_setup(test_compaction_drops_newest, mt_setup),
-		cmocka_unit_test_setup(test_chain_loop_is_corrupt, mt_setup),
-		cmocka_unit_test_setup(test_fork, mt_setup),
-		cmocka_unit_test_setup(test_recovery_report, mt_setup),
-		cmocka_unit_test_setup(test_tool_commands, mt_setup),
+	    cmocka_unit_test_setup(test_compaction, mt_setup),
+	    cmocka_unit_test_setup(test_compaction_drops_newest, mt_setup),
+	    cmocka_unit_test_setup(test_chain_loop_is_corrupt, mt_setup),
+	    cmocka_unit_test_setup(test_fork, mt_setup),
+	    cmocka_unit_test_setup(test_recovery_report, mt_setup),
+	    cmocka_unit_test_setup(test_tool_commands, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

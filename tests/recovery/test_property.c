@@ -66,8 +66,9 @@ static void prop_peek(mn_ctx *ctx, const struct prop_state *s);
  * steps x 3 streams); under ASan one `mnemo verify` costs about 150 ms
  * (60 ms to start and run, 90 ms for LeakSanitizer's check at exit)
  * against 7 ms plain, so 80 steps took well over 60 s idle and 2-2.5 min
- * on a loaded 2-core machine, past the 60 s watchdog. fsyncs are not it (the runtime is relaxed; 10
- * fdatasync in a 15-step run). MN_PROP_STEPS overrides in every build.
+ * on a loaded 2-core machine, past the 60 s watchdog. fsyncs are not it (the
+ * runtime is relaxed; 10 fdatasync in a 15-step run). MN_PROP_STEPS overrides
+ * in every build.
  */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define PROP_SANITIZED 1
@@ -83,19 +84,19 @@ static void prop_peek(mn_ctx *ctx, const struct prop_state *s);
 #endif
 
 #define SLOTS 16
-#define MAXH 2048
+#define MAXH  2048
 
 typedef struct mactor {
 	char key[16];
-	int used;	    /* the key was ever handed out */
-	int live;	    /* an actor of the store */
-	uint64_t n;	    /* last seq */
+	int used;	     /* the key was ever handed out */
+	int live;	     /* an actor of the store */
+	uint64_t n;	     /* last seq */
 	uint64_t vals[MAXH]; /* the payload of message i + 1 */
-	uint64_t cut;	    /* history below this seq may be compacted */
-	int parent;	    /* fork: the slot owning its entry at fork_seq */
+	uint64_t cut;	     /* history below this seq may be compacted */
+	int parent;	     /* fork: the slot owning its entry at fork_seq */
 	uint64_t fork_seq;
-	unsigned timers;     /* pending timers of its own */
-	unsigned held;	     /* quarantined messages from it (a copy's) */
+	unsigned timers; /* pending timers of its own */
+	unsigned held;	 /* quarantined messages from it (a copy's) */
 } mactor;
 
 static mactor m[SLOTS];
@@ -146,8 +147,8 @@ static prop_state model_at(int i, uint64_t seq)
 
 /* Run the tool; fail unless it exits with want. */
 #define tool(want, ...) tool_at(__LINE__, (want), __VA_ARGS__)
-__attribute__((format(printf, 3, 4))) static void
-tool_at(int line, int want, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void tool_at(int line, int want,
+							  const char *fmt, ...)
 {
 	char args[1200];
 	va_list ap;
@@ -224,7 +225,8 @@ static void forget(int i)
 	m[i].parent = -1;
 }
 
-/* ---- the steps ---------------------------------------------------------------- */
+/* ---- the steps
+ * ---------------------------------------------------------------- */
 
 static void step_send(int i)
 {
@@ -251,13 +253,13 @@ static void step_send(int i)
 	got = peeked[i];
 	pthread_mutex_unlock(&peek_lock);
 	if (memcmp(&want, &got, sizeof want) != 0)
-		fail_msg("%s: prop/%s after seq %llu: the runtime has count=%llu "
-			 "seq=%llu, the model count=%llu seq=%llu",
-			 where, m[i].key, (unsigned long long)m[i].n,
-			 (unsigned long long)got.count,
-			 (unsigned long long)got.seq,
-			 (unsigned long long)want.count,
-			 (unsigned long long)want.seq);
+		fail_msg(
+		    "%s: prop/%s after seq %llu: the runtime has count=%llu "
+		    "seq=%llu, the model count=%llu seq=%llu",
+		    where, m[i].key, (unsigned long long)m[i].n,
+		    (unsigned long long)got.count, (unsigned long long)got.seq,
+		    (unsigned long long)want.count,
+		    (unsigned long long)want.seq);
 	n_.sends++;
 }
 
@@ -287,8 +289,8 @@ static void step_compact(void)
 {
 	static const unsigned keeps[] = {0, 0, 1, 3};
 	rt_close();
-	tool(0, "compact --keep-history %u '%s'",
-	     keeps[mt_rng_below(&rng, 4)], store);
+	tool(0, "compact --keep-history %u '%s'", keeps[mt_rng_below(&rng, 4)],
+	     store);
 	cut_all();
 	n_.compacts++;
 }
@@ -311,8 +313,8 @@ static void step_fork(void)
 		return;
 	rt_close();
 	uint64_t seq = 1 + mt_rng_below(&rng, m[p].n);
-	tool(-1, "fork prop/%s@%llu %s '%s'", m[p].key,
-	     (unsigned long long)seq, m[f].key, store);
+	tool(-1, "fork prop/%s@%llu %s '%s'", m[p].key, (unsigned long long)seq,
+	     m[f].key, store);
 	if (res.status != 0) {
 		need(res.status == 1 && strstr(res.err, "MN_ECOMPACTED"),
 		     "a fork refused other than as compacted");
@@ -340,16 +342,18 @@ static void expect_replay(int i, uint64_t seq, int below_cut)
 		n_.replay_compacted++;
 		return;
 	}
-	need(res.status == 0, below_cut ? "replay failed other than as "
-					  "compacted"
-					: "replay failed above every compaction");
+	need(res.status == 0, below_cut
+				  ? "replay failed other than as "
+				    "compacted"
+				  : "replay failed above every compaction");
 	prop_state s = model_at(i, seq);
 	char want[128];
 	snprintf(want, sizeof want, "    count=%llu h=%016llx seq=%llu\n",
 		 (unsigned long long)s.count, (unsigned long long)s.h,
 		 (unsigned long long)s.seq);
 	need(strstr(res.out, want) != NULL, want);
-	need(strstr(res.out, "all match") || strstr(res.out, "nothing to compare"),
+	need(strstr(res.out, "all match") ||
+		 strstr(res.out, "nothing to compare"),
 	     "replay did not match");
 }
 
@@ -448,9 +452,10 @@ static void step_rm(void)
 		mt_drain(rt);
 		int rc = mn_actor_delete(rt, "prop", m[i].key);
 		if (rc != (forked ? MN_EBUSY : 0))
-			fail_msg("%s: mn_actor_delete prop/%s: %s (%s), want %s",
-				 where, m[i].key, mn_err_name(rc),
-				 mn_errdetail(), forked ? "MN_EBUSY" : "MN_OK");
+			fail_msg(
+			    "%s: mn_actor_delete prop/%s: %s (%s), want %s",
+			    where, m[i].key, mn_err_name(rc), mn_errdetail(),
+			    forked ? "MN_EBUSY" : "MN_OK");
 	} else {
 		rt_close();
 		tool(forked ? 1 : 0, "rm prop/%s '%s'", m[i].key, store);
@@ -575,14 +580,15 @@ static void test_property(void **unused)
 	double t0 = mt_now();
 	for (unsigned stream = 0; stream < 3; stream++)
 		run_stream(stream, steps);
-	print_message("property: 3 streams x %u steps in %.1f s: %u sends, %u "
-		      "reopens, %u online and %u offline compactions, %u forks "
-		      "(%u refused), %u replays (%u compacted), %u copies, %u "
-		      "rm and %u mn_actor_delete (%u busy), %u verify healthy\n",
-		      steps, mt_now() - t0, n_.sends, n_.reopens, n_.ocompacts,
-		      n_.compacts, n_.forks, n_.fork_refused, n_.replays,
-		      n_.replay_compacted, n_.copies, n_.rms, n_.deletes, n_.rm_busy,
-		      n_.verifies);
+	print_message(
+	    "property: 3 streams x %u steps in %.1f s: %u sends, %u "
+	    "reopens, %u online and %u offline compactions, %u forks "
+	    "(%u refused), %u replays (%u compacted), %u copies, %u "
+	    "rm and %u mn_actor_delete (%u busy), %u verify healthy\n",
+	    steps, mt_now() - t0, n_.sends, n_.reopens, n_.ocompacts,
+	    n_.compacts, n_.forks, n_.fork_refused, n_.replays,
+	    n_.replay_compacted, n_.copies, n_.rms, n_.deletes, n_.rm_busy,
+	    n_.verifies);
 }
 
 /*
@@ -667,8 +673,8 @@ int main(void)
 {
 	mt_init("recovery/property");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_property, mt_setup),
-		cmocka_unit_test_setup(test_import_compacted_head, mt_setup),
+	    cmocka_unit_test_setup(test_property, mt_setup),
+	    cmocka_unit_test_setup(test_import_compacted_head, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

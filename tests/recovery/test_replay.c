@@ -40,8 +40,8 @@
 #define NMSG	 12
 #define PING_SEQ 7
 
-static char dir[256], store[300], good[300], buggy[300], nohash[300],
-    late[300], crash[300], noentry[300];
+static char dir[256], store[300], good[300], buggy[300], nohash[300], late[300],
+    crash[300], noentry[300];
 static uint64_t at_ms; /* between seq 6 and seq 7 */
 
 static mt_tool_res res;
@@ -55,8 +55,6 @@ static uint64_t want_sum(unsigned seq)
 {
 	return (uint64_t)seq * (seq + 1) / 2 - (seq >= PING_SEQ ? PING_SEQ : 0);
 }
-
-
 
 #define run(...)	    mt_tool(&res, __VA_ARGS__)
 #define expect_exit(want)   mt_expect_exit(&res, (want))
@@ -292,8 +290,7 @@ static void test_replay_json(void **state)
 static void test_replay_diverges_snapshot(void **state)
 {
 	(void)state;
-	run("replay --from-start counter/k1 --plugin '%s' '%s'", nohash,
-	    store);
+	run("replay --from-start counter/k1 --plugin '%s' '%s'", nohash, store);
 	expect_exit(1);
 	expect_in(res.out, "diverges at seq 5: the replayed state differs "
 			   "from the stored snapshot\n"

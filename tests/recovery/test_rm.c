@@ -26,8 +26,8 @@ enum { T_NOTE = 1, T_TIMER = 2 };
 static mn_kind *agent_kind;
 static char base[256];
 static mt_tool_res res;
-#define run(...) mt_tool(&res, __VA_ARGS__)
-#define expect_exit(want) mt_expect_exit(&res, (want))
+#define run(...)	       mt_tool(&res, __VA_ARGS__)
+#define expect_exit(want)      mt_expect_exit(&res, (want))
 #define expect_in(hay, needle) mt_expect_in((hay), (needle))
 
 typedef struct agent_state {
@@ -81,7 +81,8 @@ static int agent_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	s->count++;
 	s->hash = fold(s->hash, msg->payload, msg->len);
 	mn_ctx_self(ctx, &self);
-	unsigned i = (unsigned)(((const unsigned char *)self.key)[0] - 'a') % 26;
+	unsigned i =
+	    (unsigned)(((const unsigned char *)self.key)[0] - 'a') % 26;
 	if (!mn_ctx_replaying(ctx)) {
 		atomic_store(&last_seq[i], mn_ctx_seq(ctx));
 		atomic_store(&last_count[i], s->count);
@@ -117,8 +118,8 @@ static void send_n(mn_runtime *rt, const char *key, unsigned n, uint32_t type)
 	for (unsigned i = 0; i < n; i++) {
 		char p[32];
 		int len = snprintf(p, sizeof p, "%s-%u", key, i);
-		assert_rc(mn_send_durable(rt, agent_kind, key, strlen(key), type,
-					  p, (size_t)len),
+		assert_rc(mn_send_durable(rt, agent_kind, key, strlen(key),
+					  type, p, (size_t)len),
 			  0);
 	}
 }
@@ -138,7 +139,8 @@ static void make_store(const char *dir, unsigned n_a)
 	mn_runtime_close(rt);
 }
 
-#define expect_gone(dir, id, key) mt_store_expect_gone((dir), "agent", (id), (key))
+#define expect_gone(dir, id, key)                                              \
+	mt_store_expect_gone((dir), "agent", (id), (key))
 
 static uint64_t actor_id(const char *dir, const char *key)
 {
@@ -146,8 +148,8 @@ static uint64_t actor_id(const char *dir, const char *key)
 	mn__store_info info;
 	mn__actor_meta m;
 	uint32_t kind_id;
-	assert_rc(mn__store_open(dir, &(mn__store_opts){.read_only = true},
-				 &s, &info),
+	assert_rc(mn__store_open(dir, &(mn__store_opts){.read_only = true}, &s,
+				 &info),
 		  0);
 	assert_rc(mn__store_kind_id(s, "agent", &kind_id), 0);
 	assert_rc(mn__store_actor_find(s, kind_id, key, strlen(key), &m), 0);

@@ -30,13 +30,13 @@ static unsigned char *make_frame(enum rtype t, const void *body, size_t len)
 
 /* Open v as type t both ways; returns the named verdict, and checks that
  * the quiet one agrees on refusing (quiet: MN_ECORRUPT for any fault). */
-static int open_both(const MDB_val *v, enum rtype t,
-		     const unsigned char **body, size_t *len)
+static int open_both(const MDB_val *v, enum rtype t, const unsigned char **body,
+		     size_t *len)
 {
 	const unsigned char *qb = NULL;
 	size_t ql = 0;
-	int q = mn__frame_open(NULL, v, t, DB_LOG, MN__FRAME_QUIET, NULL, &qb,
-			       &ql);
+	int q =
+	    mn__frame_open(NULL, v, t, DB_LOG, MN__FRAME_QUIET, NULL, &qb, &ql);
 	mn__detail_clear();
 	int n = mn__frame_open(NULL, v, t, DB_LOG, MN__FRAME_NAMED, "4411",
 			       body, len);
@@ -79,8 +79,7 @@ static void damage_all(enum rtype t, const unsigned char *body, size_t blen)
 			fail_msg("truncated to %zu of %zu bytes: %s", cut, n,
 				 mn_err_name(rc));
 		if (cut < FRAME_HDR)
-			assert_non_null(
-				strstr(mn__detail_raw(), "truncated"));
+			assert_non_null(strstr(mn__detail_raw(), "truncated"));
 		free(p);
 	}
 
@@ -198,8 +197,8 @@ static void test_arena_decode(void **state)
 	/* Decode many times: the arena is reset each time, not grown. */
 	for (int round = 0; round < 100; round++) {
 		assert_int_equal(open_both(&v, R_ENTRY, &b, &len), 0);
-		Mnemo__JournalEntry *d = mnemo__journal_entry__unpack(
-			mn__arena_for(len), len, b);
+		Mnemo__JournalEntry *d =
+		    mnemo__journal_entry__unpack(mn__arena_for(len), len, b);
 		assert_non_null(d);
 		assert_int_equal(d->actor_id, 3);
 		assert_int_equal(d->seq, 9);
@@ -216,10 +215,10 @@ int main(void)
 {
 	mt_init("storage/frame");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_header_layout, mt_setup),
-		cmocka_unit_test_setup(test_frames_damaged, mt_setup),
-		cmocka_unit_test_setup(test_type_and_version, mt_setup),
-		cmocka_unit_test_setup(test_arena_decode, mt_setup),
+	    cmocka_unit_test_setup(test_header_layout, mt_setup),
+	    cmocka_unit_test_setup(test_frames_damaged, mt_setup),
+	    cmocka_unit_test_setup(test_type_and_version, mt_setup),
+	    cmocka_unit_test_setup(test_arena_decode, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,7 +32,8 @@ static void open_fixture(fixture *f, const char *tag)
 	mn__store_opts o = {.relaxed = true};
 	int rc = mn__store_open(dir, &o, &f->s, NULL);
 	if (rc)
-		fail_msg("open: %s (%s)", mn_err_name(rc), mn__store_errdetail());
+		fail_msg("open: %s (%s)", mn_err_name(rc),
+			 mn__store_errdetail());
 	assert_int_equal(mn__st_txn_begin(f->s, true, &f->txn), 0);
 	assert_int_equal(mdb_dbi_open(f->txn, "scantest", MDB_CREATE, &f->dbi),
 			 0);
@@ -58,10 +59,10 @@ static void put(fixture *f, const char *k, const char *v)
 typedef struct seen {
 	int n;
 	char keys[16][16];
-	int stop_at;   /* 1-based call that sets stop (0: never) */
-	int fail_at;   /* 1-based call that returns fail_rc */
+	int stop_at; /* 1-based call that sets stop (0: never) */
+	int fail_at; /* 1-based call that returns fail_rc */
 	int fail_rc;
-	bool del_odd;  /* delete the 1st, 3rd, ... record under the cursor */
+	bool del_odd; /* delete the 1st, 3rd, ... record under the cursor */
 } seen;
 
 static int record(void *arg, mn__scan_at *at)
@@ -194,8 +195,8 @@ static void test_stop_and_errors(void **state)
 	int rc = mn__scan(f.s, f.txn, &sp, record, &sn);
 	assert_true(rc < 0);
 	assert_int_equal(sn.n, 0);
-	assert_non_null(strstr(mn__store_errdetail(),
-			       "opening the test database"));
+	assert_non_null(
+	    strstr(mn__store_errdetail(), "opening the test database"));
 	close_fixture(&f);
 }
 
@@ -218,10 +219,10 @@ int main(void)
 {
 	mt_init("storage/scan");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_empty_and_one, mt_setup),
-		cmocka_unit_test_setup(test_from_and_prefix, mt_setup),
-		cmocka_unit_test_setup(test_stop_and_errors, mt_setup),
-		cmocka_unit_test_setup(test_delete_under_cursor, mt_setup),
+	    cmocka_unit_test_setup(test_empty_and_one, mt_setup),
+	    cmocka_unit_test_setup(test_from_and_prefix, mt_setup),
+	    cmocka_unit_test_setup(test_stop_and_errors, mt_setup),
+	    cmocka_unit_test_setup(test_delete_under_cursor, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,7 +37,8 @@ static mn__store *open_store(size_t map, mn__store_info *info)
 	mn__store *s = NULL;
 	int rc = mn__store_open(dir, &o, &s, info);
 	if (rc)
-		fail_msg("open: %s (%s)", mn_err_name(rc), mn__store_errdetail());
+		fail_msg("open: %s (%s)", mn_err_name(rc),
+			 mn__store_errdetail());
 	return s;
 }
 
@@ -54,8 +55,8 @@ static int collect_cb(void *arg, const mn__entry *e)
 	if (c->n < 64) {
 		c->seqs[c->n] = e->seq;
 		c->lens[c->n] = e->len;
-		c->first[c->n] = e->len ? ((const unsigned char *)e->payload)[0]
-					: 0;
+		c->first[c->n] =
+		    e->len ? ((const unsigned char *)e->payload)[0] : 0;
 	}
 	c->n++;
 	c->last_seq = e->seq;
@@ -80,10 +81,8 @@ static void test_round_trip_and_repair(void **unused)
 	assert_rc(mn__codec_new(mn__store_dicts(s), &codec), 0);
 
 	mn__wactor acts[2] = {
-		{.id = 1, .kind_id = kid, .key = "a", .key_len = 1,
-		 .is_new = true},
-		{.id = 2, .kind_id = kid, .key = "b", .key_len = 1,
-		 .is_new = true},
+	    {.id = 1, .kind_id = kid, .key = "a", .key_len = 1, .is_new = true},
+	    {.id = 2, .kind_id = kid, .key = "b", .key_len = 1, .is_new = true},
 	};
 	mn__wentry e[20];
 	unsigned char pay[20][2000];
@@ -101,10 +100,20 @@ static void test_round_trip_and_repair(void **unused)
 				    .len = i == 4 ? 0 : sizeof pay[i]};
 		last[actor] = (uint64_t)i + 1;
 	}
-	mn__woutbox ob = {.id = 1, .kind_id = kid, .key = "b", .key_len = 1,
-			  .type = 9, .sender_id = 1, .payload = "hi", .len = 2};
-	mn__wbatch b = {.entries = e, .n_entries = 20, .outbox = &ob,
-			.n_outbox = 1, .actors = acts, .n_actors = 2};
+	mn__woutbox ob = {.id = 1,
+			  .kind_id = kid,
+			  .key = "b",
+			  .key_len = 1,
+			  .type = 9,
+			  .sender_id = 1,
+			  .payload = "hi",
+			  .len = 2};
+	mn__wbatch b = {.entries = e,
+			.n_entries = 20,
+			.outbox = &ob,
+			.n_outbox = 1,
+			.actors = acts,
+			.n_actors = 2};
 	assert_rc(mn__store_write(s, codec, &b), 0);
 
 	/* An LSN not above the last is refused, nothing written. */
@@ -169,15 +178,20 @@ static void test_map_grows(void **unused)
 	static unsigned char big[64 * 1024];
 	for (size_t i = 0; i < sizeof big; i++)
 		big[i] = (unsigned char)(i * 7919 >> 3);
-	mn__wactor a = {.id = 1, .kind_id = kid, .key = "x", .key_len = 1,
-			.is_new = true};
+	mn__wactor a = {
+	    .id = 1, .kind_id = kid, .key = "x", .key_len = 1, .is_new = true};
 	uint64_t prev = 0;
 	for (uint64_t i = 1; i <= 256; i++) {
-		mn__wentry e = {.lsn = i, .actor_id = 1, .seq = i,
-				.prev_lsn = prev, .payload = big,
+		mn__wentry e = {.lsn = i,
+				.actor_id = 1,
+				.seq = i,
+				.prev_lsn = prev,
+				.payload = big,
 				.len = sizeof big};
-		mn__wbatch b = {.entries = &e, .n_entries = 1,
-				.actors = &a, .n_actors = i == 1};
+		mn__wbatch b = {.entries = &e,
+				.n_entries = 1,
+				.actors = &a,
+				.n_actors = i == 1};
 		assert_rc(mn__store_write(s, NULL, &b), 0);
 		prev = i;
 	}
@@ -189,7 +203,6 @@ static void test_map_grows(void **unused)
 	cleanup();
 }
 
-
 /* A truncated journal value and an outbox record stored where a journal
  * entry belongs: both MN_ECORRUPT naming the record. */
 static void test_truncated_and_misplaced(void **unused)
@@ -200,16 +213,23 @@ static void test_truncated_and_misplaced(void **unused)
 	fresh("trunc");
 	mn__store *s = open_store(0, &info);
 	assert_rc(mn__store_kind_id(s, "k", &kid), 0);
-	mn__wactor a = {.id = 1, .kind_id = kid, .key = "x", .key_len = 1,
-			.is_new = true};
+	mn__wactor a = {
+	    .id = 1, .kind_id = kid, .key = "x", .key_len = 1, .is_new = true};
 	mn__wentry e[2] = {
-		{.lsn = 1, .actor_id = 1, .seq = 1, .payload = "abc", .len = 3},
-		{.lsn = 2, .actor_id = 1, .seq = 2, .prev_lsn = 1,
-		 .payload = "def", .len = 3},
+	    {.lsn = 1, .actor_id = 1, .seq = 1, .payload = "abc", .len = 3},
+	    {.lsn = 2,
+	     .actor_id = 1,
+	     .seq = 2,
+	     .prev_lsn = 1,
+	     .payload = "def",
+	     .len = 3},
 	};
 	/* Checkpointed: opening scans nothing past LSN 2. */
-	mn__wbatch b = {.entries = e, .n_entries = 2, .actors = &a,
-			.n_actors = 1, .checkpoint_lsn = 2};
+	mn__wbatch b = {.entries = e,
+			.n_entries = 2,
+			.actors = &a,
+			.n_actors = 1,
+			.checkpoint_lsn = 2};
 	assert_rc(mn__store_write(s, NULL, &b), 0);
 	mn__store_close(s);
 
@@ -227,8 +247,12 @@ static void test_truncated_and_misplaced(void **unused)
 	 * with the record named rather than guess heads. */
 	MDB_val dummy;
 	(void)dummy;
-	mn__woutbox ob = {.id = 1, .kind_id = kid, .key = "x", .key_len = 1,
-			  .payload = "zz", .len = 2};
+	mn__woutbox ob = {.id = 1,
+			  .kind_id = kid,
+			  .key = "x",
+			  .key_len = 1,
+			  .payload = "zz",
+			  .len = 2};
 	mn__wbatch ob_b = {.outbox = &ob, .n_outbox = 1};
 	assert_rc(mn__store_write(s, NULL, &ob_b), 0);
 	mn__store_close(s);
@@ -265,9 +289,9 @@ int main(void)
 {
 	mt_init("storage/store");
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_round_trip_and_repair, mt_setup),
-		cmocka_unit_test_setup(test_map_grows, mt_setup),
-		cmocka_unit_test_setup(test_truncated_and_misplaced, mt_setup),
+	    cmocka_unit_test_setup(test_round_trip_and_repair, mt_setup),
+	    cmocka_unit_test_setup(test_map_grows, mt_setup),
+	    cmocka_unit_test_setup(test_truncated_and_misplaced, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

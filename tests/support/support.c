@@ -402,7 +402,8 @@ void mt_parallel(unsigned n, mt_thread_fn fn, void *arg)
 	free(ts);
 }
 
-/* ---- a store's raw records ------------------------------------------------ */
+/* ---- a store's raw records ------------------------------------------------
+ */
 
 void mt_store_poke(const char *dir, const char *db, const void *k, size_t klen,
 		   const void *v, size_t vlen)
@@ -641,8 +642,8 @@ void mt_tool_crashes_are_signals(void)
 void mt_scratch_setup(char *dir, size_t cap, const char *tag)
 {
 	char cmd[700];
-	assert_true(snprintf(dir, cap, "/tmp/mnemo-%s-%d", tag,
-			     (int)getpid()) < (int)cap);
+	assert_true(snprintf(dir, cap, "/tmp/mnemo-%s-%d", tag, (int)getpid()) <
+		    (int)cap);
 	mt_tool_setup(dir);
 	mt_tool_crashes_are_signals();
 	snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
@@ -702,8 +703,8 @@ void mt_store_expect_gone(const char *dir, const char *kind, uint64_t id,
 	mn_buf snap;
 	uint64_t seq, lsn;
 	uint32_t kind_id = 0;
-	assert_rc(mn__store_open(dir, &(mn__store_opts){.read_only = true},
-				 &s, &info),
+	assert_rc(mn__store_open(dir, &(mn__store_opts){.read_only = true}, &s,
+				 &info),
 		  0);
 	assert_rc(mn__codec_new(mn__store_dicts(s), &codec), 0);
 	assert_rc(mn__store_kind_id(s, kind, &kind_id), 0);
@@ -739,14 +740,13 @@ static mn__store *store_ro(const char *dir)
 {
 	mn__store *s;
 	mn__store_info info;
-	assert_rc(mn__store_open(dir, &(mn__store_opts){.read_only = true},
-				 &s, &info),
+	assert_rc(mn__store_open(dir, &(mn__store_opts){.read_only = true}, &s,
+				 &info),
 		  0);
 	return s;
 }
 
-uint64_t mt_store_actor_id(const char *dir, const char *kind,
-			   const char *key)
+uint64_t mt_store_actor_id(const char *dir, const char *kind, const char *key)
 {
 	mn__store *s = store_ro(dir);
 	mn__actor_meta m;

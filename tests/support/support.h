@@ -176,8 +176,7 @@ void mt_store_expect_gone(const char *dir, const char *kind, uint64_t id,
 /* The store id of actor kind/key (key as text), 0 if the store has no such
  * actor; fails the test if it has no kind of that name. Opens the store
  * read-only with the store's own API, as the next two. */
-uint64_t mt_store_actor_id(const char *dir, const char *kind,
-			   const char *key);
+uint64_t mt_store_actor_id(const char *dir, const char *kind, const char *key);
 /* The last seq of the actor of store id id (fails if it has none). */
 uint64_t mt_store_actor_seq(const char *dir, uint64_t id);
 /* The count of actors marked for deletion whose deletion is unfinished
@@ -229,7 +228,8 @@ void mt_expect_exit_at(const mt_tool_res *r, int want, const char *file,
 		       int line);
 void mt_expect_in_at(const char *hay, const char *needle, bool want,
 		     const char *file, int line);
-#define mt_expect_exit(r, want) mt_expect_exit_at((r), (want), __FILE__, __LINE__)
+#define mt_expect_exit(r, want)                                                \
+	mt_expect_exit_at((r), (want), __FILE__, __LINE__)
 #define mt_expect_in(hay, needle)                                              \
 	mt_expect_in_at((hay), (needle), true, __FILE__, __LINE__)
 #define mt_expect_not_in(hay, needle)                                          \
