@@ -1,7 +1,8 @@
 /*
- * buf.c - mn_buf: append-only growable byte buffer (doubling growth).
+ * buf.c - mn_buf: append-only growable byte buffer (grows by base/grow.h).
  */
 #include "base/buf.h"
+#include "base/grow.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,19 +18,10 @@ void mn__buf_free(struct mn_buf *b)
 
 int mn__buf_reserve(struct mn_buf *b, size_t n)
 {
-	if (n <= b->cap - b->len)
-		return 0;
-	if (n > SIZE_MAX / 2 - b->len)
+	if (n > SIZE_MAX - b->len)
 		return MN_ENOMEM;
-	size_t cap = b->cap ? b->cap : 64;
-	while (cap - b->len < n)
-		cap *= 2;
-	unsigned char *d = realloc(b->data, cap);
-	if (!d)
-		return MN_ENOMEM;
-	b->data = d;
-	b->cap = cap;
-	return 0;
+	/* The one growth rule (grow.h), first 64 bytes. */
+	return mn__grow(&b->data, &b->cap, b->len + n, 1, 64);
 }
 
 int mn_buf_append(mn_buf *b, const void *data, size_t len)

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "base/buf.h"
 #include "base/byteorder.h"
 #include "base/clock.h"
 #include "base/detail.h"
@@ -98,6 +99,30 @@ static void test_grow(void **st)
 	assert_int_equal(c2, cap);
 	assert_int_equal(a[15], 15);
 	free(a);
+}
+
+static void test_buf_grows_by_the_rule(void **st)
+{
+	(void)st;
+	mn_buf b;
+	mn__buf_init(&b);
+	unsigned char chunk[100];
+	for (int i = 0; i < 50; i++) {
+		memset(chunk, i, sizeof chunk);
+		assert_int_equal(mn_buf_append(&b, chunk, sizeof chunk), 0);
+	}
+	assert_int_equal(mn_buf_len(&b), 5000);
+	assert_int_equal(b.cap, 8192); /* 64 doubled until it holds 5000 */
+	const unsigned char *d = mn_buf_data(&b);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(d[i * 100 + 99], i);
+	/* A request past SIZE_MAX: refused, contents kept. */
+	assert_int_equal(mn__buf_reserve(&b, SIZE_MAX), MN_ENOMEM);
+	assert_int_equal(mn__buf_reserve(&b, SIZE_MAX - 4000), MN_ENOMEM);
+	assert_int_equal(mn_buf_len(&b), 5000);
+	assert_int_equal(d[4999], 49);
+	mn__buf_free(&b);
+	assert_int_equal(b.cap, 0);
 }
 
 static void test_byteorder(void **st)
