@@ -183,6 +183,7 @@ int main(void)
 	    cmocka_unit_test(test_detail_truncates),
 	    cmocka_unit_test(test_detail_is_per_thread),
 	    cmocka_unit_test(test_grow),
+	    cmocka_unit_test(test_buf_grows_by_the_rule),
 	    cmocka_unit_test(test_byteorder),
 	    cmocka_unit_test(test_clock),
 	    cmocka_unit_test(test_error_table),
