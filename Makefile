@@ -12,13 +12,15 @@ BUILD  ?= build
 CPPFLAGS := -D_GNU_SOURCE -Iinclude -I. -I$(BUILD)
 CFLAGS   := $(CSTD) $(W) $(OPT) $(SAN) -pthread
 LDFLAGS  := $(SAN) -pthread
-LDLIBS   := -llmdb -lzstd -lprotobuf-c -lpthread -lm
-TEST_LDLIBS := -lcmocka
+LDLIBS   := -llmdb -lzstd -lprotobuf-c -luv -lcurl -lpthread -lm
+# The tests' stand-in server (tests/support/standin.c) is on libmicrohttpd
+# and jansson; the runtime library never links them.
+TEST_LDLIBS := -lcmocka -lmicrohttpd -ljansson
 
 # Debian packages the build needs (pkg-config names); scripts/install-deps
-# installs them when one is missing. libuv is not linked yet: it stays in the
-# list for the I/O loop the outbound-calls issue brings (docs/architecture.md).
-PKGS := lmdb libuv libprotobuf-c libzstd cmocka
+# installs them when one is missing. libuv and libcurl: the I/O thread
+# (core/io.c); libmicrohttpd and jansson: the tests' stand-in server.
+PKGS := lmdb libuv libcurl libprotobuf-c libzstd cmocka libmicrohttpd jansson
 
 # protobuf-c code generated from schema/*.proto into $(BUILD)/schema.
 PROTO     := $(wildcard schema/*.proto)
@@ -225,7 +227,7 @@ INSTALLED := $(BINDIR)/mnemo $(INCLUDEDIR)/mnemo.h $(LIBDIR)/libmnemo.a \
 $(BUILD)/mnemo.pc: scripts/mnemo.pc.in include/mnemo.h Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(MN_VERSION)|g' \
-		-e 's|@PKGS@|$(filter-out libuv cmocka,$(PKGS))|g' $< > $@
+		-e 's|@PKGS@|$(filter-out cmocka libmicrohttpd jansson,$(PKGS))|g' $< > $@
 	@echo "$(PREFIX)" > $(BUILD)/mnemo.pc.prefix
 
 # Regenerated whenever the prefix differs from the last one written.

@@ -1,0 +1,62 @@
+/*
+ * standin.h - the stand-in server of the tests and benchmarks: an HTTP/1.1
+ * server on libmicrohttpd (JSON by jansson) listening on 127.0.0.1 at an
+ * ephemeral port, with deterministic replies from a seed, a latency
+ * distribution, fault injection, and counts of requests per
+ * Idempotency-Key so that tests can assert exactly-once toward the outside.
+ * Also built as a program (build/tests/support/standin-server; see
+ * docs/calls.md) for the benchmark and the crash harness.
+ *
+ * Endpoints (any method; the request body is read and ignored unless said):
+ *   /echo                 200, JSON {"method","path","body","idem","n"}:
+ *                         n = requests seen so far with this Idempotency-Key
+ *   /json?id=X            200, a deterministic JSON object from (seed, X)
+ *   /hold?ms=N            200 after N ms (the reply held, the thread free)
+ *   /status?code=C[&times=T][&retry_after=S]
+ *                         the first T requests (default: all) with one
+ *                         Idempotency-Key get status C (with Retry-After: S
+ *                         when given), later ones 200 /echo's body
+ *   /big?bytes=N          200 with an N-byte body
+ *   /drop?after=N         headers promising more, N body bytes, then the
+ *                         connection closes (mid-body)
+ *   /stream?chunks=N&ms=M server-sent events: N "data: <i>\n\n" events, M
+ *                         ms apart, then "data: [DONE]\n\n"
+ *   /stream-drop?chunks=N a stream that stops after N events mid-stream
+ *   /bad-chunk            a chunked body with a malformed chunk size
+ *   /stall?ms=N           headers, one body byte, then N ms of silence
+ *   /notjson              200, Content-Type application/json, body "{oops"
+ *   /stats                200, JSON {"requests":R,"keys":{"<key>":n,...}}
+ * The default latency (opts.latency_min_ms..latency_max_ms, uniform from
+ * the seed) is added before every reply but /stats.
+ */
+#ifndef MN_TESTS_STANDIN_H
+#define MN_TESTS_STANDIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct standin standin;
+
+typedef struct standin_opts {
+	uint64_t seed;
+	unsigned latency_min_ms, latency_max_ms; /* 0, 0: none */
+	unsigned threads; /* libmicrohttpd worker threads; 0 means 4 */
+	/* Connections held at once (MHD_OPTION_CONNECTION_LIMIT); 0: 4096 */
+	unsigned max_connections;
+} standin_opts;
+
+/* Start on 127.0.0.1:0. 0 and *out, or -1 (reason on stderr). */
+int standin_start(const standin_opts *o, standin **out);
+/* The port it listens on. */
+uint16_t standin_port(const standin *s);
+/* "http://127.0.0.1:PORT" into buf (cap >= 32). */
+void standin_base_url(const standin *s, char *buf, size_t cap);
+/* Requests seen with Idempotency-Key key (0 if none), and in all. */
+uint64_t standin_count(standin *s, const char *key);
+uint64_t standin_requests(standin *s);
+/* Distinct Idempotency-Keys seen. */
+uint64_t standin_keys(standin *s);
+/* Stop and free; NULL is a no-op. */
+void standin_stop(standin *s);
+
+#endif
