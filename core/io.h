@@ -117,6 +117,16 @@ void mn__io_cancel(mn__io *io, uint64_t actor_id, uint64_t call_id);
 int mn__io_credential_set(mn__io *io, const char *name, const char *header,
 			  const char *value);
 
+/* Wake-up for the durable timers: fn(arg) runs once on the loop thread at
+ * or after due_unix_ms (wall clock, milliseconds since the epoch; a time
+ * already past runs it soon). One wake-up per io: a later call replaces
+ * the armed one only if its due time is earlier (an earlier wake-up is
+ * never lost; fn is expected to read the next due time itself and call
+ * again); once fn ran nothing is armed and any call arms. fn may call
+ * mn__io_wake_at. 0, MN_EINVAL (fn NULL), MN_ECLOSED. Any thread. */
+int mn__io_wake_at(mn__io *io, uint64_t due_unix_ms, void (*fn)(void *arg),
+		   void *arg);
+
 /* Counters (any thread; relaxed reads). */
 typedef struct mn__io_stats {
 	uint64_t submitted, completed, cancelled, retries;
