@@ -143,6 +143,12 @@ $(TOOLS_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(TO
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LDLIBS)
 
+# The stand-in server as a program (tests/tools/standin_server.c): for the
+# benchmarks, the crash harness and by hand (docs/calls.md).
+STANDIN_SERVER := $(BUILD)/tests/tools/standin-server
+$(STANDIN_SERVER): $(BUILD)/tests/tools/standin_server.o $(BUILD)/tests/support/standin.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LDLIBS)
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_SUPPORT_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -155,7 +161,7 @@ examples: $(EXAMPLE_BIN) $(BUILD)/bin/agents.so
 
 # The suites, then the layering check and the install test (an install
 # into a temporary prefix, examples/hello built there with pkg-config).
-test: all $(TEST_BIN)
+test: all $(TEST_BIN) $(STANDIN_SERVER)
 	@BUILD=$(BUILD) ./scripts/check-layers
 	@BUILD=$(BUILD) ./tests/run $(TEST_BIN)
 	@BUILD=$(BUILD) CC="$(CC)" SAN="$(SAN)" ./scripts/test-install
@@ -257,4 +263,5 @@ clean:
 -include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(TOOLS_OBJ:.o=.d) \
 	$(BUILD)/recovery/mnemo_cli.d \
 	$(TEST_BIN:=.d) $(TEST_SUPPORT_OBJ:.o=.d) $(BENCH_BIN:=.d) \
+	$(BUILD)/tests/tools/standin_server.d \
 	$(BENCH_SUPPORT_OBJ:.o=.d) $(EXAMPLE_SRC:%.c=$(BUILD)/%.d)
