@@ -39,13 +39,13 @@
 #include "base/grow.h"
 #include "core/io_int.h"
 
-#define IO_DEFAULT_TIMEOUT_MS	 30000u
-#define IO_DEFAULT_BACKOFF_MS	 100u
-#define IO_DEFAULT_MAX_RESPONSE	 (16u << 20)
-#define IO_MAX_HEADERS		 (1u << 20) /* response header bytes */
-#define IO_BACKOFF_CAP_MS	 30000u
-#define IO_RETRY_AFTER_CAP_MS	 60000u
-#define IO_EASY_POOL		 32
+#define IO_DEFAULT_TIMEOUT_MS	30000u
+#define IO_DEFAULT_BACKOFF_MS	100u
+#define IO_DEFAULT_MAX_RESPONSE (16u << 20)
+#define IO_MAX_HEADERS		(1u << 20) /* response header bytes */
+#define IO_BACKOFF_CAP_MS	30000u
+#define IO_RETRY_AFTER_CAP_MS	60000u
+#define IO_EASY_POOL		32
 
 /* ---- sockets (IO4) ----------------------------------------------------- */
 
@@ -347,8 +347,8 @@ void mn__io_attempt_start(mn__io *io, io_call *c)
 		goto out_fail;
 	x->call = c;
 	x->io = io;
-	x->max_response = r->max_response ? r->max_response
-					  : IO_DEFAULT_MAX_RESPONSE;
+	x->max_response =
+	    r->max_response ? r->max_response : IO_DEFAULT_MAX_RESPONSE;
 	if (r->credential && *r->credential) {
 		if ((rc = mn__io_cred_line(io, r->credential, &x->cred_line))) {
 			err = rc;
@@ -367,9 +367,9 @@ void mn__io_attempt_start(mn__io *io, io_call *c)
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
-			 (long)(r->timeout_ms ? r->timeout_ms
-					      : IO_DEFAULT_TIMEOUT_MS));
+	curl_easy_setopt(
+	    e, CURLOPT_TIMEOUT_MS,
+	    (long)(r->timeout_ms ? r->timeout_ms : IO_DEFAULT_TIMEOUT_MS));
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
@@ -457,8 +457,8 @@ static uint64_t splitmix(uint64_t *s)
 static uint64_t retry_wait_ms(io_call *c, io_xfer *x)
 {
 	struct curl_header *h;
-	if (curl_easy_header(x->easy, "Retry-After", 0, CURLH_HEADER, -1,
-			     &h) == CURLHE_OK) {
+	if (curl_easy_header(x->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) ==
+	    CURLHE_OK) {
 		const char *v = h->value;
 		char *end;
 		unsigned long long s = strtoull(v, &end, 10);
@@ -479,8 +479,8 @@ static uint64_t retry_wait_ms(io_call *c, io_xfer *x)
 				   ? IO_RETRY_AFTER_CAP_MS
 				   : (uint64_t)ms;
 	}
-	uint64_t d = c->req.backoff_ms ? c->req.backoff_ms
-				       : IO_DEFAULT_BACKOFF_MS;
+	uint64_t d =
+	    c->req.backoff_ms ? c->req.backoff_ms : IO_DEFAULT_BACKOFF_MS;
 	for (uint32_t i = 1; i < c->attempt && d < IO_BACKOFF_CAP_MS; i++)
 		d *= 2;
 	if (d > IO_BACKOFF_CAP_MS)

@@ -72,9 +72,9 @@ typedef struct io_xfer io_xfer;
 typedef struct io_call {
 	io_msg msg; /* IO_MSG_CALL; first */
 	uint8_t state;
-	uint32_t attempt;	      /* attempts started */
-	uint32_t heap_idx;	      /* in the retry heap (IO_RETRY) */
-	struct io_call *tnext;	      /* call table chain */
+	uint32_t attempt;	     /* attempts started */
+	uint32_t heap_idx;	     /* in the retry heap (IO_RETRY) */
+	struct io_call *tnext;	     /* call table chain */
 	struct io_call *prev, *next; /* host FIFO (IO_QUEUED) */
 	io_host *host;
 	io_xfer *xfer;	      /* IO_INFLIGHT */
@@ -92,11 +92,11 @@ static inline io_call *io_call_of(const mn__io_req *r)
 
 /* A host: scheme://host:port as curl's URL parser reports it. */
 struct io_host {
-	io_host *tnext;		/* host table chain */
-	io_call *head, *tail;	/* waiting calls (IO3) */
-	unsigned inflight;	/* slots held (IO2) */
-	uint32_t heap_idx;	/* in the eligible heap, or IO_NOHEAP */
-	size_t users;		/* calls pointing here */
+	io_host *tnext;	      /* host table chain */
+	io_call *head, *tail; /* waiting calls (IO3) */
+	unsigned inflight;    /* slots held (IO2) */
+	uint32_t heap_idx;    /* in the eligible heap, or IO_NOHEAP */
+	size_t users;	      /* calls pointing here */
 	uint64_t hash;
 	char key[];
 };
@@ -185,7 +185,7 @@ struct mn__io {
 	io_heap eligible; /* hosts with a waiting call and a free slot */
 	io_heap retry;	  /* calls waiting for a retry, by due_ms */
 
-	io_sock **socks; /* owned sockets by descriptor (IO4) */
+	io_sock **socks;	    /* owned sockets by descriptor (IO4) */
 	size_t socks_cap, socks_hi; /* slots below socks_hi are set */
 
 	CURL **easy_pool; /* reset easy handles for reuse */

@@ -97,8 +97,7 @@ void mn__io_heap_free(io_heap *h)
 
 /* ---- the call table ---------------------------------------------------- */
 
-static size_t call_bucket(const mn__io *io, uint64_t actor_id,
-			  uint64_t call_id)
+static size_t call_bucket(const mn__io *io, uint64_t actor_id, uint64_t call_id)
 {
 	uint64_t x = mn__hash_word(mn__hash_word(0, actor_id), call_id);
 	x ^= x >> 29;
@@ -140,8 +139,8 @@ int mn__io_calls_add(mn__io *io, io_call *c)
 
 void mn__io_calls_del(mn__io *io, io_call *c)
 {
-	io_call **pp = &io->calls[call_bucket(io, c->req.actor_id,
-					      c->req.call_id)];
+	io_call **pp =
+	    &io->calls[call_bucket(io, c->req.actor_id, c->req.call_id)];
 	while (*pp && *pp != c)
 		pp = &(*pp)->tnext;
 	if (*pp) {
