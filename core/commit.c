@@ -40,6 +40,14 @@ static void deliver_held(mn__persist *p, wrec *r, const uint64_t *ids)
 		memcpy(&h, q, sizeof h);
 		const unsigned char *key = q + sizeof h;
 		if (h.tag != HELD_SEND) {
+			uint64_t cid;
+			memcpy(&cid, key, 8);
+			if (h.tag == HELD_CALL)
+				mn__calls_issue(p, r->actor, cid, key + 16,
+						(size_t)h.len - 16);
+			else if (h.tag == HELD_CALL_CANCEL)
+				mn__calls_cancelled(p, mn__ap(r->actor)->id,
+						    cid);
 			q += held_size(h.key_len, (size_t)h.len);
 			continue;
 		}
@@ -90,8 +98,9 @@ typedef struct group {
 	size_t nsends; /* held items of its ENTRY records */
 	mn__wbatch b;
 	size_t ne, no, nd, na, nsn, nt, ntd, nq;
-	size_t nid, ntid; /* ids[] and p->wb.tids[] used */
-	uint64_t *ids;	  /* outbox ids, in record order */
+	size_t nid, ntid;    /* ids[] and p->wb.tids[] used */
+	size_t nc, ncd, ncp; /* calls, cdels, cptr/clen/chash used */
+	uint64_t *ids;	     /* outbox ids, in record order */
 	uint64_t first_lsn;
 	size_t ckpt_taken;
 	bool ckpt_last;
@@ -123,11 +132,53 @@ static void group_reserve(mn__persist *p, group *g)
 			sizeof *p->wb.tids)) ||
 	     (rc = grow(&p->wb.tdels, &p->wb.cap_tdels, nsends + count,
 			sizeof *p->wb.tdels)) ||
+	     (rc = grow(&p->wb.calls, &p->wb.cap_calls, nsends + 1,
+			sizeof *p->wb.calls)) ||
+	     (rc = grow(&p->wb.cdels, &p->wb.cap_cdels, nsends + count,
+			sizeof *p->wb.cdels)) ||
+	     (rc = grow(&p->wb.cptr, &p->wb.cap_cptr, nsends + 1,
+			sizeof *p->wb.cptr)) ||
+	     (rc = grow(&p->wb.clen, &p->wb.cap_clen, nsends + 1,
+			sizeof *p->wb.clen)) ||
+	     (rc = grow(&p->wb.chash, &p->wb.cap_chash, nsends + 1,
+			sizeof *p->wb.chash)) ||
 	     (rc = grow(&p->wb.acts, &p->wb.cap_acts,
 			count + MN__CKPT_PER_GROUP, sizeof *p->wb.acts)) ||
 	     !(g->ids = malloc((nsends + count + 1) * sizeof *g->ids))))
 		rc = rc ? rc : MN_ENOMEM;
 	g->rc = rc;
+}
+
+/* A held call item of ENTRY record r (entry e; body: after its header):
+ * a call goes into the entry's calls and (unless the message itself
+ * cancelled it) into the calls database; a cancel removes one. */
+static void build_call(mn__persist *p, group *g, const wrec *r, mn__wentry *e,
+		       const held_send *h, const unsigned char *body)
+{
+	uint64_t cid, hash;
+	memcpy(&cid, body, 8);
+	if (h->tag == HELD_CALL_CANCEL) {
+		p->wb.cdels[g->ncd++] = (mn__wcall){
+		    .actor_id = mn__ap(r->actor)->id, .call_id = cid};
+		return;
+	}
+	memcpy(&hash, body + 8, 8);
+	if (!e->n_calls) {
+		e->calls = &p->wb.cptr[g->ncp];
+		e->call_lens = &p->wb.clen[g->ncp];
+		e->call_hashes = &p->wb.chash[g->ncp];
+	}
+	p->wb.cptr[g->ncp] = body + 16;
+	p->wb.clen[g->ncp] = (size_t)h->len - 16;
+	p->wb.chash[g->ncp] = hash;
+	g->ncp++;
+	e->n_calls++;
+	if (h->tag == HELD_CALL)
+		p->wb.calls[g->nc++] =
+		    (mn__wcall){.actor_id = mn__ap(r->actor)->id,
+				.call_id = cid,
+				.intent = body + 16,
+				.len = (size_t)h->len - 16};
 }
 
 /* The held items of ENTRY record r (journal entry e) into the batch:
@@ -139,6 +190,12 @@ static void build_held(mn__persist *p, group *g, wrec *r, mn__wentry *e)
 	for (uint32_t i = 0; i < r->nsends; i++) {
 		held_send h;
 		memcpy(&h, q, sizeof h);
+		if (h.tag == HELD_CALL || h.tag == HELD_CALL_DEAD ||
+		    h.tag == HELD_CALL_CANCEL) {
+			build_call(p, g, r, e, &h, q + sizeof h);
+			q += held_size(h.key_len, (size_t)h.len);
+			continue;
+		}
 		if (h.tag != HELD_SEND) {
 			uint64_t tid;
 			memcpy(&tid, q + sizeof h, 8);
@@ -244,6 +301,9 @@ static int build_entry(mn__persist *p, group *g, wrec *r)
 	if (r->flags & MN_MSG_TIMER)
 		p->wb.tdels[g->ntd++] = (mn__wtimer){
 		    .id = r->outbox_id, .due_unix_ms = r->outbox_id >> 16};
+	else if (r->flags & MN_MSG_CALL)
+		p->wb.cdels[g->ncd++] = (mn__wcall){.actor_id = mn__ap(a)->id,
+						    .call_id = r->outbox_id};
 	else if (r->outbox_id)
 		p->wb.dels[g->nd++] = r->outbox_id;
 	build_held(p, g, r, e);
@@ -378,6 +438,10 @@ static void group_write(mn__persist *p, group *g)
 	b->n_timer_del = g->ntd;
 	b->quarantine = p->wb.quar;
 	b->n_quarantine = g->nq;
+	b->calls = p->wb.calls;
+	b->n_calls = g->nc;
+	b->call_del = p->wb.cdels;
+	b->n_call_del = g->ncd;
 	g->rc = mn__store_write(p->store, p->codec, b);
 	if (g->rc) {
 		mn__persist_set_error(p, g->rc);

@@ -8,6 +8,8 @@
  * Threads: worker threads only, inside init/handle (the ctx is the
  * worker's).
  */
+#include "base/clock.h"
+#include "base/hash.h"
 #include "core/events.h"
 #include "core/persist.h"
 #include "core/runtime.h"
@@ -150,4 +152,40 @@ int mn_ctx_replaying(const mn_ctx *ctx)
 uint64_t mn_ctx_seq(const mn_ctx *ctx)
 {
 	return ctx->seq;
+}
+
+uint64_t mn_ctx_time(const mn_ctx *ctx)
+{
+	if (!ctx)
+		return 0;
+	/* Persistent actors: set before handle (the journaled time) or by
+	 * replay; volatile ones and init: the clock. */
+	return ctx->kind->persistent && ctx->now_ms ? ctx->now_ms
+						    : mn__unix_ms();
+}
+
+uint64_t mn_ctx_random(mn_ctx *ctx)
+{
+	if (!ctx)
+		return 0;
+	if (!ctx->rng_seeded) {
+		/* The seed: the actor's address and the message's seq, so
+		 * that replay draws the same numbers (persistent actors);
+		 * volatile ones mix in the clock. */
+		uint64_t s = mn__hash(
+		    mn__hash(0, ctx->kind->name, strlen(ctx->kind->name)),
+		    ctx->actor->key, ctx->actor->key_len);
+		s = mn__hash_word(s, ctx->seq);
+		if (!ctx->kind->persistent)
+			s = mn__hash_word(s, mn__mono_ns());
+		ctx->rng = s ? s : MN__HASH_K1;
+		ctx->rng_seeded = true;
+	}
+	/* xorshift64* */
+	uint64_t x = ctx->rng;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	ctx->rng = x;
+	return x * 0x2545f4914f6cdd1dull;
 }

@@ -193,6 +193,8 @@ int mn__persist_find(mn_runtime *rt, const mn_kind *k, const void *key,
 int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k)
 {
 	mn__persist *p = rt->persist;
+	/* Calls the previous process made and got no reply for. */
+	mn__calls_kind_registered(p, k);
 	if (!p->gate.stored_at_open)
 		return 0; /* nothing was stored before this open */
 	redeliver_job *j = calloc(1, sizeof *j);

@@ -352,6 +352,8 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	p->last_lsn = info.last_lsn;
 	p->next_outbox_id = info.next_outbox_id;
 	atomic_init(&p->next_actor_id, info.next_actor_id);
+	if ((rc = mn__calls_open(p, o)))
+		goto err_close;
 	if (pthread_create(&p->thread, NULL, writer_main, p) != 0) {
 		rc = MN_ESYS;
 		goto err_close;
@@ -360,6 +362,7 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	return 0;
 
 err_close:
+	mn__calls_close(p);
 	workers_free(rt);
 	mn__codec_free(p->codec);
 	mn__codec_free(p->rd.maint_codec);
@@ -388,6 +391,7 @@ void mn__persist_close(mn_runtime *rt)
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	pthread_join(p->thread, NULL);
+	mn__calls_close(p);
 	workers_free(rt);
 	mn__codec_free(p->codec);
 	mn__codec_free(p->rd.maint_codec);
@@ -418,6 +422,11 @@ void mn__persist_close(mn_runtime *rt)
 	free(p->wb.timers);
 	free(p->wb.tids);
 	free(p->wb.tdels);
+	free(p->wb.calls);
+	free(p->wb.cdels);
+	free(p->wb.cptr);
+	free(p->wb.clen);
+	free(p->wb.chash);
 	mn__idset_free(&p->tm.fired);
 	pthread_mutex_destroy(&p->tm.fired_mu);
 	free(p->wb.ents);
@@ -443,6 +452,9 @@ void mn__persist_before_handle(mn__worker *w, mn__actor *a)
 	mn_ctx *ctx = &w->ctx;
 	ctx->seq = ++mn__ap(a)->seq;
 	ctx->hold_sends = true;
+	ctx->now_ms = mn__unix_ms();
+	ctx->rng_seeded = false;
+	ctx->ncalls = 0;
 	ctx->pending.len = 0;
 	ctx->npending = 0;
 	ctx->npending_msgs = 0;
@@ -540,7 +552,7 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 	r->seq = mn__ap(a)->seq;
 	r->sender_id = m->sender_id;
 	r->outbox_id = m->outbox_id;
-	r->unix_ms = mn__unix_ms();
+	r->unix_ms = ctx->now_ms; /* what mn_ctx_time said */
 	r->type = m->type;
 	r->flags = m->flags & MN__MSG_PUBLIC_MASK;
 	if (k->def.hash) {

@@ -17,6 +17,7 @@
 
 #include "base/assert.h"
 #include "base/hash.h"
+#include "core/calls.h"
 #include "core/idset.h"
 #include "core/mailbox.h"
 #include "core/persist.h"
@@ -122,6 +123,14 @@ struct mn__persist_batch {
 	size_t cap_snaps, cap_timers, cap_tdels;
 	uint64_t *tids; /* the group's entries' timer ids (wentry.timer_ids) */
 	size_t cap_tids;
+	/* Calls: intents stored and removed; the entries' calls (pointers
+	 * to the intents, their lengths, their request hashes). */
+	mn__wcall *calls, *cdels;
+	size_t cap_calls, cap_cdels;
+	const void **cptr;
+	size_t *clen;
+	uint64_t *chash;
+	size_t cap_cptr, cap_clen, cap_chash;
 };
 
 /* Checkpoints of heads (checkpoint.c, P6): writer thread only; the two
@@ -247,6 +256,9 @@ struct mn__persist {
 	struct mn__persist_stats st;
 	struct mn__persist_compact cp;
 	struct mn__persist_delete del;
+	/* Outbound calls (calls.c): the pending-call table and the I/O
+	 * thread; set at open, freed at close. */
+	struct mn__calls *calls;
 
 	/* next_actor_id: fetch_add by workers (new actors). */
 	_Atomic uint64_t next_actor_id;

@@ -83,8 +83,19 @@ typedef struct held_send {
 } held_send;
 
 /* Held items: a send (key, payload), a timer ([u64 id] then its payload:
- * key_len 0), a timer cancel ([u64 id]). */
-enum { HELD_SEND = 0, HELD_TIMER = 1, HELD_CANCEL = 2 };
+ * key_len 0), a timer cancel ([u64 id]); an outbound call ([u64 call id]
+ * [u64 request hash] then the packed intent; type: the reply type), a
+ * call cancelled by the message that made it (the same, never stored nor
+ * issued, but journaled with the entry's calls so that replay counts it),
+ * a call's cancel ([u64 call id]); calls.c. */
+enum {
+	HELD_SEND = 0,
+	HELD_TIMER = 1,
+	HELD_CANCEL = 2,
+	HELD_CALL = 3,
+	HELD_CALL_DEAD = 4,
+	HELD_CALL_CANCEL = 5,
+};
 
 static inline size_t held_size(size_t key_len, size_t len)
 {

@@ -39,6 +39,7 @@ static int replay_one(void *arg, const mn__entry *e)
 	ctx->replay_timer_ids = e->timer_ids;
 	ctx->replay_ntimer_ids = e->n_timer_ids;
 	ctx->replay_timer_next = 0;
+	mn__ctx_replay_entry(ctx, e);
 	r->last_seq = e->seq;
 	/* The handler's result was counted when the message was first
 	 * handled; replay only rebuilds the state. */

@@ -19,6 +19,7 @@
 #include "core/abi.h"
 #include "base/assert.h"
 #include "base/hash.h"
+#include "core/calls.h"
 #include "core/maint.h"
 #include "core/mailbox.h"
 #include "core/persist.h"
@@ -154,6 +155,8 @@ void mn_runtime_close(mn_runtime *rt)
 	 * pairs with ext_enter). */
 	while (atomic_load_explicit(&rt->ext_active, memory_order_seq_cst))
 		sched_yield();
+	/* No call result may reach a mailbox from now on. */
+	mn__calls_stop(rt);
 	mn__maint_stop(rt->maint);
 	rt->maint = NULL;
 	mn__sched_stop(rt);

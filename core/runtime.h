@@ -70,6 +70,25 @@ struct mn_ctx {
 	 * mn_ctx_after in order. */
 	const uint64_t *replay_timer_ids;
 	size_t replay_ntimer_ids, replay_timer_next;
+	/* Deterministic time and randomness (mn_ctx_time, mn_ctx_random):
+	 * the message's journaled time, set before handle (replay: the
+	 * entry's), and the generator's state, seeded from the actor and
+	 * seq on first use (rng_seeded). */
+	uint64_t now_ms;
+	uint64_t rng;
+	bool rng_seeded;
+	/* Outbound calls (calls.c): calls made by the message being
+	 * handled; during replay, the calls its entry recorded (hashes and
+	 * intents) and the first call whose request differs (diverged: its
+	 * index and the new request's intent, in diverge_intent). */
+	uint32_t ncalls;
+	const uint64_t *replay_call_hashes;
+	const void *const *replay_calls;
+	const size_t *replay_call_lens;
+	size_t replay_ncalls;
+	bool diverged;
+	uint32_t diverge_index;
+	mn_buf diverge_intent;
 };
 
 /* A FIFO of scheduled actors, linked through mn__actor.rq_next. */

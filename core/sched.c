@@ -37,6 +37,7 @@
 #include <time.h>
 
 #include "base/assert.h"
+#include "core/calls.h"
 #include "core/mailbox.h"
 #include "core/persist.h"
 #include "core/runtime.h"
@@ -410,6 +411,13 @@ static void process(mn__worker *w, mn__actor *a, const mn_kind *k, mn__msg *m)
 			return;
 		}
 		a->flags |= MN__ACTOR_INITIALIZED;
+	}
+	/* C2 (calls.c): a reply to a call cancelled meanwhile, or one that
+	 * already reached the handler, is dropped here. */
+	if ((m->flags & MN_MSG_CALL) && k->persistent &&
+	    !mn__calls_take_reply(w, a, m)) {
+		mn__count(&w->n_done, 1);
+		return;
 	}
 	if (m->flags & MN__MSG_SPAWN) {
 		if (k->persistent && (a->flags & MN__ACTOR_NEW))

@@ -152,6 +152,10 @@ typedef struct mn_msg {
 #define MN_MSG_EXTERNAL 0x1u
 /* The message is a durable timer firing (mn_ctx_after, experimental). */
 #define MN_MSG_TIMER 0x2u
+/* The message is the reply to an outbound call this actor made
+ * (mn_ctx_call_http, mn_ctx_call_begin; experimental): read it with
+ * mn_call_reply_decode(). */
+#define MN_MSG_CALL 0x4u
 
 /*
  * A kind: the behaviour shared by all actors of one name. Callbacks run on a
@@ -320,6 +324,9 @@ typedef struct mn_event {
  */
 typedef void (*mn_event_fn)(void *arg, const mn_event *ev);
 
+struct mn_bridge_call; /* outbound calls, below (experimental) */
+struct mn_stream_chunk;
+
 typedef struct mn_runtime_opts {
 	/* sizeof(mn_runtime_opts) as the caller's header has it: set by
 	 * MN_RUNTIME_OPTS_INIT; 0 means the layout of mnemo 0.1. Fields
@@ -361,6 +368,20 @@ typedef struct mn_runtime_opts {
 	mn_event_fn on_event;
 	void *event_arg;
 	unsigned event_rate;
+	/* Outbound calls (experimental, docs/calls.md): HTTP transfers in
+	 * flight at once, in all (0 means 256) and per host (scheme, host
+	 * and port; 0 means 64); calls beyond wait in order. */
+	unsigned calls_max_inflight;
+	unsigned calls_max_per_host;
+	/* Bridged calls (mn_ctx_call_begin): told to this callback once
+	 * their intent is committed, and again after a restart while no
+	 * reply landed. NULL: such calls wait until a restart with one. */
+	void (*on_bridge_call)(void *arg, const struct mn_bridge_call *call);
+	void *bridge_arg;
+	/* Streamed responses (MN_CALL_STREAM): each body chunk as it
+	 * arrives, volatile (never journaled, never seen by handle). */
+	void (*on_stream)(void *arg, const struct mn_stream_chunk *chunk);
+	void *stream_arg;
 	/* New fields go here, at the end, each defaulting to 0. */
 } mn_runtime_opts;
 
@@ -633,6 +654,187 @@ int mn_ctx_after(mn_ctx *ctx, uint64_t delay_ms, uint32_t type,
  * still be delivered. Returns 0, MN_EINVAL for an id that is not a timer
  * id, MN_ENOTSUP for volatile actors. */
 int mn_ctx_cancel(mn_ctx *ctx, uint64_t id);
+
+/* ------------------------------------------------------------------------ */
+/* Outbound calls (docs/calls.md)                                           */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A handler starts a call and returns; the reply arrives later as a message
+ * of reply_type to the same actor, flagged MN_MSG_CALL, journaled like any
+ * other, so a replay feeds the recorded reply and never calls out again.
+ * Output commit applies: the call's intent is stored in the commit of the
+ * message that made it and issued only after that commit. After a crash,
+ * an intent whose reply had not landed is issued again with the same
+ * Idempotency-Key: at-least-once toward the service, exactly once into the
+ * journal. Persistent actors only.
+ */
+
+/* mn_http_request.flags: hand the body's chunks to the runtime's stream
+ * observer (mn_runtime_opts.on_stream) while it arrives; the complete body
+ * is still the reply. */
+#define MN_CALL_STREAM 0x1u
+
+typedef struct mn_http_request {
+	size_t size;	    /* MN_HTTP_REQUEST_INIT; 0: this layout */
+	const char *method; /* NULL: "GET", or "POST" with a body */
+	const char *url;    /* http:// or https://; never a secret in it */
+	/* n_headers "Name: value" strings, sent as given (and hashed: never
+	 * a secret in them; name a credential instead). */
+	const char *const *headers;
+	size_t n_headers;
+	const void *body;
+	size_t body_len;
+	/* The name of a credential registered with mn_credential_set(),
+	 * whose header the I/O thread adds when it sends; NULL: none. */
+	const char *credential;
+	uint32_t timeout_ms;   /* each attempt; 0 means 30,000 */
+	uint32_t max_attempts; /* 0 or 1: no retry */
+	uint32_t backoff_ms;   /* first retry's base delay; 0 means 100 */
+	uint64_t max_response; /* body bytes; 0 means 16 MiB */
+	uint32_t flags;	       /* MN_CALL_* */
+} mn_http_request;
+
+#define MN_HTTP_REQUEST_INIT                                                   \
+	{                                                                      \
+		.size = sizeof(mn_http_request)                                \
+	}
+
+/*
+ * Start an HTTP call from a handler (persistent actors). *call_id (may be
+ * NULL) receives its id, unique within this actor, the same on every replay
+ * of this message. Retries (max_attempts > 1) cover transport errors,
+ * timeouts, 408, 429 and 5xx, with exponential backoff and jitter, or
+ * Retry-After when the server sends one. Returns 0, MN_EINVAL (no URL, not
+ * http(s), a header without ':' or with a line break, during init),
+ * MN_ETOOBIG (the request's bytes over max_payload), MN_ELIMIT (65,535
+ * calls in one message), MN_ENOTSUP (a volatile actor), MN_ENOMEM. During
+ * replay it makes no call and returns 0 with the recorded id.
+ */
+int mn_ctx_call_http(mn_ctx *ctx, const mn_http_request *req,
+		     uint32_t reply_type, uint64_t *call_id);
+
+/*
+ * Start a bridged call: work that is not HTTP, done by the embedding
+ * program. Once the message's commit stored the intent, the runtime's
+ * on_bridge_call callback gets the request bytes and a reference; any
+ * thread then completes it with mn_call_complete(). Same returns as
+ * mn_ctx_call_http.
+ */
+int mn_ctx_call_begin(mn_ctx *ctx, const void *request, size_t len,
+		      uint32_t reply_type, uint64_t *call_id);
+
+/*
+ * Cancel a call of this actor, in the commit of the message being handled:
+ * its transfer stops, and from this message on the actor receives nothing
+ * for it (a reply already queued is dropped, counted in
+ * mn_call_stats.dropped). A call whose reply was already handled, or an id
+ * this actor never had, is ignored. 0, MN_EINVAL (during init), MN_ENOTSUP.
+ */
+int mn_ctx_call_cancel(mn_ctx *ctx, uint64_t call_id);
+
+/* A reply, as mn_call_reply_decode reads it from a MN_MSG_CALL message.
+ * Pointers borrow the message's payload (valid until handle returns). */
+typedef struct mn_call_reply {
+	uint64_t call_id;
+	/* 0: a response arrived (status says which, 2xx or not). Otherwise
+	 * there is none: MN_ETIMEDOUT (every attempt ran past its timeout),
+	 * MN_ETOOBIG (the body passed max_response), MN_EIO (connection
+	 * refused or dropped, DNS failure, TLS or protocol error), MN_EINVAL
+	 * (a malformed URL, an unknown credential); reason says more. */
+	int err;
+	int status;	     /* HTTP status (bridged: the completer's) */
+	uint32_t attempts;   /* attempts made */
+	uint64_t latency_us; /* from issue to the result */
+	const char *reason;  /* NUL-terminated, "" when err is 0 */
+	const char *headers; /* raw "Name: value\r\n" lines, not NUL-ended */
+	size_t headers_len;
+	const void *body;
+	size_t body_len;
+} mn_call_reply;
+
+/* Read a MN_MSG_CALL message. 0, or MN_EINVAL (not a call reply, or its
+ * envelope is malformed). Any thread. */
+int mn_call_reply_decode(const mn_msg *msg, mn_call_reply *out);
+
+/* The value of response header name (case-insensitive) in *len bytes,
+ * borrowed from r, or NULL when absent. */
+const char *mn_call_reply_header(const mn_call_reply *r, const char *name,
+				 size_t *len);
+
+/* A bridged call, as on_bridge_call sees it (pointers valid during the
+ * callback; copy what must outlive it). */
+typedef struct mn_call_ref {
+	uint64_t actor_id; /* the actor's store id */
+	uint64_t call_id;
+} mn_call_ref;
+typedef struct mn_bridge_call {
+	mn_call_ref ref;
+	mn_addr actor;
+	const void *request;
+	size_t len;
+	int again; /* 1: issued again after a restart */
+} mn_bridge_call;
+
+/*
+ * Complete a bridged call with a status of the program's choosing and a
+ * body: the reply message is queued to the calling actor (brought back if
+ * evicted). 0, MN_EINVAL (no such pending call: never made, completed
+ * already, cancelled; each such attempt is counted as dropped), MN_ETOOBIG,
+ * MN_ENOMEM, MN_ECLOSED. Any thread (not from the callback's own call).
+ */
+int mn_call_complete(mn_runtime *rt, const mn_call_ref *ref, int status,
+		     const void *body, size_t len);
+
+/* A streamed chunk (on_stream): pointers valid during the callback. */
+typedef struct mn_stream_chunk {
+	mn_addr actor;
+	uint64_t call_id;
+	uint32_t attempt; /* 1, then 2... when a retry streams again */
+	const void *data;
+	size_t len;
+} mn_stream_chunk;
+
+/*
+ * Register (or replace) credential name: calls naming it get the header
+ * "header: value", added by the I/O thread when it sends. The value stays
+ * in memory: never in the journal, a snapshot, an export or a log line.
+ * Typically read from the environment or a file at start (docs/calls.md).
+ * 0, MN_EINVAL (a name, header or value empty or with a line break),
+ * MN_ENOMEM, MN_ENOTSUP (no store). Any thread.
+ */
+int mn_credential_set(mn_runtime *rt, const char *name, const char *header,
+		      const char *value);
+
+/* Counters of the outbound calls. */
+typedef struct mn_call_stats {
+	uint64_t started;   /* intents committed by this process */
+	uint64_t reissued;  /* intents issued again at open */
+	uint64_t pending;   /* made, reply not yet handled */
+	uint64_t inflight;  /* HTTP transfers running */
+	uint64_t queued;    /* HTTP calls waiting for a cap or a retry */
+	uint64_t completed; /* replies handed to their actor */
+	uint64_t retries;   /* HTTP attempts after the first */
+	uint64_t dropped;   /* replies dropped: cancelled, duplicate */
+	uint64_t cancelled;
+} mn_call_stats;
+
+/* Fill *st. MN_ENOTSUP without a store. Any thread. */
+int mn_runtime_call_stats(mn_runtime *rt, mn_call_stats *st);
+
+/* ------------------------------------------------------------------------ */
+/* Deterministic time and randomness                                        */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The way to obey the determinism rule: the time of the message being
+ * handled (unix ms, journaled with it), and random numbers from a
+ * generator seeded by the actor and the message's sequence number. Both
+ * are identical when the message is replayed. Volatile actors: the clock,
+ * and a generator seeded per message.
+ */
+uint64_t mn_ctx_time(const mn_ctx *ctx);
+uint64_t mn_ctx_random(mn_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */
 /* Store maintenance on a running runtime                                   */

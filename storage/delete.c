@@ -302,7 +302,8 @@ static int del_begin_txn(mn__store *s, void *arg, MDB_txn *txn)
 	    (rc = del_outbox_db(s, txn, DB_OUTBOX, m, false, &d->st->outbox)) ||
 	    (!s->no_quarantine &&
 	     (rc = del_outbox_db(s, txn, DB_QUARANTINE, m, true,
-				 &d->st->quarantine))))
+				 &d->st->quarantine))) ||
+	    (rc = mn__st_del_calls(s, txn, d->id, &d->st->calls)))
 		goto out_free_meta;
 	rc = del_mark(s, txn, d->id);
 out_free_meta:

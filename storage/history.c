@@ -126,6 +126,20 @@ int mn__st_deliver_entry(const mn__store *s, mn__codec *codec, uint64_t lsn,
 	e.state_hash = je->state_hash;
 	e.timer_ids = je->timer_ids;
 	e.n_timer_ids = je->n_timer_ids;
+	/* Calls: their intents and hashes, paired (a record with a count
+	 * mismatch reads as having none: verify reports it). */
+	const void *callp[je->n_calls ? je->n_calls : 1];
+	size_t calll[je->n_calls ? je->n_calls : 1];
+	if (je->n_calls && je->n_calls == je->n_call_hashes) {
+		for (size_t i = 0; i < je->n_calls; i++) {
+			callp[i] = je->calls[i].data;
+			calll[i] = je->calls[i].len;
+		}
+		e.calls = callp;
+		e.call_lens = calll;
+		e.call_hashes = je->call_hashes;
+		e.n_calls = je->n_calls;
+	}
 	e.stored_len = v->mv_size;
 	return cb(arg, &e);
 }

@@ -122,6 +122,12 @@ typedef struct mn__wentry {
 	/* The ids of the timers the message set, in the order set. */
 	const uint64_t *timer_ids;
 	size_t n_timer_ids;
+	/* The calls the message made, in order: packed intents (calls[i],
+	 * call_lens[i]) and their canonical request hashes. */
+	const void *const *calls;
+	const size_t *call_lens;
+	const uint64_t *call_hashes;
+	size_t n_calls;
 } mn__wentry;
 
 typedef struct mn__woutbox {
@@ -160,6 +166,14 @@ typedef struct mn__wsnap {
 	uint64_t state_hash;
 } mn__wsnap;
 
+/* An outbound call's intent to store (a packed CallIntent, core's), or
+ * (del: key only) to remove. */
+typedef struct mn__wcall {
+	uint64_t actor_id, call_id;
+	const void *intent;
+	size_t len;
+} mn__wcall;
+
 /* A durable timer to store, or (del) to remove. */
 typedef struct mn__wtimer {
 	uint64_t id, actor_id, due_unix_ms;
@@ -187,6 +201,12 @@ typedef struct mn__wbatch {
 	 * quarantine, not the outbox (ids from the outbox's sequence). */
 	const mn__woutbox *quarantine;
 	size_t n_quarantine;
+	/* Call intents stored, then those removed (by actor and call id;
+	 * removing one that is not stored is no error). */
+	const mn__wcall *calls;
+	size_t n_calls;
+	const mn__wcall *call_del;
+	size_t n_call_del;
 	/* If non-zero: the heads in this batch's actors make every head
 	 * exact up to this LSN; record it (StoreState.checkpoint_lsn). */
 	uint64_t checkpoint_lsn;
@@ -247,6 +267,12 @@ typedef struct mn__entry {
 	 * written before the field existed) */
 	const uint64_t *timer_ids;
 	size_t n_timer_ids;
+	/* journal: the calls it made, in order (packed intents and their
+	 * request hashes; none in entries written before calls existed) */
+	const void *const *calls;
+	const size_t *call_lens;
+	const uint64_t *call_hashes;
+	size_t n_calls;
 } mn__entry;
 
 /* Return 0 to go on, anything else to stop (returned by the iterator). */
@@ -292,6 +318,42 @@ bool mn__store_timer_exists(mn__store *s, uint64_t due_unix_ms, uint64_t id);
 /* The due time of the earliest timer, or 0 when there is none. */
 uint64_t mn__store_timers_next(mn__store *s);
 
+/* An outbound call's intent, the record core/ stores for it (CallIntent,
+ * docs/format.md). Strings NUL-terminated. transport: MN__CALL_HTTP or
+ * MN__CALL_BRIDGE. */
+enum { MN__CALL_HTTP = 1, MN__CALL_BRIDGE = 2 };
+typedef struct mn__intent {
+	uint64_t call_id, actor_id, seq, created_unix_ms;
+	uint32_t kind_id, reply_type, transport, flags;
+	const char *method, *url, *credential;
+	const char *const *headers;
+	size_t n_headers;
+	const void *body;
+	size_t body_len;
+	uint32_t timeout_ms, max_attempts, backoff_ms;
+	uint64_t max_response;
+	uint64_t request_hash;
+} mn__intent;
+/* Append the packed intent to out (0 or MN_ENOMEM). */
+int mn__intent_pack(const mn__intent *in, mn_buf *out);
+/* Decode packed bytes: *out points into *hold, valid until
+ * mn__intent_release(*hold) (call it on failure too). 0 or MN_ECORRUPT. */
+int mn__intent_unpack(const void *p, size_t len, mn__intent *out, void **hold);
+void mn__intent_release(void *hold);
+
+/* A stored call intent (valid while the callback runs). */
+typedef struct mn__call_rec {
+	uint64_t actor_id, call_id;
+	const void *intent; /* a packed CallIntent */
+	size_t len;
+} mn__call_rec;
+typedef int (*mn__call_cb)(void *arg, const mn__call_rec *c);
+/* The stored call intents of actor_id in call id order, or of every actor
+ * (actor_id 0) in (actor, call) order. 0, the callback's non-zero value,
+ * or a store error. Any thread. */
+int mn__store_calls_scan(mn__store *s, uint64_t actor_id, mn__call_cb cb,
+			 void *arg);
+
 /* Every journal entry with lsn >= from_lsn, in LSN order. */
 int mn__store_log_scan(mn__store *s, mn__codec *codec, uint64_t from_lsn,
 		       mn__entry_cb cb, void *arg);
@@ -317,7 +379,7 @@ int mn__store_kinds_scan(mn__store *s, mn__kind_cb cb, void *arg);
 /* Counts and sizes (no scan of values: LMDB's own statistics). */
 typedef struct mn__store_stats {
 	uint64_t kinds, actors, names, log_entries, outbox, snapshots, timers,
-	    dicts, quarantine;
+	    dicts, quarantine, calls;
 	uint64_t log_bytes; /* pages of the log database, in bytes */
 	uint64_t map_size, page_size, disk_bytes;
 	uint64_t last_lsn, checkpoint_lsn;
@@ -406,7 +468,7 @@ int mn__store_quarantine_take(mn__store *s, uint64_t id, bool release,
  * parent's entries stay). An actor with a live fork (one not being deleted)
  * is refused with MN_EBUSY: its forks share its history. */
 typedef struct mn__delete_stats {
-	uint64_t entries, snapshots, timers, outbox, quarantine;
+	uint64_t entries, snapshots, timers, outbox, quarantine, calls;
 } mn__delete_stats;
 
 int mn__store_delete_begin(mn__store *s, uint64_t id, mn__delete_stats *st);

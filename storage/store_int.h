@@ -49,6 +49,7 @@ enum rtype {
 	R_OUTBOX = 8,
 	R_TIMER = 9,
 	R_DICT = 10,
+	R_CALL = 11,
 };
 
 /* The quarantine holds outbox records (R_OUTBOX). */
@@ -64,6 +65,7 @@ enum dbi_index {
 	DB_TIMERS,
 	DB_DICTS,
 	DB_QUARANTINE, /* added after version 1's first stores: optional */
+	DB_CALLS,      /* added with outbound calls: optional too */
 	DB_COUNT
 };
 
@@ -71,8 +73,8 @@ enum dbi_index {
 static inline const char *mn__st_db_name(int db)
 {
 	static const char *const names[DB_COUNT] = {
-	    "meta",	 "kinds",  "names",  "actors", "log",
-	    "snapshots", "outbox", "timers", "dicts",  "quarantine",
+	    "meta",   "kinds",	"names", "actors",     "log",	"snapshots",
+	    "outbox", "timers", "dicts", "quarantine", "calls",
 	};
 	return names[db];
 }
@@ -98,6 +100,7 @@ struct mn__store {
 	MDB_dbi dbi[DB_COUNT];
 	bool read_only;
 	bool no_quarantine; /* read-only open of a store that has none */
+	bool no_calls;	    /* read-only open of a store that has none */
 	int lock_fd;
 	mn__dictset *dicts;
 
@@ -253,6 +256,12 @@ int mn__st_outbox_db_range(mn__store *s, mn__codec *codec, int db,
  */
 
 /* 0 marked for deletion, MN_ENOACTOR not, or a store error. */
+/* calls.c: the batch's call intents written and removed; an actor's
+ * intents deleted (deletion's first transaction), *n counting them. */
+int mn__st_put_calls(mn__store *s, MDB_txn *txn, const mn__wbatch *b);
+int mn__st_del_calls(mn__store *s, MDB_txn *txn, uint64_t actor_id,
+		     uint64_t *n);
+
 int mn__st_del_marked(mn__store *s, MDB_txn *txn, uint64_t id);
 
 #endif

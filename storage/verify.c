@@ -250,6 +250,15 @@ static int v_entry(vstate *v, const MDB_val *k, const unsigned char *body,
 		if (rc)
 			return rc;
 	}
+	if (je->n_calls != je->n_call_hashes) {
+		int rc = vproblem(v,
+				  "log record %llu: %zu calls, %zu request "
+				  "hashes",
+				  (unsigned long long)lsn, je->n_calls,
+				  je->n_call_hashes);
+		if (rc)
+			return rc;
+	}
 	a->seq = je->seq;
 	a->lsn = lsn;
 	if (lsn <= v->ckpt_lsn)
@@ -437,6 +446,37 @@ static int v_timer(vstate *v, const MDB_val *k, const unsigned char *body,
 	return 0;
 }
 
+static int v_call(vstate *v, const MDB_val *k, const unsigned char *body,
+		  size_t len)
+{
+	if (k->mv_size != 16)
+		return vproblem(v,
+				"calls record (%zu-byte key): not actor and "
+				"call id",
+				k->mv_size);
+	uint64_t actor = mn__be64_get(k->mv_data),
+		 id = mn__be64_get((unsigned char *)k->mv_data + 8);
+	Mnemo__CallIntent *c =
+	    mnemo__call_intent__unpack(mn__arena_for(len), len, body);
+	if (!c)
+		return vproblem(v, "calls record %llu/%llu: undecodable",
+				(unsigned long long)actor,
+				(unsigned long long)id);
+	if (c->actor_id != actor || c->call_id != id)
+		return vproblem(v,
+				"calls record %llu/%llu: the record is call "
+				"%llu of actor %llu (damaged key)",
+				(unsigned long long)actor,
+				(unsigned long long)id,
+				(unsigned long long)c->call_id,
+				(unsigned long long)c->actor_id);
+	if (!vact_find(v, actor))
+		return vproblem(v, "calls record %llu/%llu: unknown actor",
+				(unsigned long long)actor,
+				(unsigned long long)id);
+	return 0;
+}
+
 static int v_meta_record(void *arg, mn__scan_at *at)
 {
 	vstate *v = arg;
@@ -572,7 +612,8 @@ static int v_freelist(vstate *v)
 	 * database's (1, naming the others) and each of ours. */
 	size_t used = 2 + fl.nfree; /* the two meta pages */
 	for (int i = -2; i < DB_COUNT && !rc; i++) {
-		if (i == DB_QUARANTINE && s->no_quarantine)
+		if ((i == DB_QUARANTINE && s->no_quarantine) ||
+		    (i == DB_CALLS && s->no_calls))
 			continue;
 		MDB_dbi dbi = i == -2 ? 0 : i == -1 ? 1 : s->dbi[i];
 		if ((rc = mdb_stat(v->txn, dbi, &st)))
@@ -614,6 +655,8 @@ int mn__store_verify(mn__store *s, mn__codec *codec, mn__problem_cb problem,
 	     !(rc = verify_db(&v, txn, DB_QUARANTINE, R_OUTBOX, v_outbox))) &&
 	    !(rc = verify_db(&v, txn, DB_SNAPSHOTS, R_SNAPSHOT, v_snapshot)) &&
 	    !(rc = verify_db(&v, txn, DB_TIMERS, R_TIMER, v_timer)) &&
+	    (s->no_calls ||
+	     !(rc = verify_db(&v, txn, DB_CALLS, R_CALL, v_call))) &&
 	    !(rc = v_meta(&v)))
 		rc = v_freelist(&v);
 	if (!rc) {

@@ -206,6 +206,14 @@ static int put_entry(mn__store *s, MDB_txn *txn, mn__codec *codec,
 	je.state_hash = e->state_hash;
 	je.n_timer_ids = e->n_timer_ids;
 	je.timer_ids = (uint64_t *)e->timer_ids;
+	ProtobufCBinaryData callv[e->n_calls ? e->n_calls : 1];
+	for (size_t i = 0; i < e->n_calls; i++)
+		callv[i] = (ProtobufCBinaryData){
+		    .len = e->call_lens[i], .data = (uint8_t *)e->calls[i]};
+	je.n_calls = e->n_calls;
+	je.calls = callv;
+	je.n_call_hashes = e->n_calls;
+	je.call_hashes = (uint64_t *)e->call_hashes;
 	if (e->compress) {
 		je.raw_len = e->len;
 		if ((rc = pack_payload(codec, true, e->dict_id, e->payload,
@@ -382,6 +390,8 @@ static int write_once(mn__store *s, mn__codec *codec, const mn__wbatch *b,
 	    (rc = put_snapshots(s, txn, codec, b, scratch)) ||
 	    (rc = put_timers(s, txn, b)) ||
 	    (rc = put_quarantine(s, txn, codec, b, scratch)) ||
+	    ((b->n_calls || b->n_call_del) &&
+	     (rc = mn__st_put_calls(s, txn, b))) ||
 	    (rc = put_state(s, txn, b, &last)))
 		goto out_abort_txn;
 	if ((rc = mn__st_txn_commit(s, txn)))
