@@ -258,6 +258,15 @@ static mn__io *get_io(struct mn__calls *c)
 	return io;
 }
 
+int mn__calls_wake_at(mn__persist *p, uint64_t due_unix_ms,
+		      void (*fn)(void *arg), void *arg)
+{
+	mn__io *io = p->calls ? get_io(p->calls) : NULL;
+	if (!io)
+		return MN_ECLOSED;
+	return mn__io_wake_at(io, due_unix_ms, fn, arg);
+}
+
 /* ---- results become messages ----------------------------------------------
  */
 

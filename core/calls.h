@@ -49,6 +49,12 @@ void mn__calls_cancelled(struct mn__persist *p, uint64_t actor_id,
  * is stale (cancelled, or already handled), then the caller drops it. */
 bool mn__calls_take_reply(mn__worker *w, mn__actor *a, const mn__msg *m);
 
+/* Run fn(arg) on the I/O loop at or after due_unix_ms (io.h,
+ * mn__io_wake_at: one wake-up, an earlier one wins), starting the loop if
+ * needed. 0, or MN_ECLOSED once stopped, MN_ESYS. Any thread. */
+int mn__calls_wake_at(struct mn__persist *p, uint64_t due_unix_ms,
+		      void (*fn)(void *arg), void *arg);
+
 /* Replay of journal entry e in ctx (rehydration, the tool's replay): its
  * time for mn_ctx_time, a fresh generator, its recorded calls for
  * mn_ctx_call_* to compare against (divergence: ctx->diverged). */

@@ -465,6 +465,11 @@ static void group_account(mn__persist *p, group *g)
 				  memory_order_relaxed);
 	for (size_t i = 0; i < g->ntd; i++)
 		mn__timers_fired_remove(p, p->wb.tdels[i].id);
+	uint64_t first = 0;
+	for (size_t i = 0; i < g->nt; i++)
+		if (!first || p->wb.timers[i].due_unix_ms < first)
+			first = p->wb.timers[i].due_unix_ms;
+	mn__timers_arm(p, first);
 }
 
 /* A DURABLE record after the commit: its message pushed (P3) with outbox

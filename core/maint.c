@@ -1,7 +1,7 @@
 /*
  * maint.c - the maintenance thread of a runtime with a store: eviction of
- * idle actors (approximate LRU by a CLOCK sweep over the registry) and
- * firing of due durable timers.
+ * idle actors (approximate LRU by a CLOCK sweep over the registry) and the
+ * paced redelivery of stored messages after a restart.
  *
  * The clock is the registry itself: the sweep walks each shard's table,
  * under the shard lock, a bounded number of slots per tick. A worker sets an
@@ -9,7 +9,8 @@
  * sweep clears it (second chance) and evicts idle actors whose bit is
  * already clear, as long as the runtime holds more than max_resident
  * actors, or, with idle_evict_ms, those idle for a whole sweep period. The
- * eviction protocol itself (E1-E5) is in core/evict.c.
+ * eviction protocol itself (E1-E5) is in core/evict.c. Durable timers fire
+ * on the I/O loop (core/timers.c), not here.
  */
 #include "core/maint.h"
 
@@ -23,10 +24,9 @@
 
 /* Tick of the maintenance thread; slots visited per shard per tick. */
 #define MN__MAINT_TICK_MS 5
+/* Its sleep when it has nothing to do. */
+#define MN__MAINT_IDLE_MS 500
 #define MN__SWEEP_SLOTS	  4096
-/* Due timers delivered per tick: a restart with many due timers does not
- * flood the runtime at once. */
-#define MN__TIMERS_PER_TICK 2048
 /* Stored messages redelivered per tick after a restart (core/outbox.c paces
  * them further by the messages in flight). */
 #define MN__REDELIVER_PER_TICK 16384
@@ -89,7 +89,6 @@ static void maint_tick(mn__maint *m)
 	sweep sw = {.rt = rt};
 	uint64_t now = mn__mono_ms();
 
-	mn__persist_fire_timers(rt, MN__TIMERS_PER_TICK);
 	mn__persist_redeliver_step(rt, MN__REDELIVER_PER_TICK);
 
 	if (m->max_resident) {
@@ -133,7 +132,12 @@ static void *maint_main(void *arg)
 		pthread_mutex_unlock(&m->mu);
 		maint_tick(m);
 		pthread_mutex_lock(&m->mu);
-		struct timespec ts = mn__deadline_us(MN__MAINT_TICK_MS * 1000u);
+		/* Nothing to evict and nothing to redeliver: a long sleep
+		 * (mn__maint_wake ends it when a redelivery is queued). */
+		bool work =
+		    m->max_resident || m->idle_ms || mn__persist_busy(m->rt);
+		struct timespec ts = mn__deadline_us(
+		    (work ? MN__MAINT_TICK_MS : MN__MAINT_IDLE_MS) * 1000u);
 		if (!m->stop)
 			pthread_cond_timedwait(&m->cv, &m->mu, &ts);
 	}
@@ -160,6 +164,15 @@ int mn__maint_start(mn_runtime *rt, const mn_runtime_opts *o, mn__maint **out)
 	}
 	*out = m;
 	return 0;
+}
+
+void mn__maint_wake(mn__maint *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->mu);
+	pthread_cond_signal(&m->cv);
+	pthread_mutex_unlock(&m->mu);
 }
 
 void mn__maint_stop(mn__maint *m)

@@ -19,6 +19,7 @@
  *      parked message queued. So stored messages to an actor are in its
  *      mailbox before any message sent to it after the open.
  */
+#include "core/maint.h"
 #include "core/persist_int.h"
 #include "base/clock.h"
 
@@ -193,8 +194,11 @@ int mn__persist_find(mn_runtime *rt, const mn_kind *k, const void *key,
 int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k)
 {
 	mn__persist *p = rt->persist;
-	/* Calls the previous process made and got no reply for. */
+	/* Calls the previous process made and got no reply for; timers
+	 * due for the kind that waited for it. */
 	mn__calls_kind_registered(p, k);
+	if (p->recovery.timers)
+		mn__timers_arm(p, mn__unix_ms());
 	if (!p->gate.stored_at_open)
 		return 0; /* nothing was stored before this open */
 	redeliver_job *j = calloc(1, sizeof *j);
@@ -215,6 +219,7 @@ int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k)
 	 * made (counted before their pushes). */
 	atomic_fetch_add_explicit(&p->rd.njobs, 1, memory_order_release);
 	pthread_mutex_unlock(&p->rd.jobs_mu);
+	mn__maint_wake(rt->maint);
 	return 0;
 }
 

@@ -359,6 +359,9 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 		goto err_close;
 	}
 	rt->persist = p;
+	/* Timers stored by an earlier process fire on the I/O loop. */
+	if (info.timers)
+		mn__timers_arm(p, mn__store_timers_next(p->store));
 	return 0;
 
 err_close:

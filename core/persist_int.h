@@ -318,6 +318,8 @@ void mn__dict_train_ready(mn__persist *p);
 
 /* ---- timers.c ---- */
 void mn__timers_fired_remove(mn__persist *p, uint64_t id);
+/* Make the I/O loop fire timers at due_unix_ms (0: nothing). */
+void mn__timers_arm(mn__persist *p, uint64_t due_unix_ms);
 
 /* ---- evict.c (E3-E5), writer ---- */
 void mn__evict_finish(mn__persist *p, wrec *r, int rc);

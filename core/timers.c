@@ -126,3 +126,61 @@ uint64_t mn__persist_timers_next(mn_runtime *rt)
 {
 	return rt->persist ? mn__store_timers_next(rt->persist->store) : 0;
 }
+
+/*
+ * Firing runs on the I/O loop (calls.c starts it): one wake-up armed for
+ * the earliest due time stored, instead of a poll every few milliseconds.
+ * Armed at open, by every commit that stores a timer (earlier wins, io.h),
+ * and by the firing itself for the next timer not fired yet (timers fired
+ * and queued stay stored until their processing commit: they are skipped
+ * by id, in the fired set). A due timer that could not be delivered (its
+ * kind not registered yet, a full memory) makes it look again
+ * MN__TIMER_RETRY_MS later: the old tick.
+ */
+#define MN__TIMERS_PER_WAKE 2048
+#define MN__TIMER_RETRY_MS  5
+
+typedef struct next_unfired {
+	mn__persist *p;
+	uint64_t due;
+} next_unfired;
+
+static int first_unfired(void *arg, const mn__wtimer *t)
+{
+	next_unfired *nu = arg;
+	if (mn__idset_contains(&nu->p->tm.fired, t->id))
+		return 0;
+	nu->due = t->due_unix_ms;
+	return 1; /* stop */
+}
+
+static void timers_wake(void *arg)
+{
+	mn__persist *p = arg;
+	mn_runtime *rt = p->rt;
+	uint64_t n = mn__persist_fire_timers(rt, MN__TIMERS_PER_WAKE);
+	uint64_t now = mn__unix_ms();
+	next_unfired nu = {.p = p};
+	if (n == MN__TIMERS_PER_WAKE) {
+		nu.due = now; /* more are due: go on right away */
+	} else {
+		pthread_mutex_lock(&p->tm.fired_mu);
+		int rc = mn__store_timers_due(p->store, UINT64_MAX,
+					      MN__TIMERS_PER_WAKE,
+					      first_unfired, &nu);
+		size_t nfired = mn__idset_count(&p->tm.fired);
+		pthread_mutex_unlock(&p->tm.fired_mu);
+		if (rc < 0 || (!nu.due && nfired >= MN__TIMERS_PER_WAKE))
+			nu.due = now + MN__TIMER_RETRY_MS; /* look again */
+		else if (nu.due && nu.due <= now)
+			nu.due = now + MN__TIMER_RETRY_MS; /* undeliverable */
+	}
+	if (nu.due)
+		(void)mn__calls_wake_at(p, nu.due, timers_wake, p);
+}
+
+void mn__timers_arm(mn__persist *p, uint64_t due_unix_ms)
+{
+	if (due_unix_ms)
+		(void)mn__calls_wake_at(p, due_unix_ms, timers_wake, p);
+}

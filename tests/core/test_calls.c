@@ -26,6 +26,7 @@ enum {
 	T_REPORT = 5, /* copy the state to the view */
 	T_CRED = 6,   /* payload: URL; call with credential "svc" */
 	T_SLEEP = 7,  /* hold the worker this many ms (not in replay) */
+	T_STREAM = 8, /* payload: URL; a streamed call */
 	T_REPLY = 10,
 };
 
@@ -121,6 +122,7 @@ static int c_handle(mn_ctx *ctx, void *state, const mn_msg *m)
 	}
 	switch (m->type) {
 	case T_CALL:
+	case T_STREAM:
 	case T_CRED: {
 		char *f[4] = {arg, NULL, NULL, NULL};
 		for (int k = 1; k < 4; k++) {
@@ -138,6 +140,8 @@ static int c_handle(mn_ctx *ctx, void *state, const mn_msg *m)
 		req.backoff_ms = 10;
 		if (m->type == T_CRED)
 			req.credential = "svc";
+		if (m->type == T_STREAM)
+			req.flags = MN_CALL_STREAM;
 		uint64_t id = 0;
 		int rc = mn_ctx_call_http(ctx, &req, T_REPLY, &id);
 		MT_CHECKF(rc == 0, "call: %s", mn_err_name(rc));
@@ -226,6 +230,28 @@ static void on_bridge(void *arg, const mn_bridge_call *c)
 
 static unsigned commit_delay_us; /* a test's group commit delay */
 
+/* Chunks the stream observer saw, concatenated. */
+static struct {
+	_Atomic unsigned n;
+	char data[4096];
+	size_t len;
+	uint64_t call_id;
+	int bad_actor;
+} streamed;
+
+static void on_stream(void *arg, const mn_stream_chunk *c)
+{
+	(void)arg;
+	atomic_fetch_add(&streamed.n, 1);
+	if (strcmp(c->actor.kind, "caller") != 0 || c->attempt != 1)
+		streamed.bad_actor = 1;
+	streamed.call_id = c->call_id;
+	if (streamed.len + c->len < sizeof streamed.data) {
+		memcpy(streamed.data + streamed.len, c->data, c->len);
+		streamed.len += c->len;
+	}
+}
+
 static mn_runtime *open_rt(unsigned max_resident)
 {
 	mn_runtime_opts o = MN_RUNTIME_OPTS_INIT;
@@ -235,6 +261,7 @@ static mn_runtime *open_rt(unsigned max_resident)
 	o.durability = MN_DURABILITY_RELAXED;
 	o.max_resident = max_resident;
 	o.on_bridge_call = on_bridge;
+	o.on_stream = on_stream;
 	mn_runtime *rt = NULL;
 	assert_rc(mn_runtime_open(&o, &rt), 0);
 	return rt;
@@ -259,6 +286,7 @@ static int setup(void **state)
 	atomic_store(&total_replies, 0);
 	memset(&bridge, 0, sizeof bridge);
 	commit_delay_us = 0;
+	memset(&streamed, 0, sizeof streamed);
 	return 0;
 }
 
@@ -647,6 +675,33 @@ static void test_deterministic_time_random(void **state)
 	mn_runtime_close(rt);
 }
 
+/* A streamed body reaches the observer chunk by chunk, and the handler
+ * once, complete: the same bytes. */
+static void test_stream_observer(void **state)
+{
+	(void)state;
+	mn_runtime *rt = open_rt(0);
+	mn_kind *k = reg(rt);
+	char url[128];
+	snprintf(url, sizeof url, "%s/stream?chunks=5&ms=20", base);
+	send_to(rt, k, 9, T_STREAM, url);
+	wait_replies(9, 1, 10);
+	mt_drain(rt);
+	const cstate *s = &view[9].st;
+	assert_int_equal(s->last_err, 0);
+	assert_int_equal(s->last_status, 200);
+	assert_true(atomic_load(&streamed.n) >= 2);
+	assert_int_equal(streamed.bad_actor, 0);
+	assert_int_equal(streamed.call_id, s->last_call);
+	assert_int_equal(streamed.len, s->last_body_len);
+	assert_memory_equal(streamed.data, s->body,
+			    s->last_body_len < sizeof s->body - 1
+				? s->last_body_len
+				: sizeof s->body - 1);
+	assert_non_null(strstr(streamed.data, "[DONE]"));
+	mn_runtime_close(rt);
+}
+
 /* A caller evicted while it waits is brought back by its reply. */
 static void test_evicted_while_waiting(void **state)
 {
@@ -716,6 +771,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_deterministic_time_random,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stream_observer, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_evicted_while_waiting, setup,
 					    teardown),
 	    cmocka_unit_test_setup(test_decode_refuses, mt_setup),
