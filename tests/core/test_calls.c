@@ -531,6 +531,9 @@ static void test_error_replies(void **state)
 	    {"%s/drop?after=10", MN_EIO, 0, 1},
 	    {"%s/bad-chunk", MN_EIO, 0, 1},
 	    {"%s/stream-drop?chunks=2", MN_EIO, 0, 1},
+	    {"%s/status?code=429&times=1&retry_after=1|2", 0, 200, 2},
+	    {"%s/stall?ms=3000|1|300", MN_ETIMEDOUT, 0, 1},
+	    {"%s/notjson", 0, 200, 1},
 	};
 	size_t nc = sizeof cases / sizeof cases[0];
 	for (size_t i = 0; i < nc; i++) {
@@ -540,6 +543,7 @@ static void test_error_replies(void **state)
 	snprintf(url, sizeof url, "%s/echo", gone_base);
 	send_to(rt, k, 30, T_CALL, url);
 	send_to(rt, k, 31, T_CALL, "http://no-such-host.invalid/x");
+	double t0 = mt_now();
 	for (size_t i = 0; i < nc; i++) {
 		wait_replies(10 + i, 1, 15);
 		const cstate *s = &view[10 + i].st;
@@ -551,6 +555,9 @@ static void test_error_replies(void **state)
 				 (long long)s->last_status,
 				 (unsigned long long)s->last_attempts);
 	}
+	/* The 429's Retry-After (1 s) was waited for. */
+	assert_true(mt_now() - t0 >= 0.9);
+	assert_string_equal(view[10 + nc - 1].st.body, "{oops");
 	wait_replies(30, 1, 15);
 	assert_int_equal(view[30].st.last_err, MN_EIO);
 	wait_replies(31, 1, 15);
