@@ -9,13 +9,10 @@
  */
 #include "core/persist_int.h"
 
+/* DR2: the gate holds the writer's done counter (gate.h). */
 static void count_done(mn__persist *p, uint64_t n)
 {
-	/* One writer thread: store(load + n), release (drain's DR2). */
-	atomic_store_explicit(
-	    &p->st.done,
-	    atomic_load_explicit(&p->st.done, memory_order_relaxed) + n,
-	    memory_order_release);
+	mn__gate_writer_done(&p->gate, n);
 }
 
 /* Is held send h (target key) of actor a one to hold in the quarantine:

@@ -2,8 +2,9 @@
  * delete.c - online deletion of an actor (mn_actor_delete, X1-X5): the
  * caller enters the address in the deleting set and queues the request;
  * the writer, between commit groups, removes the record and commits the
- * deletion in steps. Threads: the caller (X1-X2), workers and senders
- * (the deleting checks), the writer (X3-X5).
+ * deletion in steps. The deleting set itself is the gate's (gate.c), which
+ * the send engine reads below this file. Threads: the caller (X1-X2), workers
+ * and senders (the deleting checks), the writer (X3-X5).
  */
 #include "core/persist_int.h"
 
@@ -22,9 +23,9 @@
  *      history and journals it after the deletion.
  *  X2  Messages already waiting for it are dropped, each reported
  *      MN_EVENT_DROPPED: those parked at a gated kind (by the caller,
- *      under gate_mu) and those in its mailbox (by the worker, before
- *      init or handle). A message being handled when X1 ran completes
- *      normally: its commit precedes the deletion (X3).
+ *      under gate_mu, gate.c) and those in its mailbox (by the worker,
+ *      before init or handle). A message being handled when X1 ran
+ *      completes normally: its commit precedes the deletion (X3).
  *  X3  The writer, between commit groups, waits until the resident record
  *      (if any) is idle, with no commit record in flight and no eviction
  *      under way, then removes it from the registry (free() runs on its
@@ -55,18 +56,18 @@
 enum { DEL_WAIT, DEL_STEPS };
 
 typedef struct delete_req {
-	struct delete_req *next;  /* p->del.dreq_head: under mu */
-	struct delete_req *dnext; /* p->del.deleting: under del_mu */
-	const mn_kind *k;
+	struct delete_req *next; /* p->del.dreq_head: under mu */
+	/* The address (k, key), linked in the gate's deletion set under
+	 * del_mu (gate.h). */
+	mn__gate_addr addr;
 	uint64_t hash;
-	unsigned char key[MN_KEY_MAX];
-	size_t key_len;
 	/* The writer's. */
 	int phase;
 	uint64_t id;
 	bool resident; /* a record was in memory */
 	mn__delete_stats st;
-	/* Under del_mu: begun (X4 has run); fired timers X2 dropped before. */
+	/* Under del_mu (the gate's): begun (X4 has run); fired timers X2
+	 * dropped before. */
 	bool begun;
 	uint64_t *fired;
 	size_t nfired, cap_fired;
@@ -76,42 +77,27 @@ typedef struct delete_req {
 	char detail[256]; /* the writer's errdetail when rc != 0 */
 } delete_req;
 
+/* The request whose address is in the gate's deletion set (del_mu held),
+ * or NULL. */
 static delete_req *deleting_find_locked(mn__persist *p, const mn_kind *k,
 					const void *key, size_t key_len)
 {
-	for (delete_req *d = p->del.deleting; d; d = d->dnext)
-		if (d->k == k && d->key_len == key_len &&
-		    memcmp(d->key, key, key_len) == 0)
-			return d;
-	return NULL;
-}
-
-bool mn__persist_deleting(mn_runtime *rt, const mn_kind *k, const void *key,
-			  size_t key_len)
-{
-	mn__persist *p = rt->persist;
-	if (!p || !k->persistent ||
-	    __builtin_expect(atomic_load_explicit(&p->del.ndeleting,
-						  memory_order_relaxed) == 0,
-			     1))
-		return false;
-	pthread_mutex_lock(&p->del.del_mu);
-	bool found = deleting_find_locked(p, k, key, key_len) != NULL;
-	pthread_mutex_unlock(&p->del.del_mu);
-	return found;
+	mn__gate_addr *a = mn__gate_del_find_locked(&p->gate, k, key, key_len);
+	return a ? (delete_req *)((char *)a - offsetof(delete_req, addr))
+		 : NULL;
 }
 
 bool mn__persist_drop_deleted(mn__worker *w, mn__actor *a, const mn_kind *k,
 			      const mn__msg *m)
 {
 	mn__persist *p = w->rt->persist;
-	if (__builtin_expect(atomic_load_explicit(&p->del.ndeleting,
+	if (__builtin_expect(atomic_load_explicit(&p->gate.ndeleting,
 						  memory_order_relaxed) == 0,
 			     1))
 		return false;
 	bool timer = (m->flags & MN_MSG_TIMER) && m->outbox_id;
 	bool remove_now = false;
-	pthread_mutex_lock(&p->del.del_mu);
+	pthread_mutex_lock(&p->gate.del_mu);
 	delete_req *d = deleting_find_locked(p, k, a->key, a->key_len);
 	if (d && timer) {
 		/* Its slot in the fired set goes only once the timer's record
@@ -124,7 +110,7 @@ bool mn__persist_drop_deleted(mn__worker *w, mn__actor *a, const mn_kind *k,
 			d->fired[d->nfired++] = m->outbox_id;
 		}
 	}
-	pthread_mutex_unlock(&p->del.del_mu);
+	pthread_mutex_unlock(&p->gate.del_mu);
 	if (!d)
 		return false;
 	if (remove_now)
@@ -137,68 +123,22 @@ bool mn__persist_drop_deleted(mn__worker *w, mn__actor *a, const mn_kind *k,
 	return true;
 }
 
-/* X2: drop the messages parked (G2) for the address. Caller thread. */
-static void drop_parked(mn__persist *p, const delete_req *d)
-{
-	mn_runtime *rt = p->rt;
-	parked *drop = NULL;
-	pthread_mutex_lock(&p->gate.gate_mu);
-	parked **pp = &p->gate.park_head[d->k->idx], *last = NULL;
-	while (*pp) {
-		parked *q = *pp;
-		if (q->kind == d->k && q->key_len == d->key_len &&
-		    memcmp(q->key, d->key, d->key_len) == 0) {
-			*pp = q->next;
-			q->next = drop;
-			drop = q;
-			atomic_fetch_sub_explicit(&p->gate.nparked, 1,
-						  memory_order_relaxed);
-			continue;
-		}
-		last = q;
-		pp = &q->next;
-	}
-	p->gate.park_tail[d->k->idx] = last;
-	pthread_mutex_unlock(&p->gate.gate_mu);
-	while (drop) {
-		parked *q = drop;
-		drop = q->next;
-		mn__event(&rt->ev, MN_EVENT_DROPPED, MN_ENOACTOR, d->k, d->key,
-			  d->key_len, 0,
-			  "parked message type %u dropped: the actor is being "
-			  "deleted",
-			  (unsigned)q->type);
-		/* Counted as sent when parked: done, for drain. */
-		atomic_fetch_add_explicit(&p->gate.gate_done, 1,
-					  memory_order_release);
-		free(q);
-	}
-}
-
 /* X4: close the window of d (writer). */
 static void window_close(mn__persist *p, delete_req *d)
 {
 	pthread_mutex_lock(&p->tm.fired_mu);
-	pthread_mutex_lock(&p->del.del_mu);
+	pthread_mutex_lock(&p->gate.del_mu);
 	d->begun = true;
-	pthread_mutex_unlock(&p->del.del_mu);
+	pthread_mutex_unlock(&p->gate.del_mu);
 	for (size_t i = 0; i < d->nfired; i++)
 		mn__idset_remove(&p->tm.fired, d->fired[i]);
 	pthread_mutex_unlock(&p->tm.fired_mu);
 	pthread_mutex_lock(&p->del.redeliver_mu);
 	pthread_mutex_unlock(&p->del.redeliver_mu);
-	mn__broken_clear(&p->rt->ev, d->k, d->key, d->key_len);
-	pthread_mutex_lock(&p->del.del_mu);
-	for (delete_req **pp = &p->del.deleting; *pp; pp = &(*pp)->dnext)
-		if (*pp == d) {
-			*pp = d->dnext;
-			break;
-		}
-	atomic_store_explicit(
-	    &p->del.ndeleting,
-	    atomic_load_explicit(&p->del.ndeleting, memory_order_relaxed) - 1,
-	    memory_order_relaxed);
-	pthread_mutex_unlock(&p->del.del_mu);
+	mn__broken_clear(&p->rt->ev, d->addr.k, d->addr.key, d->addr.key_len);
+	pthread_mutex_lock(&p->gate.del_mu);
+	mn__gate_del_remove_locked(&p->gate, &d->addr);
+	pthread_mutex_unlock(&p->gate.del_mu);
 }
 
 /* X3: the resident record of d, once idle, leaves memory. Returns false
@@ -210,7 +150,8 @@ static bool record_remove(mn__persist *p, delete_req *d)
 	void *state = NULL;
 	bool initialized = false;
 	mn__reg_lock(s);
-	mn__actor *a = mn__reg_find(s, d->hash, d->k->idx, d->key, d->key_len);
+	mn__actor *a = mn__reg_find(s, d->hash, d->addr.k->idx, d->addr.key,
+				    d->addr.key_len);
 	if (a) {
 		/* acquire (mb_idle, inflight): the last turn's writes and
 		 * the writer's own last use of its records are done. */
@@ -230,8 +171,8 @@ static bool record_remove(mn__persist *p, delete_req *d)
 		mn__reg_record_free(s, a, true);
 	}
 	mn__reg_unlock(s);
-	if (initialized && d->k->def.free)
-		d->k->def.free(state);
+	if (initialized && d->addr.k->def.free)
+		d->addr.k->def.free(state);
 	return true;
 }
 
@@ -269,8 +210,9 @@ bool mn__delete_step(mn__persist *p, delete_req *d)
 			return true;
 		if (!d->id) {
 			mn__actor_meta m;
-			rc = mn__store_actor_find(p->store, d->k->store_id,
-						  d->key, d->key_len, &m);
+			rc = mn__store_actor_find(p->store, d->addr.k->store_id,
+						  d->addr.key, d->addr.key_len,
+						  &m);
 			if (rc == 0)
 				d->id = m.id;
 		}
@@ -318,29 +260,21 @@ int mn__persist_delete(mn_runtime *rt, const mn_kind *k, const void *key,
 	delete_req *d = calloc(1, sizeof *d);
 	if (!d)
 		return MN_ENOMEM;
-	d->k = k;
+	d->addr.k = k;
 	d->hash = mn__hash(k->idx, key, key_len);
-	memcpy(d->key, key, key_len);
-	d->key_len = key_len;
+	memcpy(d->addr.key, key, key_len);
+	d->addr.key_len = key_len;
 	mn__shard *s = mn__reg_shard(&rt->reg, d->hash);
 	mn__reg_lock(s);
 	bool resident = mn__reg_find(s, d->hash, k->idx, key, key_len) != NULL;
-	pthread_mutex_lock(&p->del.del_mu);
+	pthread_mutex_lock(&p->gate.del_mu);
 	if (!resident && found == MN_ENOACTOR)
 		rc = MN_ENOACTOR;
 	else if (deleting_find_locked(p, k, key, key_len))
 		rc = MN_EBUSY; /* another deletion of it is under way */
-	else {
-		d->dnext = p->del.deleting;
-		p->del.deleting = d;
-		atomic_store_explicit(
-		    &p->del.ndeleting,
-		    atomic_load_explicit(&p->del.ndeleting,
-					 memory_order_relaxed) +
-			1,
-		    memory_order_relaxed);
-	}
-	pthread_mutex_unlock(&p->del.del_mu);
+	else
+		mn__gate_del_add_locked(&p->gate, &d->addr);
+	pthread_mutex_unlock(&p->gate.del_mu);
 	mn__reg_unlock(s);
 	if (rc) {
 		if (rc == MN_EBUSY)
@@ -349,7 +283,7 @@ int mn__persist_delete(mn_runtime *rt, const mn_kind *k, const void *key,
 		free(d);
 		return rc;
 	}
-	drop_parked(p, d); /* X2 */
+	mn__gate_drop_parked(&p->gate, k, key, key_len); /* X2 */
 	pthread_mutex_lock(&p->mu);
 	delete_req **pp = &p->del.dreq_head;
 	while (*pp)

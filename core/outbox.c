@@ -3,8 +3,9 @@
  * paced, one job per kind, by the maintenance thread), the gate that keeps
  * per-pair order across a restart (G1-G3), and durable sends from outside
  * threads (mn_send_durable: a DURABLE record the writer stores and then
- * delivers). Threads: the maintenance thread (redelivery), any sender
- * (park), the registering thread (kinds), outside threads (durable sends).
+ * delivers). Parking itself, and the park lists, are the gate's (gate.c,
+ * below the send engine). Threads: the maintenance thread (redelivery),
+ * the registering thread (kinds), outside threads (durable sends).
  *
  * Per-pair order across a restart (the gate, docs/architecture.md):
  *  G1  When the store held stored messages at open, every kind is gated
@@ -109,23 +110,24 @@ int mn__persist_kind_id(mn_runtime *rt, mn_kind *k)
 	return 0;
 }
 
-/* Push the kind's parked messages in order, then clear its gate (G3). */
+/* Push the kind's parked messages in order, then clear its gate (G3). The
+ * park lists are the gate's (gate.h); they are walked here, above the send
+ * engine, because G3's pushes happen under gate_mu. */
 static void gate_open(mn_runtime *rt, mn_kind *k)
 {
 	mn__persist *p = rt->persist;
 	pthread_mutex_lock(&p->gate.gate_mu);
-	parked *q = p->gate.park_head[k->idx];
+	mn__parked *q = p->gate.park_head[k->idx];
 	p->gate.park_head[k->idx] = p->gate.park_tail[k->idx] = NULL;
 	while (q) {
-		parked *next = q->next;
+		mn__parked *next = q->next;
 		atomic_fetch_sub_explicit(&p->gate.nparked, 1,
 					  memory_order_relaxed);
 		int src = mn__send(rt, NULL, NULL, q->kind, q->key, q->key_len,
 				   q->type, q->data, q->len, &q->x);
 		if (src) {
 			/* Counted as sent when parked: done, for drain. */
-			atomic_fetch_add_explicit(&p->gate.gate_done, 1,
-						  memory_order_release);
+			mn__gate_parked_done(&p->gate);
 			if (src == MN__EDELETING)
 				mn__event(&rt->ev, MN_EVENT_DROPPED,
 					  MN_ENOACTOR, q->kind, q->key,
@@ -139,56 +141,6 @@ static void gate_open(mn_runtime *rt, mn_kind *k)
 	}
 	atomic_store_explicit(&k->gated, false, memory_order_release);
 	pthread_mutex_unlock(&p->gate.gate_mu);
-}
-
-int mn__persist_park(mn_runtime *rt, mn__worker *w, const mn_kind *kind,
-		     const void *key, size_t key_len, uint32_t type,
-		     const void *payload, size_t len, const mn__sendx *x)
-{
-	mn__persist *p = rt->persist;
-	parked *q = malloc(sizeof *q + len);
-	if (!q)
-		return MN_ENOMEM;
-	q->next = NULL;
-	q->kind = kind;
-	q->type = type;
-	q->len = len;
-	q->key_len = key_len;
-	q->x = *x;
-	q->x.ungated = true;
-	memcpy(q->key, key, key_len);
-	if (len)
-		memcpy(q->data, payload, len);
-	pthread_mutex_lock(&p->gate.gate_mu);
-	if (!atomic_load_explicit(&kind->gated, memory_order_relaxed)) {
-		/* Opened meanwhile: every parked message is queued (G3). */
-		pthread_mutex_unlock(&p->gate.gate_mu);
-		int rc = mn__send(rt, w, NULL, kind, q->key, key_len, type,
-				  q->data, len, &q->x);
-		free(q);
-		return rc;
-	}
-	if (p->gate.park_tail[kind->idx])
-		p->gate.park_tail[kind->idx]->next = q;
-	else
-		p->gate.park_head[kind->idx] = q;
-	p->gate.park_tail[kind->idx] = q;
-	atomic_fetch_add_explicit(&p->gate.nparked, 1, memory_order_relaxed);
-	pthread_mutex_unlock(&p->gate.gate_mu);
-	return 0;
-}
-
-void mn__persist_count_parked_done(mn_runtime *rt)
-{
-	atomic_fetch_add_explicit(&rt->persist->gate.gate_done, 1,
-				  memory_order_release);
-}
-
-int mn__persist_find(mn_runtime *rt, const mn_kind *k, const void *key,
-		     size_t key_len, mn__actor_meta *m)
-{
-	return mn__store_actor_find(rt->persist->store, k->store_id, key,
-				    key_len, m);
 }
 
 int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k)

@@ -264,6 +264,16 @@ static void workers_free(mn_runtime *rt)
 	}
 }
 
+/* The gate's store lookup (gate.h, installed at open): whether the store
+ * holds actor (k, key). Any thread, under the address's shard lock. */
+static bool actor_stored(mn_runtime *rt, const mn_kind *k, const void *key,
+			 size_t key_len)
+{
+	mn__actor_meta m;
+	return mn__store_actor_find(rt->persist->store, k->store_id, key,
+				    key_len, &m) == 0;
+}
+
 int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 {
 	mn__store_opts so = {.relaxed = o->durability == MN_DURABILITY_RELAXED};
@@ -298,11 +308,10 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	pthread_cond_init(&p->cv, NULL);
 	pthread_cond_init(&p->cp.compact_cv, NULL);
 	pthread_cond_init(&p->del.delete_cv, NULL);
-	pthread_mutex_init(&p->del.del_mu, NULL);
 	pthread_mutex_init(&p->del.redeliver_mu, NULL);
 	pthread_mutex_init(&p->tm.fired_mu, NULL);
 	pthread_mutex_init(&p->rd.jobs_mu, NULL);
-	pthread_mutex_init(&p->gate.gate_mu, NULL);
+	mn__gate_init(&p->gate, rt, actor_stored);
 	atomic_init(&p->tm.timer_seq, mn__unix_ms() * 7919);
 	uint64_t t0 = mn__mono_us();
 	if ((rc = mn__store_open(o->store_path, &so, &p->store, &info)))
@@ -359,6 +368,7 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 		goto err_close;
 	}
 	rt->persist = p;
+	rt->gate = &p->gate;
 	/* Timers stored by an earlier process fire on the I/O loop. */
 	if (info.timers)
 		mn__timers_arm(p, mn__store_timers_next(p->store));
@@ -374,12 +384,11 @@ err_free:
 	pthread_cond_destroy(&p->cv);
 	pthread_cond_destroy(&p->cp.compact_cv);
 	pthread_cond_destroy(&p->del.delete_cv);
-	pthread_mutex_destroy(&p->del.del_mu);
 	pthread_mutex_destroy(&p->del.redeliver_mu);
 	pthread_mutex_destroy(&p->mu);
 	pthread_mutex_destroy(&p->tm.fired_mu);
 	pthread_mutex_destroy(&p->rd.jobs_mu);
-	pthread_mutex_destroy(&p->gate.gate_mu);
+	mn__gate_destroy(&p->gate);
 	free(p);
 	return rc;
 }
@@ -405,16 +414,8 @@ void mn__persist_close(mn_runtime *rt)
 		free(j);
 	}
 	pthread_mutex_destroy(&p->rd.jobs_mu);
-	/* Parked messages are dropped like queued ones (durable ones stay
-	 * stored for the next open). */
-	for (unsigned i = 0; i < MN_KINDS_MAX; i++) {
-		while (p->gate.park_head[i]) {
-			parked *q = p->gate.park_head[i];
-			p->gate.park_head[i] = q->next;
-			free(q);
-		}
-	}
-	pthread_mutex_destroy(&p->gate.gate_mu);
+	/* Parked messages are dropped like queued ones (gate.c). */
+	mn__gate_destroy(&p->gate);
 	for (unsigned i = 0; i < MN_KINDS_MAX; i++) {
 		mn__buf_free(&p->dt.kc[i].samples);
 		free(p->dt.kc[i].sizes);
@@ -440,11 +441,11 @@ void mn__persist_close(mn_runtime *rt)
 	pthread_cond_destroy(&p->cv);
 	pthread_cond_destroy(&p->cp.compact_cv);
 	pthread_cond_destroy(&p->del.delete_cv);
-	pthread_mutex_destroy(&p->del.del_mu);
 	pthread_mutex_destroy(&p->del.redeliver_mu);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
 	rt->persist = NULL;
+	rt->gate = NULL;
 }
 
 /* ---- the handler hooks -----------------------------------------------------
@@ -623,16 +624,6 @@ uint64_t mn__persist_evicting(mn_runtime *rt)
 	return rt->persist ? atomic_load_explicit(&rt->persist->st.evicting,
 						  memory_order_relaxed)
 			   : 0;
-}
-
-uint64_t mn__persist_done(mn_runtime *rt)
-{
-	return rt->persist
-		   ? atomic_load_explicit(&rt->persist->st.done,
-					  memory_order_acquire) +
-			 atomic_load_explicit(&rt->persist->gate.gate_done,
-					      memory_order_acquire)
-		   : 0;
 }
 
 int mn__persist_error(mn_runtime *rt)

@@ -10,6 +10,7 @@
 #ifndef MN_CORE_PERSIST_H
 #define MN_CORE_PERSIST_H
 
+#include "core/gate.h"
 #include "core/runtime.h"
 #include "core/send.h"
 
@@ -30,21 +31,6 @@ int mn__persist_kind_id(mn_runtime *rt, mn_kind *k);
 /* A kind was registered: queue the delivery of the stored outbox messages
  * addressed to it (P4), done by the maintenance thread, rate-limited. */
 int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k);
-
-/* A send to a gated kind (G2): park a copy (x with the sender resolved;
- * counted as sent by the caller) until the kind's stored messages are
- * queued, or send it now if the gate opened meanwhile. 0, or the send's
- * error (MN_ENOMEM). mn__persist_count_parked_done: a message the caller
- * counted as sent could not be parked: count it done (drain). */
-int mn__persist_park(mn_runtime *rt, mn__worker *w, const mn_kind *kind,
-		     const void *key, size_t key_len, uint32_t type,
-		     const void *payload, size_t len, const mn__sendx *x);
-void mn__persist_count_parked_done(mn_runtime *rt);
-
-/* The stored metadata of actor (k, key); MN_ENOACTOR if absent. */
-struct mn__actor_meta;
-int mn__persist_find(mn_runtime *rt, const mn_kind *k, const void *key,
-		     size_t key_len, struct mn__actor_meta *m);
 
 /* First run of a persistent actor (worker): find it in the store and
  * replay its journal, or give it a new id; runs init either way. */
@@ -98,10 +84,9 @@ uint64_t mn__persist_timers_next(mn_runtime *rt);
 uint64_t mn__persist_redeliver_step(mn_runtime *rt, uint64_t max);
 bool mn__persist_busy(mn_runtime *rt);
 
-/* Counters for mn_runtime_stats_get; messages the writer finished count in
- * done (drain, DR2). */
+/* Counters for mn_runtime_stats_get (the messages the writer finished,
+ * drain's DR2, are the gate's: gate.h's mn__gate_done). */
 void mn__persist_stats(mn_runtime *rt, mn_runtime_stats *st);
-uint64_t mn__persist_done(mn_runtime *rt);
 /* Evictions queued and not finished. */
 uint64_t mn__persist_evicting(mn_runtime *rt);
 
@@ -110,18 +95,13 @@ int mn__persist_compact(mn_runtime *rt, uint64_t keep, mn_compact_stats *st);
 void mn__persist_recovery(mn_runtime *rt, mn_recovery *out);
 
 /* Online deletion (mn_actor_delete; core/delete.c X1-X5). A send to an
- * address being deleted is refused with MN__EDELETING (never returned
- * to an application: the public calls say MN_ENOACTOR, or drop it). */
-#define MN__EDELETING (-1000)
+ * address being deleted is refused with MN__EDELETING (gate.h); whether
+ * one is: gate.h's mn__gate_deleting. */
 /* Delete the actor (k, key) and wait until it is gone from the store.
  * Caller thread (not a worker). 0, MN_ENOTSUP, MN_ENOACTOR, MN_EBUSY, or
  * a store error. */
 int mn__persist_delete(mn_runtime *rt, const mn_kind *k, const void *key,
 		       size_t key_len);
-/* Whether the address is being deleted (X1): one relaxed load while no
- * deletion runs. Any thread; exact under the address's shard lock. */
-bool mn__persist_deleting(mn_runtime *rt, const mn_kind *k, const void *key,
-			  size_t key_len);
 /* Worker, before running message m on persistent actor a: if a is being
  * deleted, drop m (MN_EVENT_DROPPED, counted done) and return true (X2). */
 bool mn__persist_drop_deleted(mn__worker *w, mn__actor *a, const mn_kind *k,

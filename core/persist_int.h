@@ -18,6 +18,7 @@
 #include "base/assert.h"
 #include "base/hash.h"
 #include "core/calls.h"
+#include "core/gate.h"
 #include "core/idset.h"
 #include "core/mailbox.h"
 #include "core/persist.h"
@@ -80,17 +81,6 @@ typedef struct redeliver_job {
 typedef struct dirty {
 	uint64_t id, lsn, seq;
 } dirty;
-
-/* A message parked at a gated kind (G2): its send, copied. */
-typedef struct parked {
-	struct parked *next;
-	const mn_kind *kind;
-	uint32_t type;
-	size_t len, key_len;
-	mn__sendx x;
-	unsigned char key[MN_KEY_MAX];
-	unsigned char data[];
-} parked;
 
 /*
  * The state of a runtime's persistence: immutable fields first, then one
@@ -173,23 +163,12 @@ struct mn__persist_redeliver {
 	mn__codec *maint_codec;
 };
 
-/* The gate (outbox.c, G1-G3): stored at open: the store held outbox
- * entries; parked lists per kind index under gate_mu; nparked counts them
- * (the pacing leaves them out); gate_done counts parked messages that could
- * not be delivered (done for drain). */
-struct mn__persist_gate {
-	bool stored_at_open;
-	pthread_mutex_t gate_mu;
-	parked *park_head[MN_KINDS_MAX], *park_tail[MN_KINDS_MAX];
-	_Atomic uint64_t nparked;
-	_Atomic uint64_t gate_done;
-};
-
 /* Shared counters: written by the writer (release), read by any thread
  * (acquire); the maintenance thread and workers count evictions,
- * rehydrations and the like (relaxed). */
+ * rehydrations and the like (relaxed). The messages the writer finished
+ * (drain, DR2) are counted in the gate (gate.h), which the send engine
+ * reads. */
 struct mn__persist_stats {
-	_Atomic uint64_t done;
 	_Atomic uint64_t commits;
 	_Atomic uint64_t journaled;
 	_Atomic uint64_t delivered_at_open;
@@ -212,17 +191,12 @@ struct mn__persist_compact {
 /* Online deletions (delete.c, mn_actor_delete, X1-X5): requests queued to
  * the writer under mn__persist.mu (dreq_head, oldest first), each caller
  * waiting on delete_cv. The addresses being deleted, until X4 closes their
- * window: under del_mu (lock order: a shard lock, then del_mu); ndeleting
- * mirrors their count (written under del_mu, read without it: senders and
- * workers look only when it is not 0). redeliver_mu: held by the
- * maintenance thread over each redelivery scan, taken by the writer as a
- * barrier (X4). */
+ * window, are the gate's deletion set (gate.h: del_mu, ndeleting), which
+ * the send engine reads. redeliver_mu: held by the maintenance thread
+ * over each redelivery scan, taken by the writer as a barrier (X4). */
 struct mn__persist_delete {
 	struct delete_req *dreq_head;
 	pthread_cond_t delete_cv;
-	pthread_mutex_t del_mu;
-	struct delete_req *deleting;
-	_Atomic size_t ndeleting;
 	pthread_mutex_t redeliver_mu;
 };
 
@@ -252,7 +226,9 @@ struct mn__persist {
 
 	struct mn__persist_timers tm;
 	struct mn__persist_redeliver rd;
-	struct mn__persist_gate gate;
+	/* The gate, the deletion set and the done counter (gate.h; the
+	 * send engine's view: mn_runtime.gate points here). */
+	mn__gate gate;
 	struct mn__persist_stats st;
 	struct mn__persist_compact cp;
 	struct mn__persist_delete del;

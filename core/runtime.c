@@ -450,7 +450,7 @@ int mn_send_durable_async(mn_runtime *rt, const mn_kind *kind, const void *key,
 		return MN_ENOACTOR;
 	if ((rc = mn__broken_check(&rt->ev, kind, key, key_len)))
 		return rc;
-	if (mn__persist_deleting(rt, kind, key, key_len))
+	if (mn__gate_deleting(rt->gate, kind, key, key_len))
 		return refused_deleting(kind, key, key_len);
 	if ((rc = ext_enter(rt)))
 		return rc;

@@ -121,6 +121,21 @@ typedef struct mn__sendcache {
 	mn__actor *actor;
 } mn__sendcache;
 
+/* Extra inputs of a send (send.h's mn__send; parked copies keep them,
+ * gate.h). */
+typedef struct mn__sendx {
+	uint32_t mflags;    /* MN_MSG_* | MN__MSG_* */
+	uint64_t outbox_id; /* the message is stored in the outbox */
+	uint64_t sender_id; /* sender's store id when from is NULL */
+	bool counted;	    /* already counted as sent (DR1) by its sender */
+	bool ungated; /* a stored or parked message: passes the gate (G1) */
+	/* The sender when from is NULL and it is an actor (redelivery of a
+	 * stored message): its kind and key. */
+	const mn_kind *sender_kind;
+	unsigned char sender_key[MN_KEY_MAX];
+	size_t sender_key_len;
+} mn__sendx;
+
 typedef struct mn__worker {
 	/* Owner-only (the worker thread), set before it starts. */
 	mn_runtime *rt;
@@ -202,6 +217,10 @@ struct mn_runtime {
 
 	/* Persistence (NULL without a store); see persist.c. */
 	struct mn__persist *persist;
+	/* The state the send engine reads from the durable core (gate.h: the
+	 * gate, the deletion set, the writer's done counter): inside
+	 * persist's, set with it, NULL without a store. */
+	struct mn__gate *gate;
 	/* Eviction and timers (NULL without a store); see evict.c. */
 	struct mn__maint *maint;
 };

@@ -28,6 +28,15 @@
  *      progress (that worker is awake and will run it); a wake is sent
  *      only when the queue holds more than the next actor, so the other
  *      cores can steal.
+ *
+ * Layering: the scheduler sits below the send engine and the durable core,
+ * and calls upward in one place only, deliberately: a turn of a persistent
+ * actor (process() below) calls persist.h's handler hooks, the way an
+ * event loop calls its callbacks: mn__persist_drop_deleted (X2),
+ * mn__persist_first_run, mn__persist_spawned, mn__persist_before_handle,
+ * mn__persist_after_handle and mn__persist_outbox_done (a volatile actor's
+ * stored message). Nothing else here includes or calls what is above it
+ * (scripts/check-layers holds sched.o to that list).
  */
 #include <errno.h>
 #include <sched.h>

@@ -26,8 +26,9 @@
  *
  * Invariants owned here: DR1-DR3 (below; docs/architecture.md), and the
  * send cache's validity (gen, M5's volatile exception). M1 and M5 are the
- * mailbox's (mailbox.h); G1/G2 and X1 are persistence's (persist.c), which
- * this file consults through persist.h.
+ * mailbox's (mailbox.h); G1-G3 (outbox.c) and X1 (delete.c) are the
+ * durable core's, whose state this file reads through gate.h: it calls
+ * nothing above it (no persist.h; scripts/check-layers checks send.o).
  *
  * Threads: any (workers, caller threads, the writer, the maintenance
  * thread); per-thread state is the send cache only (owner-only).
@@ -36,11 +37,10 @@
 #include <string.h>
 
 #include "base/hash.h"
+#include "core/gate.h"
 #include "core/mailbox.h"
-#include "core/persist.h"
 #include "core/sched.h"
 #include "core/send.h"
-#include "storage/store.h"
 
 /* The send cache of a thread that is not a worker (owner-only). */
 static _Thread_local mn__sendcache tls_sendcache;
@@ -65,7 +65,7 @@ void mn__counter_sums(mn_runtime *rt, uint64_t *sent, uint64_t *done)
 	for (unsigned i = 0; i < rt->nworkers; i++)
 		d += atomic_load_explicit(&rt->workers[i].n_done,
 					  memory_order_acquire);
-	d += mn__persist_done(rt);
+	d += mn__gate_done(rt->gate);
 	for (unsigned i = 0; i < rt->nworkers; i++)
 		s += atomic_load_explicit(&rt->workers[i].n_sent,
 					  memory_order_acquire);
@@ -102,14 +102,14 @@ int mn__check_send(mn_runtime *rt, const mn_kind *kind, const void *key,
 
 /* An actor of an explicit persistent kind that is not resident may exist
  * in the store (spawned before a restart). Called with the shard lock
- * held: a store read, but only on this rare path. */
+ * held: a store read (through the hook persist installed in the gate),
+ * but only on this rare path. */
 static bool explicit_stored(mn_runtime *rt, const mn_kind *kind,
 			    const void *key, size_t key_len)
 {
-	mn__actor_meta m;
-	if (!kind->persistent || !rt->persist)
+	if (!kind->persistent || !rt->gate)
 		return false;
-	return mn__persist_find(rt, kind, key, key_len, &m) == 0;
+	return rt->gate->stored(rt, kind, key, key_len);
 }
 
 /* A new actor record, from the shard's slab (shard locked). */
@@ -194,7 +194,7 @@ static int send_gated(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	if ((kind->def.flags & MN_KIND_EXPLICIT) &&
 	    !mn__actor_known(rt, kind, key, key_len))
 		return MN_ENOACTOR;
-	if (mn__persist_deleting(rt, kind, key, key_len))
+	if (mn__gate_deleting(rt->gate, kind, key, key_len))
 		return MN__EDELETING; /* X1; rechecked when it is pushed */
 	mn__sendx y = *x;
 	if (from) {
@@ -207,10 +207,16 @@ static int send_gated(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	count_sent(rt, w, x);
 	y.counted = true;
 	int rc =
-	    mn__persist_park(rt, w, kind, key, key_len, type, payload, len, &y);
+	    mn__gate_park(rt->gate, kind, key, key_len, type, payload, len, &y);
+	if (rc == MN__GATE_OPEN) {
+		/* Opened meanwhile: every parked message is queued (G3). */
+		y.ungated = true;
+		rc = mn__send(rt, w, NULL, kind, key, key_len, type, payload,
+			      len, &y);
+	}
 	/* A caller that counted the message counts its failure done. */
 	if (rc && !x->counted)
-		mn__persist_count_parked_done(rt);
+		mn__gate_parked_done(rt->gate);
 	return rc;
 }
 
@@ -265,8 +271,9 @@ int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	}
 	mn__shard *s = mn__reg_shard(&rt->reg, h);
 	mn__reg_lock(s);
-	/* X1 (persist.c): nothing reaches an address being deleted. */
-	if (kind->persistent && mn__persist_deleting(rt, kind, key, key_len)) {
+	/* X1 (delete.c): nothing reaches an address being deleted. */
+	if (kind->persistent &&
+	    mn__gate_deleting(rt->gate, kind, key, key_len)) {
 		rc = MN__EDELETING;
 		goto err_unlock;
 	}

@@ -14,19 +14,6 @@
 void mn__counter_sums(mn_runtime *rt, uint64_t *sent, uint64_t *done);
 /* Messages sent and not yet done (an estimate: a hint for pacing). */
 uint64_t mn__runtime_inflight(mn_runtime *rt);
-/* Extra inputs of a send. */
-typedef struct mn__sendx {
-	uint32_t mflags;    /* MN_MSG_* | MN__MSG_* */
-	uint64_t outbox_id; /* the message is stored in the outbox */
-	uint64_t sender_id; /* sender's store id when from is NULL */
-	bool counted;	    /* already counted as sent (DR1) by its sender */
-	bool ungated; /* a stored or parked message: passes the gate (G1) */
-	/* The sender when from is NULL and it is an actor (redelivery of a
-	 * stored message): its kind and key. */
-	const mn_kind *sender_kind;
-	unsigned char sender_key[MN_KEY_MAX];
-	size_t sender_key_len;
-} mn__sendx;
 /* The send path (steps 1-6 of send.c). w: the calling worker or NULL;
  * from: the sending actor or NULL. */
 int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
