@@ -451,9 +451,11 @@ void mn__persist_close(mn_runtime *rt)
 /* ---- the handler hooks -----------------------------------------------------
  */
 
-void mn__persist_before_handle(mn__worker *w, mn__actor *a)
+bool mn__persist_before_handle(mn__worker *w, mn__actor *a, const mn__msg *m)
 {
 	mn_ctx *ctx = &w->ctx;
+	if ((m->flags & MN_MSG_CALL) && !mn__calls_take_reply(w, a, m))
+		return false;
 	ctx->seq = ++mn__ap(a)->seq;
 	ctx->hold_sends = true;
 	ctx->now_ms = mn__unix_ms();
@@ -462,6 +464,7 @@ void mn__persist_before_handle(mn__worker *w, mn__actor *a)
 	ctx->pending.len = 0;
 	ctx->npending = 0;
 	ctx->npending_msgs = 0;
+	return true;
 }
 
 int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,

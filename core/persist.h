@@ -36,8 +36,9 @@ int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k);
  * replay its journal, or give it a new id; runs init either way. */
 int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k);
 
-/* Before handle() of a live message of a persistent actor (worker). */
-void mn__persist_before_handle(mn__worker *w, mn__actor *a);
+/* Before handle() of live message m of a persistent actor (worker).
+ * false: m is a stale call reply (calls.c, C2), to drop unhandled. */
+bool mn__persist_before_handle(mn__worker *w, mn__actor *a, const mn__msg *m);
 
 /* After handle(): queue the commit record of message m with the sends the
  * handler made (output commit). The writer counts the message as done

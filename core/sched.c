@@ -46,7 +46,6 @@
 #include <time.h>
 
 #include "base/assert.h"
-#include "core/calls.h"
 #include "core/mailbox.h"
 #include "core/persist.h"
 #include "core/runtime.h"
@@ -421,13 +420,6 @@ static void process(mn__worker *w, mn__actor *a, const mn_kind *k, mn__msg *m)
 		}
 		a->flags |= MN__ACTOR_INITIALIZED;
 	}
-	/* C2 (calls.c): a reply to a call cancelled meanwhile, or one that
-	 * already reached the handler, is dropped here. */
-	if ((m->flags & MN_MSG_CALL) && k->persistent &&
-	    !mn__calls_take_reply(w, a, m)) {
-		mn__count(&w->n_done, 1);
-		return;
-	}
 	if (m->flags & MN__MSG_SPAWN) {
 		if (k->persistent && (a->flags & MN__ACTOR_NEW))
 			mn__persist_spawned(w, a);
@@ -443,7 +435,11 @@ static void process(mn__worker *w, mn__actor *a, const mn_kind *k, mn__msg *m)
 	};
 	ctx->msg = m;
 	if (k->persistent) {
-		mn__persist_before_handle(w, a);
+		if (!mn__persist_before_handle(w, a, m)) {
+			/* A stale call reply (calls.c, C2): dropped. */
+			mn__count(&w->n_done, 1);
+			return;
+		}
 		rc = k->def.handle(ctx, a->state, &view);
 		if (rc < 0) {
 			mn__count(&w->n_errors, 1);
