@@ -769,6 +769,7 @@ int mn_ctx_call_cancel(mn_ctx *ctx, uint64_t call_id)
 void mn__ctx_replay_entry(mn_ctx *ctx, const struct mn__entry *e)
 {
 	ctx->now_ms = e->unix_ms;
+	ctx->replay_flags = e->flags;
 	ctx->rng_seeded = false;
 	ctx->ncalls = 0;
 	ctx->replay_call_hashes = e->call_hashes;

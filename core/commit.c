@@ -7,6 +7,7 @@
  * durable sends' callbacks run, messages counted done (P5). Writer thread
  * only.
  */
+#include "core/ask.h"
 #include "core/persist_int.h"
 
 /* DR2: the gate holds the writer's done counter (gate.h). */
@@ -42,6 +43,9 @@ static void deliver_held(mn__persist *p, wrec *r, const uint64_t *ids)
 			if (h.tag == HELD_CALL)
 				mn__calls_issue(p, r->actor, cid, key + 16,
 						(size_t)h.len - 16);
+			else if (h.tag == HELD_ASK_REPLY)
+				mn__ask_complete(rt->asks, cid, 0, h.type,
+						 key + 8, (size_t)h.len - 8);
 			else if (h.tag == HELD_CALL_CANCEL)
 				mn__calls_cancelled(p, mn__ap(r->actor)->id,
 						    cid);
@@ -187,6 +191,10 @@ static void build_held(mn__persist *p, group *g, wrec *r, mn__wentry *e)
 	for (uint32_t i = 0; i < r->nsends; i++) {
 		held_send h;
 		memcpy(&h, q, sizeof h);
+		if (h.tag == HELD_ASK_REPLY) { /* never stored */
+			q += held_size(h.key_len, (size_t)h.len);
+			continue;
+		}
 		if (h.tag == HELD_CALL || h.tag == HELD_CALL_DEAD ||
 		    h.tag == HELD_CALL_CANCEL) {
 			build_call(p, g, r, e, &h, q + sizeof h);

@@ -47,6 +47,12 @@ int mn_ctx_reply(mn_ctx *ctx, uint32_t type, const void *payload, size_t len)
 {
 	if (!ctx)
 		return MN_EINVAL;
+	/* An ask from outside: the answer goes to the asker (ask.c). */
+	if (ctx->replaying ? (ctx->replay_flags & MN_MSG_ASK)
+			   : (ctx->msg && (ctx->msg->flags & MN_MSG_ASK)))
+		return mn__ask_answer(ctx,
+				      ctx->replaying ? 0 : ctx->msg->sender_id,
+				      type, payload, len);
 	mn_addr from;
 	int rc = mn_ctx_sender(ctx, &from);
 	if (rc)

@@ -557,7 +557,8 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 	r->is_new = (a->flags & MN__ACTOR_NEW) != 0;
 	a->flags &= (uint8_t)~MN__ACTOR_NEW;
 	r->seq = mn__ap(a)->seq;
-	r->sender_id = m->sender_id;
+	/* An ask's sender_id is its ask id: the journal says "outside". */
+	r->sender_id = (m->flags & MN_MSG_ASK) ? 0 : m->sender_id;
 	r->outbox_id = m->outbox_id;
 	r->unix_ms = ctx->now_ms; /* what mn_ctx_time said */
 	r->type = m->type;

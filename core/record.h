@@ -87,7 +87,8 @@ typedef struct held_send {
  * [u64 request hash] then the packed intent; type: the reply type), a
  * call cancelled by the message that made it (the same, never stored nor
  * issued, but journaled with the entry's calls so that replay counts it),
- * a call's cancel ([u64 call id]); calls.c. */
+ * a call's cancel ([u64 call id]); calls.c. An answer to an ask from
+ * outside: delivered after the commit, never stored (ask.c). */
 enum {
 	HELD_SEND = 0,
 	HELD_TIMER = 1,
@@ -95,6 +96,7 @@ enum {
 	HELD_CALL = 3,
 	HELD_CALL_DEAD = 4,
 	HELD_CALL_CANCEL = 5,
+	HELD_ASK_REPLY = 6, /* [u64 ask id] then the reply; type: its type */
 };
 
 static inline size_t held_size(size_t key_len, size_t len)

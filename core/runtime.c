@@ -19,6 +19,7 @@
 #include "core/abi.h"
 #include "base/assert.h"
 #include "base/hash.h"
+#include "core/ask.h"
 #include "core/calls.h"
 #include "core/maint.h"
 #include "core/mailbox.h"
@@ -77,7 +78,8 @@ int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
 	pthread_cond_init(&rt->sleep_cv, NULL);
 	mn__msgdepot_init(&rt->depot);
 	mn__events_init(&rt->ev, &o);
-	if ((rc = mn__injectq_init(&rt->inject)))
+	if ((rc = mn__injectq_init(&rt->inject)) ||
+	    (rc = mn__asks_new(&rt->asks)))
 		goto err_destroy;
 	for (unsigned i = 0; i < o.workers; i++) {
 		mn__worker *w = &rt->workers[i];
@@ -107,6 +109,7 @@ int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
 	return 0;
 
 err_destroy:
+	mn__asks_free(rt->asks);
 	for (unsigned i = 0; i < o.workers; i++)
 		mn__runq_destroy(&rt->workers[i].q);
 	mn__injectq_destroy(&rt->inject);
@@ -163,6 +166,9 @@ void mn_runtime_close(mn_runtime *rt)
 	/* Commit what the workers handled (their states already show it),
 	 * write the checkpoint, close the store. */
 	mn__persist_close(rt);
+	/* Asks still pending end with MN_ECLOSED (nothing can answer now). */
+	mn__asks_free(rt->asks);
+	rt->asks = NULL;
 
 	mn__actor *a = mn__reg_take_all(&rt->reg);
 	while (a) {
@@ -352,7 +358,7 @@ static void ext_leave(mn_runtime *rt)
 
 /* The worker of rt this thread is, or NULL: sends from a handler that use
  * the outside API still go to the local queue. */
-static mn__worker *local_worker(mn_runtime *rt)
+mn__worker *mn__local_worker(mn_runtime *rt)
 {
 	mn__worker *w = mn__tls_worker;
 	return (w && w->rt == rt) ? w : NULL;
@@ -371,9 +377,9 @@ static int refused_deleting(const mn_kind *kind, const void *key,
 	return MN_ENOACTOR;
 }
 
-static int send_outside(mn_runtime *rt, const mn_kind *kind, const void *key,
-			size_t key_len, uint32_t type, const void *payload,
-			size_t len, uint32_t mflags)
+int mn__send_outside(mn_runtime *rt, const mn_kind *kind, const void *key,
+		     size_t key_len, uint32_t type, const void *payload,
+		     size_t len, uint32_t mflags, uint64_t sender_id)
 {
 	int rc = mn__check_send(rt, kind, key, key_len, payload, len);
 	if (rc)
@@ -388,8 +394,8 @@ static int send_outside(mn_runtime *rt, const mn_kind *kind, const void *key,
 	rc = ext_enter(rt);
 	if (rc)
 		return rc;
-	mn__sendx x = {.mflags = mflags};
-	rc = mn__send(rt, local_worker(rt), NULL, kind, key, key_len, type,
+	mn__sendx x = {.mflags = mflags, .sender_id = sender_id};
+	rc = mn__send(rt, mn__local_worker(rt), NULL, kind, key, key_len, type,
 		      payload, len, &x);
 	ext_leave(rt);
 	return rc == MN__EDELETING ? refused_deleting(kind, key, key_len) : rc;
@@ -398,7 +404,8 @@ static int send_outside(mn_runtime *rt, const mn_kind *kind, const void *key,
 int mn_send(mn_runtime *rt, const mn_kind *kind, const void *key,
 	    size_t key_len, uint32_t type, const void *payload, size_t len)
 {
-	return send_outside(rt, kind, key, key_len, type, payload, len, 0);
+	return mn__send_outside(rt, kind, key, key_len, type, payload, len, 0,
+				0);
 }
 
 int mn_send_named(mn_runtime *rt, const char *kind, const void *key,
@@ -410,13 +417,14 @@ int mn_send_named(mn_runtime *rt, const char *kind, const void *key,
 	const mn_kind *k = mn_kind_find(rt, kind);
 	if (!k)
 		return MN_ENOKIND;
-	return send_outside(rt, k, key, key_len, type, payload, len, 0);
+	return mn__send_outside(rt, k, key, key_len, type, payload, len, 0, 0);
 }
 
 int mn_spawn(mn_runtime *rt, const mn_kind *kind, const void *key,
 	     size_t key_len)
 {
-	return send_outside(rt, kind, key, key_len, 0, NULL, 0, MN__MSG_SPAWN);
+	return mn__send_outside(rt, kind, key, key_len, 0, NULL, 0,
+				MN__MSG_SPAWN, 0);
 }
 
 typedef struct durable_wait {
@@ -465,7 +473,7 @@ int mn_send_durable(mn_runtime *rt, const mn_kind *kind, const void *key,
 		    size_t len)
 {
 	durable_wait d = {.done = false};
-	if (rt && local_worker(rt))
+	if (rt && mn__local_worker(rt))
 		return MN_EINVAL; /* a worker would wait for the writer */
 	pthread_mutex_init(&d.mu, NULL);
 	pthread_cond_init(&d.cv, NULL);

@@ -82,6 +82,7 @@ struct mn_ctx {
 	 * intents) and the first call whose request differs (diverged: its
 	 * index and the new request's intent, in diverge_intent). */
 	uint32_t ncalls;
+	uint32_t replay_flags; /* replay: the entry's MN_MSG_* flags */
 	const uint64_t *replay_call_hashes;
 	const void *const *replay_calls;
 	const size_t *replay_call_lens;
@@ -223,6 +224,9 @@ struct mn_runtime {
 	struct mn__gate *gate;
 	/* Eviction and timers (NULL without a store); see evict.c. */
 	struct mn__maint *maint;
+	/* Pending asks from outside (ask.c): made at open, freed at close
+	 * after the workers and the writer stopped. */
+	struct mn__asks *asks;
 };
 
 /* A message buffer of total bytes (header included): from w's pool when w
@@ -242,6 +246,19 @@ static inline void mn__msg_free(mn__worker *w, mn__msg *m)
 	else
 		mn__msg_put(NULL, NULL, m);
 }
+
+/* A send from outside any actor (runtime.c: the checks of mn_send, then
+ * the send engine), with extra message flags and the sender id field (an
+ * ask's id, ask.c). */
+int mn__send_outside(mn_runtime *rt, const mn_kind *kind, const void *key,
+		     size_t key_len, uint32_t type, const void *payload,
+		     size_t len, uint32_t mflags, uint64_t sender_id);
+/* The calling thread's worker of rt, or NULL (not a worker of rt). */
+struct mn__worker *mn__local_worker(mn_runtime *rt);
+/* Answer ask id from a handler (ask.c): held until the commit for
+ * persistent actors, at once for volatile ones; nothing in replay. */
+int mn__ask_answer(mn_ctx *ctx, uint64_t id, uint32_t type, const void *payload,
+		   size_t len);
 
 /* Bump a single-writer counter (owner thread only). */
 static inline void mn__count(_Atomic uint64_t *c, uint64_t n)

@@ -156,6 +156,10 @@ typedef struct mn_msg {
  * (mn_ctx_call_http, mn_ctx_call_begin; experimental): read it with
  * mn_call_reply_decode(). */
 #define MN_MSG_CALL 0x4u
+/* The message is an ask from outside (mn_ask; experimental): the asker
+ * waits for mn_ctx_reply(), or for mn_ctx_ask_reply() with the token of
+ * mn_ctx_ask_token() from a later message. */
+#define MN_MSG_ASK 0x8u
 
 /*
  * A kind: the behaviour shared by all actors of one name. Callbacks run on a
@@ -821,6 +825,63 @@ typedef struct mn_call_stats {
 
 /* Fill *st. MN_ENOTSUP without a store. Any thread. */
 int mn_runtime_call_stats(mn_runtime *rt, mn_call_stats *st);
+
+/* ------------------------------------------------------------------------ */
+/* Asking an actor from outside                                             */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The end of an ask: rc 0 and the actor's reply (type, payload: valid
+ * during the call), or MN_ETIMEDOUT (no reply within the timeout: the
+ * handler did not answer, or the message was dropped unhandled; a reply
+ * that comes later is dropped), MN_ECLOSED (the runtime closed first).
+ * Runs once per accepted ask, on the writer thread (persistent
+ * actors: after the commit of the message that replied, so a reply is
+ * never seen before it is stored), a worker (volatile actors) or the
+ * runtime's ask timer thread; it must be quick and must not call into mnemo
+ * (copy the reply and act elsewhere, as mn_ask_wait does).
+ */
+typedef void (*mn_ask_fn)(void *arg, int rc, uint32_t type, const void *payload,
+			  size_t len);
+
+/*
+ * Send (type, payload) to actor (kind, key) from outside, as mn_send() does
+ * (same errors; the message is flagged MN_MSG_ASK), and have its reply
+ * handed to done(arg, ...). timeout_ms 0 means 30,000. *ask_id (may be
+ * NULL) names the ask for mn_ask_cancel(). The call returns 0 when the
+ * message was accepted (done will run exactly once), or an error (done
+ * will not run). Any thread (a handler may ask too; it must not wait
+ * for the answer).
+ */
+int mn_ask(mn_runtime *rt, const mn_kind *kind, const void *key, size_t key_len,
+	   uint32_t type, const void *payload, size_t len, uint32_t timeout_ms,
+	   mn_ask_fn done, void *arg, uint64_t *ask_id);
+
+/* As mn_ask(), blocking until the end: returns the rc done would get, the
+ * reply's type in *reply_type and a malloc'd copy of its bytes in *reply
+ * (the caller free()s it; NULL for an empty reply) and *reply_len (each
+ * may be NULL: not wanted). Not from a worker (MN_EINVAL). */
+int mn_ask_wait(mn_runtime *rt, const mn_kind *kind, const void *key,
+		size_t key_len, uint32_t type, const void *payload, size_t len,
+		uint32_t timeout_ms, uint32_t *reply_type, void **reply,
+		size_t *reply_len);
+
+/* The asker went away: forget the ask (done never runs for it; a reply is
+ * dropped). An unknown or finished ask is ignored. Any thread. */
+void mn_ask_cancel(mn_runtime *rt, uint64_t ask_id);
+
+/* In a handler of a MN_MSG_ASK message: a token to answer the asker later,
+ * from another message (e.g. once an LLM call's reply arrived), with
+ * mn_ctx_ask_reply(). Tokens are volatile: after a restart the asker is
+ * gone and a reply to its token is dropped. 0, or MN_ENOACTOR (not an ask,
+ * or during replay: *token is then 0). */
+int mn_ctx_ask_token(const mn_ctx *ctx, uint64_t *token);
+
+/* Answer the ask of token (output commit applies). A token of no pending
+ * ask (timed out, cancelled, answered, or 0) is dropped and returns 0;
+ * during replay nothing is sent. */
+int mn_ctx_ask_reply(mn_ctx *ctx, uint64_t token, uint32_t type,
+		     const void *payload, size_t len);
 
 /* ------------------------------------------------------------------------ */
 /* Deterministic time and randomness                                        */

@@ -1,0 +1,357 @@
+/*
+ * test_ask.c - asks from outside (mn_ask, mn_ask_wait, docs/semantics.md
+ * "Asking an actor"): the reply reaches the asker, after the commit for
+ * persistent actors; a deferred answer by token; timeouts, cancel, close;
+ * many askers at once get their own answers; replay sends nothing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/support/support.h"
+
+enum { Q_ECHO = 1, Q_SILENT = 2, Q_LATER = 3, Q_ANSWER = 4, Q_COUNT = 5 };
+
+typedef struct astate {
+	uint64_t handled, token;
+} astate;
+
+static _Atomic uint64_t replay_answers; /* replies made while replaying */
+
+static int a_init(mn_ctx *ctx, void **state)
+{
+	(void)ctx;
+	*state = calloc(1, sizeof(astate));
+	return *state ? 0 : MN_ENOMEM;
+}
+
+static void a_free(void *s)
+{
+	free(s);
+}
+
+static int a_snap(const void *s, mn_buf *out)
+{
+	return mn_buf_append(out, s, sizeof(astate));
+}
+
+static int a_restore(mn_ctx *ctx, const void *b, size_t len, void **state)
+{
+	(void)ctx;
+	if (len != sizeof(astate))
+		return MN_EINVAL;
+	*state = malloc(len);
+	if (!*state)
+		return MN_ENOMEM;
+	memcpy(*state, b, len);
+	return 0;
+}
+
+static int a_handle(mn_ctx *ctx, void *state, const mn_msg *m)
+{
+	astate *s = state;
+	s->handled++;
+	switch (m->type) {
+	case Q_ECHO: {
+		MT_CHECK(m->flags & MN_MSG_ASK);
+		int rc = mn_ctx_reply(ctx, 100, m->payload, m->len);
+		MT_CHECKF(rc == 0, "reply: %s", mn_err_name(rc));
+		if (mn_ctx_replaying(ctx))
+			atomic_fetch_add(&replay_answers, 1);
+		return rc;
+	}
+	case Q_SILENT:
+		return 0;
+	case Q_LATER: {
+		uint64_t t = 0;
+		int rc = mn_ctx_ask_token(ctx, &t);
+		if (!mn_ctx_replaying(ctx)) {
+			MT_CHECKF(rc == 0 && t != 0, "token: %s",
+				  mn_err_name(rc));
+			s->token = t;
+		}
+		return 0;
+	}
+	case Q_ANSWER:
+		return mn_ctx_ask_reply(ctx, s->token, 101, "later", 5);
+	case Q_COUNT:
+		return mn_ctx_reply(ctx, 102, &s->handled, sizeof s->handled);
+	}
+	return 0;
+}
+
+static mn_kind_def asked_def(const char *name, uint32_t flags)
+{
+	mn_kind_def d = MN_KIND_DEF_INIT;
+	d.name = name;
+	d.flags = flags;
+	d.init = a_init;
+	d.handle = a_handle;
+	d.snapshot = a_snap;
+	d.restore = a_restore;
+	d.free = a_free;
+	return d;
+}
+
+static char dir[256];
+
+static int setup(void **state)
+{
+	mt_setup(state);
+	snprintf(dir, sizeof dir, "/tmp/mnemo-test-ask-%d-XXXXXX",
+		 (int)getpid());
+	assert_non_null(mkdtemp(dir));
+	atomic_store(&replay_answers, 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static mn_runtime *open_store(unsigned delay_us)
+{
+	mn_runtime_opts o = MN_RUNTIME_OPTS_INIT;
+	o.workers = 2;
+	o.store_path = dir;
+	o.durability = MN_DURABILITY_RELAXED;
+	o.commit_delay_us = delay_us;
+	mn_runtime *rt;
+	assert_rc(mn_runtime_open(&o, &rt), 0);
+	return rt;
+}
+
+static void key_of(unsigned char k[MT_KEY_LEN], uint64_t i)
+{
+	mt_key_put(k, i);
+}
+
+/* Volatile and persistent actors answer; the reply is the actor's. */
+static void test_ask_wait_round_trip(void **state)
+{
+	(void)state;
+	mn_runtime *rt = open_store(0);
+	mn_kind_def dv = asked_def("vol", MN_KIND_VOLATILE),
+		    dp = asked_def("per", 0);
+	mn_kind *kv = mt_register(rt, &dv), *kp = mt_register(rt, &dp);
+	unsigned char k[MT_KEY_LEN];
+	key_of(k, 1);
+	for (int i = 0; i < 2; i++) {
+		mn_kind *kk = i ? kp : kv;
+		uint32_t type = 0;
+		void *out = NULL;
+		size_t n = 0;
+		assert_rc(mn_ask_wait(rt, kk, k, sizeof k, Q_ECHO, "ping", 4,
+				      5000, &type, &out, &n),
+			  0);
+		assert_int_equal(type, 100);
+		assert_int_equal(n, 4);
+		assert_memory_equal(out, "ping", 4);
+		free(out);
+	}
+	mt_drain(rt);
+	mt_assert_no_failures();
+	mn_runtime_close(rt);
+}
+
+/* Persistent actors: the answer is released after the commit of the
+ * message that gave it (commits held 200 ms here). */
+static void test_answer_after_commit(void **state)
+{
+	(void)state;
+	mn_runtime *rt = open_store(200000);
+	mn_kind_def dp = asked_def("per", 0);
+	mn_kind *kp = mt_register(rt, &dp);
+	unsigned char k[MT_KEY_LEN];
+	key_of(k, 2);
+	/* First message: its actor is created (its commit goes first). */
+	assert_rc(mn_ask_wait(rt, kp, k, sizeof k, Q_ECHO, "a", 1, 5000, NULL,
+			      NULL, NULL),
+		  0);
+	uint64_t before = mt_stats(rt).journaled;
+	double t0 = mt_now();
+	assert_rc(mn_ask_wait(rt, kp, k, sizeof k, Q_ECHO, "b", 1, 5000, NULL,
+			      NULL, NULL),
+		  0);
+	double dt = mt_now() - t0;
+	/* Its entry is journaled once the answer is out. */
+	assert_true(mt_stats(rt).journaled >= before + 1);
+	assert_true(dt >= 0.15);
+	mn_runtime_close(rt);
+}
+
+typedef struct seen {
+	_Atomic int n, rc;
+	_Atomic uint32_t type;
+	char body[16];
+} seen;
+
+static void on_done(void *arg, int rc, uint32_t type, const void *p, size_t len)
+{
+	seen *s = arg;
+	if (len && len < sizeof s->body)
+		memcpy(s->body, p, len);
+	atomic_store(&s->rc, rc);
+	atomic_store(&s->type, type);
+	atomic_fetch_add(&s->n, 1);
+}
+
+static void wait_seen(seen *s, int n)
+{
+	for (int t = 0; t < 500 && atomic_load(&s->n) < n; t++)
+		mt_sleep_ms(10);
+	assert_int_equal(atomic_load(&s->n), n);
+}
+
+/* No answer: MN_ETIMEDOUT at the timeout, once; a deferred answer by token
+ * from a later message; cancel: never called; close: MN_ECLOSED. */
+static void test_timeout_token_cancel_close(void **state)
+{
+	(void)state;
+	mn_runtime *rt = open_store(0);
+	mn_kind_def dp = asked_def("per", 0);
+	mn_kind *kp = mt_register(rt, &dp);
+	unsigned char k[MT_KEY_LEN];
+	key_of(k, 3);
+
+	seen s1 = {0};
+	double t0 = mt_now();
+	assert_rc(mn_ask(rt, kp, k, sizeof k, Q_SILENT, NULL, 0, 200, on_done,
+			 &s1, NULL),
+		  0);
+	wait_seen(&s1, 1);
+	assert_int_equal(atomic_load(&s1.rc), MN_ETIMEDOUT);
+	assert_true(mt_now() - t0 >= 0.18);
+
+	seen s2 = {0};
+	assert_rc(mn_ask(rt, kp, k, sizeof k, Q_LATER, NULL, 0, 5000, on_done,
+			 &s2, NULL),
+		  0);
+	mt_drain(rt);
+	assert_int_equal(atomic_load(&s2.n), 0);
+	assert_rc(mn_send(rt, kp, k, sizeof k, Q_ANSWER, NULL, 0), 0);
+	wait_seen(&s2, 1);
+	assert_int_equal(atomic_load(&s2.rc), 0);
+	assert_int_equal(atomic_load(&s2.type), 101);
+	assert_string_equal(s2.body, "later");
+	/* The token is spent: a second answer is dropped. */
+	assert_rc(mn_send(rt, kp, k, sizeof k, Q_ANSWER, NULL, 0), 0);
+	mt_drain(rt);
+	mt_sleep_ms(50);
+	assert_int_equal(atomic_load(&s2.n), 1);
+
+	seen s3 = {0};
+	uint64_t id = 0;
+	assert_rc(mn_ask(rt, kp, k, sizeof k, Q_LATER, NULL, 0, 300, on_done,
+			 &s3, &id),
+		  0);
+	assert_true(id != 0);
+	mn_ask_cancel(rt, id);
+	mt_drain(rt);
+	assert_rc(mn_send(rt, kp, k, sizeof k, Q_ANSWER, NULL, 0), 0);
+	mt_drain(rt);
+	mt_sleep_ms(400);
+	assert_int_equal(atomic_load(&s3.n), 0);
+
+	seen s4 = {0};
+	assert_rc(mn_ask(rt, kp, k, sizeof k, Q_SILENT, NULL, 0, 60000, on_done,
+			 &s4, NULL),
+		  0);
+	mt_drain(rt);
+	mn_runtime_close(rt);
+	assert_int_equal(atomic_load(&s4.n), 1);
+	assert_int_equal(atomic_load(&s4.rc), MN_ECLOSED);
+	mt_assert_no_failures();
+}
+
+/* Many askers at once, each its own answer (the actor counts). */
+typedef struct many {
+	mn_runtime *rt;
+	mn_kind *k;
+	_Atomic unsigned bad;
+} many;
+
+static void ask_many(unsigned i, void *arg)
+{
+	many *m = arg;
+	unsigned char k[MT_KEY_LEN];
+	key_of(k, 100 + i % 8);
+	for (unsigned j = 0; j < 200; j++) {
+		char msg[32], *out = NULL;
+		int n = snprintf(msg, sizeof msg, "t%u-%u", i, j);
+		size_t len = 0;
+		uint32_t type = 0;
+		int rc =
+		    mn_ask_wait(m->rt, m->k, k, sizeof k, Q_ECHO, msg,
+				(size_t)n, 10000, &type, (void **)&out, &len);
+		if (rc || type != 100 || len != (size_t)n ||
+		    memcmp(out, msg, len) != 0)
+			atomic_fetch_add(&m->bad, 1);
+		free(out);
+	}
+}
+
+static void test_many_askers(void **state)
+{
+	(void)state;
+	mn_runtime *rt = open_store(0);
+	mn_kind_def dp = asked_def("per", 0);
+	many m = {.rt = rt, .k = mt_register(rt, &dp)};
+	mt_parallel(4, ask_many, &m);
+	assert_int_equal(atomic_load(&m.bad), 0);
+	mn_runtime_close(rt);
+}
+
+/* An answered ask is an ordinary journaled message: after a restart its
+ * replay answers nobody, and the state counts it. */
+static void test_replay_answers_nobody(void **state)
+{
+	(void)state;
+	mn_runtime *rt = open_store(0);
+	mn_kind_def dp = asked_def("per", 0);
+	mn_kind *kp = mt_register(rt, &dp);
+	unsigned char k[MT_KEY_LEN];
+	key_of(k, 4);
+	for (int i = 0; i < 3; i++)
+		assert_rc(mn_ask_wait(rt, kp, k, sizeof k, Q_ECHO, "x", 1, 5000,
+				      NULL, NULL, NULL),
+			  0);
+	mn_runtime_close(rt);
+	rt = open_store(0);
+	kp = mt_register(rt, &dp);
+	uint64_t handled = 0;
+	void *out = NULL;
+	size_t len = 0;
+	assert_rc(mn_ask_wait(rt, kp, k, sizeof k, Q_COUNT, NULL, 0, 5000, NULL,
+			      &out, &len),
+		  0);
+	assert_int_equal(len, sizeof handled);
+	memcpy(&handled, out, len);
+	free(out);
+	assert_int_equal(handled, 4);
+	assert_int_equal(atomic_load(&replay_answers), 3);
+	mt_assert_no_failures();
+	mn_runtime_close(rt);
+}
+
+int main(void)
+{
+	mt_init("ask");
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_ask_wait_round_trip, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_answer_after_commit, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_timeout_token_cancel_close,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_many_askers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_replay_answers_nobody, setup,
+					    teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
