@@ -101,6 +101,7 @@ typedef struct group {
 	size_t ne, no, nd, na, nsn, nt, ntd, nq;
 	size_t nid, ntid;    /* ids[] and p->wb.tids[] used */
 	size_t nc, ncd, ncp; /* calls, cdels, cptr/clen/chash used */
+	size_t ning;	     /* client keys (p->wb.ing) used */
 	uint64_t *ids;	     /* outbox ids, in record order */
 	uint64_t first_lsn;
 	size_t ckpt_taken;
@@ -143,6 +144,8 @@ static void group_reserve(mn__persist *p, group *g)
 			sizeof *p->wb.clen)) ||
 	     (rc = grow(&p->wb.chash, &p->wb.cap_chash, nsends + 1,
 			sizeof *p->wb.chash)) ||
+	     (rc =
+		  grow(&p->wb.ing, &p->wb.cap_ing, count, sizeof *p->wb.ing)) ||
 	     (rc = grow(&p->wb.acts, &p->wb.cap_acts,
 			count + MN__CKPT_PER_GROUP, sizeof *p->wb.acts)) ||
 	     !(g->ids = malloc((nsends + count + 1) * sizeof *g->ids))))
@@ -331,11 +334,48 @@ static void build_spawn(mn__persist *p, group *g, wrec *r)
 		};
 }
 
-/* A DURABLE record: its outbox entry, with the next outbox id. */
+/* Idempotent ingress: is r's client key known (this group, or the store
+ * within the retention window)? Sets r->dup_rc (MN_EEXIST: the same
+ * message, MN_ECONFLICT: another) and returns true when it is. */
+static bool ingress_known(mn__persist *p, group *g, wrec *r)
+{
+	const unsigned char *ck = r->data + r->len + r->key_len;
+	uint64_t hash = 0, ms = 0;
+	bool found = false;
+	for (size_t i = 0; i < g->ning && !found; i++)
+		if (p->wb.ing[i].ck_len == r->ck_len &&
+		    memcmp(p->wb.ing[i].ckey, ck, r->ck_len) == 0) {
+			found = true;
+			hash = p->wb.ing[i].hash;
+		}
+	if (!found) {
+		int rc =
+		    mn__store_ingress_get(p->store, ck, r->ck_len, &hash, &ms);
+		found = rc == 0 && ms + p->ingress_retention_ms > r->unix_ms;
+	}
+	if (found)
+		r->dup_rc = hash == r->ck_hash ? MN_EEXIST : MN_ECONFLICT;
+	return found;
+}
+
+/* A DURABLE record: its outbox entry, with the next outbox id (and its
+ * client key; none when the key says it was stored already). */
 static void build_durable(mn__persist *p, group *g, wrec *r)
 {
+	if (r->ck_len && ingress_known(p, g, r)) {
+		g->ids[g->nid++] = 0;
+		return;
+	}
 	uint64_t id = p->next_outbox_id++;
 	g->ids[g->nid++] = id;
+	if (r->ck_len)
+		p->wb.ing[g->ning++] = (mn__wingress){
+		    .ckey = r->data + r->len + r->key_len,
+		    .ck_len = r->ck_len,
+		    .hash = r->ck_hash,
+		    .unix_ms = r->unix_ms,
+		    .outbox_id = id,
+		};
 	mn__woutbox *ob = &p->wb.obs[g->no++];
 	*ob = (mn__woutbox){
 	    .id = id,
@@ -447,6 +487,15 @@ static void group_write(mn__persist *p, group *g)
 	b->n_calls = g->nc;
 	b->call_del = p->wb.cdels;
 	b->n_call_del = g->ncd;
+	b->ingress = p->wb.ing;
+	b->n_ingress = g->ning;
+	/* Client keys past the window go, a slice a second. */
+	uint64_t now = mn__unix_ms();
+	if (now > p->wb.ing_pruned_ms + 1000 && now > p->ingress_retention_ms) {
+		b->ingress_prune_ms = now - p->ingress_retention_ms;
+		b->ingress_prune_max = 4096;
+		p->wb.ing_pruned_ms = now;
+	}
 	g->rc = mn__store_write(p->store, p->codec, b);
 	if (g->rc) {
 		mn__persist_set_error(p, g->rc);
@@ -483,7 +532,11 @@ static void group_account(mn__persist *p, group *g)
 static uint64_t effect_durable(mn__persist *p, wrec *r, uint64_t id, int rc)
 {
 	uint64_t ndone = 0;
-	if (rc) {
+	if (!rc && r->dup_rc) {
+		/* Its client key was known: no second message (P3). */
+		ndone++;
+		rc = r->dup_rc;
+	} else if (rc) {
 		ndone++; /* counted as sent, never delivered */
 	} else {
 		mn__sendx x = {.outbox_id = id,

@@ -238,13 +238,14 @@ bool mn__persist_busy(mn_runtime *rt)
 
 int mn__persist_durable(mn_runtime *rt, const mn_kind *kind, const void *key,
 			size_t key_len, uint32_t type, const void *payload,
-			size_t len, mn_send_done_cb done, void *arg)
+			size_t len, const void *ckey, size_t ck_len,
+			mn_send_done_cb done, void *arg)
 {
 	mn__persist *p = rt->persist;
 	int rc = mn__persist_sticky_error(p);
 	if (rc)
 		return rc;
-	wrec *r = malloc(sizeof *r + len + key_len);
+	wrec *r = malloc(sizeof *r + len + key_len + ck_len);
 	if (!r)
 		return MN_ENOMEM;
 	memset(r, 0, sizeof *r);
@@ -260,6 +261,14 @@ int mn__persist_durable(mn_runtime *rt, const mn_kind *kind, const void *key,
 	if (len)
 		memcpy(r->data, payload, len);
 	memcpy(r->data + len, key, key_len);
+	if (ck_len) {
+		/* What the key stands for: the target and the message. */
+		uint64_t h = mn__hash(kind->store_id, key, key_len);
+		h = mn__hash(h ^ type, payload, len);
+		r->ck_hash = h ? h : 1;
+		r->ck_len = (uint8_t)ck_len;
+		memcpy(r->data + len + key_len, ckey, ck_len);
+	}
 	/* DR1: counted before the writer pushes it. */
 	atomic_fetch_add_explicit(&rt->ext_sent, 1, memory_order_release);
 	mn__persist_enqueue(p, r);

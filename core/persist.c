@@ -295,6 +295,9 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	p->max_records = o->commit_max_records ? o->commit_max_records
 					       : MN__COMMIT_MAX_DEFAULT;
 	p->delay_us = o->commit_delay_us;
+	p->ingress_retention_ms = o->ingress_retention_ms
+				      ? o->ingress_retention_ms
+				      : (uint64_t)24 * 3600 * 1000;
 	p->ck.checkpoint_every =
 	    o->checkpoint_every ? o->checkpoint_every : MN__CHECKPOINT_EVERY;
 	/* A checkpoint spreads over about 8 commit groups or more. */
@@ -431,6 +434,7 @@ void mn__persist_close(mn_runtime *rt)
 	free(p->wb.cptr);
 	free(p->wb.clen);
 	free(p->wb.chash);
+	free(p->wb.ing);
 	mn__idset_free(&p->tm.fired);
 	pthread_mutex_destroy(&p->tm.fired_mu);
 	free(p->wb.ents);

@@ -58,10 +58,13 @@ int mn__persist_hold_send(mn_ctx *ctx, const mn_kind *kind, const void *key,
 			  size_t key_len, uint32_t type, const void *payload,
 			  size_t len);
 
-/* Queue a durable send (outside thread). */
+/* Queue a durable send (outside thread); ckey (ck_len bytes, or NULL):
+ * its client key (idempotent ingress: done then gets MN_EEXIST or
+ * MN_ECONFLICT when the key is known). */
 int mn__persist_durable(mn_runtime *rt, const mn_kind *kind, const void *key,
 			size_t key_len, uint32_t type, const void *payload,
-			size_t len, mn_send_done_cb done, void *arg);
+			size_t len, const void *ckey, size_t ck_len,
+			mn_send_done_cb done, void *arg);
 
 /* Eviction step E2 (core/evict.c; evictor, shard lock held, actor idle
  * per E1): queue the EVICT record, with a snapshot if messages came after

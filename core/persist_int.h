@@ -121,6 +121,10 @@ struct mn__persist_batch {
 	size_t *clen;
 	uint64_t *chash;
 	size_t cap_cptr, cap_clen, cap_chash;
+	/* Client keys of the group's durable sends (idempotent ingress). */
+	mn__wingress *ing;
+	size_t cap_ing;
+	uint64_t ing_pruned_ms; /* the last pruning (unix ms) */
 };
 
 /* Checkpoints of heads (checkpoint.c, P6): writer thread only; the two
@@ -206,6 +210,7 @@ struct mn__persist {
 	mn__store *store;
 	unsigned max_records;
 	unsigned delay_us;
+	uint64_t ingress_retention_ms; /* client keys remembered this long */
 	pthread_t thread;
 
 	/* The queue of commit records (MQ1-MQ4, W2). */

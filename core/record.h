@@ -23,7 +23,10 @@ typedef struct wrec {
 	mn__mpsc_node qnode; /* the writer queue (MQ1-MQ4) */
 	uint8_t rk;
 	bool is_new;
-	uint8_t key_len;       /* DURABLE: target key length */
+	uint8_t key_len; /* DURABLE: target key length */
+	uint8_t ck_len;	 /* DURABLE: client key length (0: none) */
+	int dup_rc; /* DURABLE: MN_EEXIST / MN_ECONFLICT: its key was known */
+	uint64_t ck_hash;      /* DURABLE: hash of target and message */
 	mn__actor *actor;      /* ENTRY, SPAWN */
 	const mn_kind *target; /* DURABLE */
 	uint64_t seq, sender_id, outbox_id, unix_ms;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/abi.h"
+#include "base/detail.h"
 #include "base/assert.h"
 #include "base/hash.h"
 #include "core/ask.h"
@@ -444,14 +445,16 @@ static void durable_wake(void *arg, int rc)
 	pthread_mutex_unlock(&d->mu);
 }
 
-int mn_send_durable_async(mn_runtime *rt, const mn_kind *kind, const void *key,
-			  size_t key_len, uint32_t type, const void *payload,
-			  size_t len, mn_send_done_cb done, void *arg)
+/* A durable send, with a client key or without (ck NULL). */
+static int durable_async(mn_runtime *rt, const mn_kind *kind, const void *key,
+			 size_t key_len, uint32_t type, const void *payload,
+			 size_t len, const void *ck, size_t ck_len,
+			 mn_send_done_cb done, void *arg)
 {
 	int rc = mn__check_send(rt, kind, key, key_len, payload, len);
 	if (rc)
 		return rc;
-	if (!rt->persist)
+	if (!rt->persist || (ck && (ck_len == 0 || ck_len > MN_KEY_MAX)))
 		return MN_EINVAL;
 	if ((kind->def.flags & MN_KIND_EXPLICIT) &&
 	    !mn__actor_known(rt, kind, key, key_len))
@@ -462,9 +465,62 @@ int mn_send_durable_async(mn_runtime *rt, const mn_kind *kind, const void *key,
 		return refused_deleting(kind, key, key_len);
 	if ((rc = ext_enter(rt)))
 		return rc;
-	rc = mn__persist_durable(rt, kind, key, key_len, type, payload, len,
-				 done, arg);
+	rc = mn__persist_durable(rt, kind, key, key_len, type, payload, len, ck,
+				 ck_len, done, arg);
 	ext_leave(rt);
+	return rc;
+}
+
+int mn_send_durable_async(mn_runtime *rt, const mn_kind *kind, const void *key,
+			  size_t key_len, uint32_t type, const void *payload,
+			  size_t len, mn_send_done_cb done, void *arg)
+{
+	return durable_async(rt, kind, key, key_len, type, payload, len, NULL,
+			     0, done, arg);
+}
+
+int mn_send_idempotent_async(mn_runtime *rt, const mn_kind *kind,
+			     const void *key, size_t key_len, uint32_t type,
+			     const void *payload, size_t len,
+			     const void *client_key, size_t ck_len,
+			     mn_send_done_cb done, void *arg)
+{
+	if (!client_key)
+		return MN_EINVAL;
+	return durable_async(rt, kind, key, key_len, type, payload, len,
+			     client_key, ck_len, done, arg);
+}
+
+/* A durable send, blocking until the writer says (mn_send_durable,
+ * mn_send_idempotent). */
+static int durable_block(mn_runtime *rt, const mn_kind *kind, const void *key,
+			 size_t key_len, uint32_t type, const void *payload,
+			 size_t len, const void *ck, size_t ck_len)
+{
+	durable_wait d = {.done = false};
+	if (rt && mn__local_worker(rt))
+		return MN_EINVAL; /* a worker would wait for the writer */
+	if (ck && !ck_len)
+		return MN_EINVAL;
+	pthread_mutex_init(&d.mu, NULL);
+	pthread_cond_init(&d.cv, NULL);
+	int rc = durable_async(rt, kind, key, key_len, type, payload, len, ck,
+			       ck_len, durable_wake, &d);
+	if (rc == 0) {
+		pthread_mutex_lock(&d.mu);
+		while (!d.done)
+			pthread_cond_wait(&d.cv, &d.mu);
+		pthread_mutex_unlock(&d.mu);
+		rc = d.rc;
+		if (rc == MN_ECONFLICT)
+			mn__detail_setf("client key used before, within the "
+					"retention window, for another "
+					"message");
+		else if (rc && rc != MN_EEXIST)
+			(void)mn__persist_error(rt); /* the writer's detail */
+	}
+	pthread_cond_destroy(&d.cv);
+	pthread_mutex_destroy(&d.mu);
 	return rc;
 }
 
@@ -472,25 +528,18 @@ int mn_send_durable(mn_runtime *rt, const mn_kind *kind, const void *key,
 		    size_t key_len, uint32_t type, const void *payload,
 		    size_t len)
 {
-	durable_wait d = {.done = false};
-	if (rt && mn__local_worker(rt))
-		return MN_EINVAL; /* a worker would wait for the writer */
-	pthread_mutex_init(&d.mu, NULL);
-	pthread_cond_init(&d.cv, NULL);
-	int rc = mn_send_durable_async(rt, kind, key, key_len, type, payload,
-				       len, durable_wake, &d);
-	if (rc == 0) {
-		pthread_mutex_lock(&d.mu);
-		while (!d.done)
-			pthread_cond_wait(&d.cv, &d.mu);
-		pthread_mutex_unlock(&d.mu);
-		rc = d.rc;
-		if (rc) /* the writer's detail, for this thread */
-			(void)mn__persist_error(rt);
-	}
-	pthread_cond_destroy(&d.cv);
-	pthread_mutex_destroy(&d.mu);
-	return rc;
+	return durable_block(rt, kind, key, key_len, type, payload, len, NULL,
+			     0);
+}
+
+int mn_send_idempotent(mn_runtime *rt, const mn_kind *kind, const void *key,
+		       size_t key_len, uint32_t type, const void *payload,
+		       size_t len, const void *client_key, size_t ck_len)
+{
+	if (!client_key)
+		return MN_EINVAL;
+	return durable_block(rt, kind, key, key_len, type, payload, len,
+			     client_key, ck_len);
 }
 
 /* ---- store maintenance --------------------------------------------------- */

@@ -69,7 +69,8 @@ extern "C" {
 	XX(EBUSY, -17, "resource busy")                                        \
 	XX(ETIMEDOUT, -18, "timed out")                                        \
 	XX(ECOMPACTED, -19, "that part of the history was compacted away")     \
-	XX(ENOTSTORE, -20, "not a mnemo store")
+	XX(ENOTSTORE, -20, "not a mnemo store")                                \
+	XX(ECONFLICT, -21, "a client key reused with another message")
 
 enum mn_errno {
 	MN_OK = 0,
@@ -386,6 +387,9 @@ typedef struct mn_runtime_opts {
 	 * arrives, volatile (never journaled, never seen by handle). */
 	void (*on_stream)(void *arg, const struct mn_stream_chunk *chunk);
 	void *stream_arg;
+	/* Idempotent ingress (mn_send_idempotent, experimental): how long a
+	 * client key is remembered, in ms; 0 means 24 hours. */
+	uint64_t ingress_retention_ms;
 	/* New fields go here, at the end, each defaulting to 0. */
 } mn_runtime_opts;
 
@@ -825,6 +829,31 @@ typedef struct mn_call_stats {
 
 /* Fill *st. MN_ENOTSUP without a store. Any thread. */
 int mn_runtime_call_stats(mn_runtime *rt, mn_call_stats *st);
+
+/*
+ * Idempotent ingress: a durable send carrying a client key (1..MN_KEY_MAX
+ * bytes, e.g. an HTTP Idempotency-Key). The first send with a key stores
+ * the message (as mn_send_durable) and the key, in the same commit; a
+ * repeat within the retention window (mn_runtime_opts.ingress_retention_ms,
+ * default 24 hours) with the same target and message is acknowledged
+ * without a second message: MN_EEXIST; with another target or message it
+ * is refused: MN_ECONFLICT (nothing stored). Keys older than the window
+ * are forgotten (pruned by the writer) and a key may then be used again.
+ * Otherwise as mn_send_durable (its errors; blocks; not from a worker).
+ * So a client that retries after a lost acknowledgement cannot make the
+ * actor handle its message twice.
+ */
+int mn_send_idempotent(mn_runtime *rt, const mn_kind *kind, const void *key,
+		       size_t key_len, uint32_t type, const void *payload,
+		       size_t len, const void *client_key, size_t ck_len);
+
+/* As mn_send_idempotent, without blocking: done(arg, rc) runs on the
+ * writer thread with 0, MN_EEXIST, MN_ECONFLICT or a store error. */
+int mn_send_idempotent_async(mn_runtime *rt, const mn_kind *kind,
+			     const void *key, size_t key_len, uint32_t type,
+			     const void *payload, size_t len,
+			     const void *client_key, size_t ck_len,
+			     mn_send_done_cb done, void *arg);
 
 /* ------------------------------------------------------------------------ */
 /* Asking an actor from outside                                             */

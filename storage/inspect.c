@@ -308,10 +308,12 @@ int mn__store_stats_get(mn__store *s, mn__store_stats *st)
 	    [DB_SNAPSHOTS] = &st->snapshots,   [DB_OUTBOX] = &st->outbox,
 	    [DB_TIMERS] = &st->timers,	       [DB_DICTS] = &st->dicts,
 	    [DB_QUARANTINE] = &st->quarantine, [DB_CALLS] = &st->calls,
+	    [DB_INGRESS] = &st->ingress,
 	};
 	for (int i = 0; i < DB_COUNT; i++) {
 		if (!counts[i] || (i == DB_QUARANTINE && s->no_quarantine) ||
-		    (i == DB_CALLS && s->no_calls))
+		    (i == DB_CALLS && s->no_calls) ||
+		    (i == DB_INGRESS && s->no_ingress))
 			continue;
 		if ((rc = mdb_stat(txn, s->dbi[i], &ms))) {
 			mn__st_txn_abort(s, txn);

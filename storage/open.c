@@ -246,6 +246,11 @@ static int open_dbs(mn__store *s, MDB_txn *txn, bool fresh)
 			s->no_calls = true; /* no call was ever made */
 			rc = 0;
 		}
+		if (rc == MDB_NOTFOUND &&
+		    (i == DB_INGRESS || i == DB_INGRESS_AGE)) {
+			s->no_ingress = true; /* no client key ever */
+			rc = 0;
+		}
 		if (rc)
 			return rc == MDB_NOTFOUND
 				   ? mn__st_fail(
@@ -362,6 +367,7 @@ int mn__store_open(const char *path, const mn__store_opts *opts,
 		info = (mn__store_info){0};
 		s->no_quarantine = false;
 		s->no_calls = false;
+		s->no_ingress = false;
 		if ((rc = open_txn(s, &info)) == 0)
 			break;
 		if (o.read_only || mn__st_last_mdb_rc != MDB_MAP_FULL ||

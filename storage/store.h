@@ -174,6 +174,21 @@ typedef struct mn__wcall {
 	size_t len;
 } mn__wcall;
 
+/* A client key of a durable send (idempotent ingress): its key bytes,
+ * the hash of what it sent (target and message), when, and the outbox
+ * id of the message. */
+typedef struct mn__wingress {
+	const void *ckey;
+	size_t ck_len; /* 1..MN_KEY_MAX */
+	uint64_t hash, unix_ms, outbox_id;
+} mn__wingress;
+
+/* The stored record of client key ckey: 0 and its hash and time, or
+ * MN_ENOACTOR when the key is unknown, or a store error. Any thread (the
+ * writer checks keys before it stores a batch). */
+int mn__store_ingress_get(mn__store *s, const void *ckey, size_t ck_len,
+			  uint64_t *hash, uint64_t *unix_ms);
+
 /* A durable timer to store, or (del) to remove. */
 typedef struct mn__wtimer {
 	uint64_t id, actor_id, due_unix_ms;
@@ -207,6 +222,13 @@ typedef struct mn__wbatch {
 	size_t n_calls;
 	const mn__wcall *call_del;
 	size_t n_call_del;
+	/* Client keys of durable sends stored in this batch (idempotent
+	 * ingress), and a pruning: drop up to ingress_prune_max keys stored
+	 * before ingress_prune_ms (0: none). */
+	const struct mn__wingress *ingress;
+	size_t n_ingress;
+	uint64_t ingress_prune_ms;
+	size_t ingress_prune_max;
 	/* If non-zero: the heads in this batch's actors make every head
 	 * exact up to this LSN; record it (StoreState.checkpoint_lsn). */
 	uint64_t checkpoint_lsn;
@@ -379,7 +401,7 @@ int mn__store_kinds_scan(mn__store *s, mn__kind_cb cb, void *arg);
 /* Counts and sizes (no scan of values: LMDB's own statistics). */
 typedef struct mn__store_stats {
 	uint64_t kinds, actors, names, log_entries, outbox, snapshots, timers,
-	    dicts, quarantine, calls;
+	    dicts, quarantine, calls, ingress;
 	uint64_t log_bytes; /* pages of the log database, in bytes */
 	uint64_t map_size, page_size, disk_bytes;
 	uint64_t last_lsn, checkpoint_lsn;

@@ -50,6 +50,7 @@ enum rtype {
 	R_TIMER = 9,
 	R_DICT = 10,
 	R_CALL = 11,
+	R_INGRESS = 12,
 };
 
 /* The quarantine holds outbox records (R_OUTBOX). */
@@ -64,8 +65,10 @@ enum dbi_index {
 	DB_OUTBOX,
 	DB_TIMERS,
 	DB_DICTS,
-	DB_QUARANTINE, /* added after version 1's first stores: optional */
-	DB_CALLS,      /* added with outbound calls: optional too */
+	DB_QUARANTINE,	/* added after version 1's first stores: optional */
+	DB_CALLS,	/* added with outbound calls: optional too */
+	DB_INGRESS,	/* client keys of durable sends: optional */
+	DB_INGRESS_AGE, /* the same by (time, key), for pruning */
 	DB_COUNT
 };
 
@@ -73,8 +76,9 @@ enum dbi_index {
 static inline const char *mn__st_db_name(int db)
 {
 	static const char *const names[DB_COUNT] = {
-	    "meta",   "kinds",	"names", "actors",     "log",	"snapshots",
-	    "outbox", "timers", "dicts", "quarantine", "calls",
+	    "meta",	 "kinds",   "names",	   "actors", "log",
+	    "snapshots", "outbox",  "timers",	   "dicts",  "quarantine",
+	    "calls",	 "ingress", "ingress_age",
 	};
 	return names[db];
 }
@@ -101,6 +105,7 @@ struct mn__store {
 	bool read_only;
 	bool no_quarantine; /* read-only open of a store that has none */
 	bool no_calls;	    /* read-only open of a store that has none */
+	bool no_ingress;    /* read-only open of a store that has none */
 	int lock_fd;
 	mn__dictset *dicts;
 
@@ -261,6 +266,12 @@ int mn__st_outbox_db_range(mn__store *s, mn__codec *codec, int db,
 int mn__st_put_calls(mn__store *s, MDB_txn *txn, const mn__wbatch *b);
 int mn__st_del_calls(mn__store *s, MDB_txn *txn, uint64_t actor_id,
 		     uint64_t *n);
+
+/* ingress.c: the batch's client keys stored, old ones pruned; one key's
+ * record read in txn. */
+int mn__st_put_ingress(mn__store *s, MDB_txn *txn, const mn__wbatch *b);
+int mn__store_ingress_get_txn(mn__store *s, MDB_txn *txn, const void *ckey,
+			      size_t ck_len, uint64_t *hash, uint64_t *unix_ms);
 
 int mn__st_del_marked(mn__store *s, MDB_txn *txn, uint64_t id);
 

@@ -477,6 +477,29 @@ static int v_call(vstate *v, const MDB_val *k, const unsigned char *body,
 	return 0;
 }
 
+static int v_ingress(vstate *v, const MDB_val *k, const unsigned char *body,
+		     size_t len)
+{
+	if (k->mv_size < 1 || k->mv_size > MN_KEY_MAX)
+		return vproblem(v, "ingress record: a %zu-byte client key",
+				k->mv_size);
+	if (!mnemo__ingress_key__unpack(mn__arena_for(len), len, body))
+		return vproblem(v, "ingress record: undecodable");
+	return 0;
+}
+
+static int v_ingress_age(vstate *v, const MDB_val *k, const unsigned char *body,
+			 size_t len)
+{
+	(void)body;
+	if (k->mv_size < 9 || k->mv_size > 8 + MN_KEY_MAX || len != 0)
+		return vproblem(v,
+				"ingress_age record (%zu-byte key, %zu-byte "
+				"body): not (time, client key)",
+				k->mv_size, len);
+	return 0;
+}
+
 static int v_meta_record(void *arg, mn__scan_at *at)
 {
 	vstate *v = arg;
@@ -613,7 +636,8 @@ static int v_freelist(vstate *v)
 	size_t used = 2 + fl.nfree; /* the two meta pages */
 	for (int i = -2; i < DB_COUNT && !rc; i++) {
 		if ((i == DB_QUARANTINE && s->no_quarantine) ||
-		    (i == DB_CALLS && s->no_calls))
+		    (i == DB_CALLS && s->no_calls) ||
+		    ((i == DB_INGRESS || i == DB_INGRESS_AGE) && s->no_ingress))
 			continue;
 		MDB_dbi dbi = i == -2 ? 0 : i == -1 ? 1 : s->dbi[i];
 		if ((rc = mdb_stat(v->txn, dbi, &st)))
@@ -657,6 +681,10 @@ int mn__store_verify(mn__store *s, mn__codec *codec, mn__problem_cb problem,
 	    !(rc = verify_db(&v, txn, DB_TIMERS, R_TIMER, v_timer)) &&
 	    (s->no_calls ||
 	     !(rc = verify_db(&v, txn, DB_CALLS, R_CALL, v_call))) &&
+	    (s->no_ingress ||
+	     (!(rc = verify_db(&v, txn, DB_INGRESS, R_INGRESS, v_ingress)) &&
+	      !(rc = verify_db(&v, txn, DB_INGRESS_AGE, R_INGRESS,
+			       v_ingress_age)))) &&
 	    !(rc = v_meta(&v)))
 		rc = v_freelist(&v);
 	if (!rc) {

@@ -392,6 +392,8 @@ static int write_once(mn__store *s, mn__codec *codec, const mn__wbatch *b,
 	    (rc = put_quarantine(s, txn, codec, b, scratch)) ||
 	    ((b->n_calls || b->n_call_del) &&
 	     (rc = mn__st_put_calls(s, txn, b))) ||
+	    ((b->n_ingress || b->ingress_prune_ms) &&
+	     (rc = mn__st_put_ingress(s, txn, b))) ||
 	    (rc = put_state(s, txn, b, &last)))
 		goto out_abort_txn;
 	if ((rc = mn__st_txn_commit(s, txn)))
