@@ -99,9 +99,7 @@ static char dir[256];
 static int setup(void **state)
 {
 	mt_setup(state);
-	snprintf(dir, sizeof dir, "/tmp/mnemo-test-ask-%d-XXXXXX",
-		 (int)getpid());
-	assert_non_null(mkdtemp(dir));
+	mt_tmpdir(dir, sizeof dir, "ask");
 	atomic_store(&replay_answers, 0);
 	return 0;
 }
@@ -109,9 +107,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return mt_rmrf(dir);
 }
 
 static mn_runtime *open_store(unsigned delay_us)

@@ -276,9 +276,7 @@ static mn_kind *reg(mn_runtime *rt)
 static int setup(void **state)
 {
 	mt_setup(state);
-	snprintf(dir, sizeof dir, "/tmp/mnemo-test-calls-%d-XXXXXX",
-		 (int)getpid());
-	assert_non_null(mkdtemp(dir));
+	mt_tmpdir(dir, sizeof dir, "calls");
 	standin_opts so = {.seed = 7};
 	assert_int_equal(standin_start(&so, &srv), 0);
 	standin_base_url(srv, base, sizeof base);
@@ -295,11 +293,7 @@ static int teardown(void **state)
 	(void)state;
 	standin_stop(srv);
 	srv = NULL;
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		return -1;
-	return 0;
+	return mt_rmrf(dir);
 }
 
 static void send_to(mn_runtime *rt, mn_kind *k, uint64_t i, uint32_t type,

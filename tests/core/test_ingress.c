@@ -21,18 +21,14 @@ static int setup(void **state)
 {
 	mt_setup(state);
 	mt_counts_reset(&counts);
-	snprintf(dir, sizeof dir, "/tmp/mnemo-test-ingress-%d-XXXXXX",
-		 (int)getpid());
-	assert_non_null(mkdtemp(dir));
+	mt_tmpdir(dir, sizeof dir, "ingress");
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return mt_rmrf(dir);
 }
 
 static mn_runtime *open_rt(uint64_t retention_ms, mn_kind **k)

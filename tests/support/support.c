@@ -776,3 +776,19 @@ size_t mt_store_delete_marked(const char *dir, uint64_t *ids, size_t cap)
 	mn__store_close(s);
 	return marked;
 }
+
+void mt_tmpdir(char *buf, size_t cap, const char *tag)
+{
+	int n = snprintf(buf, cap, "/tmp/mnemo-test-%s-%d-XXXXXX", tag,
+			 (int)getpid());
+	assert_true(n > 0 && (size_t)n < cap);
+	assert_non_null(mkdtemp(buf));
+}
+
+int mt_rmrf(const char *dir)
+{
+	char cmd[600];
+	if (snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir) >= (int)sizeof cmd)
+		return -1;
+	return system(cmd) == 0 ? 0 : -1;
+}

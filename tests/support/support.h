@@ -105,6 +105,12 @@ mn_kind *mt_register(mn_runtime *rt, const mn_kind_def *def);
 void mt_drain(mn_runtime *rt);
 mn_runtime_stats mt_stats(mn_runtime *rt);
 
+/* A fresh directory /tmp/mnemo-test-TAG-PID-XXXXXX into buf (cap >= 64);
+ * fails the test if it cannot be made. mt_rmrf removes a tree (0 or -1:
+ * for a cmocka teardown's return). */
+void mt_tmpdir(char *buf, size_t cap, const char *tag);
+int mt_rmrf(const char *dir);
+
 /* ---- keys: 8-byte little-endian integers ----------------------------- */
 
 #define MT_KEY_LEN 8
