@@ -52,6 +52,8 @@
  * count): long enough for any benchmark's pauses. */
 #define STANDIN_IDLE_TIMEOUT_S 600u
 #define STANDIN_BACKLOG	       8192u
+/* The longest pause (a day): /hold?ms= and the like are clamped to it. */
+#define STANDIN_PAUSE_MAX_MS (86400ull * 1000)
 
 typedef struct key_slot {
 	char *key; /* NULL: empty */
@@ -237,23 +239,29 @@ static void heap_swap(due *h, size_t i, size_t j)
 	h[j] = t;
 }
 
-static int heap_push(standin *s, due e)
+/* Room for one more entry on the heap: 0, or -1 when out of memory. */
+static int heap_reserve(standin *s)
 {
-	if (s->heap_len == s->heap_cap) {
-		size_t cap = s->heap_cap ? s->heap_cap * 2 : 256;
-		due *h = realloc(s->heap, cap * sizeof *h);
-		if (!h)
-			return -1;
-		s->heap = h;
-		s->heap_cap = cap;
-	}
+	if (s->heap_len < s->heap_cap)
+		return 0;
+	size_t cap = s->heap_cap ? s->heap_cap * 2 : 256;
+	due *h = realloc(s->heap, cap * sizeof *h);
+	if (!h)
+		return -1;
+	s->heap = h;
+	s->heap_cap = cap;
+	return 0;
+}
+
+/* Cannot fail: heap_reserve made the room. */
+static void heap_push(standin *s, due e)
+{
 	size_t i = s->heap_len++;
 	s->heap[i] = e;
 	while (i > 0 && s->heap[(i - 1) / 2].at_ns > s->heap[i].at_ns) {
 		heap_swap(s->heap, i, (i - 1) / 2);
 		i = (i - 1) / 2;
 	}
-	return 0;
 }
 
 static due heap_pop(standin *s)
@@ -275,21 +283,21 @@ static due heap_pop(standin *s)
 	return top;
 }
 
-/* Suspend c for ms milliseconds (from the access handler or a content
- * reader of c). Returns 1 if suspended, 0 if the caller must go on at once
- * (stopping, or no memory for the heap: then the wait is skipped). */
+/* Suspend c for ms milliseconds (at most STANDIN_PAUSE_MAX_MS), from the
+ * access handler or a content reader of c. Returns 1 if suspended, 0 if the
+ * caller must go on at once (stopping, or no memory for the heap: then the
+ * wait is skipped). */
 static int pause_for(standin *s, struct MHD_Connection *c, uint64_t ms)
 {
 	int paused = 0;
+	if (ms > STANDIN_PAUSE_MAX_MS)
+		ms = STANDIN_PAUSE_MAX_MS;
 	pthread_mutex_lock(&s->lock);
-	if (!s->stopping) {
+	if (!s->stopping && heap_reserve(s) == 0) {
 		MHD_suspend_connection(c); /* SI1: before the heap */
-		if (heap_push(s, (due){now_ns() + ms * 1000000ull, c}) == 0) {
-			paused = 1;
-			pthread_cond_signal(&s->wake);
-		} else {
-			MHD_resume_connection(c);
-		}
+		heap_push(s, (due){now_ns() + ms * 1000000ull, c});
+		pthread_cond_signal(&s->wake);
+		paused = 1;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return paused;
@@ -562,6 +570,8 @@ static enum MHD_Result reply(req *q, const char *method, const char *url)
 		return reply_reader(c, q, q->a, 64 * 1024, big_reader,
 				    "application/octet-stream");
 	case EP_DROP:
+		if (q->a > STANDIN_BIG_MAX)
+			q->a = STANDIN_BIG_MAX;
 		return reply_reader(c, q, q->a + 1024, 4096, drop_reader,
 				    "application/octet-stream");
 	case EP_STREAM:
@@ -602,7 +612,7 @@ static uint64_t delay_ms(const req *q)
 	else
 		ms = o->latency_min_ms;
 	if (q->ep == EP_HOLD)
-		ms += q->a;
+		ms += q->a < STANDIN_PAUSE_MAX_MS ? q->a : STANDIN_PAUSE_MAX_MS;
 	return ms;
 }
 
