@@ -484,6 +484,23 @@ static void test_notjson_and_not_found(void **state)
 	got_free(&g);
 }
 
+/* Bytes that are not UTF-8 cannot be JSON strings: a body of them is
+ * echoed as null, a path of them is refused with 400. */
+static void test_not_utf8(void **state)
+{
+	(void)state;
+	got g;
+	fetch("/echo", NULL, "\xff\xfe", 0, &g);
+	assert_int_equal(g.status, 200);
+	json_t *j = body_json(&g);
+	assert_true(json_is_null(json_object_get(j, "body")));
+	json_decref(j);
+	got_free(&g);
+	fetch("/nowhere%FF", NULL, NULL, 0, &g);
+	assert_int_equal(g.status, 400);
+	got_free(&g);
+}
+
 static void test_body_limit(void **state)
 {
 	(void)state;
@@ -799,6 +816,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_bad_chunk, mt_setup),
 	    cmocka_unit_test_setup(test_stall, mt_setup),
 	    cmocka_unit_test_setup(test_notjson_and_not_found, mt_setup),
+	    cmocka_unit_test_setup(test_not_utf8, mt_setup),
 	    cmocka_unit_test_setup(test_body_limit, mt_setup),
 	    cmocka_unit_test_setup(test_hold_does_not_block, mt_setup),
 	    cmocka_unit_test_setup(test_latency, mt_setup),

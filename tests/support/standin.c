@@ -82,8 +82,9 @@ struct standin {
 
 	pthread_t timer;
 	bool timer_started;
-	/* libmicrohttpd's messages are printed while it starts only (after,
-	 * they would be the faults injected on purpose). */
+	/* libmicrohttpd's messages are printed while it starts; after, only
+	 * those about the connection limit and accept (the others would be
+	 * the faults injected on purpose, and clients that give up). */
 	atomic_bool started;
 };
 
@@ -345,14 +346,18 @@ static enum MHD_Result reply_buf(struct MHD_Connection *c, unsigned code,
 	return ret;
 }
 
-/* Reply with the JSON value j (taken). */
+/* Reply with the JSON value j (taken). NULL (jansson refused a string
+ * that is not UTF-8, say a path): 400. */
 static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned code,
 				  json_t *j, const char *retry_after)
 {
+	static char unencodable[] = "{\"error\":\"not UTF-8\"}";
 	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (!text)
-		return MHD_NO;
+		return reply_buf(c, MHD_HTTP_BAD_REQUEST, "application/json",
+				 unencodable, sizeof unencodable - 1,
+				 MHD_RESPMEM_PERSISTENT);
 	struct MHD_Response *r = MHD_create_response_from_buffer(
 	    strlen(text), text, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
@@ -727,7 +732,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 static void on_log(void *cls, const char *fmt, va_list ap)
 {
 	standin *s = cls;
-	if (atomic_load_explicit(&s->started, memory_order_relaxed))
+	if (atomic_load_explicit(&s->started, memory_order_relaxed) &&
+	    !strstr(fmt, "limit") && !strstr(fmt, "accept"))
 		return;
 	fputs("standin: ", stderr);
 	vfprintf(stderr, fmt, ap);
@@ -817,6 +823,8 @@ void standin_base_url(const standin *s, char *buf, size_t cap)
 
 uint64_t standin_count(standin *s, const char *key)
 {
+	if (!key)
+		return 0;
 	pthread_mutex_lock(&s->lock);
 	key_slot *k = keys_find(s, key, false);
 	uint64_t n = k ? k->n : 0;
