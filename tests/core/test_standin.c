@@ -689,8 +689,8 @@ static void server_path(char *buf, size_t cap)
 }
 
 /* Start the program with args (NULL-terminated, after argv[0]), its stdout
- * on *out_fd. Returns its pid. */
-static pid_t server_spawn(char *const *args, int *out_fd)
+ * on *out_fd, its stderr on /dev/null when quiet. Returns its pid. */
+static pid_t server_spawn(char *const *args, bool quiet, int *out_fd)
 {
 	char path[4096];
 	char *argv[16];
@@ -707,6 +707,8 @@ static pid_t server_spawn(char *const *args, int *out_fd)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		dup2(p[1], 1);
+		if (quiet && !freopen("/dev/null", "w", stderr))
+			_exit(126);
 		close(p[0]);
 		close(p[1]);
 		execv(path, argv);
@@ -746,7 +748,7 @@ static void test_program(void **state)
 			"40:40",       "--threads", "2",
 			"--port-file", port_file,   NULL};
 	int fd;
-	pid_t pid = server_spawn(args, &fd);
+	pid_t pid = server_spawn(args, false, &fd);
 	/* "PORT\n" on stdout, within 5 s. */
 	size_t len = 0;
 	double t0 = mt_now();
@@ -794,7 +796,7 @@ static void test_program(void **state)
 	assert_int_equal(server_wait(pid, 5), 0);
 
 	char *bad[] = {"--latency", "9:2", NULL};
-	pid = server_spawn(bad, &fd);
+	pid = server_spawn(bad, true, &fd); /* its usage unseen */
 	close(fd);
 	assert_int_equal(server_wait(pid, 5), 2);
 }
