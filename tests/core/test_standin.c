@@ -6,9 +6,13 @@
  * held replies that leave the server free for others, and a stop with
  * replies still held.
  */
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -480,6 +484,23 @@ static void test_notjson_and_not_found(void **state)
 	got_free(&g);
 }
 
+/* Bytes that are not UTF-8 cannot be JSON strings: a body of them is
+ * echoed as null, a path of them is refused with 400. */
+static void test_not_utf8(void **state)
+{
+	(void)state;
+	got g;
+	fetch("/echo", NULL, "\xff\xfe", 0, &g);
+	assert_int_equal(g.status, 200);
+	json_t *j = body_json(&g);
+	assert_true(json_is_null(json_object_get(j, "body")));
+	json_decref(j);
+	got_free(&g);
+	fetch("/nowhere%FF", NULL, NULL, 0, &g);
+	assert_int_equal(g.status, 400);
+	got_free(&g);
+}
+
 static void test_body_limit(void **state)
 {
 	(void)state;
@@ -650,6 +671,136 @@ static void test_stop_while_holding(void **state)
 	memcpy(base, keep, sizeof base);
 }
 
+/* The program of this build: <build>/tests/tools/standin-server, beside
+ * <build>/tests/core/test_standin (make test builds it). */
+static void server_path(char *buf, size_t cap)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	assert_true(n > 0);
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	assert_non_null(slash);
+	*slash = '\0';
+	assert_true(snprintf(buf, cap, "%s/../tools/standin-server", self) <
+		    (int)cap);
+	if (access(buf, X_OK) != 0)
+		fail_msg("no program at %s (make test builds it)", buf);
+}
+
+/* Start the program with args (NULL-terminated, after argv[0]), its stdout
+ * on *out_fd, its stderr on /dev/null when quiet. Returns its pid. */
+static pid_t server_spawn(char *const *args, bool quiet, int *out_fd)
+{
+	char path[4096];
+	char *argv[16];
+	server_path(path, sizeof path);
+	argv[0] = path;
+	size_t i = 0;
+	for (; args[i] && i < 14; i++)
+		argv[i + 1] = args[i];
+	argv[i + 1] = NULL;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	fflush(stdout);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(p[1], 1);
+		if (quiet && !freopen("/dev/null", "w", stderr))
+			_exit(126);
+		close(p[0]);
+		close(p[1]);
+		execv(path, argv);
+		_exit(127);
+	}
+	close(p[1]);
+	*out_fd = p[0];
+	return pid;
+}
+
+/* The exit status of pid, waiting at most secs; -1 if it did not end
+ * (then it is killed). */
+static int server_wait(pid_t pid, double secs)
+{
+	int st;
+	double t0 = mt_now();
+	while (mt_now() - t0 < secs) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st)
+					     : 128 + WTERMSIG(st);
+		mt_sleep_ms(10);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+static void test_program(void **state)
+{
+	(void)state;
+	char port_file[64], line[32] = "", file_line[32] = "";
+	snprintf(port_file, sizeof port_file, "/tmp/mnemo-standin-%d.port",
+		 (int)getpid());
+	remove(port_file);
+	char *args[] = {"--seed",      "7",	    "--latency",
+			"40:40",       "--threads", "2",
+			"--port-file", port_file,   NULL};
+	int fd;
+	pid_t pid = server_spawn(args, false, &fd);
+	/* "PORT\n" on stdout, within 5 s. */
+	size_t len = 0;
+	double t0 = mt_now();
+	while (!memchr(line, '\n', len) && len < sizeof line - 1 &&
+	       mt_now() - t0 < 5) {
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		if (poll(&pf, 1, 100) <= 0)
+			continue;
+		ssize_t n = read(fd, line + len, sizeof line - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		line[len] = '\0';
+	}
+	close(fd);
+	unsigned port = (unsigned)strtoul(line, NULL, 10);
+	assert_true(port > 0 && port < 65536);
+	FILE *f = fopen(port_file, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(file_line, sizeof file_line, f));
+	fclose(f);
+	remove(port_file);
+	assert_string_equal(file_line, line);
+
+	char keep[64];
+	memcpy(keep, base, sizeof keep);
+	snprintf(base, sizeof base, "http://127.0.0.1:%u", port);
+	got g;
+	fetch("/json?id=abc", "prog-1", NULL, 0, &g);
+	assert_int_equal(g.status, 200);
+	assert_true(g.secs >= 0.039); /* --latency 40:40 */
+	json_t *j = body_json(&g);
+	assert_string_equal(str_of(j, "id"), "abc");
+	json_decref(j);
+	got_free(&g);
+	fetch("/stats", NULL, NULL, 0, &g);
+	j = body_json(&g);
+	assert_int_equal(int_of(j, "requests"), 1);
+	assert_int_equal(int_of(json_object_get(j, "keys"), "prog-1"), 1);
+	json_decref(j);
+	got_free(&g);
+	memcpy(base, keep, sizeof base);
+
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	assert_int_equal(server_wait(pid, 5), 0);
+
+	char *bad[] = {"--latency", "9:2", NULL};
+	pid = server_spawn(bad, true, &fd); /* its usage unseen */
+	close(fd);
+	assert_int_equal(server_wait(pid, 5), 2);
+}
+
 int main(void)
 {
 	mt_init("core/standin");
@@ -667,10 +818,12 @@ int main(void)
 	    cmocka_unit_test_setup(test_bad_chunk, mt_setup),
 	    cmocka_unit_test_setup(test_stall, mt_setup),
 	    cmocka_unit_test_setup(test_notjson_and_not_found, mt_setup),
+	    cmocka_unit_test_setup(test_not_utf8, mt_setup),
 	    cmocka_unit_test_setup(test_body_limit, mt_setup),
 	    cmocka_unit_test_setup(test_hold_does_not_block, mt_setup),
 	    cmocka_unit_test_setup(test_latency, mt_setup),
 	    cmocka_unit_test_setup(test_stop_while_holding, mt_setup),
+	    cmocka_unit_test_setup(test_program, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -52,6 +52,8 @@
  * count): long enough for any benchmark's pauses. */
 #define STANDIN_IDLE_TIMEOUT_S 600u
 #define STANDIN_BACKLOG	       8192u
+/* The longest pause (a day): /hold?ms= and the like are clamped to it. */
+#define STANDIN_PAUSE_MAX_MS (86400ull * 1000)
 
 typedef struct key_slot {
 	char *key; /* NULL: empty */
@@ -80,8 +82,9 @@ struct standin {
 
 	pthread_t timer;
 	bool timer_started;
-	/* libmicrohttpd's messages are printed while it starts only (after,
-	 * they would be the faults injected on purpose). */
+	/* libmicrohttpd's messages are printed while it starts; after, only
+	 * those about the connection limit and accept (the others would be
+	 * the faults injected on purpose, and clients that give up). */
 	atomic_bool started;
 };
 
@@ -237,23 +240,29 @@ static void heap_swap(due *h, size_t i, size_t j)
 	h[j] = t;
 }
 
-static int heap_push(standin *s, due e)
+/* Room for one more entry on the heap: 0, or -1 when out of memory. */
+static int heap_reserve(standin *s)
 {
-	if (s->heap_len == s->heap_cap) {
-		size_t cap = s->heap_cap ? s->heap_cap * 2 : 256;
-		due *h = realloc(s->heap, cap * sizeof *h);
-		if (!h)
-			return -1;
-		s->heap = h;
-		s->heap_cap = cap;
-	}
+	if (s->heap_len < s->heap_cap)
+		return 0;
+	size_t cap = s->heap_cap ? s->heap_cap * 2 : 256;
+	due *h = realloc(s->heap, cap * sizeof *h);
+	if (!h)
+		return -1;
+	s->heap = h;
+	s->heap_cap = cap;
+	return 0;
+}
+
+/* Cannot fail: heap_reserve made the room. */
+static void heap_push(standin *s, due e)
+{
 	size_t i = s->heap_len++;
 	s->heap[i] = e;
 	while (i > 0 && s->heap[(i - 1) / 2].at_ns > s->heap[i].at_ns) {
 		heap_swap(s->heap, i, (i - 1) / 2);
 		i = (i - 1) / 2;
 	}
-	return 0;
 }
 
 static due heap_pop(standin *s)
@@ -275,21 +284,21 @@ static due heap_pop(standin *s)
 	return top;
 }
 
-/* Suspend c for ms milliseconds (from the access handler or a content
- * reader of c). Returns 1 if suspended, 0 if the caller must go on at once
- * (stopping, or no memory for the heap: then the wait is skipped). */
+/* Suspend c for ms milliseconds (at most STANDIN_PAUSE_MAX_MS), from the
+ * access handler or a content reader of c. Returns 1 if suspended, 0 if the
+ * caller must go on at once (stopping, or no memory for the heap: then the
+ * wait is skipped). */
 static int pause_for(standin *s, struct MHD_Connection *c, uint64_t ms)
 {
 	int paused = 0;
+	if (ms > STANDIN_PAUSE_MAX_MS)
+		ms = STANDIN_PAUSE_MAX_MS;
 	pthread_mutex_lock(&s->lock);
-	if (!s->stopping) {
+	if (!s->stopping && heap_reserve(s) == 0) {
 		MHD_suspend_connection(c); /* SI1: before the heap */
-		if (heap_push(s, (due){now_ns() + ms * 1000000ull, c}) == 0) {
-			paused = 1;
-			pthread_cond_signal(&s->wake);
-		} else {
-			MHD_resume_connection(c);
-		}
+		heap_push(s, (due){now_ns() + ms * 1000000ull, c});
+		pthread_cond_signal(&s->wake);
+		paused = 1;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return paused;
@@ -337,14 +346,18 @@ static enum MHD_Result reply_buf(struct MHD_Connection *c, unsigned code,
 	return ret;
 }
 
-/* Reply with the JSON value j (taken). */
+/* Reply with the JSON value j (taken). NULL (jansson refused a string
+ * that is not UTF-8, say a path): 400. */
 static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned code,
 				  json_t *j, const char *retry_after)
 {
+	static char unencodable[] = "{\"error\":\"not UTF-8\"}";
 	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (!text)
-		return MHD_NO;
+		return reply_buf(c, MHD_HTTP_BAD_REQUEST, "application/json",
+				 unencodable, sizeof unencodable - 1,
+				 MHD_RESPMEM_PERSISTENT);
 	struct MHD_Response *r = MHD_create_response_from_buffer(
 	    strlen(text), text, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
@@ -562,6 +575,8 @@ static enum MHD_Result reply(req *q, const char *method, const char *url)
 		return reply_reader(c, q, q->a, 64 * 1024, big_reader,
 				    "application/octet-stream");
 	case EP_DROP:
+		if (q->a > STANDIN_BIG_MAX)
+			q->a = STANDIN_BIG_MAX;
 		return reply_reader(c, q, q->a + 1024, 4096, drop_reader,
 				    "application/octet-stream");
 	case EP_STREAM:
@@ -602,7 +617,7 @@ static uint64_t delay_ms(const req *q)
 	else
 		ms = o->latency_min_ms;
 	if (q->ep == EP_HOLD)
-		ms += q->a;
+		ms += q->a < STANDIN_PAUSE_MAX_MS ? q->a : STANDIN_PAUSE_MAX_MS;
 	return ms;
 }
 
@@ -717,7 +732,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 static void on_log(void *cls, const char *fmt, va_list ap)
 {
 	standin *s = cls;
-	if (atomic_load_explicit(&s->started, memory_order_relaxed))
+	if (atomic_load_explicit(&s->started, memory_order_relaxed) &&
+	    !strstr(fmt, "limit") && !strstr(fmt, "accept"))
 		return;
 	fputs("standin: ", stderr);
 	vfprintf(stderr, fmt, ap);
@@ -807,6 +823,8 @@ void standin_base_url(const standin *s, char *buf, size_t cap)
 
 uint64_t standin_count(standin *s, const char *key)
 {
+	if (!key)
+		return 0;
 	pthread_mutex_lock(&s->lock);
 	key_slot *k = keys_find(s, key, false);
 	uint64_t n = k ? k->n : 0;

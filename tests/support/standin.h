@@ -4,8 +4,9 @@
  * ephemeral port, with deterministic replies from a seed, a latency
  * distribution, fault injection, and counts of requests per
  * Idempotency-Key so that tests can assert exactly-once toward the outside.
- * Also built as a program (build/tests/support/standin-server; see
- * docs/calls.md) for the benchmark and the crash harness.
+ * Also built as a program (build/tests/tools/standin-server, from
+ * tests/tools/standin_server.c; see docs/calls.md) for the benchmark and the
+ * crash harness.
  *
  * Endpoints (any method; the request body is read and ignored unless said):
  *   /echo                 200, JSON {"method","path","body","idem","n"}:
