@@ -65,6 +65,9 @@ typedef bool (*mn__gate_stored_fn)(mn_runtime *rt, const mn_kind *k,
  *    delete.c marks as under it.
  *  - done: messages the writer finished (DR2; one writer, release; read
  *    with acquire by drain).
+ * The deletion set, read on every send and turn of a persistent actor,
+ * and done, written by the writer after every commit group, have cache
+ * lines of their own (alignas(64)).
  */
 typedef struct mn__gate {
 	mn_runtime *rt;
@@ -76,11 +79,11 @@ typedef struct mn__gate {
 	_Atomic uint64_t nparked;
 	_Atomic uint64_t gate_done;
 
-	pthread_mutex_t del_mu;
+	alignas(64) pthread_mutex_t del_mu;
 	mn__gate_addr *deleting;
 	_Atomic size_t ndeleting;
 
-	_Atomic uint64_t done;
+	alignas(64) _Atomic uint64_t done;
 } mn__gate;
 
 /* Set up g (zeroed by the caller) for rt with the store lookup hook. */
