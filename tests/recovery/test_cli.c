@@ -742,7 +742,10 @@ static void test_usage(void **unused)
 	expect_in(res.out, mn_version());
 	run("errors --json");
 	expect_exit(0);
-	assert_int_equal(expect_json_lines(res.out), 20);
+	/* One line per code of the table. */
+#define ONE_CODE(name, val, desc) +1
+	assert_int_equal(expect_json_lines(res.out), 0 MN_ERRNO_MAP(ONE_CODE));
+#undef ONE_CODE
 	expect_in(res.out, "\"name\":\"MN_ECORRUPT\"");
 }
 
