@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "recovery/cli.h"
 #include "tests/recovery/plugin_caller.c"
 #include "tests/support/standin.h"
 #include "tests/support/support.h"
@@ -266,6 +267,50 @@ static void test_stats_verify(void **state)
 	expect_exit(0);
 }
 
+/* verify: a pending intent of a message the journal does not hold (seq
+ * 20 of an actor whose newest entry is seq 10) is a problem. */
+static void test_verify_orphan_call(void **state)
+{
+	(void)state;
+	char copy[320], cmd[1100];
+	snprintf(copy, sizeof copy, "%s/orphan", dir);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", copy, store,
+		 copy);
+	assert_int_equal(system(cmd), 0);
+	mn__store_opts so = {0};
+	mn__store *s;
+	assert_rc(mn__store_open(copy, &so, &s, NULL), 0);
+	mn__codec *codec;
+	assert_rc(mn__codec_new(mn__store_dicts(s), &codec), 0);
+	mn__intent in = {.call_id = 20ull << 16,
+			 .actor_id = 1,
+			 .kind_id = 1,
+			 .seq = 20,
+			 .reply_type = CL_ANSWER,
+			 .transport = MN__CALL_BRIDGE,
+			 .method = "BRIDGE",
+			 .url = ""};
+	mn_buf b;
+	mn__buf_init(&b);
+	assert_rc(mn__intent_pack(&in, &b), 0);
+	mn__wcall wc = {.actor_id = 1,
+			.call_id = in.call_id,
+			.intent = b.data,
+			.len = b.len};
+	mn__wbatch wb = {.calls = &wc, .n_calls = 1};
+	assert_rc(mn__store_write(s, codec, &wb), 0);
+	mn__buf_free(&b);
+	mn__codec_free(codec);
+	mn__store_close(s);
+
+	run("verify '%s'", copy);
+	expect_exit(1);
+	expect_in(res.out, "calls record 1/1310720: made by seq 20, after the "
+			   "actor's newest entry (seq 10)");
+	run("verify '%s'", store);
+	expect_exit(0);
+}
+
 int main(void)
 {
 	mt_init("recovery/tool_calls");
@@ -275,6 +320,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_replay_fewer_calls, mt_setup),
 	    cmocka_unit_test_setup(test_dump, mt_setup),
 	    cmocka_unit_test_setup(test_stats_verify, mt_setup),
+	    cmocka_unit_test_setup(test_verify_orphan_call, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }
