@@ -311,6 +311,84 @@ static void test_verify_orphan_call(void **state)
 	expect_exit(0);
 }
 
+/* Bridged calls an import's runtime is told of. */
+static mn_call_ref told;
+static int told_again, ntold;
+
+static void on_bridge(void *arg, const mn_bridge_call *bc)
+{
+	(void)arg;
+	told = bc->ref;
+	told_again = bc->again;
+	ntold++;
+}
+
+/* export / import --move: the pending call travels with its actor (and
+ * each entry's recorded calls with its entry): the imported actor replays
+ * with no divergence, and the next runtime issues the call again; a copy
+ * leaves it out. */
+static void test_export_import(void **state)
+{
+	(void)state;
+	char mnx[320], moved[320], copied[320];
+	snprintf(mnx, sizeof mnx, "%s/c1.mnx", dir);
+	snprintf(moved, sizeof moved, "%s/moved", dir);
+	snprintf(copied, sizeof copied, "%s/copied", dir);
+	run("export --actor caller/c1 -o '%s' '%s'", mnx, store);
+	expect_exit(0);
+	expect_in(res.out, "exported 1 actor (10 entries, 2 snapshots, 0 "
+			   "timers, 1 pending calls) and 0 outbox messages");
+	run("import --move '%s' '%s'", mnx, moved);
+	expect_exit(0);
+	expect_in(res.out, "imported 1 actor (10 entries, 2 snapshots, 0 "
+			   "timers, 1 pending calls) and 0 outbox messages");
+	run("verify '%s'", moved);
+	expect_exit(0);
+	run("dump caller/c1 '%s'", moved);
+	expect_exit(0);
+	expect_in(res.out, "    call 458753 (index 1)  POST ");
+	expect_in(res.out, "\ncalls (pending for this actor):\n"
+			   "call 655360 (index 0)  bridge  request 11 B");
+	run("replay caller/c1 --from-start --plugin '%s' '%s'", good, moved);
+	expect_exit(0);
+	expect_in(res.out, "6 recorded calls and 10 state hashes compared: "
+			   "all match\n");
+	run("replay caller/c1 --from-start --plugin '%s' '%s'", changed, moved);
+	expect_exit(1);
+	expect_in(res.out, "diverges at seq 5: call 0");
+
+	run("import '%s' '%s'", mnx, copied);
+	expect_exit(0);
+	expect_in(res.out, "a copy: 1 pending call left out");
+	run("dump caller/c1 '%s'", copied);
+	expect_exit(0);
+	expect_in(res.out, "\ncalls: none pending\n");
+
+	/* The moved actor's call is issued by the next runtime; completing
+	 * it journals the reply as seq 11. */
+	mn_runtime_opts o = {.size = sizeof(mn_runtime_opts),
+			     .workers = 1,
+			     .store_path = moved,
+			     .durability = MN_DURABILITY_RELAXED,
+			     .on_bridge_call = on_bridge};
+	mn_runtime *rt;
+	assert_rc(mn_runtime_open(&o, &rt), 0);
+	size_t n;
+	const mn_kind_def *defs = mnemo_plugin_kinds(&n);
+	ntold = 0;
+	assert_rc(mn_kind_register(rt, &defs[0], NULL), 0);
+	assert_int_equal(ntold, 1);
+	assert_int_equal(told.call_id, 10ull << 16);
+	assert_int_equal(told_again, 1);
+	assert_rc(mn_call_complete(rt, &told, 200, "done", 4), 0);
+	mt_drain(rt);
+	mn_runtime_close(rt);
+	run("dump --from 11 caller/c1 '%s'", moved);
+	expect_exit(0);
+	expect_in(res.out, "    reply to call 655360: status 200  body 4 B");
+	expect_in(res.out, "\ncalls: none pending\n");
+}
+
 int main(void)
 {
 	mt_init("recovery/tool_calls");
@@ -321,6 +399,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_dump, mt_setup),
 	    cmocka_unit_test_setup(test_stats_verify, mt_setup),
 	    cmocka_unit_test_setup(test_verify_orphan_call, mt_setup),
+	    cmocka_unit_test_setup(test_export_import, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }
