@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "recovery/cli.h"
+#include "recovery/xstream.h"
 #include "tests/recovery/plugin_caller.c"
 #include "tests/support/standin.h"
 #include "tests/support/support.h"
@@ -267,6 +268,22 @@ static void test_stats_verify(void **state)
 	expect_exit(0);
 }
 
+/* A packed bridged call's intent: call index of message seq, of actor 1
+ * and kind 1 when actor is set (0: ids left 0). */
+static void bridge_intent(mn_buf *b, uint64_t seq, unsigned index, int actor)
+{
+	mn__intent in = {.call_id = seq << 16 | index,
+			 .actor_id = actor ? 1 : 0,
+			 .kind_id = actor ? 1 : 0,
+			 .seq = seq,
+			 .reply_type = CL_ANSWER,
+			 .transport = MN__CALL_BRIDGE,
+			 .method = "BRIDGE",
+			 .url = ""};
+	mn__buf_init(b);
+	assert_rc(mn__intent_pack(&in, b), 0);
+}
+
 /* verify: a pending intent of a message the journal does not hold (seq
  * 20 of an actor whose newest entry is seq 10) is a problem. */
 static void test_verify_orphan_call(void **state)
@@ -282,19 +299,10 @@ static void test_verify_orphan_call(void **state)
 	assert_rc(mn__store_open(copy, &so, &s, NULL), 0);
 	mn__codec *codec;
 	assert_rc(mn__codec_new(mn__store_dicts(s), &codec), 0);
-	mn__intent in = {.call_id = 20ull << 16,
-			 .actor_id = 1,
-			 .kind_id = 1,
-			 .seq = 20,
-			 .reply_type = CL_ANSWER,
-			 .transport = MN__CALL_BRIDGE,
-			 .method = "BRIDGE",
-			 .url = ""};
 	mn_buf b;
-	mn__buf_init(&b);
-	assert_rc(mn__intent_pack(&in, &b), 0);
+	bridge_intent(&b, 20, 0, 1);
 	mn__wcall wc = {.actor_id = 1,
-			.call_id = in.call_id,
+			.call_id = 20ull << 16,
 			.intent = b.data,
 			.len = b.len};
 	mn__wbatch wb = {.calls = &wc, .n_calls = 1};
@@ -389,6 +397,84 @@ static void test_export_import(void **state)
 	expect_in(res.out, "\ncalls: none pending\n");
 }
 
+/* A one-actor stream (version v) of one entry and, when intent is set, a
+ * pending call (call_id, seq) with those intent bytes, decoded. */
+static int decode_one(uint32_t v, uint64_t call_id, uint64_t seq,
+		      const void *intent, size_t ilen, char *why)
+{
+	char path[320];
+	snprintf(path, sizeof path, "%s/one.mnx", dir);
+	FILE *f = fopen(path, "w+b");
+	assert_non_null(f);
+	/* Records, in stream order: the actor (last seq 1), its entry. */
+	Mnemo__Export__Address ad = MNEMO__EXPORT__ADDRESS__INIT;
+	ad.kind = "caller";
+	ad.key = (ProtobufCBinaryData){.len = 1, .data = (uint8_t *)"k"};
+	Mnemo__Export__Actor a = MNEMO__EXPORT__ACTOR__INIT;
+	a.address = &ad;
+	a.last_seq = 1;
+	Mnemo__Export__Entry e = MNEMO__EXPORT__ENTRY__INIT;
+	e.seq = 1;
+	Mnemo__Export__Call cl = MNEMO__EXPORT__CALL__INIT;
+	Mnemo__Export__Header h = MNEMO__EXPORT__HEADER__INIT;
+	h.stream_version = v;
+	mn__xs_writer w;
+	assert_rc(mn__xs_begin(&w, f, &h), 0);
+	Mnemo__Export__Record r = MNEMO__EXPORT__RECORD__INIT;
+	r.body_case = MNEMO__EXPORT__RECORD__BODY_ACTOR;
+	r.actor = &a;
+	assert_rc(mn__xs_put(&w, &r), 0);
+	r.body_case = MNEMO__EXPORT__RECORD__BODY_ENTRY;
+	r.entry = &e;
+	assert_rc(mn__xs_put(&w, &r), 0);
+	if (intent) {
+		cl.call_id = call_id;
+		cl.seq = seq;
+		cl.intent.data = (uint8_t *)intent;
+		cl.intent.len = ilen;
+		r.body_case = MNEMO__EXPORT__RECORD__BODY_CALL;
+		r.call = &cl;
+		assert_rc(mn__xs_put(&w, &r), 0);
+	}
+	assert_rc(mn__xs_end(&w), 0);
+	mn__xs_writer_free(&w);
+	long len = ftell(f);
+	assert_true(len > 0);
+	unsigned char *p = malloc((size_t)len);
+	assert_non_null(p);
+	rewind(f);
+	assert_int_equal(fread(p, 1, (size_t)len, f), (size_t)len);
+	fclose(f);
+	mn__xs_stream xs;
+	int rc = mn__xs_decode(p, (size_t)len, &xs, why);
+	mn__xs_free(&xs);
+	free(p);
+	return rc;
+}
+
+/* The decoder: a version 1 stream (before calls) is read; a pending call
+ * of a seq past the actor's history, or whose intent does not decode or
+ * names another call, is refused. */
+static void test_stream_calls(void **state)
+{
+	(void)state;
+	char why[MN__XS_WHY_CAP];
+	assert_rc(decode_one(1, 0, 0, NULL, 0, why), 0);
+	mn_buf b;
+	bridge_intent(&b, 1, 0, 0);
+	assert_rc(decode_one(2, 1ull << 16, 1, b.data, b.len, why), 0);
+	assert_rc(decode_one(2, 5ull << 16, 5, b.data, b.len, why),
+		  MN_ECORRUPT);
+	expect_in(why, "not of a message of the actor (last seq 1)");
+	assert_rc(decode_one(2, 1ull << 16 | 1, 1, b.data, b.len, why),
+		  MN_ECORRUPT);
+	expect_in(why, "is of another call");
+	assert_rc(decode_one(2, 1ull << 16, 1, "\xff\xff\xff", 3, why),
+		  MN_ECORRUPT);
+	expect_in(why, "does not decode");
+	mn__buf_free(&b);
+}
+
 int main(void)
 {
 	mt_init("recovery/tool_calls");
@@ -400,6 +486,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_stats_verify, mt_setup),
 	    cmocka_unit_test_setup(test_verify_orphan_call, mt_setup),
 	    cmocka_unit_test_setup(test_export_import, mt_setup),
+	    cmocka_unit_test_setup(test_stream_calls, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }
