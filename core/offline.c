@@ -4,13 +4,18 @@
  * Which fields the mn_ctx_* functions read (core/runtime.c): rt (send
  * checks: kind->rt == rt, max_payload; mn_kind_find: kinds, nkinds), kind
  * (name, def.arg, persistent), actor (key), w (idx), seq, replaying and
- * replay_sender_* (mn_ctx_sender, mn_ctx_reply). msg stays NULL and
- * replaying true, so no send path past the checks is ever taken.
+ * replay_sender_* (mn_ctx_sender, mn_ctx_reply), now_ms, rng and seq
+ * (mn_ctx_time, mn_ctx_random), and, for mn_ctx_call_* (core/calls.c),
+ * kind->persistent, replaying and the replay_call_* of the entry
+ * (mn__ctx_replay_entry). msg stays NULL and replaying true, so no send
+ * or call path past the checks is ever taken: a call is compared with
+ * the recorded one, never held or issued.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/offline.h"
+#include "core/calls.h"
 #include "core/runtime.h"
 
 struct mn__offline {
@@ -66,6 +71,7 @@ void mn__offline_free(mn__offline *o)
 		for (unsigned i = 0; i < n; i++)
 			free(o->rt->kinds[i]);
 	}
+	mn__buf_free(&o->ctx.diverge_intent);
 	free(o->rt);
 	free(o->w);
 	free(o->actor);
@@ -146,6 +152,16 @@ void mn__offline_set_message(mn__offline *o, const mn_kind *sender_kind,
 	ctx->replay_timer_ids = NULL;
 	ctx->replay_ntimer_ids = 0;
 	ctx->replay_timer_next = 0;
+	/* No recorded calls (init, restore) until set_entry: calls made
+	 * then are compared with nothing. */
+	ctx->ncalls = 0;
+	ctx->replay_call_hashes = NULL;
+	ctx->replay_calls = NULL;
+	ctx->replay_call_lens = NULL;
+	ctx->replay_ncalls = 0;
+	ctx->diverged = false;
+	ctx->rng_seeded = false;
+	ctx->now_ms = 0;
 }
 
 void mn__offline_set_timer_ids(mn__offline *o, const uint64_t *ids, size_t n)
@@ -153,6 +169,23 @@ void mn__offline_set_timer_ids(mn__offline *o, const uint64_t *ids, size_t n)
 	o->ctx.replay_timer_ids = ids;
 	o->ctx.replay_ntimer_ids = n;
 	o->ctx.replay_timer_next = 0;
+}
+
+void mn__offline_set_entry(mn__offline *o, const struct mn__entry *e)
+{
+	mn__ctx_replay_entry(&o->ctx, e);
+}
+
+void mn__offline_calls_get(mn__offline *o, mn__offline_calls *out)
+{
+	const mn_ctx *ctx = &o->ctx;
+	*out = (mn__offline_calls){
+	    .made = ctx->ncalls,
+	    .diverged = ctx->diverged,
+	    .index = ctx->diverge_index,
+	    .intent = ctx->diverged ? ctx->diverge_intent.data : NULL,
+	    .len = ctx->diverged ? ctx->diverge_intent.len : 0,
+	};
 }
 
 mn_ctx *mn__offline_ctx(mn__offline *o)

@@ -15,6 +15,7 @@
 #ifndef MN_CORE_OFFLINE_H
 #define MN_CORE_OFFLINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,5 +60,29 @@ mn_ctx *mn__offline_ctx(mn__offline *o);
 /* The timer ids the message being replayed recorded (mn__entry.timer_ids;
  * borrowed until the next set_message), returned by mn_ctx_after. */
 void mn__offline_set_timer_ids(mn__offline *o, const uint64_t *ids, size_t n);
+
+/*
+ * The journal entry about to be replayed (after set_message and
+ * set_timer_ids; e borrowed until the next set_message): its time for
+ * mn_ctx_time, a generator seeded as when it was handled (mn_ctx_random),
+ * and its recorded calls, which mn_ctx_call_* compare the requests the
+ * handler makes with (mn__ctx_replay_entry, core/calls.c).
+ */
+struct mn__entry;
+void mn__offline_set_entry(mn__offline *o, const struct mn__entry *e);
+
+/* What the handler's calls did against the entry's recorded ones. */
+typedef struct mn__offline_calls {
+	uint32_t made; /* calls the handler made */
+	/* The first call whose request differs from the recorded one at
+	 * its index, or that has none (the handler made more calls than
+	 * recorded): its index and packed intent (borrowed until the next
+	 * set_entry). */
+	bool diverged;
+	uint32_t index;
+	const void *intent;
+	size_t len;
+} mn__offline_calls;
+void mn__offline_calls_get(mn__offline *o, mn__offline_calls *out);
 
 #endif

@@ -261,7 +261,7 @@ void mn__cli_time(char *buf, uint64_t unix_ms);
 /* "84.0 KiB" (bytes under 1 KiB as "512 B"). buf: 32 bytes. */
 void mn__cli_size(char *buf, uint64_t bytes);
 
-/* Flag names of a message ("external", "timer", "0x..." for unknown
+/* Flag names of a message ("external", "timer", "call", "0x..." for unknown
  * bits, comma-separated; "-" for none). buf: 64 bytes. */
 void mn__cli_flags(char *buf, uint32_t flags);
 
@@ -298,6 +298,8 @@ void mn__jw_str(mn__jw *w, const char *key, const char *s);
 void mn__jw_bytes(mn__jw *w, const char *key, const void *p, size_t len);
 /* len bytes as lowercase hex digits in a string. */
 void mn__jw_hex(mn__jw *w, const char *key, const void *p, size_t len);
+/* n NUL-terminated strings as a JSON array of strings. */
+void mn__jw_strs(mn__jw *w, const char *key, const char *const *v, size_t n);
 /* A time as ISO 8601 (null for 0). */
 void mn__jw_time(mn__jw *w, const char *key, uint64_t unix_ms);
 /* Close the object and end the line. */
@@ -305,5 +307,33 @@ void mn__jw_end(mn__jw *w);
 
 /* Write p[0..len) as a JSON string (quotes included) to f. */
 void mn__json_string(FILE *f, const void *p, size_t len);
+
+/* ---- outbound calls (cli_calls.c) -------------------------------------- */
+
+/* An intent's transport as the tool names it ("http", "bridge"). */
+const char *mn__cli_transport(uint32_t transport);
+
+/* One call intent in text: "call ID  METHOD URL  body N B  hash 0x...
+ * credential NAME" (bridged: "bridge request N B"), then its headers,
+ * each on a line after indent. */
+void mn__cli_intent_text(FILE *f, const char *indent, const mn__intent *in);
+
+/* Its fields into a JSON record, each key after prefix ("" or "old_"):
+ * call_id, index, seq, transport, method, url, headers, body_bytes,
+ * body_hex, request_hash, credential (a name or null), reply_type,
+ * timeout_ms, max_attempts, created. */
+void mn__cli_intent_json(mn__jw *w, const char *prefix, const mn__intent *in);
+
+/* A reply envelope (the payload of a MN_MSG_CALL entry) in one text line
+ * after indent: "reply to call ID: status 200  body N B  latency X ms
+ * attempts N" or "reply to call ID: MN_ETIMEDOUT (reason) ...";
+ * "reply: undecodable envelope" when it does not decode. */
+void mn__cli_reply_text(FILE *f, const char *indent, const void *payload,
+			size_t len);
+/* Its fields into an entry's JSON record: reply_call_id, reply_err
+ * (name, or null), reply_reason, reply_status, reply_body_bytes,
+ * reply_latency_us, reply_attempts; reply_ok false when it does not
+ * decode. */
+void mn__cli_reply_json(mn__jw *w, const void *payload, size_t len);
 
 #endif /* MN_RECOVERY_CLI_H */

@@ -190,6 +190,18 @@ void mn__jw_hex(mn__jw *w, const char *key, const void *p, size_t len)
 	putc('"', w->f);
 }
 
+void mn__jw_strs(mn__jw *w, const char *key, const char *const *v, size_t n)
+{
+	field(w, key);
+	putc('[', w->f);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			putc(',', w->f);
+		mn__json_string(w->f, v[i], strlen(v[i]));
+	}
+	putc(']', w->f);
+}
+
 void mn__jw_time(mn__jw *w, const char *key, uint64_t unix_ms)
 {
 	char t[MN__CLI_TIME_CAP];

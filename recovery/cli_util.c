@@ -462,7 +462,9 @@ void mn__cli_flags(char *buf, uint32_t flags)
 		n += (size_t)snprintf(buf + n, 64 - n, "external");
 	if (flags & MN_MSG_TIMER)
 		n += (size_t)snprintf(buf + n, 64 - n, "%stimer", n ? "," : "");
-	flags &= ~(MN_MSG_EXTERNAL | MN_MSG_TIMER);
+	if (flags & MN_MSG_CALL)
+		n += (size_t)snprintf(buf + n, 64 - n, "%scall", n ? "," : "");
+	flags &= ~(MN_MSG_EXTERNAL | MN_MSG_TIMER | MN_MSG_CALL);
 	if (flags)
 		snprintf(buf + n, 64 - n, "%s0x%x", n ? "," : "", flags);
 }

@@ -1,8 +1,9 @@
 /*
  * cmd_dump.c - `mnemo dump ADDRESS`: one actor's metadata, its latest
  * snapshot, its journal in sequence order (following its history chain back
- * from its head, as rehydration does), the messages waiting for it in the
- * outbox, and its pending timers.
+ * from its head, as rehydration does; with the outbound calls each entry
+ * made and the reply envelope of each call reply), the messages waiting
+ * for it in the outbox, its pending timers and its pending calls.
  *
  * Payloads and states are shown as bytes (hex and printable text); decoding
  * them with the protobuf descriptors a kind registers comes later
@@ -31,8 +32,12 @@ static const char help[] =
     "    number and LSN, snapshot, times), its latest snapshot (sequence\n"
     "    number, LSN, state bytes), its journal entries in sequence order\n"
     "    (seq, LSN, time, message type, sender, outbox id, flags, stored\n"
-    "    bytes, payload), the messages addressed to it that wait in the\n"
-    "    outbox, and its pending timers.\n"
+    "    bytes, payload; the outbound calls the message made: call id,\n"
+    "    method, URL, headers, body bytes, request hash, credential name;\n"
+    "    for a call reply, flag 'call', its envelope: call id, error or\n"
+    "    status, body bytes, latency, attempts), the messages addressed\n"
+    "    to it that wait in the outbox, its pending timers, and its\n"
+    "    pending calls (made, reply not yet journaled).\n"
     "\n"
     "    ADDRESS is KIND/KEY: the key as text (agent/alice), or 0x and\n"
     "    hex digits for any bytes (agent/0x0001feff), as `mnemo ls`\n"
@@ -46,7 +51,10 @@ static const char help[] =
     "    -j, --json      JSON lines: an \"actor\" record, a \"snapshot\"\n"
     "                    record if there is one, one \"entry\" record per\n"
     "                    journal entry, one \"outbox\" record per waiting\n"
-    "                    message, one \"timer\" record per pending timer;\n"
+    "                    message, one \"timer\" record per pending timer,\n"
+    "                    one \"call\" record per call an entry made\n"
+    "                    (after that entry), one \"pending_call\" record\n"
+    "                    per pending call;\n"
     "                    payloads whole, as hex (payload_hex) and, when\n"
     "                    they are UTF-8 text, as text (payload_text)\n"
     "    -h, --help      this text\n"
@@ -74,6 +82,7 @@ typedef struct dstate {
 	mn_buf snap;
 	uint64_t snap_seq, snap_lsn;
 	bool have_snap, snap_damaged;
+	bool damaged; /* a call intent that does not decode */
 	/* Last sender resolved (runs of messages from one sender). */
 	uint64_t sender_id;
 	char sender[MN__CLI_ADDR_CAP];
@@ -86,6 +95,48 @@ static const char *sender_name(dstate *s, uint64_t id)
 		s->sender_id = id;
 	}
 	return s->sender;
+}
+
+/* One call intent (packed): text after indent (an entry's calls are
+ * indented, the pending ones not), or a JSON record. */
+static void print_intent(dstate *s, const char *record, const void *p,
+			 size_t len, uint64_t call_id)
+{
+	mn__cli *c = s->c;
+	const char *indent = strcmp(record, "call") == 0 ? "    " : "";
+	mn__intent in;
+	void *hold;
+	if (mn__intent_unpack(p, len, &in, &hold)) {
+		s->damaged = true;
+		if (c->json) {
+			mn__jw w;
+			mn__jw_begin(&w, c->out, record);
+			mn__jw_u64(&w, "call_id", call_id);
+			mn__jw_bool(&w, "damaged", true);
+			mn__jw_end(&w);
+		} else {
+			fprintf(c->out,
+				"%scall %llu: damaged (%zu B that do not "
+				"decode)\n",
+				indent, (unsigned long long)call_id, len);
+		}
+	} else if (c->json) {
+		mn__jw w;
+		mn__jw_begin(&w, c->out, record);
+		mn__cli_intent_json(&w, "", &in);
+		mn__jw_end(&w);
+	} else {
+		mn__cli_intent_text(c->out, indent, &in);
+	}
+	mn__intent_release(hold);
+}
+
+/* The calls journal entry e made (its recorded intents). */
+static void print_calls(dstate *s, const mn__entry *e)
+{
+	for (size_t i = 0; i < e->n_calls; i++)
+		print_intent(s, "call", e->calls[i], e->call_lens[i],
+			     e->seq << 16 | i);
 }
 
 /* One journal entry or outbox message (is_outbox), text or JSON. */
@@ -119,7 +170,13 @@ static void print_msg(dstate *s, const mn__entry *e, bool is_outbox)
 			mn__jw_bytes(&w, "payload_text", e->payload, e->len);
 		else
 			mn__jw_null(&w, "payload_text");
+		if (!is_outbox)
+			mn__jw_u64(&w, "calls", e->n_calls);
+		if (e->flags & MN_MSG_CALL)
+			mn__cli_reply_json(&w, e->payload, e->len);
 		mn__jw_end(&w);
+		if (!is_outbox)
+			print_calls(s, e);
 		return;
 	}
 	mn__cli_time(t, e->unix_ms);
@@ -141,8 +198,12 @@ static void print_msg(dstate *s, const mn__entry *e, bool is_outbox)
 	}
 	fprintf(c->out, "  stored %zu B  payload %zu B\n", e->stored_len,
 		e->len);
+	if (e->flags & MN_MSG_CALL)
+		mn__cli_reply_text(c->out, "    ", e->payload, e->len);
 	mn__cli_hexdump(c->out, "    ", e->payload, e->len,
 			s->full ? 0 : MN__CLI_PAYLOAD_SHOWN);
+	if (!is_outbox)
+		print_calls(s, e);
 }
 
 static int on_entry(void *arg, const mn__entry *e)
@@ -203,6 +264,15 @@ static int on_timer(void *arg, const mn__wtimer *t)
 		(unsigned long long)t->id, due, t->type, t->len);
 	mn__cli_hexdump(c->out, "    ", t->payload, t->len,
 			s->full ? 0 : MN__CLI_PAYLOAD_SHOWN);
+	return 0;
+}
+
+static int on_call(void *arg, const mn__call_rec *cr)
+{
+	dstate *s = arg;
+	if (s->shown++ == 0 && !s->c->json)
+		fputs("\ncalls (pending for this actor):\n", s->c->out);
+	print_intent(s, "pending_call", cr->intent, cr->len, cr->call_id);
 	return 0;
 }
 
@@ -453,7 +523,8 @@ static int show_journal(dstate *s, const mn__actor_meta *m, uint64_t from)
 	return 0;
 }
 
-/* Its messages waiting in the outbox, then its pending timers. */
+/* Its messages waiting in the outbox, its pending timers, then its
+ * pending calls. */
 static int show_waiting(dstate *s)
 {
 	mn__cli *c = s->c;
@@ -477,6 +548,15 @@ static int show_waiting(dstate *s)
 	}
 	if (!c->json && !s->shown)
 		fputs("\ntimers: none pending\n", out);
+
+	s->shown = 0;
+	mn__cli_clear_detail();
+	if ((rc = mn__store_calls_scan(c->store, s->actor_id, on_call, s))) {
+		fflush(out);
+		return mn__cli_store_fail(c, rc, "reading calls");
+	}
+	if (!c->json && !s->shown)
+		fputs("\ncalls: none pending\n", out);
 	return 0;
 }
 
@@ -508,7 +588,12 @@ int mn__cmd_dump(int argc, char **argv, FILE *out, FILE *err)
 	    (rc = show_actor(&s, &m, addr, &damaged)) ||
 	    (rc = show_journal(&s, &m, from)) || (rc = show_waiting(&s)))
 		goto out_close;
-	rc = damaged ? MN__CLI_FAIL : MN__CLI_OK;
+	if (s.damaged)
+		fprintf(err,
+			"mnemo dump: %s: a call intent does not decode "
+			"(verify names the record)\n",
+			addr);
+	rc = damaged || s.damaged ? MN__CLI_FAIL : MN__CLI_OK;
 out_close:
 	mn__buf_free(&s.snap);
 	mn__cli_close(&c);

@@ -35,8 +35,9 @@ static const char help[] =
     "DESCRIPTION\n"
     "    Opens STORE read-only (safe while a runtime writes it) and writes\n"
     "    an export stream: every actor (or the one at ADDRESS) with its\n"
-    "    snapshots, its journal in sequence order and its pending timers,\n"
-    "    and for a whole store the messages waiting in the outbox.\n"
+    "    snapshots, its journal in sequence order (with the outbound\n"
+    "    calls each message made), its pending timers and its pending\n"
+    "    calls, and for a whole store the messages waiting in the outbox.\n"
     "    Payloads and states are written decompressed, senders by address,\n"
     "    so `mnemo import` can load the stream into any store, where the\n"
     "    actors resume. docs/format.md describes the stream.\n"
@@ -83,6 +84,19 @@ typedef struct xstate {
 	uint64_t seen;	 /* its entries written */
 	uint64_t *fired; /* timer ids its history shows firing */
 	size_t nfired, capfired;
+	/* Its pending calls, read before its history (xcall), and the call
+	 * ids its history shows replied to. */
+	struct xcall {
+		uint64_t call_id;
+		void *intent;
+		size_t len;
+	} * calls;
+	size_t ncalls, capcalls;
+	uint64_t *replied;
+	size_t nreplied, capreplied;
+	/* The entry being written: its calls as protobuf bytes. */
+	ProtobufCBinaryData *ecalls;
+	size_t capecalls;
 	/* Last sender resolved. */
 	uint64_t sender_id;
 	bool sender_ok;
@@ -166,6 +180,19 @@ static int on_entry(void *arg, const mn__entry *e)
 			return MN_ENOMEM;
 		x->fired[x->nfired++] = e->outbox_id;
 	}
+	if ((e->flags & MN_MSG_CALL) && e->outbox_id) {
+		if (mn__cli_grow((void **)&x->replied, &x->capreplied,
+				 x->nreplied, sizeof *x->replied))
+			return MN_ENOMEM;
+		x->replied[x->nreplied++] = e->outbox_id;
+	}
+	for (size_t i = 0; i < e->n_calls; i++) {
+		if (mn__cli_grow((void **)&x->ecalls, &x->capecalls, i,
+				 sizeof *x->ecalls))
+			return MN_ENOMEM;
+		x->ecalls[i].data = (uint8_t *)e->calls[i];
+		x->ecalls[i].len = e->call_lens[i];
+	}
 	sender_addr(x, e->sender_id, &from);
 	en.seq = e->seq;
 	en.type = e->type;
@@ -177,6 +204,10 @@ static int on_entry(void *arg, const mn__entry *e)
 	en.state_hash = e->state_hash;
 	en.n_timer_ids = e->n_timer_ids;
 	en.timer_ids = (uint64_t *)e->timer_ids;
+	en.n_calls = e->n_calls;
+	en.calls = e->n_calls ? x->ecalls : NULL;
+	en.n_call_hashes = e->n_calls;
+	en.call_hashes = (uint64_t *)e->call_hashes;
 	r.body_case = MNEMO__EXPORT__RECORD__BODY_ENTRY;
 	r.entry = &en;
 	x->seen++;
@@ -189,6 +220,58 @@ static bool fired(const xstate *x, uint64_t id)
 		if (x->fired[i] == id)
 			return true;
 	return false;
+}
+
+static bool replied(const xstate *x, uint64_t call_id)
+{
+	for (size_t i = 0; i < x->nreplied; i++)
+		if (x->replied[i] == call_id)
+			return true;
+	return false;
+}
+
+static int on_call(void *arg, const mn__call_rec *cr)
+{
+	xstate *x = arg;
+	if (mn__cli_grow((void **)&x->calls, &x->capcalls, x->ncalls,
+			 sizeof *x->calls))
+		return MN_ENOMEM;
+	void *p = malloc(cr->len ? cr->len : 1);
+	if (!p)
+		return MN_ENOMEM;
+	memcpy(p, cr->intent, cr->len);
+	x->calls[x->ncalls++] =
+	    (struct xcall){.call_id = cr->call_id, .intent = p, .len = cr->len};
+	return 0;
+}
+
+static void drop_calls(xstate *x)
+{
+	for (size_t i = 0; i < x->ncalls; i++)
+		free(x->calls[i].intent);
+	x->ncalls = 0;
+}
+
+/* Its pending calls (read before its history): those made by an exported
+ * message whose reply is not in the exported journal. */
+static int export_calls(xstate *x, const mn__actor_meta *m)
+{
+	Mnemo__Export__Record r = MNEMO__EXPORT__RECORD__INIT;
+	int rc = 0;
+	for (size_t i = 0; i < x->ncalls && !rc; i++) {
+		const struct xcall *xc = &x->calls[i];
+		Mnemo__Export__Call cl = MNEMO__EXPORT__CALL__INIT;
+		if (xc->call_id >> 16 > m->last_seq || replied(x, xc->call_id))
+			continue;
+		cl.call_id = xc->call_id;
+		cl.seq = xc->call_id >> 16;
+		cl.intent.data = xc->intent;
+		cl.intent.len = xc->len;
+		r.body_case = MNEMO__EXPORT__RECORD__BODY_CALL;
+		r.call = &cl;
+		rc = mn__xs_put(&x->w, &r);
+	}
+	return rc;
 }
 
 /* The seqs of the actor's snapshots in [base, last_seq], descending. */
@@ -233,6 +316,7 @@ static int export_actor(xstate *x, const mn__actor_meta *m, const char *kind)
 	x->m = m;
 	x->seen = 0;
 	x->nfired = 0;
+	x->nreplied = 0;
 	if ((rc = snapshot_seqs(x, base, &seqs, &nseqs)))
 		goto out;
 	if (base && (!nseqs || seqs[nseqs - 1] != base)) {
@@ -323,6 +407,7 @@ static int export_actor(xstate *x, const mn__actor_meta *m, const char *kind)
 		if ((rc = mn__xs_put(&x->w, &r)))
 			goto out;
 	}
+	rc = export_calls(x, m);
 out:
 	free(seqs);
 	return rc;
@@ -404,14 +489,19 @@ static int export_all(xstate *x, const mn__actor_meta *only,
 	size_t n = only ? 1 : x->nids;
 	for (size_t i = 0; i < n; i++) {
 		mn__actor_meta m;
-		if (only) {
-			m = *only;
-		} else {
-			mn__cli_clear_detail();
-			if ((rc = mn__store_actor_get(c->store, x->ids[i], &m)))
-				return fail(x, rc, "reading an actor",
-					    out_name);
-		}
+		/* Its pending calls before its head: a call whose reply
+		 * lands meanwhile is then in the calls read, and its reply
+		 * in the exported journal (left out) or not (exported):
+		 * never in neither. */
+		drop_calls(x);
+		mn__cli_clear_detail();
+		if ((rc = mn__store_calls_scan(
+			 c->store, only ? only->id : x->ids[i], on_call, x)))
+			return fail(x, rc, "reading calls", out_name);
+		mn__cli_clear_detail();
+		if ((rc = mn__store_actor_get(c->store,
+					      only ? only->id : x->ids[i], &m)))
+			return fail(x, rc, "reading an actor", out_name);
 		if (mn__store_kind_name(c->store, m.kind_id, kind,
 					sizeof kind)) {
 			fprintf(c->err,
@@ -446,6 +536,10 @@ static void xstate_free(xstate *x)
 	free(x->timers);
 	free(x->ids);
 	free(x->fired);
+	drop_calls(x);
+	free(x->calls);
+	free(x->replied);
+	free(x->ecalls);
 	mn__buf_free(&x->snap);
 	mn__xs_writer_free(&x->w);
 }
@@ -577,18 +671,23 @@ int mn__cmd_export(int argc, char **argv, FILE *out, FILE *err)
 		if (rc != MN__CLI_OK)
 			unlink(partial);
 	}
-	if (rc == MN__CLI_OK && output)
+	if (rc == MN__CLI_OK && output) {
+		char calls[48] = "";
+		if (x.w.calls)
+			snprintf(calls, sizeof calls, ", %llu pending calls",
+				 (unsigned long long)x.w.calls);
 		fprintf(out,
 			"exported %llu actor%s (%llu entries, %llu snapshots, "
-			"%llu timers) and %llu outbox messages to %s, %llu "
+			"%llu timers%s) and %llu outbox messages to %s, %llu "
 			"bytes\n",
 			(unsigned long long)x.w.actors,
 			x.w.actors == 1 ? "" : "s",
 			(unsigned long long)x.w.entries,
 			(unsigned long long)x.w.snapshots,
-			(unsigned long long)x.w.timers,
+			(unsigned long long)x.w.timers, calls,
 			(unsigned long long)x.w.outbox, output,
 			(unsigned long long)x.w.bytes);
+	}
 	if (rc == MN__CLI_OK && x.nsenders_lost)
 		fprintf(err,
 			"mnemo export: warning: %llu messages name a sender "

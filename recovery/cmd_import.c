@@ -230,6 +230,10 @@ static void istate_free(istate *x)
 	free(x->acts);
 	free(x->obs);
 	free(x->quar);
+	free(x->wcalls);
+	for (size_t i = 0; i < x->nowned; i++)
+		free(x->owned[i]);
+	free(x->owned);
 }
 
 /* Steps 1 and 2: decode the stream, open the store. Returns 0, or the exit
@@ -372,13 +376,17 @@ int mn__cmd_import(int argc, char **argv, FILE *out, FILE *err)
 			rc = MN__CLI_USAGE;
 		goto out_close;
 	}
+	char calls[48] = "";
+	if (x.xs.ncalls)
+		snprintf(calls, sizeof calls, ", %llu pending calls",
+			 (unsigned long long)x.xs.ncalls);
 	fprintf(out,
 		"imported %zu actor%s (%llu entries, %llu snapshots, %llu "
-		"timers) and %zu outbox messages into %s\n",
+		"timers%s) and %zu outbox messages into %s\n",
 		x.xs.nactors, x.xs.nactors == 1 ? "" : "s",
 		(unsigned long long)x.xs.nentries,
 		(unsigned long long)x.xs.nsnaps,
-		(unsigned long long)x.xs.ntimers, x.xs.noutbox, c.path);
+		(unsigned long long)x.xs.ntimers, calls, x.xs.noutbox, c.path);
 	if (x.held_timers || x.held_outbox)
 		fprintf(out,
 			"a copy: %llu timer%s and %llu outbox message%s held "
@@ -388,6 +396,14 @@ int mn__cmd_import(int argc, char **argv, FILE *out, FILE *err)
 			x.held_timers == 1 ? "" : "s",
 			(unsigned long long)x.held_outbox,
 			x.held_outbox == 1 ? "" : "s");
+	if (x.held_calls)
+		fprintf(out,
+			"a copy: %llu pending call%s left out (the original "
+			"waits for %s; --move imports them, issued again by "
+			"the next runtime)\n",
+			(unsigned long long)x.held_calls,
+			x.held_calls == 1 ? "" : "s",
+			x.held_calls == 1 ? "its reply" : "their replies");
 	for (size_t i = 0; i < x.xs.nactors; i++)
 		report_actor(&x, i);
 	if (x.senders_lost)

@@ -23,7 +23,7 @@
 
 static const char synopsis[] =
     "mnemo replay ADDRESS --plugin LIB.so [--to SEQ | --at TIME] "
-    "[--from-start] [--json] STORE";
+    "[--from-start] [--on-divergence stop|stub] [--json] STORE";
 
 static const char help[] =
     "NAME\n"
@@ -31,7 +31,8 @@ static const char help[] =
     "\n"
     "SYNOPSIS\n"
     "    mnemo replay ADDRESS --plugin LIB.so [--to SEQ | --at TIME]\n"
-    "                 [--from-start] [--json] STORE\n"
+    "                 [--from-start] [--on-divergence stop|stub] [--json]\n"
+    "                 STORE\n"
     "\n"
     "DESCRIPTION\n"
     "    Loads LIB.so, calls its entry symbol mnemo_plugin_kinds\n"
@@ -55,6 +56,19 @@ static const char help[] =
     "    --from-start every message is checked from init(): the way to\n"
     "    test changed code against recorded histories.\n"
     "\n"
+    "    Outbound calls are not made: mn_ctx_call_http and\n"
+    "    mn_ctx_call_begin return the recorded call id, and the recorded\n"
+    "    replies come as the journaled messages they are; mn_ctx_time\n"
+    "    and mn_ctx_random give the recorded time and the same numbers.\n"
+    "    Each request the code makes is compared with the one recorded\n"
+    "    at the same index of the message (by its canonical request\n"
+    "    hash: method, URL, headers, body). A different request, a call\n"
+    "    that was not recorded, or a recorded call the code no longer\n"
+    "    makes is a call divergence: 'diverges at seq S: call I ...',\n"
+    "    the old and new request and the first differing bytes. By\n"
+    "    default the replay stops there; with --on-divergence stub it\n"
+    "    reports each one and goes on feeding the recorded replies.\n"
+    "\n"
     "OPTIONS\n"
     "    -p, --plugin LIB.so  the shared object with the kinds' code\n"
     "                         (a path: give ./x.so for one here)\n"
@@ -63,14 +77,19 @@ static const char help[] =
     "                         before TIME: ISO 8601 (2026-11-25T07:57:00Z,\n"
     "                         UTC unless a zone is given) or unix ms\n"
     "    -s, --from-start     start from init(), not from a snapshot\n"
+    "    -o, --on-divergence stop|stub\n"
+    "                         at a call divergence: stop (the default),\n"
+    "                         or report it and go on (stub)\n"
     "    -j, --json           JSON lines: \"replay\", \"start\", one\n"
-    "                         \"state\" per message, \"divergence\",\n"
+    "                         \"state\" per message, \"divergence\"\n"
+    "                         (\"by\": \"hash\", \"snapshot\" or \"call\"),\n"
     "                         \"summary\"\n"
     "    -h, --help           this text\n"
     "\n"
     "EXIT STATUS\n"
-    "    0 replayed, every state hash and stored snapshot compared\n"
-    "    matched; 1 divergence, an actor that cannot be brought back\n"
+    "    0 replayed, every state hash, stored snapshot and recorded\n"
+    "    call compared matched; 1 divergence (also a call divergence\n"
+    "    stubbed), an actor that cannot be brought back\n"
     "    (init or restore failed), no such actor or kind in the store, a\n"
     "    damaged record, or a crash of the reader (the plugin's code or\n"
     "    a damaged store; docs/tool.md); 2 usage error, a plugin that\n"
@@ -143,7 +162,7 @@ static int print_state(void *arg, mn__rp *r, const mn__entry *e, int hrc)
 typedef struct ropts {
 	const char *plugin;
 	uint64_t to, at;
-	bool have_to, have_at, from_start;
+	bool have_to, have_at, from_start, stub;
 } ropts;
 
 static int on_option(mn__cli *c, int ch, const char *arg, void *u)
@@ -171,6 +190,13 @@ static int on_option(mn__cli *c, int ch, const char *arg, void *u)
 	case 's':
 		o->from_start = true;
 		break;
+	case 'o':
+		if (strcmp(arg, "stop") != 0 && strcmp(arg, "stub") != 0)
+			return mn__cli_usage(
+			    c, "--on-divergence wants stop or stub, not '%s'",
+			    arg);
+		o->stub = strcmp(arg, "stub") == 0;
+		break;
 	}
 	return 0;
 }
@@ -179,12 +205,14 @@ static const mn__cli_spec spec = {
     .name = "replay",
     .synopsis = synopsis,
     .help = help,
-    .shortopts = "p:t:a:s",
-    .opts = (const struct option[]){{"plugin", required_argument, NULL, 'p'},
-				    {"to", required_argument, NULL, 't'},
-				    {"at", required_argument, NULL, 'a'},
-				    {"from-start", no_argument, NULL, 's'},
-				    {NULL, 0, NULL, 0}},
+    .shortopts = "p:t:a:so:",
+    .opts =
+	(const struct option[]){{"plugin", required_argument, NULL, 'p'},
+				{"to", required_argument, NULL, 't'},
+				{"at", required_argument, NULL, 'a'},
+				{"from-start", no_argument, NULL, 's'},
+				{"on-divergence", required_argument, NULL, 'o'},
+				{NULL, 0, NULL, 0}},
     .json = true,
     .nargs = 2,
     .args_wrong = "ADDRESS and STORE expected",
@@ -246,11 +274,14 @@ int mn__cmd_replay(int argc, char **argv, FILE *out, FILE *err)
 		    (unsigned long long)r.meta.last_seq, r.kind_name, plugin);
 	}
 	o.r = &r;
+	r.stub_calls = op.stub;
 	mn__buf_init(&o.desc);
 	r.cb = print_state;
 	r.cb_arg = &o;
 	rc = mn__rp_run(&r, target, from_start);
 	mn__buf_free(&o.desc);
+	/* Stubbed call divergences let the run finish: it still diverged. */
+	bool stubbed = rc == MN__CLI_OK && r.call_divergences;
 	if (c.json) {
 		mn__jw w;
 		mn__jw_begin(&w, out, "summary");
@@ -265,23 +296,43 @@ int mn__cmd_replay(int argc, char **argv, FILE *out, FILE *err)
 			mn__jw_u64(&w, "diverged_seq", r.diverged_seq);
 		else
 			mn__jw_null(&w, "diverged_seq");
-		mn__jw_bool(&w, "ok", rc == MN__CLI_OK);
+		mn__jw_bool(&w, "ok", rc == MN__CLI_OK && !stubbed);
+		mn__jw_u64(&w, "calls_compared", r.calls_compared);
+		mn__jw_u64(&w, "call_divergences", r.call_divergences);
+		mn__jw_str(&w, "on_divergence", r.stub_calls ? "stub" : "stop");
 		mn__jw_end(&w);
 	} else if (rc == MN__CLI_OK) {
+		char calls[96] = "";
+		if (r.calls_compared || r.call_divergences)
+			snprintf(calls, sizeof calls, ", %llu recorded call%s",
+				 (unsigned long long)r.calls_compared,
+				 r.calls_compared == 1 ? "" : "s");
 		fprintf(
 		    out,
 		    "replayed %llu message%s (seq %llu..%llu) from %s; "
-		    "%llu stored snapshot%s and %llu state hash%s compared: "
-		    "%s\n",
+		    "%llu stored snapshot%s%s and %llu state hash%s compared: ",
 		    (unsigned long long)r.replayed, r.replayed == 1 ? "" : "s",
 		    (unsigned long long)r.start_seq + (r.replayed ? 1 : 0),
 		    (unsigned long long)r.seq,
 		    r.from_snapshot ? "the snapshot" : "init",
 		    (unsigned long long)r.compared, r.compared == 1 ? "" : "s",
-		    (unsigned long long)r.hashed, r.hashed == 1 ? "" : "es",
-		    r.compared || r.hashed ? "all match"
-					   : "nothing to compare");
+		    calls, (unsigned long long)r.hashed,
+		    r.hashed == 1 ? "" : "es");
+		if (stubbed)
+			fprintf(out,
+				"%llu call divergence%s stubbed (first at seq "
+				"%llu)\n",
+				(unsigned long long)r.call_divergences,
+				r.call_divergences == 1 ? "" : "s",
+				(unsigned long long)r.diverged_seq);
+		else
+			fprintf(out, "%s\n",
+				r.compared || r.hashed || r.calls_compared
+				    ? "all match"
+				    : "nothing to compare");
 	}
+	if (stubbed)
+		rc = MN__CLI_FAIL;
 out:
 	mn__rp_close(&r);
 	return rc;

@@ -67,6 +67,15 @@ typedef struct istate {
 	mn__woutbox *quar;
 	size_t nquar, capquar;
 	uint64_t held_timers, held_outbox;
+	/* Pending calls: stored for a move (issued by the next runtime,
+	 * under the actor's new id), left out of a copy (held_calls). */
+	mn__wcall *wcalls;
+	size_t nwcalls, capwcalls;
+	uint64_t calls, held_calls;
+	/* Memory the batch points into (rewritten intents, entries' call
+	 * arrays), freed when the batch is written. */
+	void **owned;
+	size_t nowned, capowned;
 	uint64_t batch_bytes;
 	size_t batch_first; /* stream index of the batch's first actor */
 } istate;

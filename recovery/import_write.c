@@ -138,6 +138,52 @@ static uint64_t resolve(istate *x, const Mnemo__Export__Address *a)
 /* ---- writing ---------------------------------------------------------------
  */
 
+/* Keep p (malloc'd) until the batch is written; false (p freed) when out
+ * of memory. */
+static bool own(istate *x, void *p)
+{
+	if (!p || mn__cli_grow((void **)&x->owned, &x->capowned, x->nowned,
+			       sizeof *x->owned)) {
+		free(p);
+		return false;
+	}
+	x->owned[x->nowned++] = p;
+	return true;
+}
+
+static void drop_owned(istate *x)
+{
+	for (size_t i = 0; i < x->nowned; i++)
+		free(x->owned[i]);
+	x->nowned = 0;
+}
+
+/* The packed intent p[0..len) of the source store, rewritten for actor id
+ * of kind kind of this one (the stream names actors by address; intents
+ * by id): *out (owned by the batch). 0, MN_ECORRUPT, MN_ENOMEM. */
+static int rewrite_intent(istate *x, const ProtobufCBinaryData *p, uint64_t id,
+			  uint32_t kind, const void **out, size_t *out_len)
+{
+	mn__intent in;
+	void *hold;
+	mn_buf b;
+	mn__buf_init(&b);
+	int rc = mn__intent_unpack(p->data, p->len, &in, &hold);
+	if (!rc) {
+		in.actor_id = id;
+		in.kind_id = kind;
+		rc = mn__intent_pack(&in, &b);
+	}
+	mn__intent_release(hold);
+	if (!rc && !own(x, b.data))
+		rc = MN_ENOMEM;
+	else if (rc)
+		mn__buf_free(&b);
+	*out = rc ? NULL : b.data;
+	*out_len = rc ? 0 : b.len;
+	return rc;
+}
+
 /* Write the batch built so far (one transaction) and empty it. */
 static int flush(istate *x, uint64_t next_actor_id)
 {
@@ -154,6 +200,8 @@ static int flush(istate *x, uint64_t next_actor_id)
 	    .n_timers = x->ntimers,
 	    .quarantine = x->quar,
 	    .n_quarantine = x->nquar,
+	    .calls = x->wcalls,
+	    .n_calls = x->nwcalls,
 	    /* The open repaired every head and nothing else writes: with
 	     * this batch's heads, all are exact up to its last entry. */
 	    .checkpoint_lsn = x->nents ? x->ents[x->nents - 1].lsn : 0,
@@ -167,6 +215,8 @@ static int flush(istate *x, uint64_t next_actor_id)
 		rc = mn__store_write(x->c->store, x->c->codec, &b);
 	}
 	x->nents = x->nobs = x->nacts = x->nsnaps = x->ntimers = x->nquar = 0;
+	x->nwcalls = 0;
+	drop_owned(x);
 	x->batch_bytes = 0;
 	x->next_lsn = mn__store_last_lsn(x->c->store) + 1;
 	return rc;
@@ -181,6 +231,58 @@ typedef struct adding {
 	uint64_t base_lsn; /* its compaction point's LSN, 0 if none */
 	uint64_t first;	   /* the LSN of its first entry */
 } adding;
+
+/* The calls entry e made, into w (intents rewritten for this store). */
+static int add_entry_calls(istate *x, const adding *d,
+			   const Mnemo__Export__Entry *e, mn__wentry *w)
+{
+	if (!e->n_calls)
+		return 0;
+	const void **calls = malloc(e->n_calls * sizeof *calls);
+	if (!own(x, calls))
+		return MN_ENOMEM;
+	size_t *lens = malloc(e->n_calls * sizeof *lens);
+	if (!own(x, lens))
+		return MN_ENOMEM;
+	for (size_t i = 0; i < e->n_calls; i++) {
+		int rc = rewrite_intent(x, &e->calls[i], d->id, d->kind,
+					&calls[i], &lens[i]);
+		if (rc)
+			return rc;
+	}
+	w->calls = calls;
+	w->call_lens = lens;
+	w->call_hashes = e->call_hashes;
+	w->n_calls = e->n_calls;
+	return 0;
+}
+
+/* Its pending calls: stored (--move: the next runtime issues them), or
+ * left out of a copy (counted), which must not call the world again for
+ * the original. */
+static int add_calls(istate *x, const adding *d)
+{
+	const mn__xs_actor *g = d->g;
+	for (size_t j = 0; j < g->ncalls; j++) {
+		const Mnemo__Export__Call *c = g->calls[j];
+		if (!x->move) {
+			x->held_calls++;
+			continue;
+		}
+		if (mn__cli_grow((void **)&x->wcalls, &x->capwcalls, x->nwcalls,
+				 sizeof *x->wcalls))
+			return MN_ENOMEM;
+		mn__wcall *w = &x->wcalls[x->nwcalls];
+		*w = (mn__wcall){.actor_id = d->id, .call_id = c->call_id};
+		int rc = rewrite_intent(x, &c->intent, d->id, d->kind,
+					&w->intent, &w->len);
+		if (rc)
+			return rc;
+		x->nwcalls++;
+		x->calls++;
+	}
+	return 0;
+}
 
 /* Its entries, under fresh LSNs chained from base_lsn. */
 static int add_entries(istate *x, const adding *d)
@@ -210,6 +312,9 @@ static int add_entries(istate *x, const adding *d)
 		    .timer_ids = e->timer_ids,
 		    .n_timer_ids = e->n_timer_ids,
 		};
+		int rc = add_entry_calls(x, d, e, &x->ents[x->nents - 1]);
+		if (rc)
+			return rc;
 		if (e->sender && !mn__xs_outside(e->sender) &&
 		    !x->ents[x->nents - 1].sender_id)
 			x->senders_lost++;
@@ -327,7 +432,7 @@ static int add_actor(istate *x, size_t i)
 	if (g->nentries)
 		d.first = x->next_lsn;
 	if ((rc = add_entries(x, &d)) || (rc = add_snaps(x, &d)) ||
-	    (rc = add_timers(x, &d)))
+	    (rc = add_timers(x, &d)) || (rc = add_calls(x, &d)))
 		return rc;
 	x->acts[x->nacts++] = (mn__wactor){
 	    .id = d.id,

@@ -30,7 +30,7 @@ static const mn__cli_command commands[] = {
      MN__CLI_READS_STORE},
     {"ls", mn__cmd_ls, "list actors (by kind, at most N)", MN__CLI_READS_STORE},
     {"dump", mn__cmd_dump,
-     "an actor: metadata, snapshot, journal, outbox, timers",
+     "an actor: metadata, snapshot, journal, outbox, timers, calls",
      MN__CLI_READS_STORE},
     {"verify", mn__cmd_verify, "check every record; exit 1 if damaged",
      MN__CLI_READS_STORE},

@@ -4,8 +4,9 @@
  * mn_kind_def array walked by its own struct size, core/abi.h), find the
  * actor, and re-run its history from its latest snapshot (restore()) or
  * from init(), entry by entry through handle(), checking each recorded
- * state hash and each stored snapshot against the replayed state; the
- * first difference is reported as the divergence.
+ * state hash and each stored snapshot against the replayed state, and
+ * each recorded outbound call against the request the code makes now
+ * (replay_calls.c); the first difference is reported as the divergence.
  *
  * Invariants it owns: a replay reads the store only (mn__cli_open:
  * read-only, no writer lock); the kind's callbacks run in an offline
@@ -414,6 +415,7 @@ static int replay_entry(void *arg, const mn__entry *e)
 	mn__offline_set_message(r->off, r->sender_kind, r->sender_key,
 				r->sender_key_len, e->seq);
 	mn__offline_set_timer_ids(r->off, e->timer_ids, e->n_timer_ids);
+	mn__offline_set_entry(r->off, e);
 	mn_msg view = {
 	    .type = e->type,
 	    .flags = e->flags & 0xffu, /* the public MN_MSG_* bits */
@@ -428,7 +430,10 @@ static int replay_entry(void *arg, const mn__entry *e)
 		if (rc)
 			return rc;
 	}
-	int rc = check_hash(r, e);
+	int rc = mn__rp_check_calls(r, e);
+	if (rc)
+		return rc > 0 ? RP_DIVERGED : rc;
+	rc = check_hash(r, e);
 	if (rc)
 		return rc;
 	while (r->next_snap < r->nsnaps && r->snaps[r->next_snap] < e->seq)
@@ -497,6 +502,7 @@ int mn__rp_run(mn__rp *r, uint64_t target, bool from_start)
 	drop_state(r);
 	r->target = target;
 	r->replayed = r->compared = r->hashed = 0;
+	r->calls_compared = r->call_divergences = 0;
 	r->diverged = false;
 	r->from_snapshot = false;
 	mn__buf_init(&snap);

@@ -43,6 +43,13 @@ struct mn__rp {
 	uint64_t hashed;    /* recorded state hashes compared */
 	bool diverged;
 	uint64_t diverged_seq;
+	/* Outbound calls: a request the code makes that differs from the
+	 * recorded one (or a recorded call it does not make) is a call
+	 * divergence; stub_calls: report it and go on feeding the recorded
+	 * replies (--on-divergence stub), else report it and stop. */
+	bool stub_calls;
+	uint64_t calls_compared;   /* recorded calls compared */
+	uint64_t call_divergences; /* reported (at most one per entry) */
 	/* Stored snapshots after start_seq, up to the target (ascending). */
 	uint64_t *snaps;
 	size_t nsnaps, next_snap;
@@ -81,6 +88,16 @@ int mn__rp_open(mn__rp *r, mn__cli *c, const char *plugin, const char *address);
  * stays in r->state until the next run or close.
  */
 int mn__rp_run(mn__rp *r, uint64_t target, bool from_start);
+
+/*
+ * After handle() of entry e (replay_calls.c): compare the calls the code
+ * made with those e recorded; on a difference print the call divergence
+ * (text or JSON: the old and new request, the first differing bytes) and
+ * count it. Returns 0 to go on (no divergence, or one stubbed), 1 to stop
+ * (a divergence, stub_calls false), or MN_ECORRUPT (a recorded intent
+ * that does not decode; the message printed), MN_ENOMEM.
+ */
+int mn__rp_check_calls(mn__rp *r, const mn__entry *e);
 
 /* The sequence number of the last message handled at or before unix_ms
  * (0 when none). Returns 0, or an exit code after printing why. */

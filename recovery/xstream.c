@@ -6,13 +6,16 @@
  * byte, so a damaged, truncated or reordered stream is refused whole:
  *   1. every frame's length fits the bytes left and its CRC-32C matches;
  *   2. the records come in the grammar
- *        Header (Actor Snapshot* Entry* Timer*)* Outbox* Trailer
+ *        Header (Actor Snapshot* Entry* Timer* Call*)* Outbox* Trailer
  *      and nothing follows the Trailer;
  *   3. each actor's entries are base_seq + 1 .. last_seq without a gap,
  *      its snapshots ascend within [base_seq, last_seq], and a base_seq
  *      above 0 has its snapshot;
  *   4. the Trailer's counts equal the records seen (a stream cut at a
- *      record boundary has no Trailer, or one that disagrees).
+ *      record boundary has no Trailer, or one that disagrees);
+ *   5. every call intent (an entry's, a pending call's) decodes, an
+ *      entry has a request hash per call, and a pending call's id names
+ *      its seq, within the actor's history.
  */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -21,6 +24,7 @@
 #include "include/mnemo.h"
 #include "recovery/xstream.h"
 #include "base/crc32c.h"
+#include "storage/store.h"
 
 /* ---- writing ------------------------------------------------------------- */
 
@@ -103,6 +107,9 @@ int mn__xs_put(mn__xs_writer *w, const Mnemo__Export__Record *r)
 	case MNEMO__EXPORT__RECORD__BODY_OUTBOX:
 		w->outbox++;
 		break;
+	case MNEMO__EXPORT__RECORD__BODY_CALL:
+		w->calls++;
+		break;
 	default:
 		break;
 	}
@@ -119,6 +126,7 @@ int mn__xs_end(mn__xs_writer *w)
 	t.entries = w->entries;
 	t.timers = w->timers;
 	t.outbox = w->outbox;
+	t.calls = w->calls;
 	r.body_case = MNEMO__EXPORT__RECORD__BODY_TRAILER;
 	r.trailer = &t;
 	put_record(w, &r);
@@ -255,9 +263,9 @@ static int on_snapshot(dec *d, const Mnemo__Export__Snapshot *sn)
 	mn__xs_actor *g = d->cur;
 	if (!g)
 		return bad(d, MN_ECORRUPT, "a snapshot outside an actor");
-	if (g->nentries || g->ntimers)
+	if (g->nentries || g->ntimers || g->ncalls)
 		return bad(d, MN_ECORRUPT,
-			   "a snapshot after entries or timers");
+			   "a snapshot after entries, timers or calls");
 	if (sn->seq < g->a->base_seq || sn->seq > g->a->last_seq ||
 	    (g->nsnaps && sn->seq <= g->snaps[g->nsnaps - 1]->seq))
 		return bad(d, MN_ECORRUPT,
@@ -281,8 +289,8 @@ static int on_entry(dec *d, const Mnemo__Export__Entry *e)
 	mn__xs_actor *g = d->cur;
 	if (!g)
 		return bad(d, MN_ECORRUPT, "an entry outside an actor");
-	if (g->ntimers)
-		return bad(d, MN_ECORRUPT, "an entry after timers");
+	if (g->ntimers || g->ncalls)
+		return bad(d, MN_ECORRUPT, "an entry after timers or calls");
 	uint64_t want = g->a->base_seq + g->nentries + 1;
 	if (e->seq != want || e->seq > g->a->last_seq)
 		return bad(d, MN_ECORRUPT,
@@ -293,6 +301,23 @@ static int on_entry(dec *d, const Mnemo__Export__Entry *e)
 	if (!sender_ok(e->sender))
 		return bad(d, MN_ECORRUPT, "entry seq %llu: bad sender address",
 			   (unsigned long long)e->seq);
+	if (e->n_calls != e->n_call_hashes)
+		return bad(d, MN_ECORRUPT,
+			   "entry seq %llu: %zu calls, %zu request hashes",
+			   (unsigned long long)e->seq, e->n_calls,
+			   e->n_call_hashes);
+	for (size_t i = 0; i < e->n_calls; i++) {
+		mn__intent in;
+		void *hold;
+		int bad_call = mn__intent_unpack(e->calls[i].data,
+						 e->calls[i].len, &in, &hold);
+		mn__intent_release(hold);
+		if (bad_call)
+			return bad(d, MN_ECORRUPT,
+				   "entry seq %llu: call %zu does not decode",
+				   (unsigned long long)e->seq, i);
+		g->bytes += e->calls[i].len;
+	}
 	g->bytes += e->payload.len;
 	d->s->nentries++;
 	void *na = room(g->entries, g->nentries, sizeof *g->entries);
@@ -308,6 +333,8 @@ static int on_timer(dec *d, const Mnemo__Export__Timer *t)
 	mn__xs_actor *g = d->cur;
 	if (!g)
 		return bad(d, MN_ECORRUPT, "a timer outside an actor");
+	if (g->ncalls)
+		return bad(d, MN_ECORRUPT, "a timer after calls");
 	/* Timer ids hold the due time above 16 bits: 47 bits of it. */
 	if (t->due_unix_ms == 0 || t->due_unix_ms >> 47)
 		return bad(d, MN_ECORRUPT, "timer due time %llu",
@@ -319,6 +346,39 @@ static int on_timer(dec *d, const Mnemo__Export__Timer *t)
 		return MN_ENOMEM;
 	g->timers = na;
 	g->timers[g->ntimers++] = t;
+	return 0;
+}
+
+static int on_call(dec *d, const Mnemo__Export__Call *c)
+{
+	mn__xs_actor *g = d->cur;
+	if (!g)
+		return bad(d, MN_ECORRUPT, "a call outside an actor");
+	if (c->seq == 0 || c->seq > g->a->last_seq ||
+	    c->call_id >> 16 != c->seq ||
+	    (g->ncalls && c->call_id <= g->calls[g->ncalls - 1]->call_id))
+		return bad(d, MN_ECORRUPT,
+			   "call %llu of seq %llu: out of order, or not of a "
+			   "message of the actor (last seq %llu)",
+			   (unsigned long long)c->call_id,
+			   (unsigned long long)c->seq,
+			   (unsigned long long)g->a->last_seq);
+	mn__intent in;
+	void *hold;
+	int rc = mn__intent_unpack(c->intent.data, c->intent.len, &in, &hold);
+	bool same = !rc && in.call_id == c->call_id && in.seq == c->seq;
+	mn__intent_release(hold);
+	if (!same)
+		return bad(d, MN_ECORRUPT, "call %llu: its intent %s",
+			   (unsigned long long)c->call_id,
+			   rc ? "does not decode" : "is of another call");
+	g->bytes += c->intent.len;
+	d->s->ncalls++;
+	void *na = room(g->calls, g->ncalls, sizeof *g->calls);
+	if (!na)
+		return MN_ENOMEM;
+	g->calls = na;
+	g->calls[g->ncalls++] = c;
 	return 0;
 }
 
@@ -385,7 +445,8 @@ static int on_trailer(dec *d, const Mnemo__Export__Trailer *t)
 	/* The trailer itself is not counted: d->rec - 1 records before it. */
 	if (t->records != d->rec - 1 || t->actors != s->nactors ||
 	    t->snapshots != s->nsnaps || t->entries != s->nentries ||
-	    t->timers != s->ntimers || t->outbox != s->noutbox)
+	    t->timers != s->ntimers || t->outbox != s->noutbox ||
+	    t->calls != s->ncalls)
 		return bad(d, MN_ECORRUPT,
 			   "the trailer counts %llu records (%llu actors, "
 			   "%llu snapshots, %llu entries, %llu timers, %llu "
@@ -444,6 +505,8 @@ static int on_record(dec *d, const Mnemo__Export__Record *r)
 		return on_outbox(d, r->outbox);
 	case MNEMO__EXPORT__RECORD__BODY_TRAILER:
 		return on_trailer(d, r->trailer);
+	case MNEMO__EXPORT__RECORD__BODY_CALL:
+		return on_call(d, r->call);
 	default:
 		return bad(d, MN_ECORRUPT, "a record of unknown type");
 	}
@@ -524,6 +587,7 @@ void mn__xs_free(mn__xs_stream *s)
 		free(s->actors[i].snaps);
 		free(s->actors[i].entries);
 		free(s->actors[i].timers);
+		free(s->actors[i].calls);
 	}
 	free(s->actors);
 	free(s->outbox);

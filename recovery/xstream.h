@@ -25,8 +25,9 @@
 #include "schema/export.pb-c.h"
 #include "base/buf.h"
 
-/* The stream version this code writes and the newest it reads. */
-#define MN__XS_VERSION 1
+/* The stream version this code writes and the newest it reads (2: with
+ * outbound calls, Call records and Entry.calls; 1 is read too). */
+#define MN__XS_VERSION 2
 
 /* "\x89MNX\r\n\x1a\n": a high byte, then line endings and a ^Z that a text
  * mode transfer would alter (as PNG's signature does). */
@@ -47,7 +48,7 @@
 typedef struct mn__xs_writer {
 	FILE *f;
 	mn_buf buf; /* the record being framed */
-	uint64_t records, actors, snapshots, entries, timers, outbox;
+	uint64_t records, actors, snapshots, entries, timers, outbox, calls;
 	uint64_t bytes; /* written so far */
 	int err;	/* first failure (sticky): MN_EIO or MN_ENOMEM */
 } mn__xs_writer;
@@ -68,8 +69,8 @@ void mn__xs_writer_free(mn__xs_writer *w);
 /* ---- reading ----------------------------------------------------------- */
 
 /* One actor's group: its Actor record, then snapshots (seq ascending),
- * entries (base_seq + 1 .. last_seq, no gap) and timers. The pointers are
- * into the stream's records. */
+ * entries (base_seq + 1 .. last_seq, no gap), timers and pending calls.
+ * The pointers are into the stream's records. */
 typedef struct mn__xs_actor {
 	const Mnemo__Export__Actor *a;
 	const Mnemo__Export__Snapshot **snaps;
@@ -78,6 +79,8 @@ typedef struct mn__xs_actor {
 	size_t nentries;
 	const Mnemo__Export__Timer **timers;
 	size_t ntimers;
+	const Mnemo__Export__Call **calls;
+	size_t ncalls;
 	uint64_t bytes; /* payload and state bytes of the group */
 } mn__xs_actor;
 
@@ -89,7 +92,7 @@ typedef struct mn__xs_stream {
 	const Mnemo__Export__Outbox **outbox;
 	size_t noutbox;
 	/* Counts, as checked against the trailer. */
-	uint64_t nsnaps, nentries, ntimers;
+	uint64_t nsnaps, nentries, ntimers, ncalls;
 	/* Every record decoded (owned; freed by mn__xs_free). */
 	Mnemo__Export__Record **recs;
 	size_t nrecs, caprecs;
@@ -97,8 +100,10 @@ typedef struct mn__xs_stream {
 
 /*
  * Decode and check a whole stream held in p[0..len): framing, checksums,
- * record order (Header, then per actor Actor Snapshot* Entry* Timer*, then
- * Outbox*, then Trailer, then nothing), versions, addresses (kind 1..63
+ * record order (Header, then per actor Actor Snapshot* Entry* Timer*
+ * Call*, then Outbox*, then Trailer, then nothing), versions, call
+ * intents (each decodes; a pending call's id, seq and actor's last seq
+ * agree), addresses (kind 1..63
  * bytes, key 1..255), sequence continuity of each actor's entries, the base
  * snapshot, no address twice, and the trailer's counts. Returns 0 and *out
  * (mn__xs_free() it, also on failure), or:

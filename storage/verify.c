@@ -470,10 +470,28 @@ static int v_call(vstate *v, const MDB_val *k, const unsigned char *body,
 				(unsigned long long)id,
 				(unsigned long long)c->call_id,
 				(unsigned long long)c->actor_id);
-	if (!vact_find(v, actor))
+	const struct vact *a = vact_find(v, actor);
+	if (!a)
 		return vproblem(v, "calls record %llu/%llu: unknown actor",
 				(unsigned long long)actor,
 				(unsigned long long)id);
+	/* The intent is stored by the commit that journals the message
+	 * that made the call (read here in the same transaction as the
+	 * log): that message is in the journal. */
+	if (c->seq != id >> 16)
+		return vproblem(
+		    v,
+		    "calls record %llu/%llu: made by seq %llu, "
+		    "not the seq its call id names (%llu)",
+		    (unsigned long long)actor, (unsigned long long)id,
+		    (unsigned long long)c->seq, (unsigned long long)(id >> 16));
+	if (c->seq > a->seq)
+		return vproblem(
+		    v,
+		    "calls record %llu/%llu: made by seq %llu, "
+		    "after the actor's newest entry (seq %llu)",
+		    (unsigned long long)actor, (unsigned long long)id,
+		    (unsigned long long)c->seq, (unsigned long long)a->seq);
 	return 0;
 }
 
