@@ -56,6 +56,7 @@
 
 #include <jansson.h>
 
+#include "tests/support/standin_proc.h"
 #include "tests/support/support.h"
 
 #define NACT	   40
@@ -239,8 +240,7 @@ static pid_t fork_piped(int fds[2])
 	return pid;
 }
 
-/* Start build/.../tests/tools/standin-server beside the tool; its port
- * is the first line of its stdout. */
+/* Start build/.../tests/tools/standin-server beside the tool. */
 static void srv_start(const char *tool)
 {
 	char path[PATH_MAX];
@@ -250,28 +250,8 @@ static void srv_start(const char *tool)
 		 (int)(n - 5), tool);
 	if (access(path, X_OK) != 0)
 		fail_msg("no stand-in at %s (make test builds it)", path);
-	int fds[2];
-	pid_t pid = fork_piped(fds);
-	if (pid == 0) {
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		execl(path, path, "--seed", "1", (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	char line[32] = {0};
-	size_t got = 0;
-	while (got < sizeof line - 1 && !strchr(line, '\n')) {
-		ssize_t r = read(fds[0], line + got, sizeof line - 1 - got);
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fds[0]);
-	srv_pid = pid;
-	srv_port = (uint16_t)strtoul(line, NULL, 10);
-	if (!srv_port)
+	static const char *const args[] = {"--seed", "1", NULL};
+	if (standin_proc_start(path, args, &srv_pid, &srv_port) != 0)
 		fail_msg("the stand-in did not start (%s)", path);
 	snprintf(base_url, sizeof base_url, "http://127.0.0.1:%u",
 		 (unsigned)srv_port);
@@ -279,10 +259,7 @@ static void srv_start(const char *tool)
 
 static void srv_stop(void)
 {
-	if (srv_pid > 0) {
-		kill(srv_pid, SIGTERM);
-		waitpid(srv_pid, NULL, 0);
-	}
+	standin_proc_stop(srv_pid);
 	srv_pid = 0;
 }
 
