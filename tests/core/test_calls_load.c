@@ -31,11 +31,19 @@
 #include "tests/support/standin.h"
 #include "tests/support/support.h"
 
-/* Long enough for the timed batches to run while every call waits (a
- * ThreadSanitizer build is several times slower). */
-#define HOLD_MS	    (MT_TSAN ? 12000 : 5000)
+#if defined(__SANITIZE_ADDRESS__)
+#define MT_ASAN 1
+#else
+#define MT_ASAN 0
+#endif
+/* Long enough for the transfers to start and the timed batches to run
+ * while every call waits (sanitizer builds are several times slower). */
+#define HOLD_MS	    (MT_TSAN ? 12000 : MT_ASAN ? 8000 : 5000)
 #define INFLIGHT    5000
 #define NBUSY	    1000 /* actors of the timed batch */
+#define NMSG_MIN    100000
+#define NMSG_MAX    300000
+#define BATCH_S	    0.25
 #define MAX_CALL_MS (HOLD_MS / 10)
 
 enum { T_START = 1, T_REPLY = 2, T_WORK = 3 };
@@ -182,7 +190,7 @@ static void test_pending_calls_do_not_slow_workers(void **state)
 	standin_base_url(srv, base, sizeof base);
 	snprintf(hold_url, sizeof hold_url, "%s/hold?ms=%u", base, HOLD_MS);
 	nwait = mt_scaled(10000, 2 * INFLIGHT / 5);
-	nmsg = mt_scaled(300000, 20000);
+	nmsg = NMSG_MAX;
 	size_t inflight = nwait < 2 * INFLIGHT ? nwait / 2 : INFLIGHT;
 
 	mn_runtime_opts o = MN_RUNTIME_OPTS_INIT;
@@ -196,10 +204,14 @@ static void test_pending_calls_do_not_slow_workers(void **state)
 	mn_kind *waiter = reg(rt, "waiter", wait_handle);
 	mn_kind *busy = reg(rt, "busy", busy_handle);
 
-	/* Without pending calls: a warm-up batch (creates the actors), then
-	 * the best of two now and one after the replies (best of three: the
-	 * cores are shared, a batch may lose its core for a while). */
-	(void)batch(rt, busy);
+	/* Without pending calls: a warm-up batch (creates the actors; its
+	 * rate sizes the batches to about BATCH_S each, so that a slow build
+	 * still runs three of them within the hold), then the best of two
+	 * now and one after the replies (best of three: the cores are
+	 * shared, a batch may lose its core for a while). */
+	double warm = batch(rt, busy);
+	nmsg = (size_t)(warm * BATCH_S);
+	nmsg = nmsg < NMSG_MIN ? NMSG_MIN : nmsg > NMSG_MAX ? NMSG_MAX : nmsg;
 	double base_rate = best_of(rt, busy, 2, 0);
 
 	/* The calls: every waiter's intent committed, the transfers up to
