@@ -2,10 +2,10 @@
  * test_calls_load.c - calls held for seconds do not slow the rest of the
  * runtime: NWAIT actors (10,000) each start one call to the stand-in's
  * /hold?ms=HOLD_MS and return; while every one of them waits, other actors
- * of a simple persistent kind run a fixed batch of NMSG messages, timed, and
- * their rate is compared with the same batch timed in the same test before
- * any call was made. Then every one of the NWAIT replies must arrive
- * (bounded wait).
+ * of a simple persistent kind run a fixed batch of NMSG messages (sized
+ * once from a warm-up's rate, 100k-300k), timed, and its rate is compared
+ * with the same batch timed in the same test without pending calls. Then every
+ * one of the NWAIT replies must arrive (bounded wait).
  *
  * The calls really wait: calls_max_inflight and calls_max_per_host are
  * INFLIGHT (5,000) and the stand-in (in this process) holds up to 6,000
@@ -38,7 +38,7 @@
 #endif
 /* Long enough for the transfers to start and the timed batches to run
  * while every call waits (sanitizer builds are several times slower). */
-#define HOLD_MS	    (MT_TSAN ? 12000 : MT_ASAN ? 8000 : 5000)
+#define HOLD_MS	    (MT_TSAN ? 12000 : MT_ASAN ? 8000 : 6000)
 #define INFLIGHT    5000
 #define NBUSY	    1000 /* actors of the timed batch */
 #define NMSG_MIN    100000
