@@ -152,6 +152,9 @@ $(STANDIN_SERVER): $(BUILD)/tests/tools/standin_server.o $(BUILD)/tests/support/
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_SUPPORT_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# bench/calls runs the stand-in program as a child (no libmicrohttpd here).
+$(BUILD)/bench/calls: $(BUILD)/tests/support/standin_proc.o
+
 .SECONDEXPANSION:
 $(BUILD)/bin/%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename $$(wildcard examples/$$*/*.c)))) $(LIB)
 	@mkdir -p $(dir $@)
@@ -174,9 +177,10 @@ $(BUILD)/bin/agents.so: examples/agents/agents.c include/mnemo.h | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -shared -o $@ $<
 
-# Build output goes to stderr so that stdout carries only JSON lines.
+# Build output goes to stderr so that stdout carries only JSON lines. The
+# calls benchmark runs the stand-in server as a program.
 bench:
-	@$(MAKE) --no-print-directory all $(BENCH_BIN) >&2
+	@$(MAKE) --no-print-directory all $(BENCH_BIN) $(STANDIN_SERVER) >&2
 	@BUILD=$(BUILD) ./bench/run $(BENCH_BIN)
 
 # mnemo beside CAF and Erlang in the same run (installs the peers' Debian
