@@ -22,6 +22,9 @@ typedef mn__mpsc_node mn__mnode;
 
 /* Message flags private to the runtime (above the public MN_MSG_* bits). */
 #define MN__MSG_SPAWN 0x100u /* created by mn_spawn: runs init, not handle */
+/* A live view (mn_actor_view): describe() on the worker, answered as an
+ * ask (sender_id its id), never handled, never journaled. */
+#define MN__MSG_VIEW 0x200u
 /* (MN_MSG_TIMER 0x2: outbox_id then holds the timer id) */
 #define MN__MSG_PUBLIC_MASK 0xffu
 

@@ -30,6 +30,7 @@
 #include "base/hash.h"
 #include "core/record.h"
 #include "core/runtime.h"
+#include "core/send.h"
 
 #define ASK_DEFAULT_TIMEOUT_MS 30000u
 
@@ -230,9 +231,12 @@ void mn__ask_complete(mn__asks *a, uint64_t id, int rc, uint32_t type,
 /* ---- the public calls -----------------------------------------------------
  */
 
-int mn_ask(mn_runtime *rt, const mn_kind *kind, const void *key, size_t key_len,
-	   uint32_t type, const void *payload, size_t len, uint32_t timeout_ms,
-	   mn_ask_fn done, void *arg, uint64_t *ask_id)
+/* mn_ask with the message's flags (MN_MSG_ASK, and MN__MSG_VIEW for a
+ * live view). */
+static int ask_start(mn_runtime *rt, const mn_kind *kind, const void *key,
+		     size_t key_len, uint32_t type, const void *payload,
+		     size_t len, uint32_t timeout_ms, uint32_t mflags,
+		     mn_ask_fn done, void *arg, uint64_t *ask_id)
 {
 	if (ask_id)
 		*ask_id = 0;
@@ -272,7 +276,7 @@ int mn_ask(mn_runtime *rt, const mn_kind *kind, const void *key, size_t key_len,
 	}
 	/* The ask is in the table before its message can be answered. */
 	rc = mn__send_outside(rt, kind, key, key_len, type, payload, len,
-			      MN_MSG_ASK, id);
+			      mflags, id);
 	if (rc) {
 		pthread_mutex_lock(&a->mu);
 		ask *y = table_take(a, id);
@@ -283,6 +287,14 @@ int mn_ask(mn_runtime *rt, const mn_kind *kind, const void *key, size_t key_len,
 	if (ask_id)
 		*ask_id = id;
 	return 0;
+}
+
+int mn_ask(mn_runtime *rt, const mn_kind *kind, const void *key, size_t key_len,
+	   uint32_t type, const void *payload, size_t len, uint32_t timeout_ms,
+	   mn_ask_fn done, void *arg, uint64_t *ask_id)
+{
+	return ask_start(rt, kind, key, key_len, type, payload, len, timeout_ms,
+			 MN_MSG_ASK, done, arg, ask_id);
 }
 
 typedef struct ask_wait {
@@ -314,10 +326,11 @@ static void ask_wake(void *arg, int rc, uint32_t type, const void *payload,
 	pthread_mutex_unlock(&w->mu);
 }
 
-int mn_ask_wait(mn_runtime *rt, const mn_kind *kind, const void *key,
-		size_t key_len, uint32_t type, const void *payload, size_t len,
-		uint32_t timeout_ms, uint32_t *reply_type, void **reply,
-		size_t *reply_len)
+/* Ask and wait for the end (mn_ask_wait, mn_actor_view). */
+static int ask_block(mn_runtime *rt, const mn_kind *kind, const void *key,
+		     size_t key_len, uint32_t type, const void *payload,
+		     size_t len, uint32_t timeout_ms, uint32_t mflags,
+		     uint32_t *reply_type, void **reply, size_t *reply_len)
 {
 	if (reply)
 		*reply = NULL;
@@ -328,8 +341,8 @@ int mn_ask_wait(mn_runtime *rt, const mn_kind *kind, const void *key,
 	ask_wait w = {.want = reply != NULL};
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.cv, NULL);
-	int rc = mn_ask(rt, kind, key, key_len, type, payload, len, timeout_ms,
-			ask_wake, &w, NULL);
+	int rc = ask_start(rt, kind, key, key_len, type, payload, len,
+			   timeout_ms, mflags, ask_wake, &w, NULL);
 	if (!rc) {
 		pthread_mutex_lock(&w.mu);
 		while (!w.done)
@@ -346,6 +359,15 @@ int mn_ask_wait(mn_runtime *rt, const mn_kind *kind, const void *key,
 	pthread_cond_destroy(&w.cv);
 	pthread_mutex_destroy(&w.mu);
 	return rc;
+}
+
+int mn_ask_wait(mn_runtime *rt, const mn_kind *kind, const void *key,
+		size_t key_len, uint32_t type, const void *payload, size_t len,
+		uint32_t timeout_ms, uint32_t *reply_type, void **reply,
+		size_t *reply_len)
+{
+	return ask_block(rt, kind, key, key_len, type, payload, len, timeout_ms,
+			 MN_MSG_ASK, reply_type, reply, reply_len);
 }
 
 void mn_ask_cancel(mn_runtime *rt, uint64_t ask_id)
@@ -395,4 +417,63 @@ int mn_ctx_ask_reply(mn_ctx *ctx, uint64_t token, uint32_t type,
 	if (!ctx)
 		return MN_EINVAL;
 	return mn__ask_answer(ctx, token, type, payload, len);
+}
+
+/* ---- live views ------------------------------------------------------------
+ */
+
+void mn__ask_view(mn__asks *a, uint64_t id, const mn_kind *k, const void *state,
+		  uint64_t seq)
+{
+	mn_buf b;
+	mn__buf_init(&b);
+	unsigned char s8[8];
+	memcpy(s8, &seq, 8);
+	int rc = mn_buf_append(&b, s8, 8);
+	if (!rc && k->def.describe && (rc = k->def.describe(state, &b)) > 0)
+		rc = 0;
+	if (!rc)
+		rc = mn_buf_append(&b, "", 1);
+	if (rc)
+		mn__ask_complete(a, id, rc < 0 ? rc : MN_EHANDLER, 0, NULL, 0);
+	else
+		mn__ask_complete(a, id, 0, 0, b.data, b.len);
+	mn__buf_free(&b);
+}
+
+int mn_actor_view(mn_runtime *rt, const mn_kind *kind, const void *key,
+		  size_t key_len, uint32_t timeout_ms, char **text,
+		  uint64_t *seq)
+{
+	if (text)
+		*text = NULL;
+	if (seq)
+		*seq = 0;
+	if (!rt || !kind || !text)
+		return MN_EINVAL;
+	if (!kind->def.describe)
+		return MN_ENOTSUP;
+	int rc = mn__check_send(rt, kind, key, key_len, NULL, 0);
+	if (rc)
+		return rc;
+	/* Never create an actor to look at it. */
+	if (!mn__actor_known(rt, kind, key, key_len))
+		return MN_ENOACTOR;
+	void *out = NULL;
+	size_t len = 0;
+	rc = ask_block(rt, kind, key, key_len, 0, NULL, 0, timeout_ms,
+		       MN_MSG_ASK | MN__MSG_VIEW, NULL, &out, &len);
+	if (!rc && len < 9) {
+		rc = MN_EHANDLER;
+	} else if (!rc) {
+		uint64_t s;
+		memcpy(&s, out, 8);
+		if (seq)
+			*seq = s;
+		memmove(out, (char *)out + 8, len - 8);
+		*text = out;
+		out = NULL;
+	}
+	free(out);
+	return rc;
 }

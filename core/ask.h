@@ -23,4 +23,10 @@ void mn__asks_free(mn__asks *a);
 void mn__ask_complete(mn__asks *a, uint64_t id, int rc, uint32_t type,
 		      const void *payload, size_t len);
 
+/* Worker, for a MN__MSG_VIEW message of ask id: answer it with the
+ * actor's seq (u64, little-endian... host order) and describe() text. */
+struct mn_kind;
+void mn__ask_view(mn__asks *a, uint64_t id, const struct mn_kind *k,
+		  const void *state, uint64_t seq);
+
 #endif

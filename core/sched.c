@@ -46,6 +46,7 @@
 #include <time.h>
 
 #include "base/assert.h"
+#include "core/ask.h"
 #include "core/mailbox.h"
 #include "core/persist.h"
 #include "core/runtime.h"
@@ -419,6 +420,14 @@ static void process(mn__worker *w, mn__actor *a, const mn_kind *k, mn__msg *m)
 			return;
 		}
 		a->flags |= MN__ACTOR_INITIALIZED;
+	}
+	if (m->flags & MN__MSG_VIEW) {
+		/* Between two messages, on the actor's own worker: its state
+		 * as describe() tells it, and its seq (ask.c answers). */
+		mn__ask_view(w->rt->asks, m->sender_id, k, a->state,
+			     k->persistent ? mn__ap(a)->seq : 0);
+		mn__count(&w->n_done, 1);
+		return;
 	}
 	if (m->flags & MN__MSG_SPAWN) {
 		if (k->persistent && (a->flags & MN__ACTOR_NEW))

@@ -895,6 +895,22 @@ int mn_ask_wait(mn_runtime *rt, const mn_kind *kind, const void *key,
 		uint32_t timeout_ms, uint32_t *reply_type, void **reply,
 		size_t *reply_len);
 
+/*
+ * A live view of one actor, for people and tools: its kind's describe()
+ * text of its state and its sequence number (the last message it handled;
+ * 0 for volatile actors), read on the actor's own worker between two
+ * messages, so consistent, without a message in its journal. A persistent
+ * actor that is not resident is brought back (rehydrated) to be read.
+ * *text: malloc'd, NUL-terminated (free() it); *seq may be NULL. Returns
+ * 0, MN_ENOACTOR (no such actor: nothing is created), MN_ENOTSUP (its
+ * kind has no describe()), MN_ETIMEDOUT (timeout_ms, 0 means 30,000,
+ * passed: a busy or broken actor), MN_ECLOSED, the errors of mn_send().
+ * Not from a worker. Experimental.
+ */
+int mn_actor_view(mn_runtime *rt, const mn_kind *kind, const void *key,
+		  size_t key_len, uint32_t timeout_ms, char **text,
+		  uint64_t *seq);
+
 /* The asker went away: forget the ask (done never runs for it; a reply is
  * dropped). An unknown or finished ask is ignored. Any thread. */
 void mn_ask_cancel(mn_runtime *rt, uint64_t ask_id);

@@ -81,6 +81,15 @@ static int a_handle(mn_ctx *ctx, void *state, const mn_msg *m)
 	return 0;
 }
 
+static int a_describe(const void *state, mn_buf *out)
+{
+	const astate *s = state;
+	char t[64];
+	int n = snprintf(t, sizeof t, "handled=%llu",
+			 (unsigned long long)s->handled);
+	return mn_buf_append(out, t, (size_t)n);
+}
+
 static mn_kind_def asked_def(const char *name, uint32_t flags)
 {
 	mn_kind_def d = MN_KIND_DEF_INIT;
@@ -91,6 +100,7 @@ static mn_kind_def asked_def(const char *name, uint32_t flags)
 	d.snapshot = a_snap;
 	d.restore = a_restore;
 	d.free = a_free;
+	d.describe = a_describe;
 	return d;
 }
 
@@ -335,6 +345,73 @@ static void test_replay_answers_nobody(void **state)
 	mn_runtime_close(rt);
 }
 
+/* A live view: describe() of the state between two messages, with its
+ * seq; nothing journaled; an evicted actor read back; no actor created. */
+static void test_live_view(void **state)
+{
+	(void)state;
+	mn_runtime_opts o = MN_RUNTIME_OPTS_INIT;
+	o.workers = 2;
+	o.store_path = dir;
+	o.durability = MN_DURABILITY_RELAXED;
+	o.max_resident = 2;
+	mn_runtime *rt;
+	assert_rc(mn_runtime_open(&o, &rt), 0);
+	mn_kind_def dp = asked_def("per", 0);
+	mn_kind *kp = mt_register(rt, &dp);
+	unsigned char k[MT_KEY_LEN];
+	key_of(k, 5);
+	for (int i = 0; i < 3; i++)
+		assert_rc(mn_send(rt, kp, k, sizeof k, Q_SILENT, NULL, 0), 0);
+	mt_drain(rt);
+	uint64_t journaled = mt_stats(rt).journaled, seq = 0;
+	char *text = NULL;
+	assert_rc(mn_actor_view(rt, kp, k, sizeof k, 5000, &text, &seq), 0);
+	assert_string_equal(text, "handled=3");
+	assert_int_equal(seq, 3);
+	free(text);
+	/* Push it out of memory, then read it back. */
+	for (uint64_t i = 50; i < 60; i++) {
+		unsigned char o2[MT_KEY_LEN];
+		key_of(o2, i);
+		assert_rc(mn_send(rt, kp, o2, sizeof o2, Q_SILENT, NULL, 0), 0);
+	}
+	mt_drain(rt);
+	for (int t = 0; t < 300 && mt_stats(rt).evictions < 5; t++)
+		mt_sleep_ms(10);
+	uint64_t before = mt_stats(rt).rehydrations;
+	journaled = mt_stats(rt).journaled;
+	assert_rc(mn_actor_view(rt, kp, k, sizeof k, 5000, &text, &seq), 0);
+	assert_string_equal(text, "handled=3");
+	assert_int_equal(seq, 3);
+	free(text);
+	mt_drain(rt);
+	assert_true(mt_stats(rt).rehydrations >= before);
+	assert_int_equal(mt_stats(rt).journaled, journaled);
+	/* Unknown: nothing created. */
+	unsigned char nk[MT_KEY_LEN];
+	key_of(nk, 999);
+	uint64_t actors = mt_stats(rt).actors;
+	assert_rc(mn_actor_view(rt, kp, nk, sizeof nk, 1000, &text, NULL),
+		  MN_ENOACTOR);
+	assert_null(text);
+	assert_int_equal(mt_stats(rt).actors, actors);
+	/* A kind without describe(). */
+	mn_kind_def dn = asked_def("plain", 0);
+	dn.describe = NULL;
+	mn_kind *kn = mt_register(rt, &dn);
+	assert_rc(mn_actor_view(rt, kn, k, sizeof k, 1000, &text, NULL),
+		  MN_ENOTSUP);
+	/* The next message continues from seq 3. */
+	assert_rc(mn_send(rt, kp, k, sizeof k, Q_SILENT, NULL, 0), 0);
+	mt_drain(rt);
+	assert_rc(mn_actor_view(rt, kp, k, sizeof k, 5000, &text, &seq), 0);
+	assert_string_equal(text, "handled=4");
+	assert_int_equal(seq, 4);
+	free(text);
+	mn_runtime_close(rt);
+}
+
 int main(void)
 {
 	mt_init("ask");
@@ -348,6 +425,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_many_askers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_replay_answers_nobody, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_live_view, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
