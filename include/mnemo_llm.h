@@ -275,7 +275,8 @@ typedef struct mn_llm_reply {
 	int outcome; /* mn_llm_outcome */
 	/* Readable text: what went wrong ("HTTP 429: rate_limit_exceeded:
 	 * Rate limit reached...", "choices is empty", a transport error's
-	 * reason); "" for MN_LLM_OK. Never NULL after a parse. */
+	 * reason); "" for MN_LLM_OK. Never NULL after a parse that did not
+	 * return MN_ENOMEM. */
 	char *detail;
 
 	/* From the call's envelope (mn_llm_reply_parse only). */
@@ -352,20 +353,23 @@ int mn_llm_stream_new(mn_llm_stream **out);
 
 /*
  * Feed len bytes of the body. on_delta (may be NULL) gets the content
- * deltas the bytes complete. 0, or MN_ENOMEM; a malformed event is not an
- * error here: it is remembered and finish reports it. Bytes after [DONE]
- * are ignored.
+ * deltas the bytes complete. 0, MN_EINVAL (NULL, a finished parser), or
+ * MN_ENOMEM; a malformed event is not an error here: it is remembered and
+ * finish reports it. Bytes after [DONE] are ignored. The parser holds at
+ * most one event's bytes and the reply so far.
  */
 int mn_llm_stream_feed(mn_llm_stream *s, const void *data, size_t len,
 		       mn_llm_delta_fn on_delta, void *arg);
 
 /*
- * The reply so far into *out (the parser keeps its state: feeding more and
- * finishing again is allowed). An event left without its final line break
- * is parsed first. Returns as mn_llm_parse_body: 0 (MN_LLM_OK: [DONE]
- * seen, no error), MN_EIO with MN_LLM_INCOMPLETE (no [DONE]: what arrived
- * is in *out), MN_LLM_MALFORMED (an event that is not a chunk object),
- * MN_LLM_API_ERROR (an error event), MN_ENOMEM.
+ * End of the body: the reply into *out. An event left without its final
+ * line break is parsed first. The parser is then done: feeding it again
+ * is MN_EINVAL until mn_llm_stream_reset(). Returns as mn_llm_parse_body:
+ * 0 (MN_LLM_OK: [DONE] seen, no error), MN_EIO with MN_LLM_INCOMPLETE (no
+ * [DONE]: what arrived is in *out), MN_LLM_MALFORMED (an event that is not
+ * a chunk object, a field of the wrong type, no choice at all),
+ * MN_LLM_API_ERROR (an error event), MN_EINVAL (NULL, finished already),
+ * MN_ENOMEM.
  */
 int mn_llm_stream_finish(mn_llm_stream *s, mn_llm_reply *out);
 
