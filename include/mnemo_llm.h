@@ -363,7 +363,8 @@ int mn_llm_stream_feed(mn_llm_stream *s, const void *data, size_t len,
 
 /*
  * End of the body: the reply into *out. An event left without its final
- * line break is parsed first. The parser is then done: feeding it again
+ * line break is parsed first (its content delta is in *out, not told to a
+ * callback). The parser is then done: feeding it again
  * is MN_EINVAL until mn_llm_stream_reset(). Returns as mn_llm_parse_body:
  * 0 (MN_LLM_OK: [DONE] seen, no error), MN_EIO with MN_LLM_INCOMPLETE (no
  * [DONE]: what arrived is in *out), MN_LLM_MALFORMED (an event that is not

@@ -497,6 +497,7 @@ struct mn_llm_stream {
 			 line break) */
 	int done;     /* data: [DONE] seen */
 	int finished; /* mn_llm_stream_finish ran */
+	int at_end;   /* the body ended: an event left open was cut */
 	size_t events;
 	acc a;
 };
@@ -541,7 +542,10 @@ static void dispatch(mn_llm_stream *s, mn_llm_delta_fn on_delta, void *arg)
 	}
 	json_error_t e;
 	json_t *o = json_loadb(d, n, JSON_ALLOW_NUL, &e);
-	if (!json_is_object(o)) {
+	if (!o && s->at_end) {
+		/* The stream was cut inside this event: incomplete, not
+		 * malformed (no [DONE] follows). */
+	} else if (!json_is_object(o)) {
 		if (!s->a.malformed) {
 			s->a.malformed =
 			    fmt("event %zu is not a JSON object%s%s", s->events,
@@ -613,6 +617,7 @@ int mn_llm_stream_feed(mn_llm_stream *s, const void *data, size_t len,
 static int stream_end(mn_llm_stream *s, int status, mn_llm_reply *out)
 {
 	s->finished = 1;
+	s->at_end = 1;
 	if (!s->done && s->line.len)
 		end_line(s, NULL, NULL);
 	if (!s->done)
