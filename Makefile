@@ -53,6 +53,10 @@ LLM_PIC_OBJ := $(LLM_OBJ:$(BUILD)/%=$(BUILD)/pic/%)
 LLM_SONAME  := libmnemo-llm.so.$(MN_MAJOR)
 LLM_SOLIB   := $(BUILD)/libmnemo-llm.so.$(MN_VERSION)
 LLM_LDLIBS  := -ljansson
+# The -fPIC objects in an archive too, for plugins of the tool (a kind's
+# .so for `mnemo replay --plugin` links it with -ljansson; its mn_* calls
+# resolve to the tool's own copy of the runtime).
+LLM_PIC_LIB := $(BUILD)/pic/libmnemo-llm.a
 
 # The tool's commands (recovery/): a library of their own, linked into the
 # tool and into the tests that call them, never into libmnemo.
@@ -89,7 +93,8 @@ DEPS_OK := $(BUILD)/.deps-ok
 # Keep intermediate objects (tests, benchmarks) between runs.
 .SECONDARY:
 
-all: $(LIB) $(BUILD)/libmnemo.so $(TOOL) $(LLM_LIB) $(BUILD)/libmnemo-llm.so
+all: $(LIB) $(BUILD)/libmnemo.so $(TOOL) $(LLM_LIB) $(BUILD)/libmnemo-llm.so \
+	$(LLM_PIC_LIB)
 
 # Dependencies: checked once per build dir; install-deps runs when pkg-config
 # or protoc-c cannot find something.
@@ -140,6 +145,10 @@ $(BUILD)/libmnemo.so: $(SOLIB)
 	ln -sf $(SONAME) $@
 
 $(LLM_LIB): $(LLM_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LLM_PIC_LIB): $(LLM_PIC_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 

@@ -70,7 +70,12 @@ typedef struct mn_llm_config {
 	uint32_t timeout_ms;   /* each attempt */
 	uint32_t max_attempts; /* 1: no retry */
 	uint32_t backoff_ms;   /* first retry's base delay (doubled, jitter) */
-	uint64_t max_response; /* body bytes; a larger body is MN_ETOOBIG */
+	/* Body bytes; a larger body is an MN_ETOOBIG reply. The reply is a
+	 * message: the runtime's mn_runtime_opts.max_payload must hold the
+	 * body plus its envelope (headers, about 1 KiB more), so with the
+	 * default (8 MiB) open the runtime with max_payload = 9 MiB, or
+	 * lower this to what max_payload allows. */
+	uint64_t max_response;
 } mn_llm_config;
 
 /*
