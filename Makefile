@@ -169,13 +169,15 @@ $(TOOLS_LIB): $(TOOLS_OBJ)
 # Plugins loaded by `mnemo replay` call the mn_* API, which the tool itself
 # must contain and export: the whole runtime library goes in (not only what
 # the commands use), and -rdynamic exports it.
-$(TOOL): $(BUILD)/recovery/mnemo_cli.o $(TOOLS_LIB) $(LIB)
+# libmnemo-llm: `dump` and `stats` count the tokens of chat-completion
+# replies (recovery/tokens.h).
+$(TOOL): $(BUILD)/recovery/mnemo_cli.o $(TOOLS_LIB) $(LLM_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -rdynamic -o $@ $(BUILD)/recovery/mnemo_cli.o \
-		$(TOOLS_LIB) -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive \
-		$(LDLIBS)
+		$(TOOLS_LIB) $(LLM_LIB) -Wl,--whole-archive $(LIB) \
+		-Wl,--no-whole-archive $(LLM_LDLIBS) $(LDLIBS)
 
-$(TOOLS_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(TOOLS_LIB) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LDLIBS)
+$(TOOLS_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(TOOLS_LIB) $(LLM_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LLM_LDLIBS) $(LDLIBS)
 
 $(LLM_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(LLM_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LLM_LDLIBS) $(LDLIBS)

@@ -1106,6 +1106,59 @@ static void test_reply_envelopes(void **state)
 		  MN_EINVAL);
 }
 
+/* Complete the agent's next bridged call with fixture file (status 200). */
+static void complete_with(mn_runtime *rt, mn_kind *k, const char *file)
+{
+	uint64_t n = atomic_load(&n_bridged), r = atomic_load(&replies);
+	ask(rt, k, T_BRIDGE, NULL);
+	assert_true(mt_wait_u64(&n_bridged, n + 1, 20));
+	size_t len;
+	char *b = fixture(file, &len);
+	mn_call_ref ref = bridged;
+	assert_rc(mn_call_complete(rt, &ref, 200, b, len), 0);
+	free(b);
+	wait_reply(r + 1);
+}
+
+/* `mnemo stats` sums the tokens of chat-completion replies per kind;
+ * `mnemo dump` shows them per entry. */
+static void test_tool_tokens(void **state)
+{
+	(void)state;
+	static mt_tool_res res;
+	mn_runtime *rt = open_rt();
+	assert_rc(mn_llm_config_init(&agent_cfg, NULL, "m"), 0);
+	mn_kind *k = reg(rt);
+	complete_with(rt, k, "plain.json");	  /* 19 + 17 = 36 */
+	complete_with(rt, k, "stream_tools.sse"); /* 151 + 40 = 191 */
+	complete_with(rt, k, "error_429.json");	  /* no usage */
+	mt_drain(rt);
+	mn_runtime_close(rt);
+
+	char scratch[sizeof dir + 16];
+	snprintf(scratch, sizeof scratch, "%s/scratch", dir);
+	assert_int_equal(mkdir(scratch, 0700), 0);
+	mt_tool_setup(scratch);
+	mt_tool(&res, "stats '%s'", dir);
+	mt_expect_exit(&res, 0);
+	mt_expect_in(res.out, "llm tokens          227 (prompt 170, completion "
+			      "57; 2 chat completions)");
+	mt_expect_in(res.out, "llm-agent         2          170           57 "
+			      "         227");
+	mt_tool(&res, "stats --json '%s'", dir);
+	mt_expect_exit(&res, 0);
+	mt_expect_in(res.out, "\"llm_replies\":2,\"prompt_tokens\":170,"
+			      "\"completion_tokens\":57,\"total_tokens\":227");
+	mt_tool(&res, "dump llm-agent/0x0100000000000000 '%s'", dir);
+	mt_expect_exit(&res, 0);
+	mt_expect_in(res.out, "tokens 36 (prompt 19, completion 17)");
+	mt_expect_in(res.out, "tokens 191 (prompt 151, completion 40)");
+	mt_tool(&res, "dump --json llm-agent/0x0100000000000000 '%s'", dir);
+	mt_expect_exit(&res, 0);
+	mt_expect_in(res.out, "\"prompt_tokens\":151,\"completion_tokens\":40,"
+			      "\"total_tokens\":191");
+}
+
 int main(void)
 {
 	mt_init("llm");
@@ -1125,6 +1178,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_env_and_send, rt_setup,
 					    rt_teardown),
 	    cmocka_unit_test_setup_teardown(test_reply_envelopes, rt_setup,
+					    rt_teardown),
+	    cmocka_unit_test_setup_teardown(test_tool_tokens, rt_setup,
 					    rt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
