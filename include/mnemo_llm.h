@@ -308,6 +308,11 @@ typedef struct mn_llm_reply {
 	char *error_type;
 	char *error_message;
 	char *error_code;
+
+	/* The wait the server asked for, in ms: its "retry-after-ms" header,
+	 * else "Retry-After" in seconds (a date form is not read); 0 when
+	 * none (mn_llm_reply_parse only). */
+	uint64_t retry_after_ms;
 } mn_llm_reply;
 
 /*
@@ -331,6 +336,16 @@ int mn_llm_parse_body(int status, const void *body, size_t len,
 
 /* Free what a reply owns and zero it. NULL accepted. */
 void mn_llm_reply_free(mn_llm_reply *reply);
+
+/*
+ * 1 when sending the same request again later may succeed: no response
+ * (MN_ETIMEDOUT, MN_EIO), a stream cut before [DONE], or status 408, 409,
+ * 429 (but "insufficient_quota") or 5xx; 0 otherwise (and for NULL). The
+ * I/O thread has already made cfg.max_attempts attempts: a handler that
+ * wants more waits (mn_ctx_after, reply->retry_after_ms when set) and
+ * sends again.
+ */
+int mn_llm_reply_retryable(const mn_llm_reply *reply);
 
 /* ------------------------------------------------------------------------ */
 /* Streams                                                                  */

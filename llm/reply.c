@@ -678,6 +678,59 @@ int mn_llm_parse_body(int status, const void *body, size_t len,
 	return settle(&a, status, 0, 1, 0, out);
 }
 
+/* A header's value as a number (digits, an optional fraction), or -1. */
+static double header_number(const mn_call_reply *r, const char *name)
+{
+	size_t n;
+	const char *v = mn_call_reply_header(r, name, &n);
+	char buf[32];
+	if (!v || !n || n >= sizeof buf)
+		return -1;
+	memcpy(buf, v, n);
+	buf[n] = 0;
+	char *end;
+	double d = strtod(buf, &end);
+	while (*end == ' ' || *end == '\t' || *end == '\r')
+		end++;
+	if (end == buf || *end || !(d >= 0) || d > 1e12 || buf[0] == '-' ||
+	    buf[0] == '+')
+		return -1;
+	return d;
+}
+
+/* retry-after-ms (OpenAI), else Retry-After in seconds. */
+static uint64_t retry_after_ms(const mn_call_reply *r)
+{
+	double ms = header_number(r, "retry-after-ms");
+	if (ms < 0) {
+		double s = header_number(r, "Retry-After");
+		ms = s < 0 ? 0 : s * 1000;
+	}
+	return (uint64_t)(ms + 0.5);
+}
+
+int mn_llm_reply_retryable(const mn_llm_reply *r)
+{
+	if (!r)
+		return 0;
+	switch (r->outcome) {
+	case MN_LLM_TRANSPORT:
+		return r->transport_err == MN_ETIMEDOUT ||
+		       r->transport_err == MN_EIO;
+	case MN_LLM_INCOMPLETE:
+		return 1;
+	case MN_LLM_API_ERROR:
+		if (r->error_code &&
+		    !strcmp(r->error_code, "insufficient_quota"))
+			return 0;
+		return r->status == 408 || r->status == 409 ||
+		       r->status == 429 ||
+		       (r->status >= 500 && r->status <= 599);
+	default:
+		return 0;
+	}
+}
+
 int mn_llm_reply_parse(const mn_msg *msg, mn_llm_reply *out)
 {
 	if (!out)
@@ -701,6 +754,7 @@ int mn_llm_reply_parse(const mn_msg *msg, mn_llm_reply *out)
 	} else {
 		rc = mn_llm_parse_body(r.status, r.body, r.body_len, out);
 	}
+	out->retry_after_ms = retry_after_ms(&r);
 	out->call_id = r.call_id;
 	out->transport_err = r.err;
 	out->attempts = r.attempts;

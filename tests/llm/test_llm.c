@@ -783,8 +783,8 @@ static char base[64];
 /* What the agent saw of its last reply (written before replies is
  * incremented; read by the main thread after the wait). */
 static struct {
-	int rc, outcome, status, transport_err;
-	uint64_t call_id, made_id;
+	int rc, outcome, status, transport_err, retryable;
+	uint64_t call_id, made_id, retry_after_ms;
 	uint32_t attempts;
 	char detail[512];
 	char content[512];
@@ -838,6 +838,8 @@ static int a_handle(mn_ctx *ctx, void *state, const mn_msg *m)
 		seen.call_id = r.call_id;
 		seen.made_id = a->call_id;
 		seen.attempts = r.attempts;
+		seen.retryable = mn_llm_reply_retryable(&r);
+		seen.retry_after_ms = r.retry_after_ms;
 		copy_str(seen.detail, sizeof seen.detail, r.detail,
 			 r.detail ? strlen(r.detail) : 0);
 		copy_str(seen.content, sizeof seen.content, r.content,
@@ -1082,7 +1084,52 @@ static void test_reply_envelopes(void **state)
 	assert_int_equal(seen.outcome, MN_LLM_TRANSPORT);
 	assert_int_equal(seen.transport_err, MN_EIO);
 	assert_true(strncmp(seen.detail, "MN_EIO: ", 8) == 0);
+	assert_int_equal(seen.retryable, 1);
+
+	/* A 429 with Retry-After, attempts used up: retryable, the wait
+	 * read from the envelope's headers. */
+	char url[160];
+	snprintf(url, sizeof url, "%s/status?code=429&retry_after=3", base);
+	ask(rt, k, T_ASK, url);
+	wait_reply(5);
+	mt_drain(rt);
+	assert_int_equal(seen.outcome, MN_LLM_API_ERROR);
+	assert_int_equal(seen.status, 429);
+	assert_int_equal(seen.retryable, 1);
+	assert_int_equal(seen.retry_after_ms, 3000);
 	mn_runtime_close(rt);
+
+	/* What may be sent again. */
+	static const struct {
+		int outcome, status, err;
+		const char *code;
+		int want;
+	} rt_cases[] = {
+	    {MN_LLM_API_ERROR, 409, 0, NULL, 1},
+	    {MN_LLM_API_ERROR, 408, 0, NULL, 1},
+	    {MN_LLM_API_ERROR, 503, 0, NULL, 1},
+	    {MN_LLM_API_ERROR, 429, 0, "rate_limit_exceeded", 1},
+	    {MN_LLM_API_ERROR, 429, 0, "insufficient_quota", 0},
+	    {MN_LLM_API_ERROR, 400, 0, "context_length_exceeded", 0},
+	    {MN_LLM_API_ERROR, 401, 0, NULL, 0},
+	    {MN_LLM_TRANSPORT, 0, MN_ETIMEDOUT, NULL, 1},
+	    {MN_LLM_TRANSPORT, 0, MN_ETOOBIG, NULL, 0},
+	    {MN_LLM_TRANSPORT, 0, MN_EINVAL, NULL, 0},
+	    {MN_LLM_INCOMPLETE, 200, 0, NULL, 1},
+	    {MN_LLM_MALFORMED, 200, 0, NULL, 0},
+	    {MN_LLM_OK, 200, 0, NULL, 0},
+	};
+	for (size_t i = 0; i < sizeof rt_cases / sizeof rt_cases[0]; i++) {
+		mn_llm_reply x;
+		memset(&x, 0, sizeof x);
+		x.outcome = rt_cases[i].outcome;
+		x.status = rt_cases[i].status;
+		x.transport_err = rt_cases[i].err;
+		x.error_code = (char *)rt_cases[i].code;
+		if (mn_llm_reply_retryable(&x) != rt_cases[i].want)
+			fail_msg("retryable case %zu", i);
+	}
+	assert_int_equal(mn_llm_reply_retryable(NULL), 0);
 
 	/* Not a call reply. */
 	mn_msg m = {.type = 1, .flags = 0, .payload = "x", .len = 1};
