@@ -14,6 +14,7 @@
 
 #include "include/mnemo.h"
 #include "recovery/cli.h"
+#include "recovery/tokens.h"
 
 static const char synopsis[] =
     "mnemo dump [--from SEQ] [--to SEQ] [--full] [--json] ADDRESS STORE";
@@ -35,9 +36,10 @@ static const char help[] =
     "    bytes, payload; the outbound calls the message made: call id,\n"
     "    method, URL, headers, body bytes, request hash, credential name;\n"
     "    for a call reply, flag 'call', its envelope: call id, error or\n"
-    "    status, body bytes, latency, attempts), the messages addressed\n"
-    "    to it that wait in the outbox, its pending timers, and its\n"
-    "    pending calls (made, reply not yet journaled).\n"
+    "    status, body bytes, latency, attempts; for a chat completion,\n"
+    "    its tokens), the messages addressed to it that wait in the\n"
+    "    outbox, its pending timers, and its pending calls (made, reply\n"
+    "    not yet journaled).\n"
     "\n"
     "    ADDRESS is KIND/KEY: the key as text (agent/alice), or 0x and\n"
     "    hex digits for any bytes (agent/0x0001feff), as `mnemo ls`\n"
@@ -145,6 +147,7 @@ static void print_msg(dstate *s, const mn__entry *e, bool is_outbox)
 	mn__cli *c = s->c;
 	char t[MN__CLI_TIME_CAP], fl[64], ob[32];
 	const char *from = sender_name(s, e->sender_id);
+	mn_llm_usage u;
 
 	if (c->json) {
 		mn__jw w;
@@ -165,6 +168,12 @@ static void print_msg(dstate *s, const mn__entry *e, bool is_outbox)
 		mn__jw_u64(&w, "flags", e->flags);
 		mn__jw_u64(&w, "stored_bytes", e->stored_len);
 		mn__jw_u64(&w, "payload_bytes", e->len);
+		if (!is_outbox && mn__entry_tokens(e, &u) == 0) {
+			mn__jw_u64(&w, "prompt_tokens", u.prompt_tokens);
+			mn__jw_u64(&w, "completion_tokens",
+				   u.completion_tokens);
+			mn__jw_u64(&w, "total_tokens", u.total_tokens);
+		}
 		mn__jw_hex(&w, "payload_hex", e->payload, e->len);
 		if (mn__cli_is_text(e->payload, e->len))
 			mn__jw_bytes(&w, "payload_text", e->payload, e->len);
@@ -200,6 +209,12 @@ static void print_msg(dstate *s, const mn__entry *e, bool is_outbox)
 		e->len);
 	if (e->flags & MN_MSG_CALL)
 		mn__cli_reply_text(c->out, "    ", e->payload, e->len);
+	if (!is_outbox && mn__entry_tokens(e, &u) == 0)
+		fprintf(c->out,
+			"    tokens %llu (prompt %llu, completion %llu)\n",
+			(unsigned long long)u.total_tokens,
+			(unsigned long long)u.prompt_tokens,
+			(unsigned long long)u.completion_tokens);
 	mn__cli_hexdump(c->out, "    ", e->payload, e->len,
 			s->full ? 0 : MN__CLI_PAYLOAD_SHOWN);
 	if (!is_outbox)
