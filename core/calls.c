@@ -280,6 +280,22 @@ static int deliver(struct mn__calls *c, uint64_t actor_id, uint64_t call_id,
 	mn_buf env;
 	mn__buf_init(&env);
 	int rc = mn__reply_encode(parts, &env);
+	if (!rc && env.len > rt->max_payload) {
+		/* Headers and body over the runtime's message limit: the
+		 * reply says so instead (a message cannot carry it). */
+		char why[160];
+		snprintf(why, sizeof why,
+			 "reply of %zu bytes over max_payload (%zu)", env.len,
+			 rt->max_payload);
+		mn__reply_parts small = {.call_id = parts->call_id,
+					 .err = MN_ETOOBIG,
+					 .status = parts->status,
+					 .attempts = parts->attempts,
+					 .latency_us = parts->latency_us,
+					 .reason = why};
+		env.len = 0;
+		rc = mn__reply_encode(&small, &env);
+	}
 	if (!rc) {
 		mn__sendx x = {.outbox_id = call_id,
 			       .sender_id = 0,

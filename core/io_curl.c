@@ -417,12 +417,14 @@ void mn__io_attempt_abort(mn__io *io, io_call *c)
 
 /* ---- the end of an attempt --------------------------------------------- */
 
-/* Transport errors worth another attempt, and 408, 429, 5xx. */
+/* Transport errors worth another attempt, and 408, 409, 429, 5xx. */
 static bool retryable(CURLcode rc, long status)
 {
 	switch (rc) {
 	case CURLE_OK:
-		return status == 408 || status == 429 ||
+		/* 409: a conflict LLM APIs report for a request another
+		 * request still holds (retried after a while); no other 4xx. */
+		return status == 408 || status == 409 || status == 429 ||
 		       (status >= 500 && status <= 599);
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
@@ -449,14 +451,26 @@ static uint64_t splitmix(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-/* The wait before attempt c->attempt + 1: Retry-After when the response
- * has one (delta-seconds or an HTTP date, curl_getdate), capped at 60 s;
+/* The wait before attempt c->attempt + 1: retry-after-ms or Retry-After
+ * when the response has one (milliseconds; delta-seconds or an HTTP date,
+ * curl_getdate), capped at 60 s;
  * otherwise backoff * 2^(attempt-1), capped at 30 s, with equal jitter
  * (half fixed, half uniform), so that a crowd of retries spreads without
  * any of them coming back at once. */
 static uint64_t retry_wait_ms(io_call *c, io_xfer *x)
 {
 	struct curl_header *h;
+	/* retry-after-ms (milliseconds, OpenAI-style) wins over
+	 * Retry-After when both are sent. */
+	if (curl_easy_header(x->easy, "retry-after-ms", 0, CURLH_HEADER, -1,
+			     &h) == CURLHE_OK) {
+		char *end;
+		unsigned long long ms = strtoull(h->value, &end, 10);
+		if (end != h->value && *end == 0)
+			return ms > IO_RETRY_AFTER_CAP_MS
+				   ? IO_RETRY_AFTER_CAP_MS
+				   : (uint64_t)ms;
+	}
 	if (curl_easy_header(x->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) ==
 	    CURLHE_OK) {
 		const char *v = h->value;

@@ -528,6 +528,9 @@ static void test_error_replies(void **state)
 	    {"%s/status?code=429&times=1&retry_after=1|2", 0, 200, 2},
 	    {"%s/stall?ms=3000|1|300", MN_ETIMEDOUT, 0, 1},
 	    {"%s/notjson", 0, 200, 1},
+	    {"%s/status?code=409&times=1|2", 0, 200, 2},
+	    /* Allowed by max_response, over the message limit (1 MiB). */
+	    {"%s/big?bytes=1500000|1|5000|2000000", MN_ETOOBIG, 0, 1},
 	};
 	size_t nc = sizeof cases / sizeof cases[0];
 	for (size_t i = 0; i < nc; i++) {
@@ -551,7 +554,7 @@ static void test_error_replies(void **state)
 	}
 	/* The 429's Retry-After (1 s) was waited for. */
 	assert_true(mt_now() - t0 >= 0.9);
-	assert_string_equal(view[10 + nc - 1].st.body, "{oops");
+	assert_string_equal(view[10 + nc - 3].st.body, "{oops");
 	wait_replies(30, 1, 15);
 	assert_int_equal(view[30].st.last_err, MN_EIO);
 	wait_replies(31, 1, 15);
