@@ -37,7 +37,8 @@ static const char help[] =
     "    disk, map size, and how many kinds, actors, journal entries,\n"
     "    outbox messages, snapshots, timers (how many are due now, when\n"
     "    the next is due), pending outbound calls (made, reply not yet\n"
-    "    journaled) and dictionaries it holds.\n"
+    "    journaled), client keys of idempotent sends and dictionaries it\n"
+    "    holds.\n"
     "    Then, from one scan of the actors, the outbox and the journal:\n"
     "    bytes per journal entry, the compression ratio of the journal\n"
     "    (payload bytes before compression / bytes of the stored records,\n"
@@ -241,6 +242,8 @@ static void print_text(mn__cli *c, const mn__store_stats *st, sstate *s,
 	fputc('\n', f);
 	fprintf(f, "%-20s%llu\n", "pending calls",
 		(unsigned long long)st->calls);
+	fprintf(f, "%-20s%llu\n", "client keys",
+		(unsigned long long)st->ingress);
 	fprintf(f, "%-20s%llu\n", "dictionaries",
 		(unsigned long long)st->dicts);
 	if (st->log_entries) {
@@ -354,6 +357,7 @@ static void print_json(mn__cli *c, const mn__store_stats *st, sstate *s,
 	mn__jw_u64(&w, "timers_due", s->timers_due);
 	mn__jw_time(&w, "next_timer", s->next_timer_ms);
 	mn__jw_u64(&w, "calls", st->calls);
+	mn__jw_u64(&w, "client_keys", st->ingress);
 	mn__jw_u64(&w, "dictionaries", st->dicts);
 	mn__jw_u64(&w, "log_bytes", st->log_bytes);
 	mn__jw_num(&w, "disk_bytes_per_entry",

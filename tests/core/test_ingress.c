@@ -115,6 +115,12 @@ static void test_repeat_and_conflict(void **state)
 			     sizeof out, err, sizeof err);
 	if (st != 0)
 		fail_msg("verify: %d\n%s\n%s", st, out, err);
+	/* stats counts the keys: req-1, req-2, req-3. */
+	snprintf(args, sizeof args, "stats --json '%s'", dir);
+	st = mt_tool_run(tool, args, "/tmp/mnemo-ingress-err", out, sizeof out,
+			 err, sizeof err);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(out, "\"client_keys\":3"));
 }
 
 typedef struct acks {
