@@ -37,6 +37,7 @@
 
 #include "base/detail.h"
 #include "core/io.h"
+#include "core/observe.h"
 #include "core/persist_int.h"
 
 enum { CALL_ISSUED = 1, CALL_REPLIED = 2, CALL_CANCELLED = 3 };
@@ -363,8 +364,17 @@ static void io_chunk(void *arg, const mn__io_req *req, uint32_t attempt,
 	uint16_t kind_idx;
 	unsigned char key[MN_KEY_MAX];
 	size_t key_len;
-	if (!c->on_stream ||
+	if ((!c->on_stream && !mn__observed(c->rt->observers)) ||
 	    !ct_addr(c, req->actor_id, req->call_id, &kind_idx, key, &key_len))
+		return;
+	if (mn__observed(c->rt->observers)) {
+		mn_observed ev = {.type = MN_OBS_CHUNK,
+				  .call_id = req->call_id,
+				  .data = data,
+				  .len = len};
+		mn__observe_emit(c->rt->observers, kind_idx, key, key_len, &ev);
+	}
+	if (!c->on_stream)
 		return;
 	mn_stream_chunk ch = {
 	    .actor = {.kind = c->rt->kinds[kind_idx]->name,

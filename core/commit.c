@@ -8,6 +8,7 @@
  * only.
  */
 #include "core/ask.h"
+#include "core/observe.h"
 #include "core/persist_int.h"
 
 /* DR2: the gate holds the writer's done counter (gate.h). */
@@ -24,6 +25,25 @@ static bool quarantined(const mn__actor *a, const held_send *h,
 	return (mn__ap(a)->pflags & MN__AP_QUARANTINED) &&
 	       !(h->kind_idx == a->kind_idx && h->key_len == a->key_len &&
 		 memcmp(key, a->key, a->key_len) == 0);
+}
+
+/* An output of ENTRY record r, committed, to its actor's observers
+ * (observe.c): a send (to: the recipient's key) or an answer. */
+static void observe_out(mn_runtime *rt, const wrec *r, int type,
+			const held_send *h, const unsigned char *to_key,
+			const void *data, size_t len)
+{
+	const mn__actor *a = r->actor;
+	mn_observed ev = {.type = type,
+			  .seq = r->seq,
+			  .msg_type = h->type,
+			  .data = data,
+			  .len = len};
+	if (to_key)
+		ev.to = (mn_addr){.kind = rt->kinds[h->kind_idx]->name,
+				  .key = to_key,
+				  .key_len = h->key_len};
+	mn__observe_emit(rt->observers, a->kind_idx, a->key, a->key_len, &ev);
 }
 
 /* Deliver the held sends of an ENTRY record (P3); ids[] are their outbox
@@ -43,15 +63,22 @@ static void deliver_held(mn__persist *p, wrec *r, const uint64_t *ids)
 			if (h.tag == HELD_CALL)
 				mn__calls_issue(p, r->actor, cid, key + 16,
 						(size_t)h.len - 16);
-			else if (h.tag == HELD_ASK_REPLY)
+			else if (h.tag == HELD_ASK_REPLY) {
 				mn__ask_complete(rt->asks, cid, 0, h.type,
 						 key + 8, (size_t)h.len - 8);
-			else if (h.tag == HELD_CALL_CANCEL)
+				if (mn__observed(rt->observers))
+					observe_out(rt, r, MN_OBS_ANSWER, &h,
+						    NULL, key + 8,
+						    (size_t)h.len - 8);
+			} else if (h.tag == HELD_CALL_CANCEL)
 				mn__calls_cancelled(p, mn__ap(r->actor)->id,
 						    cid);
 			q += held_size(h.key_len, (size_t)h.len);
 			continue;
 		}
+		if (mn__observed(rt->observers))
+			observe_out(rt, r, MN_OBS_SENT, &h, key,
+				    key + h.key_len, (size_t)h.len);
 		if (quarantined(r->actor, &h, key)) {
 			/* Held in the quarantine, not delivered: done. */
 			k++;

@@ -21,6 +21,7 @@
 #include "base/assert.h"
 #include "base/hash.h"
 #include "core/ask.h"
+#include "core/observe.h"
 #include "core/calls.h"
 #include "core/maint.h"
 #include "core/mailbox.h"
@@ -80,7 +81,8 @@ int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
 	mn__msgdepot_init(&rt->depot);
 	mn__events_init(&rt->ev, &o);
 	if ((rc = mn__injectq_init(&rt->inject)) ||
-	    (rc = mn__asks_new(&rt->asks)))
+	    (rc = mn__asks_new(&rt->asks)) ||
+	    (rc = mn__observers_new(&rt->observers)))
 		goto err_destroy;
 	for (unsigned i = 0; i < o.workers; i++) {
 		mn__worker *w = &rt->workers[i];
@@ -111,6 +113,7 @@ int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
 
 err_destroy:
 	mn__asks_free(rt->asks);
+	mn__observers_free(rt->observers);
 	for (unsigned i = 0; i < o.workers; i++)
 		mn__runq_destroy(&rt->workers[i].q);
 	mn__injectq_destroy(&rt->inject);
@@ -170,6 +173,8 @@ void mn_runtime_close(mn_runtime *rt)
 	/* Asks still pending end with MN_ECLOSED (nothing can answer now). */
 	mn__asks_free(rt->asks);
 	rt->asks = NULL;
+	mn__observers_free(rt->observers);
+	rt->observers = NULL;
 
 	mn__actor *a = mn__reg_take_all(&rt->reg);
 	while (a) {

@@ -227,6 +227,8 @@ struct mn_runtime {
 	/* Pending asks from outside (ask.c): made at open, freed at close
 	 * after the workers and the writer stopped. */
 	struct mn__asks *asks;
+	/* Observers of actors' outputs (observe.c): as asks. */
+	struct mn__observers *observers;
 };
 
 /* A message buffer of total bytes (header included): from w's pool when w

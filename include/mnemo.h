@@ -911,6 +911,54 @@ int mn_actor_view(mn_runtime *rt, const mn_kind *kind, const void *key,
 		  size_t key_len, uint32_t timeout_ms, char **text,
 		  uint64_t *seq);
 
+/* ------------------------------------------------------------------------ */
+/* Observing an actor's outputs                                             */
+/* ------------------------------------------------------------------------ */
+
+/* What an observer sees (mn_observer_next). */
+enum mn_observed_type {
+	MN_OBS_SENT = 1,   /* a message it sent (to: the recipient) */
+	MN_OBS_ANSWER = 2, /* its answer to an ask from outside */
+	MN_OBS_CHUNK = 3,  /* a streamed chunk of one of its calls */
+	MN_OBS_LOST = 4,   /* the queue was full: lost events were dropped */
+};
+typedef struct mn_observed {
+	int type;	   /* enum mn_observed_type */
+	uint64_t seq;	   /* SENT, ANSWER: the message that produced it */
+	uint32_t msg_type; /* SENT, ANSWER: the message's type */
+	mn_addr to;	   /* SENT: the recipient (kind NULL otherwise) */
+	uint64_t call_id;  /* CHUNK: the call */
+	const void *data;  /* the payload or chunk */
+	size_t len;
+	uint64_t lost; /* LOST: how many */
+} mn_observed;
+typedef struct mn_observer mn_observer;
+
+/*
+ * Observe actor (kind, key)'s outputs: messages it sends and answers it
+ * gives, each once the commit of the message that produced it landed
+ * (persistent actors; a volatile actor's sends are not observed), and the
+ * streamed chunks of its calls as they arrive. Volatile and bounded: at
+ * most max_events (0 means 1,024) wait; when the reader is slower, new
+ * events are dropped and the next read reports MN_OBS_LOST with the
+ * count: an observer never slows the actor. Any thread. 0 and *out, or
+ * MN_EINVAL, MN_EKEY, MN_ENOKIND, MN_ENOMEM, MN_ECLOSED.
+ */
+int mn_observe(mn_runtime *rt, const mn_kind *kind, const void *key,
+	       size_t key_len, size_t max_events, mn_observer **out);
+
+/* The next event, waiting up to timeout_ms (0: do not wait). 0 and *ev
+ * (its pointers valid until the next call on o), MN_ETIMEDOUT (none
+ * came), MN_ECLOSED (the runtime closed). One reader thread at a time. */
+int mn_observer_next(mn_observer *o, uint32_t timeout_ms, mn_observed *ev);
+
+/* Stop observing and free (NULL: no-op). Not while another thread waits
+ * in mn_observer_next on it. Observers still open when mn_runtime_close
+ * runs are freed by it: close them first (a reader waiting meanwhile gets
+ * MN_ECLOSED only if it returns before the close frees them, so stop
+ * readers, then close observers, then the runtime). */
+void mn_observer_close(mn_observer *o);
+
 /* The asker went away: forget the ask (done never runs for it; a reply is
  * dropped). An unknown or finished ask is ignored. Any thread. */
 void mn_ask_cancel(mn_runtime *rt, uint64_t ask_id);

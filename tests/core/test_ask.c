@@ -11,7 +11,14 @@
 
 #include "tests/support/support.h"
 
-enum { Q_ECHO = 1, Q_SILENT = 2, Q_LATER = 3, Q_ANSWER = 4, Q_COUNT = 5 };
+enum {
+	Q_ECHO = 1,
+	Q_SILENT = 2,
+	Q_LATER = 3,
+	Q_ANSWER = 4,
+	Q_COUNT = 5,
+	Q_FORWARD = 6
+};
 
 typedef struct astate {
 	uint64_t handled, token;
@@ -77,6 +84,12 @@ static int a_handle(mn_ctx *ctx, void *state, const mn_msg *m)
 		return mn_ctx_ask_reply(ctx, s->token, 101, "later", 5);
 	case Q_COUNT:
 		return mn_ctx_reply(ctx, 102, &s->handled, sizeof s->handled);
+	case Q_FORWARD: {
+		unsigned char to[MT_KEY_LEN];
+		mt_key_put(to, 77);
+		return mn_ctx_send(ctx, mn_ctx_kind(ctx), to, sizeof to, 9,
+				   "fwd", 3);
+	}
 	}
 	return 0;
 }
@@ -412,6 +425,69 @@ static void test_live_view(void **state)
 	mn_runtime_close(rt);
 }
 
+/* Observers see committed outputs: an answer, a send with its
+ * recipient; a slow reader loses events and is told how many. */
+static void test_observer(void **state)
+{
+	(void)state;
+	mn_runtime *rt = open_store(0);
+	mn_kind_def dp = asked_def("per", 0);
+	mn_kind *kp = mt_register(rt, &dp);
+	unsigned char k[MT_KEY_LEN];
+	key_of(k, 6);
+	mn_observer *ob, *small;
+	assert_rc(mn_observe(rt, kp, k, sizeof k, 0, &ob), 0);
+	assert_rc(mn_observe(rt, kp, k, sizeof k, 2, &small), 0);
+	mn_observed ev;
+	assert_rc(mn_observer_next(ob, 0, &ev), MN_ETIMEDOUT);
+	assert_rc(mn_ask_wait(rt, kp, k, sizeof k, Q_ECHO, "ping", 4, 5000,
+			      NULL, NULL, NULL),
+		  0);
+	assert_rc(mn_observer_next(ob, 2000, &ev), 0);
+	assert_int_equal(ev.type, MN_OBS_ANSWER);
+	assert_int_equal(ev.msg_type, 100);
+	assert_int_equal(ev.seq, 1);
+	assert_int_equal(ev.len, 4);
+	assert_memory_equal(ev.data, "ping", 4);
+	assert_rc(mn_send(rt, kp, k, sizeof k, Q_FORWARD, NULL, 0), 0);
+	assert_rc(mn_observer_next(ob, 2000, &ev), 0);
+	assert_int_equal(ev.type, MN_OBS_SENT);
+	assert_int_equal(ev.msg_type, 9);
+	assert_int_equal(ev.seq, 2);
+	assert_string_equal(ev.to.kind, "per");
+	uint64_t to = 0;
+	assert_true(mt_key_get(ev.to.key, ev.to.key_len, &to));
+	assert_int_equal(to, 77);
+	assert_memory_equal(ev.data, "fwd", 3);
+	/* Another actor's outputs are not this observer's. */
+	unsigned char other[MT_KEY_LEN];
+	key_of(other, 8);
+	assert_rc(mn_ask_wait(rt, kp, other, sizeof other, Q_ECHO, "x", 1, 5000,
+			      NULL, NULL, NULL),
+		  0);
+	mt_drain(rt);
+	assert_rc(mn_observer_next(ob, 50, &ev), MN_ETIMEDOUT);
+	/* The small one: 2 answers and 1 send kept, 3 more lost... */
+	for (int i = 0; i < 3; i++)
+		assert_rc(mn_ask_wait(rt, kp, k, sizeof k, Q_ECHO, "y", 1, 5000,
+				      NULL, NULL, NULL),
+			  0);
+	mt_drain(rt);
+	assert_rc(mn_observer_next(small, 0, &ev), 0);
+	assert_int_equal(ev.type, MN_OBS_LOST);
+	assert_int_equal(ev.lost, 3);
+	assert_rc(mn_observer_next(small, 0, &ev), 0);
+	assert_int_equal(ev.type, MN_OBS_ANSWER);
+	assert_rc(mn_observer_next(small, 0, &ev), 0);
+	assert_int_equal(ev.type, MN_OBS_SENT);
+	assert_rc(mn_observer_next(small, 0, &ev), MN_ETIMEDOUT);
+	mn_observer_close(small);
+	mn_observer_close(ob);
+	/* One left open is freed by the close. */
+	assert_rc(mn_observe(rt, kp, k, sizeof k, 4, &ob), 0);
+	mn_runtime_close(rt);
+}
+
 int main(void)
 {
 	mt_init("ask");
@@ -426,6 +502,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_replay_answers_nobody, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_live_view, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_observer, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

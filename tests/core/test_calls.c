@@ -688,9 +688,26 @@ static void test_stream_observer(void **state)
 	mn_kind *k = reg(rt);
 	char url[128];
 	snprintf(url, sizeof url, "%s/stream?chunks=5&ms=20", base);
+	unsigned char key9[MT_KEY_LEN];
+	mt_key_put(key9, 9);
+	mn_observer *ob;
+	assert_rc(mn_observe(rt, k, key9, sizeof key9, 0, &ob), 0);
 	send_to(rt, k, 9, T_STREAM, url);
 	wait_replies(9, 1, 10);
 	mt_drain(rt);
+	/* An observer of the actor sees the same chunks. */
+	size_t seen = 0;
+	unsigned chunks = 0;
+	mn_observed ev;
+	while (mn_observer_next(ob, 100, &ev) == 0) {
+		assert_int_equal(ev.type, MN_OBS_CHUNK);
+		assert_memory_equal(ev.data, streamed.data + seen, ev.len);
+		seen += ev.len;
+		chunks++;
+	}
+	assert_int_equal(seen, streamed.len);
+	assert_int_equal(chunks, atomic_load(&streamed.n));
+	mn_observer_close(ob);
 	const cstate *s = &view[9].st;
 	assert_int_equal(s->last_err, 0);
 	assert_int_equal(s->last_status, 200);
