@@ -45,7 +45,9 @@
 #define IO_MAX_HEADERS		(1u << 20) /* response header bytes */
 #define IO_BACKOFF_CAP_MS	30000u
 #define IO_RETRY_AFTER_CAP_MS	60000u
-#define IO_EASY_POOL		32
+#ifndef IO_EASY_POOL /* reset easy handles kept for reuse */
+#define IO_EASY_POOL 32
+#endif
 
 /* ---- sockets (IO4) ----------------------------------------------------- */
 
@@ -565,7 +567,7 @@ static void check_done(mn__io *io)
 int mn__io_curl_open(mn__io *io)
 {
 	io->multi = curl_multi_init();
-	io->easy_pool = calloc(IO_EASY_POOL, sizeof(*io->easy_pool));
+	io->easy_pool = calloc(IO_EASY_POOL + 1, sizeof(*io->easy_pool));
 	if (!io->multi || !io->easy_pool) {
 		curl_multi_cleanup(io->multi);
 		free(io->easy_pool);
