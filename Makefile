@@ -233,7 +233,7 @@ INSTALLED := $(BINDIR)/mnemo $(INCLUDEDIR)/mnemo.h $(LIBDIR)/libmnemo.a \
 $(BUILD)/mnemo.pc: scripts/mnemo.pc.in include/mnemo.h Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(MN_VERSION)|g' \
-		-e 's|@PKGS@|$(filter-out cmocka libmicrohttpd jansson,$(PKGS))|g' $< > $@
+		-e 's|@PKGS@|$(filter-out cmocka libmicrohttpd jansson libcurl,$(PKGS))|g' $< > $@
 	@echo "$(PREFIX)" > $(BUILD)/mnemo.pc.prefix
 
 # Regenerated whenever the prefix differs from the last one written.
