@@ -45,7 +45,12 @@
 #define IO_MAX_HEADERS		(1u << 20) /* response header bytes */
 #define IO_BACKOFF_CAP_MS	30000u
 #define IO_RETRY_AFTER_CAP_MS	60000u
-#define IO_EASY_POOL		32
+/* Reset easy handles kept for reuse: up to one per slot (a completion is
+ * usually followed by a start), at most this many. Measured: reuse saves
+ * about 5% of the loop's CPU per call against curl_easy_init/cleanup. */
+#ifndef IO_EASY_POOL
+#define IO_EASY_POOL 1024
+#endif
 
 /* ---- sockets (IO4) ----------------------------------------------------- */
 
@@ -235,7 +240,7 @@ static void easy_put(mn__io *io, CURL *e)
 {
 	if (!e)
 		return;
-	if (io->npool < IO_EASY_POOL && !io->stopping) {
+	if (io->npool < io->pool_cap && !io->stopping) {
 		curl_easy_reset(e);
 		io->easy_pool[io->npool++] = e;
 	} else {
@@ -579,7 +584,9 @@ static void check_done(mn__io *io)
 int mn__io_curl_open(mn__io *io)
 {
 	io->multi = curl_multi_init();
-	io->easy_pool = calloc(IO_EASY_POOL, sizeof(*io->easy_pool));
+	io->pool_cap = io->o.max_inflight < IO_EASY_POOL ? io->o.max_inflight
+							 : IO_EASY_POOL;
+	io->easy_pool = calloc(io->pool_cap + 1, sizeof(*io->easy_pool));
 	if (!io->multi || !io->easy_pool) {
 		curl_multi_cleanup(io->multi);
 		free(io->easy_pool);

@@ -189,7 +189,12 @@ struct mn__io {
 	size_t socks_cap, socks_hi; /* slots below socks_hi are set */
 
 	CURL **easy_pool; /* reset easy handles for reuse */
-	size_t npool;
+	size_t npool, pool_cap;
+
+	/* The host of the last URL seen (one reference held), so that a run
+	 * of calls to one URL is parsed once. */
+	char *last_url;
+	io_host *last_host;
 
 	bool wake_armed;
 	uint64_t wake_armed_due;

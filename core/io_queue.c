@@ -221,9 +221,30 @@ out_free:
 	return key;
 }
 
+/* Remember h as the host of url (one reference), dropping the previous. */
+static void host_cache(mn__io *io, const char *url, io_host *h)
+{
+	char *u = strdup(url);
+	if (!u)
+		return;
+	h->users++;
+	io_host *old = io->last_host;
+	free(io->last_url);
+	io->last_url = u;
+	io->last_host = h;
+	mn__io_host_put(io, old);
+}
+
 int mn__io_host_get(mn__io *io, const char *url, io_host **out)
 {
 	int err;
+	/* The same URL as the last call (a run of calls to one endpoint): no
+	 * second parse. A string compare, not a parse of our own. */
+	if (io->last_url && !strcmp(io->last_url, url)) {
+		io->last_host->users++;
+		*out = io->last_host;
+		return 0;
+	}
 	char *key = host_key(url, &err);
 	if (!key)
 		return err;
@@ -252,6 +273,7 @@ int mn__io_host_get(mn__io *io, const char *url, io_host **out)
 	free(key);
 	h->users++;
 	*out = h;
+	host_cache(io, url, h);
 	return 0;
 out_nomem:
 	free(key);
@@ -275,6 +297,9 @@ void mn__io_host_put(mn__io *io, io_host *h)
 
 void mn__io_hosts_free(mn__io *io)
 {
+	free(io->last_url);
+	io->last_url = NULL;
+	io->last_host = NULL;
 	for (size_t i = 0; i < io->hosts_cap; i++) {
 		for (io_host *h = io->hosts[i], *next; h; h = next) {
 			next = h->tnext;
