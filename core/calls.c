@@ -65,11 +65,13 @@ typedef struct ctshard {
 
 struct mn__calls {
 	mn_runtime *rt;
-	/* The I/O thread, started on first use (get_io) under io_mu and
-	 * published with release; NULL again once stopped. */
-	_Atomic(mn__io *) io;
-	pthread_mutex_t io_mu;
-	bool io_stopped; /* under io_mu */
+	/* The I/O thread, started on first use. Every use holds io_rw for
+	 * reading (io_acquire .. io_release); stopping takes it for writing,
+	 * so once mn__calls_stop has swapped io for NULL nobody still uses
+	 * the old one when it closes it. io_stopped, io: under io_rw. */
+	mn__io *io;
+	pthread_rwlock_t io_rw;
+	bool io_stopped;
 	mn__io_opts io_opts;
 	void (*on_bridge)(void *arg, const mn_bridge_call *call);
 	void *bridge_arg;
@@ -244,28 +246,49 @@ static bool ct_addr(struct mn__calls *c, uint64_t actor_id, uint64_t call_id,
 	return ok;
 }
 
-/* The I/O thread, started now if it is not running; NULL once stopped or
- * when it cannot start. */
-static mn__io *get_io(struct mn__calls *c)
+/* The I/O thread, started now if it is not running (start: whether to),
+ * held for use until io_release; NULL (nothing held) once stopped or when
+ * it cannot start. */
+static mn__io *io_acquire(struct mn__calls *c, bool start)
 {
-	mn__io *io = atomic_load_explicit(&c->io, memory_order_acquire);
-	if (io)
-		return io;
-	pthread_mutex_lock(&c->io_mu);
-	io = atomic_load_explicit(&c->io, memory_order_relaxed);
-	if (!io && !c->io_stopped && mn__io_open(&c->io_opts, &io) == 0)
-		atomic_store_explicit(&c->io, io, memory_order_release);
-	pthread_mutex_unlock(&c->io_mu);
-	return io;
+	pthread_rwlock_rdlock(&c->io_rw);
+	if (c->io || c->io_stopped || !start) {
+		if (c->io)
+			return c->io;
+		pthread_rwlock_unlock(&c->io_rw);
+		return NULL;
+	}
+	pthread_rwlock_unlock(&c->io_rw);
+	/* First use: start it (under the writer side, once). */
+	pthread_rwlock_wrlock(&c->io_rw);
+	if (!c->io && !c->io_stopped && mn__io_open(&c->io_opts, &c->io))
+		c->io = NULL;
+	pthread_rwlock_unlock(&c->io_rw);
+	return io_acquire(c, false);
+}
+
+static void io_release(struct mn__calls *c)
+{
+	pthread_rwlock_unlock(&c->io_rw);
+}
+
+static bool io_stopped(struct mn__calls *c)
+{
+	pthread_rwlock_rdlock(&c->io_rw);
+	bool s = c->io_stopped;
+	pthread_rwlock_unlock(&c->io_rw);
+	return s;
 }
 
 int mn__calls_wake_at(mn__persist *p, uint64_t due_unix_ms,
 		      void (*fn)(void *arg), void *arg)
 {
-	mn__io *io = p->calls ? get_io(p->calls) : NULL;
+	mn__io *io = p->calls ? io_acquire(p->calls, true) : NULL;
 	if (!io)
 		return MN_ECLOSED;
-	return mn__io_wake_at(io, due_unix_ms, fn, arg);
+	int rc = mn__io_wake_at(io, due_unix_ms, fn, arg);
+	io_release(p->calls);
+	return rc;
 }
 
 /* ---- results become messages ----------------------------------------------
@@ -468,14 +491,11 @@ static void issue(struct mn__calls *c, const mn__intent *in, const mn_kind *k,
 			  (unsigned long long)in->call_id);
 		return;
 	}
-	mn__io *io = get_io(c);
+	mn__io *io = io_acquire(c, true);
 	if (!io) {
 		mn__io_req_free(r);
 		ct_remove(c, in->actor_id, in->call_id);
-		pthread_mutex_lock(&c->io_mu);
-		bool stopped = c->io_stopped;
-		pthread_mutex_unlock(&c->io_mu);
-		if (!stopped) /* closing: issued at the next open, quietly */
+		if (!io_stopped(c)) /* closing: issued at the next open */
 			mn__event(
 			    &c->rt->ev, MN_EVENT_UNDELIVERED, MN_ESYS, k, key,
 			    key_len, 0,
@@ -483,8 +503,11 @@ static void issue(struct mn__calls *c, const mn__intent *in, const mn_kind *k,
 			    "running); it stays stored and is issued again at "
 			    "the next open",
 			    (unsigned long long)in->call_id);
-	} else if (mn__io_submit(io, r) != 0)
+		return;
+	}
+	if (mn__io_submit(io, r) != 0)
 		ct_remove(c, in->actor_id, in->call_id); /* closing */
+	io_release(c);
 }
 
 void mn__calls_issue(mn__persist *p, const mn__actor *a, uint64_t call_id,
@@ -503,9 +526,11 @@ void mn__calls_issue(mn__persist *p, const mn__actor *a, uint64_t call_id,
 void mn__calls_cancelled(mn__persist *p, uint64_t actor_id, uint64_t call_id)
 {
 	struct mn__calls *c = p->calls;
-	mn__io *io = atomic_load_explicit(&c->io, memory_order_acquire);
-	if (io)
+	mn__io *io = io_acquire(c, false);
+	if (io) {
 		mn__io_cancel(io, actor_id, call_id);
+		io_release(c);
+	}
 	ct_remove(c, actor_id, call_id);
 }
 
@@ -858,8 +883,13 @@ int mn_credential_set(mn_runtime *rt, const char *name, const char *header,
 		return MN_EINVAL;
 	if (!rt->persist || !rt->persist->calls)
 		return MN_ENOTSUP;
-	mn__io *io = get_io(rt->persist->calls);
-	return io ? mn__io_credential_set(io, name, header, value) : MN_ESYS;
+	struct mn__calls *c = rt->persist->calls;
+	mn__io *io = io_acquire(c, true);
+	if (!io)
+		return MN_ECLOSED;
+	int rc = mn__io_credential_set(io, name, header, value);
+	io_release(c);
+	return rc;
 }
 
 int mn_runtime_call_stats(mn_runtime *rt, mn_call_stats *st)
@@ -870,9 +900,11 @@ int mn_runtime_call_stats(mn_runtime *rt, mn_call_stats *st)
 		return MN_ENOTSUP;
 	struct mn__calls *c = rt->persist->calls;
 	mn__io_stats is = {0};
-	mn__io *io = atomic_load_explicit(&c->io, memory_order_acquire);
-	if (io)
+	mn__io *io = io_acquire(c, false);
+	if (io) {
 		mn__io_stats_get(io, &is);
+		io_release(c);
+	}
 	*st = (mn_call_stats){
 	    .started = atomic_load_explicit(&c->started, memory_order_relaxed),
 	    .reissued =
@@ -905,7 +937,7 @@ int mn__calls_open(mn__persist *p, const mn_runtime_opts *o)
 	c->stream_arg = o->stream_arg;
 	for (int i = 0; i < CT_SHARDS; i++)
 		pthread_mutex_init(&c->shards[i].mu, NULL);
-	pthread_mutex_init(&c->io_mu, NULL);
+	pthread_rwlock_init(&c->io_rw, NULL);
 	c->io_opts = (mn__io_opts){
 	    .max_inflight = o->calls_max_inflight,
 	    .max_per_host = o->calls_max_per_host,
@@ -922,11 +954,13 @@ void mn__calls_stop(mn_runtime *rt)
 	struct mn__calls *c = rt->persist ? rt->persist->calls : NULL;
 	if (!c)
 		return;
-	pthread_mutex_lock(&c->io_mu);
+	/* Every use in progress ends before this lock is had; none starts
+	 * after (io_stopped). Then the loop stops (joined). */
+	pthread_rwlock_wrlock(&c->io_rw);
 	c->io_stopped = true;
-	mn__io *io = atomic_load_explicit(&c->io, memory_order_relaxed);
-	atomic_store_explicit(&c->io, NULL, memory_order_release);
-	pthread_mutex_unlock(&c->io_mu);
+	mn__io *io = c->io;
+	c->io = NULL;
+	pthread_rwlock_unlock(&c->io_rw);
 	mn__io_close(io);
 }
 
@@ -946,7 +980,7 @@ void mn__calls_close(mn__persist *p)
 		free(s->b);
 		pthread_mutex_destroy(&s->mu);
 	}
-	pthread_mutex_destroy(&c->io_mu);
+	pthread_rwlock_destroy(&c->io_rw);
 	free(c);
 	p->calls = NULL;
 }

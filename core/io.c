@@ -291,6 +291,7 @@ static void on_async(uv_async_t *a)
 
 static void *loop_main(void *arg)
 {
+	pthread_setname_np(pthread_self(), "mn-io");
 	mn__io *io = arg;
 	uv_run(&io->loop, UV_RUN_DEFAULT);
 	uv_walk(&io->loop, close_walk, NULL);
