@@ -14,7 +14,8 @@ CFLAGS   := $(CSTD) $(W) $(OPT) $(SAN) -pthread
 LDFLAGS  := $(SAN) -pthread
 LDLIBS   := -llmdb -lzstd -lprotobuf-c -luv -lcurl -lpthread -lm
 # The tests' stand-in server (tests/support/standin.c) is on libmicrohttpd
-# and jansson; the runtime library never links them.
+# and jansson; the runtime library never links them (libmnemo-llm links
+# jansson).
 TEST_LDLIBS := -lcmocka -lmicrohttpd -ljansson
 
 # Debian packages the build needs (pkg-config names); scripts/install-deps
@@ -42,6 +43,17 @@ PIC_OBJ   := $(LIB_OBJ:$(BUILD)/%=$(BUILD)/pic/%)
 SONAME    := libmnemo.so.$(MN_MAJOR)
 SOLIB     := $(BUILD)/libmnemo.so.$(MN_VERSION)
 
+# libmnemo-llm (llm/, include/mnemo_llm.h): chat completions on the public
+# API, on jansson; static and shared (libmnemo-llm.so.MAJOR, linked to
+# libmnemo.so), its own pkg-config file (mnemo-llm.pc).
+LLM_SRC     := $(wildcard llm/*.c)
+LLM_OBJ     := $(LLM_SRC:%.c=$(BUILD)/%.o)
+LLM_LIB     := $(BUILD)/libmnemo-llm.a
+LLM_PIC_OBJ := $(LLM_OBJ:$(BUILD)/%=$(BUILD)/pic/%)
+LLM_SONAME  := libmnemo-llm.so.$(MN_MAJOR)
+LLM_SOLIB   := $(BUILD)/libmnemo-llm.so.$(MN_VERSION)
+LLM_LDLIBS  := -ljansson
+
 # The tool's commands (recovery/): a library of their own, linked into the
 # tool and into the tests that call them, never into libmnemo.
 TOOLS_SRC := $(filter-out recovery/mnemo_cli.c,$(wildcard recovery/*.c))
@@ -58,6 +70,8 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/%.o)
 TOOLS_TEST_SRC := $(sort $(wildcard tests/recovery/test_*.c) \
 	$(shell grep -l '^\#include "recovery/' $(TEST_SRC) /dev/null))
 TOOLS_TEST_BIN := $(TOOLS_TEST_SRC:%.c=$(BUILD)/%)
+# Tests of libmnemo-llm (tests/llm/).
+LLM_TEST_BIN := $(patsubst %.c,$(BUILD)/%,$(wildcard tests/llm/test_*.c))
 
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)
@@ -75,7 +89,7 @@ DEPS_OK := $(BUILD)/.deps-ok
 # Keep intermediate objects (tests, benchmarks) between runs.
 .SECONDARY:
 
-all: $(LIB) $(BUILD)/libmnemo.so $(TOOL)
+all: $(LIB) $(BUILD)/libmnemo.so $(TOOL) $(LLM_LIB) $(BUILD)/libmnemo-llm.so
 
 # Dependencies: checked once per build dir; install-deps runs when pkg-config
 # or protoc-c cannot find something.
@@ -125,6 +139,20 @@ $(BUILD)/libmnemo.so: $(SOLIB)
 	ln -sf $(notdir $(SOLIB)) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $@
 
+$(LLM_LIB): $(LLM_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# Exports mn_llm_* only (scripts/libmnemo-llm.sym).
+$(LLM_SOLIB): $(LLM_PIC_OBJ) scripts/libmnemo-llm.sym $(BUILD)/libmnemo.so
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(LLM_SONAME) \
+		-Wl,--version-script=scripts/libmnemo-llm.sym -o $@ \
+		$(LLM_PIC_OBJ) -L$(BUILD) -lmnemo $(LLM_LDLIBS)
+
+$(BUILD)/libmnemo-llm.so: $(LLM_SOLIB)
+	ln -sf $(notdir $(LLM_SOLIB)) $(BUILD)/$(LLM_SONAME)
+	ln -sf $(LLM_SONAME) $@
+
 $(TOOLS_LIB): $(TOOLS_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -140,6 +168,9 @@ $(TOOL): $(BUILD)/recovery/mnemo_cli.o $(TOOLS_LIB) $(LIB)
 $(TOOLS_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(TOOLS_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LDLIBS)
 
+$(LLM_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(LLM_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LLM_LDLIBS) $(LDLIBS)
+
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LDLIBS)
 
@@ -152,10 +183,11 @@ $(STANDIN_SERVER): $(BUILD)/tests/tools/standin_server.o $(BUILD)/tests/support/
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_SUPPORT_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Examples link libmnemo-llm too (only what they use of it is pulled in).
 .SECONDEXPANSION:
-$(BUILD)/bin/%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename $$(wildcard examples/$$*/*.c)))) $(LIB)
+$(BUILD)/bin/%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename $$(wildcard examples/$$*/*.c)))) $(LLM_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LLM_LDLIBS) $(LDLIBS)
 
 examples: $(EXAMPLE_BIN) $(BUILD)/bin/agents.so
 
@@ -204,7 +236,7 @@ check-tsan:
 
 # The sources clang-format holds to .clang-format: `make format` rewrites
 # them, `make format-check` fails on the first that is not formatted.
-FORMAT_SRC := $(wildcard include/*.h base/*.[ch] core/*.[ch] storage/*.[ch] \
+FORMAT_SRC := $(wildcard include/*.h base/*.[ch] core/*.[ch] storage/*.[ch] llm/*.[ch] \
 	recovery/*.[ch] tests/*/*.[ch] bench/*.[ch] bench/support/*.[ch] \
 	bench/peers/mnemo/*.[ch] fuzz/*.[ch] examples/*/*.[ch])
 
@@ -214,8 +246,9 @@ format: | $(DEPS_OK)
 format-check: | $(DEPS_OK)
 	clang-format --dry-run -Werror $(FORMAT_SRC)
 
-# make install PREFIX=/usr/local DESTDIR=: the header, both libraries (and
-# the soname and development links), the tool, mnemo.pc and mnemo.1.
+# make install PREFIX=/usr/local DESTDIR=: the headers, the libraries
+# (libmnemo and libmnemo-llm, static and shared, with the soname and
+# development links), the tool, mnemo.pc, mnemo-llm.pc and mnemo.1.
 # make uninstall removes exactly those files.
 PREFIX     ?= /usr/local
 DESTDIR    ?=
@@ -228,7 +261,10 @@ INSTALL    ?= install
 
 INSTALLED := $(BINDIR)/mnemo $(INCLUDEDIR)/mnemo.h $(LIBDIR)/libmnemo.a \
 	$(LIBDIR)/$(notdir $(SOLIB)) $(LIBDIR)/$(SONAME) $(LIBDIR)/libmnemo.so \
-	$(PCDIR)/mnemo.pc $(MANDIR)/man1/mnemo.1
+	$(PCDIR)/mnemo.pc $(MANDIR)/man1/mnemo.1 \
+	$(INCLUDEDIR)/mnemo_llm.h $(LIBDIR)/libmnemo-llm.a \
+	$(LIBDIR)/$(notdir $(LLM_SOLIB)) $(LIBDIR)/$(LLM_SONAME) \
+	$(LIBDIR)/libmnemo-llm.so $(PCDIR)/mnemo-llm.pc
 
 $(BUILD)/mnemo.pc: scripts/mnemo.pc.in include/mnemo.h Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
@@ -236,12 +272,16 @@ $(BUILD)/mnemo.pc: scripts/mnemo.pc.in include/mnemo.h Makefile
 		-e 's|@PKGS@|$(filter-out cmocka libmicrohttpd jansson libcurl,$(PKGS))|g' $< > $@
 	@echo "$(PREFIX)" > $(BUILD)/mnemo.pc.prefix
 
+$(BUILD)/mnemo-llm.pc: scripts/mnemo-llm.pc.in include/mnemo.h Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(MN_VERSION)|g' $< > $@
+
 # Regenerated whenever the prefix differs from the last one written.
 ifneq ($(shell cat $(BUILD)/mnemo.pc.prefix 2>/dev/null),$(PREFIX))
-.PHONY: $(BUILD)/mnemo.pc
+.PHONY: $(BUILD)/mnemo.pc $(BUILD)/mnemo-llm.pc
 endif
 
-install: all $(BUILD)/mnemo.pc
+install: all $(BUILD)/mnemo.pc $(BUILD)/mnemo-llm.pc
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) \
 		$(DESTDIR)$(LIBDIR) $(DESTDIR)$(PCDIR) $(DESTDIR)$(MANDIR)/man1
 	$(INSTALL) -m 755 $(TOOL) $(DESTDIR)$(BINDIR)/mnemo
@@ -252,6 +292,12 @@ install: all $(BUILD)/mnemo.pc
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmnemo.so
 	$(INSTALL) -m 644 $(BUILD)/mnemo.pc $(DESTDIR)$(PCDIR)/mnemo.pc
 	$(INSTALL) -m 644 docs/mnemo.1 $(DESTDIR)$(MANDIR)/man1/mnemo.1
+	$(INSTALL) -m 644 include/mnemo_llm.h $(DESTDIR)$(INCLUDEDIR)/mnemo_llm.h
+	$(INSTALL) -m 644 $(LLM_LIB) $(DESTDIR)$(LIBDIR)/libmnemo-llm.a
+	$(INSTALL) -m 755 $(LLM_SOLIB) $(DESTDIR)$(LIBDIR)/$(notdir $(LLM_SOLIB))
+	ln -sf $(notdir $(LLM_SOLIB)) $(DESTDIR)$(LIBDIR)/$(LLM_SONAME)
+	ln -sf $(LLM_SONAME) $(DESTDIR)$(LIBDIR)/libmnemo-llm.so
+	$(INSTALL) -m 644 $(BUILD)/mnemo-llm.pc $(DESTDIR)$(PCDIR)/mnemo-llm.pc
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
@@ -261,6 +307,7 @@ clean:
 
 # Header dependencies of every object (written by -MMD).
 -include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(TOOLS_OBJ:.o=.d) \
+	$(LLM_OBJ:.o=.d) $(LLM_PIC_OBJ:.o=.d) \
 	$(BUILD)/recovery/mnemo_cli.d \
 	$(TEST_BIN:=.d) $(TEST_SUPPORT_OBJ:.o=.d) $(BENCH_BIN:=.d) \
 	$(BUILD)/tests/tools/standin_server.d \
