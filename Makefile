@@ -83,7 +83,7 @@ EXAMPLE_BIN := $(patsubst examples/%/,$(BUILD)/bin/%,$(sort $(dir $(EXAMPLE_SRC)
 
 DEPS_OK := $(BUILD)/.deps-ok
 
-.PHONY: all test demo bench bench-peers soak fuzz check-asan check-tsan \
+.PHONY: all test demo desk bench bench-peers soak fuzz check-asan check-tsan \
 	format format-check install uninstall clean deps examples
 
 # Keep intermediate objects (tests, benchmarks) between runs.
@@ -189,7 +189,7 @@ $(BUILD)/bin/%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename $$(wildcard e
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LLM_LDLIBS) $(LDLIBS)
 
-examples: $(EXAMPLE_BIN) $(BUILD)/bin/agents.so
+examples: $(EXAMPLE_BIN) $(BUILD)/bin/agents.so $(BUILD)/bin/support-desk.so
 
 # The suites, then the layering check and the install test (an install
 # into a temporary prefix, examples/hello built there with pkg-config).
@@ -205,6 +205,24 @@ demo: all $(BUILD)/bin/agents $(BUILD)/bin/agents.so
 $(BUILD)/bin/agents.so: examples/agents/agents.c include/mnemo.h | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -shared -o $@ $<
+
+# The support desk (examples/support-desk/, the second demo): the driver
+# runs the stand-in server in-process, so it links it (and libmicrohttpd);
+# its kinds alone, with libmnemo-llm, are a plugin of the tool.
+DESK_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard examples/support-desk/*.c))
+$(BUILD)/bin/support-desk: $(DESK_OBJ) $(BUILD)/tests/support/standin.o $(LLM_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lmicrohttpd $(LLM_LDLIBS) $(LDLIBS)
+
+$(BUILD)/bin/support-desk.so: examples/support-desk/kinds.c \
+		examples/support-desk/desk.h include/mnemo.h include/mnemo_llm.h \
+		$(LLM_PIC_OBJ) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -shared -o $@ \
+		examples/support-desk/kinds.c $(LLM_PIC_OBJ) $(LLM_LDLIBS)
+
+desk: all $(BUILD)/bin/support-desk $(BUILD)/bin/support-desk.so
+	$(BUILD)/bin/support-desk $(DESK_ARGS)
 
 # Build output goes to stderr so that stdout carries only JSON lines.
 bench:
