@@ -193,7 +193,8 @@ examples: $(EXAMPLE_BIN) $(BUILD)/bin/agents.so $(BUILD)/bin/support-desk.so
 
 # The suites, then the layering check and the install test (an install
 # into a temporary prefix, examples/hello built there with pkg-config).
-test: all $(TEST_BIN) $(STANDIN_SERVER)
+test: all $(TEST_BIN) $(STANDIN_SERVER) $(BUILD)/bin/support-desk \
+		$(BUILD)/bin/support-desk.so
 	@BUILD=$(BUILD) ./scripts/check-layers
 	@BUILD=$(BUILD) ./tests/run $(TEST_BIN)
 	@BUILD=$(BUILD) CC="$(CC)" SAN="$(SAN)" ./scripts/test-install
@@ -206,14 +207,9 @@ $(BUILD)/bin/agents.so: examples/agents/agents.c include/mnemo.h | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -shared -o $@ $<
 
-# The support desk (examples/support-desk/, the second demo): the driver
-# runs the stand-in server in-process, so it links it (and libmicrohttpd);
-# its kinds alone, with libmnemo-llm, are a plugin of the tool.
-DESK_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard examples/support-desk/*.c))
-$(BUILD)/bin/support-desk: $(DESK_OBJ) $(BUILD)/tests/support/standin.o $(LLM_LIB) $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ -lmicrohttpd $(LLM_LDLIBS) $(LDLIBS)
-
+# The support desk (examples/support-desk/, the second demo): built by the
+# example rule; it runs the stand-in server program as a child. Its kinds
+# alone, with libmnemo-llm, are a plugin of the tool.
 $(BUILD)/bin/support-desk.so: examples/support-desk/kinds.c \
 		examples/support-desk/desk.h include/mnemo.h include/mnemo_llm.h \
 		$(LLM_PIC_OBJ) | $(DEPS_OK)
@@ -221,7 +217,7 @@ $(BUILD)/bin/support-desk.so: examples/support-desk/kinds.c \
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -shared -o $@ \
 		examples/support-desk/kinds.c $(LLM_PIC_OBJ) $(LLM_LDLIBS)
 
-desk: all $(BUILD)/bin/support-desk $(BUILD)/bin/support-desk.so
+desk: all $(BUILD)/bin/support-desk $(BUILD)/bin/support-desk.so $(STANDIN_SERVER)
 	$(BUILD)/bin/support-desk $(DESK_ARGS)
 
 # Build output goes to stderr so that stdout carries only JSON lines.

@@ -2,7 +2,8 @@
  * desk.c - the second demo: a support desk of LLM agents (kinds.c) that
  * survives a SIGKILL mid-conversation with calls in flight.
  *
- *   1. The parent starts the stand-in server in-process (an OpenAI-
+ *   1. The parent starts the stand-in server (build/tests/tools/
+ *      standin-server, a child process: an OpenAI-
  *      compatible chat endpoint and the shipping service) unless
  *      MNEMO_LLM_URL is set, in which case the LLM is that endpoint.
  *   2. A child process opens the store and sends every conversation its
@@ -24,19 +25,20 @@
  *                     [--keep] [--seed N]
  */
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "desk.h"
-#include "tests/support/standin.h"
+#include <curl/curl.h>
+#include <jansson.h>
 
 typedef struct opts {
 	uint64_t convs;
@@ -72,7 +74,7 @@ static void usage(FILE *f)
 		"that every conversation completed, every tool ran once and "
 		"every approval\n"
 		"was honoured. By default the LLM is the stand-in server "
-		"started in-process\n"
+		"(a child process)\n"
 		"(deterministic, scripted tool calls, injected faults). With "
 		"MNEMO_LLM_URL\n"
 		"(e.g. https://api.openai.com/v1/chat/completions), "
@@ -80,8 +82,8 @@ static void usage(FILE *f)
 		"MNEMO_LLM_API_KEY set, the same binary talks to that "
 		"endpoint instead (no\n"
 		"stand-in LLM, no faults; the shipping tool still uses the "
-		"in-process\n"
-		"stand-in); start with a few conversations: every turn is a "
+		"stand-in\n"
+		"server); start with a few conversations: every turn is a "
 		"paid call.\n");
 }
 
@@ -198,6 +200,14 @@ static void on_stream(void *arg, const mn_stream_chunk *c)
 
 static mn_kind *agent_kind;
 
+/* Failure events (a handler error, a dropped message): said on stderr. */
+static void on_event(void *arg, const mn_event *ev)
+{
+	(void)arg;
+	fprintf(stderr, "  event: %.*s: %s (%s)\n", (int)ev->addr.key_len,
+		(const char *)ev->addr.key, ev->reason, mn_err_name(ev->err));
+}
+
 static int open_runtime(const opts *o, mn_runtime **rt, mn_llm_config *cfg)
 {
 	mn_runtime_opts ro = MN_RUNTIME_OPTS_INIT;
@@ -207,6 +217,7 @@ static int open_runtime(const opts *o, mn_runtime **rt, mn_llm_config *cfg)
 	ro.idle_evict_ms = 200;
 	ro.on_bridge_call = on_bridge;
 	ro.on_stream = on_stream;
+	ro.on_event = on_event;
 	int rc = mn_runtime_open(&ro, rt);
 	if (!rc)
 		rc = mn_llm_config_from_env(*rt, cfg);
@@ -286,12 +297,102 @@ static void child(const opts *o, const desk_config *dc, int fd)
 /* ---- the parent
  * ------------------------------------------------------------------ */
 
-static uint64_t dir_bytes(const char *dir)
+/* ---- the stand-in server, a program of the build --------------------------
+ */
+
+/* Start <build>/tests/tools/standin-server (beside <build>/bin, where this
+ * program is) and read the port it prints. 0 and *pid, or -1. */
+static int standin_spawn(uint64_t seed, pid_t *pid, char *base, size_t cap)
 {
-	char p[600];
-	struct stat st;
-	snprintf(p, sizeof p, "%s/data.mdb", dir);
-	return stat(p, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+	char self[900], path[1000], seed_arg[32];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0)
+		return -1;
+	self[n] = '\0';
+	*strrchr(self, '/') = '\0';
+	snprintf(path, sizeof path, "%s/../tests/tools/standin-server", self);
+	snprintf(seed_arg, sizeof seed_arg, "%" PRIu64, seed);
+	int p[2];
+	if (access(path, X_OK) != 0 || pipe(p) != 0) {
+		fprintf(stderr, "support-desk: no %s (make desk builds it)\n",
+			path);
+		return -1;
+	}
+	fflush(stdout);
+	if ((*pid = fork()) < 0)
+		return -1;
+	if (*pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+		execl(path, path, "--seed", seed_arg, "--latency", "2:20",
+		      "--threads", "2", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	char line[32] = "";
+	size_t len = 0;
+	double t0 = now_s();
+	while (!memchr(line, '\n', len) && len < sizeof line - 1 &&
+	       now_s() - t0 < 5) {
+		struct pollfd pf = {.fd = p[0], .events = POLLIN};
+		if (poll(&pf, 1, 100) <= 0)
+			continue;
+		ssize_t got = read(p[0], line + len, sizeof line - 1 - len);
+		if (got <= 0)
+			break;
+		len += (size_t)got;
+		line[len] = '\0';
+	}
+	close(p[0]);
+	unsigned port = (unsigned)strtoul(line, NULL, 10);
+	if (!port || port > 65535) {
+		kill(*pid, SIGKILL);
+		waitpid(*pid, NULL, 0);
+		return -1;
+	}
+	snprintf(base, cap, "http://127.0.0.1:%u", port);
+	return 0;
+}
+
+typedef struct body {
+	char *p;
+	size_t len;
+} body;
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+	body *b = arg;
+	size_t k = size * n;
+	char *t = realloc(b->p, b->len + k + 1);
+	if (!t)
+		return 0;
+	memcpy(t + b->len, data, k);
+	b->p = t;
+	b->len += k;
+	b->p[b->len] = '\0';
+	return k;
+}
+
+/* GET base/stats as JSON (NULL on failure). */
+static json_t *standin_stats(const char *base)
+{
+	char url[128];
+	body b = {0};
+	snprintf(url, sizeof url, "%s/stats", base);
+	CURL *e = curl_easy_init();
+	if (!e)
+		return NULL;
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 30000L);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+	CURLcode rc = curl_easy_perform(e);
+	curl_easy_cleanup(e);
+	json_t *j =
+	    rc == CURLE_OK && b.p ? json_loadb(b.p, b.len, 0, NULL) : NULL;
+	free(b.p);
+	return j;
 }
 
 typedef struct key_tally {
@@ -300,18 +401,25 @@ typedef struct key_tally {
 
 /* Requests per Idempotency-Key beyond the injected faults: 1, or 2 for a
  * call issued again after the crash; more is a call made twice. */
-static void tally_key(void *arg, const char *key, uint64_t n, uint64_t faults)
+static void tally_keys(json_t *stats, key_tally *t)
 {
-	key_tally *t = arg;
-	(void)key;
-	t->keys++;
-	t->requests += n;
-	t->faults += faults;
-	uint64_t extra = n - faults - 1;
-	if (extra == 1)
-		t->reissued++;
-	else if (extra > 1)
-		t->repeated++;
+	const char *key;
+	json_t *v;
+	json_t *faults = json_object_get(stats, "faults");
+	t->requests =
+	    (uint64_t)json_integer_value(json_object_get(stats, "requests"));
+	json_object_foreach(json_object_get(stats, "keys"), key, v)
+	{
+		uint64_t n = (uint64_t)json_integer_value(v);
+		uint64_t f =
+		    (uint64_t)json_integer_value(json_object_get(faults, key));
+		t->keys++;
+		t->faults += f;
+		if (n - f - 1 == 1)
+			t->reissued++;
+		else if (n - f - 1 > 1)
+			t->repeated++;
+	}
 }
 
 typedef struct expect {
@@ -377,15 +485,11 @@ int main(int argc, char **argv)
 
 	/* The stand-in: the shipping service always, the LLM unless
 	 * MNEMO_LLM_URL names another. */
-	standin *srv;
-	standin_opts so = {.seed = o.seed,
-			   .latency_min_ms = 2,
-			   .latency_max_ms = 20,
-			   .threads = 2};
-	if (standin_start(&so, &srv))
-		return 1;
+	pid_t srv;
 	char base[64];
-	standin_base_url(srv, base, sizeof base);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (standin_spawn(o.seed, &srv, base, sizeof base))
+		return 1;
 	const char *env_url = getenv("MNEMO_LLM_URL");
 	o.real = env_url && *env_url;
 	desk_config dc = {.escalate_ms = o.escalate_ms, .stream_every = 2};
@@ -416,7 +520,7 @@ int main(int argc, char **argv)
 	       "at most %" PRIu64 " agents resident, store %s\n"
 	       "  LLM: %s%s\n",
 	       o.convs, o.turns, o.resident, o.store, dc.llm_url,
-	       o.real ? " (MNEMO_LLM_URL)" : " (the stand-in, in-process)");
+	       o.real ? " (MNEMO_LLM_URL)" : " (the stand-in server)");
 	fflush(stdout);
 
 	/* 1-2. The child; killed once kill_pct of the turns are answered. */
@@ -442,7 +546,10 @@ int main(int argc, char **argv)
 		if (now_s() - t0 > 600)
 			break;
 	}
-	uint64_t llm_before = standin_requests(srv);
+	json_t *early = standin_stats(base);
+	uint64_t llm_before =
+	    (uint64_t)json_integer_value(json_object_get(early, "requests"));
+	json_decref(early);
 	kill(pid, SIGKILL);
 	close(fds[0]);
 	int status;
@@ -623,7 +730,10 @@ int main(int argc, char **argv)
 	mn_runtime_stats st;
 	mn_runtime_stats_get(rt, &st);
 	key_tally kt = {0};
-	standin_each_key(srv, tally_key, &kt);
+	json_t *stats = standin_stats(base);
+	if (stats)
+		tally_keys(stats, &kt);
+	json_decref(stats);
 	uint64_t desk_lookups = atomic_load(&sink.desk_lookups);
 	uint64_t sup_esc = atomic_load(&sink.sup_escalations);
 	double secs = now_s() - t0;
@@ -680,13 +790,18 @@ int main(int argc, char **argv)
 	       "bound)\n",
 	       sum.tokens, (double)sum.tokens / (double)o.convs, max_state,
 	       max_hist, desk_agent_size());
+	uint64_t disk = st.store_bytes;
 	mn_runtime_close(rt);
-	uint64_t disk = dir_bytes(o.store);
+	pass &= check(st.handler_errors == 0,
+		      "%" PRIu64 " handler errors after the restart",
+		      st.handler_errors);
 	printf("    evictions %" PRIu64 ", rehydrations %" PRIu64
 	       ", time %.1f s, disk %.1f MiB (%.0f bytes per conversation)\n",
 	       st.evictions, st.rehydrations, secs, disk / 1048576.0,
 	       (double)disk / (double)o.convs);
-	standin_stop(srv);
+	kill(srv, SIGTERM);
+	waitpid(srv, NULL, 0);
+	curl_global_cleanup();
 	printf("  result:    %s\n", pass ? "PASS" : "FAIL");
 	if (o.keep)
 		printf(

@@ -18,12 +18,12 @@ enum {
 	MSG_TURN = 2,	      /* driver -> agent: the user's text */
 	MSG_LLM = 3,	      /* chat completion (call reply) */
 	MSG_SUMMARY = 4,      /* summary completion (call reply) */
-	MSG_LOOKUP = 5,	      /* agent -> order-desk: id "\0" order */
+	MSG_LOOKUP = 5,	      /* agent -> order-desk: id, order, agent */
 	MSG_ORDER = 6,	      /* order-desk -> agent: id "\0" result */
 	MSG_SHIP = 7,	      /* shipping lookup (HTTP call reply) */
 	MSG_DECISION = 8,     /* the person's answer (bridged call reply) */
 	MSG_ESCALATE_DUE = 9, /* the escalation timer */
-	MSG_ESCALATE = 10,    /* agent -> supervisor: "order amount" */
+	MSG_ESCALATE = 10,    /* agent -> supervisor: "order amount agent" */
 	MSG_RULING = 11,      /* supervisor -> agent: "approve" / "deny" */
 	MSG_REPORT = 12,      /* driver -> any: copy counters out */
 };

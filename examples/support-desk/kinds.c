@@ -359,13 +359,16 @@ static int run_tool(mn_ctx *ctx, agent *a, const mn_llm_tool_call *tc)
 	}
 	if (strcmp(s->name, "lookup_order") == 0) {
 		/* The order desk answers by message: a journaled result. */
-		char key[16], payload[80];
+		char key[16], payload[120];
 		unsigned long id = strtoul(order, NULL, 10);
 		int kn = snprintf(
 		    key, sizeof key, "desk-%02u",
 		    (unsigned)((id >= 1000 ? id - 1000 : id) % DESK_DESKS));
-		int pn = snprintf(payload, sizeof payload, "%s%c%s", s->id, 0,
-				  order);
+		mn_addr self;
+		mn_ctx_self(ctx, &self);
+		int pn = snprintf(payload, sizeof payload, "%s%c%s%c%.*s",
+				  s->id, 0, order, 0, (int)self.key_len,
+				  (const char *)self.key);
 		a->r.lookups++;
 		return mn_ctx_send(ctx, kind_of(ctx, "order-desk"), key,
 				   (size_t)kn, MSG_LOOKUP, payload, (size_t)pn);
@@ -522,12 +525,15 @@ static int agent_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 		mn_ctx_call_cancel(ctx, a->bridge_id);
 		a->human = WAIT_SUPERVISOR;
 		a->r.escalated++;
-		char key[16], text[48];
+		char key[16], text[80];
+		mn_addr self;
+		mn_ctx_self(ctx, &self);
 		int kn =
 		    snprintf(key, sizeof key, "sup-%u",
 			     (unsigned)(conv_index(ctx) % DESK_SUPERVISORS));
-		int n = snprintf(text, sizeof text, "%s %u", a->refund_order,
-				 a->refund_amount);
+		int n = snprintf(text, sizeof text, "%s %u %.*s",
+				 a->refund_order, a->refund_amount,
+				 (int)self.key_len, (const char *)self.key);
 		return mn_ctx_send(ctx, kind_of(ctx, "supervisor"), key,
 				   (size_t)kn, MSG_ESCALATE, text, (size_t)n);
 	}
@@ -589,6 +595,17 @@ static int agent_describe(const void *state, mn_buf *out)
 	return rc;
 }
 
+/* Answer the agent that asked: its key comes in the message. After a
+ * restart this can fail with MN_EINVAL when the message is handled before
+ * support-agent is registered again (the kinds need each other; see
+ * DOC-desk.md, "Known issue"). */
+static int answer(mn_ctx *ctx, const char *key, uint32_t type,
+		  const void *payload, size_t len)
+{
+	return mn_ctx_send(ctx, kind_of(ctx, "support-agent"), key, strlen(key),
+			   type, payload, len);
+}
+
 /* ---- order-desk -------------------------------------------------------------
  */
 
@@ -610,6 +627,7 @@ static int desk_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	}
 	if (msg->type != MSG_LOOKUP)
 		return MN_EINVAL;
+
 	if (!d->orders[0].id) { /* first message: the orders, seeded */
 		mn_addr self;
 		mn_ctx_self(ctx, &self);
@@ -632,8 +650,10 @@ static int desk_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	size_t idn = strnlen(p, msg->len);
 	if (idn == msg->len)
 		return MN_EINVAL;
-	char order[24], reply[200];
+	char order[24], reply[200], from[32];
 	copy_text(order, sizeof order, p + idn + 1, msg->len - idn - 1);
+	size_t on = strlen(order) + idn + 2;
+	copy_text(from, sizeof from, p + on, on < msg->len ? msg->len - on : 0);
 	uint32_t id = (uint32_t)strtoul(order, NULL, 10);
 	d->lookups++;
 	int n = snprintf(reply, sizeof reply, "%.*s", (int)idn, p);
@@ -648,7 +668,7 @@ static int desk_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	else
 		n += snprintf(reply + n, sizeof reply - (size_t)n,
 			      "order %s: not found", order);
-	return mn_ctx_reply(ctx, MSG_ORDER, reply, (size_t)n);
+	return answer(ctx, from, MSG_ORDER, reply, (size_t)n);
 }
 
 static int desk_describe(const void *state, mn_buf *out)
@@ -680,18 +700,22 @@ static int sup_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	}
 	if (msg->type != MSG_ESCALATE)
 		return MN_EINVAL;
-	char text[48];
+
+	char text[80];
 	copy_text(text, sizeof text, msg->payload, msg->len);
 	const char *sp = strchr(text, ' ');
 	uint32_t amount = sp ? (uint32_t)strtoul(sp + 1, NULL, 10) : 0;
+	const char *from = sp ? strchr(sp + 1, ' ') : NULL;
+	if (!from)
+		return MN_EINVAL;
 	int yes = amount <= DESK_SUPERVISOR_LIMIT;
 	s->escalations++;
 	if (yes)
 		s->approved++;
 	else
 		s->denied++;
-	return mn_ctx_reply(ctx, MSG_RULING, yes ? "approve" : "deny",
-			    yes ? 7 : 4);
+	return answer(ctx, from + 1, MSG_RULING, yes ? "approve" : "deny",
+		      yes ? 7 : 4);
 }
 
 static int sup_describe(const void *state, mn_buf *out)
@@ -741,34 +765,18 @@ FLAT_STATE(agent, agent)
 FLAT_STATE(desk, order_desk)
 FLAT_STATE(sup, supervisor)
 
+#define KIND(kname, p, every)                                                  \
+	{                                                                      \
+		.name = kname, .init = p##_init, .handle = p##_handle,         \
+		.snapshot = p##_snapshot, .restore = p##_restore,              \
+		.free = free, .describe = p##_describe, .hash = p##_hash,      \
+		.snapshot_every = every                                        \
+	}
+
 static const mn_kind_def kind_defs[] = {
-    {.name = "support-agent",
-     .init = agent_init,
-     .handle = agent_handle,
-     .snapshot = agent_snapshot,
-     .restore = agent_restore,
-     .free = free,
-     .describe = agent_describe,
-     .hash = agent_hash,
-     .snapshot_every = 16},
-    {.name = "order-desk",
-     .init = desk_init,
-     .handle = desk_handle,
-     .snapshot = desk_snapshot,
-     .restore = desk_restore,
-     .free = free,
-     .describe = desk_describe,
-     .hash = desk_hash,
-     .snapshot_every = 256},
-    {.name = "supervisor",
-     .init = sup_init,
-     .handle = sup_handle,
-     .snapshot = sup_snapshot,
-     .restore = sup_restore,
-     .free = free,
-     .describe = sup_describe,
-     .hash = sup_hash,
-     .snapshot_every = 64},
+    KIND("support-agent", agent, 16),
+    KIND("order-desk", desk, 256),
+    KIND("supervisor", sup, 64),
 };
 
 size_t desk_agent_size(void)

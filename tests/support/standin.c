@@ -405,19 +405,27 @@ static json_t *echo_json(const req *q, const char *method, const char *url)
 
 static json_t *stats_json(standin *s)
 {
-	json_t *keys = json_object();
+	json_t *keys = json_object(), *faults = json_object();
 	pthread_mutex_lock(&s->lock);
 	json_t *j = json_pack("{s:I}", "requests", (json_int_t)s->requests);
-	for (size_t i = 0; keys && i < s->keys_cap; i++)
-		if (s->keys[i].key)
+	for (size_t i = 0; keys && faults && i < s->keys_cap; i++) {
+		if (!s->keys[i].key)
+			continue;
+		json_object_set_new(keys, s->keys[i].key,
+				    json_integer((json_int_t)s->keys[i].n));
+		if (s->keys[i].faults)
 			json_object_set_new(
-			    keys, s->keys[i].key,
-			    json_integer((json_int_t)s->keys[i].n));
+			    faults, s->keys[i].key,
+			    json_integer((json_int_t)s->keys[i].faults));
+	}
 	pthread_mutex_unlock(&s->lock);
-	if (j && keys)
+	if (j && keys && faults) {
 		json_object_set_new(j, "keys", keys);
-	else
+		json_object_set_new(j, "faults", faults);
+	} else {
 		json_decref(keys);
+		json_decref(faults);
+	}
 	return j;
 }
 

@@ -26,7 +26,9 @@
  *   /bad-chunk            a chunked body with a malformed chunk size
  *   /stall?ms=N           headers, one body byte, then N ms of silence
  *   /notjson              200, Content-Type application/json, body "{oops"
- *   /stats                200, JSON {"requests":R,"keys":{"<key>":n,...}}
+ *   /stats                200, JSON {"requests":R,"keys":{"<key>":n,...},
+ *                         "faults":{"<key>":f,...}}: f of the n requests of
+ *                         a key got an injected fault (keys with f > 0)
  *   /v1/chat/completions  OpenAI chat completions (POST, JSON body): a
  *                         deterministic reply from the seed and the
  *                         messages, and scripted tool calls for the last
