@@ -582,6 +582,15 @@ static int agent_describe(const void *state, mn_buf *out)
 	    a->r.ship_calls, a->r.refunds_auto, a->r.approved, a->r.denied,
 	    a->r.escalated, a->usage.total_tokens, a->phase, a->n_inbox);
 	int rc = mn_buf_append(out, line, (size_t)n);
+	if (!rc && a->human) {
+		n = snprintf(line, sizeof line,
+			     "  waiting for a %s: refund $%u of order %s "
+			     "(call %" PRIu64 ", timer %" PRIu64 ")\n",
+			     a->human == WAIT_PERSON ? "person" : "supervisor",
+			     a->refund_amount, a->refund_order, a->bridge_id,
+			     a->timer_id);
+		rc = mn_buf_append(out, line, (size_t)n);
+	}
 	if (!rc && a->summary[0]) {
 		n = snprintf(line, sizeof line, "  summary: %s\n", a->summary);
 		rc = mn_buf_append(out, line, (size_t)n);
