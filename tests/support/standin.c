@@ -989,9 +989,11 @@ static enum MHD_Result reply_chat(req *q)
 		total += strlen(q->segs[i]);
 	if (q->fault == CF_DROP) {
 		/* Half the events of a stream, half the bytes of a body. */
-		if (q->n_segs > 1)
-			q->n_segs = q->n_segs / 2;
-		else
+		if (q->n_segs > 1) {
+			size_t keep = q->n_segs / 2;
+			while (q->n_segs > keep)
+				free(q->segs[--q->n_segs]);
+		} else
 			q->segs[0][strlen(q->segs[0]) / 2] = '\0';
 		q->cut = true;
 	} else if (q->fault == CF_STALL) {
