@@ -771,6 +771,9 @@ int main(int argc, char **argv)
 	    " injected faults retried, %" PRIu64
 	    " re-issued after the crash, %" PRIu64 " made twice",
 	    kt.keys, made, kt.requests, kt.faults, kt.reissued, kt.repeated);
+	pass &= check(st.handler_errors == 0,
+		      "%" PRIu64 " handler errors after the restart",
+		      st.handler_errors);
 	printf("  figures:\n");
 	printf("    conversations %" PRIu64 ", turns %u, LLM calls %u "
 	       "(%u summaries, %u streamed: %" PRIu64
@@ -778,8 +781,8 @@ int main(int argc, char **argv)
 	       o.convs, sum.turns, sum.llm_calls, sum.summaries, sum.streamed,
 	       atomic_load(&stream_chunks), sum.llm_failures);
 	printf("    tool calls %u (lookups %u, shipping %u, refunds %u), "
-	       "re-issued calls %" PRIu64 ", person answers %" PRIu64
-	       " (%" PRIu64 " asked again after the restart)\n",
+	       "re-issued calls %" PRIu64 ", people answered %" PRIu64
+	       " after the restart (%" PRIu64 " asked again)\n",
 	       sum.lookups + sum.ship_calls + sum.refunds_auto +
 		   (uint32_t)big_refunds,
 	       sum.lookups, sum.ship_calls,
@@ -792,9 +795,6 @@ int main(int argc, char **argv)
 	       max_hist, desk_agent_size());
 	uint64_t disk = st.store_bytes;
 	mn_runtime_close(rt);
-	pass &= check(st.handler_errors == 0,
-		      "%" PRIu64 " handler errors after the restart",
-		      st.handler_errors);
 	printf("    evictions %" PRIu64 ", rehydrations %" PRIu64
 	       ", time %.1f s, disk %.1f MiB (%.0f bytes per conversation)\n",
 	       st.evictions, st.rehydrations, secs, disk / 1048576.0,
