@@ -53,6 +53,10 @@ LLM_PIC_OBJ := $(LLM_OBJ:$(BUILD)/%=$(BUILD)/pic/%)
 LLM_SONAME  := libmnemo-llm.so.$(MN_MAJOR)
 LLM_SOLIB   := $(BUILD)/libmnemo-llm.so.$(MN_VERSION)
 LLM_LDLIBS  := -ljansson
+# The -fPIC objects in an archive too, for plugins of the tool (a kind's
+# .so for `mnemo replay --plugin` links it with -ljansson; its mn_* calls
+# resolve to the tool's own copy of the runtime).
+LLM_PIC_LIB := $(BUILD)/pic/libmnemo-llm.a
 
 # The tool's commands (recovery/): a library of their own, linked into the
 # tool and into the tests that call them, never into libmnemo.
@@ -89,7 +93,8 @@ DEPS_OK := $(BUILD)/.deps-ok
 # Keep intermediate objects (tests, benchmarks) between runs.
 .SECONDARY:
 
-all: $(LIB) $(BUILD)/libmnemo.so $(TOOL) $(LLM_LIB) $(BUILD)/libmnemo-llm.so
+all: $(LIB) $(BUILD)/libmnemo.so $(TOOL) $(LLM_LIB) $(BUILD)/libmnemo-llm.so \
+	$(LLM_PIC_LIB)
 
 # Dependencies: checked once per build dir; install-deps runs when pkg-config
 # or protoc-c cannot find something.
@@ -143,6 +148,10 @@ $(LLM_LIB): $(LLM_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+$(LLM_PIC_LIB): $(LLM_PIC_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
 # Exports mn_llm_* only (scripts/libmnemo-llm.sym).
 $(LLM_SOLIB): $(LLM_PIC_OBJ) scripts/libmnemo-llm.sym $(BUILD)/libmnemo.so
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(LLM_SONAME) \
@@ -160,13 +169,15 @@ $(TOOLS_LIB): $(TOOLS_OBJ)
 # Plugins loaded by `mnemo replay` call the mn_* API, which the tool itself
 # must contain and export: the whole runtime library goes in (not only what
 # the commands use), and -rdynamic exports it.
-$(TOOL): $(BUILD)/recovery/mnemo_cli.o $(TOOLS_LIB) $(LIB)
+# libmnemo-llm: `dump` and `stats` count the tokens of chat-completion
+# replies (recovery/tokens.h).
+$(TOOL): $(BUILD)/recovery/mnemo_cli.o $(TOOLS_LIB) $(LLM_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -rdynamic -o $@ $(BUILD)/recovery/mnemo_cli.o \
-		$(TOOLS_LIB) -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive \
-		$(LDLIBS)
+		$(TOOLS_LIB) $(LLM_LIB) -Wl,--whole-archive $(LIB) \
+		-Wl,--no-whole-archive $(LLM_LDLIBS) $(LDLIBS)
 
-$(TOOLS_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(TOOLS_LIB) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LDLIBS)
+$(TOOLS_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(TOOLS_LIB) $(LLM_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LLM_LDLIBS) $(LDLIBS)
 
 $(LLM_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(LLM_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LLM_LDLIBS) $(LDLIBS)

@@ -70,7 +70,12 @@ typedef struct mn_llm_config {
 	uint32_t timeout_ms;   /* each attempt */
 	uint32_t max_attempts; /* 1: no retry */
 	uint32_t backoff_ms;   /* first retry's base delay (doubled, jitter) */
-	uint64_t max_response; /* body bytes; a larger body is MN_ETOOBIG */
+	/* Body bytes; a larger body is an MN_ETOOBIG reply. The reply is a
+	 * message: the runtime's mn_runtime_opts.max_payload must hold the
+	 * body plus its envelope (headers, about 1 KiB more), so with the
+	 * default (8 MiB) open the runtime with max_payload = 9 MiB, or
+	 * lower this to what max_payload allows. */
+	uint64_t max_response;
 } mn_llm_config;
 
 /*
@@ -303,6 +308,11 @@ typedef struct mn_llm_reply {
 	char *error_type;
 	char *error_message;
 	char *error_code;
+
+	/* The wait the server asked for, in ms: its "retry-after-ms" header,
+	 * else "Retry-After" in seconds (a date form is not read); 0 when
+	 * none (mn_llm_reply_parse only). */
+	uint64_t retry_after_ms;
 } mn_llm_reply;
 
 /*
@@ -326,6 +336,16 @@ int mn_llm_parse_body(int status, const void *body, size_t len,
 
 /* Free what a reply owns and zero it. NULL accepted. */
 void mn_llm_reply_free(mn_llm_reply *reply);
+
+/*
+ * 1 when sending the same request again later may succeed: no response
+ * (MN_ETIMEDOUT, MN_EIO), a stream cut before [DONE], or status 408, 409,
+ * 429 (but "insufficient_quota") or 5xx; 0 otherwise (and for NULL). The
+ * I/O thread has already made cfg.max_attempts attempts: a handler that
+ * wants more waits (mn_ctx_after, reply->retry_after_ms when set) and
+ * sends again.
+ */
+int mn_llm_reply_retryable(const mn_llm_reply *reply);
 
 /* ------------------------------------------------------------------------ */
 /* Streams                                                                  */
@@ -363,7 +383,8 @@ int mn_llm_stream_feed(mn_llm_stream *s, const void *data, size_t len,
 
 /*
  * End of the body: the reply into *out. An event left without its final
- * line break is parsed first. The parser is then done: feeding it again
+ * line break is parsed first (its content delta is in *out, not told to a
+ * callback). The parser is then done: feeding it again
  * is MN_EINVAL until mn_llm_stream_reset(). Returns as mn_llm_parse_body:
  * 0 (MN_LLM_OK: [DONE] seen, no error), MN_EIO with MN_LLM_INCOMPLETE (no
  * [DONE]: what arrived is in *out), MN_LLM_MALFORMED (an event that is not

@@ -497,6 +497,7 @@ struct mn_llm_stream {
 			 line break) */
 	int done;     /* data: [DONE] seen */
 	int finished; /* mn_llm_stream_finish ran */
+	int at_end;   /* the body ended: an event left open was cut */
 	size_t events;
 	acc a;
 };
@@ -541,7 +542,10 @@ static void dispatch(mn_llm_stream *s, mn_llm_delta_fn on_delta, void *arg)
 	}
 	json_error_t e;
 	json_t *o = json_loadb(d, n, JSON_ALLOW_NUL, &e);
-	if (!json_is_object(o)) {
+	if (!o && s->at_end) {
+		/* The stream was cut inside this event: incomplete, not
+		 * malformed (no [DONE] follows). */
+	} else if (!json_is_object(o)) {
 		if (!s->a.malformed) {
 			s->a.malformed =
 			    fmt("event %zu is not a JSON object%s%s", s->events,
@@ -613,6 +617,7 @@ int mn_llm_stream_feed(mn_llm_stream *s, const void *data, size_t len,
 static int stream_end(mn_llm_stream *s, int status, mn_llm_reply *out)
 {
 	s->finished = 1;
+	s->at_end = 1;
 	if (!s->done && s->line.len)
 		end_line(s, NULL, NULL);
 	if (!s->done)
@@ -673,6 +678,59 @@ int mn_llm_parse_body(int status, const void *body, size_t len,
 	return settle(&a, status, 0, 1, 0, out);
 }
 
+/* A header's value as a number (digits, an optional fraction), or -1. */
+static double header_number(const mn_call_reply *r, const char *name)
+{
+	size_t n;
+	const char *v = mn_call_reply_header(r, name, &n);
+	char buf[32];
+	if (!v || !n || n >= sizeof buf)
+		return -1;
+	memcpy(buf, v, n);
+	buf[n] = 0;
+	char *end;
+	double d = strtod(buf, &end);
+	while (*end == ' ' || *end == '\t' || *end == '\r')
+		end++;
+	if (end == buf || *end || !(d >= 0) || d > 1e12 || buf[0] == '-' ||
+	    buf[0] == '+')
+		return -1;
+	return d;
+}
+
+/* retry-after-ms (OpenAI), else Retry-After in seconds. */
+static uint64_t retry_after_ms(const mn_call_reply *r)
+{
+	double ms = header_number(r, "retry-after-ms");
+	if (ms < 0) {
+		double s = header_number(r, "Retry-After");
+		ms = s < 0 ? 0 : s * 1000;
+	}
+	return (uint64_t)(ms + 0.5);
+}
+
+int mn_llm_reply_retryable(const mn_llm_reply *r)
+{
+	if (!r)
+		return 0;
+	switch (r->outcome) {
+	case MN_LLM_TRANSPORT:
+		return r->transport_err == MN_ETIMEDOUT ||
+		       r->transport_err == MN_EIO;
+	case MN_LLM_INCOMPLETE:
+		return 1;
+	case MN_LLM_API_ERROR:
+		if (r->error_code &&
+		    !strcmp(r->error_code, "insufficient_quota"))
+			return 0;
+		return r->status == 408 || r->status == 409 ||
+		       r->status == 429 ||
+		       (r->status >= 500 && r->status <= 599);
+	default:
+		return 0;
+	}
+}
+
 int mn_llm_reply_parse(const mn_msg *msg, mn_llm_reply *out)
 {
 	if (!out)
@@ -696,6 +754,7 @@ int mn_llm_reply_parse(const mn_msg *msg, mn_llm_reply *out)
 	} else {
 		rc = mn_llm_parse_body(r.status, r.body, r.body_len, out);
 	}
+	out->retry_after_ms = retry_after_ms(&r);
 	out->call_id = r.call_id;
 	out->transport_err = r.err;
 	out->attempts = r.attempts;

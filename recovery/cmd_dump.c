@@ -13,6 +13,7 @@
 
 #include "include/mnemo.h"
 #include "recovery/cli.h"
+#include "recovery/tokens.h"
 
 static const char synopsis[] =
     "mnemo dump [--from SEQ] [--to SEQ] [--full] [--json] ADDRESS STORE";
@@ -31,8 +32,9 @@ static const char help[] =
     "    number and LSN, snapshot, times), its latest snapshot (sequence\n"
     "    number, LSN, state bytes), its journal entries in sequence order\n"
     "    (seq, LSN, time, message type, sender, outbox id, flags, stored\n"
-    "    bytes, payload), the messages addressed to it that wait in the\n"
-    "    outbox, and its pending timers.\n"
+    "    bytes, payload; for the reply to a call whose body is a chat\n"
+    "    completion, its tokens), the messages addressed to it that\n"
+    "    wait in the outbox, and its pending timers.\n"
     "\n"
     "    ADDRESS is KIND/KEY: the key as text (agent/alice), or 0x and\n"
     "    hex digits for any bytes (agent/0x0001feff), as `mnemo ls`\n"
@@ -94,6 +96,7 @@ static void print_msg(dstate *s, const mn__entry *e, bool is_outbox)
 	mn__cli *c = s->c;
 	char t[MN__CLI_TIME_CAP], fl[64], ob[32];
 	const char *from = sender_name(s, e->sender_id);
+	mn_llm_usage u;
 
 	if (c->json) {
 		mn__jw w;
@@ -114,6 +117,12 @@ static void print_msg(dstate *s, const mn__entry *e, bool is_outbox)
 		mn__jw_u64(&w, "flags", e->flags);
 		mn__jw_u64(&w, "stored_bytes", e->stored_len);
 		mn__jw_u64(&w, "payload_bytes", e->len);
+		if (!is_outbox && mn__entry_tokens(e, &u) == 0) {
+			mn__jw_u64(&w, "prompt_tokens", u.prompt_tokens);
+			mn__jw_u64(&w, "completion_tokens",
+				   u.completion_tokens);
+			mn__jw_u64(&w, "total_tokens", u.total_tokens);
+		}
 		mn__jw_hex(&w, "payload_hex", e->payload, e->len);
 		if (mn__cli_is_text(e->payload, e->len))
 			mn__jw_bytes(&w, "payload_text", e->payload, e->len);
@@ -141,6 +150,12 @@ static void print_msg(dstate *s, const mn__entry *e, bool is_outbox)
 	}
 	fprintf(c->out, "  stored %zu B  payload %zu B\n", e->stored_len,
 		e->len);
+	if (!is_outbox && mn__entry_tokens(e, &u) == 0)
+		fprintf(c->out,
+			"    tokens %llu (prompt %llu, completion %llu)\n",
+			(unsigned long long)u.total_tokens,
+			(unsigned long long)u.prompt_tokens,
+			(unsigned long long)u.completion_tokens);
 	mn__cli_hexdump(c->out, "    ", e->payload, e->len,
 			s->full ? 0 : MN__CLI_PAYLOAD_SHOWN);
 }

@@ -19,6 +19,7 @@
 
 #include "include/mnemo.h"
 #include "recovery/cli.h"
+#include "recovery/tokens.h"
 #include "base/clock.h"
 
 static const char synopsis[] = "mnemo stats [--json] [--quick] STORE";
@@ -40,7 +41,9 @@ static const char help[] =
     "    bytes per journal entry, the compression ratio of the journal\n"
     "    (payload bytes before compression / bytes of the stored records,\n"
     "    headers included), the oldest and newest entry, and per kind its\n"
-    "    id, dictionary, actors, journal entries, bytes and outbox depth.\n"
+    "    id, dictionary, actors, journal entries, bytes and outbox depth;\n"
+    "    and the tokens of the replies to calls whose body is a chat\n"
+    "    completion (libmnemo-llm), in all and per kind.\n"
     "    The actors scan also counts broken actors: those whose latest\n"
     "    snapshot or journal after it cannot be read (`mnemo ls --broken`\n"
     "    lists them and why). When a later scan stops at a damaged\n"
@@ -66,6 +69,7 @@ typedef struct kstat {
 	uint32_t id, dict;
 	char name[MN_KIND_NAME_MAX + 1];
 	uint64_t actors, entries, payload, stored, outbox;
+	mn_llm_usage tokens; /* chat-completion replies (libmnemo-llm) */
 } kstat;
 
 typedef struct sstate {
@@ -80,6 +84,7 @@ typedef struct sstate {
 	uint64_t entries, payload, stored, oldest_ms, newest_ms;
 	uint64_t outbox, outbox_payload, outbox_stored;
 	uint64_t timers_due, next_timer_ms;
+	mn_llm_usage tokens;
 	/* The actors scan checked every actor's history: broken of them
 	 * cannot be brought back (mn__cli_actor_check). */
 	mn__cli *c;
@@ -184,6 +189,11 @@ static int on_entry(void *arg, const mn__entry *e)
 	k->entries++;
 	k->payload += e->len;
 	k->stored += e->stored_len;
+	mn_llm_usage u;
+	if (mn__entry_tokens(e, &u) == 0) {
+		mn_llm_usage_add(&s->tokens, &u);
+		mn_llm_usage_add(&k->tokens, &u);
+	}
 	return 0;
 }
 
@@ -247,6 +257,15 @@ static void print_text(mn__cli *c, const mn__store_stats *st, sstate *s,
 	if (s->stored)
 		fprintf(f, "%-20s%.2f (payload bytes / stored bytes)\n",
 			"compression ratio", ratio(s->payload, s->stored));
+	if (s->tokens.replies)
+		fprintf(f,
+			"%-20s%llu (prompt %llu, completion %llu; %llu chat "
+			"completions)\n",
+			"llm tokens",
+			(unsigned long long)s->tokens.total_tokens,
+			(unsigned long long)s->tokens.prompt_tokens,
+			(unsigned long long)s->tokens.completion_tokens,
+			(unsigned long long)s->tokens.replies);
 	mn__cli_time(t, s->oldest_ms);
 	fprintf(f, "%-20s%s\n", "oldest entry", t);
 	mn__cli_time(t, s->newest_ms);
@@ -281,6 +300,30 @@ static void print_text(mn__cli *c, const mn__store_stats *st, sstate *s,
 			(unsigned long long)k->stored, r,
 			(unsigned long long)k->outbox);
 	}
+	if (!s->tokens.replies)
+		return;
+	fprintf(f, "\n%-*s %9s %12s %12s %12s\n", w, "kind", "llm", "prompt",
+		"completion", "tokens");
+	for (unsigned i = 0; i <= s->nkinds; i++) {
+		kstat *k = i < s->nkinds ? &s->kinds[i] : o;
+		if (!k->tokens.replies)
+			continue;
+		fprintf(f, "%-*s %9llu %12llu %12llu %12llu\n", w,
+			k == o ? "(other)" : k->name,
+			(unsigned long long)k->tokens.replies,
+			(unsigned long long)k->tokens.prompt_tokens,
+			(unsigned long long)k->tokens.completion_tokens,
+			(unsigned long long)k->tokens.total_tokens);
+	}
+}
+
+/* Chat-completion replies and their tokens (libmnemo-llm). */
+static void jw_tokens(mn__jw *w, const mn_llm_usage *u)
+{
+	mn__jw_u64(w, "llm_replies", u->replies);
+	mn__jw_u64(w, "prompt_tokens", u->prompt_tokens);
+	mn__jw_u64(w, "completion_tokens", u->completion_tokens);
+	mn__jw_u64(w, "total_tokens", u->total_tokens);
 }
 
 static void print_json(mn__cli *c, const mn__store_stats *st, sstate *s,
@@ -323,6 +366,7 @@ static void print_json(mn__cli *c, const mn__store_stats *st, sstate *s,
 		mn__jw_u64(&w, "outbox_stored_bytes", s->outbox_stored);
 		mn__jw_time(&w, "oldest_entry", s->oldest_ms);
 		mn__jw_time(&w, "newest_entry", s->newest_ms);
+		jw_tokens(&w, &s->tokens);
 	}
 	mn__jw_end(&w);
 
@@ -350,6 +394,7 @@ static void print_json(mn__cli *c, const mn__store_stats *st, sstate *s,
 			mn__jw_num(&w, "compression_ratio",
 				   ratio(k->payload, k->stored));
 			mn__jw_u64(&w, "outbox", k->outbox);
+			jw_tokens(&w, &k->tokens);
 		}
 		mn__jw_end(&w);
 	}
