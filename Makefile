@@ -223,10 +223,10 @@ $(BUILD)/bin/agents.so: examples/agents/agents.c include/mnemo.h | $(DEPS_OK)
 # alone, with libmnemo-llm, are a plugin of the tool.
 $(BUILD)/bin/support-desk.so: examples/support-desk/kinds.c \
 		examples/support-desk/desk.h include/mnemo.h include/mnemo_llm.h \
-		$(LLM_PIC_OBJ) | $(DEPS_OK)
+		$(LLM_PIC_LIB) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -shared -o $@ \
-		examples/support-desk/kinds.c $(LLM_PIC_OBJ) $(LLM_LDLIBS)
+		examples/support-desk/kinds.c $(LLM_PIC_LIB) $(LLM_LDLIBS)
 
 desk: all $(BUILD)/bin/support-desk $(BUILD)/bin/support-desk.so $(STANDIN_SERVER)
 	$(BUILD)/bin/support-desk $(DESK_ARGS)
