@@ -87,7 +87,7 @@ EXAMPLE_BIN := $(patsubst examples/%/,$(BUILD)/bin/%,$(sort $(dir $(EXAMPLE_SRC)
 
 DEPS_OK := $(BUILD)/.deps-ok
 
-.PHONY: all test demo bench bench-peers soak fuzz check-asan check-tsan \
+.PHONY: all test demo desk bench bench-peers soak fuzz check-asan check-tsan \
 	format format-check install uninstall clean deps examples
 
 # Keep intermediate objects (tests, benchmarks) between runs.
@@ -203,11 +203,12 @@ $(BUILD)/bin/%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename $$(wildcard e
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LLM_LDLIBS) $(LDLIBS)
 
-examples: $(EXAMPLE_BIN) $(BUILD)/bin/agents.so
+examples: $(EXAMPLE_BIN) $(BUILD)/bin/agents.so $(BUILD)/bin/support-desk.so
 
 # The suites, then the layering check and the install test (an install
 # into a temporary prefix, examples/hello built there with pkg-config).
-test: all $(TEST_BIN) $(STANDIN_SERVER)
+test: all $(TEST_BIN) $(STANDIN_SERVER) $(BUILD)/bin/support-desk \
+		$(BUILD)/bin/support-desk.so
 	@BUILD=$(BUILD) ./scripts/check-layers
 	@BUILD=$(BUILD) ./tests/run $(TEST_BIN)
 	@BUILD=$(BUILD) CC="$(CC)" SAN="$(SAN)" ./scripts/test-install
@@ -219,6 +220,19 @@ demo: all $(BUILD)/bin/agents $(BUILD)/bin/agents.so
 $(BUILD)/bin/agents.so: examples/agents/agents.c include/mnemo.h | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -shared -o $@ $<
+
+# The support desk (examples/support-desk/, the second demo): built by the
+# example rule; it runs the stand-in server program as a child. Its kinds
+# alone, with libmnemo-llm, are a plugin of the tool.
+$(BUILD)/bin/support-desk.so: examples/support-desk/kinds.c \
+		examples/support-desk/desk.h include/mnemo.h include/mnemo_llm.h \
+		$(LLM_PIC_LIB) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -shared -o $@ \
+		examples/support-desk/kinds.c $(LLM_PIC_LIB) $(LLM_LDLIBS)
+
+desk: all $(BUILD)/bin/support-desk $(BUILD)/bin/support-desk.so $(STANDIN_SERVER)
+	$(BUILD)/bin/support-desk $(DESK_ARGS)
 
 # Build output goes to stderr so that stdout carries only JSON lines. The
 # calls benchmark runs the stand-in server as a program.

@@ -4,7 +4,8 @@
  * (curl's own error for a dropped body, a dropped stream, a malformed
  * chunk, a stall), the counts per Idempotency-Key and /stats, the latency,
  * held replies that leave the server free for others, and a stop with
- * replies still held.
+ * replies still held; /v1/chat/completions: replies, scripted tool calls,
+ * streams, faults.
  */
 #include <poll.h>
 #include <signal.h>
@@ -801,6 +802,363 @@ static void test_program(void **state)
 	assert_int_equal(server_wait(pid, 5), 2);
 }
 
+/* ---- /v1/chat/completions ------------------------------------------- */
+
+#define CHAT_PATH "/v1/chat/completions"
+#define CHAT_TOOLS                                                             \
+	"\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"            \
+	"\"lookup_order\"}},{\"type\":\"function\",\"function\":{\"name\":"    \
+	"\"track_shipment\"}},{\"type\":\"function\",\"function\":{"           \
+	"\"name\":\"request_refund\"}}]"
+
+/* The first choice's message of a completion body. */
+static json_t *choice_message(json_t *j)
+{
+	json_t *c = json_array_get(json_object_get(j, "choices"), 0);
+	assert_non_null(c);
+	return json_object_get(c, "message");
+}
+
+static void test_chat_plain(void **state)
+{
+	(void)state;
+	const char *a = "{\"model\":\"m-1\",\"messages\":[{\"role\":\"user\","
+			"\"content\":\"hello there\"}]}";
+	const char *b = "{\"messages\":[{\"role\":\"user\","
+			"\"content\":\"hello again\"}]}";
+	got g;
+	fetch(CHAT_PATH, "chat-plain", a, 0, &g);
+	assert_int_equal(g.status, 200);
+	assert_string_equal(g.type, "application/json");
+	json_t *j = body_json(&g);
+	got_free(&g);
+	assert_string_equal(str_of(j, "object"), "chat.completion");
+	assert_string_equal(str_of(j, "model"), "m-1");
+	assert_true(strncmp(str_of(j, "id"), "chatcmpl-", 9) == 0);
+	json_t *m = choice_message(j);
+	assert_string_equal(str_of(m, "role"), "assistant");
+	char first[1024];
+	snprintf(first, sizeof first, "%s", str_of(m, "content"));
+	assert_true(strlen(first) > 10);
+	json_t *c = json_array_get(json_object_get(j, "choices"), 0);
+	assert_string_equal(str_of(c, "finish_reason"), "stop");
+	json_t *u = json_object_get(j, "usage");
+	assert_int_equal(int_of(u, "prompt_tokens"), 3 + 2);
+	assert_true(int_of(u, "completion_tokens") > 0);
+	assert_int_equal(int_of(u, "total_tokens"),
+			 int_of(u, "prompt_tokens") +
+			     int_of(u, "completion_tokens"));
+	json_decref(j);
+	/* The same conversation: the same reply; another: another. */
+	fetch(CHAT_PATH, "chat-plain-2", a, 0, &g);
+	j = body_json(&g);
+	got_free(&g);
+	assert_string_equal(str_of(choice_message(j), "content"), first);
+	json_decref(j);
+	fetch(CHAT_PATH, NULL, b, 0, &g);
+	j = body_json(&g);
+	got_free(&g);
+	assert_string_not_equal(str_of(choice_message(j), "content"), first);
+	assert_string_equal(str_of(j, "model"), "standin");
+	json_decref(j);
+	/* Summaries are recognisable. */
+	fetch(CHAT_PATH, NULL,
+	      "{\"messages\":[{\"role\":\"user\",\"content\":\"Summarize "
+	      "the conversation\"}]}",
+	      0, &g);
+	j = body_json(&g);
+	got_free(&g);
+	assert_true(
+	    strncmp(str_of(choice_message(j), "content"), "Summary:", 8) == 0);
+	json_decref(j);
+	/* Not a chat request: 400 with an API error object. */
+	const char *bad[] = {"{oops", "{\"messages\":[]}", "[1]"};
+	for (size_t i = 0; i < 3; i++) {
+		fetch(CHAT_PATH, NULL, bad[i], 0, &g);
+		assert_int_equal(g.status, 400);
+		j = body_json(&g);
+		got_free(&g);
+		json_t *e = json_object_get(j, "error");
+		assert_string_equal(str_of(e, "type"), "invalid_request_error");
+		assert_true(strlen(str_of(e, "message")) > 0);
+		json_decref(j);
+	}
+}
+
+/* The tool call of a completion: its name and arguments into the
+ * buffers, its id returned in id (cap 64). */
+static void tool_call_of(json_t *j, char *id, char *name, char *args)
+{
+	json_t *c = json_array_get(json_object_get(j, "choices"), 0);
+	assert_string_equal(str_of(c, "finish_reason"), "tool_calls");
+	json_t *m = json_object_get(c, "message");
+	assert_true(json_is_null(json_object_get(m, "content")));
+	json_t *t = json_array_get(json_object_get(m, "tool_calls"), 0);
+	assert_non_null(t);
+	assert_string_equal(str_of(t, "type"), "function");
+	snprintf(id, 64, "%s", str_of(t, "id"));
+	json_t *f = json_object_get(t, "function");
+	snprintf(name, 64, "%s", str_of(f, "name"));
+	snprintf(args, 256, "%s", str_of(f, "arguments"));
+}
+
+static void test_chat_tools(void **state)
+{
+	(void)state;
+	char body[4096], id[64], name[64], args[256], id2[64];
+	const char *user = "{\"role\":\"user\",\"content\":\"where is my "
+			   "parcel for order #1234?\"}";
+	got g;
+	snprintf(body, sizeof body, "{\"messages\":[%s]," CHAT_TOOLS "}", user);
+	fetch(CHAT_PATH, NULL, body, 0, &g);
+	json_t *j = body_json(&g);
+	got_free(&g);
+	tool_call_of(j, id, name, args);
+	json_decref(j);
+	assert_string_equal(name, "lookup_order");
+	assert_string_equal(args, "{\"order_id\": \"1234\"}");
+	/* Its result: the next tool. */
+	snprintf(body, sizeof body,
+		 "{\"messages\":[%s,{\"role\":\"assistant\",\"content\":null,"
+		 "\"tool_calls\":[{\"id\":\"%s\",\"type\":\"function\","
+		 "\"function\":{\"name\":\"lookup_order\",\"arguments\":\"{}\"}"
+		 "}]},{\"role\":\"tool\",\"tool_call_id\":\"%s\",\"content\":"
+		 "\"order 1234: shipped\"}]," CHAT_TOOLS "}",
+		 user, id, id);
+	fetch(CHAT_PATH, NULL, body, 0, &g);
+	j = body_json(&g);
+	got_free(&g);
+	tool_call_of(j, id2, name, args);
+	json_decref(j);
+	assert_string_equal(name, "track_shipment");
+	assert_string_not_equal(id2, id);
+	/* Both results: the final answer quotes the last. */
+	size_t n = strlen(body) - strlen("]," CHAT_TOOLS "}");
+	snprintf(body + n, sizeof body - n,
+		 ",{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{"
+		 "\"id\":\"%s\",\"type\":\"function\",\"function\":{\"name\":"
+		 "\"track_shipment\",\"arguments\":\"{}\"}}]},{\"role\":"
+		 "\"tool\",\"tool_call_id\":\"%s\",\"content\":\"in transit, "
+		 "day 2\"}]," CHAT_TOOLS "}",
+		 id2, id2);
+	fetch(CHAT_PATH, NULL, body, 0, &g);
+	j = body_json(&g);
+	got_free(&g);
+	json_t *c = json_array_get(json_object_get(j, "choices"), 0);
+	assert_string_equal(str_of(c, "finish_reason"), "stop");
+	assert_non_null(strstr(str_of(json_object_get(c, "message"), "content"),
+			       "in transit, day 2"));
+	json_decref(j);
+	/* A refund with an amount. */
+	fetch(CHAT_PATH, NULL,
+	      "{\"messages\":[{\"role\":\"user\",\"content\":\"I want a "
+	      "refund of $250 for order 77\"}]," CHAT_TOOLS "}",
+	      0, &g);
+	j = body_json(&g);
+	got_free(&g);
+	tool_call_of(j, id, name, args);
+	json_decref(j);
+	assert_string_equal(name, "request_refund");
+	assert_string_equal(args, "{\"order_id\": \"77\", \"amount\": 250}");
+	/* Tools not offered, or refused by tool_choice: plain text. */
+	const char *plain[] = {
+	    "{\"messages\":[{\"role\":\"user\",\"content\":\"status of order "
+	    "55\"}]}",
+	    "{\"messages\":[{\"role\":\"user\",\"content\":\"status of order "
+	    "55\"}]," CHAT_TOOLS ",\"tool_choice\":\"none\"}"};
+	for (size_t i = 0; i < 2; i++) {
+		fetch(CHAT_PATH, NULL, plain[i], 0, &g);
+		j = body_json(&g);
+		got_free(&g);
+		c = json_array_get(json_object_get(j, "choices"), 0);
+		assert_string_equal(str_of(c, "finish_reason"), "stop");
+		json_decref(j);
+	}
+}
+
+/* The events of an SSE body: each "data: " payload in order, as JSON
+ * (NULL for [DONE], which must be last). Returns their count. */
+static size_t sse_events(const got *g, json_t **ev, size_t cap, int *done)
+{
+	size_t n = 0;
+	*done = 0;
+	const char *p = g->body ? g->body : "";
+	while (*p) {
+		assert_true(strncmp(p, "data: ", 6) == 0);
+		const char *e = strstr(p, "\n\n");
+		assert_non_null(e);
+		assert_false(*done);
+		if (strncmp(p + 6, "[DONE]", 6) == 0)
+			*done = 1;
+		else {
+			assert_true(n < cap);
+			json_error_t err;
+			ev[n] = json_loadb(p + 6, (size_t)(e - p - 6), 0, &err);
+			assert_non_null(ev[n]);
+			n++;
+		}
+		p = e + 2;
+	}
+	return n;
+}
+
+static void test_chat_stream(void **state)
+{
+	(void)state;
+	const char *plain = "{\"messages\":[{\"role\":\"user\",\"content\":"
+			    "\"tell me more\"}]}";
+	const char *streamed =
+	    "{\"messages\":[{\"role\":\"user\",\"content\":\"tell me more\"}],"
+	    "\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
+	got g;
+	fetch(CHAT_PATH, NULL, plain, 0, &g);
+	json_t *j = body_json(&g);
+	got_free(&g);
+	char want[1024];
+	snprintf(want, sizeof want, "%s", str_of(choice_message(j), "content"));
+	json_int_t total = int_of(json_object_get(j, "usage"), "total_tokens");
+	json_decref(j);
+
+	fetch(CHAT_PATH "?cadence_ms=20", NULL, streamed, 0, &g);
+	assert_int_equal(g.rc, CURLE_OK);
+	assert_string_equal(g.type, "text/event-stream");
+	json_t *ev[64];
+	int done;
+	size_t n = sse_events(&g, ev, 64, &done);
+	got_free(&g);
+	assert_true(done);
+	assert_true(n >= 5);
+	assert_true(g.secs >= 0.02 * (double)n);
+	char text[1024] = "";
+	for (size_t i = 0; i + 1 < n; i++) {
+		assert_string_equal(str_of(ev[i], "object"),
+				    "chat.completion.chunk");
+		json_t *c =
+		    json_array_get(json_object_get(ev[i], "choices"), 0);
+		const char *d = json_string_value(
+		    json_object_get(json_object_get(c, "delta"), "content"));
+		if (d)
+			strncat(text, d, sizeof text - strlen(text) - 1);
+		const char *f =
+		    json_string_value(json_object_get(c, "finish_reason"));
+		assert_true(i + 2 == n ? f && !strcmp(f, "stop") : !f);
+	}
+	assert_string_equal(text, want);
+	/* The last: usage only. */
+	assert_int_equal(json_array_size(json_object_get(ev[n - 1], "choices")),
+			 0);
+	assert_int_equal(
+	    int_of(json_object_get(ev[n - 1], "usage"), "total_tokens"), total);
+	for (size_t i = 0; i < n; i++)
+		json_decref(ev[i]);
+
+	/* A tool call: its arguments in fragments; no usage unasked. */
+	fetch(CHAT_PATH, NULL,
+	      "{\"messages\":[{\"role\":\"user\",\"content\":\"refund $90 for "
+	      "order 4242\"}]," CHAT_TOOLS ",\"stream\":true}",
+	      0, &g);
+	n = sse_events(&g, ev, 64, &done);
+	got_free(&g);
+	assert_true(done);
+	char args[256] = "";
+	size_t frags = 0;
+	for (size_t i = 0; i < n; i++) {
+		json_t *c =
+		    json_array_get(json_object_get(ev[i], "choices"), 0);
+		assert_non_null(c);
+		json_t *t = json_array_get(
+		    json_object_get(json_object_get(c, "delta"), "tool_calls"),
+		    0);
+		if (t) {
+			assert_int_equal(int_of(t, "index"), 0);
+			json_t *f = json_object_get(t, "function");
+			if (json_object_get(f, "name"))
+				assert_string_equal(str_of(f, "name"),
+						    "request_refund");
+			strncat(args, str_of(f, "arguments"),
+				sizeof args - strlen(args) - 1);
+			frags++;
+		}
+		if (i + 1 == n)
+			assert_string_equal(str_of(c, "finish_reason"),
+					    "tool_calls");
+		json_decref(ev[i]);
+	}
+	assert_string_equal(args, "{\"order_id\": \"4242\", \"amount\": 90}");
+	assert_true(frags > 3);
+}
+
+static void sum_faults(void *arg, const char *key, uint64_t n, uint64_t faults)
+{
+	uint64_t *sum = arg;
+	(void)key;
+	sum[0] += n;
+	sum[1] += faults;
+}
+
+static void test_chat_faults(void **state)
+{
+	(void)state;
+	const char *body = "{\"messages\":[{\"role\":\"user\",\"content\":"
+			   "\"hi\"}],\"stream\":false}";
+	got g;
+	for (int i = 1; i <= 2; i++) {
+		fetch(CHAT_PATH "?fault=429&times=1&retry_after=1", "cf-1",
+		      body, 0, &g);
+		assert_int_equal(g.status, i == 1 ? 429 : 200);
+		assert_string_equal(g.retry_after, i == 1 ? "1" : "");
+		json_t *j = body_json(&g);
+		got_free(&g);
+		if (i == 1) {
+			json_t *e = json_object_get(j, "error");
+			assert_string_equal(str_of(e, "type"),
+					    "rate_limit_exceeded");
+			assert_string_equal(str_of(e, "code"),
+					    "rate_limit_exceeded");
+			assert_true(strlen(str_of(e, "message")) > 0);
+		} else
+			assert_non_null(choice_message(j));
+		json_decref(j);
+	}
+	assert_int_equal(standin_count(srv, "cf-1"), 2);
+	assert_int_equal(standin_faults(srv, "cf-1"), 1);
+	for (int i = 1; i <= 3; i++) {
+		fetch(CHAT_PATH "?fault=500&times=2", "cf-2", body, 0, &g);
+		assert_int_equal(g.status, i <= 2 ? 500 : 200);
+		json_t *j = body_json(&g);
+		got_free(&g);
+		if (i <= 2)
+			assert_string_equal(
+			    str_of(json_object_get(j, "error"), "type"),
+			    "server_error");
+		json_decref(j);
+	}
+	assert_int_equal(standin_faults(srv, "cf-2"), 2);
+	/* drop: the body cut, then the stream cut. */
+	fetch(CHAT_PATH "?fault=drop&times=1", "cf-3", body, 0, &g);
+	assert_int_equal(g.rc, CURLE_PARTIAL_FILE);
+	got_free(&g);
+	fetch(CHAT_PATH "?fault=drop&times=1", "cf-3", body, 0, &g);
+	assert_int_equal(g.rc, CURLE_OK);
+	got_free(&g);
+	fetch(CHAT_PATH "?fault=drop", NULL,
+	      "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+	      "\"stream\":true}",
+	      0, &g);
+	assert_int_not_equal(g.rc, CURLE_OK);
+	assert_null(strstr(g.body ? g.body : "", "[DONE]"));
+	got_free(&g);
+	/* stall: the client's timeout. */
+	fetch(CHAT_PATH "?fault=stall&ms=5000", NULL, body, 300, &g);
+	assert_int_equal(g.rc, CURLE_OPERATION_TIMEDOUT);
+	assert_int_equal(g.len, 1);
+	got_free(&g);
+	/* The faults per key, for all keys. */
+	uint64_t sum[2] = {0, 0};
+	standin_each_key(srv, sum_faults, sum);
+	assert_true(sum[1] >= 4);
+}
+
 int main(void)
 {
 	mt_init("core/standin");
@@ -824,6 +1182,10 @@ int main(void)
 	    cmocka_unit_test_setup(test_latency, mt_setup),
 	    cmocka_unit_test_setup(test_stop_while_holding, mt_setup),
 	    cmocka_unit_test_setup(test_program, mt_setup),
+	    cmocka_unit_test_setup(test_chat_plain, mt_setup),
+	    cmocka_unit_test_setup(test_chat_tools, mt_setup),
+	    cmocka_unit_test_setup(test_chat_stream, mt_setup),
+	    cmocka_unit_test_setup(test_chat_faults, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

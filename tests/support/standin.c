@@ -58,6 +58,7 @@
 typedef struct key_slot {
 	char *key; /* NULL: empty */
 	uint64_t n;
+	uint64_t faults; /* of those, answered with an injected fault */
 } key_slot;
 
 typedef struct due {
@@ -101,6 +102,7 @@ enum endpoint {
 	EP_STALL,
 	EP_NOTJSON,
 	EP_STATS,
+	EP_CHAT,
 	EP_NOT_FOUND,
 };
 
@@ -120,6 +122,15 @@ static const struct {
     {"/stall", EP_STALL},
     {"/notjson", EP_NOTJSON},
     {"/stats", EP_STATS},
+    {"/v1/chat/completions", EP_CHAT},
+};
+
+/* An injected fault of /v1/chat/completions (?fault=...). */
+enum chat_fault {
+	CF_NONE,
+	CF_STATUS, /* fault=<code>: that status and an API error object */
+	CF_DROP,   /* fault=drop: the body cut half-way, connection closed */
+	CF_STALL, /* fault=stall: one byte, then ms (default 60 s) of silence */
 };
 
 /* One request, from its first call of the access handler to the
@@ -142,6 +153,14 @@ typedef struct req {
 	char ev[48];	 /* the event being sent, and how much is left */
 	size_t ev_len, ev_off;
 	bool done_sent;
+	/* /v1/chat/completions: the fault this request gets, and the reply
+	 * as segments sent gap_ms apart (the events of a stream; a stall's
+	 * two halves), ending cut (with an error) or not. */
+	enum chat_fault fault;
+	char **segs;
+	size_t n_segs, seg_i, seg_off;
+	uint64_t gap_ms;
+	bool cut;
 } req;
 
 /* ---- numbers -------------------------------------------------------- */
@@ -227,6 +246,7 @@ static key_slot *keys_find(standin *s, const char *key, bool add)
 		return NULL;
 	s->keys[j].key = copy;
 	s->keys[j].n = 0;
+	s->keys[j].faults = 0;
 	s->keys_len++;
 	return &s->keys[j];
 }
@@ -385,19 +405,27 @@ static json_t *echo_json(const req *q, const char *method, const char *url)
 
 static json_t *stats_json(standin *s)
 {
-	json_t *keys = json_object();
+	json_t *keys = json_object(), *faults = json_object();
 	pthread_mutex_lock(&s->lock);
 	json_t *j = json_pack("{s:I}", "requests", (json_int_t)s->requests);
-	for (size_t i = 0; keys && i < s->keys_cap; i++)
-		if (s->keys[i].key)
+	for (size_t i = 0; keys && faults && i < s->keys_cap; i++) {
+		if (!s->keys[i].key)
+			continue;
+		json_object_set_new(keys, s->keys[i].key,
+				    json_integer((json_int_t)s->keys[i].n));
+		if (s->keys[i].faults)
 			json_object_set_new(
-			    keys, s->keys[i].key,
-			    json_integer((json_int_t)s->keys[i].n));
+			    faults, s->keys[i].key,
+			    json_integer((json_int_t)s->keys[i].faults));
+	}
 	pthread_mutex_unlock(&s->lock);
-	if (j && keys)
+	if (j && keys && faults) {
 		json_object_set_new(j, "keys", keys);
-	else
+		json_object_set_new(j, "faults", faults);
+	} else {
 		json_decref(keys);
+		json_decref(faults);
+	}
 	return j;
 }
 
@@ -531,6 +559,465 @@ static enum MHD_Result reply_reader(struct MHD_Connection *c, req *q,
 	return ret;
 }
 
+/* ---- /v1/chat/completions ------------------------------------------- */
+
+/* The words of the deterministic replies. */
+static const char *const chat_words[] = {
+    "thanks", "for",	 "your",  "message", "I",     "can",	"help",
+    "with",   "that",	 "today", "please",  "note",  "the",	"details",
+    "are",    "below",	 "let",	  "me",	     "check", "this",	"account",
+    "order",  "support", "team",  "happy",   "to",    "assist", "anything",
+    "else",   "we",	 "will",  "follow"};
+#define CHAT_WORDS (sizeof chat_words / sizeof chat_words[0])
+
+/* The first "order N", "order #N" or "#N" of text, as digits into out
+ * (cap > 1): 1 if found. */
+static int find_order(const char *text, char *out, size_t cap)
+{
+	for (const char *p = text; *p; p++) {
+		const char *d = NULL;
+		if (strncasecmp(p, "order ", 6) == 0)
+			d = p[6] == '#' ? p + 7 : p + 6;
+		else if (*p == '#')
+			d = p + 1;
+		if (!d || *d < '0' || *d > '9')
+			continue;
+		size_t n = 0;
+		while (d[n] >= '0' && d[n] <= '9' && n + 1 < cap)
+			out[n] = d[n], n++;
+		out[n] = '\0';
+		return 1;
+	}
+	return 0;
+}
+
+/* The amount of the first "$N" of text, or 0. */
+static uint64_t find_amount(const char *text)
+{
+	const char *p = strchr(text, '$');
+	return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+static const char *msg_text(json_t *m, const char *key)
+{
+	const char *t = json_string_value(json_object_get(m, key));
+	return t ? t : "";
+}
+
+static uint64_t count_words(const char *t)
+{
+	uint64_t n = 0;
+	for (int in = 0; *t; t++) {
+		int sp = *t == ' ' || *t == '\n' || *t == '\t';
+		n += !sp && !in;
+		in = !sp;
+	}
+	return n;
+}
+
+/* The tool a chat request offers under name, or 0. */
+static int offers_tool(json_t *body, const char *name)
+{
+	const char *choice =
+	    json_string_value(json_object_get(body, "tool_choice"));
+	if (choice && strcmp(choice, "none") == 0)
+		return 0;
+	size_t i;
+	json_t *t;
+	json_array_foreach(json_object_get(body, "tools"), i, t)
+	{
+		const char *n = json_string_value(
+		    json_object_get(json_object_get(t, "function"), "name"));
+		if (n && strcmp(n, name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* What a chat request gets: content or one tool call, and the usage. */
+typedef struct chat_answer {
+	char content[1024];
+	char call_id[32], call_name[32], call_args[128];
+	uint64_t prompt_tokens, completion_tokens;
+	uint64_t h; /* the hash of the conversation and the seed */
+} chat_answer;
+
+/* The tool the script calls next for the last user message: the tools
+ * its words ask for (a refund: request_refund; an order: lookup_order,
+ * then track_shipment when it asks where the parcel is), less those
+ * whose results follow it. NULL when none is left. */
+static const char *next_tool(json_t *body, const char *user, json_t *msgs,
+			     size_t after, char *order, uint64_t *amount)
+{
+	const char *want[2] = {NULL, NULL};
+	char o[24];
+	if (!find_order(user, o, sizeof o))
+		return NULL;
+	snprintf(order, 24, "%s", o);
+	*amount = find_amount(user);
+	if (strcasestr(user, "refund") && *amount)
+		want[0] = "request_refund";
+	else {
+		want[0] = "lookup_order";
+		if (strcasestr(user, "parcel") || strcasestr(user, "ship") ||
+		    strcasestr(user, "where is"))
+			want[1] = "track_shipment";
+	}
+	for (size_t w = 0; w < 2 && want[w]; w++) {
+		int done = 0;
+		/* A result of want[w]: a tool message answering an id that an
+		 * assistant message after the user's gave to want[w]. */
+		for (size_t i = after + 1; !done && i < json_array_size(msgs);
+		     i++) {
+			json_t *m = json_array_get(msgs, i);
+			if (strcmp(msg_text(m, "role"), "tool") != 0)
+				continue;
+			const char *id = msg_text(m, "tool_call_id");
+			for (size_t j = after + 1; !done && j < i; j++) {
+				size_t k;
+				json_t *c;
+				json_array_foreach(
+				    json_object_get(json_array_get(msgs, j),
+						    "tool_calls"),
+				    k, c)
+				{
+					const char *cid = json_string_value(
+					    json_object_get(c, "id"));
+					const char *name =
+					    json_string_value(json_object_get(
+						json_object_get(c, "function"),
+						"name"));
+					if (cid && name &&
+					    strcmp(cid, id) == 0 &&
+					    strcmp(name, want[w]) == 0)
+						done = 1;
+				}
+			}
+		}
+		if (!done)
+			return offers_tool(body, want[w]) ? want[w] : NULL;
+	}
+	return NULL;
+}
+
+/* The answer to a parsed chat request. */
+static void chat_answer_for(uint64_t seed, json_t *body, chat_answer *a)
+{
+	memset(a, 0, sizeof *a);
+	json_t *msgs = json_object_get(body, "messages");
+	char *canon = json_dumps(msgs, JSON_COMPACT | JSON_SORT_KEYS);
+	a->h = mix64(seed ^ hash_str(canon ? canon : ""));
+	free(canon);
+	size_t i, user = SIZE_MAX;
+	json_t *m;
+	json_array_foreach(msgs, i, m)
+	{
+		a->prompt_tokens += 3 + count_words(msg_text(m, "content"));
+		if (strcmp(msg_text(m, "role"), "user") == 0)
+			user = i;
+	}
+	const char *utext =
+	    user == SIZE_MAX ? ""
+			     : msg_text(json_array_get(msgs, user), "content");
+	char order[24];
+	uint64_t amount = 0;
+	const char *tool = user == SIZE_MAX ? NULL
+					    : next_tool(body, utext, msgs, user,
+							order, &amount);
+	if (tool) {
+		snprintf(a->call_id, sizeof a->call_id, "call_%016" PRIx64,
+			 mix64(a->h));
+		snprintf(a->call_name, sizeof a->call_name, "%s", tool);
+		if (strcmp(tool, "request_refund") == 0)
+			snprintf(a->call_args, sizeof a->call_args,
+				 "{\"order_id\": \"%s\", \"amount\": %" PRIu64
+				 "}",
+				 order, amount);
+		else
+			snprintf(a->call_args, sizeof a->call_args,
+				 "{\"order_id\": \"%s\"}", order);
+		a->completion_tokens = 5 + strlen(a->call_args) / 4;
+		return;
+	}
+	size_t n = 0, cap = sizeof a->content;
+	/* After tools: a final answer quoting the last tool result. */
+	json_t *last = json_array_get(msgs, json_array_size(msgs) - 1);
+	if (last && strcmp(msg_text(last, "role"), "tool") == 0)
+		n = (size_t)snprintf(a->content, cap,
+				     "Here is what I found: %.200s.",
+				     msg_text(last, "content"));
+	else if (strncasecmp(utext, "summarize", 9) == 0)
+		n = (size_t)snprintf(a->content, cap, "Summary:");
+	else
+		n = (size_t)snprintf(a->content, cap, "Hello!");
+	uint64_t x = a->h, words = 6 + x % 10;
+	for (uint64_t w = 0; w < words && n + 16 < cap; w++) {
+		x = mix64(x);
+		n += (size_t)snprintf(a->content + n, cap - n, " %s",
+				      chat_words[x % CHAT_WORDS]);
+	}
+	a->completion_tokens = count_words(a->content);
+}
+
+static json_t *usage_json(const chat_answer *a)
+{
+	return json_pack("{s:I, s:I, s:I}", "prompt_tokens",
+			 (json_int_t)a->prompt_tokens, "completion_tokens",
+			 (json_int_t)a->completion_tokens, "total_tokens",
+			 (json_int_t)(a->prompt_tokens + a->completion_tokens));
+}
+
+/* The head of a completion or a chunk: id, object, created, model. */
+static json_t *chat_head(const chat_answer *a, json_t *body, const char *object)
+{
+	char id[48];
+	snprintf(id, sizeof id, "chatcmpl-%016" PRIx64, a->h);
+	const char *model = json_string_value(json_object_get(body, "model"));
+	return json_pack("{s:s, s:s, s:I, s:s}", "id", id, "object", object,
+			 "created", (json_int_t)(1700000000 + a->h % 100000000),
+			 "model", model ? model : "standin");
+}
+
+static json_t *tool_call_json(const chat_answer *a, const char *args,
+			      bool first)
+{
+	json_t *fn = json_pack("{s:s}", "arguments", args);
+	json_t *c = json_pack("{s:i, s:o}", "index", 0, "function", fn);
+	if (first) {
+		json_object_set_new(fn, "name", json_string(a->call_name));
+		json_object_set_new(c, "id", json_string(a->call_id));
+		json_object_set_new(c, "type", json_string("function"));
+	}
+	return c;
+}
+
+/* The plain (not streamed) completion. */
+static json_t *chat_completion(const chat_answer *a, json_t *body)
+{
+	json_t *j = chat_head(a, body, "chat.completion");
+	json_t *msg = json_pack("{s:s}", "role", "assistant");
+	if (a->call_name[0]) {
+		json_object_set_new(msg, "content", json_null());
+		json_object_set_new(
+		    msg, "tool_calls",
+		    json_pack("[o]", tool_call_json(a, a->call_args, true)));
+		json_object_del(
+		    json_array_get(json_object_get(msg, "tool_calls"), 0),
+		    "index");
+	} else
+		json_object_set_new(msg, "content", json_string(a->content));
+	json_object_set_new(j, "choices",
+			    json_pack("[{s:i, s:o, s:s}]", "index", 0,
+				      "message", msg, "finish_reason",
+				      a->call_name[0] ? "tool_calls" : "stop"));
+	json_object_set_new(j, "usage", usage_json(a));
+	return j;
+}
+
+/* Append segment text (taken; NULL: out of memory) to q's. */
+static int seg_add(req *q, char *text)
+{
+	if (!text)
+		return -1;
+	char **t = realloc(q->segs, (q->n_segs + 1) * sizeof *t);
+	if (!t) {
+		free(text);
+		return -1;
+	}
+	q->segs = t;
+	q->segs[q->n_segs++] = text;
+	return 0;
+}
+
+/* A server-sent event of chunk (taken) with delta (taken) and
+ * finish_reason (NULL: null), or of the object j (taken) as is. */
+static int sse_add(req *q, json_t *j)
+{
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (!text)
+		return -1;
+	size_t n = strlen(text) + 9;
+	char *ev = malloc(n);
+	if (ev)
+		snprintf(ev, n, "data: %s\n\n", text);
+	free(text);
+	return seg_add(q, ev);
+}
+
+static int chunk_add(req *q, const chat_answer *a, json_t *body, json_t *delta,
+		     const char *finish)
+{
+	json_t *j = chat_head(a, body, "chat.completion.chunk");
+	json_object_set_new(
+	    j, "choices",
+	    json_pack("[{s:i, s:o, s:o}]", "index", 0, "delta", delta,
+		      "finish_reason",
+		      finish ? json_string(finish) : json_null()));
+	return sse_add(q, j);
+}
+
+/* The events of a streamed completion: the role, the content word by
+ * word (or the tool call: its name, then its arguments in pieces of 7
+ * bytes), the finish reason, the usage when asked, [DONE]. */
+static int chat_stream(req *q, const chat_answer *a, json_t *body)
+{
+	int rc = chunk_add(
+	    q, a, body,
+	    json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL);
+	if (a->call_name[0]) {
+		size_t len = strlen(a->call_args);
+		rc |= chunk_add(q, a, body,
+				json_pack("{s:[o]}", "tool_calls",
+					  tool_call_json(a, "", true)),
+				NULL);
+		for (size_t off = 0; !rc && off < len; off += 7) {
+			char piece[8];
+			snprintf(piece, sizeof piece, "%.7s",
+				 a->call_args + off);
+			rc |= chunk_add(
+			    q, a, body,
+			    json_pack("{s:[o]}", "tool_calls",
+				      tool_call_json(a, piece, false)),
+			    NULL);
+		}
+	} else {
+		const char *p = a->content;
+		while (!rc && *p) {
+			const char *e = strchr(p + 1, ' ');
+			size_t n = e ? (size_t)(e - p) : strlen(p);
+			rc |= chunk_add(q, a, body,
+					json_pack("{s:s%}", "content", p, n),
+					NULL);
+			p += n;
+		}
+	}
+	rc |= chunk_add(q, a, body, json_object(),
+			a->call_name[0] ? "tool_calls" : "stop");
+	if (json_is_true(json_object_get(
+		json_object_get(body, "stream_options"), "include_usage"))) {
+		json_t *j = chat_head(a, body, "chat.completion.chunk");
+		json_object_set_new(j, "choices", json_array());
+		json_object_set_new(j, "usage", usage_json(a));
+		rc |= sse_add(q, j);
+	}
+	return rc | seg_add(q, strdup("data: [DONE]\n\n"));
+}
+
+/* The API's error object. */
+static json_t *api_error(const char *message, const char *type,
+			 const char *code)
+{
+	return json_pack("{s:{s:s, s:s, s:s?, s:n}}", "error", "message",
+			 message, "type", type, "code", code, "param");
+}
+
+/* The segments of a chat reply, one after the other q->gap_ms apart;
+ * then the end, or an error (q->cut) that closes the connection. */
+static ssize_t segs_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	req *q = cls;
+	(void)pos;
+	if (q->seg_i < q->n_segs && q->seg_off == 0 && q->seg_i > 0 &&
+	    q->gap_ms > 0 && !q->paused &&
+	    pause_for(q->s, q->conn, q->gap_ms)) {
+		q->paused = true;
+		return 0;
+	}
+	q->paused = false;
+	if (q->seg_i == q->n_segs)
+		return q->cut ? MHD_CONTENT_READER_END_WITH_ERROR
+			      : MHD_CONTENT_READER_END_OF_STREAM;
+	const char *seg = q->segs[q->seg_i];
+	size_t n = strlen(seg) - q->seg_off;
+	if (n > max)
+		n = max;
+	memcpy(buf, seg + q->seg_off, n);
+	q->seg_off += n;
+	if (!seg[q->seg_off])
+		q->seg_i++, q->seg_off = 0;
+	return (ssize_t)n;
+}
+
+/* POST /v1/chat/completions: OpenAI's chat-completions format (see
+ * standin.h). */
+static enum MHD_Result reply_chat(req *q)
+{
+	struct MHD_Connection *c = q->conn;
+	if (q->fault == CF_STATUS) {
+		uint64_t code = arg_u64(c, "fault", 500);
+		int limit = code == 429;
+		return reply_json(
+		    c, (unsigned)code,
+		    api_error(limit ? "Rate limit reached (stand-in)"
+				    : "The server had an error (stand-in)",
+			      limit ? "rate_limit_exceeded" : "server_error",
+			      limit ? "rate_limit_exceeded" : NULL),
+		    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+						"retry_after"));
+	}
+	json_error_t jerr;
+	json_t *body = q->body ? json_loadb(q->body, q->len, 0, &jerr) : NULL;
+	if (!json_is_object(body) ||
+	    !json_is_array(json_object_get(body, "messages")) ||
+	    !json_array_size(json_object_get(body, "messages"))) {
+		json_decref(body);
+		return reply_json(c, MHD_HTTP_BAD_REQUEST,
+				  api_error("the body must be a JSON object "
+					    "with a non-empty messages array",
+					    "invalid_request_error",
+					    "invalid_body"),
+				  NULL);
+	}
+	chat_answer a;
+	chat_answer_for(q->s->o.seed, body, &a);
+	bool stream = json_is_true(json_object_get(body, "stream"));
+	int rc = 0;
+	if (stream) {
+		rc = chat_stream(q, &a, body);
+		q->gap_ms = arg_u64(c, "cadence_ms", q->s->o.chat_cadence_ms);
+	} else {
+		json_t *j = chat_completion(&a, body);
+		rc = seg_add(q, j ? json_dumps(j, JSON_COMPACT) : NULL);
+		json_decref(j);
+	}
+	json_decref(body);
+	if (rc)
+		return MHD_NO;
+	uint64_t total = 0;
+	for (size_t i = 0; i < q->n_segs; i++)
+		total += strlen(q->segs[i]);
+	if (q->fault == CF_DROP) {
+		/* Half the events of a stream, half the bytes of a body. */
+		if (q->n_segs > 1) {
+			size_t keep = q->n_segs / 2;
+			while (q->n_segs > keep)
+				free(q->segs[--q->n_segs]);
+		} else
+			q->segs[0][strlen(q->segs[0]) / 2] = '\0';
+		q->cut = true;
+	} else if (q->fault == CF_STALL) {
+		/* A body: its first byte, then silence; a stream: its first
+		 * event, then silence. */
+		if (!stream) {
+			if (seg_add(q, strdup(q->segs[0] + 1)))
+				return MHD_NO;
+			q->segs[0][1] = '\0';
+		}
+		q->gap_ms = arg_u64(c, "ms", 60000);
+	}
+	struct MHD_Response *r = MHD_create_response_from_callback(
+	    stream ? MHD_SIZE_UNKNOWN : total, 4096, segs_reader, q, NULL);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+				stream ? "text/event-stream"
+				       : "application/json");
+	enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 /* The reply of q, once its body is in and its delay over. */
 static enum MHD_Result reply(req *q, const char *method, const char *url)
 {
@@ -594,6 +1081,8 @@ static enum MHD_Result reply(req *q, const char *method, const char *url)
 				 MHD_RESPMEM_PERSISTENT);
 	case EP_STATS:
 		return reply_json(c, MHD_HTTP_OK, stats_json(s), NULL);
+	case EP_CHAT:
+		return reply_chat(q);
 	case EP_NOT_FOUND:
 		break;
 	}
@@ -662,9 +1151,25 @@ static req *req_new(standin *s, struct MHD_Connection *c, const char *url)
 		return q;
 	pthread_mutex_lock(&s->lock);
 	q->seq = s->requests++;
-	if (q->idem) {
-		key_slot *k = keys_find(s, q->idem, true);
-		q->n = k ? ++k->n : 0;
+	key_slot *k = q->idem ? keys_find(s, q->idem, true) : NULL;
+	if (k)
+		q->n = ++k->n;
+	if (q->ep == EP_CHAT) {
+		/* The first `times` requests of a key (default: all) get the
+		 * fault; those without a key always do. */
+		const char *f = MHD_lookup_connection_value(
+		    c, MHD_GET_ARGUMENT_KIND, "fault");
+		uint64_t times = arg_u64(c, "times", UINT64_MAX);
+		if (f && (!q->idem || q->n <= times)) {
+			q->fault = strcmp(f, "drop") == 0    ? CF_DROP
+				   : strcmp(f, "stall") == 0 ? CF_STALL
+				   : arg_u64(c, "fault", 0) >= 100 &&
+					   arg_u64(c, "fault", 0) <= 999
+				       ? CF_STATUS
+				       : CF_NONE;
+			if (q->fault != CF_NONE && k)
+				k->faults++;
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	return q;
@@ -721,6 +1226,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	req *q = *con_cls;
 	if (!q)
 		return;
+	for (size_t i = 0; i < q->n_segs; i++)
+		free(q->segs[i]);
+	free(q->segs);
 	free(q->idem);
 	free(q->body);
 	free(q);
@@ -830,6 +1338,30 @@ uint64_t standin_count(standin *s, const char *key)
 	uint64_t n = k ? k->n : 0;
 	pthread_mutex_unlock(&s->lock);
 	return n;
+}
+
+uint64_t standin_faults(standin *s, const char *key)
+{
+	if (!key)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	key_slot *k = keys_find(s, key, false);
+	uint64_t n = k ? k->faults : 0;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+void standin_each_key(standin *s,
+		      void (*fn)(void *arg, const char *key, uint64_t n,
+				 uint64_t faults),
+		      void *arg)
+{
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->keys_cap; i++)
+		if (s->keys[i].key)
+			fn(arg, s->keys[i].key, s->keys[i].n,
+			   s->keys[i].faults);
+	pthread_mutex_unlock(&s->lock);
 }
 
 uint64_t standin_requests(standin *s)

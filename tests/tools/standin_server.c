@@ -3,12 +3,13 @@
  * program, for the benchmarks, the crash harness and by hand:
  *
  *   standin-server [--seed N] [--latency MIN:MAX] [--threads N]
- *                  [--max-connections N] [--port-file PATH]
+ *                  [--max-connections N] [--cadence MS] [--port-file PATH]
  *
  * Listens on 127.0.0.1 at an ephemeral port, prints "PORT\n" on stdout
  * (and into PATH, written whole then renamed into place, so a reader never
  * sees half of it), and serves until SIGTERM or SIGINT. Exit status: 0
- * after a signal, 1 when it cannot start, 2 on bad usage.
+ * after a signal, 1 when it cannot start, 2 on bad usage. --cadence: ms
+ * between the events of a streamed chat completion (standin.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,7 +25,7 @@ static void usage(void)
 	fprintf(stderr, "usage: standin-server [--seed N] [--latency MIN:MAX] "
 			"[--threads N]\n"
 			"                      [--max-connections N] "
-			"[--port-file PATH]\n");
+			"[--cadence MS] [--port-file PATH]\n");
 }
 
 /* s as an unsigned number up to max into *v; 0, or -1 if it is not one. */
@@ -81,6 +82,7 @@ int main(int argc, char **argv)
 	    {"threads", required_argument, NULL, 't'},
 	    {"max-connections", required_argument, NULL, 'c'},
 	    {"port-file", required_argument, NULL, 'p'},
+	    {"cadence", required_argument, NULL, 'k'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -108,6 +110,11 @@ int main(int argc, char **argv)
 			if (parse_num(optarg, 1u << 24, &v))
 				goto bad_usage;
 			o.max_connections = (unsigned)v;
+			break;
+		case 'k':
+			if (parse_num(optarg, 60000, &v))
+				goto bad_usage;
+			o.chat_cadence_ms = (unsigned)v;
 			break;
 		case 'p':
 			port_file = optarg;
