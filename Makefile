@@ -16,6 +16,9 @@ LDLIBS   := -llmdb -lzstd -lprotobuf-c -luv -lcurl -lpthread -lm
 # The tests' stand-in server (tests/support/standin.c) is on libmicrohttpd
 # and jansson; the runtime library never links them.
 TEST_LDLIBS := -lcmocka -lmicrohttpd -ljansson
+# The tool's host command (recovery/cmd_serve.c, serve_*.c) is on them too:
+# the tool and the tests of libmnemo-tools.a link them, libmnemo never.
+TOOL_LDLIBS := -lmicrohttpd -ljansson
 
 # Debian packages the build needs (pkg-config names); scripts/install-deps
 # installs them when one is missing. libuv and libcurl: the I/O thread
@@ -135,7 +138,7 @@ $(TOOLS_LIB): $(TOOLS_OBJ)
 $(TOOL): $(BUILD)/recovery/mnemo_cli.o $(TOOLS_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -rdynamic -o $@ $(BUILD)/recovery/mnemo_cli.o \
 		$(TOOLS_LIB) -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive \
-		$(LDLIBS)
+		$(TOOL_LDLIBS) $(LDLIBS)
 
 $(TOOLS_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(TOOLS_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LDLIBS)
