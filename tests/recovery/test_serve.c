@@ -288,7 +288,7 @@ static void test_list(void **unused)
 {
 	(void)unused;
 	resp r;
-	char path[64];
+	char path[128];
 	for (int i = 0; i < 3; i++) {
 		snprintf(path, sizeof path, "/v1/actors/tally/list%d/ask", i);
 		/* A reply is released after its commit: the actor is then
