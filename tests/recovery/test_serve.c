@@ -45,7 +45,7 @@ static void start_server(void)
 		execl(tool, tool, "serve", "--plugin", plugin, "--listen",
 		      "127.0.0.1:0", "--port-file", portf, "--token-file",
 		      tokens, "--drain-ms", "3000", "--threads", "2",
-		      "--workers", "2", store, (char *)NULL);
+		      "--max-asks", "4", "--workers", "2", store, (char *)NULL);
 		_exit(127);
 	}
 	/* Bounded: 20 s (sanitizer builds start slowly). */
@@ -441,6 +441,53 @@ static void test_metrics(void **unused)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* ---- backpressure ------------------------------------------------------- */
+
+static void *silent_ask(void *arg)
+{
+	resp *r = malloc(sizeof *r);
+	(void)arg;
+	post(r, "/v1/actors/tally/busy/ask?timeout_ms=1500", NULL,
+	     "{\"type\":3}");
+	long st = r->status;
+	free(r);
+	return (void *)(intptr_t)st;
+}
+
+static void test_busy(void **unused)
+{
+	(void)unused;
+	pthread_t th[4];
+	resp r;
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, silent_ask, NULL),
+				 0);
+	/* The four wait (bounded: 5 s), then a fifth is refused. */
+	for (int i = 0; i < 500; i++) {
+		http(&r, "GET", "/metrics", NULL, NULL, NULL, 0);
+		if (strstr(r.body, "mnemo_serve_waiting_requests 4\n"))
+			break;
+		mt_sleep_ms(10);
+	}
+	expect_body(&r, "mnemo_serve_waiting_requests 4\n");
+	post(&r, "/v1/actors/tally/busy/ask", NULL, "{\"type\":2}");
+	expect_status(&r, 429);
+	assert_string_equal(r.retry_after, "1");
+	post(&r, "/v1/actors/tally/busy/messages?durable=1", NULL,
+	     "{\"type\":1}");
+	expect_status(&r, 429);
+	/* Fire-and-forget does not wait: still accepted. */
+	post(&r, "/v1/actors/tally/busy/messages", NULL, "{\"type\":1}");
+	expect_status(&r, 202);
+	for (int i = 0; i < 4; i++) {
+		void *st;
+		pthread_join(th[i], &st);
+		assert_int_equal((intptr_t)st, 504);
+	}
+	post(&r, "/v1/actors/tally/busy/ask", NULL, "{\"type\":2}");
+	expect_status(&r, 200);
+}
+
 /* ---- SIGTERM with durable sends in flight -------------------------------- */
 
 #define DRAIN_THREADS 3
@@ -532,6 +579,7 @@ int main(void)
 	    cmocka_unit_test(test_ask_timeout),
 	    cmocka_unit_test(test_idempotent),
 	    cmocka_unit_test(test_metrics),
+	    cmocka_unit_test(test_busy),
 	    cmocka_unit_test(test_drain),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
