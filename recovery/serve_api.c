@@ -35,7 +35,7 @@ typedef struct mn__srv_req {
 	mn__srv *s;
 	struct MHD_Connection *conn;
 	enum mn__srv_route route;
-	const char *method;
+	char method[16]; /* copied: MHD's is the request's */
 	char *path;
 	uint64_t start_us;
 	mn_buf body;
@@ -720,7 +720,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		}
 		q->s = s;
 		q->conn = conn;
-		q->method = method;
+		snprintf(q->method, sizeof q->method, "%s",
+			 method ? method : "");
 		q->route = MN__SRV_R_OTHER;
 		q->start_us = now_us();
 		if (atomic_fetch_add(&s->inflight, 1) >= s->max_inflight)
