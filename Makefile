@@ -17,6 +17,9 @@ LDLIBS   := -llmdb -lzstd -lprotobuf-c -luv -lcurl -lpthread -lm
 # and jansson; the runtime library never links them (libmnemo-llm links
 # jansson).
 TEST_LDLIBS := -lcmocka -lmicrohttpd -ljansson
+# The tool's host command (recovery/cmd_serve.c, serve_*.c) is on them too:
+# the tool and the tests of libmnemo-tools.a link them, libmnemo never.
+TOOL_LDLIBS := -lmicrohttpd -ljansson
 
 # Debian packages the build needs (pkg-config names); scripts/install-deps
 # installs them when one is missing. libuv and libcurl: the I/O thread
@@ -174,7 +177,7 @@ $(TOOLS_LIB): $(TOOLS_OBJ)
 $(TOOL): $(BUILD)/recovery/mnemo_cli.o $(TOOLS_LIB) $(LLM_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -rdynamic -o $@ $(BUILD)/recovery/mnemo_cli.o \
 		$(TOOLS_LIB) $(LLM_LIB) -Wl,--whole-archive $(LIB) \
-		-Wl,--no-whole-archive $(LLM_LDLIBS) $(LDLIBS)
+		-Wl,--no-whole-archive $(TOOL_LDLIBS) $(LLM_LDLIBS) $(LDLIBS)
 
 $(TOOLS_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(TOOLS_LIB) $(LLM_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LLM_LDLIBS) $(LDLIBS)

@@ -1,0 +1,126 @@
+/*
+ * serve.h - `mnemo serve`, the host process (recovery/cmd_serve.c: options,
+ * plugin, runtime, signals and drain; recovery/serve_api.c: the HTTP
+ * routes on libmicrohttpd, with JSON through jansson; recovery/serve_obs.c:
+ * metrics, the request log, tokens). docs/serve.md documents it.
+ *
+ * Threads: the command's thread (start, signals, drain), libmicrohttpd's
+ * thread pool (every route), and the runtime's writer, workers and ask
+ * timer thread (the completions of asks and durable sends, which only
+ * store a result and resume the suspended connection).
+ */
+#ifndef MN_RECOVERY_SERVE_H
+#define MN_RECOVERY_SERVE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "include/mnemo.h"
+#include "recovery/cli.h"
+
+/* The routes, for metrics (serve_obs.c names them). */
+enum mn__srv_route {
+	MN__SRV_R_MESSAGES,
+	MN__SRV_R_ASK,
+	MN__SRV_R_ACTOR,
+	MN__SRV_R_LIST,
+	MN__SRV_R_HEALTHZ,
+	MN__SRV_R_READYZ,
+	MN__SRV_R_METRICS,
+	MN__SRV_R_OTHER,
+	MN__SRV_ROUTES
+};
+
+/* The status codes counted one by one (the rest as "other"). */
+#define MN__SRV_CODES 16
+/* Latency histogram buckets (seconds; +Inf beyond). */
+#define MN__SRV_BUCKETS 12
+
+typedef struct mn__srv_metrics {
+	_Atomic uint64_t requests[MN__SRV_ROUTES][MN__SRV_CODES];
+	_Atomic uint64_t bucket[MN__SRV_BUCKETS]; /* cumulative at output */
+	_Atomic uint64_t count;
+	_Atomic uint64_t sum_us;
+	_Atomic uint64_t refused_busy; /* 429s */
+} mn__srv_metrics;
+
+/* One host. */
+typedef struct mn__srv {
+	mn__cli *c; /* the command's streams; c->store: read-only, for
+		     * metadata and listing (store_mu serialises it) */
+	pthread_mutex_t store_mu;
+	/* Held for reading by every route while it runs, for writing by the
+	 * close (rt and the store then NULL: routes answer 503). */
+	pthread_rwlock_t rt_lock;
+	mn_runtime *rt;
+	struct MHD_Daemon *d;
+	size_t max_payload;
+	size_t max_body;
+	unsigned max_inflight; /* requests being handled */
+	unsigned max_asks;     /* asks and stored sends waiting */
+	uint32_t view_ms;      /* mn_actor_view's timeout */
+	/* Tokens: each NUL-terminated, ntokens of them. */
+	char **tokens;
+	size_t *token_len;
+	size_t ntokens;
+	_Atomic int draining;
+	_Atomic unsigned inflight;
+	_Atomic unsigned waiting; /* suspended connections */
+	/* The suspended requests (serve_api.c), for the drain. */
+	pthread_mutex_t wait_mu;
+	struct mn__srv_req *wait_head;
+	pthread_mutex_t log_mu;
+	mn__srv_metrics m;
+} mn__srv;
+
+/* ---- serve_api.c --------------------------------------------------------- */
+
+/* Start libmicrohttpd on addr:port (network order inside sa) with threads
+ * threads. Returns 0 or -1 (said on c->err). *port: the bound port. */
+int mn__srv_start(mn__srv *s, const void *sa, size_t sa_len, unsigned threads,
+		  unsigned conn_limit, uint16_t *port);
+
+/* The drain's end: answer every request still suspended with 503 and
+ * cancel its ask (done never runs). */
+void mn__srv_release_waiting(mn__srv *s);
+
+/* Stop libmicrohttpd (every connection closed). */
+void mn__srv_stop(mn__srv *s);
+
+/* ---- serve_obs.c --------------------------------------------------------- */
+
+/* Count one finished request and log it (one JSON line on c->err). */
+void mn__srv_record(mn__srv *s, enum mn__srv_route r, const char *method,
+		    const char *path, unsigned status, uint64_t dur_us);
+
+/* One free-form JSON log line: {"level":..,"msg":..} plus an optional
+ * error name. */
+void mn__srv_log(mn__srv *s, const char *level, const char *msg,
+		 const char *err);
+
+/* The Prometheus text of the host and its runtime, malloc'd (*len bytes);
+ * NULL when out of memory. */
+char *mn__srv_metrics_text(mn__srv *s, size_t *len);
+
+/* Whether auth (an Authorization header's value, or NULL) carries one of
+ * the tokens: "Bearer " then the token, compared in constant time. */
+bool mn__srv_auth_ok(const mn__srv *s, const char *auth);
+
+/* Read tokens from path (one a line; blank lines and lines starting with
+ * '#' skipped) or, when path is NULL, from the environment
+ * MNEMO_SERVE_TOKENS (separated by commas, spaces or newlines). Returns 0
+ * or -1 (said on c->err). */
+int mn__srv_tokens_load(mn__srv *s, const char *path);
+void mn__srv_tokens_free(mn__srv *s);
+
+/* Base64 (RFC 4648, with padding). encode: malloc'd NUL-terminated text
+ * (NULL when out of memory). decode: 0 and a malloc'd *out of *len bytes
+ * (never NULL on success), MN_EINVAL for bad text, MN_ENOMEM. */
+char *mn__b64_encode(const void *p, size_t len);
+int mn__b64_decode(const char *s, size_t slen, unsigned char **out,
+		   size_t *len);
+
+#endif /* MN_RECOVERY_SERVE_H */
