@@ -143,7 +143,8 @@ static void gate_open(mn_runtime *rt, mn_kind *k)
 	pthread_mutex_unlock(&p->gate.gate_mu);
 }
 
-int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k)
+/* Recovery of one kind: its calls, timers, stored messages. */
+static int recover_kind(mn_runtime *rt, mn_kind *k)
 {
 	mn__persist *p = rt->persist;
 	/* Calls the previous process made and got no reply for; timers
@@ -173,6 +174,35 @@ int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k)
 	pthread_mutex_unlock(&p->rd.jobs_mu);
 	mn__maint_wake(rt->maint);
 	return 0;
+}
+
+int mn__persist_kind_registered(mn_runtime *rt, mn_kind *k)
+{
+	mn__persist *p = rt->persist;
+	mn_kind *ready[MN_KINDS_MAX];
+	unsigned n = 0;
+	pthread_mutex_lock(&p->rec_mu);
+	if (!atomic_load_explicit(&p->rec_ready, memory_order_relaxed)) {
+		p->rec_waiting[p->nrec_waiting++] = k;
+		if (p->nrec_waiting < p->kinds_expected) {
+			pthread_mutex_unlock(&p->rec_mu);
+			return 0; /* its recovery waits for the others */
+		}
+		n = p->nrec_waiting;
+		memcpy(ready, p->rec_waiting, n * sizeof *ready);
+		p->nrec_waiting = 0;
+		atomic_store_explicit(&p->rec_ready, true,
+				      memory_order_release);
+	} else {
+		ready[n++] = k;
+	}
+	pthread_mutex_unlock(&p->rec_mu);
+	int rc = 0;
+	for (unsigned i = 0; i < n; i++) {
+		int r = recover_kind(rt, ready[i]);
+		rc = rc ? rc : r;
+	}
+	return rc;
 }
 
 /* Every pending kind's job steps once, in registration order: a kind with

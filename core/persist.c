@@ -295,6 +295,9 @@ int mn__persist_open(mn_runtime *rt, const mn_runtime_opts *o)
 	p->max_records = o->commit_max_records ? o->commit_max_records
 					       : MN__COMMIT_MAX_DEFAULT;
 	p->delay_us = o->commit_delay_us;
+	p->kinds_expected = o->kinds_expected;
+	pthread_mutex_init(&p->rec_mu, NULL);
+	atomic_init(&p->rec_ready, o->kinds_expected == 0);
 	p->ingress_retention_ms = o->ingress_retention_ms
 				      ? o->ingress_retention_ms
 				      : (uint64_t)24 * 3600 * 1000;
@@ -389,6 +392,7 @@ err_free:
 	pthread_cond_destroy(&p->del.delete_cv);
 	pthread_mutex_destroy(&p->del.redeliver_mu);
 	pthread_mutex_destroy(&p->mu);
+	pthread_mutex_destroy(&p->rec_mu);
 	pthread_mutex_destroy(&p->tm.fired_mu);
 	pthread_mutex_destroy(&p->rd.jobs_mu);
 	mn__gate_destroy(&p->gate);
@@ -447,6 +451,7 @@ void mn__persist_close(mn_runtime *rt)
 	pthread_cond_destroy(&p->del.delete_cv);
 	pthread_mutex_destroy(&p->del.redeliver_mu);
 	pthread_mutex_destroy(&p->mu);
+	pthread_mutex_destroy(&p->rec_mu);
 	free(p);
 	rt->persist = NULL;
 	rt->gate = NULL;

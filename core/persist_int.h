@@ -211,6 +211,13 @@ struct mn__persist {
 	unsigned max_records;
 	unsigned delay_us;
 	uint64_t ingress_retention_ms; /* client keys remembered this long */
+	/* Recovery waits for kinds_expected registrations (outbox.c):
+	 * kinds registered before, under rec_mu; ready once it began. */
+	unsigned kinds_expected;
+	pthread_mutex_t rec_mu;
+	mn_kind *rec_waiting[MN_KINDS_MAX];
+	unsigned nrec_waiting;
+	_Atomic bool rec_ready;
 	pthread_t thread;
 
 	/* The queue of commit records (MQ1-MQ4, W2). */

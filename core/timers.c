@@ -114,7 +114,8 @@ uint64_t mn__persist_fire_timers(mn_runtime *rt, size_t max)
 {
 	mn__persist *p = rt->persist;
 	fire_ctx f = {.p = p};
-	if (!p || atomic_load_explicit(&p->error, memory_order_relaxed))
+	if (!p || atomic_load_explicit(&p->error, memory_order_relaxed) ||
+	    !atomic_load_explicit(&p->rec_ready, memory_order_acquire))
 		return 0;
 	pthread_mutex_lock(&p->tm.fired_mu);
 	mn__store_timers_due(p->store, mn__unix_ms(), max, fire_one, &f);

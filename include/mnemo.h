@@ -390,6 +390,11 @@ typedef struct mn_runtime_opts {
 	/* Idempotent ingress (mn_send_idempotent, experimental): how long a
 	 * client key is remembered, in ms; 0 means 24 hours. */
 	uint64_t ingress_retention_ms;
+	/* Recovery after a restart (stored messages delivered, calls issued
+	 * again, due timers fired) begins once this many kinds are
+	 * registered, so that no handler runs before a kind it sends to
+	 * exists; 0 means each kind's recovery begins at its registration. */
+	unsigned kinds_expected;
 	/* New fields go here, at the end, each defaulting to 0. */
 } mn_runtime_opts;
 

@@ -218,14 +218,15 @@ static int open_runtime(const opts *o, mn_runtime **rt, mn_llm_config *cfg)
 	ro.on_bridge_call = on_bridge;
 	ro.on_stream = on_stream;
 	ro.on_event = on_event;
+	size_t n;
+	const mn_kind_def *defs = desk_kinds(&n);
+	/* Recovery (stored messages, calls issued again, due timers) waits
+	 * until every kind is registered: a supervisor handed a stored
+	 * escalation must find the agents' kind. */
+	ro.kinds_expected = (unsigned)n;
 	int rc = mn_runtime_open(&ro, rt);
 	if (!rc)
 		rc = mn_llm_config_from_env(*rt, cfg);
-	size_t n;
-	const mn_kind_def *defs = desk_kinds(&n);
-	/* The agents last: registering a kind issues its pending calls
-	 * again, and the replies make agents send to the other kinds, which
-	 * must be there by then. */
 	mn_kind *k = NULL;
 	for (size_t i = n; !rc && i-- > 0;) {
 		rc = mn_kind_register(*rt, &defs[i], &k);
