@@ -46,18 +46,6 @@ static void test_desk_crash_and_checks(void **state)
 		 bin, mt_scaled(300, 60), store);
 	double t0 = mt_now();
 	int rc = run(cmd, out, sizeof out);
-	if (rc != 0 || !strstr(out, "result:    PASS")) {
-		/* Known issue (DOC-desk.md): after the restart a stored
-		 * message between two kinds can be handled before the other
-		 * kind is registered again, and one conversation in about ten
-		 * runs stays unfinished. Said loudly, then one more run. */
-		fprintf(stderr,
-			"KNOWN ISSUE: support-desk failed once (exit %d); "
-			"running it again:\n%s\n",
-			rc, out);
-		mt_rmrf(store);
-		rc = run(cmd, out, sizeof out);
-	}
 	if (rc != 0 || !strstr(out, "result:    PASS"))
 		fail_msg("support-desk exited %d:\n%s", rc, out);
 	assert_non_null(strstr(out, "killed with calls in flight"));
