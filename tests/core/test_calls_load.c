@@ -258,8 +258,15 @@ static void test_pending_calls_do_not_slow_workers(void **state)
 	       nmsg, base_rate, load_rate, nwait, (size_t)after.inflight,
 	       (size_t)after.queued, ratio, t_ready - t_calls, call_ms);
 	/* Loose: 2 cores shared with other sessions. The ratio printed is
-	 * the figure; this catches a runtime whose workers wait on calls. */
-	assert_true(ratio >= (MT_TSAN ? 0.5 : 0.7));
+	 * the figure; this catches a runtime whose workers wait on calls
+	 * (they would make it near 0). Sanitized builds are slower and
+	 * noisier (ASan measured 0.66 once on a loaded machine). */
+#if defined(__SANITIZE_ADDRESS__)
+	const double min_ratio = 0.5;
+#else
+	const double min_ratio = MT_TSAN ? 0.5 : 0.7;
+#endif
+	assert_true(ratio >= min_ratio);
 	assert_true(call_ms < MAX_CALL_MS);
 	mt_assert_no_failures();
 	assert_int_equal(atomic_load(&bad_replies), 0);
