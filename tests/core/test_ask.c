@@ -26,34 +26,7 @@ typedef struct astate {
 
 static _Atomic uint64_t replay_answers; /* replies made while replaying */
 
-static int a_init(mn_ctx *ctx, void **state)
-{
-	(void)ctx;
-	*state = calloc(1, sizeof(astate));
-	return *state ? 0 : MN_ENOMEM;
-}
-
-static void a_free(void *s)
-{
-	free(s);
-}
-
-static int a_snap(const void *s, mn_buf *out)
-{
-	return mn_buf_append(out, s, sizeof(astate));
-}
-
-static int a_restore(mn_ctx *ctx, const void *b, size_t len, void **state)
-{
-	(void)ctx;
-	if (len != sizeof(astate))
-		return MN_EINVAL;
-	*state = malloc(len);
-	if (!*state)
-		return MN_ENOMEM;
-	memcpy(*state, b, len);
-	return 0;
-}
+MT_FLAT_STATE(a, astate)
 
 static int a_handle(mn_ctx *ctx, void *state, const mn_msg *m)
 {
@@ -110,7 +83,7 @@ static mn_kind_def asked_def(const char *name, uint32_t flags)
 	d.flags = flags;
 	d.init = a_init;
 	d.handle = a_handle;
-	d.snapshot = a_snap;
+	d.snapshot = a_snapshot;
 	d.restore = a_restore;
 	d.free = a_free;
 	d.describe = a_describe;

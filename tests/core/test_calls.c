@@ -47,35 +47,7 @@ static struct {
 } view[NACT];
 static _Atomic uint64_t total_replies;
 
-static int c_init(mn_ctx *ctx, void **state)
-{
-	(void)ctx;
-	*state = calloc(1, sizeof(cstate));
-	return *state ? 0 : MN_ENOMEM;
-}
-
-static void c_free(void *state)
-{
-	free(state);
-}
-
-static int c_snapshot(const void *state, mn_buf *out)
-{
-	return mn_buf_append(out, state, sizeof(cstate));
-}
-
-static int c_restore(mn_ctx *ctx, const void *b, size_t len, void **state)
-{
-	(void)ctx;
-	if (len != sizeof(cstate))
-		return MN_EINVAL;
-	cstate *s = malloc(sizeof *s);
-	if (!s)
-		return MN_ENOMEM;
-	memcpy(s, b, len);
-	*state = s;
-	return 0;
-}
+MT_FLAT_STATE(c, cstate)
 
 static uint64_t self_idx(const mn_ctx *ctx)
 {

@@ -107,30 +107,7 @@ static int second_of(uint64_t t)
 	return draw(t, 2) % 3 == 0;
 }
 
-static int cc_init(mn_ctx *ctx, void **state)
-{
-	(void)ctx;
-	*state = calloc(1, sizeof(cstate));
-	return *state ? 0 : MN_ENOMEM;
-}
-
-static int cc_snapshot(const void *state, mn_buf *out)
-{
-	return mn_buf_append(out, state, sizeof(cstate));
-}
-
-static int cc_restore(mn_ctx *ctx, const void *bytes, size_t len, void **state)
-{
-	(void)ctx;
-	if (len != sizeof(cstate))
-		return MN_ECORRUPT;
-	cstate *c = malloc(sizeof *c);
-	if (!c)
-		return MN_ENOMEM;
-	memcpy(c, bytes, len);
-	*state = c;
-	return 0;
-}
+MT_FLAT_STATE(cc, cstate)
 
 /* The "idem" string of an /echo body into out ("" when absent). */
 static void echo_idem(const void *body, size_t len, char *out, size_t cap)
@@ -221,7 +198,7 @@ static const mn_kind_def cc_def = {.name = "ccall",
 				   .handle = cc_handle,
 				   .snapshot = cc_snapshot,
 				   .restore = cc_restore,
-				   .free = free,
+				   .free = cc_free,
 				   .snapshot_every = 3};
 
 /* ---- the stand-in program ------------------------------------------------

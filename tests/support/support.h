@@ -144,6 +144,38 @@ void mt_counts_reset(mt_counts *c);
 /* A kind def named name counting into c (kept as the kind's arg). */
 mn_kind_def mt_counting_kind(const char *name, mt_counts *c);
 
+/* ---- a kind whose state is one flat struct --------------------------- */
+
+/* Defines static prefix_init (a zeroed TYPE), prefix_free, prefix_snapshot
+ * (its bytes) and prefix_restore (the same bytes back, MN_ECORRUPT for any
+ * other length): the callbacks of a kind whose state is a plain struct. */
+#define MT_FLAT_STATE(prefix, TYPE)                                            \
+	static int prefix##_init(mn_ctx *ctx, void **state)                    \
+	{                                                                      \
+		(void)ctx;                                                     \
+		*state = calloc(1, sizeof(TYPE));                              \
+		return *state ? 0 : MN_ENOMEM;                                 \
+	}                                                                      \
+	static void prefix##_free(void *state)                                 \
+	{                                                                      \
+		free(state);                                                   \
+	}                                                                      \
+	static int prefix##_snapshot(const void *state, mn_buf *out)           \
+	{                                                                      \
+		return mn_buf_append(out, state, sizeof(TYPE));                \
+	}                                                                      \
+	static int prefix##_restore(mn_ctx *ctx, const void *b, size_t len,    \
+				    void **state)                              \
+	{                                                                      \
+		(void)ctx;                                                     \
+		if (len != sizeof(TYPE))                                       \
+			return MN_ECORRUPT;                                    \
+		if (!(*state = malloc(len)))                                   \
+			return MN_ENOMEM;                                      \
+		memcpy(*state, b, len);                                        \
+		return 0;                                                      \
+	}
+
 /* ---- threads ---------------------------------------------------------- */
 
 /* Run fn(i, arg) on n new threads, i = 0..n-1, released together from a
