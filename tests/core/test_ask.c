@@ -146,6 +146,28 @@ static void test_ask_wait_round_trip(void **state)
 		assert_memory_equal(out, "ping", 4);
 		free(out);
 	}
+	/* Bad input: refused, no callback, nothing queued. */
+	uint64_t id = 9;
+	assert_rc(
+	    mn_ask(rt, kp, k, sizeof k, Q_ECHO, NULL, 0, 0, NULL, NULL, &id),
+	    MN_EINVAL);
+	assert_int_equal(id, 0);
+	assert_rc(
+	    mn_ask_wait(rt, kp, NULL, 0, Q_ECHO, NULL, 0, 0, NULL, NULL, NULL),
+	    MN_EKEY);
+	assert_rc(mn_ask_wait(rt, kp, k, sizeof k, Q_ECHO, NULL, 3, 0, NULL,
+			      NULL, NULL),
+		  MN_EINVAL);
+	mn_observer *ob = NULL;
+	assert_rc(mn_observe(rt, kp, k, 0, 0, &ob), MN_EKEY);
+	assert_rc(mn_observe(rt, NULL, k, sizeof k, 0, &ob), MN_EINVAL);
+	assert_null(ob);
+	mn_observed ev;
+	assert_rc(mn_observer_next(NULL, 0, &ev), MN_EINVAL);
+	char *text = NULL;
+	assert_rc(mn_actor_view(rt, kp, k, sizeof k, 0, NULL, NULL), MN_EINVAL);
+	assert_rc(mn_actor_view(rt, kp, NULL, 0, 0, &text, NULL), MN_EKEY);
+	mn_ask_cancel(rt, 12345); /* unknown: ignored */
 	mt_drain(rt);
 	mt_assert_no_failures();
 	mn_runtime_close(rt);

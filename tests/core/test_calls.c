@@ -27,6 +27,7 @@ enum {
 	T_CRED = 6,   /* payload: URL; call with credential "svc" */
 	T_SLEEP = 7,  /* hold the worker this many ms (not in replay) */
 	T_STREAM = 8, /* payload: URL; a streamed call */
+	T_BAD = 9,    /* every refused request, checked in the handler */
 	T_REPLY = 10,
 };
 
@@ -132,6 +133,55 @@ static int c_handle(mn_ctx *ctx, void *state, const mn_msg *m)
 		s->calls++;
 		s->last_call = id;
 		return rc;
+	}
+	case T_BAD: {
+		mn_http_request q = MN_HTTP_REQUEST_INIT;
+		uint64_t id = 7;
+		const char *crlf[] = {"X-A: b\r\nX-Injected: 1"};
+		const char *nocolon[] = {"X-A b"};
+		const char *sp[] = {"X A: b"};
+		const char *nul[] = {NULL};
+		MT_CHECK(mn_ctx_call_http(ctx, NULL, T_REPLY, &id) ==
+			 MN_EINVAL);
+		MT_CHECK(mn_ctx_call_http(ctx, &q, T_REPLY, &id) == MN_EINVAL);
+		MT_CHECK(id == 0);
+		q.url = "ftp://x/y";
+		MT_CHECK(mn_ctx_call_http(ctx, &q, T_REPLY, NULL) == MN_EINVAL);
+		q.url = "http://x/a b";
+		MT_CHECK(mn_ctx_call_http(ctx, &q, T_REPLY, NULL) == MN_EINVAL);
+		q.url = "http://x/";
+		q.headers = crlf;
+		q.n_headers = 1;
+		MT_CHECK(mn_ctx_call_http(ctx, &q, T_REPLY, NULL) == MN_EINVAL);
+		q.headers = nocolon;
+		MT_CHECK(mn_ctx_call_http(ctx, &q, T_REPLY, NULL) == MN_EINVAL);
+		q.headers = sp;
+		MT_CHECK(mn_ctx_call_http(ctx, &q, T_REPLY, NULL) == MN_EINVAL);
+		q.headers = nul;
+		MT_CHECK(mn_ctx_call_http(ctx, &q, T_REPLY, NULL) == MN_EINVAL);
+		q.headers = NULL;
+		MT_CHECK(mn_ctx_call_http(ctx, &q, T_REPLY, NULL) == MN_EINVAL);
+		q.n_headers = 0;
+		q.method = "GE T";
+		MT_CHECK(mn_ctx_call_http(ctx, &q, T_REPLY, NULL) == MN_EINVAL);
+		q.method = NULL;
+		q.body_len = 3; /* body NULL */
+		MT_CHECK(mn_ctx_call_http(ctx, &q, T_REPLY, NULL) == MN_EINVAL);
+		q.body_len = 0;
+		q.credential = "a\nb";
+		MT_CHECK(mn_ctx_call_http(ctx, &q, T_REPLY, NULL) == MN_EINVAL);
+		q.credential = NULL;
+		/* A request over max_payload (1 MiB). */
+		static char big[(1u << 20) + 16];
+		q.body = big;
+		q.body_len = sizeof big;
+		MT_CHECK(mn_ctx_call_http(ctx, &q, T_REPLY, NULL) ==
+			 MN_ETOOBIG);
+		MT_CHECK(mn_ctx_call_begin(ctx, NULL, 4, T_REPLY, NULL) ==
+			 MN_EINVAL);
+		MT_CHECK(mn_ctx_call_begin(ctx, big, sizeof big, T_REPLY,
+					   NULL) == MN_ETOOBIG);
+		return 0; /* nothing was made: started stays 0 */
 	}
 	case T_TIME:
 		s->time_ms = mn_ctx_time(ctx);
@@ -721,6 +771,35 @@ static void test_evicted_while_waiting(void **state)
 	mn_runtime_close(rt);
 }
 
+/* Every malformed request is refused in the handler and makes no call;
+ * credentials and the decoder refuse bad input too. */
+static void test_bad_requests(void **state)
+{
+	(void)state;
+	mn_runtime *rt = open_rt(0);
+	mn_kind *k = reg(rt);
+	send_to(rt, k, 12, T_BAD, NULL);
+	mt_drain(rt);
+	mt_assert_no_failures();
+	assert_int_equal(cstats(rt).started, 0);
+	assert_rc(mn_credential_set(rt, "", "Authorization", "v"), MN_EINVAL);
+	assert_rc(mn_credential_set(rt, "n", "Auth: x", "v"), MN_EINVAL);
+	assert_rc(mn_credential_set(rt, "n", "Authorization", "a\r\nb"),
+		  MN_EINVAL);
+	assert_rc(mn_credential_set(rt, "n", "Authorization", ""), MN_EINVAL);
+	mn_call_ref ref = {.actor_id = 1, .call_id = 1};
+	assert_rc(mn_call_complete(rt, &ref, 0, "x", 1), MN_EINVAL);
+	assert_rc(mn_call_complete(rt, NULL, 0, NULL, 0), MN_EINVAL);
+	mn_call_stats st;
+	assert_rc(mn_runtime_call_stats(NULL, &st), MN_EINVAL);
+	mn_runtime_close(rt);
+	/* Without a store: not supported. */
+	rt = mt_open(1, 0);
+	assert_rc(mn_credential_set(rt, "n", "Authorization", "v"), MN_ENOTSUP);
+	assert_rc(mn_runtime_call_stats(rt, &st), MN_ENOTSUP);
+	mn_runtime_close(rt);
+}
+
 /* The envelope decoder refuses what is not a well-formed reply. */
 static void test_decode_refuses(void **state)
 {
@@ -768,6 +847,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_evicted_while_waiting, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
 	    cmocka_unit_test_setup(test_decode_refuses, mt_setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
