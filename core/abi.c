@@ -6,6 +6,7 @@
  * larger struct is accepted when the bytes this library does not know are
  * zero". Any thread; no state.
  */
+#include <stdbool.h>
 #include <string.h>
 
 #include "core/abi.h"
@@ -45,5 +46,37 @@ int mn__kind_def_load(mn_kind_def *out, const mn_kind_def *in)
 {
 	int rc = load(out, sizeof *out, in, mn__kind_def_size(in));
 	out->size = sizeof *out;
+	if (!out->version)
+		out->version = 1; /* 0 means 1 (docs/upgrades.md) */
 	return rc;
+}
+
+static bool defs_plausible(const mn_kind_def *defs, size_t n, size_t stride)
+{
+	for (size_t i = 0; i < n; i++) {
+		const mn_kind_def *d =
+		    (const void *)((const char *)defs + i * stride);
+		if (d->size || !d->name || !d->init || !d->handle)
+			return false;
+	}
+	return true;
+}
+
+size_t mn__kind_defs_stride(const mn_kind_def *defs, size_t n)
+{
+	if (defs->size || n < 2 ||
+	    defs_plausible(defs, n, MN__KIND_DEF_SIZE_0_1))
+		return mn__kind_def_size(defs);
+	if (defs_plausible(defs, n, sizeof(mn_kind_def)))
+		return sizeof(mn_kind_def);
+	return mn__kind_def_size(defs);
+}
+
+int mn__kind_def_load_at(mn_kind_def *out, const mn_kind_def *in, size_t stride)
+{
+	if (in->size || stride != sizeof *out)
+		return mn__kind_def_load(out, in);
+	mn_kind_def tmp = *in;
+	tmp.size = sizeof tmp;
+	return mn__kind_def_load(out, &tmp);
 }

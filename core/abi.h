@@ -39,4 +39,20 @@ size_t mn__kind_def_size(const mn_kind_def *in);
 int mn__runtime_opts_load(mn_runtime_opts *out, const mn_runtime_opts *in);
 int mn__kind_def_load(mn_kind_def *out, const mn_kind_def *in);
 
+/*
+ * The stride of a plugin's array of n kind definitions (MN_PLUGIN_SYMBOL):
+ * the first one's size when it is set. Size 0 means the 0.1 layout for a
+ * plugin built against mnemo 0.1, but a plugin built against a later
+ * header whose designated initialisers left size out has this header's
+ * stride: the 0.1 stride is kept when every definition read with it has a
+ * name, init and handle, else this header's when every one read with it
+ * has (else the 0.1 stride, and the caller reports the bad definition).
+ */
+size_t mn__kind_defs_stride(const mn_kind_def *defs, size_t n);
+
+/* mn__kind_def_load for a definition of such an array: with size 0 and
+ * this header's stride, all of it is read. */
+int mn__kind_def_load_at(mn_kind_def *out, const mn_kind_def *in,
+			 size_t stride);
+
 #endif /* MN_CORE_ABI_H */

@@ -301,6 +301,7 @@ static int build_entry(mn__persist *p, group *g, wrec *r)
 	    .payload = r->data,
 	    .len = r->len,
 	    .state_hash = r->state_hash,
+	    .kind_version = r->version,
 	};
 	if (r->method == MN__CODEC_RAW)
 		mn__dict_sample(p, k, r->data, r->len);
@@ -332,6 +333,7 @@ static int build_entry(mn__persist *p, group *g, wrec *r)
 		    .state = r->data + r->snap_off,
 		    .len = r->snap_len,
 		    .state_hash = r->snap_hash,
+		    .kind_version = r->version,
 		};
 	if (r->flags & MN_MSG_TIMER)
 		p->wb.tdels[g->ntd++] = (mn__wtimer){
@@ -440,6 +442,7 @@ static void build_evict(mn__persist *p, group *g, wrec *r)
 		    .state = r->data + r->snap_off,
 		    .len = r->snap_len,
 		    .state_hash = r->snap_hash,
+		    .kind_version = r->version,
 		};
 }
 

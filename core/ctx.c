@@ -160,6 +160,15 @@ uint64_t mn_ctx_seq(const mn_ctx *ctx)
 	return ctx->seq;
 }
 
+uint32_t mn_ctx_state_version(const mn_ctx *ctx)
+{
+	if (!ctx)
+		return 1;
+	if (ctx->state_version)
+		return ctx->state_version;
+	return ctx->kind && ctx->kind->def.version ? ctx->kind->def.version : 1;
+}
+
 uint64_t mn_ctx_time(const mn_ctx *ctx)
 {
 	if (!ctx)

@@ -13,7 +13,7 @@
 #include "include/mnemo.h"
 
 /* Event types are 1..MN__EVENT_TYPES-1. */
-#define MN__EVENT_TYPES (MN_EVENT_UNDELIVERED + 1)
+#define MN__EVENT_TYPES (MN_EVENT_DIVERGED + 1)
 /* Events of one type delivered per second when opts.event_rate is 0. */
 #define MN__EVENT_RATE_DEFAULT 100
 /* Broken actors whose reason is kept (about 420 bytes each); beyond it an

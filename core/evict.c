@@ -87,6 +87,7 @@ int mn__persist_evict(mn_runtime *rt, mn__actor *a)
 	r->actor = a;
 	r->seq = mn__ap(a)->seq;
 	r->unix_ms = mn__unix_ms();
+	r->version = k->def.version;
 	if (want_snap) {
 		r->has_snap = true;
 		r->snap_off = 0;

@@ -97,6 +97,8 @@ int mn__offline_add_kind(mn__offline *o, const char *name,
 	k->persistent = true;
 	if (def)
 		k->def = *def;
+	if (!k->def.version)
+		k->def.version = 1;
 	memcpy(k->name, name, len + 1);
 	k->def.name = k->name;
 	o->rt->kinds[n] = k;

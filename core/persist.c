@@ -576,6 +576,7 @@ int mn__persist_after_handle(mn__worker *w, mn__actor *a, const mn__msg *m,
 		uint64_t h = k->def.hash(a->state);
 		r->state_hash = h ? h : 1;
 	}
+	r->version = k->def.version;
 	r->nsends = ctx->npending;
 	r->nmsgs = ctx->npending_msgs;
 	r->sends_len = ctx->pending.len;
@@ -668,4 +669,21 @@ void mn__persist_stats(mn_runtime *rt, mn_runtime_stats *st)
 	st->broken = atomic_load_explicit(&p->st.broken, memory_order_relaxed);
 	st->timers_fired =
 	    atomic_load_explicit(&p->st.timers_fired, memory_order_relaxed);
+}
+
+void mn_runtime_upgrade_stats(mn_runtime *rt, mn_upgrade_stats *out)
+{
+	if (!out)
+		return;
+	*out = (mn_upgrade_stats){0};
+	mn__persist *p = rt ? rt->persist : NULL;
+	if (!p)
+		return;
+#define MN__LOAD(f) atomic_load_explicit(&p->st.f, memory_order_relaxed)
+	out->upgraded = MN__LOAD(upgraded);
+	out->restored_older = MN__LOAD(restored_older);
+	out->refused_newer = MN__LOAD(refused_newer);
+	out->replayed_older = MN__LOAD(replayed_older);
+	out->hash_mismatches = MN__LOAD(hash_mismatches);
+#undef MN__LOAD
 }

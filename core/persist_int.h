@@ -181,6 +181,10 @@ struct mn__persist_stats {
 	/* EVICT records queued and not finished (evict.c: the evictor adds,
 	 * the writer subtracts): the evictor counts them as already gone. */
 	_Atomic uint64_t evicting;
+	/* Other versions met by rehydrations (mn_upgrade_stats; workers,
+	 * relaxed). */
+	_Atomic uint64_t upgraded, restored_older, refused_newer,
+	    replayed_older, hash_mismatches;
 };
 
 /* Online compaction (compact.c, mn_runtime_compact): the request is set

@@ -31,9 +31,10 @@ typedef struct wrec {
 	const mn_kind *target; /* DURABLE */
 	uint64_t seq, sender_id, outbox_id, unix_ms;
 	uint32_t type, flags;
-	uint32_t nsends; /* held items (sends, timers, cancels) */
-	uint32_t nmsgs;	 /* of which sends (counted as sent, DR1) */
-	bool has_snap;	 /* ENTRY, EVICT: a snapshot's state follows */
+	uint32_t version; /* ENTRY, EVICT: the kind version that wrote it */
+	uint32_t nsends;  /* held items (sends, timers, cancels) */
+	uint32_t nmsgs;	  /* of which sends (counted as sent, DR1) */
+	bool has_snap;	  /* ENTRY, EVICT: a snapshot's state follows */
 	size_t snap_off, snap_len;
 	uint64_t snap_hash;  /* hash of the snapshot's bytes */
 	uint64_t state_hash; /* ENTRY: kind hash() after the message, 0 none */

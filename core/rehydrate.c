@@ -6,12 +6,16 @@
  * threads.
  */
 #include "core/persist_int.h"
+#include "core/upgrade.h"
 
 typedef struct replay {
 	mn__worker *w;
 	mn__actor *a;
 	const mn_kind *k;
 	uint64_t last_seq;
+	uint64_t diverged_seq; /* the first entry whose hash differed, 0 */
+	uint64_t diverged_hash, diverged_had;
+	uint32_t diverged_version;
 } replay;
 
 static int replay_one(void *arg, const mn__entry *e)
@@ -27,6 +31,19 @@ static int replay_one(void *arg, const mn__entry *e)
 	};
 	mn__actor_meta m;
 
+	if (e->kind_version > r->k->def.version) {
+		/* Newer code wrote it: old code must not misread it. */
+		char d[160];
+		snprintf(d, sizeof d,
+			 "its journal entry at seq %llu was written by "
+			 "version %u of kind %s; this code is version %u",
+			 (unsigned long long)e->seq, (unsigned)e->kind_version,
+			 r->k->def.name, (unsigned)r->k->def.version);
+		mn__store_set_errdetail(d);
+		atomic_fetch_add_explicit(&rt->persist->st.refused_newer, 1,
+					  memory_order_relaxed);
+		return MN_EVERSION;
+	}
 	ctx->replay_sender_kind = NULL;
 	ctx->replay_sender_key_len = 0;
 	if (e->sender_id &&
@@ -44,7 +61,39 @@ static int replay_one(void *arg, const mn__entry *e)
 	/* The handler's result was counted when the message was first
 	 * handled; replay only rebuilds the state. */
 	(void)r->k->def.handle(ctx, r->a->state, &view);
+	mn__persist *p = rt->persist;
+	if (e->kind_version < r->k->def.version)
+		atomic_fetch_add_explicit(&p->st.replayed_older, 1,
+					  memory_order_relaxed);
+	/* The hash the handling code recorded against this code's state
+	 * (docs/upgrades.md): a difference is counted and reported once,
+	 * never fatal. */
+	if (e->state_hash && r->k->def.hash) {
+		uint64_t h = r->k->def.hash(r->a->state);
+		h = h ? h : 1;
+		if (h != e->state_hash) {
+			atomic_fetch_add_explicit(&p->st.hash_mismatches, 1,
+						  memory_order_relaxed);
+			if (!r->diverged_seq) {
+				r->diverged_seq = e->seq;
+				r->diverged_hash = h;
+				r->diverged_had = e->state_hash;
+				r->diverged_version = e->kind_version;
+			}
+		}
+	}
 	return 0;
+}
+
+static void count_restore(mn__persist *p, enum mn__restored how)
+{
+	_Atomic uint64_t *c =
+	    how == MN__RESTORED_UPGRADED  ? &p->st.upgraded
+	    : how == MN__RESTORED_OLDER	  ? &p->st.restored_older
+	    : how == MN__RESTORED_REFUSED ? &p->st.refused_newer
+					  : NULL;
+	if (c)
+		atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
 int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
@@ -77,24 +126,24 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 	/* The latest snapshot, then the journal after it (design.md 3). */
 	mn_buf snap;
 	uint64_t snap_seq = 0, snap_lsn;
+	uint32_t snap_ver = 1;
 	mn__buf_init(&snap);
-	rc = k->def.restore ? mn__store_snapshot_latest(p->store, w->codec,
-							m.id, m.last_seq, &snap,
-							&snap_seq, &snap_lsn)
-			    : MN_ENOACTOR;
+	rc = k->def.restore
+		 ? mn__store_snapshot_latest_v(p->store, w->codec, m.id,
+					       m.last_seq, &snap, &snap_seq,
+					       &snap_lsn, &snap_ver)
+		 : MN_ENOACTOR;
 	if (rc == 0) {
+		enum mn__restored how;
+		char d[192];
 		ctx->replaying = true;
-		rc = k->def.restore(ctx, snap.data, snap.len, &a->state);
+		rc = mn__kind_restore(&k->def, ctx, snap_ver, snap_seq,
+				      snap.data, snap.len, &a->state, &how, d,
+				      sizeof d);
 		ctx->replaying = false;
-		if (rc < 0) {
-			char d[128];
-			snprintf(d, sizeof d,
-				 "restore() refused the snapshot at seq %llu "
-				 "(returned %s)",
-				 (unsigned long long)snap_seq, mn_err_name(rc));
+		if (rc)
 			mn__store_set_errdetail(d);
-			rc = MN_EHANDLER;
-		}
+		count_restore(p, how);
 	} else if (rc == MN_ENOACTOR) {
 		snap_seq = 0;
 		rc = k->def.init(ctx, &a->state);
@@ -129,6 +178,17 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 		a->state = NULL;
 		goto err_broken;
 	}
+	if (r.diverged_seq)
+		mn__event(&w->rt->ev, MN_EVENT_DIVERGED, 0, k, a->key,
+			  a->key_len, r.diverged_seq,
+			  "replaying seq %llu (handled by version %u, now "
+			  "version %u) gives state hash %016llx; the journal "
+			  "recorded %016llx",
+			  (unsigned long long)r.diverged_seq,
+			  (unsigned)r.diverged_version,
+			  (unsigned)k->def.version,
+			  (unsigned long long)r.diverged_hash,
+			  (unsigned long long)r.diverged_had);
 	atomic_fetch_add_explicit(&p->st.replayed, r.last_seq - snap_seq,
 				  memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->st.rehydrations, 1, memory_order_relaxed);

@@ -55,6 +55,9 @@ struct mn_ctx {
 	const mn__msg *msg;  /* the message being handled; NULL during init
 				and replay */
 	uint64_t seq;	     /* its sequence number (persistent actors) */
+	/* Inside restore(): the version of the bytes it reads (0: none, the
+	 * kind's own; core/upgrade.c). */
+	uint32_t state_version;
 	/* Persistent actors: sends are held until the commit (output
 	 * commit), serialised into pending (see persist.c). */
 	bool hold_sends;

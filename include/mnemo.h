@@ -234,6 +234,28 @@ typedef struct mn_kind_def {
 	 * across processes, and be cheap: it runs after every message. A
 	 * hash of 0 is stored as 1 (0 means "no hash"). */
 	uint64_t (*hash)(const void *state);
+
+	/* The version of this code's state and behaviour (0 means 1).
+	 * Every journal entry and snapshot records the version of the code
+	 * that wrote it (docs/format.md). Raise it when snapshot()'s bytes
+	 * change meaning, or when handle() would bring old messages to a
+	 * different state; docs/upgrades.md says when. A snapshot written
+	 * by a newer version than the running code is refused for that
+	 * actor (MN_EVERSION: MN_EVENT_BROKEN), never misread. As every
+	 * field after hash, it is read only when size is set
+	 * (MN_KIND_DEF_INIT): with size 0 it reads as 0. */
+	uint32_t version;
+
+	/* Bring a snapshot written by an older version (from_version, less
+	 * than version) forward: append the current version's snapshot
+	 * bytes of the same state to out (mn_buf_append), which restore()
+	 * then reads. Return 0, or a negative code (the actor is broken:
+	 * MN_EVENT_BROKEN). Optional: without it, restore() gets the old
+	 * bytes and mn_ctx_state_version() tells it their version. Runs on
+	 * a worker, and in the mnemo tool; like restore(), it must not
+	 * depend on anything but its arguments. */
+	int (*upgrade)(uint32_t from_version, const void *bytes, size_t len,
+		       mn_buf *out);
 	/* New fields go here, at the end, each defaulting to 0. */
 } mn_kind_def;
 
@@ -296,6 +318,14 @@ enum mn_event_type {
 	 * be delivered or handled now; it stays stored and is tried again
 	 * (timers: at the next tick; messages: at the next open). */
 	MN_EVENT_UNDELIVERED = 5,
+	/* Rehydration replayed a journal entry and the kind's hash() of the
+	 * resulting state differs from the hash the code that first handled
+	 * it recorded (new code that handles an old message differently, or
+	 * a handler that is not deterministic). Not fatal: the actor runs on
+	 * with the state the current code built. seq: the first entry that
+	 * differed; reported once per rehydration; err 0. Counted in
+	 * mn_upgrade_stats.hash_mismatches (every differing entry). */
+	MN_EVENT_DIVERGED = 6,
 };
 
 /*
@@ -606,6 +636,12 @@ int mn_ctx_replaying(const mn_ctx *ctx);
 /* The sequence number of the message being handled (1 for an actor's first
  * message); 0 for volatile actors and during init. */
 uint64_t mn_ctx_seq(const mn_ctx *ctx);
+
+/* Inside restore(): the kind version of the code that wrote the snapshot
+ * being restored (mn_kind_def.version; after an upgrade() callback, the
+ * current version). Elsewhere: the running code's version. 1 for data
+ * written before versions existed. */
+uint32_t mn_ctx_state_version(const mn_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */
 /* Buffers                                                                  */
@@ -1076,13 +1112,42 @@ int mn_runtime_compact(mn_runtime *rt, uint64_t keep_history,
 int mn_actor_delete(mn_runtime *rt, const char *kind, const char *key);
 
 /* ------------------------------------------------------------------------ */
+/* Versions                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* What rehydrations met of other versions (docs/upgrades.md), since the
+ * runtime opened. */
+typedef struct mn_upgrade_stats {
+	/* Snapshots of an older version brought forward by upgrade(). */
+	uint64_t upgraded;
+	/* Snapshots of an older version given to restore() as they are (the
+	 * kind has no upgrade()). */
+	uint64_t restored_older;
+	/* Snapshots of a newer version than the running code: refused, the
+	 * actor broken (MN_EVERSION). */
+	uint64_t refused_newer;
+	/* Journal entries written by an older version, replayed by the
+	 * current code. */
+	uint64_t replayed_older;
+	/* Replayed entries whose recorded state hash the current code's
+	 * state does not match (MN_EVENT_DIVERGED). */
+	uint64_t hash_mismatches;
+} mn_upgrade_stats;
+
+/* Fill *out (zeroed without a store). Any thread. */
+void mn_runtime_upgrade_stats(mn_runtime *rt, mn_upgrade_stats *out);
+
+/* ------------------------------------------------------------------------ */
 /* Plugins of the mnemo tool                                                */
 /* ------------------------------------------------------------------------ */
 
 /*
  * Plugins: a shared object that the mnemo tool loads (`mnemo replay
  * --plugin LIB.so`) exports this symbol, returning its kinds' definitions
- * (static storage) and their count. Name: MN_PLUGIN_SYMBOL.
+ * (static storage) and their count. Name: MN_PLUGIN_SYMBOL. The array's
+ * stride is the first definition's size (MN_KIND_DEF_INIT); an array whose
+ * definitions all left size 0 is read with mnemo 0.1's stride when that
+ * gives valid definitions, else with this header's.
  */
 typedef const mn_kind_def *(*mn_plugin_kinds_fn)(size_t *count);
 #define MN_PLUGIN_SYMBOL "mnemo_plugin_kinds"

@@ -83,6 +83,7 @@ typedef struct dstate {
 	/* Its latest snapshot. */
 	mn_buf snap;
 	uint64_t snap_seq, snap_lsn;
+	uint32_t snap_version;
 	bool have_snap, snap_damaged;
 	bool damaged; /* a call intent that does not decode */
 	/* Last sender resolved (runs of messages from one sender). */
@@ -157,6 +158,7 @@ static void print_msg(dstate *s, const mn__entry *e, bool is_outbox)
 		} else {
 			mn__jw_u64(&w, "seq", e->seq);
 			mn__jw_u64(&w, "lsn", e->lsn);
+			mn__jw_u64(&w, "version", e->kind_version);
 		}
 		mn__jw_time(&w, "time", e->unix_ms);
 		mn__jw_u64(&w, "unix_ms", e->unix_ms);
@@ -205,6 +207,8 @@ static void print_msg(dstate *s, const mn__entry *e, bool is_outbox)
 			(unsigned long long)e->seq, (unsigned long long)e->lsn,
 			t, e->type, from, fl, ob);
 	}
+	if (!is_outbox && e->kind_version > 1)
+		fprintf(c->out, "  version %u", (unsigned)e->kind_version);
 	fprintf(c->out, "  stored %zu B  payload %zu B\n", e->stored_len,
 		e->len);
 	if (e->flags & MN_MSG_CALL)
@@ -295,9 +299,9 @@ static int on_call(void *arg, const mn__call_rec *cr)
 static int fetch_snapshot(dstate *s)
 {
 	mn__cli_clear_detail();
-	int rc = mn__store_snapshot_latest(s->c->store, s->c->codec,
-					   s->actor_id, UINT64_MAX, &s->snap,
-					   &s->snap_seq, &s->snap_lsn);
+	int rc = mn__store_snapshot_latest_v(
+	    s->c->store, s->c->codec, s->actor_id, UINT64_MAX, &s->snap,
+	    &s->snap_seq, &s->snap_lsn, &s->snap_version);
 	s->have_snap = rc == 0;
 	return rc == MN_ENOACTOR ? 0 : rc;
 }
@@ -319,14 +323,18 @@ static void print_snapshot(dstate *s)
 		mn__jw_begin(&w, c->out, "snapshot");
 		mn__jw_u64(&w, "seq", s->snap_seq);
 		mn__jw_u64(&w, "lsn", s->snap_lsn);
+		mn__jw_u64(&w, "version", s->snap_version);
 		mn__jw_u64(&w, "state_bytes", s->snap.len);
 		mn__jw_hex(&w, "state_hex", s->snap.data, s->snap.len);
 		mn__jw_end(&w);
 		return;
 	}
-	fprintf(c->out, "\nsnapshot: seq %llu  lsn %llu  state %zu B\n",
+	fprintf(c->out, "\nsnapshot: seq %llu  lsn %llu  state %zu B",
 		(unsigned long long)s->snap_seq,
 		(unsigned long long)s->snap_lsn, s->snap.len);
+	if (s->snap_version > 1)
+		fprintf(c->out, "  version %u", (unsigned)s->snap_version);
+	fputc('\n', c->out);
 	mn__cli_hexdump(c->out, "    ", s->snap.data, s->snap.len,
 			s->full ? 0 : MN__CLI_PAYLOAD_SHOWN);
 }

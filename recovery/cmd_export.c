@@ -202,6 +202,7 @@ static int on_entry(void *arg, const mn__entry *e)
 	en.payload.data = (uint8_t *)e->payload;
 	en.payload.len = e->len;
 	en.state_hash = e->state_hash;
+	en.kind_version = e->kind_version > 1 ? e->kind_version : 0;
 	en.n_timer_ids = e->n_timer_ids;
 	en.timer_ids = (uint64_t *)e->timer_ids;
 	en.n_calls = e->n_calls;
@@ -348,12 +349,14 @@ static int export_actor(xstate *x, const mn__actor_meta *m, const char *kind)
 	for (size_t i = nseqs; i-- > 0;) {
 		Mnemo__Export__Snapshot sn = MNEMO__EXPORT__SNAPSHOT__INIT;
 		uint64_t seq, lsn;
+		uint32_t ver = 1;
 		mn__cli_clear_detail();
-		if ((rc = mn__store_snapshot_latest(x->c->store, x->c->codec,
-						    m->id, seqs[i], &x->snap,
-						    &seq, &lsn)))
+		if ((rc = mn__store_snapshot_latest_v(x->c->store, x->c->codec,
+						      m->id, seqs[i], &x->snap,
+						      &seq, &lsn, &ver)))
 			goto out;
 		sn.seq = seq;
+		sn.kind_version = ver > 1 ? ver : 0;
 		sn.state.data = x->snap.data;
 		sn.state.len = x->snap.len;
 		/* The store API hands back no snapshot hash yet; 0 = none. */

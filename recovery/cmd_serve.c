@@ -236,11 +236,14 @@ static int load_kinds(mn__cli *c, const char *plugin, mn_runtime *rt, void **dl)
 		return MN__CLI_USAGE;
 	}
 	/* The array's stride is its header's mn_kind_def (core/abi.h). */
-	size_t stride = mn__kind_def_size(defs);
+	size_t stride = mn__kind_defs_stride(defs, n);
 	for (size_t i = 0; i < n; i++) {
 		const mn_kind_def *d =
 		    (const void *)((const char *)defs + i * stride);
-		int rc = mn_kind_register(rt, d, NULL);
+		mn_kind_def def;
+		int rc = mn__kind_def_load_at(&def, d, stride);
+		if (!rc)
+			rc = mn_kind_register(rt, &def, NULL);
 		if (rc) {
 			fprintf(c->err,
 				"mnemo serve: plugin %s: kind %zu ('%s'): "

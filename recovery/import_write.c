@@ -309,6 +309,7 @@ static int add_entries(istate *x, const adding *d)
 		    .payload = e->payload.data,
 		    .len = e->payload.len,
 		    .state_hash = e->state_hash,
+		    .kind_version = e->kind_version,
 		    .timer_ids = e->timer_ids,
 		    .n_timer_ids = e->n_timer_ids,
 		};
@@ -353,6 +354,7 @@ static int add_snaps(istate *x, const adding *d)
 		    .state = sn->state.data,
 		    .len = sn->state.len,
 		    .state_hash = hash,
+		    .kind_version = sn->kind_version,
 		};
 	}
 	return 0;

@@ -26,6 +26,7 @@
 
 #include "core/abi.h"
 #include "core/offline.h"
+#include "core/upgrade.h"
 #include "include/mnemo.h"
 #include "recovery/replay.h"
 
@@ -89,12 +90,13 @@ int mn__rp_open(mn__rp *r, mn__cli *c, const char *plugin, const char *address)
 	/* The plugin's array has the stride of its header's mn_kind_def
 	 * (the first one's size); each def is read into this library's
 	 * layout (core/abi.h). */
-	stride = mn__kind_def_size(defs);
+	stride = mn__kind_defs_stride(defs, ndefs);
 	for (size_t i = 0; i < ndefs; i++) {
 		mn_kind_def def;
 		const mn_kind_def *d =
 		    (const void *)((const char *)defs + i * stride);
-		if (mn__kind_def_load(&def, d) || def.size < stride) {
+		if (mn__kind_def_load_at(&def, d, stride) ||
+		    def.size < stride) {
 			fprintf(c->err,
 				"mnemo %s: plugin %s: kind %zu: a mn_kind_def "
 				"of a size this mnemo cannot read (%zu)\n",
@@ -233,7 +235,7 @@ static void resolve_sender(mn__rp *r, const mn__entry *e)
 /* Print a divergence at seq: the replayed state and the stored snapshot
  * (restored, then described). */
 static int report_divergence(mn__rp *r, const mn_buf *replayed_bytes,
-			     const mn_buf *stored)
+			     const mn_buf *stored, uint32_t stored_version)
 {
 	mn__cli *c = r->c;
 	mn_buf a, b;
@@ -248,11 +250,15 @@ static int report_divergence(mn__rp *r, const mn_buf *replayed_bytes,
 		rc = rc ? rc : mn_buf_append(&b, t, sizeof t - 1);
 	} else {
 		mn_ctx *ctx = mn__offline_ctx(r->off);
-		int rrc = r->def->restore(ctx, stored->data, stored->len, &st);
+		enum mn__restored how;
+		char why[192];
+		int rrc = mn__kind_restore(r->def, ctx, stored_version, r->seq,
+					   stored->data, stored->len, &st, &how,
+					   why, sizeof why);
 		if (rrc < 0) {
-			char t[96];
-			int n = snprintf(t, sizeof t, "(restore failed: %s)",
-					 mn_err_name(rrc));
+			char t[224];
+			int n =
+			    snprintf(t, sizeof t, "(cannot restore: %s)", why);
 			rc = rc ? rc : mn_buf_append(&b, t, (size_t)n);
 		} else {
 			rc = rc ? rc : mn__rp_describe(r, st, &b);
@@ -367,16 +373,34 @@ static int check_snapshot(mn__rp *r)
 	mn__cli *c = r->c;
 	mn_buf mine, stored;
 	uint64_t sseq, slsn;
+	uint32_t sver = 1;
 	int rc;
 	if (!r->def->snapshot)
 		return 0;
 	mn__buf_init(&mine);
 	mn__buf_init(&stored);
 	mn__cli_clear_detail();
-	rc = mn__store_snapshot_latest(c->store, c->codec, r->meta.id, r->seq,
-				       &stored, &sseq, &slsn);
+	rc = mn__store_snapshot_latest_v(c->store, c->codec, r->meta.id, r->seq,
+					 &stored, &sseq, &slsn, &sver);
 	if (rc == 0 && sseq != r->seq)
 		rc = MN_ECORRUPT;
+	if (rc == 0 && sver != r->def->version) {
+		/* Bytes of another version: comparable only once brought
+		 * forward by upgrade(); otherwise the hashes (and later
+		 * snapshots) are the check. */
+		mn_buf up;
+		mn__buf_init(&up);
+		if (sver < r->def->version && r->def->upgrade &&
+		    r->def->upgrade(sver, stored.data, stored.len, &up) == 0) {
+			mn__buf_free(&stored);
+			stored = up;
+			sver = r->def->version;
+		} else {
+			mn__buf_free(&up);
+			mn__buf_free(&stored);
+			return 0;
+		}
+	}
 	if (rc == 0) {
 		int src = r->def->snapshot(r->state, &mine);
 		if (src < 0) {
@@ -395,7 +419,7 @@ static int check_snapshot(mn__rp *r)
 			     memcmp(mine.data, stored.data, mine.len) != 0)) {
 				r->diverged = true;
 				r->diverged_seq = r->seq;
-				rc = report_divergence(r, &mine, &stored);
+				rc = report_divergence(r, &mine, &stored, sver);
 				if (rc == 0)
 					rc = RP_DIVERGED;
 			}
@@ -497,6 +521,7 @@ int mn__rp_run(mn__rp *r, uint64_t target, bool from_start)
 	mn_ctx *ctx = mn__offline_ctx(r->off);
 	mn_buf snap;
 	uint64_t snap_seq = 0, snap_lsn;
+	uint32_t snap_ver = 1;
 	int rc;
 
 	drop_state(r);
@@ -505,13 +530,15 @@ int mn__rp_run(mn__rp *r, uint64_t target, bool from_start)
 	r->calls_compared = r->call_divergences = 0;
 	r->diverged = false;
 	r->from_snapshot = false;
+	r->restore_how = 0;
+	r->restore_version = 0;
 	mn__buf_init(&snap);
 	rc = MN_ENOACTOR;
 	if (!from_start && r->def->restore && target > 0) {
 		mn__cli_clear_detail();
-		rc = mn__store_snapshot_latest(c->store, c->codec, r->meta.id,
-					       target, &snap, &snap_seq,
-					       &snap_lsn);
+		rc = mn__store_snapshot_latest_v(c->store, c->codec, r->meta.id,
+						 target, &snap, &snap_seq,
+						 &snap_lsn, &snap_ver);
 		if (rc && rc != MN_ENOACTOR) {
 			mn__buf_free(&snap);
 			return mn__cli_store_fail(c, rc,
@@ -520,14 +547,18 @@ int mn__rp_run(mn__rp *r, uint64_t target, bool from_start)
 	}
 	mn__offline_set_message(r->off, NULL, NULL, 0, rc ? 0 : snap_seq);
 	if (rc == 0) {
-		int rrc = r->def->restore(ctx, snap.data, snap.len, &r->state);
+		enum mn__restored how;
+		char why[192];
+		int rrc = mn__kind_restore(r->def, ctx, snap_ver, snap_seq,
+					   snap.data, snap.len, &r->state, &how,
+					   why, sizeof why);
 		mn__buf_free(&snap);
+		r->restore_how = how;
+		r->restore_version = snap_ver;
 		if (rrc < 0) {
-			fprintf(c->err,
-				"mnemo %s: %s is broken: restore() refused "
-				"the snapshot at seq %llu: %s\n",
-				c->cmd, r->addr, (unsigned long long)snap_seq,
-				mn_err_name(rrc));
+			r->state = NULL;
+			fprintf(c->err, "mnemo %s: %s is broken: %s\n", c->cmd,
+				r->addr, why);
 			return MN__CLI_FAIL;
 		}
 		r->from_snapshot = true;

@@ -37,10 +37,14 @@ struct mn__rp {
 	bool have_state;    /* init/restore ran (free() owed) */
 	uint64_t start_seq; /* the run started after this message */
 	bool from_snapshot; /* ... restored from the snapshot at start_seq */
-	uint64_t seq;	    /* the last message replayed (start_seq at first) */
-	uint64_t replayed;  /* messages handled in the run */
-	uint64_t compared;  /* stored snapshots compared */
-	uint64_t hashed;    /* recorded state hashes compared */
+	/* How that snapshot came in (enum mn__restored, core/upgrade.h) and
+	 * the version that wrote it. */
+	int restore_how;
+	uint32_t restore_version;
+	uint64_t seq;	   /* the last message replayed (start_seq at first) */
+	uint64_t replayed; /* messages handled in the run */
+	uint64_t compared; /* stored snapshots compared */
+	uint64_t hashed;   /* recorded state hashes compared */
 	bool diverged;
 	uint64_t diverged_seq;
 	/* Outbound calls: a request the code makes that differs from the

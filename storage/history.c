@@ -124,6 +124,7 @@ int mn__st_deliver_entry(const mn__store *s, mn__codec *codec, uint64_t lsn,
 	e.type = je->type;
 	e.flags = je->flags;
 	e.state_hash = je->state_hash;
+	e.kind_version = je->kind_version ? je->kind_version : 1;
 	e.timer_ids = je->timer_ids;
 	e.n_timer_ids = je->n_timer_ids;
 	/* Calls: their intents and hashes, paired (a record with a count
@@ -381,6 +382,15 @@ int mn__store_snapshot_latest(mn__store *s, mn__codec *codec, uint64_t actor_id,
 			      uint64_t max_seq, mn_buf *out, uint64_t *seq,
 			      uint64_t *lsn)
 {
+	return mn__store_snapshot_latest_v(s, codec, actor_id, max_seq, out,
+					   seq, lsn, NULL);
+}
+
+int mn__store_snapshot_latest_v(mn__store *s, mn__codec *codec,
+				uint64_t actor_id, uint64_t max_seq,
+				mn_buf *out, uint64_t *seq, uint64_t *lsn,
+				uint32_t *version)
+{
 	MDB_txn *txn;
 	MDB_cursor *c;
 	MDB_val k = {0}, v = {0};
@@ -424,6 +434,9 @@ int mn__store_snapshot_latest(mn__store *s, mn__codec *codec, uint64_t actor_id,
 			out->len = n;
 			*seq = sn->seq;
 			*lsn = sn->lsn;
+			if (version)
+				*version =
+				    sn->kind_version ? sn->kind_version : 1;
 		}
 	}
 	mdb_cursor_close(c);

@@ -118,7 +118,8 @@ typedef struct mn__wentry {
 	uint64_t raw_len;
 	const void *payload;
 	size_t len;
-	uint64_t state_hash; /* kind hash() after the message; 0 = none */
+	uint64_t state_hash;   /* kind hash() after the message; 0 = none */
+	uint32_t kind_version; /* the handling code's kind version (>= 1) */
 	/* The ids of the timers the message set, in the order set. */
 	const uint64_t *timer_ids;
 	size_t n_timer_ids;
@@ -164,6 +165,7 @@ typedef struct mn__wsnap {
 	const void *state;
 	size_t len;
 	uint64_t state_hash;
+	uint32_t kind_version; /* the version of the code that wrote state */
 } mn__wsnap;
 
 /* An outbound call's intent to store (a packed CallIntent, core's), or
@@ -283,8 +285,10 @@ typedef struct mn__entry {
 	size_t key_len;
 	const void *payload;
 	size_t len;
-	size_t stored_len;   /* bytes of the record in the store */
-	uint64_t state_hash; /* journal: kind hash() after it; 0 = none */
+	size_t stored_len;     /* bytes of the record in the store */
+	uint64_t state_hash;   /* journal: kind hash() after it; 0 = none */
+	uint32_t kind_version; /* journal: the handling code's kind version
+				* (1 for entries written before versions) */
 	/* journal: ids of the timers it set, in order (none in entries
 	 * written before the field existed) */
 	const uint64_t *timer_ids;
@@ -328,6 +332,13 @@ int mn__store_history_of(mn__store *s, mn__codec *codec, uint64_t actor_id,
 int mn__store_snapshot_latest(mn__store *s, mn__codec *codec, uint64_t actor_id,
 			      uint64_t max_seq, mn_buf *out, uint64_t *seq,
 			      uint64_t *lsn);
+/* As mn__store_snapshot_latest, also *version: the kind version of the
+ * code that wrote the snapshot (1 for snapshots written before versions).
+ * version may be NULL. */
+int mn__store_snapshot_latest_v(mn__store *s, mn__codec *codec,
+				uint64_t actor_id, uint64_t max_seq,
+				mn_buf *out, uint64_t *seq, uint64_t *lsn,
+				uint32_t *version);
 
 /* Timers due at or before now_ms, in due order, at most max of them. */
 typedef int (*mn__timer_cb)(void *arg, const mn__wtimer *t);

@@ -204,6 +204,8 @@ static int put_entry(mn__store *s, MDB_txn *txn, mn__codec *codec,
 	je.outbox_id = e->outbox_id;
 	je.flags = e->flags;
 	je.state_hash = e->state_hash;
+	/* Version 1 is stored as 0 (absent): no byte for most entries. */
+	je.kind_version = e->kind_version > 1 ? e->kind_version : 0;
 	je.n_timer_ids = e->n_timer_ids;
 	je.timer_ids = (uint64_t *)e->timer_ids;
 	ProtobufCBinaryData callv[e->n_calls ? e->n_calls : 1];
@@ -289,6 +291,7 @@ static int put_snapshots(mn__store *s, MDB_txn *txn, mn__codec *codec,
 		ms.lsn = sn->lsn;
 		ms.raw_len = sn->len;
 		ms.state_hash = sn->state_hash;
+		ms.kind_version = sn->kind_version > 1 ? sn->kind_version : 0;
 		if ((rc = pack_payload(codec, true, sn->dict_id, sn->state,
 				       sn->len, scratch, &ms.state, &ms.codec,
 				       &ms.dict_id)))

@@ -768,6 +768,47 @@ uint64_t mt_store_actor_seq(const char *dir, uint64_t id)
 	return m.last_seq;
 }
 
+typedef struct versions_seen {
+	uint32_t *v;
+	size_t cap, n;
+} versions_seen;
+
+static int version_entry(void *arg, const mn__entry *e)
+{
+	versions_seen *vs = arg;
+	if (e->seq >= 1 && e->seq <= vs->cap)
+		vs->v[e->seq - 1] = e->kind_version;
+	vs->n++;
+	return 0;
+}
+
+size_t mt_store_versions(const char *dir, const char *kind, const void *key,
+			 size_t key_len, uint32_t *entries, size_t cap,
+			 uint32_t *snap)
+{
+	mn__store *s = store_ro(dir);
+	mn__codec *codec;
+	mn__actor_meta m;
+	uint32_t kind_id;
+	mn_buf b;
+	uint64_t seq, lsn;
+	versions_seen vs = {.v = entries, .cap = cap};
+	assert_rc(mn__codec_new(mn__store_dicts(s), &codec), 0);
+	assert_rc(mn__store_kind_id(s, kind, &kind_id), 0);
+	assert_rc(mn__store_actor_find(s, kind_id, key, key_len, &m), 0);
+	assert_rc(
+	    mn__store_history(s, codec, m.last_lsn, 0, version_entry, &vs), 0);
+	mn__buf_init(&b);
+	*snap = 0;
+	int rc = mn__store_snapshot_latest_v(s, codec, m.id, UINT64_MAX, &b,
+					     &seq, &lsn, snap);
+	assert_true(rc == 0 || rc == MN_ENOACTOR);
+	mn__buf_free(&b);
+	mn__codec_free(codec);
+	mn__store_close(s);
+	return vs.n;
+}
+
 size_t mt_store_delete_marked(const char *dir, uint64_t *ids, size_t cap)
 {
 	mn__store *s = store_ro(dir);

@@ -217,6 +217,14 @@ void mt_store_expect_gone(const char *dir, const char *kind, uint64_t id,
 uint64_t mt_store_actor_id(const char *dir, const char *kind, const char *key);
 /* The last seq of the actor of store id id (fails if it has none). */
 uint64_t mt_store_actor_seq(const char *dir, uint64_t id);
+/* The kind versions actor kind/key (key_len bytes) was written with: the
+ * version of each journal entry in seq order into entries[seq - 1] (the
+ * first cap; returns how many entries the journal holds), and in *snap
+ * the latest snapshot's (0 when it has none). Opens the store read-only
+ * with the store's own API. */
+size_t mt_store_versions(const char *dir, const char *kind, const void *key,
+			 size_t key_len, uint32_t *entries, size_t cap,
+			 uint32_t *snap);
 /* The count of actors marked for deletion whose deletion is unfinished
  * (the first cap of their ids into ids). */
 size_t mt_store_delete_marked(const char *dir, uint64_t *ids, size_t cap);
