@@ -71,6 +71,8 @@ int mn__cmd_ls(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_dump(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_verify(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_replay(int argc, char **argv, FILE *out, FILE *err);
+/* The upgrade gate (recovery/cmd_check.c). */
+int mn__cmd_check(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_diff(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_fork(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_compact(int argc, char **argv, FILE *out, FILE *err);

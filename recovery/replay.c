@@ -68,13 +68,18 @@ static int load_plugin(mn__rp *r, const mn_kind_def **defs, size_t *ndefs)
 	return MN__CLI_OK;
 }
 
-int mn__rp_open(mn__rp *r, mn__cli *c, const char *plugin, const char *address)
+static void drop_state(mn__rp *r)
+{
+	if (r->have_state && r->def->free)
+		r->def->free(r->state);
+	r->state = NULL;
+	r->have_state = false;
+}
+
+int mn__rp_load(mn__rp *r, mn__cli *c, const char *plugin)
 {
 	const mn_kind_def *defs;
-	size_t ndefs, kind_end, stride;
-	uint32_t kind_id;
-	unsigned char key[MN_KEY_MAX];
-	size_t key_len;
+	size_t ndefs, stride;
 	int rc;
 
 	memset(r, 0, sizeof *r);
@@ -116,7 +121,21 @@ int mn__rp_open(mn__rp *r, mn__cli *c, const char *plugin, const char *address)
 		}
 	}
 
-	if ((rc = mn__cli_open(c)))
+	r->defs = defs;
+	r->ndefs = ndefs;
+	r->stride = stride;
+	return mn__cli_open(c);
+}
+
+int mn__rp_open(mn__rp *r, mn__cli *c, const char *plugin, const char *address)
+{
+	size_t kind_end;
+	uint32_t kind_id;
+	unsigned char key[MN_KEY_MAX];
+	size_t key_len;
+	int rc;
+
+	if ((rc = mn__rp_load(r, c, plugin)))
 		return rc;
 	rc = mn__cli_addr_parse(c, address, &kind_id, key, &key_len, &kind_end);
 	if (rc == MN_ENOKIND) {
@@ -140,6 +159,24 @@ int mn__rp_open(mn__rp *r, mn__cli *c, const char *plugin, const char *address)
 	}
 	if (rc)
 		return mn__cli_store_fail(c, rc, "reading the actor");
+	return mn__rp_select(r, &r->meta);
+}
+
+int mn__rp_select(mn__rp *r, const mn__actor_meta *m)
+{
+	mn__cli *c = r->c;
+	uint32_t kind_id = m->kind_id;
+	const unsigned char *key = m->key;
+	size_t key_len = m->key_len;
+	const char *plugin = r->plugin;
+	int rc;
+
+	drop_state(r);
+	if (m != &r->meta)
+		r->meta = *m;
+	mn__cli_addr_format(c, r->addr, kind_id, key, key_len);
+	r->kind = NULL;
+	r->def = NULL;
 	if (mn__store_kind_name(c->store, kind_id, r->kind_name,
 				sizeof r->kind_name)) {
 		fprintf(c->err, "mnemo %s: kind %u of %s has no name in %s\n",
@@ -151,10 +188,10 @@ int mn__rp_open(mn__rp *r, mn__cli *c, const char *plugin, const char *address)
 		fprintf(c->err,
 			"mnemo %s: plugin %s has no kind '%s' (it has:", c->cmd,
 			plugin, r->kind_name);
-		for (size_t i = 0; i < ndefs; i++)
+		for (size_t i = 0; i < r->ndefs; i++)
 			fprintf(c->err, " %s",
-				((const mn_kind_def *)((const char *)defs +
-						       i * stride))
+				((const mn_kind_def *)((const char *)r->defs +
+						       i * r->stride))
 				    ->name);
 		fputs(")\n", c->err);
 		return MN__CLI_USAGE;
@@ -165,14 +202,6 @@ int mn__rp_open(mn__rp *r, mn__cli *c, const char *plugin, const char *address)
 		return MN__CLI_USAGE;
 	}
 	return MN__CLI_OK;
-}
-
-static void drop_state(mn__rp *r)
-{
-	if (r->have_state && r->def->free)
-		r->def->free(r->state);
-	r->state = NULL;
-	r->have_state = false;
 }
 
 void mn__rp_close(mn__rp *r)
@@ -385,21 +414,40 @@ static int check_snapshot(mn__rp *r)
 	if (rc == 0 && sseq != r->seq)
 		rc = MN_ECORRUPT;
 	if (rc == 0 && sver != r->def->version) {
-		/* Bytes of another version: comparable only once brought
-		 * forward by upgrade(); otherwise the hashes (and later
-		 * snapshots) are the check. */
-		mn_buf up;
-		mn__buf_init(&up);
-		if (sver < r->def->version && r->def->upgrade &&
-		    r->def->upgrade(sver, stored.data, stored.len, &up) == 0) {
-			mn__buf_free(&stored);
-			stored = up;
-			sver = r->def->version;
-		} else {
-			mn__buf_free(&up);
-			mn__buf_free(&stored);
-			return 0;
+		/* Bytes of another version: what rehydration would make of
+		 * them (upgrade(), restore() by version), in this version's
+		 * bytes. Refused: the new code cannot bring the actor back. */
+		enum mn__restored how;
+		char why[192];
+		void *st = NULL;
+		int rrc = mn__kind_restore(
+		    r->def, mn__offline_ctx(r->off), sver, r->seq, stored.data,
+		    stored.len, &st, &how, why, sizeof why);
+		stored.len = 0;
+		if (rrc == 0) {
+			rrc = r->def->snapshot(st, &stored);
+			if (r->def->free)
+				r->def->free(st);
 		}
+		if (rrc) {
+			fprintf(c->err,
+				"mnemo %s: %s: cannot bring back the stored "
+				"snapshot at seq %llu: %s\n",
+				c->cmd, r->addr, (unsigned long long)r->seq,
+				how == MN__RESTORED_REFUSED ||
+					how == MN__RESTORED_FAILED
+				    ? why
+				    : "snapshot() failed");
+			r->restore_how = (int)(how == MN__RESTORED_REFUSED
+						   ? MN__RESTORED_REFUSED
+						   : MN__RESTORED_FAILED);
+			r->restore_version = sver;
+			r->restore_seq = r->seq;
+			mn__buf_free(&mine);
+			mn__buf_free(&stored);
+			return RP_DIVERGED;
+		}
+		sver = r->def->version;
 	}
 	if (rc == 0) {
 		int src = r->def->snapshot(r->state, &mine);
@@ -532,13 +580,15 @@ int mn__rp_run(mn__rp *r, uint64_t target, bool from_start)
 	r->from_snapshot = false;
 	r->restore_how = 0;
 	r->restore_version = 0;
+	r->restore_seq = 0;
 	mn__buf_init(&snap);
 	rc = MN_ENOACTOR;
 	if (!from_start && r->def->restore && target > 0) {
 		mn__cli_clear_detail();
-		rc = mn__store_snapshot_latest_v(c->store, c->codec, r->meta.id,
-						 target, &snap, &snap_seq,
-						 &snap_lsn, &snap_ver);
+		rc = mn__store_snapshot_latest_v(
+		    c->store, c->codec, r->meta.id,
+		    r->start_max ? r->start_max : target, &snap, &snap_seq,
+		    &snap_lsn, &snap_ver);
 		if (rc && rc != MN_ENOACTOR) {
 			mn__buf_free(&snap);
 			return mn__cli_store_fail(c, rc,
@@ -555,6 +605,7 @@ int mn__rp_run(mn__rp *r, uint64_t target, bool from_start)
 		mn__buf_free(&snap);
 		r->restore_how = how;
 		r->restore_version = snap_ver;
+		r->restore_seq = snap_seq;
 		if (rrc < 0) {
 			r->state = NULL;
 			fprintf(c->err, "mnemo %s: %s is broken: %s\n", c->cmd,

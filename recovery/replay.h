@@ -36,11 +36,17 @@ struct mn__rp {
 	void *state;	    /* the replayed state (NULL before a run) */
 	bool have_state;    /* init/restore ran (free() owed) */
 	uint64_t start_seq; /* the run started after this message */
+	/* Not 0: a run not from the start begins at the latest snapshot at
+	 * or before this seq, not before the target (mnemo check). */
+	uint64_t start_max;
 	bool from_snapshot; /* ... restored from the snapshot at start_seq */
-	/* How that snapshot came in (enum mn__restored, core/upgrade.h) and
-	 * the version that wrote it. */
+	/* How the start's snapshot came in (enum mn__restored,
+	 * core/upgrade.h) and the version that wrote it. */
 	int restore_how;
 	uint32_t restore_version;
+	/* A stored snapshot of another version the code could not bring
+	 * back (restore_how REFUSED or FAILED) ends the run: its seq. */
+	uint64_t restore_seq;
 	uint64_t seq;	   /* the last message replayed (start_seq at first) */
 	uint64_t replayed; /* messages handled in the run */
 	uint64_t compared; /* stored snapshots compared */
@@ -67,6 +73,9 @@ struct mn__rp {
 	size_t sender_key_len;
 	char sender[MN__CLI_ADDR_CAP];
 	mn_buf scratch;
+	/* The plugin's kinds (mn__rp_load). */
+	const mn_kind_def *defs;
+	size_t ndefs, stride;
 };
 
 /*
@@ -77,6 +86,14 @@ struct mn__rp {
  * mn__rp_close() must follow in every case.
  */
 int mn__rp_open(mn__rp *r, mn__cli *c, const char *plugin, const char *address);
+
+/* mn__rp_open in two steps, for a run over many actors (mnemo check):
+ * load the plugin and open c->path; then make m (a record of that store)
+ * the actor the next runs replay (its kind among the plugin's kinds; the
+ * state of an earlier actor freed). Same returns; mn__rp_close() after
+ * either. */
+int mn__rp_load(mn__rp *r, mn__cli *c, const char *plugin);
+int mn__rp_select(mn__rp *r, const mn__actor_meta *m);
 
 /*
  * Replay the actor's history up to message target (<= meta.last_seq):

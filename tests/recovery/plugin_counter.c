@@ -12,7 +12,16 @@
  *   - with -DMN_PLUGIN_LATE: a change that shows only from ADD 8 on (it
  *     adds 80), between two stored snapshots;
  *   - with -DMN_PLUGIN_CRASH: ADD 9 crashes the process (SIGSEGV);
- *   - with -DMN_PLUGIN_NO_ENTRY: without the entry symbol.
+ *   - with -DMN_PLUGIN_HANG: ADD 10 never returns;
+ *   - with -DMN_PLUGIN_NO_ENTRY: without the entry symbol;
+ *   - with -DMN_PLUGIN_V2: version 2 of the kind, whose snapshots store
+ *     (sum, count) where version 1 stored (count, sum): its restore()
+ *     reads both by mn_ctx_state_version(); with -DMN_PLUGIN_V2_UPGRADE as
+ *     well, an upgrade() converts version 1's bytes and restore() reads
+ *     version 2's only; with -DMN_PLUGIN_V2_STRICT instead, restore()
+ *     refuses version 1's bytes and there is no upgrade() (mnemo check:
+ *     cannot restore). Behaviour is version 1's in all three
+ *     (tests/recovery/test_check.c).
  *
  * The kind has hash() (unless -DMN_PLUGIN_NO_HASH), so the runtime records
  * a state hash with each message.
@@ -21,6 +30,7 @@
  * sets a one-hour timer (nothing in replay), changing no state.
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +64,11 @@ static int counter_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 		if (v == 9)
 			raise(SIGSEGV);
 #endif
+#ifdef MN_PLUGIN_HANG
+		if (v == 10)
+			for (volatile int spin = 1; spin;)
+				;
+#endif
 #ifdef MN_PLUGIN_LATE
 		if (v == 8)
 			v = 80;
@@ -79,24 +94,61 @@ static int counter_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	}
 }
 
+#ifdef MN_PLUGIN_V2
+#define COUNTER_VERSION 2
+#else
+#define COUNTER_VERSION 1
+#endif
+
+/* (a, b) of a 16-byte snapshot, swapped when swap. */
+static void counter_pair(const void *bytes, bool swap, uint64_t *a, uint64_t *b)
+{
+	uint64_t v[2];
+	memcpy(v, bytes, sizeof v);
+	*a = v[swap ? 1 : 0];
+	*b = v[swap ? 0 : 1];
+}
+
 static int counter_snapshot(const void *state, mn_buf *out)
 {
-	return mn_buf_append(out, state, sizeof(counter));
+	const counter *c = state;
+	uint64_t v[2] = {c->count, c->sum};
+	if (COUNTER_VERSION == 2) {
+		v[0] = c->sum;
+		v[1] = c->count;
+	}
+	return mn_buf_append(out, v, sizeof v);
 }
 
 static int counter_restore(mn_ctx *ctx, const void *bytes, size_t len,
 			   void **state)
 {
-	(void)ctx;
-	if (len != sizeof(counter))
+	uint32_t version = mn_ctx_state_version(ctx);
+	if (len != sizeof(counter) || version > COUNTER_VERSION)
 		return MN_ECORRUPT;
+#if defined(MN_PLUGIN_V2_UPGRADE) || defined(MN_PLUGIN_V2_STRICT)
+	if (version != 2)
+		return MN_EVERSION;
+#endif
 	counter *c = malloc(sizeof *c);
 	if (!c)
 		return MN_ENOMEM;
-	memcpy(c, bytes, len);
+	counter_pair(bytes, version == 2, &c->count, &c->sum);
 	*state = c;
 	return 0;
 }
+
+#ifdef MN_PLUGIN_V2_UPGRADE
+static int counter_upgrade(uint32_t from, const void *bytes, size_t len,
+			   mn_buf *out)
+{
+	uint64_t v[2];
+	if (from != 1 || len != sizeof v)
+		return MN_ECORRUPT;
+	counter_pair(bytes, true, &v[0], &v[1]);
+	return mn_buf_append(out, v, sizeof v);
+}
+#endif
 
 static void counter_free(void *state)
 {
@@ -126,7 +178,12 @@ static uint64_t counter_hash(const void *state)
 #endif
 
 static const mn_kind_def counter_kinds[] = {{
+    .size = sizeof(mn_kind_def),
     .name = "counter",
+    .version = COUNTER_VERSION,
+#ifdef MN_PLUGIN_V2_UPGRADE
+    .upgrade = counter_upgrade,
+#endif
     .init = counter_init,
     .handle = counter_handle,
     .snapshot = counter_snapshot,

@@ -100,14 +100,8 @@ static void expect_seq(unsigned seq)
 
 static void build_plugin(const char *out, const char *defs)
 {
-	char cmd[1024];
-	snprintf(cmd, sizeof cmd,
-		 "cc -std=c11 -shared -fPIC -O1 -Iinclude %s -o '%s' "
-		 "tests/recovery/plugin_counter.c",
-		 defs, out);
-	int rc = system(cmd);
-	if (rc != 0)
-		fail_msg("building the plugin failed: %s", cmd);
+	if (mt_build_plugin_with("tests/recovery/plugin_counter.c", out, defs))
+		fail_msg("building %s failed", out);
 }
 
 static uint64_t now_ms(void)

@@ -40,13 +40,8 @@ static mt_tool_res res;
 
 static void build(const char *out, const char *defs)
 {
-	char cmd[1024];
-	snprintf(cmd, sizeof cmd,
-		 "cc -std=c11 -shared -fPIC -O1 -Iinclude %s -o '%s' "
-		 "tests/recovery/plugin_caller.c",
-		 defs, out);
-	if (system(cmd) != 0)
-		fail_msg("building the plugin failed: %s", cmd);
+	if (mt_build_plugin_with("tests/recovery/plugin_caller.c", out, defs))
+		fail_msg("building %s failed", out);
 }
 
 /* Send one message to caller/c1 and wait until `replies` call replies

@@ -573,6 +573,11 @@ void mt_tool_setup(const char *scratch_dir)
 
 int mt_build_plugin(const char *src, const char *out)
 {
+	return mt_build_plugin_with(src, out, "");
+}
+
+int mt_build_plugin_with(const char *src, const char *out, const char *defs)
+{
 	char cmd[1024];
 	if (access(src, R_OK) != 0) {
 		print_message("%s not found: run from the repository's root\n",
@@ -580,8 +585,8 @@ int mt_build_plugin(const char *src, const char *out)
 		return -1;
 	}
 	snprintf(cmd, sizeof cmd,
-		 "cc -std=c11 -shared -fPIC -O1 -Iinclude -o '%s' '%s'", out,
-		 src);
+		 "cc -std=c11 -shared -fPIC -O1 -Iinclude %s -o '%s' '%s'",
+		 defs, out, src);
 	if (system(cmd) != 0) {
 		print_message("building the plugin failed: %s\n", cmd);
 		return -1;

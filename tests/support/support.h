@@ -262,6 +262,8 @@ void mt_tool_setup(const char *scratch_dir);
  * `mnemo replay --plugin`, with the system compiler. Returns 0, or -1
  * (printed) when the source is missing or the build failed. */
 int mt_build_plugin(const char *src, const char *out);
+/* The same with compiler flags (-D variants of the plugin). */
+int mt_build_plugin_with(const char *src, const char *out, const char *defs);
 
 /* Run `mnemo ARGS` (ARGS formatted; the caller shell-quotes paths) into r
  * (mt_tool_run). Returns r->status. */
