@@ -314,6 +314,7 @@
 			cv.width = w;
 			cv.height = h;
 		}
+		cv.dataset.points = String(values.length);
 		const g = cv.getContext('2d');
 		g.clearRect(0, 0, w, h);
 		const pad = 4 * ratio;
@@ -330,7 +331,10 @@
 		g.fillText('max ' + fmtNum(max), pad, pad);
 		if (values.length < 2)
 			return;
-		const step = (w - 2 * pad) / (POINTS - 1);
+		// The first minute spreads over the width; then the window
+		// grows to POINTS and scrolls.
+		const span = Math.min(POINTS, Math.max(values.length, 30));
+		const step = (w - 2 * pad) / (span - 1);
 		const x0 = w - pad - (values.length - 1) * step;
 		const y = (v) => h - pad - (v / max) * (h - 2 * pad - 12 * ratio);
 		g.beginPath();
