@@ -559,11 +559,25 @@
 	}
 
 	// History: {"entries": [...], "next": FROM or null}, oldest first.
+	const LABELS = ['what', 'entry', 'record', 'kind', 'event'];
+
 	function entryLabel(e) {
-		for (const k of ['what', 'entry', 'record', 'kind', 'event'])
+		for (const k of LABELS)
 			if (typeof e[k] === 'string')
 				return e[k];
 		return e.type !== undefined ? 'type ' + e.type : '';
+	}
+
+	// An entry without the fields its first two columns show.
+	function entryRest(e) {
+		const rest = Object.assign({}, e);
+		delete rest.seq;
+		for (const k of LABELS)
+			if (typeof rest[k] === 'string') {
+				delete rest[k];
+				break;
+			}
+		return JSON.stringify(rest).slice(0, 400);
 	}
 
 	async function loadHistory(first) {
@@ -601,7 +615,7 @@
 				tr.appendChild(el('td', null, e.seq !== undefined ? e.seq : ''));
 				tr.appendChild(el('td', null, entryLabel(e)));
 				const td = el('td', 'addr');
-				td.textContent = JSON.stringify(e).slice(0, 400);
+				td.textContent = entryRest(e);
 				tr.appendChild(td);
 				table.tBodies[0].appendChild(tr);
 			}

@@ -334,6 +334,12 @@ async function main() {
 		return t && t !== 'connecting...' ? t : ''; })()`);
 	log(`history: ${JSON.stringify(history)}`);
 	log(`events: ${JSON.stringify(events)}`);
+	// Where the server has the routes, the page must use them: the
+	// actor's journal entries listed, its event stream connected.
+	if (!history.includes('not available'))
+		await waitFor('history entries', `document.querySelectorAll('#history tbody tr').length >= 3`);
+	if (!events.includes('not available'))
+		await waitFor('the event stream', `${text('#events-status')} === 'connected'`);
 	// Some traffic while the charts fill (a point every 2 s): a burst of
 	// turns to the other customers, then the charts hold 4 points.
 	const burst = (async () => {
