@@ -559,25 +559,45 @@
 	}
 
 	// History: {"entries": [...], "next": FROM or null}, oldest first.
-	const LABELS = ['what', 'entry', 'record', 'kind', 'event'];
-
-	function entryLabel(e) {
-		for (const k of LABELS)
-			if (typeof e[k] === 'string')
-				return e[k];
-		return e.type !== undefined ? 'type ' + e.type : '';
+	// An entry is a message as the API writes one (type, payload_base64,
+	// json when the bytes are JSON) with its seq, time, sender, flags and
+	// calls; fields the page does not know are shown as JSON.
+	function payloadText(e) {
+		if (e.json !== undefined)
+			return JSON.stringify(e.json);
+		if (typeof e.payload_base64 !== 'string' || !e.payload_base64)
+			return '';
+		try {
+			const bytes = Uint8Array.from(atob(e.payload_base64), (c) => c.charCodeAt(0));
+			return JSON.stringify(new TextDecoder('utf-8', {fatal: true}).decode(bytes));
+		} catch (err) {
+			return 'base64 ' + e.payload_base64;
+		}
 	}
 
-	// An entry without the fields its first two columns show.
-	function entryRest(e) {
-		const rest = Object.assign({}, e);
-		delete rest.seq;
-		for (const k of LABELS)
-			if (typeof rest[k] === 'string') {
-				delete rest[k];
-				break;
-			}
-		return JSON.stringify(rest).slice(0, 400);
+	const SHOWN = ['seq', 'time', 'sender', 'type', 'json', 'payload_base64',
+		       'flags', 'calls', 'lsn', 'unix_ms', 'sender_id', 'state_hash'];
+
+	function entryCells(e) {
+		let what = e.type !== undefined ? 'type ' + e.type : '';
+		if (e.flags)
+			what += ' [' + e.flags + ']';
+		const text = payloadText(e);
+		if (text)
+			what += ' ' + text;
+		if (Array.isArray(e.calls) && e.calls.length)
+			what += ', ' + e.calls.length + (e.calls.length === 1 ? ' call' : ' calls');
+		const rest = {};
+		for (const k of Object.keys(e))
+			if (!SHOWN.includes(k))
+				rest[k] = e[k];
+		if (Object.keys(rest).length)
+			what += ' ' + JSON.stringify(rest);
+		// An ISO time as its hh:mm:ss (the date is in the metadata).
+		const t = typeof e.time === 'string' && /^\d{4}-\d\d-\d\dT/.test(e.time)
+			? e.time.slice(11, 19) : (e.time || '');
+		return [e.seq !== undefined ? e.seq : '', t, e.sender || '',
+			what.slice(0, 400)];
 	}
 
 	async function loadHistory(first) {
@@ -604,7 +624,7 @@
 			if (!table && entries.length) {
 				table = el('table', 'history');
 				const head = el('tr');
-				for (const t of ['seq', 'entry', 'content'])
+				for (const t of ['seq', 'time', 'from', 'message'])
 					head.appendChild(el('th', null, t));
 				table.appendChild(el('thead')).appendChild(head);
 				table.appendChild(el('tbody'));
@@ -612,11 +632,8 @@
 			}
 			for (const e of entries) {
 				const tr = el('tr');
-				tr.appendChild(el('td', null, e.seq !== undefined ? e.seq : ''));
-				tr.appendChild(el('td', null, entryLabel(e)));
-				const td = el('td', 'addr');
-				td.textContent = entryRest(e);
-				tr.appendChild(td);
+				const cells = entryCells(e);
+				cells.forEach((c, i) => tr.appendChild(el('td', i === 3 ? 'addr' : null, c)));
 				table.tBodies[0].appendChild(tr);
 			}
 			cur.historyNext = h.next === undefined ? null : h.next;
