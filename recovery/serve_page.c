@@ -9,7 +9,9 @@
  * (docs/serve.md, "Operator page"). Its Content-Security-Policy allows
  * scripts, styles and connections to this origin only and no inline
  * script or style, so text from an actor's state cannot run as code even
- * if the page had a bug that wrote it as markup; nosniff keeps the types;
+ * if the page had a bug that wrote it as markup, and Trusted Types with no
+ * policy make every HTML sink (innerHTML and the like) throw, so such a bug
+ * fails loudly in the browser test; nosniff keeps the types;
  * frame-ancestors 'none' keeps it out of frames.
  *
  * Caching: every file carries its ETag (a hash of its bytes, fixed at
@@ -27,7 +29,8 @@
 static const char page_csp[] =
     "default-src 'none'; script-src 'self'; style-src 'self'; "
     "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'none'";
+    "form-action 'none'; frame-ancestors 'none'; "
+    "require-trusted-types-for 'script'; trusted-types 'none'";
 
 const mn__srv_asset *mn__srv_page_find(const char *path)
 {

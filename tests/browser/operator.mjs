@@ -8,8 +8,8 @@
 // seeds actors over the API, loads the page, signs in with the token,
 // searches for an actor, opens it, sees its state, sends a message over
 // the API and sees the state change, sends one through the page's form and
-// sees it too, checks that text from the server is never markup, then
-// saves a screenshot.
+// sees it too, checks that text from the server is never markup and that
+// the Content-Security-Policy is enforced, then saves a screenshot.
 //
 // Environment: MNEMO_URL (http://127.0.0.1:PORT), MNEMO_TOKEN, SCREENSHOT
 // (the PNG to write), CHROMIUM (default /usr/bin/chromium), PROFILE_DIR (a
@@ -359,6 +359,15 @@ async function main() {
 
 	if (problems.length)
 		throw new Error(`the page reported:\n  ${problems.join('\n  ')}`);
+	// The policy holds: a string written to an HTML sink throws (Trusted
+	// Types). (That reports a violation, so it comes after the check
+	// above.)
+	const sink = await evaluate(`(() => { try {
+		document.createElement('div').innerHTML = '<b>x</b>'; return 'allowed';
+	} catch (e) { return e.name; } })()`);
+	if (sink !== 'TypeError')
+		throw new Error(`innerHTML with a string: ${sink}, not refused`);
+	log('Content-Security-Policy enforced: innerHTML with a string throws (Trusted Types)');
 
 	// The screenshot: the whole page, up to 2000 px high.
 	const m = await page('Page.getLayoutMetrics');

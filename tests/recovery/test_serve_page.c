@@ -198,6 +198,8 @@ static void test_index(void **unused)
 		assert_non_null(strstr(csp, "default-src 'none'"));
 		assert_non_null(strstr(csp, "script-src 'self'"));
 		assert_non_null(strstr(csp, "frame-ancestors 'none'"));
+		assert_non_null(
+		    strstr(csp, "require-trusted-types-for 'script'"));
 		assert_null(strstr(csp, "unsafe"));
 		assert_non_null(strstr(r.body, "<script src=\"/app.js\""));
 		/* Every script is a file: no inline code, no handlers. */
