@@ -453,7 +453,8 @@
 		closeActor();
 		current = {kind: kind, key: key, path: actorPath(kind, key),
 			   stateText: null, historyNext: null, events: null,
-			   eventsOn: true, stateBusy: false};
+			   eventsOn: true, stateBusy: false, historyMissing: false,
+			   historyGen: 0};
 		$('actor').hidden = false;
 		say('actor-name', kind + '/' + key);
 		clear($('actor-meta'));
@@ -462,6 +463,8 @@
 		say('actor-error', '');
 		say('send-result', '');
 		clear($('events'));
+		clear($('history'));
+		$('history-more').hidden = true;
 		$('events-toggle').disabled = false;
 		for (const tr of $('actor-rows').children)
 			tr.classList.toggle('selected',
@@ -504,6 +507,9 @@
 					pre.classList.remove('flash');
 					void pre.offsetWidth; // restart the animation
 					pre.classList.add('flash');
+					// A new state: new journal entries too.
+					if (!cur.historyMissing)
+						loadHistory(true);
 				}
 				cur.stateText = text;
 			}
@@ -603,17 +609,17 @@
 	async function loadHistory(first) {
 		const cur = current;
 		const box = $('history');
-		if (first) {
-			clear(box);
+		// The newest load wins (a reload after a state change may cross
+		// a "More").
+		const gen = ++cur.historyGen;
+		if (first && !box.firstChild)
 			box.appendChild(el('p', 'muted', 'loading...'));
-			$('history-more').hidden = true;
-		}
 		let q = cur.path + '/history?limit=50';
 		if (!first && cur.historyNext !== null)
 			q += '&from=' + encodeURIComponent(cur.historyNext);
 		try {
 			const h = await apiJson(q);
-			if (cur !== current)
+			if (cur !== current || gen !== cur.historyGen)
 				return;
 			if (first)
 				clear(box);
@@ -639,8 +645,9 @@
 			cur.historyNext = h.next === undefined ? null : h.next;
 			$('history-more').hidden = cur.historyNext === null;
 		} catch (e) {
-			if (cur !== current)
+			if (cur !== current || gen !== cur.historyGen)
 				return;
+			cur.historyMissing = isMissingRoute(e);
 			clear(box);
 			box.appendChild(el('p', 'muted', isMissingRoute(e)
 				? 'not available on this server (no history route)'
