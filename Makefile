@@ -65,6 +65,13 @@ LLM_PIC_LIB := $(BUILD)/pic/libmnemo-llm.a
 # tool and into the tests that call them, never into libmnemo.
 TOOLS_SRC := $(filter-out recovery/mnemo_cli.c,$(wildcard recovery/*.c))
 TOOLS_OBJ := $(TOOLS_SRC:%.c=$(BUILD)/%.o)
+# The operator page of `mnemo serve` (recovery/page/: HTML, CSS, JavaScript,
+# no build step) is built into the tool: scripts/embed-page writes its bytes
+# into a C file under $(BUILD)/gen, rewritten whenever a page file changes.
+PAGE_FILES := $(sort $(wildcard recovery/page/*))
+PAGE_C     := $(BUILD)/gen/serve_page_data.c
+PAGE_OBJ   := $(PAGE_C:.c=.o)
+TOOLS_OBJ  += $(PAGE_OBJ)
 TOOLS_LIB := $(BUILD)/libmnemo-tools.a
 TOOL      := $(BUILD)/mnemo
 
@@ -90,7 +97,7 @@ EXAMPLE_BIN := $(patsubst examples/%/,$(BUILD)/bin/%,$(sort $(dir $(EXAMPLE_SRC)
 
 DEPS_OK := $(BUILD)/.deps-ok
 
-.PHONY: all test demo desk bench bench-peers soak fuzz check-asan check-tsan \
+.PHONY: all test test-browser demo desk bench bench-peers soak fuzz check-asan check-tsan \
 	format format-check install uninstall clean deps examples
 
 # Keep intermediate objects (tests, benchmarks) between runs.
@@ -165,6 +172,13 @@ $(BUILD)/libmnemo-llm.so: $(LLM_SOLIB)
 	ln -sf $(notdir $(LLM_SOLIB)) $(BUILD)/$(LLM_SONAME)
 	ln -sf $(LLM_SONAME) $@
 
+$(PAGE_C): $(PAGE_FILES) scripts/embed-page
+	@mkdir -p $(dir $@)
+	./scripts/embed-page $@ $(PAGE_FILES)
+
+$(PAGE_OBJ): $(PAGE_C) | $(DEPS_OK) $(PROTO_H)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
 $(TOOLS_LIB): $(TOOLS_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -215,6 +229,13 @@ test: all $(TEST_BIN) $(STANDIN_SERVER) $(BUILD)/bin/support-desk \
 	@BUILD=$(BUILD) ./scripts/check-layers
 	@BUILD=$(BUILD) ./tests/run $(TEST_BIN)
 	@BUILD=$(BUILD) CC="$(CC)" SAN="$(SAN)" ./scripts/test-install
+
+# The operator page in a real browser (Debian's chromium, headless, driven
+# over the DevTools protocol by tests/browser/operator.mjs on Node.js):
+# scripts/test-browser installs chromium when it is missing (install-deps
+# --browser) and saves a screenshot to $(BUILD)/test-browser/operator.png.
+test-browser: $(TOOL) $(BUILD)/bin/agents.so
+	@BUILD=$(BUILD) ./scripts/test-browser
 
 demo: all $(BUILD)/bin/agents $(BUILD)/bin/agents.so
 	$(BUILD)/bin/agents $(DEMO_ARGS)
@@ -340,7 +361,7 @@ clean:
 # Header dependencies of every object (written by -MMD).
 -include $(LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d) $(TOOLS_OBJ:.o=.d) \
 	$(LLM_OBJ:.o=.d) $(LLM_PIC_OBJ:.o=.d) \
-	$(BUILD)/recovery/mnemo_cli.d \
+	$(BUILD)/recovery/mnemo_cli.d $(PAGE_OBJ:.o=.d) \
 	$(TEST_BIN:=.d) $(TEST_SUPPORT_OBJ:.o=.d) $(BENCH_BIN:=.d) \
 	$(BUILD)/tests/tools/standin_server.d \
 	$(BENCH_SUPPORT_OBJ:.o=.d) $(EXAMPLE_SRC:%.c=$(BUILD)/%.d)

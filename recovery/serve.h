@@ -2,7 +2,8 @@
  * serve.h - `mnemo serve`, the host process (recovery/cmd_serve.c: options,
  * plugin, runtime, signals and drain; recovery/serve_api.c: the HTTP
  * routes on libmicrohttpd, with JSON through jansson; recovery/serve_obs.c:
- * metrics, the request log, tokens). docs/serve.md documents it.
+ * metrics, the request log, tokens; recovery/serve_page.c: the operator
+ * page, built in from recovery/page/). docs/serve.md documents it.
  *
  * Threads: the command's thread (start, signals, drain), libmicrohttpd's
  * thread pool (every route), and the runtime's writer, workers and ask
@@ -30,12 +31,13 @@ enum mn__srv_route {
 	MN__SRV_R_HEALTHZ,
 	MN__SRV_R_READYZ,
 	MN__SRV_R_METRICS,
+	MN__SRV_R_PAGE, /* the operator page's files (serve_page.c) */
 	MN__SRV_R_OTHER,
 	MN__SRV_ROUTES
 };
 
 /* The status codes counted one by one (the rest as "other"). */
-#define MN__SRV_CODES 16
+#define MN__SRV_CODES 17
 /* Latency histogram buckets (seconds; +Inf beyond). */
 #define MN__SRV_BUCKETS 12
 
@@ -89,6 +91,34 @@ void mn__srv_release_waiting(mn__srv *s);
 
 /* Stop libmicrohttpd (every connection closed). */
 void mn__srv_stop(mn__srv *s);
+
+/* ---- serve_page.c -------------------------------------------------------- */
+
+/* One file of the operator page: its URL path, Content-Type, ETag (quoted)
+ * and bytes. The table is generated at build time by scripts/embed-page
+ * from recovery/page/ (build/gen/serve_page_data.c). */
+typedef struct mn__srv_asset {
+	const char *path, *type, *etag;
+	const unsigned char *data;
+	size_t len;
+} mn__srv_asset;
+
+extern const mn__srv_asset mn__srv_assets[];
+extern const size_t mn__srv_nassets;
+
+/* The file of the page at path ("/index.html" is "/"), or NULL. */
+const mn__srv_asset *mn__srv_page_find(const char *path);
+
+/* Whether an If-None-Match header's value (or NULL) names etag (or is
+ * "*"): then the answer is 304. */
+bool mn__srv_etag_match(const char *if_none_match, const char *etag);
+
+/* The response of a (the page's headers: Content-Type, the
+ * Content-Security-Policy, nosniff, ETag, Cache-Control); with
+ * not_modified, a 304 without a body. NULL when out of memory. The bytes
+ * are static: the response does not copy them. */
+struct MHD_Response *mn__srv_page_response(const mn__srv_asset *a,
+					   bool not_modified);
 
 /* ---- serve_obs.c --------------------------------------------------------- */
 

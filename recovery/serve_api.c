@@ -609,6 +609,24 @@ static enum MHD_Result route_simple(mn__srv_req *q)
 	return send_text(q, 200, "text/plain; version=0.0.4", text, n);
 }
 
+/* A file of the operator page (serve_page.c): 304 when the client has
+ * it already. No token: the page holds no data. */
+static enum MHD_Result route_page(mn__srv_req *q)
+{
+	const mn__srv_asset *a = mn__srv_page_find(q->path);
+	bool same =
+	    mn__srv_etag_match(MHD_lookup_connection_value(
+				   q->conn, MHD_HEADER_KIND, "If-None-Match"),
+			       a->etag);
+	struct MHD_Response *r = mn__srv_page_response(a, same);
+	if (!r)
+		return MHD_NO;
+	q->status = same ? 304 : 200;
+	enum MHD_Result ret = MHD_queue_response(q->conn, q->status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 /* The route of path (its parts into kind and key), or MN__SRV_R_OTHER. */
 static enum mn__srv_route route_of(const char *path, char *kind, char *key,
 				   size_t cap)
@@ -620,6 +638,8 @@ static enum mn__srv_route route_of(const char *path, char *kind, char *key,
 		return MN__SRV_R_READYZ;
 	if (strcmp(path, "/metrics") == 0)
 		return MN__SRV_R_METRICS;
+	if (mn__srv_page_find(path))
+		return MN__SRV_R_PAGE;
 	if (strncmp(path, base, sizeof base - 1) != 0)
 		return MN__SRV_R_OTHER;
 	const char *p = path + sizeof base - 1;
@@ -677,6 +697,8 @@ static enum MHD_Result dispatch_locked(mn__srv_req *q)
 				  "the body is over the size limit");
 	if (q->busy)
 		return send_error(q, 429, MN_ELIMIT, "too many requests");
+	if (q->route == MN__SRV_R_PAGE)
+		return route_page(q);
 	if (q->route >= MN__SRV_R_HEALTHZ)
 		return route_simple(q);
 	if (wants_post && atomic_load(&s->draining))

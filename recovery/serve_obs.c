@@ -20,14 +20,16 @@
 
 #include "recovery/serve.h"
 
-static const unsigned codes[MN__SRV_CODES - 1] = {
-    200, 201, 202, 400, 401, 404, 405, 409, 413, 429, 500, 503, 504, 411, 415};
+static const unsigned codes[MN__SRV_CODES - 1] = {200, 201, 202, 400, 401, 404,
+						  405, 409, 413, 429, 500, 503,
+						  504, 411, 415, 304};
 
 static const char *const route_names[MN__SRV_ROUTES] = {
     [MN__SRV_R_MESSAGES] = "messages", [MN__SRV_R_ASK] = "ask",
     [MN__SRV_R_ACTOR] = "actor",       [MN__SRV_R_LIST] = "list",
     [MN__SRV_R_HEALTHZ] = "healthz",   [MN__SRV_R_READYZ] = "readyz",
-    [MN__SRV_R_METRICS] = "metrics",   [MN__SRV_R_OTHER] = "other"};
+    [MN__SRV_R_METRICS] = "metrics",   [MN__SRV_R_PAGE] = "page",
+    [MN__SRV_R_OTHER] = "other"};
 
 /* Upper bounds of the latency buckets, in microseconds and as written. */
 static const uint64_t bucket_us[MN__SRV_BUCKETS] = {

@@ -720,24 +720,6 @@ static pid_t server_spawn(char *const *args, bool quiet, int *out_fd)
 	return pid;
 }
 
-/* The exit status of pid, waiting at most secs; -1 if it did not end
- * (then it is killed). */
-static int server_wait(pid_t pid, double secs)
-{
-	int st;
-	double t0 = mt_now();
-	while (mt_now() - t0 < secs) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st)
-					     : 128 + WTERMSIG(st);
-		mt_sleep_ms(10);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	return -1;
-}
-
 static void test_program(void **state)
 {
 	(void)state;
@@ -794,12 +776,12 @@ static void test_program(void **state)
 	memcpy(base, keep, sizeof base);
 
 	assert_int_equal(kill(pid, SIGTERM), 0);
-	assert_int_equal(server_wait(pid, 5), 0);
+	assert_int_equal(mt_child_wait(pid, 5), 0);
 
 	char *bad[] = {"--latency", "9:2", NULL};
 	pid = server_spawn(bad, true, &fd); /* its usage unseen */
 	close(fd);
-	assert_int_equal(server_wait(pid, 5), 2);
+	assert_int_equal(mt_child_wait(pid, 5), 2);
 }
 
 /* ---- /v1/chat/completions ------------------------------------------- */

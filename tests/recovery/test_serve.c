@@ -36,51 +36,21 @@ static void start_server(void)
 {
 	char tool[512];
 	mt_tool_path(tool, sizeof tool);
-	unlink(portf);
-	child = fork();
-	assert_true(child >= 0);
-	if (child == 0) {
-		FILE *e = freopen(logf_, "w", stderr);
-		(void)e;
-		execl(tool, tool, "serve", "--plugin", plugin, "--listen",
-		      "127.0.0.1:0", "--port-file", portf, "--token-file",
-		      tokens, "--drain-ms", "3000", "--threads", "2",
-		      "--max-asks", "4", "--workers", "2", store, (char *)NULL);
-		_exit(127);
-	}
-	/* Bounded: 20 s (sanitizer builds start slowly). */
-	for (int i = 0; i < 2000; i++) {
-		FILE *f = fopen(portf, "r");
-		if (f) {
-			int n = fscanf(f, "%u", &port);
-			fclose(f);
-			if (n == 1 && port)
-				return;
-		}
-		int st;
-		if (waitpid(child, &st, WNOHANG) == child)
-			fail_msg("mnemo serve exited early (see %s)", logf_);
-		mt_sleep_ms(10);
-	}
-	fail_msg("mnemo serve did not write its port");
+	char *const argv[] = {
+	    tool,	    "serve",	   "--plugin",	  plugin,
+	    "--listen",	    "127.0.0.1:0", "--port-file", portf,
+	    "--token-file", tokens,	   "--drain-ms",  "3000",
+	    "--threads",    "2",	   "--max-asks",  "4",
+	    "--workers",    "2",	   store,	  NULL};
+	child = mt_serve_spawn(argv, portf, logf_, &port);
 }
 
 /* SIGTERM, then the exit status (bounded: 30 s). */
 static int stop_server(void)
 {
-	int st = 0;
-	kill(child, SIGTERM);
-	for (int i = 0; i < 3000; i++) {
-		if (waitpid(child, &st, WNOHANG) == child) {
-			child = -1;
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-		}
-		mt_sleep_ms(10);
-	}
-	kill(child, SIGKILL);
-	waitpid(child, &st, 0);
+	int st = mt_serve_stop(child);
 	child = -1;
-	return -1;
+	return st;
 }
 
 static int group_setup(void **unused)

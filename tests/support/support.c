@@ -594,6 +594,60 @@ int mt_build_plugin_with(const char *src, const char *out, const char *defs)
 	return 0;
 }
 
+pid_t mt_serve_spawn(char *const argv[], const char *portf, const char *logf,
+		     unsigned *port)
+{
+	unlink(portf);
+	fflush(stdout);
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		FILE *e = freopen(logf, "w", stderr);
+		(void)e;
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	*port = 0;
+	for (int i = 0; i < 2000; i++) {
+		FILE *f = fopen(portf, "r");
+		if (f) {
+			int n = fscanf(f, "%u", port);
+			fclose(f);
+			if (n == 1 && *port)
+				return child;
+		}
+		int st;
+		if (waitpid(child, &st, WNOHANG) == child)
+			fail_msg("mnemo serve exited early (see %s)", logf);
+		mt_sleep_ms(10);
+	}
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	fail_msg("mnemo serve did not write its port (see %s)", logf);
+	return -1;
+}
+
+int mt_child_wait(pid_t pid, double secs)
+{
+	int st;
+	double t0 = mt_now();
+	while (mt_now() - t0 < secs) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st)
+					     : 128 + WTERMSIG(st);
+		mt_sleep_ms(10);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+int mt_serve_stop(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	return mt_child_wait(pid, 30);
+}
+
 int mt_tool(mt_tool_res *r, const char *fmt, ...)
 {
 	char args[2048];

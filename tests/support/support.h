@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cmocka.h>
 
@@ -264,6 +265,21 @@ void mt_tool_setup(const char *scratch_dir);
 int mt_build_plugin(const char *src, const char *out);
 /* The same with compiler flags (-D variants of the plugin). */
 int mt_build_plugin_with(const char *src, const char *out, const char *defs);
+
+/* Start `mnemo serve` as a child: argv (argv[0] the tool, argv[1]
+ * "serve", NULL-terminated) must hold "--port-file" portf; its stderr goes
+ * to the file logf. Waits (bounded: 20 s, sanitizer builds start slowly)
+ * until the port is in portf and stores it in *port; fails the test if the
+ * child exits or writes no port. Returns the child's pid. */
+pid_t mt_serve_spawn(char *const argv[], const char *portf, const char *logf,
+		     unsigned *port);
+
+/* Wait up to secs for the child pid to exit: its exit status (128 +
+ * signal for a signal), or -1 after a SIGKILL when it did not exit. */
+int mt_child_wait(pid_t pid, double secs);
+
+/* SIGTERM to the serve child pid, then mt_child_wait (30 s). */
+int mt_serve_stop(pid_t pid);
 
 /* Run `mnemo ARGS` (ARGS formatted; the caller shell-quotes paths) into r
  * (mt_tool_run). Returns r->status. */
