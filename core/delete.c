@@ -149,6 +149,7 @@ static bool record_remove(mn__persist *p, delete_req *d)
 	mn__shard *s = mn__reg_shard(&rt->reg, d->hash);
 	void *state = NULL;
 	bool initialized = false;
+	void (*free_fn)(void *) = NULL;
 	mn__reg_lock(s);
 	mn__actor *a = mn__reg_find(s, d->hash, d->addr.k->idx, d->addr.key,
 				    d->addr.key_len);
@@ -168,11 +169,13 @@ static bool record_remove(mn__persist *p, delete_req *d)
 		d->id = mn__ap(a)->id;
 		initialized = a->flags & MN__ACTOR_INITIALIZED;
 		state = a->state;
+		/* Under the lock, as in mn__evict_finish (swap.c, U4). */
+		free_fn = d->addr.k->def.free;
 		mn__reg_record_free(s, a, true);
 	}
 	mn__reg_unlock(s);
-	if (initialized && d->addr.k->def.free)
-		d->addr.k->def.free(state);
+	if (initialized && free_fn)
+		free_fn(state);
 	return true;
 }
 

@@ -40,6 +40,7 @@ void mn__evict_finish(mn__persist *p, wrec *r, int rc)
 	void *state = NULL;
 	bool evicted = false;
 	const mn_kind *k = rt->kinds[a->kind_idx];
+	void (*free_fn)(void *) = NULL;
 
 	mn__reg_lock(s);
 	if (!rc && mn__mb_idle(a) &&
@@ -49,6 +50,10 @@ void mn__evict_finish(mn__persist *p, wrec *r, int rc)
 		mn__reg_remove(s, a);
 		state = a->state;
 		evicted = true;
+		/* Read under the lock: once the record is gone, a code
+		 * upgrade may replace the kind's callbacks (swap.c, U3-U4);
+		 * the state is still the old code's to free. */
+		free_fn = k->def.free;
 		mn__reg_record_free(s, a, true);
 	} else {
 		atomic_store_explicit(&mn__ap(a)->evicting, 0,
@@ -57,8 +62,8 @@ void mn__evict_finish(mn__persist *p, wrec *r, int rc)
 	mn__reg_unlock(s);
 	atomic_fetch_sub_explicit(&p->st.evicting, 1, memory_order_relaxed);
 	if (evicted) {
-		if (k->def.free)
-			k->def.free(state);
+		if (free_fn)
+			free_fn(state);
 		atomic_fetch_add_explicit(&p->st.evictions, 1,
 					  memory_order_relaxed);
 	}

@@ -143,6 +143,11 @@ static void gate_open(mn_runtime *rt, mn_kind *k)
 	pthread_mutex_unlock(&p->gate.gate_mu);
 }
 
+void mn__persist_gate_open(mn_runtime *rt, mn_kind *k)
+{
+	gate_open(rt, k);
+}
+
 /* Recovery of one kind: its calls, timers, stored messages. */
 static int recover_kind(mn_runtime *rt, mn_kind *k)
 {

@@ -685,5 +685,7 @@ void mn_runtime_upgrade_stats(mn_runtime *rt, mn_upgrade_stats *out)
 	out->refused_newer = MN__LOAD(refused_newer);
 	out->replayed_older = MN__LOAD(replayed_older);
 	out->hash_mismatches = MN__LOAD(hash_mismatches);
+	out->code_swaps = MN__LOAD(code_swaps);
+	out->swap_evictions = MN__LOAD(swap_evictions);
 #undef MN__LOAD
 }

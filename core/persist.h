@@ -86,6 +86,14 @@ uint64_t mn__persist_timers_next(mn_runtime *rt);
  * returns how many. mn__persist_busy: stored messages remain to deliver
  * (drain waits). */
 uint64_t mn__persist_redeliver_step(mn_runtime *rt, uint64_t max);
+
+/* Push kind k's parked messages in order and open its gate (G3; outbox.c),
+ * for the end of a code upgrade (swap.c). */
+void mn__persist_gate_open(mn_runtime *rt, mn_kind *k);
+
+/* mn_kind_upgrade's work (swap.c, U1-U5), after its checks. */
+int mn__persist_swap(mn_runtime *rt, mn_kind *k, const mn_kind_def *def,
+		     uint32_t timeout_ms);
 bool mn__persist_busy(mn_runtime *rt);
 
 /* Counters for mn_runtime_stats_get (the messages the writer finished,

@@ -184,7 +184,7 @@ struct mn__persist_stats {
 	/* Other versions met by rehydrations (mn_upgrade_stats; workers,
 	 * relaxed). */
 	_Atomic uint64_t upgraded, restored_older, refused_newer,
-	    replayed_older, hash_mismatches;
+	    replayed_older, hash_mismatches, code_swaps, swap_evictions;
 };
 
 /* Online compaction (compact.c, mn_runtime_compact): the request is set

@@ -581,6 +581,40 @@ int mn_actor_delete(mn_runtime *rt, const char *kind, const char *key)
 	return rc;
 }
 
+int mn_kind_upgrade(mn_runtime *rt, const mn_kind_def *user_def,
+		    uint32_t timeout_ms)
+{
+	mn_kind_def def;
+	if (!rt || !user_def || mn__kind_def_load(&def, user_def) ||
+	    !def.name || !def.init || !def.handle)
+		return MN_EINVAL;
+	if (mn__tls_worker && mn__tls_worker->rt == rt)
+		return MN_EINVAL; /* a handler must not block its worker */
+	mn_kind *k = (mn_kind *)mn_kind_find(rt, def.name);
+	if (!k)
+		return MN_ENOKIND;
+	if (!rt->persist || !k->persistent)
+		return MN_ENOTSUP;
+	if (def.flags != k->def.flags)
+		return MN_EINVAL;
+	if (def.version < k->def.version) {
+		char d[160];
+		snprintf(d, sizeof d,
+			 "kind %s runs version %u; version %u would misread "
+			 "what it wrote",
+			 k->name, (unsigned)k->def.version,
+			 (unsigned)def.version);
+		mn__store_set_errdetail(d);
+		return MN_EVERSION;
+	}
+	int rc = ext_enter(rt);
+	if (rc)
+		return rc;
+	rc = mn__persist_swap(rt, k, &def, timeout_ms);
+	ext_leave(rt);
+	return rc;
+}
+
 int mn_runtime_recovery(mn_runtime *rt, mn_recovery *out)
 {
 	if (!rt || !out)

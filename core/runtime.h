@@ -41,6 +41,10 @@ struct mn_kind {
 	 * gate lock) once the kind's stored messages are all queued; while
 	 * set, new messages to the kind are parked behind them. */
 	_Atomic bool gated;
+	/* Set (under gate_mu, with gated) while mn_kind_upgrade swaps the
+	 * kind's code (core/swap.c, U1-U5); read under a shard lock by
+	 * mn__send. */
+	_Atomic bool upgrading;
 	mn_kind_def def; /* def.name points at name[] below */
 	char name[MN_KIND_NAME_MAX + 1];
 };

@@ -271,6 +271,18 @@ int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	}
 	mn__shard *s = mn__reg_shard(&rt->reg, h);
 	mn__reg_lock(s);
+	/* U1 (swap.c): a gate closed for a code upgrade after the check
+	 * above is seen here, under the shard lock the upgrade's barrier
+	 * takes, so no push to the kind follows the barrier. */
+	if (kind->persistent && !x->ungated &&
+	    atomic_load_explicit(&kind->upgrading, memory_order_acquire)) {
+		mn__reg_unlock(s);
+		mn__msg_free(w, m);
+		if (mflags & MN__MSG_SPAWN)
+			return MN_EBUSY;
+		return send_gated(rt, w, from, kind, key, key_len, type,
+				  payload, len, x);
+	}
 	/* X1 (delete.c): nothing reaches an address being deleted. */
 	if (kind->persistent &&
 	    mn__gate_deleting(rt->gate, kind, key, key_len)) {

@@ -1132,10 +1132,38 @@ typedef struct mn_upgrade_stats {
 	/* Replayed entries whose recorded state hash the current code's
 	 * state does not match (MN_EVENT_DIVERGED). */
 	uint64_t hash_mismatches;
+	/* Kinds whose code mn_kind_upgrade replaced, and the resident
+	 * actors it evicted to do so. */
+	uint64_t code_swaps;
+	uint64_t swap_evictions;
 } mn_upgrade_stats;
 
 /* Fill *out (zeroed without a store). Any thread. */
 void mn_runtime_upgrade_stats(mn_runtime *rt, mn_upgrade_stats *out);
+
+/*
+ * Replace the code of a running persistent kind (the kind named def->name)
+ * with def, without stopping the runtime (docs/upgrades.md, "Upgrading a
+ * running host"). New messages to the kind wait, in order, from the call
+ * on (a spawn of one of its actors fails with MN_EBUSY meanwhile); the
+ * messages already queued are handled by the old code; then every
+ * resident actor of the kind is evicted after its current message (a
+ * snapshot by the old code), the definition is swapped, and the waiting
+ * messages go on to the new code, which rehydrates each actor (through
+ * upgrade() or restore() by version, and replaying its journal tail).
+ * Other kinds run throughout. A broken actor stays resident and retries
+ * with the new code at its next message.
+ * def is copied; its flags must equal the running kind's, its version must
+ * not be lower. Returns 0, MN_EINVAL (NULL arguments, init or handle
+ * missing, other flags, called from a worker), MN_ENOKIND, MN_ENOTSUP (no
+ * store or a volatile kind), MN_EVERSION (a lower version), MN_EBUSY (the
+ * kind's stored messages are still being delivered after the open, or
+ * another upgrade of it runs), MN_ETIMEDOUT (its actors were not all idle
+ * within timeout_ms, 0 meaning 30 s: the old code stays, the waiting
+ * messages go on to it), MN_ECLOSED, MN_ENOMEM. Experimental.
+ */
+int mn_kind_upgrade(mn_runtime *rt, const mn_kind_def *def,
+		    uint32_t timeout_ms);
 
 /* ------------------------------------------------------------------------ */
 /* Plugins of the mnemo tool                                                */
