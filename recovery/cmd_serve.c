@@ -28,6 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <limits.h>
+
 #include "core/abi.h"
 #include "recovery/serve.h"
 
@@ -54,10 +57,13 @@ static const char help[] =
     "    GET /v1/actors/KIND/KEY (metadata and the live state), GET\n"
     "    /v1/actors?kind=&after=&limit= (a page of actors), GET /healthz,\n"
     "    GET /readyz, GET /metrics (Prometheus text), GET / (the operator\n"
-    "    page: a browser signs in with a token). Every /v1 request needs\n"
-    "    Authorization: Bearer TOKEN. Logs one JSON object a line on\n"
-    "    stderr. SIGTERM or SIGINT drains and exits 0. docs/serve.md has\n"
-    "    the details.\n"
+    "    page: a browser signs in with a token), POST /v1/admin/upgrade\n"
+    "    (a hot upgrade: a plugin from --plugin's directory, checked with\n"
+    "    mnemo check on a sample of each kind, then swapped). Every /v1\n"
+    "    request needs Authorization: Bearer TOKEN. Logs one JSON object a\n"
+    "    line on stderr. SIGTERM or SIGINT drains and exits 0; SIGUSR2\n"
+    "    upgrades to --plugin's file again. docs/serve.md has the\n"
+    "    details.\n"
     "\n"
     "OPTIONS\n"
     "    -p, --plugin LIB.so     the shared object with the kinds\n"
@@ -172,6 +178,7 @@ static int signals_catch(struct sigaction *old_term, struct sigaction *old_int)
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGTERM, &sa, old_term);
 	sigaction(SIGINT, &sa, old_int);
+	sigaction(SIGUSR2, &sa, NULL); /* a hot upgrade (serve_upgrade.c) */
 	signal(SIGPIPE, SIG_IGN);
 	return 0;
 }
@@ -181,6 +188,7 @@ static void signals_restore(struct sigaction *old_term,
 {
 	sigaction(SIGTERM, old_term, NULL);
 	sigaction(SIGINT, old_int, NULL);
+	signal(SIGUSR2, SIG_DFL);
 	close(sig_pipe[0]);
 	close(sig_pipe[1]);
 	sig_pipe[0] = sig_pipe[1] = -1;
@@ -305,6 +313,7 @@ static void srv_init(mn__srv *s, mn__cli *c)
 	pthread_mutex_init(&s->store_mu, NULL);
 	pthread_mutex_init(&s->wait_mu, NULL);
 	pthread_mutex_init(&s->log_mu, NULL);
+	pthread_mutex_init(&s->upgrade_mu, NULL);
 	pthread_rwlockattr_t a;
 	pthread_rwlockattr_init(&a);
 	pthread_rwlockattr_setkind_np(
@@ -320,6 +329,42 @@ static void srv_fini(mn__srv *s)
 	pthread_mutex_destroy(&s->store_mu);
 	pthread_mutex_destroy(&s->wait_mu);
 	pthread_mutex_destroy(&s->log_mu);
+	pthread_mutex_destroy(&s->upgrade_mu);
+}
+
+/* SIGUSR2: the --plugin file again, checked and swapped (serve_upgrade.c);
+ * the outcome is logged. */
+static void upgrade_on_signal(mn__srv *s)
+{
+	mn__srv_upgrade_req u = {.sample = 100, .timeout_ms = 30000};
+	json_t *report = NULL;
+	unsigned status = 0;
+	pthread_rwlock_rdlock(&s->rt_lock);
+	if (s->rt)
+		mn__srv_upgrade(s, &u, &report, &status);
+	pthread_rwlock_unlock(&s->rt_lock);
+	char *text = report ? json_dumps(report, JSON_COMPACT) : NULL;
+	char msg[1024];
+	snprintf(msg, sizeof msg, "SIGUSR2 upgrade of %s: %u %s", s->plugin,
+		 status, text ? text : "");
+	mn__srv_log(s, status == 200 ? "info" : "warn", msg, NULL);
+	free(text);
+	json_decref(report);
+}
+
+/* The directory of the plugin, where upgrades may load from. */
+static void plugin_dir(mn__srv *s, const char *plugin)
+{
+	char r[PATH_MAX];
+	s->plugin = plugin;
+	s->plugin_dir[0] = 0;
+	if (!realpath(plugin, r))
+		return;
+	char *slash = strrchr(r, '/');
+	if (slash && slash != r) {
+		*slash = 0;
+		snprintf(s->plugin_dir, sizeof s->plugin_dir, "%s", r);
+	}
 }
 
 int mn__cmd_serve(int argc, char **argv, FILE *out, FILE *err)
@@ -344,6 +389,7 @@ int mn__cmd_serve(int argc, char **argv, FILE *out, FILE *err)
 	if ((rc = parse_listen(&c, o.listen, &sa)))
 		return rc;
 	srv_init(&s, &c);
+	plugin_dir(&s, o.plugin);
 	if (mn__srv_tokens_load(&s, o.token_file)) {
 		srv_fini(&s);
 		return MN__CLI_USAGE;
@@ -398,7 +444,9 @@ int mn__cmd_serve(int argc, char **argv, FILE *out, FILE *err)
 		 inet_ntoa(sa.sin_addr), port);
 	mn__srv_log(&s, "info", msg, NULL);
 
-	int sig = wait_signal();
+	int sig;
+	while ((sig = wait_signal()) == SIGUSR2)
+		upgrade_on_signal(&s);
 	snprintf(msg, sizeof msg, "signal %d: draining", sig);
 	mn__srv_log(&s, "info", msg, NULL);
 stop:
@@ -417,6 +465,7 @@ stop:
 	mn__srv_stop(&s);
 	mn__srv_log(&s, "info", "drained and closed", NULL);
 	signals_restore(&old_term, &old_int);
+	mn__srv_plugins_free(&s);
 	dlclose(dl);
 	srv_fini(&s);
 	return rc;

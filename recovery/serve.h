@@ -28,6 +28,7 @@ enum mn__srv_route {
 	MN__SRV_R_ASK,
 	MN__SRV_R_ACTOR,
 	MN__SRV_R_LIST,
+	MN__SRV_R_UPGRADE, /* POST /v1/admin/upgrade (serve_upgrade.c) */
 	MN__SRV_R_HEALTHZ,
 	MN__SRV_R_READYZ,
 	MN__SRV_R_METRICS,
@@ -76,6 +77,15 @@ typedef struct mn__srv {
 	struct mn__srv_req *wait_head;
 	pthread_mutex_t log_mu;
 	mn__srv_metrics m;
+	/* Hot upgrades (serve_upgrade.c): one at a time under upgrade_mu;
+	 * the plugins loaded so far stay loaded until exit (a kind an
+	 * upgrade left alone still runs the code of an older one). */
+	pthread_mutex_t upgrade_mu;
+	const char *plugin;    /* --plugin: what SIGUSR2 loads again */
+	char plugin_dir[4096]; /* the directory an upgrade may load from */
+	void **dls;
+	size_t ndls, cap_dls;
+	_Atomic uint64_t upgrades_done, upgrades_refused;
 } mn__srv;
 
 /* ---- serve_api.c --------------------------------------------------------- */
@@ -119,6 +129,35 @@ bool mn__srv_etag_match(const char *if_none_match, const char *etag);
  * are static: the response does not copy them. */
 struct MHD_Response *mn__srv_page_response(const mn__srv_asset *a,
 					   bool not_modified);
+
+/* ---- serve_upgrade.c ----------------------------------------------------- */
+
+/* What an upgrade is asked to do. */
+typedef struct mn__srv_upgrade_req {
+	const char *plugin;	   /* NULL: s->plugin again */
+	uint64_t sample;	   /* actors of each kind mnemo check replays */
+	const char *const *expect; /* kinds meant to diverge */
+	size_t nexpect;
+	uint32_t timeout_ms; /* mn_kind_upgrade's, per kind */
+} mn__srv_upgrade_req;
+
+/*
+ * Load the plugin (a fresh copy, so a file replaced in place is read
+ * again), check each of its kinds the runtime runs with `mnemo check
+ * --kind K --sample N` on the store, and when every check passes swap
+ * their code (mn_kind_upgrade) and register its new kinds. *report: a
+ * JSON object saying what happened to each kind; *status the HTTP status
+ * (200 done, 400 a bad plugin or path, 409 a check failed: nothing
+ * changed, 500 a swap failed, 503 another upgrade runs). Returns 0 when
+ * the upgrade was done. Any thread but a worker; it blocks for the checks
+ * and the swaps. rt_lock held for reading.
+ */
+struct json_t;
+int mn__srv_upgrade(mn__srv *s, const mn__srv_upgrade_req *u,
+		    struct json_t **report, unsigned *status);
+
+/* Unload every plugin (after the runtime is closed). */
+void mn__srv_plugins_free(mn__srv *s);
 
 /* ---- serve_obs.c --------------------------------------------------------- */
 

@@ -97,7 +97,9 @@ static enum MHD_Result send_error(mn__srv_req *q, unsigned status, int code,
 			 status == 405 ? q->route == MN__SRV_R_ACTOR  ? "GET"
 					 : q->route == MN__SRV_R_LIST ? "GET"
 					 : q->route <= MN__SRV_R_ASK  ? "POST"
-								      : "GET"
+					 : q->route == MN__SRV_R_UPGRADE
+					     ? "POST"
+					     : "GET"
 				       : NULL);
 }
 
@@ -627,6 +629,79 @@ static enum MHD_Result route_page(mn__srv_req *q)
 	return ret;
 }
 
+/* POST /v1/admin/upgrade: {"plugin": PATH, "sample": N, "expect_diverge":
+ * [KIND...], "timeout_ms": MS}, every member optional (serve_upgrade.c).
+ * It runs on this pool thread: the checks and the swaps take seconds. */
+static enum MHD_Result route_upgrade(mn__srv_req *q)
+{
+	mn__srv_upgrade_req u = {.sample = 100, .timeout_ms = 30000};
+	const char *expect[16];
+	json_t *body = NULL;
+	if (q->body.len) {
+		json_error_t e;
+		body =
+		    json_loadb((const char *)q->body.data, q->body.len, 0, &e);
+		if (!json_is_object(body)) {
+			json_decref(body);
+			return send_error(q, 400, MN_EINVAL,
+					  "the body must be a JSON object");
+		}
+	}
+	json_t *v;
+	const char *bad = NULL;
+	if (body && (v = json_object_get(body, "plugin"))) {
+		if (!json_is_string(v))
+			bad = "plugin must be a string";
+		else
+			u.plugin = json_string_value(v);
+	}
+	if (body && (v = json_object_get(body, "sample"))) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > 1000000)
+			bad = "sample must be an integer 1..1000000";
+		else
+			u.sample = (uint64_t)json_integer_value(v);
+	}
+	if (body && (v = json_object_get(body, "timeout_ms"))) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > 3600000)
+			bad = "timeout_ms must be an integer 1..3600000";
+		else
+			u.timeout_ms = (uint32_t)json_integer_value(v);
+	}
+	if (body && (v = json_object_get(body, "expect_diverge"))) {
+		size_t i;
+		json_t *k;
+		if (!json_is_array(v) || json_array_size(v) > 16)
+			bad = "expect_diverge must be an array of at most 16 "
+			      "kind names";
+		else
+			json_array_foreach(v, i, k)
+			{
+				if (!json_is_string(k)) {
+					bad = "expect_diverge must hold kind "
+					      "names";
+					break;
+				}
+				expect[u.nexpect++] = json_string_value(k);
+			}
+		u.expect = expect;
+	}
+	if (bad) {
+		json_decref(body);
+		return send_error(q, 400, MN_EINVAL, bad);
+	}
+	json_t *report;
+	unsigned status;
+	mn__srv_upgrade(q->s, &u, &report, &status);
+	char msg[160];
+	snprintf(msg, sizeof msg, "upgrade of %s: %u",
+		 u.plugin ? u.plugin : q->s->plugin, status);
+	mn__srv_log(q->s, status == 200 ? "info" : "warn", msg, NULL);
+	json_decref(body);
+	return send_json(q, status, report, status == 503 ? "5" : NULL, NULL);
+}
+
 /* The route of path (its parts into kind and key), or MN__SRV_R_OTHER. */
 static enum mn__srv_route route_of(const char *path, char *kind, char *key,
 				   size_t cap)
@@ -640,6 +715,8 @@ static enum mn__srv_route route_of(const char *path, char *kind, char *key,
 		return MN__SRV_R_METRICS;
 	if (mn__srv_page_find(path))
 		return MN__SRV_R_PAGE;
+	if (strcmp(path, "/v1/admin/upgrade") == 0)
+		return MN__SRV_R_UPGRADE;
 	if (strncmp(path, base, sizeof base - 1) != 0)
 		return MN__SRV_R_OTHER;
 	const char *p = path + sizeof base - 1;
@@ -688,8 +765,9 @@ static enum MHD_Result dispatch_locked(mn__srv_req *q)
 				  "(Authorization: Bearer TOKEN)");
 	if (q->route == MN__SRV_R_OTHER)
 		return send_error(q, 404, MN_EINVAL, "no such route");
-	bool wants_post =
-	    q->route == MN__SRV_R_MESSAGES || q->route == MN__SRV_R_ASK;
+	bool wants_post = q->route == MN__SRV_R_MESSAGES ||
+			  q->route == MN__SRV_R_ASK ||
+			  q->route == MN__SRV_R_UPGRADE;
 	if (wants_post ? !post : !get)
 		return send_error(q, 405, MN_EINVAL, "method not allowed");
 	if (q->too_big)
@@ -705,6 +783,8 @@ static enum MHD_Result dispatch_locked(mn__srv_req *q)
 		return send_error(q, 503, MN_ECLOSED, "draining");
 	if (q->route == MN__SRV_R_LIST)
 		return route_list(q);
+	if (q->route == MN__SRV_R_UPGRADE)
+		return route_upgrade(q);
 	target t;
 	if (decode_target(q, kind, key, &t, &ret))
 		return ret;

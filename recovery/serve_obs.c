@@ -27,9 +27,9 @@ static const unsigned codes[MN__SRV_CODES - 1] = {200, 201, 202, 400, 401, 404,
 static const char *const route_names[MN__SRV_ROUTES] = {
     [MN__SRV_R_MESSAGES] = "messages", [MN__SRV_R_ASK] = "ask",
     [MN__SRV_R_ACTOR] = "actor",       [MN__SRV_R_LIST] = "list",
-    [MN__SRV_R_HEALTHZ] = "healthz",   [MN__SRV_R_READYZ] = "readyz",
-    [MN__SRV_R_METRICS] = "metrics",   [MN__SRV_R_PAGE] = "page",
-    [MN__SRV_R_OTHER] = "other"};
+    [MN__SRV_R_UPGRADE] = "upgrade",   [MN__SRV_R_HEALTHZ] = "healthz",
+    [MN__SRV_R_READYZ] = "readyz",     [MN__SRV_R_METRICS] = "metrics",
+    [MN__SRV_R_PAGE] = "page",	       [MN__SRV_R_OTHER] = "other"};
 
 /* Upper bounds of the latency buckets, in microseconds and as written. */
 static const uint64_t bucket_us[MN__SRV_BUCKETS] = {

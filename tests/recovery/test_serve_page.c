@@ -23,36 +23,20 @@
 
 #define TOKEN "page-test-token"
 
-static char dir[256], store[300], plugin[300], tokens[300], portf[300],
-    logf_[300];
+static char dir[256], store[300], plugin[300], logf_[300];
 static unsigned port;
 static pid_t child = -1;
 
 static int group_setup(void **unused)
 {
 	(void)unused;
-	char tool[512];
 	mt_tmpdir(dir, sizeof dir, "serve-page");
-	snprintf(store, sizeof store, "%s/store", dir);
 	snprintf(plugin, sizeof plugin, "%s/tally.so", dir);
-	snprintf(tokens, sizeof tokens, "%s/tokens", dir);
-	snprintf(portf, sizeof portf, "%s/port", dir);
-	snprintf(logf_, sizeof logf_, "%s/serve.log", dir);
 	if (mt_build_plugin("tests/recovery/plugin_serve.c", plugin))
 		return -1;
-	FILE *f = fopen(tokens, "w");
-	if (!f)
-		return -1;
-	fputs(TOKEN "\n", f);
-	fclose(f);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	mt_tool_path(tool, sizeof tool);
-	char *const argv[] = {
-	    tool,	    "serve",	   "--plugin",	  plugin,
-	    "--listen",	    "127.0.0.1:0", "--port-file", portf,
-	    "--token-file", tokens,	   "--threads",	  "2",
-	    "--workers",    "1",	   store,	  NULL};
-	child = mt_serve_spawn(argv, portf, logf_, &port);
+	child = mt_serve_in(dir, plugin, TOKEN, "2", "1", store, logf_,
+			    sizeof store, &port);
 	return 0;
 }
 

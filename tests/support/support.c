@@ -642,6 +642,28 @@ int mt_child_wait(pid_t pid, double secs)
 	return -1;
 }
 
+pid_t mt_serve_in(const char *dir, const char *plugin, const char *token,
+		  const char *threads, const char *workers, char *store,
+		  char *logf, size_t cap, unsigned *port)
+{
+	char tool[512], tokens[600], portf[600];
+	snprintf(store, cap, "%s/store", dir);
+	snprintf(logf, cap, "%s/serve.log", dir);
+	snprintf(tokens, sizeof tokens, "%s/tokens", dir);
+	snprintf(portf, sizeof portf, "%s/port", dir);
+	FILE *f = fopen(tokens, "w");
+	assert_non_null(f);
+	fprintf(f, "%s\n", token);
+	assert_int_equal(fclose(f), 0);
+	mt_tool_path(tool, sizeof tool);
+	char *const argv[] = {
+	    tool,	    "serve",	     "--plugin",    (char *)plugin,
+	    "--listen",	    "127.0.0.1:0",   "--port-file", portf,
+	    "--token-file", tokens,	     "--threads",   (char *)threads,
+	    "--workers",    (char *)workers, store,	    NULL};
+	return mt_serve_spawn(argv, portf, logf, port);
+}
+
 int mt_serve_stop(pid_t pid)
 {
 	kill(pid, SIGTERM);

@@ -274,6 +274,15 @@ int mt_build_plugin_with(const char *src, const char *out, const char *defs);
 pid_t mt_serve_spawn(char *const argv[], const char *portf, const char *logf,
 		     unsigned *port);
 
+/* The usual host of a test: files in dir (store, tokens holding token,
+ * port, serve.log: their paths into the caller's buffers of cap bytes
+ * each, store and logf), `mnemo serve --plugin plugin` on 127.0.0.1 port
+ * 0 with threads HTTP threads and workers workers, through
+ * mt_serve_spawn. Returns the child's pid. */
+pid_t mt_serve_in(const char *dir, const char *plugin, const char *token,
+		  const char *threads, const char *workers, char *store,
+		  char *logf, size_t cap, unsigned *port);
+
 /* Wait up to secs for the child pid to exit: its exit status (128 +
  * signal for a signal), or -1 after a SIGKILL when it did not exit. */
 int mt_child_wait(pid_t pid, double secs);
