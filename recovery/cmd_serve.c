@@ -312,6 +312,7 @@ static void srv_init(mn__srv *s, mn__cli *c)
 	pthread_mutex_init(&s->store_mu, NULL);
 	pthread_mutex_init(&s->wait_mu, NULL);
 	pthread_mutex_init(&s->log_mu, NULL);
+	pthread_mutex_init(&s->obs_mu, NULL);
 	pthread_rwlockattr_t a;
 	pthread_rwlockattr_init(&a);
 	pthread_rwlockattr_setkind_np(
@@ -327,6 +328,7 @@ static void srv_fini(mn__srv *s)
 	pthread_mutex_destroy(&s->store_mu);
 	pthread_mutex_destroy(&s->wait_mu);
 	pthread_mutex_destroy(&s->log_mu);
+	pthread_mutex_destroy(&s->obs_mu);
 }
 
 int mn__cmd_serve(int argc, char **argv, FILE *out, FILE *err)
@@ -417,7 +419,9 @@ stop:
 	wait_idle(&s, mono_ms() + o.drain_ms);
 	mn_runtime_drain(s.rt);
 	pthread_rwlock_wrlock(&s.rt_lock);
-	/* Asks still waiting end here (MN_ECLOSED: 503). */
+	/* Streams opened meanwhile let go of their observers; asks still
+	 * waiting end here (MN_ECLOSED: 503). */
+	mn__srv_streams_detach(&s);
 	mn_runtime_close(s.rt);
 	s.rt = NULL;
 	mn__cli_close(&c);

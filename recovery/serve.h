@@ -14,8 +14,8 @@
  * the watcher (serve_events.c: heartbeats and deadlines of streams, and
  * clients that close a suspended connection).
  *
- * Lock order: rt_lock, then the runtime's own locks (its observer list,
- * its asks), then wait_mu.
+ * Lock order: rt_lock, then obs_mu, then the runtime's own locks (its
+ * observer list, its asks), then wait_mu.
  */
 #ifndef MN_RECOVERY_SERVE_H
 #define MN_RECOVERY_SERVE_H
@@ -99,6 +99,10 @@ typedef struct mn__srv {
 	/* The watcher (serve_events.c): an epoll set of the sockets of
 	 * suspended asks and streams, and an eventfd to wake it. */
 	int watch_ep, watch_ev;
+	/* The streams' observers (serve_events.c): read and closed under
+	 * obs_mu, never once obs_gone (the runtime's close frees them). */
+	pthread_mutex_t obs_mu;
+	bool obs_gone;
 	pthread_t watch_thread;
 	bool watch_running;
 	_Atomic int watch_stop;
@@ -152,6 +156,10 @@ int mn__srv_stream_open(mn__srv *s, struct MHD_Connection *conn,
 
 /* End every stream (the drain): each writes an "end" event and closes. */
 void mn__srv_streams_end(mn__srv *s);
+
+/* Before mn_runtime_close: the streams' observers are no longer read or
+ * closed (the close frees them); a stream still open ends. */
+void mn__srv_streams_detach(mn__srv *s);
 
 /* The watcher's part of mn__srv_client_gone: end the stream of watch id
  * wid. Returns whether there was one (wait_mu held). */

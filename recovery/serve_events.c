@@ -22,9 +22,9 @@
  *
  * Owns: a stream's connection is resumed only while it is suspended, by
  * whoever clears `suspended` under wait_mu; its socket is unwatched
- * before. Its observer is closed while the runtime is open (rt_lock held
- * for reading), before the stream is freed; once the runtime closed, it
- * is gone with it.
+ * before. Its observer is read and closed under obs_mu while obs_gone is
+ * false, before the stream is freed; the close sets obs_gone (before
+ * mn_runtime_close frees the observers still open).
  *
  * Threads: libmicrohttpd's pool (open, read, free), the writer and the
  * I/O loop (notify), the watcher, the command's thread (the drain).
@@ -56,7 +56,8 @@ struct mn__srv_stream {
 	int fd;
 	uint64_t next_id;     /* the SSE id of the next event */
 	uint64_t deadline_us; /* the stream's end */
-	uint64_t ping_us, next_ping_us;
+	uint64_t ping_us;
+	_Atomic uint64_t next_ping_us; /* the reader's; the watcher reads */
 	/* Under wait_mu. */
 	bool suspended, pending, ending, watched;
 	const char *why; /* the end's reason */
@@ -107,9 +108,9 @@ static int tick(mn__srv *s)
 	uint64_t now = now_us(), next = now + TICK_MS * 1000u;
 	pthread_mutex_lock(&s->wait_mu);
 	for (mn__srv_stream *st = s->stream_head; st; st = st->next) {
-		uint64_t due = st->next_ping_us < st->deadline_us
-				   ? st->next_ping_us
-				   : st->deadline_us;
+		uint64_t ping = atomic_load_explicit(&st->next_ping_us,
+						     memory_order_relaxed);
+		uint64_t due = ping < st->deadline_us ? ping : st->deadline_us;
 		if (st->suspended && due <= now)
 			stream_resume(st);
 		else if (due < next)
@@ -277,11 +278,18 @@ static void on_observed(void *arg)
 static void stream_unobserve(mn__srv_stream *st)
 {
 	mn__srv *s = st->s;
-	pthread_rwlock_rdlock(&s->rt_lock);
-	if (s->rt && st->ob)
+	pthread_mutex_lock(&s->obs_mu);
+	if (!s->obs_gone && st->ob)
 		mn_observer_close(st->ob);
 	st->ob = NULL;
-	pthread_rwlock_unlock(&s->rt_lock);
+	pthread_mutex_unlock(&s->obs_mu);
+}
+
+void mn__srv_streams_detach(mn__srv *s)
+{
+	pthread_mutex_lock(&s->obs_mu);
+	s->obs_gone = true;
+	pthread_mutex_unlock(&s->obs_mu);
 }
 
 /* Fill st->out: the events waiting, a heartbeat when due, the end.
@@ -295,8 +303,11 @@ static bool stream_fill(mn__srv_stream *st)
 	why = st->ending ? st->why : NULL;
 	st->pending = false;
 	pthread_mutex_unlock(&s->wait_mu);
-	pthread_rwlock_rdlock(&s->rt_lock);
-	if (!s->rt) {
+	/* obs_mu, not rt_lock: libmicrohttpd calls the reader with the
+	 * response's mutex held, and a route holds rt_lock while it makes a
+	 * response. */
+	pthread_mutex_lock(&s->obs_mu);
+	if (s->obs_gone) {
 		st->ob = NULL; /* freed by the runtime's close */
 		if (!why)
 			why = "closed";
@@ -307,7 +318,7 @@ static bool stream_fill(mn__srv_stream *st)
 			break;
 		put_observed(st, &ev);
 	}
-	pthread_rwlock_unlock(&s->rt_lock);
+	pthread_mutex_unlock(&s->obs_mu);
 	if (!why && now >= st->deadline_us)
 		why = "timeout";
 	if (why && !st->ended) {
@@ -318,10 +329,11 @@ static bool stream_fill(mn__srv_stream *st)
 		st->ended = true;
 		stream_unobserve(st);
 	}
-	if (!st->out.len && now >= st->next_ping_us)
+	if (!st->out.len && now >= atomic_load(&st->next_ping_us))
 		(void)mn_buf_append(&st->out, ": ping\n\n", 8);
 	if (st->out.len)
-		st->next_ping_us = now + st->ping_us;
+		atomic_store_explicit(&st->next_ping_us, now + st->ping_us,
+				      memory_order_relaxed);
 	return st->ended;
 }
 
@@ -409,7 +421,7 @@ int mn__srv_stream_open(mn__srv *s, struct MHD_Connection *conn,
 	st->fd = ci ? ci->connect_fd : -1;
 	st->deadline_us = now + timeout_ms * 1000u;
 	st->ping_us = ping_ms * 1000u;
-	st->next_ping_us = now + st->ping_us;
+	atomic_init(&st->next_ping_us, now + st->ping_us);
 	/* The first bytes at once: the client knows the stream is open. */
 	(void)mn_buf_append(&st->out, ": open\n\n", 8);
 	atomic_fetch_add(&s->streams, 1);
