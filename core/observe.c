@@ -4,7 +4,9 @@
  * ring of copied events under its own. Emitting costs one relaxed load
  * while nobody observes. Lock order: the list's mutex, then an observer's.
  * Threads: the writer (sends and answers after their commit), the I/O loop
- * (chunks), any reader thread, the opening and closing thread.
+ * (chunks), any reader thread, the opening and closing thread. A reader's
+ * notify callback (mn_observer_notify) runs on the emitting thread with
+ * the list's mutex held (not the observer's), so a close waits for it.
  */
 #include "core/observe.h"
 
@@ -37,6 +39,9 @@ struct mn_observer {
 	uint64_t lost;
 	bool closed;
 	unsigned char *cur; /* the buffer of the event last returned */
+	/* mn_observer_notify's callback: under the owner's mu. */
+	void (*notify)(void *arg);
+	void *notify_arg;
 };
 
 struct mn__observers {
@@ -127,6 +132,8 @@ void mn__observe_emit(mn__observers *o, unsigned kind_idx, const void *key,
 		pthread_mutex_lock(&ob->mu);
 		push(ob, ev);
 		pthread_mutex_unlock(&ob->mu);
+		if (ob->notify)
+			ob->notify(ob->notify_arg);
 	}
 	pthread_mutex_unlock(&o->mu);
 }
@@ -198,6 +205,18 @@ int mn_observer_next(mn_observer *ob, uint32_t timeout_ms, mn_observed *ev)
 	}
 	pthread_mutex_unlock(&ob->mu);
 	return rc;
+}
+
+int mn_observer_notify(mn_observer *ob, void (*fn)(void *arg), void *arg)
+{
+	if (!ob)
+		return MN_EINVAL;
+	mn__observers *o = ob->owner;
+	pthread_mutex_lock(&o->mu);
+	ob->notify = fn;
+	ob->notify_arg = arg;
+	pthread_mutex_unlock(&o->mu);
+	return 0;
 }
 
 void mn_observer_close(mn_observer *ob)

@@ -993,6 +993,18 @@ int mn_observe(mn_runtime *rt, const mn_kind *kind, const void *key,
  * came), MN_ECLOSED (the runtime closed). One reader thread at a time. */
 int mn_observer_next(mn_observer *o, uint32_t timeout_ms, mn_observed *ev);
 
+/*
+ * For a reader on an event loop, which polls with mn_observer_next(o, 0,
+ * ...) instead of waiting: fn(arg) is called each time an event is queued
+ * for o or one is lost, on the thread that queues it (the writer, the I/O
+ * loop), with the runtime's list of observers locked. So it must be quick
+ * and must not call mn_observe, mn_observer_notify or mn_observer_close
+ * (wake the loop: a condition, an eventfd, libmicrohttpd's
+ * MHD_resume_connection); once mn_observer_close returned it is not
+ * called again. fn NULL: no callback. Any thread. 0 or MN_EINVAL.
+ */
+int mn_observer_notify(mn_observer *o, void (*fn)(void *arg), void *arg);
+
 /* Stop observing and free (NULL: no-op). Not while another thread waits
  * in mn_observer_next on it. Observers still open when mn_runtime_close
  * runs are freed by it: close them first (a reader waiting meanwhile gets

@@ -9,7 +9,8 @@
  * the metadata and the listing routes (as `mnemo dump` reads a live
  * store).
  *
- * Drain: readyz answers 503 and new writes 503 at once; requests in
+ * Drain: readyz answers 503 and new writes and event streams 503 at
+ * once, open event streams end; requests in
  * flight get until --drain-ms; then the runtime drains (mn_runtime_drain),
  * closes (asks still waiting end with 503), the listener stops, the store
  * closes, exit 0.
@@ -36,7 +37,8 @@
 
 static const char synopsis[] =
     "mnemo serve --plugin LIB.so [--listen HOST:PORT] [--token-file F] "
-    "[--port-file F] [--drain-ms MS] [--threads N] [--max-asks N] STORE";
+    "[--port-file F] [--drain-ms MS] [--threads N] [--max-asks N] "
+    "[--max-streams N] [--workers N] STORE";
 
 static const char help[] =
     "NAME\n"
@@ -45,7 +47,7 @@ static const char help[] =
     "SYNOPSIS\n"
     "    mnemo serve --plugin LIB.so [--listen HOST:PORT] [--token-file F]\n"
     "                [--port-file F] [--drain-ms MS] [--threads N]\n"
-    "                [--max-asks N] [--workers N] STORE\n"
+    "                [--max-asks N] [--max-streams N] [--workers N] STORE\n"
     "\n"
     "DESCRIPTION\n"
     "    Loads LIB.so (its mnemo_plugin_kinds, as mnemo replay does), opens\n"
@@ -55,7 +57,9 @@ static const char help[] =
     "    for a key reused with another message), POST\n"
     "    /v1/actors/KIND/KEY/ask?timeout_ms=N (the reply; 504 on timeout),\n"
     "    GET /v1/actors/KIND/KEY (metadata and the live state), GET\n"
-    "    /v1/actors?kind=&after=&limit= (a page of actors), GET /healthz,\n"
+    "    /v1/actors/KIND/KEY/history?from=&limit= (journal entries), GET\n"
+    "    /v1/actors/KIND/KEY/events (server-sent events of its outputs),\n"
+    "    GET /v1/actors?kind=&after=&limit= (a page of actors), GET /healthz,\n"
     "    GET /readyz, GET /metrics (Prometheus text), GET / (the operator\n"
     "    page: a browser signs in with a token), POST /v1/admin/upgrade\n"
     "    (a hot upgrade: a plugin from --plugin's directory, checked with\n"
@@ -78,6 +82,8 @@ static const char help[] =
     "    -T, --threads N         HTTP threads (default 4)\n"
     "    -a, --max-asks N        asks and stored sends waiting at once\n"
     "                            (default 1024; 429 beyond)\n"
+    "    -S, --max-streams N     event streams open at once (default 64;\n"
+    "                            429 beyond)\n"
     "    -w, --workers N         runtime worker threads (default: cores)\n"
     "    -h, --help              this text\n"
     "\n"
@@ -90,7 +96,7 @@ static const char help[] =
 
 typedef struct sopts {
 	const char *plugin, *listen, *token_file, *port_file;
-	uint64_t drain_ms, threads, max_asks, workers;
+	uint64_t drain_ms, threads, max_asks, max_streams, workers;
 } sopts;
 
 static int on_option(mn__cli *c, int ch, const char *arg, void *u)
@@ -120,6 +126,9 @@ static int on_option(mn__cli *c, int ch, const char *arg, void *u)
 	case 'a':
 		v = &o->max_asks, max = 1000000, name = "--max-asks";
 		break;
+	case 'S':
+		v = &o->max_streams, max = 100000, name = "--max-streams";
+		break;
 	case 'w':
 		v = &o->workers, max = MN_WORKERS_MAX, name = "--workers";
 		break;
@@ -138,7 +147,7 @@ static const mn__cli_spec serve_spec = {
     .name = "serve",
     .synopsis = synopsis,
     .help = help,
-    .shortopts = "p:l:t:P:d:T:a:w:",
+    .shortopts = "p:l:t:P:d:T:a:S:w:",
     .opts =
 	(const struct option[]){{"plugin", required_argument, NULL, 'p'},
 				{"listen", required_argument, NULL, 'l'},
@@ -147,6 +156,7 @@ static const mn__cli_spec serve_spec = {
 				{"drain-ms", required_argument, NULL, 'd'},
 				{"threads", required_argument, NULL, 'T'},
 				{"max-asks", required_argument, NULL, 'a'},
+				{"max-streams", required_argument, NULL, 'S'},
 				{"workers", required_argument, NULL, 'w'},
 				{NULL, 0, NULL, 0}},
     .nargs = 1,
@@ -310,10 +320,12 @@ static void srv_init(mn__srv *s, mn__cli *c)
 {
 	memset(s, 0, sizeof *s);
 	s->c = c;
+	s->watch_ep = s->watch_ev = -1;
 	pthread_mutex_init(&s->store_mu, NULL);
 	pthread_mutex_init(&s->wait_mu, NULL);
 	pthread_mutex_init(&s->log_mu, NULL);
 	pthread_mutex_init(&s->upgrade_mu, NULL);
+	pthread_mutex_init(&s->obs_mu, NULL);
 	pthread_rwlockattr_t a;
 	pthread_rwlockattr_init(&a);
 	pthread_rwlockattr_setkind_np(
@@ -329,6 +341,7 @@ static void srv_fini(mn__srv *s)
 	pthread_mutex_destroy(&s->store_mu);
 	pthread_mutex_destroy(&s->wait_mu);
 	pthread_mutex_destroy(&s->log_mu);
+	pthread_mutex_destroy(&s->obs_mu);
 	pthread_mutex_destroy(&s->upgrade_mu);
 }
 
@@ -374,7 +387,8 @@ int mn__cmd_serve(int argc, char **argv, FILE *out, FILE *err)
 	sopts o = {.listen = "127.0.0.1:8700",
 		   .drain_ms = 10000,
 		   .threads = 4,
-		   .max_asks = 1024};
+		   .max_asks = 1024,
+		   .max_streams = 64};
 	char **args;
 	struct sockaddr_in sa;
 	struct sigaction old_term, old_int;
@@ -411,6 +425,7 @@ int mn__cmd_serve(int argc, char **argv, FILE *out, FILE *err)
 		s.max_body = s.max_payload / 3 * 4 + 65536;
 		s.max_inflight = 512;
 		s.max_asks = (unsigned)o.max_asks;
+		s.max_streams = (unsigned)o.max_streams;
 		s.view_ms = 5000;
 		if (signals_catch(&old_term, &old_int)) {
 			fprintf(err, "mnemo serve: pipe: %s\n",
@@ -451,10 +466,14 @@ int mn__cmd_serve(int argc, char **argv, FILE *out, FILE *err)
 	mn__srv_log(&s, "info", msg, NULL);
 stop:
 	atomic_store(&s.draining, 1);
+	/* Event streams end at once (an "end" event), not at the deadline. */
+	mn__srv_streams_end(&s);
 	wait_idle(&s, mono_ms() + o.drain_ms);
 	mn_runtime_drain(s.rt);
 	pthread_rwlock_wrlock(&s.rt_lock);
-	/* Asks still waiting end here (MN_ECLOSED: 503). */
+	/* Streams opened meanwhile let go of their observers; asks still
+	 * waiting end here (MN_ECLOSED: 503). */
+	mn__srv_streams_detach(&s);
 	mn_runtime_close(s.rt);
 	s.rt = NULL;
 	mn__cli_close(&c);

@@ -3,12 +3,21 @@
  * plugin, runtime, signals and drain; recovery/serve_api.c: the HTTP
  * routes on libmicrohttpd, with JSON through jansson; recovery/serve_obs.c:
  * metrics, the request log, tokens; recovery/serve_page.c: the operator
- * page, built in from recovery/page/). docs/serve.md documents it.
+ * page, built in from recovery/page/; recovery/serve_events.c: the event
+ * streams and the watcher thread; recovery/serve_history.c: the journal
+ * pages; recovery/serve_upgrade.c: hot upgrades). docs/serve.md
+ * documents it.
  *
  * Threads: the command's thread (start, signals, drain), libmicrohttpd's
  * thread pool (every route), and the runtime's writer, workers and ask
  * timer thread (the completions of asks and durable sends, which only
- * store a result and resume the suspended connection).
+ * store a result and resume the suspended connection), the writer and the
+ * I/O loop (observer notifications, which resume a suspended stream), and
+ * the watcher (serve_events.c: heartbeats and deadlines of streams, and
+ * clients that close a suspended connection).
+ *
+ * Lock order: rt_lock, then obs_mu, then the runtime's own locks (its
+ * observer list, its asks), then wait_mu.
  */
 #ifndef MN_RECOVERY_SERVE_H
 #define MN_RECOVERY_SERVE_H
@@ -22,12 +31,18 @@
 #include "include/mnemo.h"
 #include "recovery/cli.h"
 
+struct MHD_Connection;
+struct MHD_Response;
+struct json_t;
+
 /* The routes, for metrics (serve_obs.c names them). */
 enum mn__srv_route {
 	MN__SRV_R_MESSAGES,
 	MN__SRV_R_ASK,
 	MN__SRV_R_ACTOR,
 	MN__SRV_R_LIST,
+	MN__SRV_R_HISTORY,
+	MN__SRV_R_EVENTS,
 	MN__SRV_R_UPGRADE, /* POST /v1/admin/upgrade (serve_upgrade.c) */
 	MN__SRV_R_HEALTHZ,
 	MN__SRV_R_READYZ,
@@ -47,8 +62,13 @@ typedef struct mn__srv_metrics {
 	_Atomic uint64_t bucket[MN__SRV_BUCKETS]; /* cumulative at output */
 	_Atomic uint64_t count;
 	_Atomic uint64_t sum_us;
-	_Atomic uint64_t refused_busy; /* 429s */
+	_Atomic uint64_t refused_busy;	 /* 429s */
+	_Atomic uint64_t asks_cancelled; /* their client went away */
+	_Atomic uint64_t stream_events;	 /* events written to streams */
+	_Atomic uint64_t stream_lost;	 /* events streams lost */
 } mn__srv_metrics;
+
+typedef struct mn__srv_stream mn__srv_stream;
 
 /* One host. */
 typedef struct mn__srv {
@@ -64,6 +84,7 @@ typedef struct mn__srv {
 	size_t max_body;
 	unsigned max_inflight; /* requests being handled */
 	unsigned max_asks;     /* asks and stored sends waiting */
+	unsigned max_streams;  /* event streams open */
 	uint32_t view_ms;      /* mn_actor_view's timeout */
 	/* Tokens: each NUL-terminated, ntokens of them. */
 	char **tokens;
@@ -72,9 +93,23 @@ typedef struct mn__srv {
 	_Atomic int draining;
 	_Atomic unsigned inflight;
 	_Atomic unsigned waiting; /* suspended connections */
-	/* The suspended requests (serve_api.c), for the drain. */
+	_Atomic unsigned streams; /* event streams open */
+	/* The suspended requests (serve_api.c), for the drain, and the
+	 * event streams (serve_events.c); the watch ids. */
 	pthread_mutex_t wait_mu;
 	struct mn__srv_req *wait_head;
+	mn__srv_stream *stream_head;
+	uint64_t next_wid;
+	/* The watcher (serve_events.c): an epoll set of the sockets of
+	 * suspended asks and streams, and an eventfd to wake it. */
+	int watch_ep, watch_ev;
+	/* The streams' observers (serve_events.c): read and closed under
+	 * obs_mu, never once obs_gone (the runtime's close frees them). */
+	pthread_mutex_t obs_mu;
+	bool obs_gone;
+	pthread_t watch_thread;
+	bool watch_running;
+	_Atomic int watch_stop;
 	pthread_mutex_t log_mu;
 	mn__srv_metrics m;
 	/* Hot upgrades (serve_upgrade.c): one at a time under upgrade_mu;
@@ -158,6 +193,56 @@ int mn__srv_upgrade(mn__srv *s, const mn__srv_upgrade_req *u,
 
 /* Unload every plugin (after the runtime is closed). */
 void mn__srv_plugins_free(mn__srv *s);
+
+/* The watcher saw the client of watch id wid close its connection: an ask
+ * waiting for it is cancelled (mn_ask_cancel) and answered at once; a
+ * stream ends. rt_lock is held for reading. */
+void mn__srv_client_gone(mn__srv *s, uint64_t wid);
+
+/* {"type": T, "payload_base64": "...", "json": ...}: json when the bytes
+ * are valid UTF-8 JSON (a jansson object). */
+struct json_t *mn__srv_message_json(uint32_t type, const void *p, size_t len);
+
+/* ---- serve_events.c ------------------------------------------------------ */
+
+/* Start and stop the watcher thread. Start: 0 or -1 (said on c->err). */
+int mn__srv_watch_start(mn__srv *s);
+void mn__srv_watch_stop(mn__srv *s);
+
+/* Watch fd (a suspended connection's socket) for its client closing it,
+ * as watch id wid; unwatch it before the connection resumes (wait_mu
+ * held for both). Best effort: a failure only means it is not watched. */
+void mn__srv_watch_add(mn__srv *s, int fd, uint64_t wid);
+void mn__srv_watch_del(mn__srv *s, int fd);
+
+/* A new event stream of actor (kind, key) on conn: *resp, the response to
+ * queue (text/event-stream, its content read as events come), or an
+ * error (MN_ENOMEM, the errors of mn_observe). ping_ms: heartbeat period;
+ * timeout_ms: the stream's duration; max_events: the observer's bound. */
+int mn__srv_stream_open(mn__srv *s, struct MHD_Connection *conn,
+			const mn_kind *kind, const void *key, size_t key_len,
+			uint64_t timeout_ms, uint64_t ping_ms,
+			uint64_t max_events, struct MHD_Response **resp);
+
+/* End every stream (the drain): each writes an "end" event and closes. */
+void mn__srv_streams_end(mn__srv *s);
+
+/* Before mn_runtime_close: the streams' observers are no longer read or
+ * closed (the close frees them); a stream still open ends. */
+void mn__srv_streams_detach(mn__srv *s);
+
+/* The watcher's part of mn__srv_client_gone: end the stream of watch id
+ * wid. Returns whether there was one (wait_mu held). */
+bool mn__srv_stream_gone(mn__srv *s, uint64_t wid);
+
+/* ---- serve_history.c ----------------------------------------------------- */
+
+/* One page of actor (kind name kname, key)'s journal from seq from, at most
+ * limit entries: *out {"entries":[...],"next":SEQ or null}. Returns 0,
+ * MN_ENOACTOR, MN_ENOMEM or a store error. Takes store_mu. */
+int mn__srv_history(mn__srv *s, const char *kname, const void *key,
+		    size_t key_len, uint64_t from, uint64_t limit,
+		    struct json_t **out);
 
 /* ---- serve_obs.c --------------------------------------------------------- */
 

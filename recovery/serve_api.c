@@ -13,6 +13,10 @@
  * result and resumes the connection, whose handler then answers. So waiting
  * asks cost memory, bounded by max_asks (429 beyond), never a thread. The one
  * blocking route is the live view (mn_actor_view, bounded by view_ms).
+ * While an ask waits, the watcher (serve_events.c) watches its socket: a
+ * client that closes it has its ask cancelled (mn_ask_cancel) at once.
+ * The event streams (serve_events.c) and the history pages
+ * (serve_history.c) have their own files; their routes are here.
  *
  * Owns: every /v1 request is authenticated before anything else is read;
  * every error is a JSON body {"error": "...", "code": "MN_E..."}; a
@@ -42,6 +46,9 @@ typedef struct mn__srv_req {
 	bool too_big, busy;
 	/* A suspended request: done once ended (under wait_mu). */
 	bool suspended, done, idem, ask;
+	bool watched, gone; /* its socket watched; its client went away */
+	uint64_t ask_id, wid;
+	int fd;
 	int rc;
 	uint32_t rtype;
 	void *reply;
@@ -154,7 +161,7 @@ static enum MHD_Result send_rc(mn__srv_req *q, int rc)
 
 /* {"type": T, "payload_base64": "...", "json": ...}: json when the bytes
  * are valid UTF-8 JSON. */
-static json_t *message_json(uint32_t type, const void *p, size_t len)
+json_t *mn__srv_message_json(uint32_t type, const void *p, size_t len)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "type", json_integer(type));
@@ -189,12 +196,12 @@ static void wait_begin(mn__srv_req *q)
 	pthread_mutex_unlock(&s->wait_mu);
 }
 
-/* End q with rc (and a reply): the first end wins and resumes. */
-static void wait_end(mn__srv_req *q, int rc, uint32_t type, const void *p,
-		     size_t len)
+/* End q with rc (and a reply): the first end wins and resumes (wait_mu
+ * held). */
+static void wait_end_locked(mn__srv_req *q, int rc, uint32_t type,
+			    const void *p, size_t len)
 {
 	mn__srv *s = q->s;
-	pthread_mutex_lock(&s->wait_mu);
 	if (!q->done) {
 		q->done = true;
 		q->rc = rc;
@@ -210,8 +217,52 @@ static void wait_end(mn__srv_req *q, int rc, uint32_t type, const void *p,
 		if (q->next)
 			q->next->prev = q->prev;
 		atomic_fetch_sub(&s->waiting, 1);
+		if (q->watched)
+			mn__srv_watch_del(s, q->fd);
 		MHD_resume_connection(q->conn);
 	}
+}
+
+static void wait_end(mn__srv_req *q, int rc, uint32_t type, const void *p,
+		     size_t len)
+{
+	mn__srv *s = q->s; /* q may be freed once it resumed */
+	pthread_mutex_lock(&s->wait_mu);
+	wait_end_locked(q, rc, type, p, len);
+	pthread_mutex_unlock(&s->wait_mu);
+}
+
+/* Watch the socket of ask q (its id ask_id) while it waits. */
+static void wait_watch(mn__srv_req *q, uint64_t ask_id)
+{
+	mn__srv *s = q->s;
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	pthread_mutex_lock(&s->wait_mu);
+	if (!q->done && ci) {
+		q->ask_id = ask_id;
+		q->wid = ++s->next_wid;
+		q->fd = ci->connect_fd;
+		q->watched = true;
+		mn__srv_watch_add(s, q->fd, q->wid);
+	}
+	pthread_mutex_unlock(&s->wait_mu);
+}
+
+void mn__srv_client_gone(mn__srv *s, uint64_t wid)
+{
+	pthread_mutex_lock(&s->wait_mu);
+	if (!mn__srv_stream_gone(s, wid))
+		for (mn__srv_req *q = s->wait_head; q; q = q->next) {
+			if (q->wid != wid)
+				continue;
+			if (s->rt)
+				mn_ask_cancel(s->rt, q->ask_id);
+			q->gone = true;
+			atomic_fetch_add(&s->m.asks_cancelled, 1);
+			wait_end_locked(q, MN_ECLOSED, 0, NULL, 0);
+			break;
+		}
 	pthread_mutex_unlock(&s->wait_mu);
 }
 
@@ -228,15 +279,13 @@ static void on_reply(void *arg, int rc, uint32_t type, const void *payload,
 
 void mn__srv_release_waiting(mn__srv *s)
 {
-	for (;;) {
-		pthread_mutex_lock(&s->wait_mu);
-		mn__srv_req *q = s->wait_head;
-		pthread_mutex_unlock(&s->wait_mu);
-		if (!q)
-			return;
-		/* Its completion may still come (it finds q done). */
-		wait_end(q, MN_ECLOSED, 0, NULL, 0);
-	}
+	mn__srv_streams_end(s);
+	/* Under wait_mu: once unlocked, q may be answered and freed. Its
+	 * completion may still come (it finds q done). */
+	pthread_mutex_lock(&s->wait_mu);
+	while (s->wait_head)
+		wait_end_locked(s->wait_head, MN_ECLOSED, 0, NULL, 0);
+	pthread_mutex_unlock(&s->wait_mu);
 }
 
 /* The answer of a resumed request. */
@@ -246,9 +295,9 @@ static enum MHD_Result answer_waited(mn__srv_req *q)
 	if (q->ask) {
 		if (q->rc)
 			return send_rc(q, q->rc);
-		return send_json(q, 200,
-				 message_json(q->rtype, q->reply, q->rlen),
-				 NULL, NULL);
+		return send_json(
+		    q, 200, mn__srv_message_json(q->rtype, q->reply, q->rlen),
+		    NULL, NULL);
 	}
 	if (q->idem && q->rc == MN_EEXIST) {
 		o = json_object();
@@ -445,11 +494,14 @@ static enum MHD_Result route_ask(mn__srv_req *q, const target *t)
 	}
 	q->ask = true;
 	wait_begin(q);
+	uint64_t id = 0;
 	int rc = mn_ask(s->rt, t->kind, t->key, t->key_len, type, p, len,
-			(uint32_t)timeout, on_reply, q, NULL);
+			(uint32_t)timeout, on_reply, q, &id);
 	free(p);
 	if (rc)
 		wait_end(q, rc, 0, NULL, 0);
+	else
+		wait_watch(q, id);
 	return MHD_YES;
 }
 
@@ -583,6 +635,52 @@ static enum MHD_Result route_list(mn__srv_req *q)
 	json_object_set_new(
 	    o, "next", l.more ? json_integer((json_int_t)l.last) : json_null());
 	return send_json(q, 200, o, NULL, NULL);
+}
+
+static enum MHD_Result route_history(mn__srv_req *q, const char *kname,
+				     const target *t)
+{
+	uint64_t from, limit;
+	if (query_u64(q, "from", 1, &from) ||
+	    query_u64(q, "limit", 100, &limit) || !limit || limit > 1000)
+		return send_error(q, 400, MN_EINVAL,
+				  "from must be a seq, limit 1..1000");
+	json_t *o;
+	int rc =
+	    mn__srv_history(q->s, kname, t->key, t->key_len, from, limit, &o);
+	if (rc == MN_ENOACTOR)
+		return send_error(q, 404, rc, "no such actor");
+	if (rc)
+		return send_rc(q, rc);
+	return send_json(q, 200, o, NULL, NULL);
+}
+
+static enum MHD_Result route_events(mn__srv_req *q, const target *t)
+{
+	mn__srv *s = q->s;
+	uint64_t timeout, ping, max_events;
+	if (query_u64(q, "timeout_ms", 300000, &timeout) || !timeout ||
+	    timeout > 3600000)
+		return send_error(q, 400, MN_EINVAL,
+				  "timeout_ms must be 1..3600000");
+	if (query_u64(q, "ping_ms", 15000, &ping) || ping < 100 || ping > 30000)
+		return send_error(q, 400, MN_EINVAL,
+				  "ping_ms must be 100..30000");
+	if (query_u64(q, "max_events", 1024, &max_events) || !max_events ||
+	    max_events > 65536)
+		return send_error(q, 400, MN_EINVAL,
+				  "max_events must be 1..65536");
+	if (atomic_load(&s->streams) >= s->max_streams)
+		return send_error(q, 429, MN_ELIMIT, "too many event streams");
+	struct MHD_Response *r;
+	int rc = mn__srv_stream_open(s, q->conn, t->kind, t->key, t->key_len,
+				     timeout, ping, max_events, &r);
+	if (rc)
+		return send_rc(q, rc);
+	q->status = 200;
+	enum MHD_Result ret = MHD_queue_response(q->conn, 200, r);
+	MHD_destroy_response(r);
+	return ret;
 }
 
 static enum MHD_Result route_simple(mn__srv_req *q)
@@ -742,6 +840,10 @@ static enum mn__srv_route route_of(const char *path, char *kind, char *key,
 		return MN__SRV_R_MESSAGES;
 	if (strcmp(e, "/ask") == 0)
 		return MN__SRV_R_ASK;
+	if (strcmp(e, "/history") == 0)
+		return MN__SRV_R_HISTORY;
+	if (strcmp(e, "/events") == 0)
+		return MN__SRV_R_EVENTS;
 	return MN__SRV_R_OTHER;
 }
 
@@ -779,7 +881,8 @@ static enum MHD_Result dispatch_locked(mn__srv_req *q)
 		return route_page(q);
 	if (q->route >= MN__SRV_R_HEALTHZ)
 		return route_simple(q);
-	if (wants_post && atomic_load(&s->draining))
+	if ((wants_post || q->route == MN__SRV_R_EVENTS) &&
+	    atomic_load(&s->draining))
 		return send_error(q, 503, MN_ECLOSED, "draining");
 	if (q->route == MN__SRV_R_LIST)
 		return route_list(q);
@@ -792,6 +895,10 @@ static enum MHD_Result dispatch_locked(mn__srv_req *q)
 		return route_messages(q, &t);
 	if (q->route == MN__SRV_R_ASK)
 		return route_ask(q, &t);
+	if (q->route == MN__SRV_R_HISTORY)
+		return route_history(q, kind, &t);
+	if (q->route == MN__SRV_R_EVENTS)
+		return route_events(q, &t);
 	return route_actor(q, kind, &t);
 }
 
@@ -856,8 +963,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	if (!q)
 		return;
 	/* A request still waiting cannot end here: a suspended connection
-	 * is not watched, so it ends only after its resume. */
-	if (why != MHD_REQUEST_TERMINATED_COMPLETED_OK && !q->status)
+	 * is not watched by libmicrohttpd, so it ends only after its resume
+	 * (the watcher's, for an ask whose client closed). */
+	if ((why != MHD_REQUEST_TERMINATED_COMPLETED_OK && !q->status) ||
+	    q->gone)
 		q->status = 499; /* the client went away */
 	mn__srv_record(s, q->route, q->method, q->path, q->status,
 		       now_us() - q->start_us);
@@ -873,6 +982,8 @@ int mn__srv_start(mn__srv *s, const void *sa, size_t sa_len, unsigned threads,
 		  unsigned conn_limit, uint16_t *port)
 {
 	(void)sa_len;
+	if (mn__srv_watch_start(s))
+		return -1;
 	s->d = MHD_start_daemon(
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 		MHD_ALLOW_SUSPEND_RESUME,
@@ -881,6 +992,7 @@ int mn__srv_start(mn__srv *s, const void *sa, size_t sa_len, unsigned threads,
 	    conn_limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
 	if (!s->d) {
+		mn__srv_watch_stop(s);
 		fprintf(s->c->err,
 			"mnemo serve: cannot listen (address in use, or no "
 			"such address)\n");
@@ -894,6 +1006,7 @@ int mn__srv_start(mn__srv *s, const void *sa, size_t sa_len, unsigned threads,
 
 void mn__srv_stop(mn__srv *s)
 {
+	mn__srv_watch_stop(s);
 	if (s->d)
 		MHD_stop_daemon(s->d);
 	s->d = NULL;

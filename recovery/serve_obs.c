@@ -27,6 +27,7 @@ static const unsigned codes[MN__SRV_CODES - 1] = {200, 201, 202, 400, 401, 404,
 static const char *const route_names[MN__SRV_ROUTES] = {
     [MN__SRV_R_MESSAGES] = "messages", [MN__SRV_R_ASK] = "ask",
     [MN__SRV_R_ACTOR] = "actor",       [MN__SRV_R_LIST] = "list",
+    [MN__SRV_R_HISTORY] = "history",   [MN__SRV_R_EVENTS] = "events",
     [MN__SRV_R_UPGRADE] = "upgrade",   [MN__SRV_R_HEALTHZ] = "healthz",
     [MN__SRV_R_READYZ] = "readyz",     [MN__SRV_R_METRICS] = "metrics",
     [MN__SRV_R_PAGE] = "page",	       [MN__SRV_R_OTHER] = "other"};
@@ -71,13 +72,16 @@ void mn__srv_record(mn__srv *s, enum mn__srv_route r, const char *method,
 		    const char *path, unsigned status, uint64_t dur_us)
 {
 	atomic_fetch_add(&s->m.requests[r][code_index(status)], 1);
-	for (size_t i = 0; i < MN__SRV_BUCKETS; i++)
+	/* A stream's duration is its client's, not a latency. */
+	for (size_t i = 0; r != MN__SRV_R_EVENTS && i < MN__SRV_BUCKETS; i++)
 		if (dur_us <= bucket_us[i]) {
 			atomic_fetch_add(&s->m.bucket[i], 1);
 			break;
 		}
-	atomic_fetch_add(&s->m.count, 1);
-	atomic_fetch_add(&s->m.sum_us, dur_us);
+	if (r != MN__SRV_R_EVENTS) {
+		atomic_fetch_add(&s->m.count, 1);
+		atomic_fetch_add(&s->m.sum_us, dur_us);
+	}
 	if (status == 429)
 		atomic_fetch_add(&s->m.refused_busy, 1);
 
@@ -247,6 +251,17 @@ char *mn__srv_metrics_text(mn__srv *s, size_t *len)
 	       atomic_load(&s->waiting));
 	metric(&b, "mnemo_serve_draining", "gauge", "1 while draining.",
 	       (uint64_t)atomic_load(&s->draining));
+	metric(&b, "mnemo_serve_asks_cancelled_total", "counter",
+	       "Asks cancelled because their client closed the connection.",
+	       atomic_load(&s->m.asks_cancelled));
+	metric(&b, "mnemo_serve_event_streams", "gauge", "Event streams open.",
+	       atomic_load(&s->streams));
+	metric(&b, "mnemo_serve_stream_events_total", "counter",
+	       "Events written to event streams.",
+	       atomic_load(&s->m.stream_events));
+	metric(&b, "mnemo_serve_stream_lost_total", "counter",
+	       "Events event streams lost (their reader was too slow).",
+	       atomic_load(&s->m.stream_lost));
 
 	mput(&b, "# HELP mnemo_http_requests_total HTTP requests by route "
 		 "and status code.\n"

@@ -4,9 +4,11 @@
  * persistent actors; a deferred answer by token; timeouts, cancel, close;
  * many askers at once get their own answers; replay sends nothing.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tests/support/support.h"
@@ -483,6 +485,96 @@ static void test_observer(void **state)
 	mn_runtime_close(rt);
 }
 
+/* An event-loop reader: the notify callback runs once per event queued
+ * (and per event lost), the reader then polls with a timeout of 0; none
+ * after the close. */
+typedef struct notified {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned calls;
+} notified;
+
+static void on_notify(void *arg)
+{
+	notified *n = arg;
+	pthread_mutex_lock(&n->mu);
+	n->calls++;
+	pthread_cond_broadcast(&n->cv);
+	pthread_mutex_unlock(&n->mu);
+}
+
+static unsigned notified_wait(notified *n, unsigned want)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
+	pthread_mutex_lock(&n->mu);
+	while (n->calls < want &&
+	       pthread_cond_timedwait(&n->cv, &n->mu, &ts) == 0)
+		;
+	unsigned got = n->calls;
+	pthread_mutex_unlock(&n->mu);
+	return got;
+}
+
+/* An ask of Q_ECHO with the one byte of text, answered. */
+static void echo_wait(mn_runtime *rt, mn_kind *kp, const unsigned char *k,
+		      const char *text)
+{
+	assert_rc(mn_ask_wait(rt, kp, k, MT_KEY_LEN, Q_ECHO, text, 1, 5000,
+			      NULL, NULL, NULL),
+		  0);
+}
+
+static void test_observer_notify(void **state)
+{
+	(void)state;
+	mn_runtime *rt = open_store(0);
+	mn_kind_def dp = asked_def("per", 0);
+	mn_kind *kp = mt_register(rt, &dp);
+	unsigned char k[MT_KEY_LEN];
+	key_of(k, 6);
+	notified n = {.calls = 0};
+	pthread_mutex_init(&n.mu, NULL);
+	pthread_cond_init(&n.cv, NULL);
+	mn_observer *ob;
+	mn_observed ev;
+	assert_rc(mn_observer_notify(NULL, on_notify, &n), MN_EINVAL);
+	assert_rc(mn_observe(rt, kp, k, sizeof k, 2, &ob), 0);
+	assert_rc(mn_observer_notify(ob, on_notify, &n), 0);
+	echo_wait(rt, kp, k, "a");
+	assert_int_equal(notified_wait(&n, 1), 1);
+	assert_rc(mn_observer_next(ob, 0, &ev), 0);
+	assert_int_equal(ev.type, MN_OBS_ANSWER);
+	assert_memory_equal(ev.data, "a", 1);
+	assert_rc(mn_observer_next(ob, 0, &ev), MN_ETIMEDOUT);
+	/* 4 answers into a queue of 2: 4 calls, 2 kept, 2 lost. */
+	for (int i = 0; i < 4; i++)
+		echo_wait(rt, kp, k, "b");
+	mt_drain(rt);
+	assert_int_equal(notified_wait(&n, 5), 5);
+	assert_rc(mn_observer_next(ob, 0, &ev), 0);
+	assert_int_equal(ev.type, MN_OBS_LOST);
+	assert_int_equal(ev.lost, 2);
+	assert_rc(mn_observer_next(ob, 0, &ev), 0);
+	assert_rc(mn_observer_next(ob, 0, &ev), 0);
+	assert_rc(mn_observer_next(ob, 0, &ev), MN_ETIMEDOUT);
+	/* Unset: no more calls. */
+	assert_rc(mn_observer_notify(ob, NULL, NULL), 0);
+	echo_wait(rt, kp, k, "c");
+	mt_drain(rt);
+	assert_rc(mn_observer_next(ob, 2000, &ev), 0);
+	assert_int_equal(notified_wait(&n, 5), 5);
+	assert_rc(mn_observer_notify(ob, on_notify, &n), 0);
+	mn_observer_close(ob);
+	echo_wait(rt, kp, k, "d");
+	mt_drain(rt);
+	assert_int_equal(notified_wait(&n, 5), 5);
+	mn_runtime_close(rt);
+	pthread_cond_destroy(&n.cv);
+	pthread_mutex_destroy(&n.mu);
+}
+
 int main(void)
 {
 	mt_init("ask");
@@ -498,6 +590,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_live_view, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_observer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_observer_notify, setup,
+					    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

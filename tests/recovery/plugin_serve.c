@@ -6,8 +6,11 @@
  * State: how many messages, how many of them were repeats, and a bitmap of
  * the ids seen. TL_MARK (payload: a decimal id 0..TL_IDS-1, or any other
  * bytes: counted only) marks the id; TL_ASK replies {"count":N} (JSON);
- * TL_SILENT is an ask left unanswered (the asker times out). describe()
- * writes {"count":N,"dups":D,"ids":"<hex bitmap>"}.
+ * TL_SILENT is an ask left unanswered (the asker times out); TL_FORWARD
+ * sends its payload on to tally/sink as a TL_MARK; TL_BURST (payload: a
+ * decimal N up to 511) sends N TL_MARK "x" to tally/sink (for
+ * tests/recovery/test_serve_stream.c). describe() writes
+ * {"count":N,"dups":D,"ids":"<hex bitmap>"}.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -16,7 +19,7 @@
 
 #include "mnemo.h"
 
-enum { TL_MARK = 1, TL_ASK = 2, TL_SILENT = 3 };
+enum { TL_MARK = 1, TL_ASK = 2, TL_SILENT = 3, TL_FORWARD = 4, TL_BURST = 5 };
 #define TL_IDS 512
 
 typedef struct tally {
@@ -67,6 +70,19 @@ static int tally_handle(mn_ctx *ctx, void *state, const mn_msg *msg)
 	}
 	case TL_SILENT:
 		return 0;
+	case TL_FORWARD:
+		return mn_ctx_send(ctx, mn_ctx_kind(ctx), "sink", 4, TL_MARK,
+				   msg->payload, msg->len);
+	case TL_BURST: {
+		long n = tally_id(msg);
+		for (long i = 0; i < n; i++) {
+			int rc = mn_ctx_send(ctx, mn_ctx_kind(ctx), "sink", 4,
+					     TL_MARK, "x", 1);
+			if (rc)
+				return rc;
+		}
+		return 0;
+	}
 	default:
 		return MN_EINVAL;
 	}

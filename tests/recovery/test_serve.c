@@ -22,66 +22,21 @@
 
 #include "tests/recovery/plugin_serve.c"
 #include "tests/support/support.h"
+#include "tests/recovery/serve_child.h"
 
 #define TOKEN "t0k3n-for-tests"
-
-static char dir[256], store[300], plugin[300], tokens[300], portf[300],
-    logf_[300];
-static pid_t child = -1;
-static unsigned port;
-
-/* ---- the server ---------------------------------------------------------- */
-
-static void start_server(void)
-{
-	char tool[512];
-	mt_tool_path(tool, sizeof tool);
-	char *const argv[] = {
-	    tool,	    "serve",	   "--plugin",	  plugin,
-	    "--listen",	    "127.0.0.1:0", "--port-file", portf,
-	    "--token-file", tokens,	   "--drain-ms",  "3000",
-	    "--threads",    "2",	   "--max-asks",  "4",
-	    "--workers",    "2",	   store,	  NULL};
-	child = mt_serve_spawn(argv, portf, logf_, &port);
-}
-
-/* SIGTERM, then the exit status (bounded: 30 s). */
-static int stop_server(void)
-{
-	int st = mt_serve_stop(child);
-	child = -1;
-	return st;
-}
 
 static int group_setup(void **unused)
 {
 	(void)unused;
-	mt_tmpdir(dir, sizeof dir, "serve");
-	snprintf(store, sizeof store, "%s/store", dir);
-	snprintf(plugin, sizeof plugin, "%s/tally.so", dir);
-	snprintf(tokens, sizeof tokens, "%s/tokens", dir);
-	snprintf(portf, sizeof portf, "%s/port", dir);
-	snprintf(logf_, sizeof logf_, "%s/serve.log", dir);
-	if (mt_build_plugin("tests/recovery/plugin_serve.c", plugin))
-		return -1;
-	FILE *f = fopen(tokens, "w");
-	if (!f)
-		return -1;
-	fputs("# tokens\nanother-token\n" TOKEN "\n", f);
-	fclose(f);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	start_server();
-	return 0;
+	return serve_setup("serve", "# tokens\nanother-token\n" TOKEN "\n",
+			   "--max-asks", "4");
 }
 
 static int group_teardown(void **unused)
 {
 	(void)unused;
-	if (child > 0)
-		stop_server();
-	curl_global_cleanup();
-	mt_rmrf(dir);
-	return 0;
+	return serve_teardown();
 }
 
 /* ---- HTTP ---------------------------------------------------------------- */
