@@ -219,7 +219,11 @@ static void *writer_main(void *arg)
 			continue;
 		}
 
+		uint64_t t0 = mn__mono_us();
 		mn__commit_group(p, list, n);
+		mn__hist_add(&p->st.commit_us, mn__hist_us_le,
+			     mn__mono_us() - t0);
+		mn__hist_add(&p->st.commit_records, mn__hist_n_le, n);
 		if (!atomic_load_explicit(&p->error, memory_order_relaxed))
 			mn__dict_train_ready(p);
 		if (p->ck.ndirty >= p->ck.checkpoint_every)
@@ -669,6 +673,24 @@ void mn__persist_stats(mn_runtime *rt, mn_runtime_stats *st)
 	st->broken = atomic_load_explicit(&p->st.broken, memory_order_relaxed);
 	st->timers_fired =
 	    atomic_load_explicit(&p->st.timers_fired, memory_order_relaxed);
+}
+
+int mn_runtime_histogram(mn_runtime *rt, int which, mn_histogram *out)
+{
+	if (!rt || !out)
+		return MN_EINVAL;
+	if (which < MN_HIST_REHYDRATE_US || which > MN_HIST_COMMIT_RECORDS)
+		return MN_EINVAL;
+	mn__persist *p = rt->persist;
+	if (!p)
+		return MN_ENOTSUP;
+	mn__hist *h = which == MN_HIST_REHYDRATE_US ? &p->st.rehydrate_us
+		      : which == MN_HIST_COMMIT_US  ? &p->st.commit_us
+						    : &p->st.commit_records;
+	mn__hist_read(
+	    h, which == MN_HIST_COMMIT_RECORDS ? mn__hist_n_le : mn__hist_us_le,
+	    out);
+	return 0;
 }
 
 void mn_runtime_upgrade_stats(mn_runtime *rt, mn_upgrade_stats *out)

@@ -19,6 +19,7 @@
 #include "base/hash.h"
 #include "core/calls.h"
 #include "core/gate.h"
+#include "core/hist.h"
 #include "core/idset.h"
 #include "core/mailbox.h"
 #include "core/persist.h"
@@ -185,6 +186,8 @@ struct mn__persist_stats {
 	 * relaxed). */
 	_Atomic uint64_t upgraded, restored_older, refused_newer,
 	    replayed_older, hash_mismatches, code_swaps, swap_evictions;
+	/* mn_runtime_histogram (hist.h). */
+	mn__hist rehydrate_us, commit_us, commit_records;
 };
 
 /* Online compaction (compact.c, mn_runtime_compact): the request is set

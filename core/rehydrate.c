@@ -103,6 +103,7 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 	mn__actor_meta m;
 	int rc;
 
+	uint64_t t0 = mn__mono_us();
 	/* A stale detail must not name the reason of this failure. */
 	mn__store_set_errdetail("");
 	rc =
@@ -192,6 +193,7 @@ int mn__persist_first_run(mn__worker *w, mn__actor *a, const mn_kind *k)
 	atomic_fetch_add_explicit(&p->st.replayed, r.last_seq - snap_seq,
 				  memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->st.rehydrations, 1, memory_order_relaxed);
+	mn__hist_add(&p->st.rehydrate_us, mn__hist_us_le, mn__mono_us() - t0);
 	mn__ap(a)->seq = m.last_seq;
 	mn__ap(a)->snap_msgs = (uint16_t)(m.last_seq - snap_seq > UINT16_MAX
 					      ? UINT16_MAX

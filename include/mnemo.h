@@ -515,6 +515,35 @@ void mn_runtime_close(mn_runtime *rt);
 /* Fill *st with the runtime's counters. Any thread. */
 void mn_runtime_stats_get(mn_runtime *rt, mn_runtime_stats *st);
 
+/* Histograms of a runtime with a store (mn_runtime_histogram). */
+#define MN_HISTOGRAM_BUCKETS 14
+typedef struct mn_histogram {
+	uint64_t count; /* observations */
+	uint64_t sum;	/* their sum, in the histogram's unit */
+	/* Bucket i counts the observations <= le[i] and > le[i - 1]; the
+	 * last bound is UINT64_MAX (+Inf). Latencies in microseconds: 25,
+	 * 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000, 250000,
+	 * 1000000; sizes in records: 1, 2, 4, ... 4096. */
+	uint64_t le[MN_HISTOGRAM_BUCKETS];
+	uint64_t bucket[MN_HISTOGRAM_BUCKETS];
+} mn_histogram;
+
+enum mn_histogram_id {
+	/* Bringing an actor back from the store (snapshot, upgrade,
+	 * restore and the replay of its journal tail), microseconds. */
+	MN_HIST_REHYDRATE_US = 0,
+	/* A commit group on the writer: build, write (and fsync in sync
+	 * mode) and its effects, microseconds. */
+	MN_HIST_COMMIT_US = 1,
+	/* Records in a commit group. */
+	MN_HIST_COMMIT_RECORDS = 2,
+};
+
+/* Fill *out with histogram which (enum mn_histogram_id) since the open.
+ * Returns 0, MN_EINVAL (NULL, an unknown id), MN_ENOTSUP (no store). Any
+ * thread. Experimental. */
+int mn_runtime_histogram(mn_runtime *rt, int which, mn_histogram *out);
+
 /* ------------------------------------------------------------------------ */
 /* Kinds                                                                    */
 /* ------------------------------------------------------------------------ */

@@ -225,6 +225,51 @@ static void metric_u64(mbuf *b, const mdef *d, const void *st)
 	metric(b, d->name, d->type, d->help, v);
 }
 
+/* A runtime histogram (mn_runtime_histogram) in the Prometheus form:
+ * cumulative buckets, scale turning its unit into the metric's (1e-6 for
+ * microseconds to seconds; 1 for counts). */
+static void metric_hist(mbuf *b, mn_runtime *rt, int which, const char *name,
+			const char *help, double scale)
+{
+	mn_histogram h;
+	if (mn_runtime_histogram(rt, which, &h))
+		return;
+	mput(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	uint64_t cum = 0;
+	for (unsigned i = 0; i + 1 < MN_HISTOGRAM_BUCKETS; i++) {
+		cum += h.bucket[i];
+		mput(b, "%s_bucket{le=\"%g\"} %llu\n", name,
+		     (double)h.le[i] * scale, (unsigned long long)cum);
+	}
+	cum += h.bucket[MN_HISTOGRAM_BUCKETS - 1];
+	if (h.count < cum)
+		h.count = cum;
+	mput(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n",
+	     name, (unsigned long long)h.count, name, (double)h.sum * scale,
+	     name, (unsigned long long)h.count);
+}
+
+/* Counts of the store's records (the read-only handle, under store_mu). */
+static void metric_store(mbuf *b, mn__srv *s)
+{
+	mn__store_stats ss;
+	pthread_mutex_lock(&s->store_mu);
+	int rc = s->c->store ? mn__store_stats_get(s->c->store, &ss) : -1;
+	pthread_mutex_unlock(&s->store_mu);
+	if (rc)
+		return;
+	metric(b, "mnemo_actors_persisted", "gauge",
+	       "Actors in the store (as of the last commit).", ss.actors);
+	metric(b, "mnemo_outbox_depth", "gauge",
+	       "Stored messages not yet processed.", ss.outbox);
+	metric(b, "mnemo_timers_pending", "gauge", "Durable timers stored.",
+	       ss.timers);
+	metric(b, "mnemo_calls_stored", "gauge",
+	       "Outbound call intents stored, reply not journaled.", ss.calls);
+	metric(b, "mnemo_journal_entries", "gauge",
+	       "Journal entries in the store.", ss.log_entries);
+}
+
 char *mn__srv_metrics_text(mn__srv *s, size_t *len)
 {
 	mbuf b = {.cap = 8192};
@@ -239,6 +284,16 @@ char *mn__srv_metrics_text(mn__srv *s, size_t *len)
 	metric(&b, "mnemo_store_error", "gauge",
 	       "Sticky store failure (0 none, else the MN_E* code negated).",
 	       (uint64_t)(st.store_error < 0 ? -st.store_error : 0));
+	metric_store(&b, s);
+	metric_hist(&b, s->rt, MN_HIST_REHYDRATE_US,
+		    "mnemo_rehydration_duration_seconds",
+		    "Time to bring an actor back from the store.", 1e-6);
+	metric_hist(
+	    &b, s->rt, MN_HIST_COMMIT_US, "mnemo_commit_group_duration_seconds",
+	    "Time to write a commit group and release its effects.", 1e-6);
+	metric_hist(&b, s->rt, MN_HIST_COMMIT_RECORDS,
+		    "mnemo_commit_group_records", "Records in a commit group.",
+		    1.0);
 	mn_call_stats cs;
 	if (mn_runtime_call_stats(s->rt, &cs) == 0)
 		for (size_t i = 0;

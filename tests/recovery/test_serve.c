@@ -352,6 +352,12 @@ static void test_metrics(void **unused)
 		    "mnemo_http_request_duration_seconds_bucket{le=\"+Inf\"}");
 	expect_body(&r, "mnemo_messages_processed_total ");
 	expect_body(&r, "mnemo_commit_groups_total ");
+	expect_body(&r, "mnemo_actors_persisted ");
+	expect_body(&r, "mnemo_outbox_depth ");
+	expect_body(&r, "mnemo_timers_pending ");
+	expect_body(&r, "mnemo_rehydration_duration_seconds_count ");
+	expect_body(&r, "mnemo_commit_group_duration_seconds_bucket{le=");
+	expect_body(&r, "mnemo_commit_group_records_bucket{le=\"+Inf\"}");
 	if (system("command -v promtool >/dev/null 2>&1") != 0) {
 		print_message("promtool not installed: format not checked\n");
 		return;
