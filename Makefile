@@ -214,6 +214,18 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BENCH_SUPPORT_OBJ) $(LIB)
 # bench/calls runs the stand-in program as a child (no libmicrohttpd here).
 $(BUILD)/bench/calls: $(BUILD)/tests/support/standin_proc.o
 
+# bench/serve drives `mnemo serve` (the tool, with the kind of
+# tests/recovery/plugin_serve.c as a plugin) with wrk, beside a bare
+# libmicrohttpd server of its own.
+SERVE_PLUGIN := $(BUILD)/bench/serve-tally.so
+$(SERVE_PLUGIN): tests/recovery/plugin_serve.c include/mnemo.h | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -shared -o $@ $<
+
+$(BUILD)/bench/serve: $(BUILD)/bench/serve.o $(BENCH_SUPPORT_OBJ) \
+		$(BUILD)/tests/support/serve_proc.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ -lmicrohttpd $(LDLIBS)
+
 # Examples link libmnemo-llm too (only what they use of it is pulled in).
 .SECONDEXPANSION:
 $(BUILD)/bin/%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename $$(wildcard examples/$$*/*.c)))) $(LLM_LIB) $(LIB)
@@ -259,9 +271,11 @@ desk: all $(BUILD)/bin/support-desk $(BUILD)/bin/support-desk.so $(STANDIN_SERVE
 	$(BUILD)/bin/support-desk $(DESK_ARGS)
 
 # Build output goes to stderr so that stdout carries only JSON lines. The
-# calls benchmark runs the stand-in server as a program.
+# calls benchmark runs the stand-in server as a program; the serve
+# benchmark runs the tool with a plugin.
 bench:
-	@$(MAKE) --no-print-directory all $(BENCH_BIN) $(STANDIN_SERVER) >&2
+	@$(MAKE) --no-print-directory all $(BENCH_BIN) $(STANDIN_SERVER) \
+		$(SERVE_PLUGIN) >&2
 	@BUILD=$(BUILD) ./bench/run $(BENCH_BIN)
 
 # mnemo beside CAF and Erlang in the same run (installs the peers' Debian
