@@ -35,7 +35,8 @@ typedef struct mn__srv_req {
 	mn__srv *s;
 	struct MHD_Connection *conn;
 	enum mn__srv_route route;
-	char method[16]; /* copied: MHD's is the request's */
+	char method[16];	  /* copied: MHD's is the request's */
+	const mn__srv_token *tok; /* a /v1 request's token, once checked */
 	char *path;
 	uint64_t start_us;
 	mn_buf body;
@@ -522,6 +523,7 @@ static enum MHD_Result route_actor(mn__srv_req *q, const char *kname,
 
 typedef struct lister {
 	mn__srv *s;
+	const mn__srv_token *tok; /* limited to some kinds: only theirs */
 	json_t *arr;
 	uint32_t kind_id;
 	bool by_kind, more;
@@ -532,6 +534,12 @@ static int on_listed(void *arg, const mn__actor_meta *m)
 {
 	lister *l = arg;
 	if ((l->by_kind && m->kind_id != l->kind_id) || m->id <= l->after)
+		return 0;
+	char kname[MN_KIND_NAME_MAX + 1];
+	if (!l->by_kind && l->tok && l->tok->kinds &&
+	    (mn__store_kind_name(l->s->c->store, m->kind_id, kname,
+				 sizeof kname) != 0 ||
+	     !mn__srv_token_kind_ok(l->tok, kname)))
 		return 0;
 	if (json_array_size(l->arr) == l->limit) {
 		l->more = true;
@@ -552,7 +560,7 @@ static int on_listed(void *arg, const mn__actor_meta *m)
 static enum MHD_Result route_list(mn__srv_req *q)
 {
 	mn__srv *s = q->s;
-	lister l = {.s = s, .arr = json_array()};
+	lister l = {.s = s, .tok = q->tok, .arr = json_array()};
 	if (query_u64(q, "after", 0, &l.after) ||
 	    query_u64(q, "limit", 100, &l.limit) || !l.limit ||
 	    l.limit > 1000) {
@@ -648,11 +656,46 @@ static enum mn__srv_route route_of(const char *path, char *kind, char *key,
 	return MN__SRV_R_OTHER;
 }
 
+/* 403 for a /v1 request its token may not make: a POST with a read-only
+ * token, a kind outside its allow-list (before the kind is looked up, so
+ * the answer does not tell which kinds exist). Returns whether it was
+ * refused (answered, *ret the answer's result). */
+static bool scope_refused(mn__srv_req *q, const char *kind, bool post,
+			  enum MHD_Result *ret)
+{
+	char msg[160];
+	if (post && q->tok->read_only) {
+		*ret = send_error(q, 403, MN_EINVAL,
+				  "this token is read-only (no POST)");
+		return true;
+	}
+	if (q->route == MN__SRV_R_LIST)
+		kind = MHD_lookup_connection_value(
+		    q->conn, MHD_GET_ARGUMENT_KIND, "kind");
+	if (!kind || !*kind || mn__srv_token_kind_ok(q->tok, kind))
+		return false;
+	snprintf(msg, sizeof msg, "this token may not use the kind '%.64s'",
+		 kind);
+	json_t *o = json_object();
+	json_t *m = json_string(msg);
+	json_object_set_new(o, "error",
+			    m ? m
+			      : json_string("this token may not use that "
+					    "kind"));
+	json_object_set_new(o, "code", json_string(mn_err_name(MN_EINVAL)));
+	json_t *k = json_string(kind);
+	if (k)
+		json_object_set_new(o, "kind", k);
+	*ret = send_json(q, 403, o, NULL, NULL);
+	return true;
+}
+
 static enum MHD_Result dispatch_locked(mn__srv_req *q)
 {
 	mn__srv *s = q->s;
 	char kind[3 * MN__CLI_KEY_CAP], key[3 * MN__CLI_KEY_CAP];
 	enum MHD_Result ret;
+	kind[0] = 0;
 	q->route = route_of(q->path, kind, key, sizeof kind);
 	bool v1 =
 	    strncmp(q->path, "/v1/", 4) == 0 || strcmp(q->path, "/v1") == 0;
@@ -660,9 +703,9 @@ static enum MHD_Result dispatch_locked(mn__srv_req *q)
 	bool get =
 	    strcmp(q->method, "GET") == 0 || strcmp(q->method, "HEAD") == 0;
 
-	if (v1 &&
-	    !mn__srv_auth_ok(s, MHD_lookup_connection_value(
-				    q->conn, MHD_HEADER_KIND, "Authorization")))
+	if (v1 && !(q->tok = mn__srv_auth(
+			s, MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
+						       "Authorization"))))
 		return send_error(q, 401, MN_EINVAL,
 				  "a bearer token is required "
 				  "(Authorization: Bearer TOKEN)");
@@ -679,6 +722,8 @@ static enum MHD_Result dispatch_locked(mn__srv_req *q)
 		return send_error(q, 429, MN_ELIMIT, "too many requests");
 	if (q->route >= MN__SRV_R_HEALTHZ)
 		return route_simple(q);
+	if (q->tok && scope_refused(q, kind, post, &ret))
+		return ret;
 	if (wants_post && atomic_load(&s->draining))
 		return send_error(q, 503, MN_ECLOSED, "draining");
 	if (q->route == MN__SRV_R_LIST)
@@ -770,18 +815,35 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 int mn__srv_start(mn__srv *s, const void *sa, size_t sa_len, unsigned threads,
 		  unsigned conn_limit, uint16_t *port)
 {
+	const struct sockaddr *addr = sa;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_ALLOW_SUSPEND_RESUME;
 	(void)sa_len;
+	if (addr->sa_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	/* The certificate and key when there is TLS (libmicrohttpd's own,
+	 * on GnuTLS); the list ends early otherwise. */
+	struct MHD_OptionItem tls[] = {
+	    {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
+	    {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
+	    {MHD_OPTION_END, 0, NULL}};
+	if (s->tls_cert)
+		flags |= MHD_USE_TLS;
+	else
+		tls[0].option = MHD_OPTION_END;
 	s->d = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-		MHD_ALLOW_SUSPEND_RESUME,
-	    0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, sa,
+	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, sa,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
 	    conn_limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_ARRAY, tls,
+	    MHD_OPTION_END);
 	if (!s->d) {
 		fprintf(s->c->err,
-			"mnemo serve: cannot listen (address in use, or no "
-			"such address)\n");
+			"mnemo serve: cannot listen (address in use, no such "
+			"address%s)\n",
+			s->tls_cert ? ", or a certificate or key libmicrohttpd "
+				      "does not take"
+				    : "");
 		return -1;
 	}
 	const union MHD_DaemonInfo *di =
