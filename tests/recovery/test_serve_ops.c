@@ -9,6 +9,7 @@
  * (tests/recovery/plugin_serve.c), driven with libcurl.
  */
 #include <curl/curl.h>
+#include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +135,32 @@ static void start(server *sv, const char *const *args, const char *const *env)
 		mt_sleep_ms(10);
 	}
 	fail_msg("mnemo serve did not write its port");
+}
+
+/* A server named name (its log, port file and store in dir) on listen,
+ * with the token file "tokens", one worker, and the options extra
+ * (NULL-terminated, or NULL). */
+static void start_named(server *sv, const char *name, const char *listen,
+			const char *const *extra)
+{
+	char tk[300], st[300];
+	const char *args[32];
+	size_t n = 0;
+	snprintf(sv->log, sizeof sv->log, "%s/%s.log", dir, name);
+	snprintf(sv->portf, sizeof sv->portf, "%s/%s.port", dir, name);
+	snprintf(st, sizeof st, "%s/store-%s", dir, name);
+	const char *base[] = {"--plugin",     plugin,
+			      "--listen",     listen,
+			      "--token-file", in_dir(tk, "tokens"),
+			      "--port-file",  sv->portf,
+			      "--workers",    "1"};
+	for (size_t i = 0; i < sizeof base / sizeof base[0]; i++)
+		args[n++] = base[i];
+	for (; extra && *extra && n < 30; extra++)
+		args[n++] = *extra;
+	args[n++] = st;
+	args[n] = NULL;
+	start(sv, args, NULL);
 }
 
 /* SIGTERM and the exit status. */
@@ -485,6 +512,160 @@ static void test_scopes(void **unused)
 	free(log);
 }
 
+/* ---- listening: IPv6 and TLS --------------------------------------------- */
+
+/* Whether this machine can bind ::1 (a container may have no IPv6). */
+static bool have_ipv6_loopback(void)
+{
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6};
+	a.sin6_addr = in6addr_loopback;
+	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+static void test_ipv6(void **unused)
+{
+	(void)unused;
+	server sv;
+	reply r;
+	if (!have_ipv6_loopback()) {
+		print_message("skipped: no IPv6 loopback (::1) here\n");
+		return;
+	}
+	start_named(&sv, "v6", "[::1]:0", NULL);
+	char base[64];
+	snprintf(base, sizeof base, "http://[::1]:%u", sv.port);
+	call(&r, base, "GET", "/v1/actors", FULL, NULL, NULL);
+	expect(&r, 200, "\"actors\"");
+	assert_int_equal(stop(&sv), 0);
+	char *log = read_file(sv.log);
+	assert_non_null(strstr(log, "listening on [::1] port"));
+	assert_null(strstr(log, "\"warn\""));
+	free(log);
+}
+
+static void test_tls(void **unused)
+{
+	(void)unused;
+	char st[300], tk[300], cert[300], key[300], cmd[1200];
+	server sv;
+	reply r;
+	if (system("command -v openssl >/dev/null 2>&1") != 0) {
+		print_message("skipped: openssl is not installed\n");
+		return;
+	}
+	if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+		print_message("skipped: this libmicrohttpd has no TLS\n");
+		return;
+	}
+	/* A self-signed certificate for the loopback addresses, made now. */
+	snprintf(cmd, sizeof cmd,
+		 "openssl req -x509 -newkey ec -pkeyopt "
+		 "ec_paramgen_curve:prime256v1 -nodes -days 1 -subj "
+		 "/CN=127.0.0.1 -addext "
+		 "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost "
+		 "-keyout '%s' -out '%s' >/dev/null 2>&1",
+		 in_dir(key, "key.pem"), in_dir(cert, "cert.pem"));
+	assert_int_equal(system(cmd), 0);
+	const char *tls[] = {"--tls-cert", cert, "--tls-key", key, NULL};
+	start_named(&sv, "tls", "127.0.0.1:0", tls);
+	char base[64];
+	snprintf(base, sizeof base, "https://127.0.0.1:%u", sv.port);
+	call(&r, base, "GET", "/healthz", NULL, NULL, cert);
+	expect(&r, 200, "");
+	call(&r, base, "POST", "/v1/actors/tally/t/ask", FULL, "{\"type\":2}",
+	     cert);
+	expect(&r, 200, "\"json\":{\"count\":0}");
+	call(&r, base, "GET", "/v1/actors", NULL, NULL, cert);
+	expect(&r, 401, "");
+	/* Without the CA the certificate is not trusted; plain HTTP on the
+	 * TLS port gets no HTTP answer. */
+	call(&r, base, "GET", "/healthz", NULL, NULL, "/dev/null");
+	assert_int_equal(r.status, -1);
+	req(&r, &sv, "GET", "/healthz", NULL, NULL);
+	assert_true(r.status != 200);
+	assert_int_equal(stop(&sv), 0);
+	char *log = read_file(sv.log);
+	assert_non_null(strstr(log, "(https)"));
+	free(log);
+
+	/* A certificate without its key, and a key that is not PEM. */
+	char *said;
+	in_dir(tk, "tokens");
+	in_dir(st, "store-tls");
+	const char *half[] = {"--plugin", plugin,	"--token-file",
+			      tk,	  "--tls-cert", cert,
+			      st,	  NULL};
+	assert_int_equal(refused(half, NULL, &said), 2);
+	assert_non_null(strstr(said, "--tls-cert and --tls-key go together"));
+	free(said);
+	const char *nokey[] = {"--plugin",
+			       plugin,
+			       "--token-file",
+			       tk,
+			       "--tls-cert",
+			       cert,
+			       "--tls-key",
+			       in_dir(key, "no-such-key.pem"),
+			       st,
+			       NULL};
+	assert_int_equal(refused(nokey, NULL, &said), 2);
+	assert_non_null(strstr(said, "reading the TLS key"));
+	free(said);
+}
+
+/* ---- the log file and SIGHUP --------------------------------------------- */
+
+/* Wait until path holds needle (bounded: 10 s). */
+static bool file_has(const char *path, const char *needle)
+{
+	for (int i = 0; i < 1000; i++) {
+		char *text = read_file(path);
+		bool ok = strstr(text, needle) != NULL;
+		free(text);
+		if (ok)
+			return true;
+		mt_sleep_ms(10);
+	}
+	return false;
+}
+
+static void test_log_file(void **unused)
+{
+	(void)unused;
+	char lf[300], rotated[300];
+	server sv;
+	reply r;
+	in_dir(lf, "serve.log");
+	in_dir(rotated, "serve.log.1");
+	/* Every address, without TLS: a warning. */
+	const char *logf[] = {"--log-file", lf, NULL};
+	start_named(&sv, "logfile", "0.0.0.0:0", logf);
+	req(&r, &sv, "GET", "/v1/actors?first", FULL, NULL);
+	expect(&r, 200, "");
+	assert_true(file_has(lf, "\"level\":\"warn\""));
+	assert_true(file_has(lf, "\"path\":\"/v1/actors\""));
+	/* logrotate's way: rename, then SIGHUP. */
+	assert_int_equal(rename(lf, rotated), 0);
+	kill(sv.pid, SIGHUP);
+	assert_true(file_has(lf, "log file reopened"));
+	req(&r, &sv, "GET", "/v1/actors/tally/after-rotation", FULL, NULL);
+	assert_true(file_has(lf, "/v1/actors/tally/after-rotation"));
+	assert_int_equal(stop(&sv), 0);
+	assert_true(file_has(lf, "drained and closed"));
+	char *old = read_file(rotated);
+	assert_non_null(strstr(old, "listening on 0.0.0.0"));
+	assert_null(strstr(old, "after-rotation"));
+	free(old);
+	/* Nothing on stderr but what comes before the log is open. */
+	char *err = read_file(sv.log);
+	assert_null(strstr(err, "\"path\""));
+	free(err);
+}
+
 int main(void)
 {
 	mt_init("recovery/serve_ops");
@@ -493,6 +674,9 @@ int main(void)
 	    cmocka_unit_test_teardown(test_config_precedence, teardown),
 	    cmocka_unit_test_teardown(test_token_parse, teardown),
 	    cmocka_unit_test_teardown(test_scopes, teardown),
+	    cmocka_unit_test_teardown(test_ipv6, teardown),
+	    cmocka_unit_test_teardown(test_tls, teardown),
+	    cmocka_unit_test_teardown(test_log_file, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
