@@ -162,6 +162,24 @@ void mn__srv_token_free(mn__srv_token *t);
 
 void mn__srv_tokens_free(mn__srv *s);
 
+/* ---- serve_decode.c: what a request's bytes decode to (no I/O, no
+ * state: the fuzz target fuzz/fuzz_serve.c runs it) ------------------------ */
+
+/* A message body: {"type": N, "payload": "<base64>"}, {"type": N, "json":
+ * VALUE} (the compact text of VALUE) or {"type": N}, len bytes (not
+ * NUL-terminated). Returns 0 with *type and a malloc'd *p of *plen bytes
+ * (NULL when empty; the caller frees), or an HTTP status (400: not JSON,
+ * not an object, a bad type or payload; 413: a payload over max_payload;
+ * 500: out of memory) with *code the MN_E* code and *why a static text. */
+unsigned mn__srv_decode_message(const void *body, size_t len,
+				size_t max_payload, uint32_t *type,
+				unsigned char **p, size_t *plen, int *code,
+				const char **why);
+
+/* A decimal query value: NULL or "" is dflt. Returns 0 or -1 (not only
+ * digits, or over UINT64_MAX). */
+int mn__srv_decode_u64(const char *text, uint64_t dflt, uint64_t *v);
+
 /* Base64 (RFC 4648, with padding). encode: malloc'd NUL-terminated text
  * (NULL when out of memory). decode: 0 and a malloc'd *out of *len bytes
  * (never NULL on success), MN_EINVAL for bad text, MN_ENOMEM. */

@@ -276,73 +276,20 @@ typedef struct target {
 	size_t key_len;
 } target;
 
-/* The message of a POST body: {"type": N, "payload": "<base64>"} or
- * {"type": N, "json": ...}. Returns 0 or an HTTP status (answered). */
+/* The message of a POST body (mn__srv_decode_message). Returns 0 or an
+ * HTTP status (answered). */
 static unsigned decode_message(mn__srv_req *q, uint32_t *type,
 			       unsigned char **p, size_t *len,
 			       enum MHD_Result *ret)
 {
-	json_error_t jerr;
-	*p = NULL;
-	*len = 0;
-	json_t *o = q->body.len ? json_loadb((const char *)q->body.data,
-					     q->body.len, 0, &jerr)
-				: NULL;
-	if (!o) {
-		*ret = send_error(q, 400, MN_EINVAL,
-				  q->body.len ? "the body is not JSON"
-					      : "a JSON body is required");
-		return 400;
-	}
-	json_t *t = json_object_get(o, "type");
-	json_t *b = json_object_get(o, "payload");
-	json_t *j = json_object_get(o, "json");
 	const char *why = NULL;
-	if (!json_is_object(o))
-		why = "the body must be a JSON object";
-	else if (!json_is_integer(t) || json_integer_value(t) < 0 ||
-		 json_integer_value(t) > UINT32_MAX)
-		why = "\"type\" must be an integer 0..4294967295";
-	else if (b && j)
-		why = "give \"payload\" or \"json\", not both";
-	else if (b && !json_is_string(b))
-		why = "\"payload\" must be a base64 string";
-	if (why) {
-		json_decref(o);
-		*ret = send_error(q, 400, MN_EINVAL, why);
-		return 400;
-	}
-	*type = (uint32_t)json_integer_value(t);
-	int rc = 0;
-	if (b) {
-		rc = mn__b64_decode(json_string_value(b), json_string_length(b),
-				    p, len);
-	} else if (j) {
-		char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY |
-					       JSON_PRESERVE_ORDER);
-		if (text) {
-			*p = (unsigned char *)text;
-			*len = strlen(text);
-		} else {
-			rc = MN_ENOMEM;
-		}
-	}
-	json_decref(o);
-	if (rc) {
-		*ret = rc == MN_EINVAL
-			   ? send_error(q, 400, rc,
-					"\"payload\" is not valid base64")
-			   : send_rc(q, rc);
-		return 400;
-	}
-	if (*len > q->s->max_payload) {
-		free(*p);
-		*p = NULL;
-		*ret = send_error(q, 413, MN_ETOOBIG,
-				  "the payload is over the size limit");
-		return 413;
-	}
-	return 0;
+	int code = 0;
+	unsigned st =
+	    mn__srv_decode_message(q->body.data, q->body.len, q->s->max_payload,
+				   type, p, len, &code, &why);
+	if (st)
+		*ret = send_error(q, st, code, why);
+	return st;
 }
 
 /* {kind}/{key} into t. Returns 0 or an HTTP status (answered). */
@@ -362,16 +309,13 @@ static unsigned decode_target(mn__srv_req *q, const char *kind, const char *key,
 	return 0;
 }
 
-/* A decimal query argument (absent: dflt). Returns 0 or -1. */
+/* A decimal query argument (absent or empty: dflt). Returns 0 or -1. */
 static int query_u64(mn__srv_req *q, const char *name, uint64_t dflt,
 		     uint64_t *v)
 {
-	const char *a =
-	    MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, name);
-	*v = dflt;
-	if (!a || !*a)
-		return 0;
-	return mn__cli_parse_u64(a, v);
+	return mn__srv_decode_u64(
+	    MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, name),
+	    dflt, v);
 }
 
 /* ---- routes ---------------------------------------------------------------

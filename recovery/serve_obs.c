@@ -2,8 +2,8 @@
  * serve_obs.c - what `mnemo serve` shows and checks around its routes: the
  * request counters and latency histogram, the Prometheus text of /metrics
  * (written here: no C client library is in Debian), the request log (one
- * JSON object a line on stderr or the log file, through jansson) and
- * base64. The bearer tokens are serve_tokens.c's.
+ * JSON object a line on stderr or the log file, through jansson). The
+ * bearer tokens are serve_tokens.c's, base64 serve_decode.c's.
  *
  * Owns: a token is never written anywhere (the log has method, path,
  * status and duration only).
@@ -315,81 +315,4 @@ char *mn__srv_metrics_text(mn__srv *s, size_t *len)
 	}
 	*len = b.len;
 	return b.p;
-}
-
-/* ---- base64 ---------------------------------------------------------------
- */
-
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-char *mn__b64_encode(const void *p, size_t len)
-{
-	const unsigned char *in = p;
-	char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
-	if (!out)
-		return NULL;
-	size_t i = 0;
-	for (; i + 3 <= len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
-			     in[i + 2];
-		*o++ = b64[v >> 18];
-		*o++ = b64[v >> 12 & 63];
-		*o++ = b64[v >> 6 & 63];
-		*o++ = b64[v & 63];
-	}
-	if (i < len) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		if (i + 1 < len)
-			v |= (uint32_t)in[i + 1] << 8;
-		*o++ = b64[v >> 18];
-		*o++ = b64[v >> 12 & 63];
-		*o++ = i + 1 < len ? b64[v >> 6 & 63] : '=';
-		*o++ = '=';
-	}
-	*o = 0;
-	return out;
-}
-
-static int b64_value(char ch)
-{
-	const char *p = ch ? strchr(b64, ch) : NULL;
-	return p ? (int)(p - b64) : -1;
-}
-
-int mn__b64_decode(const char *s, size_t slen, unsigned char **out, size_t *len)
-{
-	if (slen % 4)
-		return MN_EINVAL;
-	unsigned char *o = malloc(slen / 4 * 3 + 1);
-	if (!o)
-		return MN_ENOMEM;
-	size_t n = 0;
-	for (size_t i = 0; i < slen; i += 4) {
-		int v[4];
-		bool last = i + 4 == slen;
-		size_t pad = 0;
-		for (size_t j = 0; j < 4; j++) {
-			if (last && j >= 2 && s[i + j] == '=' &&
-			    (j == 3 || s[i + 3] == '=')) {
-				v[j] = 0;
-				pad++;
-				continue;
-			}
-			if ((v[j] = b64_value(s[i + j])) < 0) {
-				free(o);
-				return MN_EINVAL;
-			}
-		}
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
-			     (uint32_t)v[2] << 6 | (uint32_t)v[3];
-		o[n++] = (unsigned char)(w >> 16);
-		if (pad < 2)
-			o[n++] = (unsigned char)(w >> 8);
-		if (pad < 1)
-			o[n++] = (unsigned char)w;
-	}
-	*out = o;
-	*len = n;
-	return 0;
 }
