@@ -666,6 +666,70 @@ static void test_log_file(void **unused)
 	free(err);
 }
 
+/* ---- examples/http ------------------------------------------------------- */
+
+/* Run cmd, its stdout into *out (malloc'd); returns its exit status. */
+static int run_capture(const char *cmd, char **out)
+{
+	char path[300], full[2048];
+	snprintf(full, sizeof full, "%s > '%s' 2>&1", cmd,
+		 in_dir(path, "capture.txt"));
+	int st = system(full);
+	*out = read_file(path);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void test_examples_http(void **unused)
+{
+	(void)unused;
+	char cmd[1024], *out;
+	server sv;
+	reply r;
+	start_named(&sv, "examples", "127.0.0.1:0", NULL);
+	if (system("command -v python3 >/dev/null 2>&1") != 0) {
+		print_message("skipped client.py: python3 is not installed\n");
+	} else {
+		snprintf(cmd, sizeof cmd,
+			 "python3 examples/http/client.py --url "
+			 "http://127.0.0.1:%u --token " FULL " demo tally py",
+			 sv.port);
+		int st = run_capture(cmd, &out);
+		if (st != 0 || !strstr(out, "\"ok\": true"))
+			fail_msg("client.py demo: exit %d: %s", st, out);
+		free(out);
+		/* The idempotent retry was one message: 1 + 1 + 1. */
+		req(&r, &sv, "POST", "/v1/actors/tally/py/ask", FULL,
+		    "{\"type\":2}");
+		expect(&r, 200, "\"json\":{\"count\":3}");
+		/* Its error path: exit 1 with the JSON error. */
+		snprintf(cmd, sizeof cmd,
+			 "python3 examples/http/client.py --url "
+			 "http://127.0.0.1:%u --token wrong get tally py",
+			 sv.port);
+		assert_int_equal(run_capture(cmd, &out), 1);
+		assert_non_null(strstr(out, "bearer token"));
+		free(out);
+	}
+	if (system("command -v curl >/dev/null 2>&1") != 0) {
+		print_message("skipped curl.sh: curl is not installed\n");
+	} else {
+		snprintf(cmd, sizeof cmd,
+			 "MNEMO_URL=http://127.0.0.1:%u MNEMO_TOKEN=" FULL
+			 " sh examples/http/curl.sh",
+			 sv.port);
+		int st = run_capture(cmd, &out);
+		static const char *want[] = {"[202]", "[201]", "[200]",
+					     "[409]", "[401]", "Bearer TOKEN"};
+		for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+			if (st != 0 || !strstr(out, want[i]))
+				fail_msg("curl.sh: exit %d, no '%s': %s", st,
+					 want[i], out);
+		assert_null(strstr(out, FULL));
+		free(out);
+	}
+	assert_int_equal(stop(&sv), 0);
+}
+
 int main(void)
 {
 	mt_init("recovery/serve_ops");
@@ -677,6 +741,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_ipv6, teardown),
 	    cmocka_unit_test_teardown(test_tls, teardown),
 	    cmocka_unit_test_teardown(test_log_file, teardown),
+	    cmocka_unit_test_teardown(test_examples_http, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
