@@ -147,9 +147,9 @@ bool mn__srv_token_kind_ok(const mn__srv_token *t, const char *kind);
  * the highest precedence (both when given at the same level). A token
  * file has one token a line (blank lines and lines starting with '#'
  * skipped), "TOKEN [kinds=K1,K2] [ro]"; MNEMO_SERVE_TOKENS has such
- * entries separated by ';' or newlines, and an entry without a space may
- * list plain tokens separated by commas. Returns 0 or -1 (said on
- * c->err, never with a token in it). */
+ * entries separated by ';' or newlines, and an entry without a scope word
+ * is a list of plain tokens separated by commas or blanks. Returns 0 or -1
+ * (said on c->err, never with a token in it). */
 int mn__srv_tokens_load(mn__srv *s, const struct mn__srv_conf *o);
 
 /* One token line ("TOKEN [kinds=K1,K2] [ro]", len bytes, no newline) into

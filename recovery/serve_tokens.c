@@ -200,6 +200,20 @@ static int token_push(mn__srv *s, mn__srv_token *t)
 	return 0;
 }
 
+/* Whether an entry (n bytes) has a scope word after its first word:
+ * kinds=... or ro / read_only. */
+static bool has_scope(const char *p, size_t n)
+{
+	const char *end = p + n;
+	size_t w = word(&p, end);
+	for (p += w; (w = word(&p, end)) > 0; p += w)
+		if ((w > 6 && memcmp(p, "kinds=", 6) == 0) ||
+		    (w == 2 && memcmp(p, "ro", 2) == 0) ||
+		    (w == 9 && memcmp(p, "read_only", 9) == 0))
+			return true;
+	return false;
+}
+
 /* Lines of text (a token file's, or one MNEMO_SERVE_TOKENS entry each);
  * where names them in messages ("token file F", "MNEMO_SERVE_TOKENS"). */
 static int tokens_lines(mn__srv *s, const char *text, const char *seps,
@@ -211,12 +225,11 @@ static int tokens_lines(mn__srv *s, const char *text, const char *seps,
 		const char *why = NULL;
 		mn__srv_token t;
 		line++;
-		/* An environment entry without a blank: plain tokens,
-		 * separated by commas (the older form). */
-		bool plain = strchr(seps, ';') && !memchr(p, ' ', n) &&
-			     !memchr(p, '\t', n);
+		/* An environment entry without a scope word: plain tokens,
+		 * separated by commas or blanks (the older form). */
+		bool plain = strchr(seps, ';') && !has_scope(p, n);
 		for (const char *q = p, *end = p + n; q < end;) {
-			size_t m = plain ? strcspn(q, ",") : n;
+			size_t m = plain ? strcspn(q, ", \t") : n;
 			if (q + m > end)
 				m = (size_t)(end - q);
 			int rc = mn__srv_token_parse(q, m, &t, &why);

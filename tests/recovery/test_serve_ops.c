@@ -333,7 +333,7 @@ static void test_config_errors(void **unused)
 	assert_int_equal(refused(none, env, &log), 2);
 	assert_non_null(strstr(log, "MNEMO_SERVE_THREADS"));
 	free(log);
-	const char *env2[] = {"MNEMO_SERVE_TOKENS=abc colour=red", NULL};
+	const char *env2[] = {"MNEMO_SERVE_TOKENS=abc colour=red ro", NULL};
 	const char *args2[] = {"--plugin", plugin, in_dir(cf, "st-bad"), NULL};
 	assert_int_equal(refused(args2, env2, &log), 2);
 	assert_non_null(strstr(log, "MNEMO_SERVE_TOKENS, entry 1"));
@@ -510,6 +510,37 @@ static void test_scopes(void **unused)
 	assert_null(strstr(log, "reader"));
 	assert_null(strstr(log, FULL));
 	free(log);
+}
+
+/* MNEMO_SERVE_TOKENS alone: ';'-separated entries, a scoped one, and an
+ * entry of plain tokens separated by a blank and a comma. */
+static void test_env_tokens(void **unused)
+{
+	(void)unused;
+	char st[300];
+	server sv;
+	reply r;
+	in_dir(sv.log, "envtok.log");
+	in_dir(sv.portf, "envtok.port");
+	const char *args[] = {
+	    "--plugin",	   plugin,	  "--listen",
+	    "127.0.0.1:0", "--port-file", sv.portf,
+	    "--workers",   "1",		  in_dir(st, "store-envtok"),
+	    NULL};
+	const char *env[] = {
+	    "MNEMO_SERVE_TOKENS=tok-a tok-b,tok-c;tok-d kinds=other ro", NULL};
+	start(&sv, args, env);
+	static const char *plain[] = {"tok-a", "tok-b", "tok-c"};
+	for (size_t i = 0; i < 3; i++) {
+		req(&r, &sv, "POST", "/v1/actors/tally/e/messages", plain[i],
+		    "{\"type\":1}");
+		expect(&r, 202, "");
+	}
+	req(&r, &sv, "GET", "/v1/actors/tally/e", "tok-d", NULL);
+	expect(&r, 403, "'tally'");
+	req(&r, &sv, "GET", "/v1/actors", "tok-d kinds=other", NULL);
+	expect(&r, 401, "");
+	assert_int_equal(stop(&sv), 0);
 }
 
 /* ---- listening: IPv6 and TLS --------------------------------------------- */
@@ -738,6 +769,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_config_precedence, teardown),
 	    cmocka_unit_test_teardown(test_token_parse, teardown),
 	    cmocka_unit_test_teardown(test_scopes, teardown),
+	    cmocka_unit_test_teardown(test_env_tokens, teardown),
 	    cmocka_unit_test_teardown(test_ipv6, teardown),
 	    cmocka_unit_test_teardown(test_tls, teardown),
 	    cmocka_unit_test_teardown(test_log_file, teardown),
