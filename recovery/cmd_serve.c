@@ -181,7 +181,7 @@ static void signals_restore(struct sigaction old[NCAUGHT])
  */
 
 /* HOST:PORT (an IPv4 address) or [HOST]:PORT (an IPv6 one) into sa. */
-static int parse_listen(mn__cli *c, const char *text,
+static int parse_listen(mn__cli *c, const char *where, const char *text,
 			struct sockaddr_storage *sa, socklen_t *sa_len)
 {
 	char host[INET6_ADDRSTRLEN + 1];
@@ -197,9 +197,9 @@ static int parse_listen(mn__cli *c, const char *text,
 	if (!colon || hlen >= sizeof host ||
 	    mn__cli_parse_u64(colon + 1, &port) || port > 65535)
 		return mn__cli_usage(c,
-				     "--listen wants HOST:PORT or [HOST]:PORT, "
-				     "not '%s'",
-				     text);
+				     "%s wants HOST:PORT or [HOST]:PORT, not "
+				     "'%s'",
+				     where, text);
 	memcpy(host, h, hlen);
 	host[hlen] = 0;
 	if (v6) {
@@ -210,9 +210,9 @@ static int parse_listen(mn__cli *c, const char *text,
 		if (inet_pton(AF_INET6, host, &a->sin6_addr) == 1)
 			return 0;
 		return mn__cli_usage(c,
-				     "--listen wants an IPv6 address in "
-				     "brackets, not '%s'",
-				     host);
+				     "%s wants an IPv6 address in brackets, "
+				     "not '%s'",
+				     where, host);
 	}
 	struct sockaddr_in *a = (struct sockaddr_in *)sa;
 	a->sin_family = AF_INET;
@@ -220,10 +220,8 @@ static int parse_listen(mn__cli *c, const char *text,
 	*sa_len = sizeof *a;
 	if (inet_pton(AF_INET, host, &a->sin_addr) == 1)
 		return 0;
-	return mn__cli_usage(c,
-			     "--listen wants an IPv4 address (or [IPv6]), "
-			     "not '%s'",
-			     host);
+	return mn__cli_usage(
+	    c, "%s wants an IPv4 address (or [IPv6]), not '%s'", where, host);
 }
 
 /* The address of sa as text (buf: INET6_ADDRSTRLEN + 2), and whether it
@@ -445,7 +443,13 @@ int mn__cmd_serve(int argc, char **argv, FILE *out, FILE *err)
 		return rc;
 	}
 	c.path = o.store;
-	if (o.listen && (rc = parse_listen(&c, o.listen, &sa, &sa_len))) {
+	static const char *const listen_from[] = {
+	    [MN__SRV_FROM_DEFAULT] = "--listen",
+	    [MN__SRV_FROM_CONFIG] = "the config's \"listen\"",
+	    [MN__SRV_FROM_ENV] = "MNEMO_SERVE_LISTEN",
+	    [MN__SRV_FROM_CLI] = "--listen"};
+	if ((rc = parse_listen(&c, listen_from[o.from[MN__SRV_O_LISTEN]],
+			       o.listen, &sa, &sa_len))) {
 		mn__srv_conf_free(&o);
 		return rc;
 	}

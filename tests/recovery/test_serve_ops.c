@@ -311,6 +311,8 @@ static void test_config_errors(void **unused)
 	     "\"read_only\" must be true or false"},
 	    {"{\"listen\":", "line 1"},
 	    {"[1]", "not a JSON object"},
+	    {"{\"listen\":\"[::1]\"}", "the config's \"listen\" wants"},
+	    {"{\"listen\":\"localhost:80\"}", "an IPv4 address"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		write_file(cf, cases[i].json);
