@@ -132,6 +132,9 @@ typedef struct mn__cli_spec {
 	const struct option *opts;
 	bool json; /* takes -j/--json (sets mn__cli.json) */
 	int nargs; /* positional arguments, STORE the last */
+	/* None at all is also fine (c->path then NULL): STORE may come
+	 * from elsewhere (serve's config file). */
+	bool args_optional;
 	/* The usage error for another count (NULL: "missing STORE" or "one
 	 * STORE expected"). */
 	const char *args_wrong;

@@ -20,8 +20,8 @@
 #include "recovery/cli.h"
 
 /* Room for a command's long options plus --json, --help and the end (the
- * most a command has is 4: replay). */
-#define OPTS_MAX 16
+ * most a command has is 13: serve). */
+#define OPTS_MAX 24
 
 int mn__cli_begin(mn__cli *c, const mn__cli_spec *s, void *arg, int argc,
 		  char **argv, FILE *out, FILE *err, char ***args)
@@ -61,6 +61,11 @@ int mn__cli_begin(mn__cli *c, const mn__cli_spec *s, void *arg, int argc,
 			if ((rc = s->option(c, ch, optarg, arg)))
 				return rc;
 		}
+	}
+	if (s->args_optional && argc == optind) {
+		*args = argv + optind;
+		c->path = NULL;
+		return MN__CLI_GO;
 	}
 	if (argc - optind != s->nargs) {
 		if (s->args_wrong)

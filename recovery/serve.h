@@ -2,10 +2,11 @@
  * serve.h - `mnemo serve`, the host process (recovery/cmd_serve.c: options,
  * plugin, runtime, signals and drain; recovery/serve_api.c: the HTTP
  * routes on libmicrohttpd, with JSON through jansson; recovery/serve_obs.c:
- * metrics, the request log, tokens; recovery/serve_page.c: the operator
- * page, built in from recovery/page/; recovery/serve_events.c: the event
- * streams and the watcher thread; recovery/serve_history.c: the journal
- * pages; recovery/serve_upgrade.c: hot upgrades). docs/serve.md
+ * metrics and the request log; recovery/serve_tokens.c: tokens and their
+ * scopes; recovery/serve_config.c: the options; recovery/serve_page.c: the
+ * operator page, built in from recovery/page/; recovery/serve_events.c:
+ * the event streams and the watcher thread; recovery/serve_history.c: the
+ * journal pages; recovery/serve_upgrade.c: hot upgrades). docs/serve.md
  * documents it.
  *
  * Threads: the command's thread (start, signals, drain), libmicrohttpd's
@@ -53,7 +54,7 @@ enum mn__srv_route {
 };
 
 /* The status codes counted one by one (the rest as "other"). */
-#define MN__SRV_CODES 17
+#define MN__SRV_CODES 18
 /* Latency histogram buckets (seconds; +Inf beyond). */
 #define MN__SRV_BUCKETS 12
 
@@ -69,6 +70,17 @@ typedef struct mn__srv_metrics {
 } mn__srv_metrics;
 
 typedef struct mn__srv_stream mn__srv_stream;
+
+/* One bearer token and what it may do (serve_tokens.c). */
+typedef struct mn__srv_token {
+	char *token; /* NUL-terminated, len bytes; wiped at free */
+	size_t len;
+	char **kinds; /* the kinds it may use; NULL: every kind */
+	size_t nkinds;
+	bool read_only; /* no POST */
+} mn__srv_token;
+
+struct mn__srv_conf;
 
 /* One host. */
 typedef struct mn__srv {
@@ -86,9 +98,7 @@ typedef struct mn__srv {
 	unsigned max_asks;     /* asks and stored sends waiting */
 	unsigned max_streams;  /* event streams open */
 	uint32_t view_ms;      /* mn_actor_view's timeout */
-	/* Tokens: each NUL-terminated, ntokens of them. */
-	char **tokens;
-	size_t *token_len;
+	mn__srv_token *tokens;
 	size_t ntokens;
 	_Atomic int draining;
 	_Atomic unsigned inflight;
@@ -110,7 +120,14 @@ typedef struct mn__srv {
 	pthread_t watch_thread;
 	bool watch_running;
 	_Atomic int watch_stop;
+	/* The log: c->err, or log (opened from log_path; reopened on
+	 * SIGHUP). Both under log_mu. */
 	pthread_mutex_t log_mu;
+	FILE *log;
+	const char *log_path;
+	/* TLS: the PEM texts of the certificate and its key (NULL: plain
+	 * HTTP). */
+	char *tls_cert, *tls_key;
 	mn__srv_metrics m;
 	/* Hot upgrades (serve_upgrade.c): one at a time under upgrade_mu;
 	 * the plugins loaded so far stay loaded until exit (a kind an
@@ -125,8 +142,9 @@ typedef struct mn__srv {
 
 /* ---- serve_api.c --------------------------------------------------------- */
 
-/* Start libmicrohttpd on addr:port (network order inside sa) with threads
- * threads. Returns 0 or -1 (said on c->err). *port: the bound port. */
+/* Start libmicrohttpd on sa (a sockaddr_in or sockaddr_in6, sa_len bytes)
+ * with threads threads, over TLS when s->tls_cert is set. Returns 0 or -1
+ * (said on c->err). *port: the bound port. */
 int mn__srv_start(mn__srv *s, const void *sa, size_t sa_len, unsigned threads,
 		  unsigned conn_limit, uint16_t *port);
 
@@ -255,20 +273,65 @@ void mn__srv_record(mn__srv *s, enum mn__srv_route r, const char *method,
 void mn__srv_log(mn__srv *s, const char *level, const char *msg,
 		 const char *err);
 
+/* (Re)open the log file s->log_path (appended to) and make it the log,
+ * closing the one before: for SIGHUP after a rotation. Returns 0, or -1
+ * when it cannot be opened (said on the log in use, which stays). */
+int mn__srv_log_reopen(mn__srv *s);
+
 /* The Prometheus text of the host and its runtime, malloc'd (*len bytes);
  * NULL when out of memory. */
 char *mn__srv_metrics_text(mn__srv *s, size_t *len);
 
-/* Whether auth (an Authorization header's value, or NULL) carries one of
- * the tokens: "Bearer " then the token, compared in constant time. */
+/* ---- serve_tokens.c ------------------------------------------------------ */
+
+/* The token auth (an Authorization header's value, or NULL) carries:
+ * "Bearer " then the token, compared in constant time for a given length,
+ * every token tried. NULL when none matches. */
+const mn__srv_token *mn__srv_auth(const mn__srv *s, const char *auth);
+
+/* Whether auth carries one of the tokens (any scope). */
 bool mn__srv_auth_ok(const mn__srv *s, const char *auth);
 
-/* Read tokens from path (one a line; blank lines and lines starting with
- * '#' skipped) or, when path is NULL, from the environment
- * MNEMO_SERVE_TOKENS (separated by commas, spaces or newlines). Returns 0
- * or -1 (said on c->err). */
-int mn__srv_tokens_load(mn__srv *s, const char *path);
+/* Whether token t may use kind (its allow-list, or every kind). */
+bool mn__srv_token_kind_ok(const mn__srv_token *t, const char *kind);
+
+/* The tokens of the options o (serve_config.h): the token file, the
+ * config's "tokens" array or MNEMO_SERVE_TOKENS, whichever was given with
+ * the highest precedence (both when given at the same level). A token
+ * file has one token a line (blank lines and lines starting with '#'
+ * skipped), "TOKEN [kinds=K1,K2] [ro]"; MNEMO_SERVE_TOKENS has such
+ * entries separated by ';' or newlines, and an entry without a scope word
+ * is a list of plain tokens separated by commas or blanks. Returns 0 or -1
+ * (said on c->err, never with a token in it). */
+int mn__srv_tokens_load(mn__srv *s, const struct mn__srv_conf *o);
+
+/* One token line ("TOKEN [kinds=K1,K2] [ro]", len bytes, no newline) into
+ * *t (its strings malloc'd; free with mn__srv_token_free). Returns 0, 1
+ * for a blank or comment line (nothing made), or -1 with *why (a static
+ * text that never quotes the line). */
+int mn__srv_token_parse(const char *line, size_t len, mn__srv_token *t,
+			const char **why);
+void mn__srv_token_free(mn__srv_token *t);
+
 void mn__srv_tokens_free(mn__srv *s);
+
+/* ---- serve_decode.c: what a request's bytes decode to (no I/O, no
+ * state: the fuzz target fuzz/fuzz_serve.c runs it) ------------------------ */
+
+/* A message body: {"type": N, "payload": "<base64>"}, {"type": N, "json":
+ * VALUE} (the compact text of VALUE) or {"type": N}, len bytes (not
+ * NUL-terminated). Returns 0 with *type and a malloc'd *p of *plen bytes
+ * (NULL when empty; the caller frees), or an HTTP status (400: not JSON,
+ * not an object, a bad type or payload; 413: a payload over max_payload;
+ * 500: out of memory) with *code the MN_E* code and *why a static text. */
+unsigned mn__srv_decode_message(const void *body, size_t len,
+				size_t max_payload, uint32_t *type,
+				unsigned char **p, size_t *plen, int *code,
+				const char **why);
+
+/* A decimal query value: NULL or "" is dflt. Returns 0 or -1 (not only
+ * digits, or over UINT64_MAX). */
+int mn__srv_decode_u64(const char *text, uint64_t dflt, uint64_t *v);
 
 /* Base64 (RFC 4648, with padding). encode: malloc'd NUL-terminated text
  * (NULL when out of memory). decode: 0 and a malloc'd *out of *len bytes

@@ -39,7 +39,8 @@ typedef struct mn__srv_req {
 	mn__srv *s;
 	struct MHD_Connection *conn;
 	enum mn__srv_route route;
-	char method[16]; /* copied: MHD's is the request's */
+	char method[16];	  /* copied: MHD's is the request's */
+	const mn__srv_token *tok; /* a /v1 request's token, once checked */
 	char *path;
 	uint64_t start_us;
 	mn_buf body;
@@ -326,73 +327,20 @@ typedef struct target {
 	size_t key_len;
 } target;
 
-/* The message of a POST body: {"type": N, "payload": "<base64>"} or
- * {"type": N, "json": ...}. Returns 0 or an HTTP status (answered). */
+/* The message of a POST body (mn__srv_decode_message). Returns 0 or an
+ * HTTP status (answered). */
 static unsigned decode_message(mn__srv_req *q, uint32_t *type,
 			       unsigned char **p, size_t *len,
 			       enum MHD_Result *ret)
 {
-	json_error_t jerr;
-	*p = NULL;
-	*len = 0;
-	json_t *o = q->body.len ? json_loadb((const char *)q->body.data,
-					     q->body.len, 0, &jerr)
-				: NULL;
-	if (!o) {
-		*ret = send_error(q, 400, MN_EINVAL,
-				  q->body.len ? "the body is not JSON"
-					      : "a JSON body is required");
-		return 400;
-	}
-	json_t *t = json_object_get(o, "type");
-	json_t *b = json_object_get(o, "payload");
-	json_t *j = json_object_get(o, "json");
 	const char *why = NULL;
-	if (!json_is_object(o))
-		why = "the body must be a JSON object";
-	else if (!json_is_integer(t) || json_integer_value(t) < 0 ||
-		 json_integer_value(t) > UINT32_MAX)
-		why = "\"type\" must be an integer 0..4294967295";
-	else if (b && j)
-		why = "give \"payload\" or \"json\", not both";
-	else if (b && !json_is_string(b))
-		why = "\"payload\" must be a base64 string";
-	if (why) {
-		json_decref(o);
-		*ret = send_error(q, 400, MN_EINVAL, why);
-		return 400;
-	}
-	*type = (uint32_t)json_integer_value(t);
-	int rc = 0;
-	if (b) {
-		rc = mn__b64_decode(json_string_value(b), json_string_length(b),
-				    p, len);
-	} else if (j) {
-		char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY |
-					       JSON_PRESERVE_ORDER);
-		if (text) {
-			*p = (unsigned char *)text;
-			*len = strlen(text);
-		} else {
-			rc = MN_ENOMEM;
-		}
-	}
-	json_decref(o);
-	if (rc) {
-		*ret = rc == MN_EINVAL
-			   ? send_error(q, 400, rc,
-					"\"payload\" is not valid base64")
-			   : send_rc(q, rc);
-		return 400;
-	}
-	if (*len > q->s->max_payload) {
-		free(*p);
-		*p = NULL;
-		*ret = send_error(q, 413, MN_ETOOBIG,
-				  "the payload is over the size limit");
-		return 413;
-	}
-	return 0;
+	int code = 0;
+	unsigned st =
+	    mn__srv_decode_message(q->body.data, q->body.len, q->s->max_payload,
+				   type, p, len, &code, &why);
+	if (st)
+		*ret = send_error(q, st, code, why);
+	return st;
 }
 
 /* {kind}/{key} into t. Returns 0 or an HTTP status (answered). */
@@ -412,16 +360,13 @@ static unsigned decode_target(mn__srv_req *q, const char *kind, const char *key,
 	return 0;
 }
 
-/* A decimal query argument (absent: dflt). Returns 0 or -1. */
+/* A decimal query argument (absent or empty: dflt). Returns 0 or -1. */
 static int query_u64(mn__srv_req *q, const char *name, uint64_t dflt,
 		     uint64_t *v)
 {
-	const char *a =
-	    MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, name);
-	*v = dflt;
-	if (!a || !*a)
-		return 0;
-	return mn__cli_parse_u64(a, v);
+	return mn__srv_decode_u64(
+	    MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, name),
+	    dflt, v);
 }
 
 /* ---- routes ---------------------------------------------------------------
@@ -576,6 +521,7 @@ static enum MHD_Result route_actor(mn__srv_req *q, const char *kname,
 
 typedef struct lister {
 	mn__srv *s;
+	const mn__srv_token *tok; /* limited to some kinds: only theirs */
 	json_t *arr;
 	uint32_t kind_id;
 	bool by_kind, more;
@@ -586,6 +532,12 @@ static int on_listed(void *arg, const mn__actor_meta *m)
 {
 	lister *l = arg;
 	if ((l->by_kind && m->kind_id != l->kind_id) || m->id <= l->after)
+		return 0;
+	char kname[MN_KIND_NAME_MAX + 1];
+	if (!l->by_kind && l->tok && l->tok->kinds &&
+	    (mn__store_kind_name(l->s->c->store, m->kind_id, kname,
+				 sizeof kname) != 0 ||
+	     !mn__srv_token_kind_ok(l->tok, kname)))
 		return 0;
 	if (json_array_size(l->arr) == l->limit) {
 		l->more = true;
@@ -606,7 +558,7 @@ static int on_listed(void *arg, const mn__actor_meta *m)
 static enum MHD_Result route_list(mn__srv_req *q)
 {
 	mn__srv *s = q->s;
-	lister l = {.s = s, .arr = json_array()};
+	lister l = {.s = s, .tok = q->tok, .arr = json_array()};
 	if (query_u64(q, "after", 0, &l.after) ||
 	    query_u64(q, "limit", 100, &l.limit) || !l.limit ||
 	    l.limit > 1000) {
@@ -847,11 +799,52 @@ static enum mn__srv_route route_of(const char *path, char *kind, char *key,
 	return MN__SRV_R_OTHER;
 }
 
+/* 403 for a /v1 request its token may not make: a POST with a read-only
+ * token, a kind outside its allow-list (before the kind is looked up, so
+ * the answer does not tell which kinds exist). Returns whether it was
+ * refused (answered, *ret the answer's result). */
+static bool scope_refused(mn__srv_req *q, const char *kind, bool post,
+			  enum MHD_Result *ret)
+{
+	char msg[160];
+	if (post && q->tok->read_only) {
+		*ret = send_error(q, 403, MN_EINVAL,
+				  "this token is read-only (no POST)");
+		return true;
+	}
+	if (q->route == MN__SRV_R_UPGRADE && q->tok->kinds) {
+		/* Swapping code touches every kind a plugin has. */
+		*ret = send_error(q, 403, MN_EINVAL,
+				  "a token limited to kinds may not upgrade");
+		return true;
+	}
+	if (q->route == MN__SRV_R_LIST)
+		kind = MHD_lookup_connection_value(
+		    q->conn, MHD_GET_ARGUMENT_KIND, "kind");
+	if (!kind || !*kind || mn__srv_token_kind_ok(q->tok, kind))
+		return false;
+	snprintf(msg, sizeof msg, "this token may not use the kind '%.64s'",
+		 kind);
+	json_t *o = json_object();
+	json_t *m = json_string(msg);
+	json_object_set_new(o, "error",
+			    m ? m
+			      : json_string("this token may not use that "
+					    "kind"));
+	json_object_set_new(o, "code", json_string(mn_err_name(MN_EINVAL)));
+	json_t *k = json_string(kind);
+	if (k)
+		json_object_set_new(o, "kind", k);
+	*ret = send_json(q, 403, o, NULL, NULL);
+	return true;
+}
+
 static enum MHD_Result dispatch_locked(mn__srv_req *q)
 {
 	mn__srv *s = q->s;
 	char kind[3 * MN__CLI_KEY_CAP], key[3 * MN__CLI_KEY_CAP];
 	enum MHD_Result ret;
+	kind[0] = 0;
 	q->route = route_of(q->path, kind, key, sizeof kind);
 	bool v1 =
 	    strncmp(q->path, "/v1/", 4) == 0 || strcmp(q->path, "/v1") == 0;
@@ -859,9 +852,9 @@ static enum MHD_Result dispatch_locked(mn__srv_req *q)
 	bool get =
 	    strcmp(q->method, "GET") == 0 || strcmp(q->method, "HEAD") == 0;
 
-	if (v1 &&
-	    !mn__srv_auth_ok(s, MHD_lookup_connection_value(
-				    q->conn, MHD_HEADER_KIND, "Authorization")))
+	if (v1 && !(q->tok = mn__srv_auth(
+			s, MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
+						       "Authorization"))))
 		return send_error(q, 401, MN_EINVAL,
 				  "a bearer token is required "
 				  "(Authorization: Bearer TOKEN)");
@@ -881,6 +874,8 @@ static enum MHD_Result dispatch_locked(mn__srv_req *q)
 		return route_page(q);
 	if (q->route >= MN__SRV_R_HEALTHZ)
 		return route_simple(q);
+	if (q->tok && scope_refused(q, kind, post, &ret))
+		return ret;
 	if ((wants_post || q->route == MN__SRV_R_EVENTS) &&
 	    atomic_load(&s->draining))
 		return send_error(q, 503, MN_ECLOSED, "draining");
@@ -981,21 +976,38 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 int mn__srv_start(mn__srv *s, const void *sa, size_t sa_len, unsigned threads,
 		  unsigned conn_limit, uint16_t *port)
 {
+	const struct sockaddr *addr = sa;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_ALLOW_SUSPEND_RESUME;
 	(void)sa_len;
 	if (mn__srv_watch_start(s))
 		return -1;
+	if (addr->sa_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	/* The certificate and key when there is TLS (libmicrohttpd's own,
+	 * on GnuTLS); the list ends early otherwise. */
+	struct MHD_OptionItem tls[] = {
+	    {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
+	    {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
+	    {MHD_OPTION_END, 0, NULL}};
+	if (s->tls_cert)
+		flags |= MHD_USE_TLS;
+	else
+		tls[0].option = MHD_OPTION_END;
 	s->d = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-		MHD_ALLOW_SUSPEND_RESUME,
-	    0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, sa,
+	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, sa,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
 	    conn_limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_ARRAY, tls,
+	    MHD_OPTION_END);
 	if (!s->d) {
 		mn__srv_watch_stop(s);
 		fprintf(s->c->err,
-			"mnemo serve: cannot listen (address in use, or no "
-			"such address)\n");
+			"mnemo serve: cannot listen (address in use, no such "
+			"address%s)\n",
+			s->tls_cert ? ", or a certificate or key libmicrohttpd "
+				      "does not take"
+				    : "");
 		return -1;
 	}
 	const union MHD_DaemonInfo *di =

@@ -2,27 +2,26 @@
  * serve_obs.c - what `mnemo serve` shows and checks around its routes: the
  * request counters and latency histogram, the Prometheus text of /metrics
  * (written here: no C client library is in Debian), the request log (one
- * JSON object a line on stderr, through jansson), the bearer tokens and
- * base64.
+ * JSON object a line on stderr or the log file, through jansson). The
+ * bearer tokens are serve_tokens.c's, base64 serve_decode.c's.
  *
  * Owns: a token is never written anywhere (the log has method, path,
- * status and duration only); tokens are compared in constant time for a
- * given token length, every token tried.
+ * status and duration only).
  *
  * Threads: any (counters are atomics; a log line is one locked write).
  */
 #include <errno.h>
-#include <stddef.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "recovery/serve.h"
 
-static const unsigned codes[MN__SRV_CODES - 1] = {200, 201, 202, 400, 401, 404,
-						  405, 409, 413, 429, 500, 503,
-						  504, 411, 415, 304};
+static const unsigned codes[MN__SRV_CODES - 1] = {200, 201, 202, 400, 401, 403,
+						  404, 405, 409, 413, 429, 500,
+						  503, 504, 411, 415, 304};
 
 static const char *const route_names[MN__SRV_ROUTES] = {
     [MN__SRV_R_MESSAGES] = "messages", [MN__SRV_R_ASK] = "ask",
@@ -62,10 +61,33 @@ static void log_line(mn__srv *s, json_t *o)
 	if (!text)
 		return;
 	pthread_mutex_lock(&s->log_mu);
-	fprintf(s->c->err, "%s\n", text);
-	fflush(s->c->err);
+	FILE *f = s->log ? s->log : s->c->err;
+	fprintf(f, "%s\n", text);
+	fflush(f);
 	pthread_mutex_unlock(&s->log_mu);
 	free(text);
+}
+
+int mn__srv_log_reopen(mn__srv *s)
+{
+	FILE *f = fopen(s->log_path, "ae");
+	if (!f) {
+		char msg[512];
+		snprintf(msg, sizeof msg, "cannot open the log file %s: %s",
+			 s->log_path, strerror(errno));
+		mn__srv_log(s, "error", msg, NULL);
+		return -1;
+	}
+	setvbuf(f, NULL, _IOLBF, 0);
+	pthread_mutex_lock(&s->log_mu);
+	FILE *old = s->log;
+	s->log = f;
+	pthread_mutex_unlock(&s->log_mu);
+	if (old) {
+		fclose(old);
+		mn__srv_log(s, "info", "log file reopened", NULL);
+	}
+	return 0;
 }
 
 void mn__srv_record(mn__srv *s, enum mn__srv_route r, const char *method,
@@ -364,198 +386,4 @@ char *mn__srv_metrics_text(mn__srv *s, size_t *len)
 	}
 	*len = b.len;
 	return b.p;
-}
-
-/* ---- tokens ---------------------------------------------------------------
- */
-
-/* Equal in time that depends on the lengths only. */
-static bool same(const char *a, size_t alen, const char *b, size_t blen)
-{
-	unsigned char diff = alen != blen;
-	for (size_t i = 0; i < blen; i++)
-		diff |= (unsigned char)((i < alen ? a[i] : 0) ^ b[i]);
-	return diff == 0;
-}
-
-bool mn__srv_auth_ok(const mn__srv *s, const char *auth)
-{
-	static const char bearer[] = "Bearer ";
-	if (!auth || strncmp(auth, bearer, sizeof bearer - 1) != 0)
-		return false;
-	const char *t = auth + sizeof bearer - 1;
-	size_t tlen = strlen(t);
-	bool ok = false;
-	for (size_t i = 0; i < s->ntokens; i++)
-		ok |= same(t, tlen, s->tokens[i], s->token_len[i]);
-	return ok;
-}
-
-static int token_add(mn__srv *s, const char *p, size_t len)
-{
-	char **t = realloc(s->tokens, (s->ntokens + 1) * sizeof *t);
-	if (!t)
-		return -1;
-	s->tokens = t;
-	size_t *l = realloc(s->token_len, (s->ntokens + 1) * sizeof *l);
-	if (!l)
-		return -1;
-	s->token_len = l;
-	if (!(t[s->ntokens] = strndup(p, len)))
-		return -1;
-	l[s->ntokens++] = len;
-	return 0;
-}
-
-/* Split text into tokens at any of seps; '#' lines are comments when
- * lines is set. */
-static int tokens_split(mn__srv *s, const char *text, const char *seps,
-			bool lines)
-{
-	const char *p = text;
-	while (*p) {
-		size_t n = strcspn(p, seps);
-		size_t m = n;
-		while (m && (p[m - 1] == ' ' || p[m - 1] == '\t' ||
-			     p[m - 1] == '\r'))
-			m--;
-		size_t skip = 0;
-		while (skip < m && (p[skip] == ' ' || p[skip] == '\t'))
-			skip++;
-		if (m > skip && !(lines && p[skip] == '#') &&
-		    token_add(s, p + skip, m - skip))
-			return -1;
-		p += n;
-		if (*p)
-			p++;
-	}
-	return 0;
-}
-
-int mn__srv_tokens_load(mn__srv *s, const char *path)
-{
-	int rc;
-	if (path) {
-		FILE *f = fopen(path, "r");
-		if (!f) {
-			fprintf(s->c->err,
-				"mnemo serve: reading the token file %s: "
-				"%s\n",
-				path, strerror(errno));
-			return -1;
-		}
-		char *text = NULL;
-		size_t cap = 0;
-		ssize_t n = getdelim(&text, &cap, '\0', f);
-		fclose(f);
-		rc = n < 0 ? 0 : tokens_split(s, text, "\n", true);
-		free(text);
-	} else {
-		const char *env = getenv("MNEMO_SERVE_TOKENS");
-		rc = env ? tokens_split(s, env, ", \n", false) : 0;
-	}
-	if (rc) {
-		fputs("mnemo serve: out of memory\n", s->c->err);
-		return -1;
-	}
-	if (!s->ntokens) {
-		fprintf(s->c->err,
-			"mnemo serve: no token (give --token-file FILE, one "
-			"token a line, or MNEMO_SERVE_TOKENS)\n");
-		return -1;
-	}
-	return 0;
-}
-
-void mn__srv_tokens_free(mn__srv *s)
-{
-	for (size_t i = 0; i < s->ntokens; i++) {
-		/* Not left in freed memory. */
-		volatile char *p = s->tokens[i];
-		for (size_t j = 0; j < s->token_len[i]; j++)
-			p[j] = 0;
-		free(s->tokens[i]);
-	}
-	free(s->tokens);
-	free(s->token_len);
-	s->tokens = NULL;
-	s->token_len = NULL;
-	s->ntokens = 0;
-}
-
-/* ---- base64 ---------------------------------------------------------------
- */
-
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-char *mn__b64_encode(const void *p, size_t len)
-{
-	const unsigned char *in = p;
-	char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
-	if (!out)
-		return NULL;
-	size_t i = 0;
-	for (; i + 3 <= len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
-			     in[i + 2];
-		*o++ = b64[v >> 18];
-		*o++ = b64[v >> 12 & 63];
-		*o++ = b64[v >> 6 & 63];
-		*o++ = b64[v & 63];
-	}
-	if (i < len) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		if (i + 1 < len)
-			v |= (uint32_t)in[i + 1] << 8;
-		*o++ = b64[v >> 18];
-		*o++ = b64[v >> 12 & 63];
-		*o++ = i + 1 < len ? b64[v >> 6 & 63] : '=';
-		*o++ = '=';
-	}
-	*o = 0;
-	return out;
-}
-
-static int b64_value(char ch)
-{
-	const char *p = ch ? strchr(b64, ch) : NULL;
-	return p ? (int)(p - b64) : -1;
-}
-
-int mn__b64_decode(const char *s, size_t slen, unsigned char **out, size_t *len)
-{
-	if (slen % 4)
-		return MN_EINVAL;
-	unsigned char *o = malloc(slen / 4 * 3 + 1);
-	if (!o)
-		return MN_ENOMEM;
-	size_t n = 0;
-	for (size_t i = 0; i < slen; i += 4) {
-		int v[4];
-		bool last = i + 4 == slen;
-		size_t pad = 0;
-		for (size_t j = 0; j < 4; j++) {
-			if (last && j >= 2 && s[i + j] == '=' &&
-			    (j == 3 || s[i + 3] == '=')) {
-				v[j] = 0;
-				pad++;
-				continue;
-			}
-			if ((v[j] = b64_value(s[i + j])) < 0) {
-				free(o);
-				return MN_EINVAL;
-			}
-		}
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
-			     (uint32_t)v[2] << 6 | (uint32_t)v[3];
-		o[n++] = (unsigned char)(w >> 16);
-		if (pad < 2)
-			o[n++] = (unsigned char)(w >> 8);
-		if (pad < 1)
-			o[n++] = (unsigned char)w;
-	}
-	*out = o;
-	*len = n;
-	return 0;
 }
