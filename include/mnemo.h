@@ -464,6 +464,16 @@ typedef struct mn_runtime_stats {
 	/* Failure events (mn_runtime_opts.on_event): */
 	uint64_t events;	    /* delivered to the callback */
 	uint64_t events_suppressed; /* dropped by the rate limit */
+	/* Admission control (max_resident, docs/semantics.md): the most
+	 * actors of persistent kinds resident at once since open (0 without
+	 * max_resident); outside sends that waited for room; sends from
+	 * handlers and runtime threads parked until room freed; sends
+	 * admitted over the bound after a stalled wait. New fields go
+	 * here, at the end. */
+	uint64_t resident_peak;
+	uint64_t admission_waits;
+	uint64_t admission_parked;
+	uint64_t admission_overruns;
 } mn_runtime_stats;
 
 /* ------------------------------------------------------------------------ */
