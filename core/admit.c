@@ -29,12 +29,15 @@
  *       record afterwards queues behind them. Broken: reordering, or a
  *       worker blocked on a full runtime (deadlock when the actors it would
  *       wait for need that worker).
- *  AC4  A wait is bounded: an outside sender that sees no record leave
- *       memory for MN__ADMIT_STALL_MS, or has waited MN__ADMIT_WAIT_MAX_MS
- *       in all, is admitted over the bound (overruns); so is a parked
- *       message when the evictor finds nothing to evict for as long. No
- *       send fails for lack of room, and growth past the bound is one
- *       record per stalled waiter per period.
+ *  AC4  A wait is bounded: when evictions stall (for MN__ADMIT_STALL_MS no
+ *       record left memory, no eviction is under way and no message is in
+ *       flight but the parked ones: the resident actors are all broken or
+ *       never ran), the maintenance thread sets stalled and admits one
+ *       parked address over the bound per period, and a waiting outside
+ *       sender goes in over the bound (overruns); an outside sender also
+ *       goes in after MN__ADMIT_WAIT_MAX_MS in all. No send fails for lack
+ *       of room, and growth past the bound needs a stall and is paced by
+ *       it.
  *  AC5  Parked messages were counted as sent (DR1) when parked and are
  *       counted done when handled; one dropped (its address deleted, the
  *       runtime closing) is counted done where it is dropped.
@@ -147,10 +150,8 @@ bool mn__admit_full(mn__admit *a)
 /* AC2, AC4 */
 bool mn__admit_wait(mn__admit *a, _Atomic bool *closed, uint64_t *waited_ms)
 {
-	bool stalled = false;
-	uint64_t t0 = mn__mono_ms(), last = t0;
-	uint64_t seen =
-	    atomic_load_explicit(&a->released, memory_order_relaxed);
+	uint64_t t0 = mn__mono_ms();
+	bool over = false;
 
 	if (*waited_ms == 0)
 		atomic_fetch_add_explicit(&a->waits, 1, memory_order_relaxed);
@@ -159,18 +160,14 @@ bool mn__admit_wait(mn__admit *a, _Atomic bool *closed, uint64_t *waited_ms)
 	atomic_thread_fence(memory_order_seq_cst);
 	mn__admit_kick(a);
 	pthread_mutex_lock(&a->mu);
-	while (mn__admit_full(a) &&
-	       !atomic_load_explicit(closed, memory_order_acquire)) {
-		uint64_t now = mn__mono_ms();
-		uint64_t rel =
-		    atomic_load_explicit(&a->released, memory_order_relaxed);
-		if (rel != seen) {
-			seen = rel;
-			last = now;
-		}
-		if (now - last >= MN__ADMIT_STALL_MS ||
-		    *waited_ms + (now - t0) >= MN__ADMIT_WAIT_MAX_MS) {
-			stalled = true;
+	while (mn__admit_full(a)) {
+		/* Closing: the send goes in over the bound (close drops what
+		 * is queued). */
+		if (atomic_load_explicit(closed, memory_order_acquire) ||
+		    atomic_load_explicit(&a->stalled, memory_order_relaxed) ||
+		    *waited_ms + (mn__mono_ms() - t0) >=
+			MN__ADMIT_WAIT_MAX_MS) {
+			over = true;
 			break;
 		}
 		/* 1 ms slices: a release's broadcast ends one early; the
@@ -178,14 +175,10 @@ bool mn__admit_wait(mn__admit *a, _Atomic bool *closed, uint64_t *waited_ms)
 		struct timespec ts = mn__deadline_us(1000);
 		pthread_cond_timedwait(&a->cv, &a->mu, &ts);
 	}
-	/* Closing: the send goes in over the bound (close drops it). */
-	if (mn__admit_full(a) &&
-	    atomic_load_explicit(closed, memory_order_acquire))
-		stalled = true;
 	pthread_mutex_unlock(&a->mu);
 	atomic_fetch_sub_explicit(&a->nwaiting, 1, memory_order_relaxed);
 	*waited_ms += mn__mono_ms() - t0;
-	return stalled;
+	return over;
 }
 
 /* AC3 */

@@ -21,12 +21,15 @@
 #include "core/actor.h"
 #include "core/registry.h"
 
-/* An outside sender waits for room at most this long without seeing one
- * record leave memory (evictions stalled: every resident actor busy,
- * broken or never run), and at most MN__ADMIT_WAIT_MAX_MS in all; then it
- * is admitted over the bound (counted in admission_overruns). */
+/* Evictions are stalled when for this long no record left memory while
+ * nothing could make one evictable (no eviction under way, no message in
+ * flight but the parked ones): every resident actor broken or never run.
+ * The maintenance thread decides it (mn__admit.stalled); then one waiter
+ * or one parked address at a time is admitted over the bound (counted in
+ * admission_overruns). An outside sender also goes in after
+ * MN__ADMIT_WAIT_MAX_MS in all, a safety net. */
 #define MN__ADMIT_STALL_MS    200
-#define MN__ADMIT_WAIT_MAX_MS 2000
+#define MN__ADMIT_WAIT_MAX_MS 10000
 
 /* A message parked for admission (AC3): the target address and the
  * message, in its shard's FIFO. */
@@ -57,6 +60,7 @@ typedef struct mn__admit {
 	alignas(64) _Atomic uint64_t resident;
 	_Atomic uint64_t peak;
 	_Atomic uint64_t released; /* records that left memory (progress) */
+	_Atomic bool stalled;	   /* AC4: set by the maintenance thread */
 	alignas(64) _Atomic uint64_t nparked;
 	_Atomic unsigned nwaiting;
 	_Atomic uint64_t waits, parks, overruns;
@@ -95,8 +99,9 @@ void mn__admit_release(mn__admit *a, uint64_t n);
 bool mn__admit_full(mn__admit *a);
 /*
  * An outside sender waits for room (AC2): returns when mn__admit_full is
- * false, closed reads true, or the wait stalls (AC4: then true, and the
- * caller takes its slot with mn__admit_force). *waited_ms accumulates
+ * false, or (then true: the caller takes its slot with mn__admit_force)
+ * when closed reads true, evictions are stalled or the wait reached
+ * MN__ADMIT_WAIT_MAX_MS (AC4). *waited_ms accumulates
  * this sender's wait across calls. Never on a worker, the writer or any
  * runtime thread. Wakes the evictor first.
  */

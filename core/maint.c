@@ -97,22 +97,33 @@ static void visit(void *arg, mn__shard *s, mn__actor *a)
 	}
 }
 
-/* Parked messages first (AC3): they were sent before the waiters'. All
- * of them over the bound once no record has left memory for
- * MN__ADMIT_STALL_MS (AC4). */
-static void admit_parked(mn__maint *m, uint64_t now)
+/* Admission (admit.c): decide whether evictions are stalled (AC4: for
+ * MN__ADMIT_STALL_MS no record left memory, none is being evicted and no
+ * message is in flight but the parked ones, while senders wait or
+ * messages are parked), then admit parked messages, the ones sent first
+ * (AC3): as many as slots are free, and one address over the bound per
+ * stall period. */
+static void admit_step(mn__maint *m, uint64_t now)
 {
-	mn__admit *ad = &m->rt->adm;
-	uint64_t rel =
-	    atomic_load_explicit(&ad->released, memory_order_relaxed);
-	if (rel != m->seen_released ||
-	    !atomic_load_explicit(&ad->nparked, memory_order_relaxed)) {
+	mn_runtime *rt = m->rt;
+	mn__admit *ad = &rt->adm;
+	uint64_t rel = atomic_load_explicit(&ad->released, memory_order_relaxed);
+	uint64_t np = atomic_load_explicit(&ad->nparked, memory_order_relaxed);
+	bool pressed =
+	    np || atomic_load_explicit(&ad->nwaiting, memory_order_relaxed);
+	bool quiet = mn__persist_evicting(rt) == 0 &&
+		     mn__runtime_inflight(rt) <= np;
+	if (rel != m->seen_released || !pressed || !quiet) {
 		m->seen_released = rel;
 		m->progress_ms = now;
 	}
-	if (!atomic_load_explicit(&ad->nparked, memory_order_relaxed))
+	bool stalled = now - m->progress_ms >= MN__ADMIT_STALL_MS;
+	atomic_store_explicit(&ad->stalled, stalled, memory_order_relaxed);
+	if (!np)
 		return;
-	mn__send_unpark(m->rt, now - m->progress_ms >= MN__ADMIT_STALL_MS);
+	mn__send_unpark(rt, stalled ? 1 : 0);
+	if (stalled)
+		m->progress_ms = now; /* the next one a period later */
 }
 
 static void maint_tick(mn__maint *m)
@@ -123,7 +134,7 @@ static void maint_tick(mn__maint *m)
 
 	mn__persist_redeliver_step(rt, MN__REDELIVER_PER_TICK);
 	if (mn__admit_on(&rt->adm))
-		admit_parked(m, now);
+		admit_step(m, now);
 
 	if (m->max_resident) {
 		/* Evictions under way still hold their records: count them

@@ -179,11 +179,17 @@ void mn_runtime_close(mn_runtime *rt)
 	rt->observers = NULL;
 
 	mn__actor *a = mn__reg_take_all(&rt->reg);
+	uint64_t npersistent = 0;
 	while (a) {
 		mn__actor *next = mn__rq_next(a);
+		npersistent += rt->kinds[a->kind_idx]->persistent;
 		actor_destroy(rt, a);
 		a = next;
 	}
+	/* AC1: every record of a persistent kind took its slot. */
+	mn_assert(!mn__admit_on(&rt->adm) ||
+		  npersistent == atomic_load_explicit(&rt->adm.resident,
+						      memory_order_relaxed));
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		mn__runq_destroy(&rt->workers[i].q);
 		mn__msgpool_clear(&rt->workers[i].pool);

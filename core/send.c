@@ -382,10 +382,10 @@ put_back:
 	return UNPARK_BACK;
 }
 
-/* Admit parked messages while slots are free (all of them with force:
- * evictions stalled, AC4). The maintenance thread. Returns how many
- * addresses got their record. */
-uint64_t mn__send_unpark(mn_runtime *rt, bool force)
+/* Admit parked messages while slots are free, and force addresses more
+ * over the bound (evictions stalled, AC4). The maintenance thread.
+ * Returns how many addresses got their record. */
+uint64_t mn__send_unpark(mn_runtime *rt, unsigned force)
 {
 	mn__admit *ad = &rt->adm;
 	uint64_t n = 0;
@@ -396,16 +396,19 @@ uint64_t mn__send_unpark(mn_runtime *rt, bool force)
 		mn__shard *s = &rt->reg.shards[si];
 		mn__reg_lock(s);
 		while (ad->park_head[si]) {
-			if (force)
+			if (!mn__admit_try(ad)) {
+				if (!force)
+					break;
+				force--;
 				mn__admit_force(ad);
-			else if (!mn__admit_try(ad))
-				break;
+			}
 			mn__actor *a;
 			int r = unpark_one(rt, s, si, &a);
 			if (r != UNPARK_CREATED) {
 				mn__admit_untake(ad);
 				if (r == UNPARK_BACK)
 					break; /* try again next tick */
+				/* UNPARK_DROPPED: a forced slot not used. */
 				continue;
 			}
 			n++;

@@ -27,9 +27,10 @@ int mn__check_send(mn_runtime *rt, const mn_kind *kind, const void *key,
 bool mn__actor_known(mn_runtime *rt, const mn_kind *kind, const void *key,
 		     size_t key_len);
 /* Admit messages parked for admission (AC3, admit.c) while slots are
- * free, or all of them with force (AC4). The maintenance thread only.
- * Returns the addresses that got their record. */
-uint64_t mn__send_unpark(mn_runtime *rt, bool force);
+ * free, and up to force addresses over the bound (AC4: evictions
+ * stalled). The maintenance thread only. Returns the addresses that got
+ * their record. */
+uint64_t mn__send_unpark(mn_runtime *rt, unsigned force);
 /* Drop the messages parked for admission to (kind, key) (an address
  * being deleted, X2): reported and counted done. Any thread but a worker
  * holding a shard lock. */

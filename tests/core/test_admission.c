@@ -24,9 +24,13 @@ enum { T_ADD = 1, T_FAN = 2 };
 #define PEAK_MAX (BOUND + BOUND / 10)
 /* stats.actors sums the shards one lock at a time, so under churn (a
  * record evicted from a shard already counted, another created in one not
- * yet counted) a sample can read above the true count; the exact figure
- * is stats.resident_peak (AC1). The sample is held to a looser bound. */
-#define SAMPLE_MAX (BOUND + BOUND / 2)
+ * yet counted) a sample can read above the true count: up to 377 was seen
+ * in the fan-out, whose admissions walk the shards in the order the sum
+ * does. The exact figure is stats.resident_peak (AC1, and close asserts
+ * the count matches the records); the sample only catches a count that
+ * is not kept at all (before admission control, a burst sampled in the
+ * thousands). */
+#define SAMPLE_MAX (4 * BOUND)
 #define NBURST	   20000
 #define NPARENT	   200
 #define FANOUT	   50
@@ -298,6 +302,7 @@ static void test_burst_then_storm(void **unused)
 	s = mt_stats(rt);
 	assert_true(s.rehydrations - r0 >= NBURST - BOUND);
 	mt_assert_no_failures();
+	/* Close asserts that the count matches the records (AC1). */
 	mn_runtime_close(rt);
 }
 
