@@ -107,12 +107,13 @@ static void admit_step(mn__maint *m, uint64_t now)
 {
 	mn_runtime *rt = m->rt;
 	mn__admit *ad = &rt->adm;
-	uint64_t rel = atomic_load_explicit(&ad->released, memory_order_relaxed);
+	uint64_t rel =
+	    atomic_load_explicit(&ad->released, memory_order_relaxed);
 	uint64_t np = atomic_load_explicit(&ad->nparked, memory_order_relaxed);
 	bool pressed =
 	    np || atomic_load_explicit(&ad->nwaiting, memory_order_relaxed);
-	bool quiet = mn__persist_evicting(rt) == 0 &&
-		     mn__runtime_inflight(rt) <= np;
+	bool quiet =
+	    mn__persist_evicting(rt) == 0 && mn__runtime_inflight(rt) <= np;
 	if (rel != m->seen_released || !pressed || !quiet) {
 		m->seen_released = rel;
 		m->progress_ms = now;

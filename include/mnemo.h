@@ -384,9 +384,12 @@ typedef struct mn_runtime_opts {
 	 * commit). */
 	unsigned commit_max_records;
 	unsigned commit_delay_us;
-	/* Eviction (runtimes with a store): keep at most this many actors
-	 * resident, evicting idle persistent actors (approximately the least
-	 * recently used) beyond it; 0 means no limit. */
+	/* Eviction (runtimes with a store): keep at most this many actors of
+	 * persistent kinds resident, evicting idle ones (approximately the
+	 * least recently used; down to 7/8 of it once they are idle); a send
+	 * that would create or bring back one more waits for room, or from a
+	 * handler is parked (admission control, docs/semantics.md State 12);
+	 * 0 means no limit. */
 	uint64_t max_resident;
 	/* Also evict persistent actors idle for about this long; 0 means
 	 * never by time. */
@@ -557,6 +560,12 @@ const char *mn_kind_name(const mn_kind *kind);
  *
  * Ordering: two messages sent by one thread to one actor are handled in the
  * order they were sent.
+ *
+ * Backpressure: with max_resident, a send that would create or bring back
+ * an actor of a persistent kind while max_resident of them are resident
+ * waits in the call until evictions make room (bounded; never an error;
+ * docs/semantics.md, State 12). From a handler's thread it never waits:
+ * the message is parked until there is room.
  *
  * Returns 0, or MN_EINVAL (rt or kind NULL, payload NULL with len > 0),
  * MN_EKEY (key NULL, empty or longer than MN_KEY_MAX), MN_ENOKIND (kind not
