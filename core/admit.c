@@ -51,6 +51,8 @@
 #include "core/msgpool.h"
 #include "include/mnemo.h"
 
+_Thread_local bool mn__tls_no_admit_wait;
+
 void mn__admit_init(mn__admit *a, uint64_t bound)
 {
 	a->bound = bound;

@@ -69,6 +69,13 @@ typedef struct mn__admit {
 	mn__apark *park_head[MN__REG_SHARDS], *park_tail[MN__REG_SHARDS];
 } mn__admit;
 
+/* Set on the runtime's own threads (writer, maintenance, I/O, ask timer)
+ * at their start: a send from one of them, also through the public calls
+ * from a callback they run (on_bridge_call, on_event, an ask's done),
+ * never waits for admission (AC3: the evictions it would wait for may
+ * need that thread). Workers are told apart by their worker record. */
+extern _Thread_local bool mn__tls_no_admit_wait;
+
 /* Set up a (zeroed by the caller) with bound (0: off). Cannot fail. */
 void mn__admit_init(mn__admit *a, uint64_t bound);
 /* Free the parked messages left (dropped unhandled, like queued ones) and

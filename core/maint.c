@@ -179,6 +179,7 @@ static void *maint_main(void *arg)
 {
 	mn__maint *m = arg;
 	pthread_setname_np(pthread_self(), "mn-maint");
+	mn__tls_no_admit_wait = true; /* AC3 */
 	mn__admit *ad = &m->rt->adm;
 	pthread_mutex_lock(m->mu);
 	while (!m->stop) {

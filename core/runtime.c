@@ -421,8 +421,9 @@ int mn__send_outside(mn_runtime *rt, const mn_kind *kind, const void *key,
 		return rc;
 	mn__worker *w = mn__local_worker(rt);
 	/* Only a thread of the application waits for admission (AC2). */
-	mn__sendx x = {
-	    .mflags = mflags, .sender_id = sender_id, .may_wait = !w};
+	mn__sendx x = {.mflags = mflags,
+		       .sender_id = sender_id,
+		       .may_wait = !w && !mn__tls_no_admit_wait};
 	rc = mn__send(rt, w, NULL, kind, key, key_len, type, payload, len, &x);
 	ext_leave(rt);
 	return rc == MN__EDELETING ? refused_deleting(kind, key, key_len) : rc;
@@ -493,7 +494,7 @@ static int durable_async(mn_runtime *rt, const mn_kind *kind, const void *key,
 		return rc;
 	/* Backpressure on a burst to actors not resident (AC2); the
 	 * writer's delivery parks what still finds no room (AC3). */
-	if (!mn__local_worker(rt))
+	if (!mn__local_worker(rt) && !mn__tls_no_admit_wait)
 		mn__admit_wait_outside(rt, kind, key, key_len);
 	rc = mn__persist_durable(rt, kind, key, key_len, type, payload, len, ck,
 				 ck_len, done, arg);

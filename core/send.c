@@ -206,6 +206,9 @@ static int send_gated(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	}
 	count_sent(rt, w, x);
 	y.counted = true;
+	/* Whoever pushes the parked copy later (G3, U5) holds the gate's
+	 * lock: it must never wait for admission (AC3). */
+	y.may_wait = false;
 	int rc =
 	    mn__gate_park(rt->gate, kind, key, key_len, type, payload, len, &y);
 	if (rc == MN__GATE_OPEN) {
@@ -248,7 +251,9 @@ static int admit_new(mn_runtime *rt, uint64_t h, const mn_kind *kind,
 		mn__admit_force(ad);
 		return ADMIT_TAKEN;
 	}
-	if (x->may_wait) {
+	/* A message already counted was sent earlier, by someone else: its
+	 * pusher (the writer, a gate's opener) never waits. */
+	if (x->may_wait && !x->counted) {
 		/* Parked messages were sent first: they take the room. */
 		if (!atomic_load_explicit(&ad->nparked, memory_order_relaxed) &&
 		    mn__admit_try(ad))
