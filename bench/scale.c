@@ -602,9 +602,8 @@ static void *sampler_main(void *arg)
 
 /* Send n messages of type from BURST_SENDERS threads (keys i, or i*stride
  * mod mod); returns the wall time; *sp holds the sampled peaks. */
-static double burst_run(mn_runtime *rt, mn_kind *k, uint64_t n,
-			uint64_t stride, uint64_t mod, uint32_t type,
-			sampler *sp)
+static double burst_run(mn_runtime *rt, mn_kind *k, uint64_t n, uint64_t stride,
+			uint64_t mod, uint32_t type, sampler *sp)
 {
 	pthread_t th[BURST_SENDERS], smp;
 	burst_arg b[BURST_SENDERS];
