@@ -47,6 +47,9 @@
 #include "bench/support/bench.h"
 
 #include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -544,13 +547,174 @@ static void persisted(uint64_t n, uint64_t npaced, unsigned workers)
 	bench_rm_rf(dir);
 }
 
+/* ---- (e) burst: admission control (issue 17) ----------------------------
+ *
+ * A fresh store, max_resident = MAXRES: N new actors (1M; full 10M) created
+ * as fast as BURST_SENDERS outside threads send, one message each, while a
+ * sampler reads stats.actors every millisecond; then a storm: N/10 of them,
+ * all but the last MAXRES or so evicted, each sent one message (so each is
+ * brought back from the store). Prints "peak_resident" per phase (the
+ * runtime's high-water mark, stats.resident_peak; the sampled peak as a
+ * field: it sums the shards one lock at a time, so under churn it may read
+ * a little above the true count), with the creation and rehydration rates
+ * and the sends that waited for room.
+ */
+#define BURST_SENDERS 2
+
+typedef struct burst_arg {
+	mn_runtime *rt;
+	mn_kind *k;
+	uint64_t n, stride, mod;
+	uint32_t type;
+	unsigned t;
+} burst_arg;
+
+static void *burst_sender(void *arg)
+{
+	burst_arg *b = arg;
+	for (uint64_t i = b->t; i < b->n; i += BURST_SENDERS)
+		send_one(b->rt, b->k, b->stride ? (i * b->stride) % b->mod : i,
+			 b->type);
+	return NULL;
+}
+
+typedef struct sampler {
+	mn_runtime *rt;
+	_Atomic bool stop;
+	uint64_t max_actors, max_anon;
+} sampler;
+
+static void *sampler_main(void *arg)
+{
+	sampler *sp = arg;
+	while (!atomic_load(&sp->stop)) {
+		mn_runtime_stats st;
+		mn_runtime_stats_get(sp->rt, &st);
+		if (st.actors > sp->max_actors)
+			sp->max_actors = st.actors;
+		uint64_t a = rss_anon();
+		if (a > sp->max_anon)
+			sp->max_anon = a;
+		usleep(1000);
+	}
+	return NULL;
+}
+
+/* Send n messages of type from BURST_SENDERS threads (keys i, or i*stride
+ * mod mod); returns the wall time; *sp holds the sampled peaks. */
+static double burst_run(mn_runtime *rt, mn_kind *k, uint64_t n, uint64_t stride,
+			uint64_t mod, uint32_t type, sampler *sp)
+{
+	pthread_t th[BURST_SENDERS], smp;
+	burst_arg b[BURST_SENDERS];
+	*sp = (sampler){.rt = rt};
+	if (pthread_create(&smp, NULL, sampler_main, sp))
+		bench_die("pthread_create");
+	double t0 = bench_now();
+	for (unsigned t = 0; t < BURST_SENDERS; t++) {
+		b[t] = (burst_arg){.rt = rt,
+				   .k = k,
+				   .n = n,
+				   .stride = stride,
+				   .mod = mod,
+				   .type = type,
+				   .t = t};
+		if (pthread_create(&th[t], NULL, burst_sender, &b[t]))
+			bench_die("pthread_create");
+	}
+	for (unsigned t = 0; t < BURST_SENDERS; t++)
+		pthread_join(th[t], NULL);
+	bench_drain(rt);
+	double wall = bench_now() - t0;
+	atomic_store(&sp->stop, true);
+	pthread_join(smp, NULL);
+	return wall;
+}
+
+static void burst_line(const char *phase, uint64_t n, unsigned workers,
+		       const mn_runtime_stats *st, const sampler *sp,
+		       const char *rate_name, double rate)
+{
+	struct bench_json j;
+	bench_json_begin(&j, "scale", "peak_resident",
+			 (double)st->resident_peak, "actors");
+	bench_json_u64(&j, "n", n);
+	bench_json_u64(&j, "threads", workers);
+	bench_json_str(&j, "phase", phase);
+	bench_json_u64(&j, "max_resident", MAXRES);
+	bench_json_u64(&j, "senders", BURST_SENDERS);
+	bench_json_u64(&j, "sampled_peak", sp->max_actors);
+	bench_json_u64(&j, "peak_rss", sp->max_anon);
+	bench_json_f64(&j, rate_name, rate);
+	bench_json_u64(&j, "admission_waits", st->admission_waits);
+	bench_json_u64(&j, "admission_overruns", st->admission_overruns);
+	bench_json_end(&j);
+}
+
+static void burst(uint64_t n, unsigned workers)
+{
+	char dir[] = "/tmp/mnemo-bench-burst-XXXXXX";
+	mn_kind *k;
+	mn_runtime_stats st;
+	sampler sp;
+
+	bench_store_dir(dir);
+	mn_runtime *rt = open_store(dir, workers, MAXRES, &k, NULL, NULL, NULL);
+	bench_counter_reset(&handled);
+	double wall = burst_run(rt, k, n, 0, n, T_CREATE, &sp);
+	mn_runtime_stats_get(rt, &st);
+	if (bench_counter_sum(&handled) != n || atomic_load(&bad_seq))
+		bench_die("burst: handled %llu of %llu (%llu out of order)",
+			  (unsigned long long)bench_counter_sum(&handled),
+			  (unsigned long long)n,
+			  (unsigned long long)atomic_load(&bad_seq));
+	bench_note("burst: %llu new actors from %d threads in %.2f s "
+		   "(%.0f/s), max_resident %d: peak %llu resident (sampled "
+		   "%llu), %llu sends waited, %llu over the bound, %llu "
+		   "evictions; peak RssAnon %.1f MiB",
+		   (unsigned long long)n, BURST_SENDERS, wall, n / wall, MAXRES,
+		   (unsigned long long)st.resident_peak,
+		   (unsigned long long)sp.max_actors,
+		   (unsigned long long)st.admission_waits,
+		   (unsigned long long)st.admission_overruns,
+		   (unsigned long long)st.evictions, sp.max_anon / 1048576.0);
+	burst_line("burst", n, workers, &st, &sp, "creations_per_s", n / wall);
+
+	/* The storm: a tenth of them, spread over all (7919 is prime, so
+	 * i * 7919 mod n visits distinct keys), nearly all evicted. */
+	uint64_t ns = n / 10, r0 = st.rehydrations;
+	bench_counter_reset(&handled);
+	wall = burst_run(rt, k, ns, 7919, n, T_TOUCH, &sp);
+	mn_runtime_stats_get(rt, &st);
+	uint64_t rh = st.rehydrations - r0;
+	if (bench_counter_sum(&handled) != ns || atomic_load(&bad_seq))
+		bench_die("storm: handled %llu of %llu (%llu out of order)",
+			  (unsigned long long)bench_counter_sum(&handled),
+			  (unsigned long long)ns,
+			  (unsigned long long)atomic_load(&bad_seq));
+	bench_note("storm: %llu messages to evicted actors in %.2f s, %llu "
+		   "rehydrations (%.0f/s): peak %llu resident (sampled %llu)",
+		   (unsigned long long)ns, wall, (unsigned long long)rh,
+		   rh / wall, (unsigned long long)st.resident_peak,
+		   (unsigned long long)sp.max_actors);
+	burst_line("storm", ns, workers, &st, &sp, "rehydrations_per_s",
+		   rh / wall);
+	mn_runtime_close(rt);
+	bench_rm_rf(dir);
+}
+
 int main(void)
 {
 	bench_init("scale");
 	unsigned workers = bench_threads();
 	uint64_t n_res = bench_size(1000000, 10000000);
 	uint64_t n_per = bench_size(1000000, 10000000);
-	resident(n_res, workers);
-	persisted(n_per, bench_size(500000, 1000000), workers);
+	/* BENCH_SCALE_ONLY=burst: the admission phase alone. */
+	const char *only = getenv("BENCH_SCALE_ONLY");
+	if (!only || strcmp(only, "burst") != 0) {
+		resident(n_res, workers);
+		persisted(n_per, bench_size(500000, 1000000), workers);
+	}
+	burst(bench_size(1000000, 10000000), workers);
 	return 0;
 }

@@ -155,6 +155,7 @@ static void *ask_timer_main(void *arg)
 {
 	mn__asks *a = arg;
 	pthread_setname_np(pthread_self(), "mn-ask");
+	mn__tls_no_admit_wait = true; /* AC3 */
 	pthread_mutex_lock(&a->mu);
 	while (!a->stop) {
 		if (!a->n) {

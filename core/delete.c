@@ -174,6 +174,9 @@ static bool record_remove(mn__persist *p, delete_req *d)
 		mn__reg_record_free(s, a, true);
 	}
 	mn__reg_unlock(s);
+	/* AC2: the slot back, after the lock. */
+	if (a && mn__admit_on(&rt->adm))
+		mn__admit_release(&rt->adm, 1);
 	if (initialized && free_fn)
 		free_fn(state);
 	return true;
@@ -287,6 +290,7 @@ int mn__persist_delete(mn_runtime *rt, const mn_kind *k, const void *key,
 		return rc;
 	}
 	mn__gate_drop_parked(&p->gate, k, key, key_len); /* X2 */
+	mn__send_drop_parked(rt, k, key, key_len);	 /* X2, AC5 */
 	pthread_mutex_lock(&p->mu);
 	delete_req **pp = &p->del.dreq_head;
 	while (*pp)

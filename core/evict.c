@@ -61,6 +61,9 @@ void mn__evict_finish(mn__persist *p, wrec *r, int rc)
 	}
 	mn__reg_unlock(s);
 	atomic_fetch_sub_explicit(&p->st.evicting, 1, memory_order_relaxed);
+	/* AC2: the slot back, after the lock. */
+	if (evicted && mn__admit_on(&rt->adm))
+		mn__admit_release(&rt->adm, 1);
 	if (evicted) {
 		if (free_fn)
 			free_fn(state);

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "core/admit.h"
 #include "core/io_int.h"
 
 #define IO_DEFAULT_INFLIGHT 256
@@ -292,6 +293,7 @@ static void on_async(uv_async_t *a)
 static void *loop_main(void *arg)
 {
 	pthread_setname_np(pthread_self(), "mn-io");
+	mn__tls_no_admit_wait = true; /* AC3 */
 	mn__io *io = arg;
 	uv_run(&io->loop, UV_RUN_DEFAULT);
 	uv_walk(&io->loop, close_walk, NULL);

@@ -20,10 +20,15 @@
 
 #include "core/mailbox.h"
 #include "core/persist.h"
+#include "core/send.h"
 #include "base/clock.h"
 
 /* Tick of the maintenance thread; slots visited per shard per tick. */
 #define MN__MAINT_TICK_MS 5
+/* Its tick while admission is under pressure (outside senders waiting or
+ * messages parked, admit.c): evictions finish on the writer, and a waiter
+ * should not wait a whole tick for the next round. */
+#define MN__MAINT_PRESSED_US 500
 /* Its sleep when it has nothing to do. */
 #define MN__MAINT_IDLE_MS 500
 #define MN__SWEEP_SLOTS	  4096
@@ -36,15 +41,24 @@ struct mn__maint {
 	pthread_t thread;
 	uint64_t max_resident;
 	unsigned idle_ms;
-	/* Under mu: stop request; cv wakes the thread early. */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	/* Under *mu: stop request; *cv wakes the thread early (both are
+	 * the runtime's admission kick, admit.h: they outlive the thread). */
+	pthread_mutex_t *mu;
+	pthread_cond_t *cv;
 	bool stop;
 	/* Maintenance thread only. */
 	size_t hand_shard;
 	size_t hand_pos[MN__REG_SHARDS];
 	uint64_t last_idle_sweep_ms;
+	/* Admission (admit.c): the release count last seen and when it
+	 * moved (AC4: parked messages forced in after a stall). */
+	uint64_t seen_released, progress_ms;
 };
+
+/* Admission's low-water mark: under pressure the evictor makes room for
+ * this fraction of max_resident at once, so that waiters go in by the
+ * batch rather than one eviction at a time. */
+#define MN__ADMIT_LOW_WATER_DIV 8
 
 typedef struct sweep {
 	mn_runtime *rt;
@@ -83,6 +97,36 @@ static void visit(void *arg, mn__shard *s, mn__actor *a)
 	}
 }
 
+/* Admission (admit.c): decide whether evictions are stalled (AC4: for
+ * MN__ADMIT_STALL_MS no record left memory, none is being evicted and no
+ * message is in flight but the parked ones, while senders wait or
+ * messages are parked), then admit parked messages, the ones sent first
+ * (AC3): as many as slots are free, and one address over the bound per
+ * stall period. */
+static void admit_step(mn__maint *m, uint64_t now)
+{
+	mn_runtime *rt = m->rt;
+	mn__admit *ad = &rt->adm;
+	uint64_t rel =
+	    atomic_load_explicit(&ad->released, memory_order_relaxed);
+	uint64_t np = atomic_load_explicit(&ad->nparked, memory_order_relaxed);
+	bool pressed =
+	    np || atomic_load_explicit(&ad->nwaiting, memory_order_relaxed);
+	bool quiet =
+	    mn__persist_evicting(rt) == 0 && mn__runtime_inflight(rt) <= np;
+	if (rel != m->seen_released || !pressed || !quiet) {
+		m->seen_released = rel;
+		m->progress_ms = now;
+	}
+	bool stalled = now - m->progress_ms >= MN__ADMIT_STALL_MS;
+	atomic_store_explicit(&ad->stalled, stalled, memory_order_relaxed);
+	if (!np)
+		return;
+	mn__send_unpark(rt, stalled ? 1 : 0);
+	if (stalled)
+		m->progress_ms = now; /* the next one a period later */
+}
+
 static void maint_tick(mn__maint *m)
 {
 	mn_runtime *rt = m->rt;
@@ -90,15 +134,23 @@ static void maint_tick(mn__maint *m)
 	uint64_t now = mn__mono_ms();
 
 	mn__persist_redeliver_step(rt, MN__REDELIVER_PER_TICK);
+	if (mn__admit_on(&rt->adm))
+		admit_step(m, now);
 
 	if (m->max_resident) {
 		/* Evictions under way still hold their records: count them
-		 * as gone, or every tick would start another round. */
-		uint64_t resident = mn__reg_count(&rt->reg);
+		 * as gone, or every tick would start another round. The
+		 * count is admission's (AC1: records of persistent kinds;
+		 * volatile actors are never evicted). Admission keeps it at
+		 * the bound, so the target is below it: room for a batch. */
+		uint64_t resident = atomic_load_explicit(&rt->adm.resident,
+							 memory_order_relaxed);
 		uint64_t going = mn__persist_evicting(rt);
+		uint64_t slack = m->max_resident / MN__ADMIT_LOW_WATER_DIV;
+		uint64_t target = m->max_resident - (slack ? slack : 1);
 		resident = resident > going ? resident - going : 0;
-		if (resident > m->max_resident)
-			sw.want = resident - m->max_resident;
+		if (resident > target)
+			sw.want = resident - target;
 	}
 	if (m->idle_ms && now - m->last_idle_sweep_ms >= m->idle_ms / 2) {
 		/* Actors whose ref bit survived no sweep in idle_ms/2 and
@@ -127,21 +179,35 @@ static void *maint_main(void *arg)
 {
 	mn__maint *m = arg;
 	pthread_setname_np(pthread_self(), "mn-maint");
-	pthread_mutex_lock(&m->mu);
+	mn__tls_no_admit_wait = true; /* AC3 */
+	mn__admit *ad = &m->rt->adm;
+	pthread_mutex_lock(m->mu);
 	while (!m->stop) {
-		pthread_mutex_unlock(&m->mu);
+		pthread_mutex_unlock(m->mu);
+		/* A kick from now on asks for another tick (admit.h). */
+		atomic_store_explicit(&ad->kick_pending, false,
+				      memory_order_relaxed);
 		maint_tick(m);
-		pthread_mutex_lock(&m->mu);
+		pthread_mutex_lock(m->mu);
 		/* Nothing to evict and nothing to redeliver: a long sleep
-		 * (mn__maint_wake ends it when a redelivery is queued). */
+		 * (mn__maint_wake ends it when a redelivery is queued).
+		 * Under admission pressure a short one; after a kick none. */
 		bool work =
 		    m->max_resident || m->idle_ms || mn__persist_busy(m->rt);
-		struct timespec ts = mn__deadline_us(
-		    (work ? MN__MAINT_TICK_MS : MN__MAINT_IDLE_MS) * 1000u);
-		if (!m->stop)
-			pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+		bool pressed =
+		    mn__admit_on(ad) &&
+		    (atomic_load_explicit(&ad->nwaiting,
+					  memory_order_relaxed) ||
+		     atomic_load_explicit(&ad->nparked, memory_order_relaxed));
+		uint64_t us = pressed ? MN__MAINT_PRESSED_US
+			      : work  ? MN__MAINT_TICK_MS * 1000u
+				      : MN__MAINT_IDLE_MS * 1000u;
+		struct timespec ts = mn__deadline_us(us);
+		if (!m->stop && !atomic_load_explicit(&ad->kick_pending,
+						      memory_order_relaxed))
+			pthread_cond_timedwait(m->cv, m->mu, &ts);
 	}
-	pthread_mutex_unlock(&m->mu);
+	pthread_mutex_unlock(m->mu);
 	return NULL;
 }
 
@@ -154,11 +220,10 @@ int mn__maint_start(mn_runtime *rt, const mn_runtime_opts *o, mn__maint **out)
 	m->max_resident = o->max_resident;
 	m->idle_ms = o->idle_evict_ms;
 	m->last_idle_sweep_ms = mn__mono_ms();
-	pthread_mutex_init(&m->mu, NULL);
-	pthread_cond_init(&m->cv, NULL);
+	m->progress_ms = m->last_idle_sweep_ms;
+	m->mu = &rt->adm.kmu;
+	m->cv = &rt->adm.kcv;
 	if (pthread_create(&m->thread, NULL, maint_main, m) != 0) {
-		pthread_cond_destroy(&m->cv);
-		pthread_mutex_destroy(&m->mu);
 		free(m);
 		return MN_ESYS;
 	}
@@ -170,21 +235,19 @@ void mn__maint_wake(mn__maint *m)
 {
 	if (!m)
 		return;
-	pthread_mutex_lock(&m->mu);
-	pthread_cond_signal(&m->cv);
-	pthread_mutex_unlock(&m->mu);
+	pthread_mutex_lock(m->mu);
+	pthread_cond_signal(m->cv);
+	pthread_mutex_unlock(m->mu);
 }
 
 void mn__maint_stop(mn__maint *m)
 {
 	if (!m)
 		return;
-	pthread_mutex_lock(&m->mu);
+	pthread_mutex_lock(m->mu);
 	m->stop = true;
-	pthread_cond_signal(&m->cv);
-	pthread_mutex_unlock(&m->mu);
+	pthread_cond_signal(m->cv);
+	pthread_mutex_unlock(m->mu);
 	pthread_join(m->thread, NULL);
-	pthread_cond_destroy(&m->cv);
-	pthread_mutex_destroy(&m->mu);
 	free(m);
 }

@@ -187,6 +187,7 @@ static void *writer_main(void *arg)
 {
 	mn__persist *p = arg;
 	pthread_setname_np(pthread_self(), "mn-writer");
+	mn__tls_no_admit_wait = true; /* AC3 */
 
 	for (;;) {
 		pthread_mutex_lock(&p->mu);

@@ -75,6 +75,7 @@ int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
 	}
 	memset(rt->workers, 0, o.workers * sizeof *rt->workers);
 	mn__reg_init(&rt->reg);
+	mn__admit_init(&rt->adm, o.store_path ? o.max_resident : 0);
 	pthread_mutex_init(&rt->kinds_mu, NULL);
 	pthread_mutex_init(&rt->sleep_mu, NULL);
 	pthread_cond_init(&rt->sleep_cv, NULL);
@@ -121,6 +122,7 @@ err_destroy:
 	pthread_cond_destroy(&rt->sleep_cv);
 	pthread_mutex_destroy(&rt->sleep_mu);
 	pthread_mutex_destroy(&rt->kinds_mu);
+	mn__admit_destroy(&rt->adm);
 	mn__reg_destroy(&rt->reg);
 	free(rt->workers);
 err_free_rt:
@@ -177,11 +179,17 @@ void mn_runtime_close(mn_runtime *rt)
 	rt->observers = NULL;
 
 	mn__actor *a = mn__reg_take_all(&rt->reg);
+	uint64_t npersistent = 0;
 	while (a) {
 		mn__actor *next = mn__rq_next(a);
+		npersistent += rt->kinds[a->kind_idx]->persistent;
 		actor_destroy(rt, a);
 		a = next;
 	}
+	/* AC1: every record of a persistent kind took its slot. */
+	mn_assert(!mn__admit_on(&rt->adm) ||
+		  npersistent == atomic_load_explicit(&rt->adm.resident,
+						      memory_order_relaxed));
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		mn__runq_destroy(&rt->workers[i].q);
 		mn__msgpool_clear(&rt->workers[i].pool);
@@ -199,6 +207,9 @@ void mn_runtime_close(mn_runtime *rt)
 	pthread_cond_destroy(&rt->sleep_cv);
 	pthread_mutex_destroy(&rt->sleep_mu);
 	pthread_mutex_destroy(&rt->kinds_mu);
+	/* Messages still parked for admission are dropped, like queued
+	 * ones (AC5). */
+	mn__admit_destroy(&rt->adm);
 	mn__reg_destroy(&rt->reg);
 	free(rt->workers);
 	free(rt);
@@ -257,6 +268,14 @@ void mn_runtime_stats_get(mn_runtime *rt, mn_runtime_stats *st)
 	st->events_suppressed =
 	    atomic_load_explicit(&rt->ev.suppressed, memory_order_relaxed);
 	mn__persist_stats(rt, st);
+	st->resident_peak =
+	    atomic_load_explicit(&rt->adm.peak, memory_order_relaxed);
+	st->admission_waits =
+	    atomic_load_explicit(&rt->adm.waits, memory_order_relaxed);
+	st->admission_parked =
+	    atomic_load_explicit(&rt->adm.parks, memory_order_relaxed);
+	st->admission_overruns =
+	    atomic_load_explicit(&rt->adm.overruns, memory_order_relaxed);
 }
 
 /* ---- kinds -------------------------------------------------------------- */
@@ -400,9 +419,12 @@ int mn__send_outside(mn_runtime *rt, const mn_kind *kind, const void *key,
 	rc = ext_enter(rt);
 	if (rc)
 		return rc;
-	mn__sendx x = {.mflags = mflags, .sender_id = sender_id};
-	rc = mn__send(rt, mn__local_worker(rt), NULL, kind, key, key_len, type,
-		      payload, len, &x);
+	mn__worker *w = mn__local_worker(rt);
+	/* Only a thread of the application waits for admission (AC2). */
+	mn__sendx x = {.mflags = mflags,
+		       .sender_id = sender_id,
+		       .may_wait = !w && !mn__tls_no_admit_wait};
+	rc = mn__send(rt, w, NULL, kind, key, key_len, type, payload, len, &x);
 	ext_leave(rt);
 	return rc == MN__EDELETING ? refused_deleting(kind, key, key_len) : rc;
 }
@@ -470,6 +492,10 @@ static int durable_async(mn_runtime *rt, const mn_kind *kind, const void *key,
 		return refused_deleting(kind, key, key_len);
 	if ((rc = ext_enter(rt)))
 		return rc;
+	/* Backpressure on a burst to actors not resident (AC2); the
+	 * writer's delivery parks what still finds no room (AC3). */
+	if (!mn__local_worker(rt) && !mn__tls_no_admit_wait)
+		mn__admit_wait_outside(rt, kind, key, key_len);
 	rc = mn__persist_durable(rt, kind, key, key_len, type, payload, len, ck,
 				 ck_len, done, arg);
 	ext_leave(rt);

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 
 #include "core/actor.h"
+#include "core/admit.h"
 #include "core/events.h"
 #include "core/lock.h"
 #include "core/msgpool.h"
@@ -137,6 +138,10 @@ typedef struct mn__sendx {
 	uint64_t sender_id; /* sender's store id when from is NULL */
 	bool counted;	    /* already counted as sent (DR1) by its sender */
 	bool ungated; /* a stored or parked message: passes the gate (G1) */
+	/* An outside thread's send (not a worker, nor a runtime thread):
+	 * it may wait for admission (AC2, admit.c); every other sender's
+	 * message is parked instead (AC3). */
+	bool may_wait;
 	/* The sender when from is NULL and it is an actor (redelivery of a
 	 * stored message): its kind and key. */
 	const mn_kind *sender_kind;
@@ -218,6 +223,10 @@ struct mn_runtime {
 	_Atomic bool stop;
 
 	mn__registry reg;
+
+	/* Admission control of max_resident (admit.c, AC1-AC5): set up at
+	 * open, destroyed at close after every sending thread stopped. */
+	mn__admit adm;
 
 	/* Failure events and broken actors (events.c): set up before the
 	 * store opens, torn down after the workers stopped. */

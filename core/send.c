@@ -206,6 +206,9 @@ static int send_gated(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	}
 	count_sent(rt, w, x);
 	y.counted = true;
+	/* Whoever pushes the parked copy later (G3, U5) holds the gate's
+	 * lock: it must never wait for admission (AC3). */
+	y.may_wait = false;
 	int rc =
 	    mn__gate_park(rt->gate, kind, key, key_len, type, payload, len, &y);
 	if (rc == MN__GATE_OPEN) {
@@ -218,6 +221,213 @@ static int send_gated(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 	if (rc && !x->counted)
 		mn__gate_parked_done(rt->gate);
 	return rc;
+}
+
+/* ---- admission (admit.c, AC1-AC5) ------------------------------------------
+ */
+
+enum { ADMIT_TAKEN, ADMIT_WAIT, ADMIT_PARK };
+
+static inline size_t shard_index(uint64_t h)
+{
+	return (size_t)(h >> (64 - MN__REG_SHARD_BITS));
+}
+
+/* A record of a persistent kind is about to be created for (kind, key),
+ * its shard locked: ADMIT_TAKEN (a slot is taken: create it), ADMIT_WAIT
+ * (an outside sender: unlock, wait, look again) or ADMIT_PARK (park the
+ * message without a record). over: the sender's wait stalled (AC4). */
+static int admit_new(mn_runtime *rt, uint64_t h, const mn_kind *kind,
+		     const void *key, size_t key_len, const mn__sendx *x,
+		     bool over)
+{
+	mn__admit *ad = &rt->adm;
+	size_t si = shard_index(h);
+	/* AC3: behind the messages parked for the address, in order. */
+	if (ad->park_head[si] &&
+	    mn__admit_parked_for(ad, si, h, kind->idx, key, key_len))
+		return ADMIT_PARK;
+	if (over) {
+		mn__admit_force(ad);
+		return ADMIT_TAKEN;
+	}
+	/* A message already counted was sent earlier, by someone else: its
+	 * pusher (the writer, a gate's opener) never waits. */
+	if (x->may_wait && !x->counted) {
+		/* Parked messages were sent first: they take the room. */
+		if (!atomic_load_explicit(&ad->nparked, memory_order_relaxed) &&
+		    mn__admit_try(ad))
+			return ADMIT_TAKEN;
+		return ADMIT_WAIT;
+	}
+	return mn__admit_try(ad) ? ADMIT_TAKEN : ADMIT_PARK;
+}
+
+/* Park m (AC3), counted as sent (AC5); unlocks s and wakes the evictor. */
+static int park(mn_runtime *rt, mn__worker *w, mn__shard *s, uint64_t h,
+		const mn_kind *kind, const void *key, size_t key_len,
+		mn__msg *m, const mn__sendx *x)
+{
+	int rc = mn__admit_park(&rt->adm, shard_index(h), h, kind->idx, key,
+				key_len, m);
+	if (rc) {
+		mn__reg_unlock(s);
+		mn__msg_free(w, m);
+		return rc;
+	}
+	count_sent(rt, w, x);
+	mn__reg_unlock(s);
+	mn__admit_kick(&rt->adm);
+	return 0;
+}
+
+/* Drop an unparked message whose address is being deleted (X1): counted
+ * done (AC5), reported. */
+static void unpark_drop(mn_runtime *rt, const mn_kind *kind, mn__apark *p)
+{
+	mn__event(&rt->ev, MN_EVENT_DROPPED, MN_ENOACTOR, kind, p->key,
+		  p->key_len, 0,
+		  "message type %u waiting for admission dropped: the actor "
+		  "is being deleted",
+		  (unsigned)p->m->type);
+	mn__msg_free(NULL, p->m);
+	mn__gate_parked_done(rt->gate);
+}
+
+/* X2 for admission: the messages parked for (kind, key) are dropped, each
+ * reported and counted done (AC5). The deleting thread, after the address
+ * entered the deletion set (X1: none can park behind them now). */
+void mn__send_drop_parked(mn_runtime *rt, const mn_kind *kind, const void *key,
+			  size_t key_len)
+{
+	if (!mn__admit_on(&rt->adm))
+		return;
+	uint64_t h = mn__hash(kind->idx, key, key_len);
+	mn__shard *s = mn__reg_shard(&rt->reg, h);
+	mn__reg_lock(s);
+	mn__apark *p = mn__admit_take_addr(&rt->adm, shard_index(h), h,
+					   kind->idx, key, key_len);
+	mn__reg_unlock(s);
+	while (p) {
+		mn__apark *next = p->next;
+		unpark_drop(rt, kind, p);
+		free(p);
+		p = next;
+	}
+}
+
+/* AC2 for sends another thread delivers (durable sends: the writer pushes
+ * them after their commit and parks them when no slot is free): the
+ * outside caller waits first while there is no room and the address is
+ * not resident, so that its burst does not only grow the parked list. */
+void mn__admit_wait_outside(mn_runtime *rt, const mn_kind *kind,
+			    const void *key, size_t key_len)
+{
+	mn__admit *ad = &rt->adm;
+	uint64_t waited_ms = 0;
+	if (!kind->persistent || !mn__admit_on(ad))
+		return;
+	while (mn__admit_full(ad)) {
+		uint64_t h = mn__hash(kind->idx, key, key_len);
+		mn__shard *s = mn__reg_shard(&rt->reg, h);
+		mn__reg_lock(s);
+		bool resident =
+		    mn__reg_find(s, h, kind->idx, key, key_len) != NULL;
+		mn__reg_unlock(s);
+		if (resident || mn__admit_wait(ad, &rt->closed, &waited_ms))
+			return;
+	}
+}
+
+enum { UNPARK_CREATED, UNPARK_DROPPED, UNPARK_BACK };
+
+/* One address of shard si unparked (AC3), the shard locked and a slot
+ * taken: UNPARK_CREATED (its record created, its messages pushed in order;
+ * *sched: the actor to schedule, or NULL), UNPARK_DROPPED (the address is
+ * being deleted: its messages dropped) or UNPARK_BACK (not admissible now:
+ * the list went back to the front). After the last two the slot is the
+ * caller's to give back. */
+static int unpark_one(mn_runtime *rt, mn__shard *s, size_t si,
+		      mn__actor **sched)
+{
+	mn__apark *list = mn__admit_unpark(&rt->adm, si);
+	const mn_kind *kind = rt->kinds[list->kind_idx];
+	mn__actor *a = NULL;
+	bool idle = false;
+
+	*sched = NULL;
+	/* U1: no push into a kind whose code is being replaced. */
+	if (atomic_load_explicit(&kind->upgrading, memory_order_acquire))
+		goto put_back;
+	if (!mn__gate_deleting(rt->gate, kind, list->key, list->key_len)) {
+		a = actor_new(s, kind, list->hash, list->key, list->key_len);
+		if (!a)
+			goto put_back;
+		if (mn__reg_insert(s, list->hash, a)) {
+			mn__reg_record_free(s, a, true);
+			goto put_back;
+		}
+	}
+	while (list) {
+		mn__apark *next = list->next;
+		if (a)
+			idle |= mn__mb_push(a, list->m);
+		else
+			unpark_drop(rt, kind, list);
+		free(list);
+		list = next;
+	}
+	if (!a)
+		return UNPARK_DROPPED;
+	*sched = idle ? a : NULL;
+	return UNPARK_CREATED;
+
+put_back:
+	mn__admit_putback(&rt->adm, si, list);
+	return UNPARK_BACK;
+}
+
+/* Admit parked messages while slots are free, and force addresses more
+ * over the bound (evictions stalled, AC4). The maintenance thread.
+ * Returns how many addresses got their record. */
+uint64_t mn__send_unpark(mn_runtime *rt, unsigned force)
+{
+	mn__admit *ad = &rt->adm;
+	uint64_t n = 0;
+
+	for (size_t si = 0; si < MN__REG_SHARDS; si++) {
+		if (!atomic_load_explicit(&ad->nparked, memory_order_relaxed))
+			break;
+		mn__shard *s = &rt->reg.shards[si];
+		mn__reg_lock(s);
+		while (ad->park_head[si]) {
+			if (!mn__admit_try(ad)) {
+				if (!force)
+					break;
+				force--;
+				mn__admit_force(ad);
+			}
+			mn__actor *a;
+			int r = unpark_one(rt, s, si, &a);
+			if (r != UNPARK_CREATED) {
+				mn__admit_untake(ad);
+				if (r == UNPARK_BACK)
+					break; /* try again next tick */
+				/* UNPARK_DROPPED: a forced slot not used. */
+				continue;
+			}
+			n++;
+			if (a) {
+				/* Scheduled by the push (M1): not evictable
+				 * until it ran, so safe after the unlock. */
+				mn__reg_unlock(s);
+				mn__sched_submit(rt, NULL, a);
+				mn__reg_lock(s);
+			}
+		}
+		mn__reg_unlock(s);
+	}
+	return n;
 }
 
 /*
@@ -270,6 +480,9 @@ int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 		}
 	}
 	mn__shard *s = mn__reg_shard(&rt->reg, h);
+	bool over = false; /* admitted over the bound (AC4) */
+	uint64_t waited_ms = 0;
+relock:
 	mn__reg_lock(s);
 	/* U1 (swap.c): a gate closed for a code upgrade after the check
 	 * above is seen here, under the shard lock the upgrade's barrier
@@ -297,15 +510,32 @@ int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 			rc = MN_ENOACTOR;
 			goto err_unlock;
 		}
+		if (kind->persistent && mn__admit_on(&rt->adm)) {
+			rc = admit_new(rt, h, kind, key, key_len, x, over);
+			if (rc == ADMIT_WAIT) {
+				mn__reg_unlock(s);
+				over = mn__admit_wait(&rt->adm, &rt->closed,
+						      &waited_ms);
+				goto relock;
+			}
+			if (rc == ADMIT_PARK) {
+				if (mflags & MN__MSG_SPAWN) {
+					rc = MN_EEXIST;
+					goto err_unlock;
+				}
+				return park(rt, w, s, h, kind, key, key_len, m,
+					    x);
+			}
+		}
 		a = actor_new(s, kind, h, key, key_len);
 		if (!a) {
 			rc = MN_ENOMEM;
-			goto err_unlock;
+			goto err_unslot;
 		}
 		rc = mn__reg_insert(s, h, a);
 		if (rc) {
 			mn__reg_record_free(s, a, kind->persistent);
-			goto err_unlock;
+			goto err_unslot;
 		}
 	} else if (mflags & MN__MSG_SPAWN) {
 		rc = MN_EEXIST;
@@ -321,6 +551,12 @@ int mn__send(mn_runtime *rt, mn__worker *w, const mn__actor *from,
 		mn__sched_submit(rt, w, a);
 	return 0;
 
+err_unslot:
+	mn__reg_unlock(s);
+	mn__msg_free(w, m);
+	if (kind->persistent && mn__admit_on(&rt->adm))
+		mn__admit_untake(&rt->adm);
+	return rc;
 err_unlock:
 	mn__reg_unlock(s);
 	mn__msg_free(w, m);

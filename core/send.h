@@ -26,5 +26,20 @@ int mn__check_send(mn_runtime *rt, const mn_kind *kind, const void *key,
  * the address's shard lock. Any thread. */
 bool mn__actor_known(mn_runtime *rt, const mn_kind *kind, const void *key,
 		     size_t key_len);
+/* Admit messages parked for admission (AC3, admit.c) while slots are
+ * free, and up to force addresses over the bound (AC4: evictions
+ * stalled). The maintenance thread only. Returns the addresses that got
+ * their record. */
+uint64_t mn__send_unpark(mn_runtime *rt, unsigned force);
+/* Drop the messages parked for admission to (kind, key) (an address
+ * being deleted, X2): reported and counted done. Any thread but a worker
+ * holding a shard lock. */
+void mn__send_drop_parked(mn_runtime *rt, const mn_kind *kind, const void *key,
+			  size_t key_len);
+/* An outside thread about to make a durable send to (kind, key) waits
+ * while admission has no room and the address is not resident (AC2,
+ * bounded as AC4). Only an application thread. */
+void mn__admit_wait_outside(mn_runtime *rt, const mn_kind *kind,
+			    const void *key, size_t key_len);
 
 #endif

@@ -384,9 +384,12 @@ typedef struct mn_runtime_opts {
 	 * commit). */
 	unsigned commit_max_records;
 	unsigned commit_delay_us;
-	/* Eviction (runtimes with a store): keep at most this many actors
-	 * resident, evicting idle persistent actors (approximately the least
-	 * recently used) beyond it; 0 means no limit. */
+	/* Eviction (runtimes with a store): keep at most this many actors of
+	 * persistent kinds resident, evicting idle ones (approximately the
+	 * least recently used; down to 7/8 of it once they are idle); a send
+	 * that would create or bring back one more waits for room, or from a
+	 * handler is parked (admission control, docs/semantics.md State 12);
+	 * 0 means no limit. */
 	uint64_t max_resident;
 	/* Also evict persistent actors idle for about this long; 0 means
 	 * never by time. */
@@ -464,6 +467,16 @@ typedef struct mn_runtime_stats {
 	/* Failure events (mn_runtime_opts.on_event): */
 	uint64_t events;	    /* delivered to the callback */
 	uint64_t events_suppressed; /* dropped by the rate limit */
+	/* Admission control (max_resident, docs/semantics.md): the most
+	 * actors of persistent kinds resident at once since open (0 without
+	 * max_resident); outside sends that waited for room; sends from
+	 * handlers and runtime threads parked until room freed; sends
+	 * admitted over the bound after a stalled wait. New fields go
+	 * here, at the end. */
+	uint64_t resident_peak;
+	uint64_t admission_waits;
+	uint64_t admission_parked;
+	uint64_t admission_overruns;
 } mn_runtime_stats;
 
 /* ------------------------------------------------------------------------ */
@@ -576,6 +589,12 @@ const char *mn_kind_name(const mn_kind *kind);
  *
  * Ordering: two messages sent by one thread to one actor are handled in the
  * order they were sent.
+ *
+ * Backpressure: with max_resident, a send that would create or bring back
+ * an actor of a persistent kind while max_resident of them are resident
+ * waits in the call until evictions make room (bounded; never an error;
+ * docs/semantics.md, State 12). From a handler's thread it never waits:
+ * the message is parked until there is room.
  *
  * Returns 0, or MN_EINVAL (rt or kind NULL, payload NULL with len > 0),
  * MN_EKEY (key NULL, empty or longer than MN_KEY_MAX), MN_ENOKIND (kind not
