@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -203,6 +204,58 @@ static void join_three(const struct server *s, mn_cluster **nodes,
 	wait_even(s, nodes, names, 3, v);
 }
 
+/* `mnemo cluster status` (text and --json) over the cluster: n live nodes
+ * sharing every partition. */
+static void status_shows(const struct server *s, const char *cluster, size_t n)
+{
+	const char *build = getenv("BUILD");
+	char cmd[512], line[4096];
+	size_t nodes = 0, clusters = 0, live = 0;
+	uint32_t sum = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof cmd,
+		 "%s/mnemo cluster status --nats %s --cluster %s --json",
+		 build ? build : "build", s->url, cluster);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f)) {
+		const char *q;
+		if (strstr(line, "\"record\":\"cluster\"")) {
+			clusters++;
+			assert_non_null(strstr(line, "\"partitions\":1024"));
+			assert_non_null(strstr(line, "\"unassigned\":0"));
+		} else if (strstr(line, "\"record\":\"node\"")) {
+			nodes++;
+			live += strstr(line, "\"live\":true") != NULL;
+			q = strstr(line, "\"partitions\":");
+			assert_non_null(q);
+			sum += (uint32_t)strtoul(q + 13, NULL, 10);
+		}
+	}
+	assert_int_equal(pclose(f), 0);
+	assert_int_equal(clusters, 1);
+	assert_int_equal(nodes, n);
+	assert_int_equal(live, n);
+	assert_int_equal(sum, P);
+	/* The text form, and a wrong name refused (exit 2). */
+	snprintf(cmd, sizeof cmd,
+		 "%s/mnemo cluster status --nats %s --cluster %s | "
+		 "grep -q '^members (%zu):'",
+		 build ? build : "build", s->url, cluster, n);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof cmd,
+		 "%s/mnemo cluster status --nats %s --cluster nope 2>&1 | "
+		 "grep -q 'no cluster nope'",
+		 build ? build : "build", s->url);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof cmd,
+		 "%s/mnemo cluster status --nats %s --cluster nope "
+		 ">/dev/null 2>&1",
+		 build ? build : "build", s->url);
+	assert_int_equal(WEXITSTATUS(system(cmd)), 2);
+}
+
 /* The partition: in range, stable, spread over the partitions. */
 static void test_partition(void **state)
 {
@@ -313,6 +366,8 @@ static void test_three_join_and_leave(void **state)
 		assert_int_equal(owners, 1);
 		assert_true(before.epoch[p] >= 1);
 	}
+
+	status_shows(s, "t1", 3);
 
 	/* n2 leaves on purpose. */
 	assert_int_equal(mn_cluster_leave(nodes[1]), 0);
