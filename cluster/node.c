@@ -186,6 +186,7 @@ static void assign(struct mn_cluster *c)
 	int *cur = NULL, *want = NULL;
 	uint64_t *epoch = NULL, *rev = NULL;
 	mn__cl_name *owner = malloc(P * sizeof *owner);
+	uint64_t renewed = mn__mono_ms();
 
 	cur = malloc(P * sizeof *cur);
 	want = malloc(P * sizeof *want);
@@ -218,6 +219,14 @@ static void assign(struct mn_cluster *c)
 
 		if (want[p] == cur[p] || want[p] < 0)
 			continue;
+		/* A long run of writes renews the leadership as it goes and
+		 * stops when it is lost: one leader writes at a time. */
+		if (mn__mono_ms() - renewed >= c->hb_ms) {
+			lead(c);
+			renewed = mn__mono_ms();
+			if (!atomic_load(&c->leader))
+				break;
+		}
 		key_of(key, sizeof key, p);
 		snprintf(val, sizeof val, "%llu %s",
 			 (unsigned long long)(epoch[p] + 1), members[want[p]]);

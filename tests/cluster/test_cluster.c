@@ -158,6 +158,8 @@ static void wait_even(const struct server *s, mn_cluster **nodes,
 		      struct mn_cluster_view *out)
 {
 	uint64_t until = mn__mono_ms() + WAIT_MS;
+	struct mn_cluster_view last;
+	int have = 0;
 
 	for (;;) {
 		struct mn_cluster_view v;
@@ -172,14 +174,25 @@ static void wait_even(const struct server *s, mn_cluster **nodes,
 			ok = t.count[i] >= P / n && t.count[i] <= P / n + 1 &&
 			     mn_cluster_owned(nodes[i]) == t.count[i];
 		}
-		if (ok) {
+		/* Settled: the same owners and epochs on two readings in a
+		 * row (not a passing state while the leader writes). */
+		if (ok && have &&
+		    memcmp(v.owner, last.owner, P * sizeof *v.owner) == 0 &&
+		    memcmp(v.epoch, last.epoch, P * sizeof *v.epoch) == 0) {
+			mn_cluster_view_free(&last);
 			if (out)
 				*out = v;
 			else
 				mn_cluster_view_free(&v);
 			return;
 		}
-		mn_cluster_view_free(&v);
+		if (have)
+			mn_cluster_view_free(&last);
+		have = ok;
+		if (ok)
+			last = v;
+		else
+			mn_cluster_view_free(&v);
 		if (mn__mono_ms() > until) {
 			for (i = 0; i < n; i++)
 				print_message("%s: %u in the bucket, %u in "
