@@ -333,7 +333,7 @@ check-tsan:
 
 # The sources clang-format holds to .clang-format: `make format` rewrites
 # them, `make format-check` fails on the first that is not formatted.
-FORMAT_SRC := $(wildcard include/*.h base/*.[ch] core/*.[ch] storage/*.[ch] llm/*.[ch] \
+FORMAT_SRC := $(wildcard include/*.h base/*.[ch] core/*.[ch] storage/*.[ch] llm/*.[ch] cluster/*.[ch] \
 	recovery/*.[ch] tests/*/*.[ch] bench/*.[ch] bench/support/*.[ch] \
 	bench/peers/mnemo/*.[ch] fuzz/*.[ch] examples/*/*.[ch])
 

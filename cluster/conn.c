@@ -147,8 +147,7 @@ int mn__cl_open(struct mn__cl_conn *cc, const char *url, const char *cluster,
 	    (rc = config(cc, cluster, partitions, create)) ||
 	    (rc = bucket(cc, &cc->members, cluster, "members", ttl_ms,
 			 create)) ||
-	    (rc = bucket(cc, &cc->leader, cluster, "leader", ttl_ms,
-			 create)) ||
+	    (rc = bucket(cc, &cc->leader, cluster, "leader", ttl_ms, create)) ||
 	    (rc = bucket(cc, &cc->owners, cluster, "owners", 0, create)))
 		goto fail;
 	return 0;

@@ -73,8 +73,8 @@ void mn__cl_assign(uint32_t partitions, const mn__cl_name *members, size_t n,
 	for (p = 0; p < partitions; p++)
 		free_p += cur[p] != MN__CL_PINNED;
 	for (m = 0; m < n; m++)
-		room[m] = free_p / (uint32_t)n +
-			  (m < free_p % (uint32_t)n ? 1u : 0u);
+		room[m] =
+		    free_p / (uint32_t)n + (m < free_p % (uint32_t)n ? 1u : 0u);
 	/* Keep what can be kept: fewest moves. */
 	for (p = 0; p < partitions; p++) {
 		int c = cur[p];
