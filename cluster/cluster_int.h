@@ -13,6 +13,8 @@
 #define MN_CLUSTER_INT_H
 
 #include <nats/nats.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "include/mnemo_cluster.h"
@@ -29,6 +31,35 @@ struct mn__cl_conn {
 	kvStore *owners;
 	uint32_t partitions;
 };
+
+/* One node (node.c); its view of the owners bucket is under mu, NATS
+ * calls are made outside it. */
+struct mn_cluster {
+	struct mn__cl_conn cc;
+	mn__cl_name name;
+	mn__cl_name cluster;
+	uint32_t hb_ms;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stop, paused, parked, started;
+	atomic_int ready, leader, reconnected;
+	uint64_t leader_rev; /* the thread's own */
+	kvWatcher *w;	     /* the thread's own */
+	/* The partitions' pull subscriptions (transport.c), under sub_mu. */
+	pthread_mutex_t sub_mu;
+	natsSubscription **subs;
+	uint32_t ack_wait_ms;
+	/* The view, under mu. */
+	mn__cl_name *owner;
+	uint64_t *epoch;
+	uint64_t *rev;
+};
+
+/* The messages stream (transport.c): create it if absent. */
+int mn__cl_stream(struct mn_cluster *c);
+/* Drop the partitions' subscriptions (the consumers stay). */
+void mn__cl_subs_close(struct mn_cluster *c);
 
 /* 1 if s is a valid cluster or node name. */
 int mn__cl_name_ok(const char *s);

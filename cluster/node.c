@@ -18,23 +18,6 @@
 #include "base/detail.h"
 #include "cluster/cluster_int.h"
 
-struct mn_cluster {
-	struct mn__cl_conn cc;
-	mn__cl_name name;
-	uint32_t hb_ms;
-	pthread_t th;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int stop, paused, parked, started;
-	atomic_int ready, leader, reconnected;
-	uint64_t leader_rev; /* the thread's own */
-	kvWatcher *w;	     /* the thread's own */
-	/* The view, under mu. */
-	mn__cl_name *owner;
-	uint64_t *epoch;
-	uint64_t *rev;
-};
-
 static void nap_ms(int64_t ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
@@ -298,12 +281,16 @@ static void halt(struct mn_cluster *c)
 static void destroy(struct mn_cluster *c)
 {
 	halt(c);
+	if (c->subs)
+		mn__cl_subs_close(c);
 	mn__cl_shut(&c->cc);
+	pthread_mutex_destroy(&c->sub_mu);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	free(c->owner);
 	free(c->epoch);
 	free(c->rev);
+	free(c->subs);
 	free(c);
 }
 
@@ -331,7 +318,9 @@ int mn_cluster_join(const struct mn_cluster_opts *o, mn_cluster **out)
 		return MN_ENOMEM;
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
+	pthread_mutex_init(&c->sub_mu, NULL);
 	strcpy(c->name, o->node);
+	c->ack_wait_ms = o->ack_wait_ms ? o->ack_wait_ms : 30000;
 	c->hb_ms = o->heartbeat_ms ? o->heartbeat_ms : 500;
 	ttl = o->ttl_ms ? o->ttl_ms : 4 * c->hb_ms;
 	if (ttl <= c->hb_ms) {
@@ -351,9 +340,15 @@ int mn_cluster_join(const struct mn_cluster_opts *o, mn_cluster **out)
 	c->owner = calloc(c->cc.partitions, sizeof *c->owner);
 	c->epoch = calloc(c->cc.partitions, sizeof *c->epoch);
 	c->rev = calloc(c->cc.partitions, sizeof *c->rev);
-	if (!c->owner || !c->epoch || !c->rev) {
+	c->subs = calloc(c->cc.partitions, sizeof *c->subs);
+	if (!c->owner || !c->epoch || !c->rev || !c->subs) {
 		destroy(c);
 		return MN_ENOMEM;
+	}
+	strcpy(c->cluster, o->cluster);
+	if ((rc = mn__cl_stream(c))) {
+		destroy(c);
+		return rc;
 	}
 	s = kvStore_CreateString(NULL, c->cc.members, c->name, "alive");
 	if (s != NATS_OK) {

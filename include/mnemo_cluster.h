@@ -55,6 +55,9 @@ struct mn_cluster_opts {
 	 * (0: 4 heartbeats): a member silent for the TTL is gone. */
 	uint32_t heartbeat_ms;
 	uint32_t ttl_ms;
+	/* How long a fetched message may stay unacknowledged before it is
+	 * delivered again (0: 30 s). */
+	uint32_t ack_wait_ms;
 };
 
 typedef struct mn_cluster mn_cluster;
@@ -98,6 +101,38 @@ int mn_cluster_confirm(mn_cluster *c, uint32_t p);
 /* For tests: pause (1) or resume (0) the node's thread, as a long stall
  * would: no heartbeats, no view updates. */
 void mn_cluster_pause(mn_cluster *c, int paused);
+
+/* ---- messages to a partition (the transport under cross-node delivery;
+ * the runtime does not use it yet: docs/cluster.md) ---------------------- */
+
+/* Publish len bytes to partition p's subject (mnemo.NAME.p.P in the
+ * cluster's stream mnemo_NAME_msgs) with msg_id as JetStream's message id:
+ * a second publish with the same id within the stream's duplicate window
+ * (2 minutes) is acknowledged without a second message (*duplicate 1).
+ * Returns once JetStream has stored it (MN_OK), or MN_EIO. Any node may
+ * publish to any partition. */
+int mn_cluster_publish(mn_cluster *c, uint32_t p, const char *msg_id,
+		       const void *data, size_t len, int *duplicate);
+
+typedef struct mn_cluster_msg mn_cluster_msg;
+
+/* Up to max messages of partition p, in order, waiting up to timeout_ms
+ * for the first; *n of them in msgs. Only the partition's owner may fetch
+ * (else MN_ENOACTOR, "not owner": the view names the owner). Each
+ * partition has one durable pull consumer (p-P, explicit ack, at most
+ * 1,024 unacknowledged): a message fetched and not acknowledged within
+ * the ack wait is delivered again, to whichever node owns p then. */
+int mn_cluster_fetch(mn_cluster *c, uint32_t p, mn_cluster_msg **msgs, int max,
+		     int timeout_ms, int *n);
+/* A fetched message's id (the publisher's msg_id), bytes, and how many
+ * times it was delivered (1 the first time). */
+const char *mn_cluster_msg_id(mn_cluster_msg *m);
+const void *mn_cluster_msg_data(mn_cluster_msg *m, size_t *len);
+uint64_t mn_cluster_msg_deliveries(mn_cluster_msg *m);
+/* Acknowledge (JetStream drops it) and free m. */
+int mn_cluster_msg_ack(mn_cluster_msg *m);
+/* Free m without acknowledging it: it will be delivered again. */
+void mn_cluster_msg_free(mn_cluster_msg *m);
 
 /* A reading of a cluster's records, for `mnemo cluster status`. */
 struct mn_cluster_view {

@@ -546,6 +546,106 @@ static void test_nats_restart(void **state)
 	mn_cluster_close(nodes[1]);
 }
 
+/* Fetch one message of p from node c within 5 s. */
+static mn_cluster_msg *fetch_one(mn_cluster *c, uint32_t p)
+{
+	mn_cluster_msg *m[4];
+	int n = 0, rc;
+
+	rc = mn_cluster_fetch(c, p, m, 1, 5000, &n);
+	if (rc)
+		print_message("fetch: %s: %s\n", mn_err_name(rc),
+			      mn_errdetail());
+	assert_int_equal(rc, 0);
+	assert_int_equal(n, 1);
+	return m[0];
+}
+
+static void assert_msg(mn_cluster_msg *m, const char *id, const char *text,
+		       uint64_t deliveries)
+{
+	size_t len;
+	const void *d = mn_cluster_msg_data(m, &len);
+
+	assert_string_equal(mn_cluster_msg_id(m), id);
+	assert_int_equal(len, strlen(text));
+	assert_memory_equal(d, text, len);
+	assert_int_equal(mn_cluster_msg_deliveries(m), deliveries);
+}
+
+/* Messages to a partition: the broker drops a repeated id, only the owner
+ * fetches, in order; a message not acknowledged comes again; after a
+ * planned leave the new owner gets what was waiting. */
+static void test_messages(void **state)
+{
+	const struct server *s = *state;
+	const char *names[2] = {"n1", "n2"};
+	struct mn_cluster_opts o = {
+	    .nats_url = s->url,
+	    .cluster = "t1",
+	    .create = 1,
+	    .heartbeat_ms = HB_MS,
+	    .ttl_ms = TTL_MS,
+	    .ack_wait_ms = 1000,
+	};
+	mn_cluster *nodes[2];
+	mn_cluster_msg *m[4];
+	uint32_t p;
+	int dup = -1, n = -1;
+	uint64_t until;
+
+	NEED_NATS();
+	o.node = "n1";
+	assert_int_equal(mn_cluster_join(&o, &nodes[0]), 0);
+	o.node = "n2";
+	o.create = 0;
+	assert_int_equal(mn_cluster_join(&o, &nodes[1]), 0);
+	wait_even(s, nodes, names, 2, NULL);
+	for (p = 0; mn_cluster_owns(nodes[1], p, NULL) != 1; p++)
+		;
+	assert_int_equal(mn_cluster_publish(nodes[0], p, "o-1", "m1", 2, &dup),
+			 0);
+	assert_int_equal(dup, 0);
+	assert_int_equal(mn_cluster_publish(nodes[0], p, "o-1", "m1", 2, &dup),
+			 0);
+	assert_int_equal(dup, 1); /* dropped by JetStream */
+	assert_int_equal(mn_cluster_publish(nodes[0], p, "o-2", "m2", 2, &dup),
+			 0);
+	assert_int_equal(dup, 0);
+
+	/* Not the owner: refused, nothing taken. */
+	assert_int_equal(mn_cluster_fetch(nodes[0], p, m, 4, 100, &n),
+			 MN_ENOACTOR);
+	assert_non_null(strstr(mn_errdetail(), "not owner"));
+	assert_non_null(strstr(mn_errdetail(), "node n2"));
+
+	m[0] = fetch_one(nodes[1], p);
+	assert_msg(m[0], "o-1", "m1", 1);
+	assert_int_equal(mn_cluster_msg_ack(m[0]), 0);
+	m[1] = fetch_one(nodes[1], p);
+	assert_msg(m[1], "o-2", "m2", 1);
+	mn_cluster_msg_free(m[1]);     /* not acknowledged */
+	m[1] = fetch_one(nodes[1], p); /* after the ack wait */
+	assert_msg(m[1], "o-2", "m2", 2);
+	assert_int_equal(mn_cluster_msg_ack(m[1]), 0);
+	assert_int_equal(mn_cluster_fetch(nodes[1], p, m, 4, 300, &n), 0);
+	assert_int_equal(n, 0); /* the duplicate never came */
+
+	/* Waiting for n2 when it leaves: n1 gets it with the partition. */
+	assert_int_equal(mn_cluster_publish(nodes[0], p, "o-3", "m3", 2, &dup),
+			 0);
+	assert_int_equal(mn_cluster_leave(nodes[1]), 0);
+	until = mn__mono_ms() + WAIT_MS;
+	while (mn_cluster_owns(nodes[0], p, NULL) != 1) {
+		assert_true(mn__mono_ms() < until);
+		nap(20);
+	}
+	m[0] = fetch_one(nodes[0], p);
+	assert_msg(m[0], "o-3", "m3", 1);
+	assert_int_equal(mn_cluster_msg_ack(m[0]), 0);
+	mn_cluster_close(nodes[0]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -558,6 +658,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_refused, server_up,
 					    server_down),
 	    cmocka_unit_test_setup_teardown(test_nats_restart, server_up,
+					    server_down),
+	    cmocka_unit_test_setup_teardown(test_messages, server_up,
 					    server_down),
 	};
 
