@@ -3,6 +3,7 @@
  * config, the live members, the leader, every partition's owner), for
  * `mnemo cluster status`.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +81,15 @@ int mn_cluster_read(const char *nats_url, const char *cluster,
 		kvEntry_Destroy(e);
 	}
 	rc = owners(&cc, v);
+	if (rc == 0) {
+		char name[MN_CLUSTER_NAME_MAX + 16];
+		jsStreamInfo *si = NULL;
+		snprintf(name, sizeof name, "mnemo_%s_msgs", cluster);
+		if (js_GetStreamInfo(&si, cc.js, name, NULL, NULL) == NATS_OK) {
+			v->waiting = si->State.Msgs;
+			jsStreamInfo_Destroy(si);
+		}
+	}
 out:
 	mn__cl_shut(&cc);
 	if (rc)

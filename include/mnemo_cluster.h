@@ -143,6 +143,9 @@ struct mn_cluster_view {
 	/* Per partition: its owner ("" when unassigned) and epoch. */
 	char (*owner)[MN_CLUSTER_NAME_MAX + 1];
 	uint64_t *epoch;
+	/* Messages in the cluster's stream not yet acknowledged by their
+	 * partition's owner (mn_cluster_publish / mn_cluster_fetch). */
+	uint64_t waiting;
 };
 
 /* Read the cluster's config, members, leader and owners. MN_EINVAL with

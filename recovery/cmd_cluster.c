@@ -20,13 +20,15 @@ static const char help[] =
     "Show a cluster of mnemo nodes as its NATS JetStream buckets hold it:\n"
     "the number of partitions, the leader, the live members, and for each\n"
     "node that owns partitions how many and their epochs (a node that owns\n"
-    "partitions but is not live is dead: they wait for it). --partitions\n"
-    "lists every partition's owner and epoch too. Reads only.\n"
+    "partitions but is not live is dead: they wait for it), and the\n"
+    "messages waiting in the cluster's stream for their partition's owner.\n"
+    "--partitions lists every partition's owner and epoch too. Reads only.\n"
     "  --nats URL      the NATS server, e.g. nats://127.0.0.1:4222\n"
     "  --cluster NAME  the cluster's name\n"
     "  --partitions    one line (record) per partition\n"
-    "  --json          JSON lines: a \"cluster\" record, a \"node\" record\n"
-    "                  per node, \"partition\" records with --partitions\n"
+    "  --json          JSON lines: a \"cluster\" record (with \"waiting\"), a\n"
+    "                  \"node\" record per node, \"partition\" records with\n"
+    "                  --partitions\n"
     "exit codes: 0 shown; 2 usage error, NATS unreachable or no such "
     "cluster\n";
 
@@ -130,6 +132,7 @@ static void show(mn__cli *c, const clstate *s, const struct mn_cluster_view *v)
 			mn__jw_null(&w, "leader");
 		mn__jw_strs(&w, "members", members, v->n_members);
 		mn__jw_u64(&w, "unassigned", unassigned);
+		mn__jw_u64(&w, "waiting", v->waiting);
 		mn__jw_end(&w);
 		for (i = 0; i < n; i++) {
 			mn__jw_begin(&w, c->out, "node");
@@ -171,7 +174,8 @@ static void show(mn__cli *c, const clstate *s, const struct mn_cluster_view *v)
 			else
 				fprintf(c->out, "-\n");
 		}
-		fprintf(c->out, "unassigned %u\n", unassigned);
+		fprintf(c->out, "unassigned %u, messages waiting %llu\n",
+			unassigned, (unsigned long long)v->waiting);
 		for (p = 0; s->partitions && p < v->partitions; p++)
 			fprintf(c->out, "partition %u  %s  epoch %llu\n", p,
 				v->owner[p][0] ? v->owner[p] : "-",

@@ -238,6 +238,7 @@ static void status_shows(const struct server *s, const char *cluster, size_t n)
 			clusters++;
 			assert_non_null(strstr(line, "\"partitions\":1024"));
 			assert_non_null(strstr(line, "\"unassigned\":0"));
+			assert_non_null(strstr(line, "\"waiting\":0"));
 		} else if (strstr(line, "\"record\":\"node\"")) {
 			nodes++;
 			live += strstr(line, "\"live\":true") != NULL;
@@ -612,6 +613,13 @@ static void test_messages(void **state)
 	assert_int_equal(mn_cluster_publish(nodes[0], p, "o-2", "m2", 2, &dup),
 			 0);
 	assert_int_equal(dup, 0);
+
+	{
+		struct mn_cluster_view v;
+		assert_int_equal(mn_cluster_read(s->url, "t1", &v), 0);
+		assert_int_equal(v.waiting, 2); /* o-1 once, o-2 */
+		mn_cluster_view_free(&v);
+	}
 
 	/* Not the owner: refused, nothing taken. */
 	assert_int_equal(mn_cluster_fetch(nodes[0], p, m, 4, 100, &n),
