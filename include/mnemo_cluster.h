@@ -1,8 +1,9 @@
 /*
  * mnemo_cluster.h - libmnemo-cluster, placement of actors over the nodes of
  * a cluster on NATS JetStream (docs/cluster.md). Experimental: the first
- * slice of it (placement, membership, ownership with epochs, status); no
- * message crosses nodes yet.
+ * slice of it (placement, membership, ownership with epochs, status, and
+ * the transport of messages to a partition); the runtime does not use it
+ * yet, so no actor's message crosses nodes.
  *
  * A node joins a named cluster on a NATS server with JetStream. The cluster
  * has a fixed number of partitions P, recorded in its config bucket when the
