@@ -24,7 +24,8 @@ TOOL_LDLIBS := -lmicrohttpd -ljansson
 # Debian packages the build needs (pkg-config names); scripts/install-deps
 # installs them when one is missing. libuv and libcurl: the I/O thread
 # (core/io.c); libmicrohttpd and jansson: the tests' stand-in server.
-PKGS := lmdb libuv libcurl libprotobuf-c libzstd cmocka libmicrohttpd jansson
+PKGS := lmdb libuv libcurl libprotobuf-c libzstd cmocka libmicrohttpd jansson \
+	libnats
 
 # protobuf-c code generated from schema/*.proto into $(BUILD)/schema.
 PROTO     := $(wildcard schema/*.proto)
@@ -61,6 +62,15 @@ LLM_LDLIBS  := -ljansson
 # resolve to the tool's own copy of the runtime).
 LLM_PIC_LIB := $(BUILD)/pic/libmnemo-llm.a
 
+# libmnemo-cluster (cluster/, include/mnemo_cluster.h): placement of actors
+# over the nodes of a cluster on NATS JetStream (docs/cluster.md), on the
+# NATS C client; static, linked into the tool (`mnemo cluster`) and the
+# cluster tests. libmnemo never links libnats.
+CLUSTER_SRC    := $(wildcard cluster/*.c)
+CLUSTER_OBJ    := $(CLUSTER_SRC:%.c=$(BUILD)/%.o)
+CLUSTER_LIB    := $(BUILD)/libmnemo-cluster.a
+CLUSTER_LDLIBS := -lnats
+
 # The tool's commands (recovery/): a library of their own, linked into the
 # tool and into the tests that call them, never into libmnemo.
 TOOLS_SRC := $(filter-out recovery/mnemo_cli.c,$(wildcard recovery/*.c))
@@ -75,7 +85,10 @@ TOOLS_OBJ  += $(PAGE_OBJ)
 TOOLS_LIB := $(BUILD)/libmnemo-tools.a
 TOOL      := $(BUILD)/mnemo
 
-TEST_SRC  := $(wildcard tests/*/test_*.c)
+# tests/cluster/ needs a nats-server: `make test-cluster`, not `make test`.
+CLUSTER_TEST_SRC := $(wildcard tests/cluster/test_*.c)
+CLUSTER_TEST_BIN := $(CLUSTER_TEST_SRC:%.c=$(BUILD)/%)
+TEST_SRC  := $(filter-out $(CLUSTER_TEST_SRC),$(wildcard tests/*/test_*.c))
 TEST_BIN  := $(TEST_SRC:%.c=$(BUILD)/%)
 TEST_SUPPORT_SRC := $(wildcard tests/support/*.c)
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT_SRC:%.c=$(BUILD)/%.o)
@@ -97,14 +110,14 @@ EXAMPLE_BIN := $(patsubst examples/%/,$(BUILD)/bin/%,$(sort $(dir $(EXAMPLE_SRC)
 
 DEPS_OK := $(BUILD)/.deps-ok
 
-.PHONY: all test test-browser demo desk bench bench-peers soak fuzz check-asan check-tsan \
+.PHONY: all test test-cluster test-browser demo desk bench bench-peers soak fuzz check-asan check-tsan \
 	format format-check install uninstall clean deps examples
 
 # Keep intermediate objects (tests, benchmarks) between runs.
 .SECONDARY:
 
 all: $(LIB) $(BUILD)/libmnemo.so $(TOOL) $(LLM_LIB) $(BUILD)/libmnemo-llm.so \
-	$(LLM_PIC_LIB)
+	$(LLM_PIC_LIB) $(CLUSTER_LIB)
 
 # Dependencies: checked once per build dir; install-deps runs when pkg-config
 # or protoc-c cannot find something.
@@ -172,6 +185,10 @@ $(BUILD)/libmnemo-llm.so: $(LLM_SOLIB)
 	ln -sf $(notdir $(LLM_SOLIB)) $(BUILD)/$(LLM_SONAME)
 	ln -sf $(LLM_SONAME) $@
 
+$(CLUSTER_LIB): $(CLUSTER_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
 $(PAGE_C): $(PAGE_FILES) scripts/embed-page
 	@mkdir -p $(dir $@)
 	./scripts/embed-page $@ $(PAGE_FILES)
@@ -187,14 +204,18 @@ $(TOOLS_LIB): $(TOOLS_OBJ)
 # must contain and export: the whole runtime library goes in (not only what
 # the commands use), and -rdynamic exports it.
 # libmnemo-llm: `dump` and `stats` count the tokens of chat-completion
-# replies (recovery/tokens.h).
-$(TOOL): $(BUILD)/recovery/mnemo_cli.o $(TOOLS_LIB) $(LLM_LIB) $(LIB)
+# replies (recovery/tokens.h). libmnemo-cluster: `mnemo cluster`.
+$(TOOL): $(BUILD)/recovery/mnemo_cli.o $(TOOLS_LIB) $(LLM_LIB) $(CLUSTER_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -rdynamic -o $@ $(BUILD)/recovery/mnemo_cli.o \
-		$(TOOLS_LIB) $(LLM_LIB) -Wl,--whole-archive $(LIB) \
-		-Wl,--no-whole-archive $(TOOL_LDLIBS) $(LLM_LDLIBS) $(LDLIBS)
+		$(TOOLS_LIB) $(LLM_LIB) $(CLUSTER_LIB) -Wl,--whole-archive $(LIB) \
+		-Wl,--no-whole-archive $(TOOL_LDLIBS) $(LLM_LDLIBS) \
+		$(CLUSTER_LDLIBS) $(LDLIBS)
 
-$(TOOLS_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(TOOLS_LIB) $(LLM_LIB) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LLM_LDLIBS) $(LDLIBS)
+$(TOOLS_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(TOOLS_LIB) $(LLM_LIB) $(CLUSTER_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LLM_LDLIBS) $(CLUSTER_LDLIBS) $(LDLIBS)
+
+$(CLUSTER_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(CLUSTER_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS) $(CLUSTER_LDLIBS) $(LDLIBS)
 
 $(LLM_TEST_BIN): $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(LLM_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LDLIBS) $(LLM_LDLIBS) $(LDLIBS)
@@ -241,6 +262,15 @@ test: all $(TEST_BIN) $(STANDIN_SERVER) $(BUILD)/bin/support-desk \
 	@BUILD=$(BUILD) ./scripts/check-layers
 	@BUILD=$(BUILD) ./tests/run $(TEST_BIN)
 	@BUILD=$(BUILD) CC="$(CC)" SAN="$(SAN)" ./scripts/test-install
+
+# The cluster suites (tests/cluster/): each starts its own nats-server
+# (scripts/nats-test-server: loopback, a kernel-picked port, a temporary
+# store) and stops it; they skip, saying so, when nats-server is missing
+# and cannot be installed (scripts/install-deps --cluster).
+test-cluster: $(CLUSTER_TEST_BIN) $(TOOL)
+	@command -v nats-server >/dev/null 2>&1 || ./scripts/install-deps --cluster || \
+		echo "test-cluster: nats-server not installable; the suites will skip"
+	@BUILD=$(BUILD) TEST_TIMEOUT=120 ./tests/run $(CLUSTER_TEST_BIN)
 
 # The operator page in a real browser (Debian's chromium, headless, driven
 # over the DevTools protocol by tests/browser/operator.mjs on Node.js):
@@ -303,7 +333,7 @@ check-tsan:
 
 # The sources clang-format holds to .clang-format: `make format` rewrites
 # them, `make format-check` fails on the first that is not formatted.
-FORMAT_SRC := $(wildcard include/*.h base/*.[ch] core/*.[ch] storage/*.[ch] llm/*.[ch] \
+FORMAT_SRC := $(wildcard include/*.h base/*.[ch] core/*.[ch] storage/*.[ch] llm/*.[ch] cluster/*.[ch] \
 	recovery/*.[ch] tests/*/*.[ch] bench/*.[ch] bench/support/*.[ch] \
 	bench/peers/mnemo/*.[ch] fuzz/*.[ch] examples/*/*.[ch])
 

@@ -82,6 +82,8 @@ int mn__cmd_export(int argc, char **argv, FILE *out, FILE *err);
 int mn__cmd_import(int argc, char **argv, FILE *out, FILE *err);
 /* The host process (recovery/cmd_serve.c): runs until SIGTERM. */
 int mn__cmd_serve(int argc, char **argv, FILE *out, FILE *err);
+/* `mnemo cluster status` (recovery/cmd_cluster.c, on libmnemo-cluster). */
+int mn__cmd_cluster(int argc, char **argv, FILE *out, FILE *err);
 
 /* Text lines, each after indent (a text without a final newline still ends
  * its last line). */
