@@ -75,7 +75,8 @@ int mn_runtime_open(const mn_runtime_opts *opts, mn_runtime **out)
 	}
 	memset(rt->workers, 0, o.workers * sizeof *rt->workers);
 	mn__reg_init(&rt->reg);
-	mn__admit_init(&rt->adm, o.store_path ? o.max_resident : 0);
+	mn__admit_init(&rt->adm,
+		       o.store_path && o.admission ? o.max_resident : 0);
 	pthread_mutex_init(&rt->kinds_mu, NULL);
 	pthread_mutex_init(&rt->sleep_mu, NULL);
 	pthread_cond_init(&rt->sleep_cv, NULL);

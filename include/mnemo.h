@@ -386,10 +386,9 @@ typedef struct mn_runtime_opts {
 	unsigned commit_delay_us;
 	/* Eviction (runtimes with a store): keep at most this many actors of
 	 * persistent kinds resident, evicting idle ones (approximately the
-	 * least recently used; down to 7/8 of it once they are idle); a send
-	 * that would create or bring back one more waits for room, or from a
-	 * handler is parked (admission control, docs/semantics.md State 12);
-	 * 0 means no limit. */
+	 * least recently used; down to 7/8 of it once they are idle); 0
+	 * means no limit. Without admission (below) the evictor works after
+	 * the fact and a burst may overshoot the bound. */
 	uint64_t max_resident;
 	/* Also evict persistent actors idle for about this long; 0 means
 	 * never by time. */
@@ -428,6 +427,14 @@ typedef struct mn_runtime_opts {
 	 * registered, so that no handler runs before a kind it sends to
 	 * exists; 0 means each kind's recovery begins at its registration. */
 	unsigned kinds_expected;
+	/* Non-zero: max_resident holds at the door (admission control,
+	 * docs/semantics.md State 12): a send that would create or bring
+	 * back one more persistent actor waits for room, or from a handler
+	 * is parked until there is room. 0 (the default): no waiting; the
+	 * evictor brings the count down after a burst. Experimental: it
+	 * costs throughput where the working set is far beyond the bound
+	 * (every message to an evicted actor then waits for an eviction). */
+	unsigned admission;
 	/* New fields go here, at the end, each defaulting to 0. */
 } mn_runtime_opts;
 
@@ -590,7 +597,8 @@ const char *mn_kind_name(const mn_kind *kind);
  * Ordering: two messages sent by one thread to one actor are handled in the
  * order they were sent.
  *
- * Backpressure: with max_resident, a send that would create or bring back
+ * Backpressure: with max_resident and admission (mn_runtime_opts), a send
+ * that would create or bring back
  * an actor of a persistent kind while max_resident of them are resident
  * waits in the call until evictions make room (bounded; never an error;
  * docs/semantics.md, State 12). From a handler's thread it never waits:

@@ -146,6 +146,7 @@ static mn_runtime *open_rt(void)
 	o.store_path = dir;
 	o.durability = MN_DURABILITY_RELAXED;
 	o.max_resident = BOUND;
+	o.admission = 1;
 	mn_runtime *rt = NULL;
 	int rc = mn_runtime_open(&o, &rt);
 	if (rc)
