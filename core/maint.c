@@ -143,11 +143,17 @@ static void maint_tick(mn__maint *m)
 		 * count is admission's (AC1: records of persistent kinds;
 		 * volatile actors are never evicted). Admission keeps it at
 		 * the bound, so the target is below it: room for a batch. */
-		uint64_t resident = atomic_load_explicit(&rt->adm.resident,
-							 memory_order_relaxed);
+		bool adm = mn__admit_on(&rt->adm);
+		uint64_t resident =
+		    adm ? atomic_load_explicit(&rt->adm.resident,
+					       memory_order_relaxed)
+			: mn__reg_count(&rt->reg);
 		uint64_t going = mn__persist_evicting(rt);
 		uint64_t slack = m->max_resident / MN__ADMIT_LOW_WATER_DIV;
-		uint64_t target = m->max_resident - (slack ? slack : 1);
+		/* Without admission (mn_runtime_opts.admission 0) the count
+		 * is the registry's hint, and the bound itself the target. */
+		uint64_t target = adm ? m->max_resident - (slack ? slack : 1)
+				      : m->max_resident;
 		resident = resident > going ? resident - going : 0;
 		if (resident > target)
 			sw.want = resident - target;
