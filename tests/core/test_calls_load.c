@@ -224,7 +224,7 @@ static void test_pending_calls_do_not_slow_workers(void **state)
 	}
 	mt_drain(rt);
 	double t_calls = mt_now();
-	for (int t = 0; t < 1000 && standin_requests(srv) < inflight; t++)
+	for (int t = 0; t < 3000 && standin_requests(srv) < inflight; t++)
 		mt_sleep_ms(5);
 	double t_ready = mt_now();
 	mn_call_stats before = cstats(rt);
