@@ -503,6 +503,17 @@ static void test_scopes(void **unused)
 	expect(&r, 403, "");
 	req(&r, &sv, "GET", "/v1/actors", "tally-only", NULL);
 	expect(&r, 200, "\"address\":\"tally/s\"");
+	/* The hot upgrade loads code for every kind: neither a token limited
+	 * to kinds nor a read-only one may call it (and nothing is loaded:
+	 * the plugin named does not exist). */
+	req(&r, &sv, "POST", "/v1/admin/upgrade", "tally-only",
+	    "{\"plugin\":\"/nonexistent.so\"}");
+	expect(&r, 403, "limited to kinds may not upgrade");
+	req(&r, &sv, "POST", "/v1/admin/upgrade", "reader", "{}");
+	expect(&r, 403, "read-only");
+	req(&r, &sv, "POST", "/v1/admin/upgrade", FULL,
+	    "{\"plugin\":\"/nonexistent.so\"}");
+	expect(&r, 400, "directory of --plugin");
 	/* Counted in /metrics; never a token in the log. */
 	req(&r, &sv, "GET", "/metrics", NULL, NULL);
 	expect(&r, 200, "code=\"403\"");
